@@ -1,0 +1,290 @@
+//! The policy file `gitgrant.yaml`: providers, people and roles.
+
+use std::collections::BTreeMap;
+
+use regex::Regex;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::GrantDuration;
+
+/// The policy file's path in an access repository.
+pub const POLICY_PATH: &str = "gitgrant.yaml";
+
+/// `gitgrant.yaml` as written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "gitgrant policy", rename = "Policy")]
+pub struct RawPolicy {
+    /// Format version; only `1` exists.
+    pub version: u32,
+    /// `owner/name` of the access repository on GitHub; stamped on every cloud resource.
+    pub repository: String,
+    /// `@org/team` (or `@login`) that owns gitgrant.yaml, .github/ and CODEOWNERS.
+    pub security_team: String,
+    /// Cloud accounts that grants are applied to, by name.
+    pub providers: BTreeMap<String, RawProvider>,
+    /// GitHub login (lower case) → cloud identities.
+    pub people: BTreeMap<String, RawPerson>,
+    /// Roles that can be granted, by name (the folder under `grants/`).
+    pub roles: BTreeMap<String, RawRole>,
+}
+
+/// The kind of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ProviderType {
+    /// AWS IAM managed policies attached to users or roles.
+    #[serde(rename = "aws-iam")]
+    AwsIam,
+}
+
+/// One cloud account.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    /// The provider's kind.
+    #[serde(rename = "type")]
+    pub kind: ProviderType,
+    /// The 12-digit AWS account id, quoted.
+    pub account: String,
+    /// A role the reconciler assumes to manage this account (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_role: Option<String>,
+}
+
+/// A cloud identity.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    /// IAM user name the grant's policy is attached to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_iam_user: Option<String>,
+    /// IAM role name the grant's policy is attached to (instead of a user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_iam_role: Option<String>,
+}
+
+/// A person: the identity used on every provider, and per-provider overrides.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPerson {
+    /// IAM user name used on every aws-iam provider without an override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_iam_user: Option<String>,
+    /// IAM role name used on every aws-iam provider without an override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_iam_role: Option<String>,
+    /// Identities on particular providers, by provider name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub providers: BTreeMap<String, RawIdentity>,
+}
+
+/// A role that can be granted.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRole {
+    /// What the role is for.
+    pub description: String,
+    /// Name of the provider (account) the role's grants apply to.
+    pub provider: String,
+    /// The longest window one grant may have, such as `8h` (at most 90d).
+    pub max_duration: String,
+    /// Code owners of `grants/<role>/`: `@org/team` or `@login`.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// Approvals needed from `approvers` before a grant applies.
+    #[serde(default = "one")]
+    pub min_approvals: u32,
+    /// Who may be a grant's subject: `*`, logins, or `@org/team`.
+    #[serde(default = "anyone")]
+    pub requesters: Vec<String>,
+    /// A regular expression the whole `ticket` must match; a ticket is then required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_ticket: Option<String>,
+    /// Require MFA on every request made with the grant.
+    #[serde(default)]
+    pub require_mfa: bool,
+    /// Grants may land without review; each opens a post-incident review.
+    #[serde(default)]
+    pub break_glass: bool,
+    /// Allow statements granting `*` on `*`.
+    #[serde(default)]
+    pub allow_admin: bool,
+    /// What a grant of this role allows.
+    pub permissions: RawPermissions,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn anyone() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+/// What a role allows.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPermissions {
+    /// IAM role ARNs the subject may assume while the grant is active.
+    #[serde(default)]
+    pub assume_roles: Vec<String>,
+    /// IAM policy statements in force while the grant is active.
+    #[serde(default)]
+    pub statements: Vec<Statement>,
+}
+
+/// `Allow` or `Deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum Effect {
+    /// Allows the actions.
+    Allow,
+    /// Denies the actions.
+    Deny,
+}
+
+/// One IAM policy statement.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    /// `Allow` or `Deny`.
+    pub effect: Effect,
+    /// IAM actions, such as `logs:GetLogEvents` or `s3:Get*`.
+    pub actions: Vec<String>,
+    /// Resource ARNs, or `*`.
+    pub resources: Vec<String>,
+}
+
+/// A validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// GitHub owner of the access repository.
+    pub owner: String,
+    /// GitHub name of the access repository.
+    pub name: String,
+    /// Owner of the policy files.
+    pub security_team: String,
+    /// Providers by name.
+    pub providers: BTreeMap<String, Provider>,
+    /// People by login.
+    pub people: BTreeMap<String, Person>,
+    /// Roles by name.
+    pub roles: BTreeMap<String, Role>,
+}
+
+impl Policy {
+    /// `owner/name`.
+    pub fn repository(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+}
+
+/// A validated provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// Its name in the policy.
+    pub name: String,
+    /// Its kind.
+    pub kind: ProviderType,
+    /// The account id.
+    pub account: String,
+    /// A role to assume for managing the account.
+    pub assume_role: Option<String>,
+}
+
+/// A cloud identity that a grant's access is attached to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    /// An IAM user.
+    AwsIamUser(String),
+    /// An IAM role.
+    AwsIamRole(String),
+}
+
+/// A validated person.
+#[derive(Debug, Clone, Default)]
+pub struct Person {
+    /// Identity on every provider without an override.
+    pub default: Option<Identity>,
+    /// Identities by provider name.
+    pub providers: BTreeMap<String, Identity>,
+}
+
+impl Person {
+    /// The identity this person has on `provider`.
+    pub fn identity_on(&self, provider: &str) -> Option<&Identity> {
+        self.providers.get(provider).or(self.default.as_ref())
+    }
+}
+
+/// Who may be a grant's subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requester {
+    /// Anyone in `people`.
+    Anyone,
+    /// One login.
+    Login(String),
+    /// Members of a GitHub team (`@org/team`), known only to GitHub.
+    Team(String),
+}
+
+/// A validated role.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// Its name (the folder under `grants/`).
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// The provider its grants apply to.
+    pub provider: String,
+    /// The longest window one grant may have.
+    pub max_duration: GrantDuration,
+    /// Code owners of its grants.
+    pub approvers: Vec<String>,
+    /// Approvals needed.
+    pub min_approvals: u32,
+    /// Who may be a subject.
+    pub requesters: Vec<Requester>,
+    /// Pattern a ticket must match in whole.
+    pub require_ticket: Option<Regex>,
+    /// MFA required on every request.
+    pub require_mfa: bool,
+    /// Lands without review.
+    pub break_glass: bool,
+    /// What a grant allows.
+    pub permissions: RawPermissions,
+}
+
+impl Role {
+    /// Whether `login` may be the subject of a grant of this role, as far as
+    /// can be told without asking GitHub: a team entry admits nobody here
+    /// (team membership is checked against GitHub by `gitgrant check`).
+    pub fn admits(&self, login: &str) -> Admission {
+        let mut teams = false;
+        for r in &self.requesters {
+            match r {
+                Requester::Anyone => return Admission::Yes,
+                Requester::Login(l) if l == login => return Admission::Yes,
+                Requester::Login(_) => {}
+                Requester::Team(_) => teams = true,
+            }
+        }
+        if teams {
+            Admission::IfTeamMember
+        } else {
+            Admission::No
+        }
+    }
+}
+
+/// The answer of [`Role::admits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Allowed.
+    Yes,
+    /// Allowed only if a member of one of the role's requester teams.
+    IfTeamMember,
+    /// Not allowed.
+    No,
+}

@@ -1,0 +1,156 @@
+//! Printing violations for people (with the offending line), for machines
+//! (JSON) and for GitHub Actions (workflow-command annotations).
+
+use std::fmt::Write as _;
+
+use annotate_snippets::{AnnotationKind, Level, Origin, Renderer, Snippet};
+
+use crate::rule::Violation;
+use crate::snapshot::{Content, Snapshot};
+use crate::yaml::Pos;
+
+/// Renders violations with the source lines they point at, as a compiler
+/// does. `color` turns on ANSI styling.
+pub fn human(violations: &[Violation], snapshot: &Snapshot, color: bool) -> String {
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let mut out = String::new();
+    for v in violations {
+        let title = Level::ERROR.primary_title(v.message.as_str()).id(v.rule.id());
+        let text = snapshot
+            .files()
+            .find(|f| f.path == v.file)
+            .and_then(|f| match &f.content {
+                Content::Bytes(b) => std::str::from_utf8(b).ok(),
+                _ => None,
+            })
+            .filter(|t| !t.is_empty() && v.span.start.line as usize <= t.lines().count());
+        let group = match text {
+            Some(text) => {
+                let start = byte_offset(text, v.span.start);
+                let mut end = byte_offset(text, v.span.end).max(start);
+                // Underline at most to the end of the first line.
+                let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+                end = end.min(line_end);
+                if end == start && start < line_end {
+                    end = start + text[start..].chars().next().map_or(1, char::len_utf8);
+                }
+                title.element(
+                    Snippet::source(text)
+                        .path(v.file.as_str())
+                        .annotation(AnnotationKind::Primary.span(start..end)),
+                )
+            }
+            None => title.element(
+                Origin::path(v.file.as_str())
+                    .line(v.span.start.line as usize)
+                    .char_column(v.span.start.col.saturating_sub(1) as usize),
+            ),
+        };
+        let report = [group.element(Level::HELP.message(v.help.as_str()))];
+        let _ = writeln!(out, "{}\n", renderer.render(&report[..]));
+    }
+    out
+}
+
+/// The byte offset of a position in `text` (clamped to the text).
+fn byte_offset(text: &str, pos: Pos) -> usize {
+    let mut line_start = 0;
+    for _ in 1..pos.line {
+        match text[line_start..].find('\n') {
+            Some(i) => line_start += i + 1,
+            None => return text.len(),
+        }
+    }
+    let line = &text[line_start..];
+    let col = line
+        .char_indices()
+        .nth(pos.col.saturating_sub(1) as usize)
+        .map_or(line.len(), |(i, _)| i);
+    (line_start + col).min(text.len())
+}
+
+/// One GitHub Actions `::error` workflow command per violation.
+pub fn github(violations: &[Violation]) -> String {
+    let mut out = String::new();
+    for v in violations {
+        let _ = writeln!(
+            out,
+            "::error file={},line={},col={},endLine={},endColumn={},title={}::{}",
+            escape_property(&v.file),
+            v.span.start.line,
+            v.span.start.col,
+            v.span.end.line.max(v.span.start.line),
+            v.span.end.col.max(v.span.start.col),
+            escape_property(&format!("gitgrant {}", v.rule)),
+            escape_data(&format!("{} (help: {})", v.message, v.help)),
+        );
+    }
+    out
+}
+
+/// Escaping for a workflow command's message, as the Actions runner decodes it.
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Escaping for a workflow command's properties.
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::Rule;
+    use crate::yaml::Span;
+
+    fn violation(file: &str, line: u32, col: u32) -> Violation {
+        Violation {
+            rule: Rule::UnknownSubject,
+            file: file.to_string(),
+            span: Span {
+                start: Pos { line, col },
+                end: Pos { line, col: col + 3 },
+            },
+            message: "`zed` is not in people, 100%".to_string(),
+            help: "add the person".to_string(),
+        }
+    }
+
+    #[test]
+    fn github_annotations_escape_what_the_runner_decodes() {
+        let out = github(&[violation("grants/a,b/x:y.yaml", 2, 10)]);
+        assert_eq!(
+            out,
+            "::error file=grants/a%2Cb/x%3Ay.yaml,line=2,col=10,endLine=2,endColumn=13,\
+             title=gitgrant unknown-subject::`zed` is not in people, 100%25 (help: add the person)\n"
+        );
+    }
+
+    #[test]
+    fn human_output_shows_the_line_and_the_rule() {
+        let snapshot = Snapshot {
+            policy: None,
+            grants: vec![crate::snapshot::SourceFile {
+                path: "grants/r/x.yaml".to_string(),
+                content: Content::Bytes(b"role: r\nsubject: zed\n".to_vec()),
+            }],
+        };
+        let out = human(&[violation("grants/r/x.yaml", 2, 10)], &snapshot, false);
+        assert!(out.contains("error[unknown-subject]"), "{out}");
+        assert!(out.contains("grants/r/x.yaml:2:10"), "{out}");
+        assert!(out.contains("subject: zed"), "{out}");
+        assert!(out.contains("help: add the person"), "{out}");
+    }
+
+    #[test]
+    fn byte_offsets_count_characters_not_bytes() {
+        let text = "a: é\nb: ü x\n";
+        assert_eq!(byte_offset(text, Pos { line: 2, col: 6 }), text.find('x').unwrap());
+        assert_eq!(byte_offset(text, Pos { line: 9, col: 1 }), text.len());
+    }
+}

@@ -1,0 +1,211 @@
+//! Validation rules and the violations they report.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::yaml::Span;
+
+macro_rules! rules {
+    ($( $(#[$doc:meta])* $variant:ident = $id:literal, $help:literal; )*) => {
+        /// A named validation rule. Its id is stable: scripts and people match on it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Rule {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Rule {
+            /// Every rule, in declaration order.
+            pub const ALL: &'static [Rule] = &[$(Rule::$variant),*];
+
+            /// The stable id, such as `unknown-subject`.
+            pub fn id(self) -> &'static str {
+                match self { $(Rule::$variant => $id,)* }
+            }
+
+            /// The default help line.
+            pub fn help(self) -> &'static str {
+                match self { $(Rule::$variant => $help,)* }
+            }
+        }
+    };
+}
+
+rules! {
+    /// A file larger than 64 KiB.
+    FileTooLarge = "file-too-large", "grant and policy files are small; keep them under 64 KiB";
+    /// Bytes that are not UTF-8.
+    NotUtf8 = "not-utf8", "save the file as UTF-8";
+    /// A symbolic link where a file was expected.
+    Symlink = "symlink", "replace the link with a regular file";
+    /// A file directly in grants/ or in a folder below a role's folder.
+    GrantPath = "grant-path", "grant files live at grants/<role>/<name>.yaml";
+    /// A grant file name that is not `[a-z0-9][a-z0-9-]{0,62}.yaml`.
+    GrantFileName = "grant-file-name", "name grant files like alice-20261123-7f3a.yaml: lower-case letters, digits and hyphens, ending in .yaml";
+    /// YAML that does not parse, or uses a mapping or list as a key.
+    YamlSyntax = "yaml-syntax", "fix the YAML syntax at this position";
+    /// A file with no content.
+    EmptyFile = "empty-file", "write the fields of the file, or delete it";
+    /// A top level that is not a mapping.
+    NotAMapping = "not-a-mapping", "write the file as `key: value` lines";
+    /// More than one YAML document in one file.
+    MultipleDocuments = "multiple-documents", "keep one document per file: remove the `---` separator and what follows, or split it into files";
+    /// YAML anchors or aliases.
+    YamlAnchor = "yaml-anchor", "write each value out in full; anchors (&) and aliases (*) are not accepted";
+    /// YAML tags.
+    YamlTag = "yaml-tag", "remove the tag (the part starting with `!`); values are plain strings, numbers and booleans";
+    /// The same key twice in a mapping.
+    DuplicateKey = "duplicate-key", "keep one of the two keys";
+    /// A key the file format does not have.
+    UnknownField = "unknown-field", "remove the key or fix its spelling; the schema in schema/ lists the fields";
+    /// A required key that is not there.
+    MissingField = "missing-field", "add the key; the schema in schema/ lists the required fields";
+    /// A value of the wrong type.
+    InvalidType = "invalid-type", "give the value the type the schema in schema/ names";
+    /// A required value that is empty.
+    EmptyField = "empty-field", "give the field a value";
+    /// No gitgrant.yaml at the top of the access repository.
+    PolicyMissing = "policy-missing", "an access repository needs gitgrant.yaml at its top; `gitgrant init` writes one";
+    /// A subject not in `people`.
+    UnknownSubject = "unknown-subject", "add the person to `people` in gitgrant.yaml (a reviewed change), or fix the login";
+    /// A subject with no identity on the role's provider.
+    SubjectNoIdentity = "subject-no-identity", "give the person an identity on the role's provider in gitgrant.yaml";
+    /// A subject the role's `requesters` do not admit.
+    RequesterNotAllowed = "requester-not-allowed", "this role admits only the subjects in its `requesters`";
+    /// A `role` that differs from the grant's folder.
+    RoleFolderMismatch = "role-folder-mismatch", "move the file to grants/<role>/ or set `role` to the folder's name";
+    /// A role that gitgrant.yaml does not define.
+    UnknownRole = "unknown-role", "use a role from gitgrant.yaml `roles` (`gitgrant validate` lists them)";
+    /// Both `duration` and a window (`starts`/`expires`).
+    DurationAndWindow = "duration-and-window", "give either `duration`, or `expires` with an optional `starts`, not both";
+    /// Neither `duration` nor `expires`.
+    NoDurationOrWindow = "no-duration-or-window", "add `duration: 2h` (from landing) or `expires: <RFC 3339 time>`";
+    /// A duration that is malformed, zero, or above the 90-day hard cap.
+    InvalidDuration = "invalid-duration", "write durations like 30m, 2h, 1d or 1h30m, longer than zero and at most 90d";
+    /// A window longer than the role's `max_duration`.
+    WindowTooLong = "window-too-long", "ask for a shorter window; a longer one needs a new grant later";
+    /// A time without a UTC offset.
+    TimeWithoutOffset = "time-without-offset", "add an offset, such as 2026-11-23T09:00:00Z or 2026-11-23T10:00:00+01:00; times are never guessed";
+    /// A time that is not RFC 3339.
+    InvalidTime = "invalid-time", "write times in RFC 3339 with an offset, such as 2026-11-23T09:00:00Z";
+    /// `starts` at or after `expires`.
+    WindowInverted = "window-inverted", "`starts` must be before `expires`";
+    /// A reason longer than 1,000 characters.
+    ReasonTooLong = "reason-too-long", "keep the reason under 1,000 characters; link a ticket for the details";
+    /// No ticket on a role that requires one.
+    TicketRequired = "ticket-required", "add `ticket:` with an id matching the role's `require_ticket`";
+    /// A ticket that does not match the role's pattern.
+    TicketMismatch = "ticket-mismatch", "use a ticket id matching the role's `require_ticket` pattern";
+    /// A policy `version` other than 1.
+    PolicyVersion = "policy-version", "set `version: 1`; this gitgrant reads version 1 only";
+    /// A repository that is not `owner/name`.
+    InvalidRepository = "invalid-repository", "write the repository as owner/name, as on GitHub";
+    /// An AWS account that is not 12 digits.
+    InvalidAccount = "invalid-account", "write the account as 12 digits in quotes, such as \"111111111111\"";
+    /// A reference to a provider that is not defined.
+    UnknownProvider = "unknown-provider", "use a provider defined under `providers`";
+    /// A malformed IAM role ARN.
+    InvalidArn = "invalid-arn", "write role ARNs as arn:aws:iam::<12-digit account>:role/<name>";
+    /// An IAM action that is not `service:Action` or `*`.
+    InvalidAction = "invalid-action", "write actions as service:Action, such as logs:GetLogEvents or s3:Get*";
+    /// A resource that is not `*` or an ARN.
+    InvalidResource = "invalid-resource", "write resources as ARNs (wildcards allowed) or `*`";
+    /// A code owner that is not `@org/team` or `@login`.
+    InvalidApprover = "invalid-approver", "write owners as @org/team or @login";
+    /// A role with no approvers that is not break-glass.
+    NoApprovers = "no-approvers", "name at least one approver, or mark the role `break_glass: true`";
+    /// A `min_approvals` that is zero or cannot be reached.
+    MinApprovals = "min-approvals", "set min_approvals between 1 and what the approvers can give";
+    /// A `requesters` entry that is not `*`, a login or a team.
+    InvalidRequester = "invalid-requester", "write requesters as \"*\", a login, or @org/team";
+    /// A person key that is not a lower-case GitHub login.
+    InvalidLogin = "invalid-login", "use the person's GitHub login in lower case";
+    /// A malformed or conflicting cloud identity.
+    InvalidIdentity = "invalid-identity", "give one identity per provider: aws_iam_user or aws_iam_role, a valid IAM name";
+    /// Two people with the same cloud identity.
+    DuplicateIdentity = "duplicate-identity", "each cloud identity belongs to one person; remove the duplicate";
+    /// A `max_duration` above 90 days.
+    MaxDurationCap = "max-duration-cap", "set max_duration to 90d or less; standing access is what gitgrant replaces";
+    /// A `require_ticket` that is not a valid regular expression.
+    InvalidRegex = "invalid-regex", "fix the regular expression (Rust regex syntax)";
+    /// `*` on `*` without `allow_admin: true`.
+    AdminStatement = "admin-statement", "narrow the statement, or set `allow_admin: true` on the role if full admin is intended";
+    /// A role or provider name that is not `[a-z0-9][a-z0-9-]{0,62}`.
+    InvalidName = "invalid-name", "use lower-case letters, digits and hyphens (it becomes a folder and a policy name)";
+    /// A role that grants nothing.
+    EmptyPermissions = "empty-permissions", "give the role `assume_roles` or `statements`";
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+/// One problem found by validation: which rule, where, what, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule broken.
+    pub rule: Rule,
+    /// The file, relative to the access repository.
+    pub file: String,
+    /// Where in the file.
+    pub span: Span,
+    /// What is wrong, in words.
+    pub message: String,
+    /// One line on how to fix it.
+    pub help: String,
+}
+
+impl Violation {
+    /// Sort key: file, position, rule.
+    fn key(&self) -> (&str, crate::yaml::Pos, Rule) {
+        (&self.file, self.span.start, self.rule)
+    }
+}
+
+impl PartialOrd for Violation {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Violation {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key()
+            .cmp(&other.key())
+            .then_with(|| self.message.cmp(&other.message))
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: error[{}]: {}",
+            self.file, self.span.start, self.rule, self.message
+        )
+    }
+}
+
+impl Serialize for Violation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Violation", 8)?;
+        st.serialize_field("rule", &self.rule)?;
+        st.serialize_field("file", &self.file)?;
+        st.serialize_field("line", &self.span.start.line)?;
+        st.serialize_field("col", &self.span.start.col)?;
+        st.serialize_field("end_line", &self.span.end.line)?;
+        st.serialize_field("end_col", &self.span.end.col)?;
+        st.serialize_field("message", &self.message)?;
+        st.serialize_field("help", &self.help)?;
+        st.end()
+    }
+}

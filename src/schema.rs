@@ -1,0 +1,36 @@
+//! JSON Schemas of the file formats, generated from the types so that they
+//! cannot disagree with what gitgrant reads.
+
+use crate::grant::RawGrant;
+use crate::policy::RawPolicy;
+
+/// A generated schema: where it lives in a repository and its text.
+#[derive(Debug, Clone)]
+pub struct SchemaFile {
+    /// Path relative to the repository's top.
+    pub path: &'static str,
+    /// Pretty-printed JSON, ending in a newline.
+    pub text: String,
+}
+
+fn render<T: schemars::JsonSchema>(id: &str) -> String {
+    let mut schema = schemars::schema_for!(T);
+    schema.insert("$id".to_string(), id.into());
+    let mut text = serde_json::to_string_pretty(&schema).expect("schemas serialise");
+    text.push('\n');
+    text
+}
+
+/// Every schema gitgrant publishes.
+pub fn all() -> Vec<SchemaFile> {
+    vec![
+        SchemaFile {
+            path: "schema/grant.schema.json",
+            text: render::<RawGrant>("https://gitgrant.dev/schema/grant.schema.json"),
+        },
+        SchemaFile {
+            path: "schema/policy.schema.json",
+            text: render::<RawPolicy>("https://gitgrant.dev/schema/policy.schema.json"),
+        },
+    ]
+}
