@@ -7,7 +7,9 @@ use std::str::FromStr;
 use chrono::TimeDelta;
 
 /// The longest access any role may grant: 90 days.
-pub const HARD_CAP: GrantDuration = GrantDuration { minutes: 90 * 24 * 60 };
+pub const HARD_CAP: GrantDuration = GrantDuration {
+    minutes: 90 * 24 * 60,
+};
 
 /// A whole number of minutes, at least one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -135,7 +137,13 @@ mod tests {
 
     #[test]
     fn parses_the_forms_the_design_names() {
-        for (text, minutes) in [("30m", 30), ("2h", 120), ("1d", 1440), ("1h30m", 90), ("1d2h3m", 1563)] {
+        for (text, minutes) in [
+            ("30m", 30),
+            ("2h", 120),
+            ("1d", 1440),
+            ("1h30m", 90),
+            ("1d2h3m", 1563),
+        ] {
             let d: GrantDuration = text.parse().unwrap();
             assert_eq!(d.minutes(), minutes, "{text}");
             assert_eq!(d.to_string(), text);
@@ -145,7 +153,9 @@ mod tests {
 
     #[test]
     fn rejects_what_people_get_wrong() {
-        for text in ["2 hours", "1.5h", "-1h", "h", "2", "2H", "1m1h", "1h1h", "", " 2h", "2h "] {
+        for text in [
+            "2 hours", "1.5h", "-1h", "h", "2", "2H", "1m1h", "1h1h", "", " 2h", "2h ",
+        ] {
             assert!(text.parse::<GrantDuration>().is_err(), "{text:?} parsed");
         }
         assert_eq!("0m".parse::<GrantDuration>(), Err(DurationError::Zero));

@@ -21,7 +21,10 @@ pub const MAX_REASON_CHARS: usize = 1000;
 #[schemars(title = "gitgrant grant", rename = "Grant")]
 pub struct RawGrant {
     /// The person who gets access: a GitHub login from `people` in gitgrant.yaml.
-    #[schemars(regex(pattern = r"^[a-z0-9](?:-?[a-z0-9])*$"), length(min = 1, max = 39))]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9](?:-?[a-z0-9])*$"),
+        length(min = 1, max = 39)
+    )]
     pub subject: String,
     /// The role to grant; must equal the name of the folder the file is in.
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))]

@@ -16,12 +16,14 @@ static REPOSITORY: LazyLock<Regex> =
 static ACCOUNT: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9]{12}$"));
 static IAM_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9+=,.@_-]{1,64}$"));
 static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^arn:aws(-cn|-us-gov)?:iam::([0-9]{12}):role/([\x21-\x7e]{1,512}/)?[A-Za-z0-9+=,.@_-]{1,64}$")
+    re(
+        r"^arn:aws(-cn|-us-gov)?:iam::([0-9]{12}):role/([\x21-\x7e]{1,512}/)?[A-Za-z0-9+=,.@_-]{1,64}$",
+    )
 });
-static ACTION: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^(\*|[a-z0-9][a-z0-9-]*:[A-Za-z0-9*?]+)$"));
-static RESOURCE_ARN: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^arn:(\*|aws(-cn|-us-gov)?):[a-z0-9*-]*:[a-z0-9*-]*:([0-9]{12}|\*)?:.+$"));
+static ACTION: LazyLock<Regex> = LazyLock::new(|| re(r"^(\*|[a-z0-9][a-z0-9-]*:[A-Za-z0-9*?]+)$"));
+static RESOURCE_ARN: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^arn:(\*|aws(-cn|-us-gov)?):[a-z0-9*-]*:[a-z0-9*-]*:([0-9]{12}|\*)?:.+$")
+});
 
 /// A grant file stem or role name: `[a-z0-9][a-z0-9-]{0,62}`.
 pub fn is_slug(s: &str) -> bool {
@@ -36,12 +38,15 @@ pub fn is_login(s: &str) -> bool {
         && !s.starts_with('-')
         && !s.ends_with('-')
         && !s.contains("--")
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// A code owner: `@org/team` or `@login`.
 pub fn is_owner(s: &str) -> bool {
-    TEAM.is_match(s) || s.strip_prefix('@').is_some_and(|l| is_login(&l.to_lowercase()))
+    TEAM.is_match(s)
+        || s.strip_prefix('@')
+            .is_some_and(|l| is_login(&l.to_lowercase()))
 }
 
 /// `owner/name` of a GitHub repository.
@@ -61,7 +66,10 @@ pub fn is_iam_name(s: &str) -> bool {
 
 /// The account of an IAM role ARN, or `None` when `s` is not one.
 pub fn role_arn_account(s: &str) -> Option<&str> {
-    ROLE_ARN.captures(s).and_then(|c| c.get(2)).map(|m| m.as_str())
+    ROLE_ARN
+        .captures(s)
+        .and_then(|c| c.get(2))
+        .map(|m| m.as_str())
 }
 
 /// An IAM action such as `logs:GetLogEvents`, `s3:Get*` or `*`.
@@ -101,7 +109,9 @@ mod tests {
         assert!(is_action("logs:GetLogEvents") && is_action("s3:Get*") && is_action("*"));
         assert!(!is_action("logs") && !is_action("logs:") && !is_action("Logs Get"));
         assert!(is_resource("*") && is_resource("arn:aws:s3:::bucket/*"));
-        assert!(is_resource("arn:aws:logs:eu-west-1:111111111111:log-group:*"));
+        assert!(is_resource(
+            "arn:aws:logs:eu-west-1:111111111111:log-group:*"
+        ));
         assert!(!is_resource("bucket"));
     }
 }

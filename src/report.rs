@@ -19,7 +19,9 @@ pub fn human(violations: &[Violation], snapshot: &Snapshot, color: bool) -> Stri
     };
     let mut out = String::new();
     for v in violations {
-        let title = Level::ERROR.primary_title(v.message.as_str()).id(v.rule.id());
+        let title = Level::ERROR
+            .primary_title(v.message.as_str())
+            .id(v.rule.id());
         let text = snapshot
             .files()
             .find(|f| f.path == v.file)
@@ -94,7 +96,9 @@ pub fn github(violations: &[Violation]) -> String {
 
 /// Escaping for a workflow command's message, as the Actions runner decodes it.
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escaping for a workflow command's properties.
@@ -150,7 +154,10 @@ mod tests {
     #[test]
     fn byte_offsets_count_characters_not_bytes() {
         let text = "a: é\nb: ü x\n";
-        assert_eq!(byte_offset(text, Pos { line: 2, col: 6 }), text.find('x').unwrap());
+        assert_eq!(
+            byte_offset(text, Pos { line: 2, col: 6 }),
+            text.find('x').unwrap()
+        );
         assert_eq!(byte_offset(text, Pos { line: 9, col: 1 }), text.len());
     }
 }

@@ -12,7 +12,11 @@ pub fn grant_name(subject: &str, now: DateTime<Utc>) -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write(subject.as_bytes());
     h.write_i64(now.timestamp_nanos_opt().unwrap_or_default());
-    format!("{subject}-{}-{:04x}", now.format("%Y%m%d"), h.finish() & 0xffff)
+    format!(
+        "{subject}-{}-{:04x}",
+        now.format("%Y%m%d"),
+        h.finish() & 0xffff
+    )
 }
 
 /// The text of a grant file, with the schema comment editors pick up.

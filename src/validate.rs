@@ -329,12 +329,7 @@ fn check_providers(p: &RawPolicy, s: &mut Sink) {
     }
 }
 
-fn check_identity(
-    user: &Option<String>,
-    role: &Option<String>,
-    path: &str,
-    s: &mut Sink,
-) {
+fn check_identity(user: &Option<String>, role: &Option<String>, path: &str, s: &mut Sink) {
     if user.is_some() && role.is_some() {
         s.at(
             Rule::InvalidIdentity,
@@ -394,9 +389,17 @@ fn build_person(raw: &crate::policy::RawPerson) -> Person {
         providers: raw
             .providers
             .iter()
-            .filter_map(|(name, RawIdentity { aws_iam_user, aws_iam_role })| {
-                identity_of(aws_iam_user, aws_iam_role).map(|i| (name.clone(), i))
-            })
+            .filter_map(
+                |(
+                    name,
+                    RawIdentity {
+                        aws_iam_user,
+                        aws_iam_role,
+                    },
+                )| {
+                    identity_of(aws_iam_user, aws_iam_role).map(|i| (name.clone(), i))
+                },
+            )
             .collect(),
     }
 }
@@ -459,7 +462,11 @@ fn check_roles(p: &RawPolicy, s: &mut Sink) {
             );
         }
         match role.max_duration.parse::<GrantDuration>() {
-            Err(e) => s.at(Rule::InvalidDuration, &format!("{path}.max_duration"), e.to_string()),
+            Err(e) => s.at(
+                Rule::InvalidDuration,
+                &format!("{path}.max_duration"),
+                e.to_string(),
+            ),
             Ok(d) if d > HARD_CAP => s.at(
                 Rule::MaxDurationCap,
                 &format!("{path}.max_duration"),
@@ -549,10 +556,18 @@ fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
     for (i, st) in perms.statements.iter().enumerate() {
         let spath = format!("{path}.statements.{i}");
         if st.actions.is_empty() {
-            s.at(Rule::InvalidAction, &format!("{spath}.actions"), "no actions");
+            s.at(
+                Rule::InvalidAction,
+                &format!("{spath}.actions"),
+                "no actions",
+            );
         }
         if st.resources.is_empty() {
-            s.at(Rule::InvalidResource, &format!("{spath}.resources"), "no resources");
+            s.at(
+                Rule::InvalidResource,
+                &format!("{spath}.resources"),
+                "no resources",
+            );
         }
         for (j, a) in st.actions.iter().enumerate() {
             if !names::is_action(a) {
@@ -645,7 +660,11 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                             .unwrap_or(HARD_CAP),
                         approvers: r.approvers.clone(),
                         min_approvals: r.min_approvals,
-                        requesters: r.requesters.iter().filter_map(|q| parse_requester(q)).collect(),
+                        requesters: r
+                            .requesters
+                            .iter()
+                            .filter_map(|q| parse_requester(q))
+                            .collect(),
                         require_ticket: r
                             .require_ticket
                             .as_ref()
@@ -783,7 +802,8 @@ fn check_grant_file(file: &SourceFile, ctx: &GrantContext) -> (Option<Grant>, Ve
     let timing = check_timing(&gf, &file.path, ctx, &mut sink);
     out.append(&mut sink.out);
     let grant = match (id, timing) {
-        (Some(id), Some(timing)) if out.is_empty() => Some(Grant {
+        // Without a policy nothing was checked against one: no grant is accepted.
+        (Some(id), Some(timing)) if out.is_empty() && ctx.policy.is_some() => Some(Grant {
             id,
             subject: gf.raw.subject.clone(),
             reason: gf.raw.reason.clone(),
@@ -825,7 +845,10 @@ fn check_subject(g: &GrantFile, s: &mut Sink) {
         s.at_help(
             Rule::RequesterNotAllowed,
             "subject",
-            format!("role `{}` does not admit `{subject}` as a subject", role.name),
+            format!(
+                "role `{}` does not admit `{subject}` as a subject",
+                role.name
+            ),
             format!(
                 "role `{}` admits only: {}",
                 role.name,
@@ -896,7 +919,10 @@ fn check_ticket(g: &GrantFile, s: &mut Sink) {
     let Some(pattern) = &role.require_ticket else {
         return;
     };
-    let shown = pattern.as_str().trim_start_matches("^(?:").trim_end_matches(")$");
+    let shown = pattern
+        .as_str()
+        .trim_start_matches("^(?:")
+        .trim_end_matches(")$");
     match &g.raw.ticket {
         None => s.at_help(
             Rule::TicketRequired,
@@ -940,16 +966,15 @@ fn parse_time(text: &str, field: &str, s: &mut Sink) -> Option<DateTime<Utc>> {
     }
 }
 
-fn check_timing(
-    g: &GrantFile,
-    path: &str,
-    ctx: &GrantContext,
-    s: &mut Sink,
-) -> Option<Timing> {
+fn check_timing(g: &GrantFile, path: &str, ctx: &GrantContext, s: &mut Sink) -> Option<Timing> {
     let raw = g.raw;
     let timing = match (&raw.duration, &raw.starts, &raw.expires) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            let field = if raw.expires.is_some() { "expires" } else { "starts" };
+            let field = if raw.expires.is_some() {
+                "expires"
+            } else {
+                "starts"
+            };
             s.at_key(
                 Rule::DurationAndWindow,
                 field,

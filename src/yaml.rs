@@ -418,9 +418,18 @@ mod tests {
         assert_eq!(doc.value.a, "hello");
         assert_eq!(doc.value.list, ["x", "yy"]);
         let a = doc.spans.value("a").unwrap();
-        assert_eq!((a.start, a.end), (Pos { line: 1, col: 4 }, Pos { line: 1, col: 9 }));
-        assert_eq!(doc.spans.key("list").unwrap().start, Pos { line: 2, col: 1 });
-        assert_eq!(doc.spans.value("list.1").unwrap().start, Pos { line: 4, col: 5 });
+        assert_eq!(
+            (a.start, a.end),
+            (Pos { line: 1, col: 4 }, Pos { line: 1, col: 9 })
+        );
+        assert_eq!(
+            doc.spans.key("list").unwrap().start,
+            Pos { line: 2, col: 1 }
+        );
+        assert_eq!(
+            doc.spans.value("list.1").unwrap().start,
+            Pos { line: 4, col: 5 }
+        );
         // A missing path falls back to its parent.
         assert_eq!(doc.spans.at("list.1.deeper").start, Pos { line: 4, col: 5 });
     }

@@ -1,0 +1,159 @@
+//! Command-line arguments and dispatch.
+
+mod codeowners;
+mod completions;
+mod request;
+mod schema;
+mod validate;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use gitgrant::snapshot::Snapshot;
+use gitgrant::validate::{Landings, Validation};
+
+/// Just-in-time cloud access as GitOps: grants are pull requests, the cloud
+/// enforces their expiry, and git history is the audit trail.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gitgrant",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The access repository (a directory with gitgrant.yaml).
+    #[arg(long, global = true, env = "GITGRANT_REPO", default_value = ".")]
+    pub repo: PathBuf,
+    /// More log output on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Validate(validate::Args),
+    Codeowners(codeowners::Args),
+    Schema(schema::Args),
+    Request(request::Args),
+    Completions(completions::Args),
+}
+
+/// Runs the chosen command and returns its exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate(a) => validate::run(g, a),
+        Command::Codeowners(a) => codeowners::run(g, a),
+        Command::Schema(a) => schema::run(g, a),
+        Command::Request(a) => request::run(g, a),
+        Command::Completions(a) => completions::run(a),
+    }
+}
+
+/// Logs go to stderr; data goes to stdout.
+pub fn init_logging(g: &Global) {
+    let level = match (g.quiet, g.verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GITGRANT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color_on(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+/// Whether to colour output going to `stream`: a terminal, and `NO_COLOR`
+/// unset or empty.
+pub fn color_on(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// `--now`: an RFC 3339 time with an offset. Times without one are refused,
+/// never guessed.
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            format!("{e}; write an RFC 3339 time with an offset, such as 2026-11-23T09:00:00Z")
+        })
+}
+
+/// The current time, or `--now`.
+pub fn now_or(now: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    now.unwrap_or_else(Utc::now)
+}
+
+/// Reads and validates the access repository's working tree.
+pub fn load(g: &Global, now: DateTime<Utc>) -> anyhow::Result<(Snapshot, Validation)> {
+    let snapshot = Snapshot::from_dir(&g.repo)
+        .with_context(|| format!("reading the access repository at {}", g.repo.display()))?;
+    let validation = gitgrant::validate::validate(&snapshot, now, &Landings::new());
+    Ok((snapshot, validation))
+}
+
+/// Prints violations for a person on stdout.
+pub fn print_violations(snapshot: &Snapshot, v: &[gitgrant::rule::Violation]) {
+    print!(
+        "{}",
+        gitgrant::report::human(v, snapshot, color_on(&std::io::stdout()))
+    );
+}
+
+/// Compares a generated file with what the repository holds; writes it
+/// unless `check`. Returns whether it was up to date.
+pub fn write_generated(
+    g: &Global,
+    rel: &str,
+    text: &str,
+    check: bool,
+    how: &str,
+) -> anyhow::Result<bool> {
+    let path = g.repo.join(rel);
+    let current = std::fs::read_to_string(&path).ok();
+    let fresh = current.as_deref() == Some(text);
+    if check {
+        if !fresh {
+            eprintln!(
+                "{rel} is {}: run `{how}`",
+                if current.is_some() {
+                    "out of date"
+                } else {
+                    "missing"
+                }
+            );
+        }
+        return Ok(fresh);
+    }
+    if !fresh {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        tracing::info!("wrote {rel}");
+    }
+    Ok(true)
+}

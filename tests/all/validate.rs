@@ -1,0 +1,210 @@
+//! `gitgrant validate` against the example access repository and against
+//! every bad-input fixture under `tests/fixtures/bad/`.
+//!
+//! A bad-input case is a folder whose files are laid over
+//! `tests/fixtures/base/` (a small valid access repository). Its `expect` file
+//! lists the violations that must be reported, one per line:
+//! `<rule-id> <file>:<line>:<col>` (or just `<rule-id> <file>`). A `remove`
+//! file lists base paths to delete first. Files too big or too odd to keep in
+//! git are made by `make_special`.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{NOW, copy_tree, examples, fixtures, gitgrant};
+
+struct Expected {
+    rule: String,
+    file: String,
+    pos: Option<(u64, u64)>,
+}
+
+fn expectations(case: &Path) -> Vec<Expected> {
+    let text = std::fs::read_to_string(case.join("expect")).expect("every case has an expect file");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (rule, place) = l.split_once(' ').expect("`rule file[:line:col]`");
+            let mut parts = place.trim().rsplitn(3, ':');
+            let (file, pos) = match (parts.next(), parts.next(), parts.next()) {
+                (Some(col), Some(line), Some(file)) if col.parse::<u64>().is_ok() => (
+                    file.to_string(),
+                    Some((line.parse().unwrap(), col.parse().unwrap())),
+                ),
+                _ => (place.trim().to_string(), None),
+            };
+            Expected {
+                rule: rule.to_string(),
+                file,
+                pos,
+            }
+        })
+        .collect()
+}
+
+/// Files that a case needs but that are better made than committed.
+fn make_special(case_name: &str, repo: &Path) {
+    if case_name == "file-too-large" {
+        let mut text =
+            String::from("subject: alice\nrole: prod-readonly\nduration: 1h\nreason: |\n");
+        while text.len() <= 70 * 1024 {
+            text.push_str("  padding padding padding padding padding padding padding padding\n");
+        }
+        std::fs::write(repo.join("grants/prod-readonly/huge.yaml"), text).unwrap();
+    }
+}
+
+fn lay_out_case(case: &Path, repo: &Path) {
+    copy_tree(&fixtures().join("base"), repo);
+    if let Ok(list) = std::fs::read_to_string(case.join("remove")) {
+        for rel in list.lines().filter(|l| !l.is_empty()) {
+            std::fs::remove_file(repo.join(rel)).unwrap();
+        }
+    }
+    copy_tree(case, repo);
+    for meta in ["expect", "remove"] {
+        let _ = std::fs::remove_file(repo.join(meta));
+    }
+    make_special(case.file_name().unwrap().to_str().unwrap(), repo);
+}
+
+fn validate_json(repo: &Path) -> (i32, Value) {
+    let out = gitgrant()
+        .args(["validate", "--now", NOW, "--format", "json", "--repo"])
+        .arg(repo)
+        .output()
+        .unwrap();
+    let code = out.status.code().expect("gitgrant exits, it is not killed");
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "--format json prints only JSON ({e}); stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, json)
+}
+
+#[test]
+fn the_example_access_repository_is_valid() {
+    let (code, json) = validate_json(&examples().join("access-repo"));
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["valid"], true);
+    assert!(json["grants"].as_array().unwrap().len() >= 4, "{json:#}");
+}
+
+#[test]
+fn every_bad_input_fixture_is_rejected_with_its_rule_and_location() {
+    let mut cases: Vec<_> = std::fs::read_dir(fixtures().join("bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 40, "only {} bad-input cases", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        lay_out_case(case, dir.path());
+        let (code, json) = validate_json(dir.path());
+        if code != 2 {
+            failures.push(format!("{name}: exit {code}, not 2"));
+        }
+        let found = json["violations"].as_array().unwrap();
+        for e in expectations(case) {
+            let hit = found.iter().any(|v| {
+                v["rule"] == e.rule.as_str()
+                    && v["file"] == e.file.as_str()
+                    && e.pos.is_none_or(|(l, c)| v["line"] == l && v["col"] == c)
+                    && !v["help"].as_str().unwrap_or_default().is_empty()
+            });
+            if !hit {
+                failures.push(format!(
+                    "{name}: expected {} at {}:{:?}; got {}",
+                    e.rule,
+                    e.file,
+                    e.pos,
+                    serde_json::to_string(found).unwrap()
+                ));
+            }
+        }
+        // Nothing is lost: the base repository's valid grant is still accepted
+        // whenever the policy itself is sound.
+        let policy_broken = found.iter().any(|v| v["file"] == "gitgrant.yaml");
+        let kept = json["grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["id"] == "prod-readonly/alice-20261123-0001");
+        if !policy_broken && !kept && !name.starts_with("base-") {
+            failures.push(format!(
+                "{name}: the untouched valid grant was not accepted"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn github_format_annotates_the_offending_line() {
+    let case = fixtures().join("bad/unknown-subject");
+    let dir = tempfile::tempdir().unwrap();
+    lay_out_case(&case, dir.path());
+    let out = gitgrant()
+        .args(["validate", "--now", NOW, "--format", "github", "--repo"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(
+            "::error file=grants/prod-readonly/zed-1.yaml,line=1,col=10,endLine=1,endColumn=13,title=gitgrant unknown-subject::"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn human_format_shows_rule_location_source_line_and_help() {
+    let case = fixtures().join("bad/unknown-subject");
+    let dir = tempfile::tempdir().unwrap();
+    lay_out_case(&case, dir.path());
+    let out = gitgrant()
+        .args(["validate", "--now", NOW, "--repo"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "error[unknown-subject]",
+        "grants/prod-readonly/zed-1.yaml:1:10",
+        "subject: zed",
+        "help: add the person to `people`",
+        "invalid: 1 errors",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn an_expired_grant_is_listed_not_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("base"), dir.path());
+    std::fs::write(
+        dir.path().join("grants/prod-readonly/bob-20261101-0002.yaml"),
+        "subject: bob\nrole: prod-readonly\nreason: Old\nstarts: 2026-11-01T09:00:00Z\nexpires: 2026-11-01T10:00:00Z\n",
+    )
+    .unwrap();
+    let (code, json) = validate_json(dir.path());
+    assert_eq!(code, 0, "{json:#}");
+    let bob = json["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == "prod-readonly/bob-20261101-0002")
+        .unwrap();
+    assert_eq!(bob["state"], "expired");
+}
