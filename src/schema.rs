@@ -13,9 +13,8 @@ pub struct SchemaFile {
     pub text: String,
 }
 
-fn render<T: schemars::JsonSchema>(id: &str) -> String {
-    let mut schema = schemars::schema_for!(T);
-    schema.insert("$id".to_string(), id.into());
+fn render<T: schemars::JsonSchema>() -> String {
+    let schema = schemars::schema_for!(T);
     let mut text = serde_json::to_string_pretty(&schema).expect("schemas serialise");
     text.push('\n');
     text
@@ -26,11 +25,11 @@ pub fn all() -> Vec<SchemaFile> {
     vec![
         SchemaFile {
             path: "schema/grant.schema.json",
-            text: render::<RawGrant>("https://gitgrant.dev/schema/grant.schema.json"),
+            text: render::<RawGrant>(),
         },
         SchemaFile {
             path: "schema/policy.schema.json",
-            text: render::<RawPolicy>("https://gitgrant.dev/schema/policy.schema.json"),
+            text: render::<RawPolicy>(),
         },
     ]
 }

@@ -1,4 +1,6 @@
 //! gitgrant's integration tests: one binary, a module per area.
 
+mod generated;
+mod request;
 mod support;
 mod validate;
