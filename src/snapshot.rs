@@ -48,6 +48,12 @@ impl Snapshot {
     /// Reads a working tree or plain directory. Symlinks are recorded, not
     /// followed; files over the size limit are not read.
     pub fn from_dir(dir: &Path) -> io::Result<Snapshot> {
+        if !std::fs::metadata(dir)?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
+        }
         let policy = match read_one(dir, POLICY_PATH) {
             Ok(f) => Some(f),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
