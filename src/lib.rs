@@ -12,6 +12,7 @@
 pub mod codeowners;
 pub mod duration;
 pub mod grant;
+pub mod history;
 pub mod names;
 pub mod policy;
 pub mod report;
