@@ -112,8 +112,14 @@ mod tests {
 
     #[test]
     fn pull_request_numbers_from_merge_and_squash_messages() {
-        assert_eq!(pull_request_number("Merge pull request #123 from alice/grant\n\nx"), Some(123));
-        assert_eq!(pull_request_number("Grant prod-readonly to alice (#45)"), Some(45));
+        assert_eq!(
+            pull_request_number("Merge pull request #123 from alice/grant\n\nx"),
+            Some(123)
+        );
+        assert_eq!(
+            pull_request_number("Grant prod-readonly to alice (#45)"),
+            Some(45)
+        );
         assert_eq!(pull_request_number("Grant prod-readonly to alice"), None);
         assert_eq!(pull_request_number("Fix (#abc)"), None);
         assert_eq!(pull_request_number("body only\n\n(#9)"), None);

@@ -72,7 +72,8 @@ pub fn validate(snapshot: &Snapshot, now: DateTime<Utc>, landings: &Landings) ->
     let mut rejected = Vec::new();
     for (file, (grant, mut found)) in snapshot.grants.iter().zip(results) {
         match grant {
-            Some(g) if found.is_empty() => grants.push(g),
+            // Without a policy nothing was checked against one: nothing is accepted.
+            Some(g) if found.is_empty() && policy.is_some() => grants.push(g),
             _ => rejected.push(file.path.clone()),
         }
         violations.append(&mut found);
@@ -99,19 +100,40 @@ pub fn check_grant(
         path: path.to_string(),
         content: Content::Bytes(bytes.to_vec()),
     };
-    let landings = Landings::new();
+    match read_grant(Some(policy), &file, now, None) {
+        (Some(g), v) if v.is_empty() => Ok(g),
+        (_, v) => Err(v),
+    }
+}
+
+/// Reads one grant file leniently: the grant as written whenever its path and
+/// timing can be read — even if it breaks the policy — with every violation
+/// found, sorted. The audit uses it to account for grants that landed invalid.
+/// `landed` is when the file landed, if it has.
+pub fn read_grant(
+    policy: Option<&Policy>,
+    file: &SourceFile,
+    now: DateTime<Utc>,
+    landed: Option<DateTime<Utc>>,
+) -> (Option<Grant>, Vec<Violation>) {
+    let landings: Landings = landed.map(|t| (file.path.clone(), t)).into_iter().collect();
     let ctx = GrantContext {
-        policy: Some(policy),
+        policy,
         now,
         landings: &landings,
     };
-    match check_grant_file(&file, &ctx) {
-        (Some(g), v) if v.is_empty() => Ok(g),
-        (_, mut v) => {
-            v.sort();
-            Err(v)
-        }
-    }
+    let (grant, mut v) = check_grant_file(file, &ctx);
+    v.sort();
+    (grant, v)
+}
+
+/// Reads and checks a policy file on its own: the (best-effort) model, if the
+/// file could be parsed, and every violation, sorted.
+pub fn read_policy(file: &SourceFile) -> (Option<Policy>, Vec<Violation>) {
+    let mut v = Vec::new();
+    let policy = check_policy(file, &mut v);
+    v.sort();
+    (policy, v)
 }
 
 // ---------------------------------------------------------------------------
