@@ -42,6 +42,9 @@ pub struct HistoryCommit {
     pub message: String,
     /// How many parents the commit has (2 or more: a merge).
     pub parents: usize,
+    /// A merge's second parent: the head of the branch (pull request) merged,
+    /// where the change was requested.
+    pub merged_head: Option<String>,
     /// Changes to `gitgrant.yaml` and under `grants/`, sorted by path.
     pub changes: Vec<FileChange>,
     /// Its first parent is named but missing from the repository (a shallow
