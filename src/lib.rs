@@ -11,10 +11,12 @@
 
 pub mod codeowners;
 pub mod duration;
+pub mod git;
 pub mod grant;
 pub mod history;
 pub mod names;
 pub mod policy;
+pub mod removal;
 pub mod report;
 pub mod request;
 pub mod rule;

@@ -2,6 +2,7 @@
 
 mod codeowners;
 mod completions;
+mod expire;
 mod request;
 mod schema;
 mod validate;
@@ -51,7 +52,17 @@ enum Command {
     Codeowners(codeowners::Args),
     Schema(schema::Args),
     Request(request::Args),
+    Expire(expire::Args),
     Completions(completions::Args),
+}
+
+/// Output for commands that print data: for people, or JSON.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    Human,
+    /// JSON, and nothing else, on stdout.
+    Json,
 }
 
 /// Runs the chosen command and returns its exit code.
@@ -62,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Codeowners(a) => codeowners::run(g, a),
         Command::Schema(a) => schema::run(g, a),
         Command::Request(a) => request::run(g, a),
+        Command::Expire(a) => expire::run(g, a),
         Command::Completions(a) => completions::run(a),
     }
 }

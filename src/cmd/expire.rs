@@ -1,0 +1,178 @@
+//! `gitgrant expire`: remove the files of grants whose window has ended.
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use gitgrant::exit;
+use gitgrant::git::{CommitId, Repo};
+use gitgrant::grant::fmt_time;
+use gitgrant::removal::{Ended, Removal, RemovalReason};
+use serde::Serialize;
+
+/// Remove the files of grants whose window has ended, one commit per grant
+/// with `Gitgrant-*` trailers, read from the branch in the git database (not
+/// the working tree).
+///
+/// With --push, the branch is fetched from REMOTE first and the commits are
+/// pushed back; when the remote moves meanwhile, they are rebuilt on its new
+/// tip, never duplicating a removal or removing a grant changed there.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Judge windows as of this time (RFC 3339 with an offset) instead of now.
+    #[arg(long, value_parser = super::parse_time)]
+    now: Option<DateTime<Utc>>,
+    /// Fetch the branch from this remote, and push the removal commits to it.
+    #[arg(long, value_name = "REMOTE")]
+    push: Option<String>,
+    /// The default branch of the access repository.
+    #[arg(long, env = "GITGRANT_BRANCH", default_value = "main")]
+    branch: String,
+    /// Show what would be removed; commit nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Output: human or json.
+    #[arg(long, value_enum, default_value_t = super::Format::Human)]
+    format: super::Format,
+}
+
+#[derive(Serialize)]
+struct Row {
+    grant: String,
+    path: String,
+    window_end: String,
+    commit: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Output {
+    now: String,
+    branch: String,
+    base: String,
+    tip: String,
+    dry_run: bool,
+    pushed_to: Option<String>,
+    removals: Vec<Row>,
+}
+
+/// The removals due at `tip`: every readable grant whose window has ended.
+pub fn due(
+    repo: &Repo,
+    tip: CommitId,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<(Removal, DateTime<Utc>)>> {
+    let snapshot = repo.snapshot(tip)?;
+    let policy = snapshot
+        .policy
+        .as_ref()
+        .and_then(|f| gitgrant::validate::read_policy(f).0);
+    let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
+    let landings = repo.landings(tip, &paths)?;
+    let mut out = Vec::new();
+    for file in &snapshot.grants {
+        let landing = landings.get(&file.path);
+        let (grant, _) =
+            gitgrant::validate::read_grant(policy.as_ref(), file, now, landing.map(|l| l.time));
+        let (Some(grant), Some(landing)) = (grant, landing) else {
+            continue;
+        };
+        let Some(window) = grant.window(Some(landing.time)) else {
+            continue;
+        };
+        if window.end > now {
+            continue;
+        }
+        let provider = policy
+            .as_ref()
+            .and_then(|p| p.roles.get(grant.role()))
+            .map_or("unknown", |r| r.provider.as_str());
+        let message = gitgrant::removal::message(&Ended {
+            grant: &grant,
+            provider,
+            window,
+            landed: &landing.commit.short(),
+            revoked_at: now,
+            reason: RemovalReason::Expired,
+            review: None,
+        });
+        let blob = repo
+            .blob_at(tip, &file.path)?
+            .context("a file of the snapshot has a blob")?;
+        out.push((
+            Removal {
+                grant: grant.id.to_string(),
+                path: file.path.clone(),
+                blob,
+                message,
+            },
+            window.end,
+        ));
+    }
+    Ok(out)
+}
+
+pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
+    let now = super::now_or(args.now);
+    let repo = Repo::open(&g.repo)?;
+    let base = match &args.push {
+        Some(remote) => repo.fetch(remote, &args.branch)?,
+        None => repo.branch_tip(&args.branch)?,
+    };
+    let due = due(&repo, base, now)?;
+    let removals: Vec<Removal> = due.iter().map(|(r, _)| r.clone()).collect();
+    let (tip, made) = if args.dry_run || removals.is_empty() {
+        (base, Vec::new())
+    } else if let Some(remote) = &args.push {
+        let out = repo.push_removals(remote, &args.branch, &removals, now, 8)?;
+        (out.tip, out.made)
+    } else {
+        let (tip, made) = repo.commit_removals(base, &removals, now)?;
+        repo.advance_branch(&args.branch, base, tip)?;
+        (tip, made)
+    };
+    let rows: Vec<Row> = due
+        .iter()
+        .map(|(r, end)| Row {
+            grant: r.grant.clone(),
+            path: r.path.clone(),
+            window_end: fmt_time(*end),
+            commit: made
+                .iter()
+                .find(|(m, _)| m.path == r.path)
+                .map(|(_, c)| c.to_string()),
+        })
+        .collect();
+    match args.format {
+        super::Format::Json => {
+            let out = Output {
+                now: fmt_time(now),
+                branch: args.branch.clone(),
+                base: base.to_string(),
+                tip: tip.to_string(),
+                dry_run: args.dry_run,
+                pushed_to: args.push.clone().filter(|_| !args.dry_run),
+                removals: rows,
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        super::Format::Human => {
+            for r in &rows {
+                let what = match (&r.commit, args.dry_run) {
+                    (_, true) => "would be removed".to_string(),
+                    (Some(c), _) => format!("removed in {}", &c[..7]),
+                    (None, _) => "already removed or changed on the branch; left".to_string(),
+                };
+                println!("expired {} (ended {}): {what}", r.grant, r.window_end);
+            }
+            let where_ = match &args.push {
+                Some(remote) => format!("{remote}/{}", args.branch),
+                None => args.branch.clone(),
+            };
+            println!(
+                "{} grants expired; {} removal commits on {where_}{}",
+                rows.len(),
+                made.len(),
+                if args.dry_run { " (dry run)" } else { "" }
+            );
+        }
+    }
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,218 @@
+//! The first-parent history walk behind `gitgrant audit`.
+//!
+//! Like `git log --first-parent -- grants/`, it compares each commit's tree
+//! with its first parent's, descends only into subtrees whose ids differ, and
+//! reads blobs only for the paths that changed.
+
+use git2::{ObjectType, Oid, Tree, TreeEntry};
+
+use super::{Context as _, GitError, Repo, git_time};
+use crate::history::{FileChange, FileVersion, HistoryCommit};
+use crate::policy::POLICY_PATH;
+use crate::snapshot::is_placeholder;
+
+pub(super) fn walk(
+    repo: &Repo,
+    tip: super::CommitId,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<HistoryCommit>, GitError> {
+    let r = &repo.repo;
+    // The chain, newest first; then read oldest first.
+    let mut chain: Vec<Oid> = Vec::new();
+    let mut truncated = false;
+    let mut commit = r.find_commit(tip.0).context(|| format!("reading {tip}"))?;
+    loop {
+        chain.push(commit.id());
+        if chain.len().is_multiple_of(4096) {
+            progress(chain.len());
+        }
+        if commit.parent_count() == 0 {
+            break;
+        }
+        match commit.parent(0) {
+            Ok(p) => commit = p,
+            Err(_) => {
+                truncated = true;
+                break;
+            }
+        }
+    }
+    let total = chain.len();
+    let mut out = Vec::with_capacity(total);
+    let mut prev: Option<Tree> = None;
+    for (i, oid) in chain.into_iter().rev().enumerate() {
+        let c = r.find_commit(oid).context(|| format!("reading {oid}"))?;
+        let tree = c.tree().context(|| format!("reading the tree of {oid}"))?;
+        let mut changes = Vec::new();
+        if prev.as_ref().map(Tree::id) != Some(tree.id()) {
+            diff_top(repo, prev.as_ref(), &tree, &mut changes)?;
+        }
+        let (time, offset_minutes) = git_time(c.committer().when());
+        let author = c.author();
+        out.push(HistoryCommit {
+            id: oid.to_string(),
+            time,
+            offset_minutes,
+            author: format!(
+                "{} <{}>",
+                String::from_utf8_lossy(author.name_bytes()),
+                String::from_utf8_lossy(author.email_bytes())
+            ),
+            message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
+            parents: c.parent_count(),
+            merged_head: (c.parent_count() > 1)
+                .then(|| c.parent_id(1).ok())
+                .flatten()
+                .map(|p| p.to_string()),
+            changes,
+            truncated: truncated && i == 0,
+        });
+        if i.is_multiple_of(4096) {
+            progress(total + i);
+        }
+        prev = Some(tree);
+    }
+    Ok(out)
+}
+
+fn entry_id(tree: Option<&Tree>, name: &str) -> Option<(Oid, i32)> {
+    tree.and_then(|t| t.get_name(name))
+        .map(|e| (e.id(), e.filemode()))
+}
+
+/// Changes to `gitgrant.yaml` and under `grants/` between two root trees.
+fn diff_top(
+    repo: &Repo,
+    old: Option<&Tree>,
+    new: &Tree,
+    out: &mut Vec<FileChange>,
+) -> Result<(), GitError> {
+    let (o, n) = (entry_id(old, POLICY_PATH), entry_id(Some(new), POLICY_PATH));
+    if o != n {
+        out.push(FileChange {
+            path: POLICY_PATH.to_string(),
+            old: o
+                .map(|(id, mode)| version(repo, POLICY_PATH, id, mode))
+                .transpose()?,
+            new: n
+                .map(|(id, mode)| version(repo, POLICY_PATH, id, mode))
+                .transpose()?,
+        });
+    }
+    let old_grants = old.and_then(|t| t.get_name("grants"));
+    let new_grants = new.get_name("grants");
+    if old_grants.as_ref().map(TreeEntry::id) != new_grants.as_ref().map(TreeEntry::id) {
+        diff_entry(
+            repo,
+            "grants",
+            old_grants.as_ref(),
+            new_grants.as_ref(),
+            out,
+        )?;
+    }
+    Ok(())
+}
+
+fn is_tree(e: Option<&TreeEntry>) -> bool {
+    e.is_some_and(|e| e.kind() == Some(ObjectType::Tree))
+}
+
+fn subtree<'r>(repo: &'r Repo, e: Option<&TreeEntry>) -> Result<Option<Tree<'r>>, GitError> {
+    match e {
+        Some(e) if e.kind() == Some(ObjectType::Tree) => repo
+            .repo
+            .find_tree(e.id())
+            .map(Some)
+            .context(|| format!("reading tree {}", e.id())),
+        _ => Ok(None),
+    }
+}
+
+/// Compares what one path holds before and after: trees are descended into,
+/// files become changes.
+fn diff_entry(
+    repo: &Repo,
+    path: &str,
+    old: Option<&TreeEntry>,
+    new: Option<&TreeEntry>,
+    out: &mut Vec<FileChange>,
+) -> Result<(), GitError> {
+    let file = |e: Option<&TreeEntry>| -> Result<Option<FileVersion>, GitError> {
+        match e {
+            Some(e) if !is_tree(Some(e)) => version(repo, path, e.id(), e.filemode()).map(Some),
+            _ => Ok(None),
+        }
+    };
+    let (old_file, new_file) = (file(old)?, file(new)?);
+    if (old_file.is_some() || new_file.is_some()) && !is_placeholder(path) {
+        out.push(FileChange {
+            path: path.to_string(),
+            old: old_file,
+            new: new_file,
+        });
+    }
+    if is_tree(old) || is_tree(new) {
+        let (ot, nt) = (subtree(repo, old)?, subtree(repo, new)?);
+        diff_trees(repo, path, ot.as_ref(), nt.as_ref(), out)?;
+    }
+    Ok(())
+}
+
+/// Merge-joins two sorted trees' entries, skipping those with equal ids.
+fn diff_trees(
+    repo: &Repo,
+    prefix: &str,
+    old: Option<&Tree>,
+    new: Option<&Tree>,
+    out: &mut Vec<FileChange>,
+) -> Result<(), GitError> {
+    let collect = |t: Option<&Tree>| -> Vec<(Vec<u8>, TreeEntry<'static>)> {
+        t.map(|t| {
+            t.iter()
+                .map(|e| (e.name_bytes().to_vec(), e.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let (a, b) = (collect(old), collect(new));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        let (o, n) = match order {
+            std::cmp::Ordering::Less => {
+                i += 1;
+                (Some(&a[i - 1]), None)
+            }
+            std::cmp::Ordering::Greater => {
+                j += 1;
+                (None, Some(&b[j - 1]))
+            }
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+                (Some(&a[i - 1]), Some(&b[j - 1]))
+            }
+        };
+        if let (Some(o), Some(n)) = (o, n)
+            && o.1.id() == n.1.id()
+            && o.1.filemode() == n.1.filemode()
+        {
+            continue;
+        }
+        let name = &o.or(n).expect("one side is present").0;
+        let path = format!("{prefix}/{}", String::from_utf8_lossy(name));
+        diff_entry(repo, &path, o.map(|x| &x.1), n.map(|x| &x.1), out)?;
+    }
+    Ok(())
+}
+
+fn version(repo: &Repo, path: &str, id: Oid, mode: i32) -> Result<FileVersion, GitError> {
+    Ok(FileVersion {
+        blob: id.to_string(),
+        content: repo.file_content(path, id, mode)?,
+    })
+}

@@ -1,0 +1,447 @@
+//! The git adapter: gitgrant's own view of an access repository's git
+//! database. git2 stays inside this module; the rest of gitgrant sees
+//! [`Snapshot`]s, landing times, [`HistoryCommit`]s and commit ids as text.
+//!
+//! Everything is read from the object database at a commit, never from the
+//! working tree, so an uncommitted or unmerged file can never be applied.
+
+mod history;
+mod push;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use chrono::{DateTime, TimeZone, Utc};
+use git2::{ObjectType, Oid, Repository, Tree};
+
+use crate::policy::POLICY_PATH;
+use crate::removal::Removal;
+use crate::snapshot::{Content, MAX_FILE_BYTES, Snapshot, SourceFile, is_placeholder};
+use crate::validate::Landings;
+
+pub use push::PushOutcome;
+
+/// A failure of the git layer.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// A git operation failed.
+    #[error("{context}")]
+    Git {
+        /// What gitgrant was doing.
+        context: String,
+        /// What libgit2 said.
+        #[source]
+        source: git2::Error,
+    },
+    /// A revision or branch that does not exist.
+    #[error("no commit `{0}` in the access repository")]
+    UnknownRevision(String),
+    /// The remote kept moving while gitgrant pushed.
+    #[error("the remote branch kept moving; gave up after {attempts} attempts")]
+    PushRetriesExhausted {
+        /// How many attempts were made.
+        attempts: u32,
+    },
+}
+
+trait Context<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, GitError>;
+}
+
+impl<T> Context<T> for Result<T, git2::Error> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, GitError> {
+        self.map_err(|source| GitError::Git {
+            context: what(),
+            source,
+        })
+    }
+}
+
+/// A commit id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CommitId(Oid);
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl CommitId {
+    /// The 7-character short form people quote.
+    pub fn short(&self) -> String {
+        self.0.to_string()[..7].to_string()
+    }
+}
+
+/// Where and when a grant file landed on the branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landing {
+    /// The commit that brought it.
+    pub commit: CommitId,
+    /// That commit's committer time.
+    pub time: DateTime<Utc>,
+}
+
+impl Landing {
+    fn of(c: &git2::Commit) -> Landing {
+        Landing {
+            commit: CommitId(c.id()),
+            time: git_time(c.committer().when()).0,
+        }
+    }
+}
+
+/// The landing times alone, as validation takes them.
+pub fn landing_times(landings: &HashMap<String, Landing>) -> Landings {
+    landings.iter().map(|(p, l)| (p.clone(), l.time)).collect()
+}
+
+/// An access repository's git database.
+pub struct Repo {
+    repo: Repository,
+}
+
+/// The time of a git signature, in UTC, and its recorded offset in minutes.
+fn git_time(t: git2::Time) -> (DateTime<Utc>, i32) {
+    let utc = Utc
+        .timestamp_opt(t.seconds(), 0)
+        .single()
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    (utc, t.offset_minutes())
+}
+
+impl Repo {
+    /// Opens the repository at `path` (a working tree or a bare repository).
+    pub fn open(path: &Path) -> Result<Repo, GitError> {
+        let repo = Repository::open(path)
+            .context(|| format!("opening the git repository at {}", path.display()))?;
+        Ok(Repo { repo })
+    }
+
+    /// Resolves a revision (`main`, `origin/main`, a commit id) to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<CommitId, GitError> {
+        let obj = self
+            .repo
+            .revparse_single(rev)
+            .map_err(|_| GitError::UnknownRevision(rev.to_string()))?;
+        let commit = obj
+            .peel_to_commit()
+            .map_err(|_| GitError::UnknownRevision(rev.to_string()))?;
+        Ok(CommitId(commit.id()))
+    }
+
+    /// The tip of the local branch `branch`.
+    pub fn branch_tip(&self, branch: &str) -> Result<CommitId, GitError> {
+        self.resolve(&format!("refs/heads/{branch}"))
+    }
+
+    /// When a commit was committed.
+    pub fn commit_time(&self, id: CommitId) -> Result<DateTime<Utc>, GitError> {
+        let c = self
+            .repo
+            .find_commit(id.0)
+            .context(|| format!("reading commit {id}"))?;
+        Ok(git_time(c.committer().when()).0)
+    }
+
+    /// The files gitgrant reads (`gitgrant.yaml` and everything under
+    /// `grants/`) as they are at `commit`.
+    pub fn snapshot(&self, commit: CommitId) -> Result<Snapshot, GitError> {
+        let tree = self.tree_of(commit.0)?;
+        let policy = match tree.get_name(POLICY_PATH) {
+            Some(entry) => Some(self.source_file(POLICY_PATH, entry.id(), entry.filemode())?),
+            None => None,
+        };
+        let mut grants = Vec::new();
+        if let Some(entry) = tree.get_name("grants") {
+            if entry.kind() == Some(ObjectType::Tree) {
+                self.collect("grants", entry.id(), &mut grants)?;
+            } else {
+                grants.push(self.source_file("grants", entry.id(), entry.filemode())?);
+            }
+        }
+        grants.retain(|f| !is_placeholder(&f.path));
+        grants.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Snapshot { policy, grants })
+    }
+
+    /// The blob id of `path` at `commit`, if present.
+    pub fn blob_at(&self, commit: CommitId, path: &str) -> Result<Option<String>, GitError> {
+        let tree = self.tree_of(commit.0)?;
+        Ok(tree
+            .get_path(Path::new(path))
+            .ok()
+            .map(|e| e.id().to_string()))
+    }
+
+    fn tree_of(&self, commit: Oid) -> Result<Tree<'_>, GitError> {
+        self.repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .context(|| format!("reading the tree of commit {commit}"))
+    }
+
+    fn collect(&self, prefix: &str, tree: Oid, out: &mut Vec<SourceFile>) -> Result<(), GitError> {
+        let tree = self
+            .repo
+            .find_tree(tree)
+            .context(|| format!("reading {prefix}/"))?;
+        for entry in tree.iter() {
+            let name = String::from_utf8_lossy(entry.name_bytes());
+            let path = format!("{prefix}/{name}");
+            match entry.kind() {
+                Some(ObjectType::Tree) => self.collect(&path, entry.id(), out)?,
+                Some(ObjectType::Blob) => {
+                    out.push(self.source_file(&path, entry.id(), entry.filemode())?)
+                }
+                // Submodules (commits) are not grant files; validation says so.
+                _ => out.push(SourceFile {
+                    path,
+                    content: Content::Symlink,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// A file's content from its blob: symlinks by mode, large blobs unread.
+    fn file_content(&self, path: &str, blob: Oid, mode: i32) -> Result<Content, GitError> {
+        if mode == 0o120000 {
+            return Ok(Content::Symlink);
+        }
+        let odb = self
+            .repo
+            .odb()
+            .context(|| "opening the object database".into())?;
+        let (size, _) = odb
+            .read_header(blob)
+            .context(|| format!("reading {path}"))?;
+        if size as u64 > MAX_FILE_BYTES {
+            return Ok(Content::TooLarge(size as u64));
+        }
+        let blob = self
+            .repo
+            .find_blob(blob)
+            .context(|| format!("reading {path}"))?;
+        Ok(Content::Bytes(blob.content().to_vec()))
+    }
+
+    fn source_file(&self, path: &str, blob: Oid, mode: i32) -> Result<SourceFile, GitError> {
+        Ok(SourceFile {
+            path: path.to_string(),
+            content: self.file_content(path, blob, mode)?,
+        })
+    }
+
+    /// When each of `paths` (all present at `tip`) landed: the committer time
+    /// of the oldest commit of the unbroken run, back along the first-parent
+    /// chain from `tip`, whose tree contains the path. The walk stops as soon
+    /// as every path is placed, and skips commits whose `grants/` tree did not
+    /// change.
+    pub fn landings(
+        &self,
+        tip: CommitId,
+        paths: &[String],
+    ) -> Result<HashMap<String, Landing>, GitError> {
+        let mut out = HashMap::new();
+        if paths.is_empty() {
+            return Ok(out);
+        }
+        let mut open: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let mut commit = self
+            .repo
+            .find_commit(tip.0)
+            .context(|| format!("reading {tip}"))?;
+        let mut tree = commit
+            .tree()
+            .context(|| format!("reading the tree of {tip}"))?;
+        loop {
+            let parent = match commit.parent(0) {
+                Ok(p) => p,
+                // The root commit, or a parent missing from a shallow or
+                // rewritten history: the paths landed here, as far as can be told.
+                Err(_) => break,
+            };
+            let parent_tree = parent
+                .tree()
+                .context(|| format!("reading the tree of {}", parent.id()))?;
+            let grants_id = |t: &Tree| t.get_name("grants").map(|e| e.id());
+            if grants_id(&parent_tree) != grants_id(&tree) {
+                let here = Landing::of(&commit);
+                open.retain(|path| {
+                    let present = parent_tree.get_path(Path::new(path)).is_ok();
+                    if !present {
+                        out.insert(path.to_string(), here.clone());
+                    }
+                    present
+                });
+                if open.is_empty() {
+                    return Ok(out);
+                }
+            }
+            commit = parent;
+            tree = parent_tree;
+        }
+        let here = Landing::of(&commit);
+        for path in open {
+            out.insert(path.to_string(), here.clone());
+        }
+        Ok(out)
+    }
+
+    /// Makes one commit per removal on top of `base`, skipping a removal whose
+    /// file is gone or whose content changed since it was decided. Returns the
+    /// new tip and the removals made (with their commits); nothing is made
+    /// when every removal is skipped.
+    pub fn commit_removals(
+        &self,
+        base: CommitId,
+        removals: &[Removal],
+        time: DateTime<Utc>,
+    ) -> Result<(CommitId, Vec<(Removal, CommitId)>), GitError> {
+        let sig = self.signature(time)?;
+        let mut tip = self
+            .repo
+            .find_commit(base.0)
+            .context(|| format!("reading {base}"))?;
+        let mut made = Vec::new();
+        for r in removals {
+            let tree = tip
+                .tree()
+                .context(|| format!("reading the tree of {}", tip.id()))?;
+            match tree.get_path(Path::new(&r.path)) {
+                Ok(e) if e.id().to_string() == r.blob => {}
+                Ok(_) => {
+                    tracing::warn!(
+                        "{} changed since it was found expired; left for the next run",
+                        r.path
+                    );
+                    continue;
+                }
+                Err(_) => {
+                    tracing::info!("{} is already removed", r.path);
+                    continue;
+                }
+            }
+            let new_tree = self.without(&tree, &r.path)?;
+            let id = self
+                .repo
+                .commit(None, &sig, &sig, &r.message, &new_tree, &[&tip])
+                .context(|| format!("committing the removal of {}", r.path))?;
+            tip = self
+                .repo
+                .find_commit(id)
+                .context(|| format!("reading {id}"))?;
+            made.push((r.clone(), CommitId(id)));
+        }
+        Ok((CommitId(tip.id()), made))
+    }
+
+    /// `tree` without the file at `path` (and without folders it leaves empty).
+    fn without(&self, tree: &Tree, path: &str) -> Result<Tree<'_>, GitError> {
+        let oid = self.remove_path(tree, &path.split('/').collect::<Vec<_>>())?;
+        self.repo
+            .find_tree(oid.unwrap_or_else(|| self.empty_tree().expect("empty tree")))
+            .context(|| "reading a new tree".into())
+    }
+
+    fn empty_tree(&self) -> Result<Oid, GitError> {
+        self.repo
+            .treebuilder(None)
+            .and_then(|b| b.write())
+            .context(|| "writing the empty tree".into())
+    }
+
+    /// Writes `tree` without `parts`; `None` when the result is empty.
+    fn remove_path(&self, tree: &Tree, parts: &[&str]) -> Result<Option<Oid>, GitError> {
+        let ctx = || format!("removing {}", parts.join("/"));
+        let mut builder = self.repo.treebuilder(Some(tree)).context(ctx)?;
+        match parts {
+            [name] => {
+                builder.remove(name).context(ctx)?;
+            }
+            [dir, rest @ ..] => {
+                let entry = tree
+                    .get_name(dir)
+                    .ok_or_else(|| GitError::UnknownRevision(parts.join("/")))?;
+                let sub = self.repo.find_tree(entry.id()).context(ctx)?;
+                match self.remove_path(&sub, rest)? {
+                    Some(oid) => {
+                        builder.insert(dir, oid, entry.filemode()).context(ctx)?;
+                    }
+                    None => {
+                        builder.remove(dir).context(ctx)?;
+                    }
+                }
+            }
+            [] => {}
+        }
+        if builder.is_empty() {
+            return Ok(None);
+        }
+        builder.write().map(Some).context(ctx)
+    }
+
+    /// Who makes gitgrant's commits: the repository's configured user, or
+    /// `gitgrant`; at `time`, so `--now` pins commits in tests.
+    fn signature(&self, time: DateTime<Utc>) -> Result<git2::Signature<'static>, GitError> {
+        let config = self.repo.config().context(|| "reading git config".into())?;
+        let name = config
+            .get_string("user.name")
+            .unwrap_or_else(|_| "gitgrant".to_string());
+        let email = config
+            .get_string("user.email")
+            .unwrap_or_else(|_| "gitgrant@users.noreply.github.com".to_string());
+        git2::Signature::new(&name, &email, &git2::Time::new(time.timestamp(), 0))
+            .context(|| "making the commit signature".into())
+    }
+
+    /// Moves local branch `branch` from `from` to `to` (refusing if it moved
+    /// meanwhile), and updates the working tree when it has that branch
+    /// checked out.
+    pub fn advance_branch(
+        &self,
+        branch: &str,
+        from: CommitId,
+        to: CommitId,
+    ) -> Result<(), GitError> {
+        if from == to {
+            return Ok(());
+        }
+        let name = format!("refs/heads/{branch}");
+        let on_branch = self
+            .repo
+            .head()
+            .ok()
+            .and_then(|h| h.name().ok().map(|n| n == name))
+            .unwrap_or(false);
+        if on_branch && !self.repo.is_bare() {
+            // Update the working tree and index from the old tip's tree (HEAD,
+            // until the ref moves below) to the new one, leaving anything else
+            // the user changed alone.
+            let new = self.tree_of(to.0)?;
+            let mut opts = git2::build::CheckoutBuilder::new();
+            opts.safe();
+            if let Err(e) = self.repo.checkout_tree(new.as_object(), Some(&mut opts)) {
+                tracing::warn!("could not update the working tree to {to}: {e}");
+            }
+        }
+        self.repo
+            .reference_matching(&name, to.0, true, from.0, "gitgrant: remove ended grants")
+            .context(|| format!("moving {name} from {from} to {to}"))?;
+        Ok(())
+    }
+
+    /// Walks the first-parent chain from `tip` and returns it oldest first,
+    /// each commit with what it changed in `gitgrant.yaml` and `grants/`.
+    /// `progress` is called with the number of commits read so far.
+    pub fn history(
+        &self,
+        tip: CommitId,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<crate::history::HistoryCommit>, GitError> {
+        history::walk(self, tip, progress)
+    }
+}
