@@ -9,6 +9,7 @@
 //! schemas — taking the current time as an argument; the `gitgrant` binary is
 //! its command line.
 
+pub mod audit;
 pub mod codeowners;
 pub mod duration;
 pub mod git;

@@ -1,6 +1,7 @@
 //! JSON Schemas of the file formats, generated from the types so that they
 //! cannot disagree with what gitgrant reads.
 
+use crate::audit::Audit;
 use crate::grant::RawGrant;
 use crate::policy::RawPolicy;
 
@@ -30,6 +31,10 @@ pub fn all() -> Vec<SchemaFile> {
         SchemaFile {
             path: "schema/policy.schema.json",
             text: render::<RawPolicy>(),
+        },
+        SchemaFile {
+            path: "schema/audit.schema.json",
+            text: render::<Audit>(),
         },
     ]
 }

@@ -2,6 +2,7 @@
 //! at the same time.
 
 use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +20,18 @@ pub struct PushOutcome {
     pub made: Vec<(Removal, CommitId)>,
     /// How many attempts it took.
     pub attempts: u32,
+}
+
+/// libgit2 pushes references, not bare ids: the tip is named here for a moment.
+const TEMP_REF: &str = "refs/gitgrant/push";
+
+/// The directory of a remote on this machine (a path or a `file://` URL).
+fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(p) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(p));
+    }
+    let p = Path::new(url);
+    (!url.contains("://") && p.exists()).then(|| p.to_path_buf())
 }
 
 /// A token for https remotes: `GITGRANT_GIT_TOKEN`, else `GITHUB_TOKEN`.
@@ -88,7 +101,7 @@ impl Repo {
                     attempts: attempt,
                 });
             }
-            match self.try_push(remote, branch, tip) {
+            match self.try_push(remote, branch, base, tip) {
                 Ok(()) => {
                     self.follow(branch, tip);
                     return Ok(PushOutcome {
@@ -109,13 +122,38 @@ impl Repo {
         })
     }
 
-    fn try_push(&self, remote: &str, branch: &str, tip: CommitId) -> Result<(), Attempt> {
-        // libgit2 pushes references, not bare ids: name the tip for a moment.
-        let temp = "refs/gitgrant/push";
+    /// Pushes `tip` to the remote branch, provided the branch is still at
+    /// `base`.
+    fn try_push(
+        &self,
+        remote: &str,
+        branch: &str,
+        base: CommitId,
+        tip: CommitId,
+    ) -> Result<(), Attempt> {
+        let url = self
+            .repo
+            .find_remote(remote)
+            .map(|r| r.url().unwrap_or_default().to_string())
+            .context(|| format!("finding remote `{remote}`"))
+            .map_err(Attempt::Failed)?;
+        let temp = TEMP_REF;
         self.repo
             .reference(temp, tip.0, true, "gitgrant: push removals")
             .context(|| format!("naming {tip} for the push"))
             .map_err(Attempt::Failed)?;
+        let result = match local_path(&url) {
+            Some(path) => self.push_local(remote, &path, branch, base, tip),
+            None => self.push_refspec(remote, &format!("{temp}:refs/heads/{branch}")),
+        };
+        if let Ok(mut r) = self.repo.find_reference(temp) {
+            let _ = r.delete();
+        }
+        result
+    }
+
+    /// One refspec push; a refusal because the branch moved is `Moved`.
+    fn push_refspec(&self, remote: &str, refspec: &str) -> Result<(), Attempt> {
         let refused: RefCell<Option<String>> = RefCell::new(None);
         let result = {
             let mut cbs = callbacks();
@@ -129,44 +167,67 @@ impl Repo {
             opts.remote_callbacks(cbs);
             self.repo
                 .find_remote(remote)
-                .and_then(|mut r| r.push(&[format!("{temp}:refs/heads/{branch}")], Some(&mut opts)))
+                .and_then(|mut r| r.push(&[refspec], Some(&mut opts)))
         };
-        if let Ok(mut r) = self.repo.find_reference(temp) {
-            let _ = r.delete();
-        }
         match result {
             Err(e) if e.code() == git2::ErrorCode::NotFastForward => {
-                return Err(Attempt::Moved(e.message().to_string()));
+                Err(Attempt::Moved(e.message().to_string()))
             }
-            // A ref lock held by a concurrent push on a local remote.
-            Err(e) if e.code() == git2::ErrorCode::Locked => {
-                return Err(Attempt::Moved(e.message().to_string()));
-            }
-            Err(e) => {
-                return Err(Attempt::Failed(GitError::Git {
-                    context: format!("pushing to {remote}"),
-                    source: e,
-                }));
-            }
-            Ok(()) => {}
+            Err(e) => Err(Attempt::Failed(GitError::Git {
+                context: format!("pushing to {remote}"),
+                source: e,
+            })),
+            Ok(()) => match refused.into_inner() {
+                // A server (GitHub) compares the branch with the value the
+                // push started from and refuses when it moved.
+                Some(msg) => Err(Attempt::Moved(msg)),
+                None => Ok(()),
+            },
         }
-        if let Some(msg) = refused.into_inner() {
-            return Err(Attempt::Moved(msg));
+    }
+
+    /// A remote on this machine: libgit2's local transport overwrites the
+    /// branch without comparing it with the value the push started from, so
+    /// the objects are pushed to a private ref and the branch is then moved
+    /// with a compare-and-swap in the remote repository itself.
+    fn push_local(
+        &self,
+        remote: &str,
+        path: &Path,
+        branch: &str,
+        base: CommitId,
+        tip: CommitId,
+    ) -> Result<(), Attempt> {
+        let temp = TEMP_REF;
+        let incoming = format!("refs/gitgrant/incoming/{tip}");
+        self.push_refspec(remote, &format!("+{temp}:{incoming}"))?;
+        let theirs = git2::Repository::open(path)
+            .context(|| format!("opening {}", path.display()))
+            .map_err(Attempt::Failed)?;
+        let moved = theirs.reference_matching(
+            &format!("refs/heads/{branch}"),
+            tip.0,
+            true,
+            base.0,
+            "gitgrant: remove ended grants",
+        );
+        if let Ok(mut r) = theirs.find_reference(&incoming) {
+            let _ = r.delete();
         }
-        // A local remote updates its ref without comparing it with the value
-        // the push started from: confirm ours is still there (or built upon).
-        let now_tip = self.fetch(remote, branch).map_err(Attempt::Failed)?;
-        let kept = now_tip == tip
-            || self
-                .repo
-                .graph_descendant_of(now_tip.0, tip.0)
-                .unwrap_or(false);
-        if kept {
-            Ok(())
-        } else {
-            Err(Attempt::Moved(format!(
-                "{branch} was overwritten by {now_tip}"
-            )))
+        match moved {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::Modified | git2::ErrorCode::Locked
+                ) =>
+            {
+                Err(Attempt::Moved(e.message().to_string()))
+            }
+            Err(e) => Err(Attempt::Failed(GitError::Git {
+                context: format!("updating {branch} in {}", path.display()),
+                source: e,
+            })),
         }
     }
 

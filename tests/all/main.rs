@@ -2,6 +2,7 @@
 
 mod cli;
 mod generated;
+mod git;
 mod request;
 mod support;
 mod validate;

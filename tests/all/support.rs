@@ -46,3 +46,113 @@ pub fn copy_tree(from: &Path, to: &Path) {
 
 /// A time inside every fixture's windows.
 pub const NOW: &str = "2026-11-23T12:00:00Z";
+
+/// A real git repository in a temporary directory, with commits at pinned
+/// times, made with the git command line as people make them.
+pub struct GitRepo {
+    /// Keeps the directory alive.
+    pub dir: tempfile::TempDir,
+    /// The work tree.
+    pub path: PathBuf,
+}
+
+/// Runs git in `dir` with a fixed identity, failing the test on error.
+pub fn git(dir: &Path, args: &[&str], date: Option<&str>) -> String {
+    let mut cmd = std::process::Command::new("git");
+    cmd.current_dir(dir)
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE");
+    if let Some(d) = date {
+        cmd.env("GIT_AUTHOR_DATE", d).env("GIT_COMMITTER_DATE", d);
+    }
+    let out = cmd.output().expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl GitRepo {
+    /// A new repository on branch main, holding a copy of `template`.
+    pub fn from_template(template: &Path, date: &str, message: &str) -> GitRepo {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("work");
+        std::fs::create_dir_all(&path).unwrap();
+        git(&path, &["init", "-q", "-b", "main"], None);
+        copy_tree(template, &path);
+        git(&path, &["add", "-A"], None);
+        git(&path, &["commit", "-q", "-m", message], Some(date));
+        GitRepo { dir, path }
+    }
+
+    /// Writes (`Some`) or deletes (`None`) files and commits them at `date`.
+    pub fn commit(&self, files: &[(&str, Option<&str>)], message: &str, date: &str) -> String {
+        for (rel, content) in files {
+            let p = self.path.join(rel);
+            match content {
+                Some(text) => {
+                    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                    std::fs::write(&p, text).unwrap();
+                }
+                None => std::fs::remove_file(&p).unwrap(),
+            }
+        }
+        git(&self.path, &["add", "-A"], None);
+        git(
+            &self.path,
+            &["commit", "-q", "--allow-empty", "-m", message],
+            Some(date),
+        );
+        self.head()
+    }
+
+    /// Merges `branch` into main with a merge commit, as GitHub's merge button does.
+    pub fn merge(&self, branch: &str, message: &str, date: &str) -> String {
+        git(&self.path, &["checkout", "-q", "main"], None);
+        git(
+            &self.path,
+            &["merge", "-q", "--no-ff", "-m", message, branch],
+            Some(date),
+        );
+        self.head()
+    }
+
+    /// The commit id of HEAD.
+    pub fn head(&self) -> String {
+        git(&self.path, &["rev-parse", "HEAD"], None)
+            .trim()
+            .to_string()
+    }
+
+    /// A bare remote `origin` with main pushed to it; returns its path.
+    pub fn with_bare_remote(&self) -> PathBuf {
+        let bare = self.dir.path().join("remote.git");
+        git(
+            self.dir.path(),
+            &["init", "-q", "--bare", "-b", "main", "remote.git"],
+            None,
+        );
+        git(
+            &self.path,
+            &["remote", "add", "origin", bare.to_str().unwrap()],
+            None,
+        );
+        git(&self.path, &["push", "-q", "origin", "main"], None);
+        bare
+    }
+}
+
+/// A grant file's text.
+pub fn grant_yaml(subject: &str, role: &str, timing: &str) -> String {
+    format!("subject: {subject}\nrole: {role}\nreason: Test access for {subject}\n{timing}\n")
+}

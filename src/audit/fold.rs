@@ -1,0 +1,722 @@
+//! The fold: one commit at a time, oldest first, tracking the policy in
+//! force and every grant file present, and recording what happens to them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::widening::widenings;
+use super::{
+    Audit, Edit, End, FORMAT_VERSION, Finding, FindingRule, GrantViolation, Landing, Lifecycle,
+    Options, Request, State, Window,
+};
+use crate::grant::{Grant, fmt_time};
+use crate::history::{self, FileChange, FileVersion, HistoryCommit};
+use crate::policy::{POLICY_PATH, Policy};
+use crate::rule::{Rule, Violation};
+use crate::snapshot::{Content, SourceFile, is_placeholder};
+use crate::validate;
+
+/// The trailers the reconciler's removal commits carry (DESIGN §3).
+const TRAILER_GRANT: &str = "Gitgrant-Grant";
+const TRAILER_REASON: &str = "Gitgrant-Reason";
+const TRAILER_REVOKED_AT: &str = "Gitgrant-Revoked-At";
+
+/// The state of the fold between commits.
+pub(super) struct Fold<'a> {
+    options: &'a Options,
+    /// The newest policy that could be read. A policy that later fails to
+    /// parse, or is removed, leaves this one in force for judging grants.
+    policy: Option<Policy>,
+    /// Grant files present now, by path.
+    open: BTreeMap<String, Open>,
+    /// The latest lifecycle of each grant id, as an index into `lifecycles`.
+    latest: HashMap<String, usize>,
+    lifecycles: Vec<Lifecycle>,
+    findings: Vec<Finding>,
+}
+
+/// A grant file present at the current commit.
+struct Open {
+    /// Index into `Fold::lifecycles`.
+    index: usize,
+    /// Its latest version, as read.
+    version: Version,
+}
+
+/// One version of a grant file, read against the policy of its commit.
+struct Version {
+    grant: Option<Grant>,
+    fields: Fields,
+    violations: Vec<Violation>,
+}
+
+/// The free-text fields of a grant, known even when the grant as a whole
+/// cannot be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+struct Fields {
+    #[serde(default, deserialize_with = "loose_string")]
+    subject: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    reason: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    ticket: Option<String>,
+}
+
+/// What every step at one commit needs to know about it.
+struct At<'c> {
+    commit: &'c HistoryCommit,
+    pr: Option<u64>,
+    trailers: Vec<(String, String)>,
+    policy_changed: bool,
+}
+
+impl At<'_> {
+    fn time(&self) -> DateTime<Utc> {
+        self.commit.time
+    }
+
+    fn id(&self) -> String {
+        self.commit.id.clone()
+    }
+}
+
+impl<'a> Fold<'a> {
+    pub(super) fn new(options: &'a Options) -> Self {
+        Fold {
+            options,
+            policy: None,
+            open: BTreeMap::new(),
+            latest: HashMap::new(),
+            lifecycles: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// Folds in one commit: the policy first (grants are read against the
+    /// policy in the same tree), then removals, edits and additions of grant
+    /// files — removals first, so that an addition can be matched with the
+    /// removal it moved from.
+    pub(super) fn commit(&mut self, c: &HistoryCommit) {
+        let policy_change = c.changes.iter().find(|ch| ch.path == POLICY_PATH);
+        let at = At {
+            commit: c,
+            pr: history::pull_request_number(&c.message),
+            trailers: history::trailers(&c.message),
+            // A truncated commit's changes are everything it holds, not
+            // what it changed.
+            policy_changed: policy_change.is_some() && !c.truncated,
+        };
+        if c.truncated {
+            self.history_truncated(&at);
+        }
+        if let Some(change) = policy_change {
+            self.policy_change(&at, change);
+        }
+        let grants: Vec<&FileChange> = c
+            .changes
+            .iter()
+            .filter(|ch| ch.path.starts_with("grants/") && !is_placeholder(&ch.path))
+            .collect();
+        let removed: Vec<(&str, &FileVersion)> = grants
+            .iter()
+            .filter_map(|ch| match (&ch.old, &ch.new) {
+                (Some(old), None) => Some((ch.path.as_str(), old)),
+                _ => None,
+            })
+            .collect();
+        for (path, _) in &removed {
+            self.remove(&at, path);
+        }
+        for ch in &grants {
+            if let (Some(_), Some(new)) = (&ch.old, &ch.new) {
+                self.change(&at, &ch.path, new);
+            }
+        }
+        for ch in &grants {
+            if let (None, Some(new)) = (&ch.old, &ch.new) {
+                let moved_from = removed
+                    .iter()
+                    .find(|(path, old)| old.blob == new.blob && *path != ch.path)
+                    .map(|(path, _)| *path);
+                self.add(&at, &ch.path, new, moved_from);
+            }
+        }
+    }
+
+    /// The audit as of `now`: grants still present get their state, and
+    /// everything is sorted.
+    pub(super) fn finish(mut self, tip: Option<&HistoryCommit>, now: DateTime<Utc>) -> Audit {
+        let open: Vec<usize> = self.open.values().map(|o| o.index).collect();
+        for index in open {
+            self.judge_present(index, tip, now);
+        }
+        let mut lifecycles = self.lifecycles;
+        let mut findings = self.findings;
+        sort_findings(&mut findings);
+        attach_findings(&mut lifecycles, &findings);
+        lifecycles.sort_by(|a, b| {
+            (a.landed.time, &a.id, a.occurrence).cmp(&(b.landed.time, &b.id, b.occurrence))
+        });
+        Audit {
+            version: FORMAT_VERSION,
+            tip: tip.map(|c| c.id.clone()),
+            now,
+            lifecycles,
+            findings,
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // The policy
+
+    fn history_truncated(&mut self, at: &At) {
+        self.findings.push(Finding {
+            rule: FindingRule::HistoryTruncated,
+            grant: None,
+            occurrence: None,
+            role: None,
+            commit: at.id(),
+            time: at.time(),
+            message: format!(
+                "history starts at {}: its parent is missing, so grants present there landed at or before it",
+                at.commit.short_id()
+            ),
+        });
+    }
+
+    fn policy_change(&mut self, at: &At, change: &FileChange) {
+        let Some(new) = &change.new else {
+            self.invalid_policy(at, "gitgrant.yaml was removed".to_string());
+            return;
+        };
+        let file = SourceFile {
+            path: POLICY_PATH.to_string(),
+            content: new.content.clone(),
+        };
+        let (policy, violations) = validate::read_policy(&file);
+        if !violations.is_empty() {
+            self.invalid_policy(
+                at,
+                format!(
+                    "gitgrant.yaml does not validate: {}",
+                    summarise(&violations)
+                ),
+            );
+        }
+        let Some(policy) = policy else { return };
+        if let Some(old) = &self.policy {
+            for (role, changes) in widenings(old, &policy) {
+                self.findings.push(Finding {
+                    rule: FindingRule::PolicyWidened,
+                    grant: None,
+                    occurrence: None,
+                    commit: at.id(),
+                    time: at.time(),
+                    message: format!("role `{role}`: {}", changes.join("; ")),
+                    role: Some(role),
+                });
+            }
+        }
+        self.policy = Some(policy);
+    }
+
+    fn invalid_policy(&mut self, at: &At, message: String) {
+        self.findings.push(Finding {
+            rule: FindingRule::InvalidPolicy,
+            grant: None,
+            occurrence: None,
+            role: None,
+            commit: at.id(),
+            time: at.time(),
+            message,
+        });
+    }
+
+    // -----------------------------------------------------------------------
+    // Grant files
+
+    /// A grant file added: a new lifecycle.
+    fn add(&mut self, at: &At, path: &str, new: &FileVersion, moved_from: Option<&str>) {
+        if self.open.contains_key(path) {
+            // An addition of a path already present can only come from an
+            // inconsistent history; account for it as an edit.
+            self.change(at, path, new);
+            return;
+        }
+        let id = grant_id(path);
+        let role = folder_role(path);
+        let earlier = self.latest.get(&id).copied();
+        let occurrence = earlier.map_or(1, |i| self.lifecycles[i].occurrence + 1);
+        let version = self.read(path, new, at.time(), at.time());
+        let window = version
+            .grant
+            .as_ref()
+            .and_then(|g| g.window(Some(at.time())))
+            .map(Window::from);
+        let provider = role
+            .as_deref()
+            .and_then(|r| self.policy.as_ref()?.roles.get(r))
+            .map(|r| r.provider.clone());
+        let lifecycle = Lifecycle {
+            id: id.clone(),
+            occurrence,
+            path: path.to_string(),
+            subject: version.fields.subject.clone(),
+            role,
+            provider,
+            reason: version.fields.reason.clone(),
+            ticket: version.fields.ticket.clone(),
+            requested: Request {
+                commit: at.commit.merged_head.clone().unwrap_or_else(|| at.id()),
+                pr: at.pr,
+            },
+            landed: Landing {
+                commit: at.id(),
+                time: at.time(),
+                blob: new.blob.clone(),
+                window,
+                before_history: at.commit.truncated,
+            },
+            window,
+            edits: Vec::new(),
+            end: None,
+            state: State::Unknown,
+            unreadable: unreadable(&version),
+            violations: grant_violations(at, &version.violations),
+            findings: Vec::new(),
+        };
+        let index = self.lifecycles.len();
+        self.lifecycles.push(lifecycle);
+        self.latest.insert(id, index);
+        if let Some(earlier) = earlier {
+            self.re_added(at, earlier, index);
+        }
+        if let Some(from) = moved_from {
+            let message = format!("moved from {from} (same content)");
+            self.finding(FindingRule::Moved, index, at, message);
+        }
+        self.landing_checks(at, index, &version, window, "landed");
+        self.open.insert(path.to_string(), Open { index, version });
+    }
+
+    /// A grant file changed after it landed: an edit.
+    fn change(&mut self, at: &At, path: &str, new: &FileVersion) {
+        let Some(open) = self.open.get(path) else {
+            // A change to a file not seen before (an inconsistent history):
+            // it is there now, so it starts a lifecycle.
+            self.add(at, path, new, None);
+            return;
+        };
+        let index = open.index;
+        let landed = self.lifecycles[index].landed.time;
+        let version = self.read(path, new, at.time(), landed);
+        let before = self.lifecycles[index].window;
+        let after = version
+            .grant
+            .as_ref()
+            .and_then(|g| g.window(Some(landed)))
+            .map(Window::from);
+        let changed = changed_fields(&open.version.fields, &version.fields, before, after);
+        let lifecycle = &mut self.lifecycles[index];
+        lifecycle.edits.push(Edit {
+            commit: at.id(),
+            time: at.time(),
+            pr: at.pr,
+            blob: new.blob.clone(),
+            before,
+            after,
+            subject: version.fields.subject.clone(),
+            changed,
+        });
+        lifecycle.window = after;
+        lifecycle.unreadable = unreadable(&version);
+        lifecycle
+            .violations
+            .extend(grant_violations(at, &version.violations));
+        if let (Some(b), Some(a)) = (before, after) {
+            self.extension(at, index, b, a);
+        }
+        // An edit that leaves the window alone grants no new time: its
+        // length was judged when it was set.
+        let judged = if before != after { after } else { None };
+        self.landing_checks(at, index, &version, judged, "edited");
+        if let Some(open) = self.open.get_mut(path) {
+            open.version = version;
+        }
+    }
+
+    /// A grant file removed: its lifecycle ends.
+    fn remove(&mut self, at: &At, path: &str) {
+        let Some(open) = self.open.remove(path) else {
+            return;
+        };
+        let index = open.index;
+        let lifecycle = &self.lifecycles[index];
+        let by_reconciler =
+            history::trailer(&at.trailers, TRAILER_GRANT) == Some(lifecycle.id.as_str());
+        let reason = history::trailer(&at.trailers, TRAILER_REASON)
+            .filter(|r| by_reconciler && !r.is_empty())
+            .map_or_else(|| end_reason(at.time(), lifecycle.window), str::to_string);
+        let revoked_at = history::trailer(&at.trailers, TRAILER_REVOKED_AT)
+            .filter(|_| by_reconciler)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or(at.time(), |t| t.with_timezone(&Utc));
+        let window = lifecycle.window;
+        let lifecycle = &mut self.lifecycles[index];
+        lifecycle.end = Some(End {
+            commit: at.id(),
+            time: at.time(),
+            reason,
+            revoked_at,
+            by_reconciler,
+        });
+        lifecycle.state = State::Ended;
+        if let Some(w) = window
+            && at.time() > w.end + self.options.late_after
+        {
+            let message = format!(
+                "removed {} after its window ended at {}",
+                fmt_delta(at.time() - w.end),
+                fmt_time(w.end)
+            );
+            self.finding(FindingRule::LateRemoval, index, at, message);
+        }
+    }
+
+    /// A grant still present at the end of the history: its state at `now`.
+    fn judge_present(&mut self, index: usize, tip: Option<&HistoryCommit>, now: DateTime<Utc>) {
+        let late_after = self.options.late_after;
+        let lifecycle = &mut self.lifecycles[index];
+        lifecycle.state = match lifecycle.window {
+            None => State::Unknown,
+            Some(w) if now < w.start => State::Scheduled,
+            Some(w) if w.contains(now) => State::Active,
+            Some(_) => State::Expired,
+        };
+        let Some(w) = lifecycle.window else { return };
+        if now > w.end + late_after {
+            let finding = Finding {
+                rule: FindingRule::LateRemoval,
+                grant: Some(lifecycle.id.clone()),
+                occurrence: Some(lifecycle.occurrence),
+                role: lifecycle.role.clone(),
+                commit: tip.map(|c| c.id.clone()).unwrap_or_default(),
+                time: now,
+                message: format!(
+                    "still present {} after its window ended at {}",
+                    fmt_delta(now - w.end),
+                    fmt_time(w.end)
+                ),
+            };
+            self.findings.push(finding);
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Checks on a version of a grant as it lands (added or edited)
+
+    /// The findings any newly landed version of a grant can give rise to.
+    /// `judged` is the window whose length is checked against the policy.
+    fn landing_checks(
+        &mut self,
+        at: &At,
+        index: usize,
+        version: &Version,
+        judged: Option<Window>,
+        how: &str,
+    ) {
+        if at.pr.is_none() && !at.commit.truncated {
+            let message = format!(
+                "{how} in a commit whose message names no pull request: \"{}\"",
+                at.commit.summary()
+            );
+            self.finding(FindingRule::DirectPush, index, at, message);
+        }
+        if at.policy_changed {
+            let message = format!("{how} in the same commit that changed gitgrant.yaml");
+            self.finding(FindingRule::GrantWithPolicyChange, index, at, message);
+        }
+        if let Some(message) = self.over_max(index, judged) {
+            self.finding(FindingRule::WindowOverMax, index, at, message);
+        }
+        if let Some(message) = invalid_grant(version) {
+            self.finding(FindingRule::InvalidGrant, index, at, message);
+        }
+    }
+
+    /// Whether a window is longer than the role allows in the policy in
+    /// force, and by how much.
+    fn over_max(&self, index: usize, window: Option<Window>) -> Option<String> {
+        let lifecycle = &self.lifecycles[index];
+        let role = self
+            .policy
+            .as_ref()?
+            .roles
+            .get(lifecycle.role.as_deref()?)?;
+        let w = window?;
+        let length = crate::duration::GrantDuration::from_delta(w.end - w.start)?;
+        (length > role.max_duration).then(|| {
+            format!(
+                "window is {length}, longer than role `{}` allowed then ({}): {w}",
+                role.name, role.max_duration
+            )
+        })
+    }
+
+    fn extension(&mut self, at: &At, index: usize, before: Window, after: Window) {
+        let mut moved = Vec::new();
+        if after.end > before.end {
+            moved.push(format!(
+                "end moved later by {}, from {} to {}",
+                fmt_delta(after.end - before.end),
+                fmt_time(before.end),
+                fmt_time(after.end)
+            ));
+        }
+        if after.start < before.start {
+            moved.push(format!(
+                "start moved earlier by {}, from {} to {}",
+                fmt_delta(before.start - after.start),
+                fmt_time(before.start),
+                fmt_time(after.start)
+            ));
+        }
+        if !moved.is_empty() {
+            let message = format!("window extended: {}", moved.join("; "));
+            self.finding(FindingRule::Extended, index, at, message);
+        }
+    }
+
+    fn re_added(&mut self, at: &At, earlier: usize, index: usize) {
+        let earlier = &self.lifecycles[earlier];
+        let message = match &earlier.end {
+            Some(end) => format!(
+                "grant id used again; its lifecycle #{} ended at {} ({})",
+                earlier.occurrence,
+                fmt_time(end.time),
+                end.reason
+            ),
+            None => "grant id used again after an earlier lifecycle ended".to_string(),
+        };
+        self.finding(FindingRule::ReAdded, index, at, message);
+    }
+
+    fn finding(&mut self, rule: FindingRule, index: usize, at: &At, message: String) {
+        let lifecycle = &self.lifecycles[index];
+        self.findings.push(Finding {
+            rule,
+            grant: Some(lifecycle.id.clone()),
+            occurrence: Some(lifecycle.occurrence),
+            role: lifecycle.role.clone(),
+            commit: at.id(),
+            time: at.time(),
+            message,
+        });
+    }
+
+    /// Reads a version of a grant file against the policy in force.
+    fn read(
+        &self,
+        path: &str,
+        v: &FileVersion,
+        now: DateTime<Utc>,
+        landed: DateTime<Utc>,
+    ) -> Version {
+        let file = SourceFile {
+            path: path.to_string(),
+            content: v.content.clone(),
+        };
+        let (grant, violations) =
+            validate::read_grant(self.policy.as_ref(), &file, now, Some(landed));
+        let fields = match &grant {
+            Some(g) => Fields {
+                subject: Some(g.subject.clone()),
+                reason: Some(g.reason.clone()),
+                ticket: g.ticket.clone(),
+            },
+            None => loose_fields(&v.content),
+        };
+        Version {
+            grant,
+            fields,
+            violations,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// `<role>/<name>` from `grants/<role>/<name>.yaml`; for any other path
+/// under `grants/`, the path without those.
+fn grant_id(path: &str) -> String {
+    let rest = path.strip_prefix("grants/").unwrap_or(path);
+    rest.strip_suffix(".yaml").unwrap_or(rest).to_string()
+}
+
+/// The role folder of `grants/<role>/<file>`.
+fn folder_role(path: &str) -> Option<String> {
+    match path.split('/').collect::<Vec<_>>().as_slice() {
+        ["grants", role, _] => Some(role.to_string()),
+        _ => None,
+    }
+}
+
+/// Why a lifecycle ended when no reconciler trailer says: removed before the
+/// window's end revokes early; after it, by hand.
+fn end_reason(time: DateTime<Utc>, window: Option<Window>) -> String {
+    match window {
+        Some(w) if time < w.end => "revoked-early".to_string(),
+        _ => "removed".to_string(),
+    }
+}
+
+/// The fields of an unreadable grant file that can still be made out, best
+/// effort: the YAML read leniently, strings only.
+fn loose_fields(content: &Content) -> Fields {
+    let Content::Bytes(bytes) = content else {
+        return Fields::default();
+    };
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| crate::yaml::parse::<Fields>(text).ok())
+        .map(|doc| doc.value)
+        .unwrap_or_default()
+}
+
+/// Any YAML value; kept only when it is a string.
+fn loose_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = serde_yaml::Value::deserialize(d)?;
+    Ok(value.as_str().map(str::to_string))
+}
+
+fn unreadable(version: &Version) -> Option<String> {
+    if version.grant.is_some() {
+        return None;
+    }
+    Some(if version.violations.is_empty() {
+        "the grant file could not be read".to_string()
+    } else {
+        format!(
+            "the grant file could not be read: {}",
+            summarise(&version.violations)
+        )
+    })
+}
+
+/// The `invalid-grant` message for a version with violations. A window
+/// longer than the role allows has a finding of its own (`window-over-max`).
+fn invalid_grant(version: &Version) -> Option<String> {
+    let other: Vec<Violation> = version
+        .violations
+        .iter()
+        .filter(|v| v.rule != Rule::WindowTooLong)
+        .cloned()
+        .collect();
+    if other.is_empty() {
+        return None;
+    }
+    let what = if version.grant.is_some() {
+        "does not validate"
+    } else {
+        "could not be read"
+    };
+    Some(format!("{what}: {}", summarise(&other)))
+}
+
+fn grant_violations(at: &At, violations: &[Violation]) -> Vec<GrantViolation> {
+    violations
+        .iter()
+        .map(|v| GrantViolation {
+            commit: at.id(),
+            rule: v.rule.id().to_string(),
+            message: v.message.clone(),
+        })
+        .collect()
+}
+
+/// Violations on one line: `rule (message); rule (message)`.
+fn summarise(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{} ({})", v.rule, v.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn changed_fields(
+    old: &Fields,
+    new: &Fields,
+    before: Option<Window>,
+    after: Option<Window>,
+) -> Vec<String> {
+    [
+        ("subject", old.subject != new.subject),
+        ("reason", old.reason != new.reason),
+        ("ticket", old.ticket != new.ticket),
+        ("window", before != after),
+    ]
+    .into_iter()
+    .filter(|(_, changed)| *changed)
+    .map(|(name, _)| name.to_string())
+    .collect()
+}
+
+/// A time difference as people read it: `2h`, `1d3h`, `45s`.
+pub(super) fn fmt_delta(delta: chrono::TimeDelta) -> String {
+    let secs = delta.num_seconds().max(0);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    let mut out = String::new();
+    for (n, unit) in [(d, "d"), (h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
+fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        (a.time, a.rule.id(), &a.grant, a.occurrence, &a.message).cmp(&(
+            b.time,
+            b.rule.id(),
+            &b.grant,
+            b.occurrence,
+            &b.message,
+        ))
+    });
+}
+
+/// Lists on each lifecycle the rule ids of its findings, once each, in the
+/// order they arose.
+pub(super) fn attach_findings(lifecycles: &mut [Lifecycle], findings: &[Finding]) {
+    let by_key: HashMap<(&str, u32), usize> = lifecycles
+        .iter()
+        .enumerate()
+        .map(|(i, l)| ((l.id.as_str(), l.occurrence), i))
+        .collect();
+    let mut rules: Vec<Vec<FindingRule>> = vec![Vec::new(); lifecycles.len()];
+    for f in findings {
+        let (Some(grant), Some(n)) = (&f.grant, f.occurrence) else {
+            continue;
+        };
+        if let Some(&i) = by_key.get(&(grant.as_str(), n))
+            && !rules[i].contains(&f.rule)
+        {
+            rules[i].push(f.rule);
+        }
+    }
+    for (lifecycle, rules) in lifecycles.iter_mut().zip(rules) {
+        lifecycle.findings = rules;
+    }
+}
