@@ -105,8 +105,9 @@ impl<'a> Fold<'a> {
             pr: history::pull_request_number(&c.message),
             trailers: history::trailers(&c.message),
             // A truncated commit's changes are everything it holds, not
-            // what it changed.
-            policy_changed: policy_change.is_some() && !c.truncated,
+            // what it changed; and the commit that creates the policy
+            // bootstraps the repository: there was no policy to loosen.
+            policy_changed: policy_change.is_some_and(|ch| ch.old.is_some()) && !c.truncated,
         };
         if c.truncated {
             self.history_truncated(&at);

@@ -1,5 +1,6 @@
 //! Command-line arguments and dispatch.
 
+mod audit;
 mod codeowners;
 mod completions;
 mod expire;
@@ -53,6 +54,7 @@ enum Command {
     Schema(schema::Args),
     Request(request::Args),
     Expire(expire::Args),
+    Audit(audit::Args),
     Completions(completions::Args),
 }
 
@@ -74,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Schema(a) => schema::run(g, a),
         Command::Request(a) => request::run(g, a),
         Command::Expire(a) => expire::run(g, a),
+        Command::Audit(a) => audit::run(g, a),
         Command::Completions(a) => completions::run(a),
     }
 }

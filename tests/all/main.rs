@@ -1,5 +1,6 @@
 //! gitgrant's integration tests: one binary, a module per area.
 
+mod audit;
 mod cli;
 mod generated;
 mod git;

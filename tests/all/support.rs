@@ -156,3 +156,41 @@ impl GitRepo {
 pub fn grant_yaml(subject: &str, role: &str, timing: &str) -> String {
     format!("subject: {subject}\nrole: {role}\nreason: Test access for {subject}\n{timing}\n")
 }
+
+impl GitRepo {
+    /// A new repository whose first commit holds only the base fixture's policy.
+    pub fn policy_only(date: &str) -> GitRepo {
+        let policy = std::fs::read_to_string(fixtures().join("base/gitgrant.yaml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("work");
+        std::fs::create_dir_all(&path).unwrap();
+        git(&path, &["init", "-q", "-b", "main"], None);
+        std::fs::write(path.join("gitgrant.yaml"), policy).unwrap();
+        git(&path, &["add", "-A"], None);
+        git(
+            &path,
+            &["commit", "-q", "-m", "Access policy (#1)"],
+            Some(date),
+        );
+        GitRepo { dir, path }
+    }
+
+    /// Adds `files` on a new branch at `requested`, then merges it at
+    /// `merged` as pull request `pr`.
+    pub fn pull_request(
+        &self,
+        pr: u32,
+        files: &[(&str, Option<&str>)],
+        requested: &str,
+        merged: &str,
+    ) {
+        let branch = format!("pr-{pr}");
+        git(&self.path, &["checkout", "-q", "-b", &branch], None);
+        self.commit(files, &format!("Request (pr {pr})"), requested);
+        self.merge(
+            &branch,
+            &format!("Merge pull request #{pr} from someone/{branch}"),
+            merged,
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! `gitgrant audit` over real histories with pinned dates: the whole JSON
+//! report is snapshotted, with commit ids named by their place in history so
+//! the snapshots do not depend on hashing.
+
+use std::path::Path;
+
+use crate::support::{GitRepo, git, gitgrant, grant_yaml};
+
+const BOB: &str = "grants/prod-readonly/bob-20261121-00b0.yaml";
+
+fn expire(dir: &Path, now: &str) {
+    let out = gitgrant()
+        .args(["expire", "--now", now, "--repo"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The audit JSON with every commit id replaced by `C<n>` (n counting all
+/// commits reachable from main, oldest first).
+fn audit_json(dir: &Path, now: &str, extra: &[&str]) -> String {
+    let out = gitgrant()
+        .args(["audit", "--format", "json", "--now", now, "--repo"])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut text = String::from_utf8(out.stdout).unwrap();
+    let ids = git(
+        dir,
+        &["rev-list", "--reverse", "--topo-order", "main"],
+        None,
+    );
+    for (n, id) in ids.lines().enumerate() {
+        text = text
+            .replace(id, &format!("C{n}"))
+            .replace(&id[..7], &format!("C{n}"));
+    }
+    text
+}
+
+fn findings(json: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn normal_lifecycle() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let grant = grant_yaml("bob", "prod-readonly", "duration: 2h");
+    repo.pull_request(
+        2,
+        &[(BOB, Some(&grant))],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00Z",
+    );
+    expire(&repo.path, "2026-11-21T11:05:00Z");
+    let json = audit_json(&repo.path, "2026-11-22T00:00:00Z", &[]);
+    assert!(findings(&json).is_empty(), "{json}");
+    insta::assert_snapshot!("normal_lifecycle", json);
+}
+
+#[test]
+fn extension() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let two = grant_yaml("bob", "prod-readonly", "duration: 2h");
+    let four = grant_yaml("bob", "prod-readonly", "duration: 4h");
+    repo.pull_request(
+        2,
+        &[(BOB, Some(&two))],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00Z",
+    );
+    repo.commit(
+        &[(BOB, Some(&four))],
+        "Extend bob's access (#3)",
+        "2026-11-21T10:30:00Z",
+    );
+    expire(&repo.path, "2026-11-21T13:05:00Z");
+    let json = audit_json(&repo.path, "2026-11-22T00:00:00Z", &[]);
+    assert_eq!(findings(&json), ["extended"], "{json}");
+    insta::assert_snapshot!("extension", json);
+}
+
+#[test]
+fn early_revoke() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let grant = grant_yaml("bob", "prod-readonly", "duration: 8h");
+    repo.pull_request(
+        2,
+        &[(BOB, Some(&grant))],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00Z",
+    );
+    repo.commit(
+        &[(BOB, None)],
+        "Revoke bob: incident closed (#3)",
+        "2026-11-21T10:00:00Z",
+    );
+    let json = audit_json(&repo.path, "2026-11-22T00:00:00Z", &[]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["lifecycles"][0]["end"]["reason"], "revoked-early");
+    insta::assert_snapshot!("early_revoke", json);
+}
+
+#[test]
+fn direct_push() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let grant = grant_yaml("bob", "prod-readonly", "duration: 1h");
+    repo.commit(
+        &[(BOB, Some(&grant))],
+        "give myself access",
+        "2026-11-21T09:00:00Z",
+    );
+    expire(&repo.path, "2026-11-21T10:05:00Z");
+    let json = audit_json(&repo.path, "2026-11-22T00:00:00Z", &[]);
+    assert_eq!(findings(&json), ["direct-push"], "{json}");
+    insta::assert_snapshot!("direct_push", json);
+}
+
+#[test]
+fn policy_widening() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap();
+    let wider = policy
+        .replacen("max_duration: 8h", "max_duration: 24h", 1)
+        .replacen("[\"@acme/sre-leads\"]", "[\"@acme/everyone\"]", 1);
+    assert_ne!(policy, wider);
+    let grant = grant_yaml("bob", "prod-readonly", "duration: 12h");
+    // The policy is loosened and a grant that needs it rides along in one PR.
+    repo.pull_request(
+        2,
+        &[("gitgrant.yaml", Some(&wider)), (BOB, Some(&grant))],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00Z",
+    );
+    let json = audit_json(&repo.path, "2026-11-21T12:00:00Z", &[]);
+    let rules = findings(&json);
+    assert!(rules.contains(&"policy-widened".to_string()), "{json}");
+    assert!(
+        rules.contains(&"grant-with-policy-change".to_string()),
+        "{json}"
+    );
+    insta::assert_snapshot!("policy_widening", json);
+}
+
+#[test]
+fn re_added_name() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let grant = grant_yaml("bob", "prod-readonly", "duration: 2h");
+    repo.pull_request(
+        2,
+        &[(BOB, Some(&grant))],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00Z",
+    );
+    expire(&repo.path, "2026-11-21T11:05:00Z");
+    repo.pull_request(
+        3,
+        &[(BOB, Some(&grant))],
+        "2026-11-22T08:00:00Z",
+        "2026-11-22T09:00:00Z",
+    );
+    let json = audit_json(&repo.path, "2026-11-22T10:00:00Z", &[]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["lifecycles"].as_array().unwrap().len(),
+        2,
+        "neither lifecycle is dropped"
+    );
+    assert_eq!(findings(&json), ["re-added"], "{json}");
+    insta::assert_snapshot!("re_added_name", json);
+    // Who could use prod-readonly at a time inside the second window: bob, once.
+    let at = audit_json(
+        &repo.path,
+        "2026-11-22T10:00:00Z",
+        &["--at", "2026-11-22T09:30:00Z"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&at).unwrap();
+    assert_eq!(v["lifecycles"].as_array().unwrap().len(), 1, "{at}");
+    assert_eq!(v["lifecycles"][0]["occurrence"], 2);
+}
+
+#[test]
+fn concurrent_expiry() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let grant = grant_yaml("bob", "prod-readonly", "duration: 1h");
+    repo.pull_request(
+        2,
+        &[(BOB, Some(&grant))],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00Z",
+    );
+    let bare = repo.with_bare_remote();
+    let clones: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            git(
+                repo.dir.path(),
+                &["clone", "-q", bare.to_str().unwrap(), n],
+                None,
+            );
+            repo.dir.path().join(n)
+        })
+        .collect();
+    let runs: Vec<_> = clones
+        .iter()
+        .map(|dir| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("gitgrant"))
+                .args([
+                    "expire",
+                    "--push",
+                    "origin",
+                    "--now",
+                    "2026-11-21T10:05:00Z",
+                    "--repo",
+                ])
+                .arg(dir)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut r in runs {
+        assert!(r.wait().unwrap().success());
+    }
+    let json = audit_json(&bare, "2026-11-22T00:00:00Z", &[]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["lifecycles"].as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(v["lifecycles"][0]["end"]["reason"], "expired");
+    assert!(findings(&json).is_empty(), "{json}");
+    insta::assert_snapshot!("concurrent_expiry", json);
+}
