@@ -27,6 +27,9 @@ pub(super) fn walk(
             progress(chain.len());
         }
         if commit.parent_count() == 0 {
+            // A shallow clone shows its boundary commits without parents;
+            // the commit object itself still names them.
+            truncated = names_a_parent(&commit);
             break;
         }
         match commit.parent(0) {
@@ -215,4 +218,13 @@ fn version(repo: &Repo, path: &str, id: Oid, mode: i32) -> Result<FileVersion, G
         blob: id.to_string(),
         content: repo.file_content(path, id, mode)?,
     })
+}
+
+/// Whether the commit object names a parent (whatever grafts or a shallow
+/// boundary say).
+fn names_a_parent(commit: &git2::Commit) -> bool {
+    commit
+        .raw_header_bytes()
+        .split(|b| *b == b'\n')
+        .any(|line| line.starts_with(b"parent "))
 }

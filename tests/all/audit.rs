@@ -247,3 +247,95 @@ fn concurrent_expiry() {
     assert!(findings(&json).is_empty(), "{json}");
     insta::assert_snapshot!("concurrent_expiry", json);
 }
+
+/// Junk under grants/, a grant moved between roles, odd offsets, and a
+/// shallow clone whose oldest commit's parent is missing: the audit reports
+/// them, never panics, and never drops a grant.
+#[test]
+fn odd_histories_are_reported_not_dropped() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00+05:45");
+    repo.commit(
+        &[("grants/prod-readonly/junk-1.yaml", Some("{{{ not: [yaml"))],
+        "junk (#2)",
+        "2026-11-20T10:00:00-03:30",
+    );
+    let grant = grant_yaml("vendor", "vendor-staging", "ticket: VND-1\nduration: 1d");
+    repo.pull_request(
+        3,
+        &[("grants/vendor-staging/vendor-1.yaml", Some(&grant))],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00+05:45",
+    );
+    git(
+        &repo.path,
+        &[
+            "mv",
+            "grants/vendor-staging/vendor-1.yaml",
+            "grants/prod-readonly/vendor-1.yaml",
+        ],
+        None,
+    );
+    repo.commit(&[], "move (#4)", "2026-11-21T09:30:00Z");
+    let json = audit_json(&repo.path, "2026-11-22T00:00:00Z", &[]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let ids: Vec<&str> = v["lifecycles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    for id in [
+        "prod-readonly/junk-1",
+        "vendor-staging/vendor-1",
+        "prod-readonly/vendor-1",
+    ] {
+        assert!(ids.contains(&id), "{id} dropped: {ids:?}");
+    }
+    let rules = findings(&json);
+    for rule in ["invalid-grant", "moved"] {
+        assert!(rules.iter().any(|r| r == rule), "{rule} missing: {rules:?}");
+    }
+    // +05:45 on the merge: landed at 03:15 UTC.
+    let landed = v["lifecycles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == "vendor-staging/vendor-1")
+        .unwrap();
+    assert_eq!(landed["landed"]["time"], "2026-11-21T03:15:00Z");
+
+    // A shallow clone: history starts at a commit whose parent is missing.
+    let shallow = repo.dir.path().join("shallow");
+    let url = format!("file://{}", repo.path.display());
+    git(
+        repo.dir.path(),
+        &["clone", "-q", "--depth", "2", &url, "shallow"],
+        None,
+    );
+    let out = gitgrant()
+        .args([
+            "audit",
+            "--format",
+            "json",
+            "--now",
+            "2026-11-22T00:00:00Z",
+            "--repo",
+        ])
+        .arg(&shallow)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        findings(&json).iter().any(|r| r == "history-truncated"),
+        "{json}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["lifecycles"].as_array().unwrap().len() >= 2, "{json}");
+}
