@@ -19,9 +19,8 @@ pub(super) fn walk(
     let r = &repo.repo;
     // The chain, newest first; then read oldest first.
     let mut chain: Vec<Oid> = Vec::new();
-    let mut truncated = false;
     let mut commit = r.find_commit(tip.0).context(|| format!("reading {tip}"))?;
-    loop {
+    let truncated = loop {
         chain.push(commit.id());
         if chain.len().is_multiple_of(4096) {
             progress(chain.len());
@@ -29,17 +28,14 @@ pub(super) fn walk(
         if commit.parent_count() == 0 {
             // A shallow clone shows its boundary commits without parents;
             // the commit object itself still names them.
-            truncated = names_a_parent(&commit);
-            break;
+            break names_a_parent(&commit);
         }
         match commit.parent(0) {
             Ok(p) => commit = p,
-            Err(_) => {
-                truncated = true;
-                break;
-            }
+            // Named but missing: history rewritten or cut.
+            Err(_) => break true,
         }
-    }
+    };
     let total = chain.len();
     let mut out = Vec::with_capacity(total);
     let mut prev: Option<Tree> = None;
