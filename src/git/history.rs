@@ -165,46 +165,46 @@ fn diff_trees(
     new: Option<&Tree>,
     out: &mut Vec<FileChange>,
 ) -> Result<(), GitError> {
-    let collect = |t: Option<&Tree>| -> Vec<(Vec<u8>, TreeEntry<'static>)> {
-        t.map(|t| {
-            t.iter()
-                .map(|e| (e.name_bytes().to_vec(), e.to_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    let (a, b) = (collect(old), collect(new));
+    let len = |t: Option<&Tree>| t.map_or(0, Tree::len);
+    let (a_len, b_len) = (len(old), len(new));
     let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let order = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) => x.0.cmp(&y.0),
+    while i < a_len || j < b_len {
+        // Entries borrowed in place: a role folder may hold many files.
+        let a = old.and_then(|t| t.get(i)).filter(|_| i < a_len);
+        let b = new.and_then(|t| t.get(j)).filter(|_| j < b_len);
+        let order = match (&a, &b) {
+            (Some(x), Some(y)) => x.name_bytes().cmp(y.name_bytes()),
             (Some(_), None) => std::cmp::Ordering::Less,
             _ => std::cmp::Ordering::Greater,
         };
         let (o, n) = match order {
             std::cmp::Ordering::Less => {
                 i += 1;
-                (Some(&a[i - 1]), None)
+                (a, None)
             }
             std::cmp::Ordering::Greater => {
                 j += 1;
-                (None, Some(&b[j - 1]))
+                (None, b)
             }
             std::cmp::Ordering::Equal => {
                 i += 1;
                 j += 1;
-                (Some(&a[i - 1]), Some(&b[j - 1]))
+                (a, b)
             }
         };
-        if let (Some(o), Some(n)) = (o, n)
-            && o.1.id() == n.1.id()
-            && o.1.filemode() == n.1.filemode()
+        if let (Some(o), Some(n)) = (&o, &n)
+            && o.id() == n.id()
+            && o.filemode() == n.filemode()
         {
             continue;
         }
-        let name = &o.or(n).expect("one side is present").0;
+        let name = o
+            .as_ref()
+            .or(n.as_ref())
+            .expect("one side is present")
+            .name_bytes();
         let path = format!("{prefix}/{}", String::from_utf8_lossy(name));
-        diff_entry(repo, &path, o.map(|x| &x.1), n.map(|x| &x.1), out)?;
+        diff_entry(repo, &path, o.as_ref(), n.as_ref(), out)?;
     }
     Ok(())
 }

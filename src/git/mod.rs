@@ -115,6 +115,10 @@ fn git_time(t: git2::Time) -> (DateTime<Utc>, i32) {
 impl Repo {
     /// Opens the repository at `path` (a working tree or a bare repository).
     pub fn open(path: &Path) -> Result<Repo, GitError> {
+        // libgit2 re-hashes every object it reads by default; git itself does
+        // not, and on long histories that doubles the cost of a walk.
+        git2::opts::strict_hash_verification(false);
+        git2::opts::enable_caching(false);
         let repo = Repository::open(path)
             .context(|| format!("opening the git repository at {}", path.display()))?;
         Ok(Repo { repo })
@@ -174,6 +178,21 @@ impl Repo {
             .get_path(Path::new(path))
             .ok()
             .map(|e| e.id().to_string()))
+    }
+
+    /// The `grants/` folder's tree of a commit, if it has one.
+    fn grants_tree(&self, commit: &git2::Commit) -> Result<Option<Tree<'_>>, GitError> {
+        let tree = commit
+            .tree()
+            .context(|| format!("reading the tree of {}", commit.id()))?;
+        match tree.get_name("grants") {
+            Some(e) if e.kind() == Some(ObjectType::Tree) => self
+                .repo
+                .find_tree(e.id())
+                .map(Some)
+                .context(|| format!("reading grants/ of {}", commit.id())),
+            _ => Ok(None),
+        }
     }
 
     fn tree_of(&self, commit: Oid) -> Result<Tree<'_>, GitError> {
@@ -254,9 +273,7 @@ impl Repo {
             .repo
             .find_commit(tip.0)
             .context(|| format!("reading {tip}"))?;
-        let mut tree = commit
-            .tree()
-            .context(|| format!("reading the tree of {tip}"))?;
+        let mut grants = self.grants_tree(&commit)?;
         loop {
             let parent = match commit.parent(0) {
                 Ok(p) => p,
@@ -264,25 +281,50 @@ impl Repo {
                 // rewritten history: the paths landed here, as far as can be told.
                 Err(_) => break,
             };
-            let parent_tree = parent
-                .tree()
-                .context(|| format!("reading the tree of {}", parent.id()))?;
-            let grants_id = |t: &Tree| t.get_name("grants").map(|e| e.id());
-            if grants_id(&parent_tree) != grants_id(&tree) {
+            let parent_grants = self.grants_tree(&parent)?;
+            if parent_grants.as_ref().map(Tree::id) != grants.as_ref().map(Tree::id) {
                 let here = Landing::of(&commit);
-                open.retain(|path| {
-                    let present = parent_tree.get_path(Path::new(path)).is_ok();
-                    if !present {
+                // Each role folder that changed is read once per commit.
+                let mut roles: HashMap<&str, Option<Tree>> = HashMap::new();
+                let mut kept = Vec::with_capacity(open.len());
+                for path in open {
+                    let present = match path.split('/').collect::<Vec<_>>()[..] {
+                        ["grants", role, file] => {
+                            let id = |t: &Option<Tree>| {
+                                t.as_ref().and_then(|t| t.get_name(role)).map(|e| e.id())
+                            };
+                            if id(&grants) == id(&parent_grants) {
+                                true
+                            } else {
+                                if !roles.contains_key(role) {
+                                    let sub = match id(&parent_grants) {
+                                        Some(oid) => self.repo.find_tree(oid).ok(),
+                                        None => None,
+                                    };
+                                    roles.insert(role, sub);
+                                }
+                                roles[role]
+                                    .as_ref()
+                                    .is_some_and(|t| t.get_name(file).is_some())
+                            }
+                        }
+                        _ => parent
+                            .tree()
+                            .is_ok_and(|t| t.get_path(Path::new(path)).is_ok()),
+                    };
+                    if present {
+                        kept.push(path);
+                    } else {
                         out.insert(path.to_string(), here.clone());
                     }
-                    present
-                });
+                }
+                open = kept;
                 if open.is_empty() {
                     return Ok(out);
                 }
             }
             commit = parent;
-            tree = parent_tree;
+            grants = parent_grants;
         }
         let here = Landing::of(&commit);
         for path in open {

@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# bench/audit.sh — how fast does gitgrant read a long access-repository history?
+#
+# Usage: bench/audit.sh [N [K]]     (N grant lifecycles, default 33334, about
+#                                    100,000 commits; K of them still active at
+#                                    the tip, default 500)
+#
+# What it does, in order:
+#   1. builds gitgrant in release mode (`cargo build --release --locked`);
+#   2. generates a synthetic access repository with bench/gen-history.py
+#      (N lifecycles of request, merge and removal commits, K grants active at
+#      a time T it prints) into target/bench-history-<N>-<K>, or reuses that
+#      repository when a previous run left it complete; checks that its tip is
+#      valid with exactly K active grants at T (`gitgrant validate`);
+#   3. times, over the same repository, with hyperfine when it is installed,
+#      otherwise with python's time.perf_counter:
+#        (a) plain git reading what the audit needs:
+#            git log --first-parent --name-status --format='%H %ct %s%n%(trailers)' -- grants/
+#        (b) gitgrant audit --repo R --format json --now T
+#            and the ratio gitgrant/git (the goal: at most 1.0x); --now only
+#            makes the output independent of the day the benchmark runs;
+#        (c) gitgrant expire --dry-run --repo R --now T: reads the K grants at
+#            the tip and computes their landing times from first-parent history;
+#      and measures the peak memory of (b) and (c);
+#   4. prints a short plain-text report on stdout (progress goes to stderr).
+#
+# The figures are informative only: the exit status is non-zero only when
+# something failed to run (including a gitgrant without the `audit` or
+# `expire` command: then the git half is still measured and reported) or the
+# generated repository was not what it should be, never because of a timing.
+#
+# Environment (all optional):
+#   GIT_RUNS      timed runs of git log (default 10)
+#   AUDIT_RUNS    timed runs of gitgrant audit (default 10)
+#   EXPIRE_RUNS   timed runs of gitgrant expire --dry-run (default 10)
+#   BENCH_NO_HYPERFINE=1  use the python timer even when hyperfine is installed
+#
+# To regenerate the repository, remove target/bench-history-<N>-<K>.
+#
+# Needs: cargo, python3, git; hyperfine and /usr/bin/time are used when
+# present. Does not need root or a network.
+set -euo pipefail
+
+N=${1:-33334}
+K=${2:-500}
+GIT_RUNS=${GIT_RUNS:-10}
+AUDIT_RUNS=${AUDIT_RUNS:-10}
+EXPIRE_RUNS=${EXPIRE_RUNS:-10}
+TARGET_RATIO=1.0                  # the goal: gitgrant audit no slower than git log
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+[[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, not '$N'"
+[[ $K =~ ^[0-9]+$ ]] && (( K <= N )) || die "K must be an integer from 0 to N, not '$K'"
+command -v python3 >/dev/null || die "python3 is required"
+command -v git >/dev/null || die "git is required"
+
+# --- 1. Build -----------------------------------------------------------------
+
+# The repository this script lives in, wherever it is called from.
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))
+cd "$TOP"
+TARGET_DIR=$(realpath -m "${CARGO_TARGET_DIR:-$TOP/target}")
+
+log "building gitgrant (cargo build --release --locked)"
+cargo build --release --locked >&2
+GITGRANT=$TARGET_DIR/release/gitgrant
+[[ -x $GITGRANT ]] || die "no binary at $GITGRANT after the build"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gitgrant-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# --- 2. Synthetic history ---------------------------------------------------------
+
+REPO=$TARGET_DIR/bench-history-$N-$K
+META=$REPO/.git/gen-history.txt   # written last by gen-history.py: its presence means complete
+
+# meta KEY — a value from the generator's summary.
+meta() { sed -n "s/^$1: //p" "$META"; }
+
+if [[ -f $META ]]; then
+    log "reusing $REPO (remove it to regenerate)"
+    GENERATED=reused
+else
+    rm -rf "$REPO" "$REPO.tmp"
+    log "generating $N lifecycles ($K active) into $REPO"
+    python3 "$TOP/bench/gen-history.py" --lifecycles "$N" --active "$K" "$REPO.tmp" >/dev/null
+    mv "$REPO.tmp" "$REPO"
+    GENERATED=generated
+fi
+[[ -f $META ]] || die "$META is missing: the generator did not finish"
+NOW=$(meta active-at)
+COMMITS=$(meta commits)
+FIRST_PARENT=$(meta first-parent)
+GEN_SECONDS=$(meta elapsed-seconds)
+[[ -n $NOW && -n $COMMITS && -n $FIRST_PARENT ]] || die "$META is incomplete"
+
+# The repository must still be what the generator wrote: main at the head it
+# recorded, a clean working tree (validate reads the working tree).
+head=$(git -C "$REPO" rev-parse --verify --quiet refs/heads/main || true)
+[[ $head == "$(meta head)" ]] \
+    || die "main in $REPO is at '${head:-nothing}', not at $(meta head): remove the directory to regenerate"
+[[ -z $(git -C "$REPO" status --porcelain --untracked-files=no) ]] \
+    || die "$REPO has local changes: remove it to regenerate"
+
+log "checking that the tip is valid with $K active grants at $NOW"
+set +e
+"$GITGRANT" validate --repo "$REPO" --now "$NOW" >"$WORK/validate.out" 2>&1
+status=$?
+set -e
+summary=$(tail -n 1 "$WORK/validate.out")
+if [[ $status -ne 0 || ! $summary =~ ^valid:\ gitgrant\.yaml\ and\ ([0-9]+)\ grants\ .*\ ([0-9]+)\ active ]] \
+    || [[ ${BASH_REMATCH[1]} -ne $K || ${BASH_REMATCH[2]} -ne $K ]]; then
+    tail -n 30 "$WORK/validate.out" >&2
+    die "gitgrant validate exited $status at the tip of $REPO; expected it valid with $K active grants"
+fi
+log "ok: $summary"
+
+# Which of the history commands this gitgrant has (they are newer than validate).
+HAVE_AUDIT=0 HAVE_EXPIRE=0
+"$GITGRANT" audit --help >/dev/null 2>&1 && HAVE_AUDIT=1
+"$GITGRANT" expire --help >/dev/null 2>&1 && HAVE_EXPIRE=1
+
+GIT_CMD=(git -C "$REPO" log --first-parent --name-status '--format=%H %ct %s%n%(trailers)' -- grants/)
+AUDIT_CMD=("$GITGRANT" audit --repo "$REPO" --format json --now "$NOW")
+EXPIRE_CMD=("$GITGRANT" expire --dry-run --repo "$REPO" --now "$NOW")
+
+# Run each command once, untimed: it must succeed (and this warms the cache).
+log "checking that git log reads the history"
+"${GIT_CMD[@]}" >"$WORK/git.out"
+lines=$(grep -c '^[0-9a-f]\{40\} ' "$WORK/git.out" || true)
+log "ok: git log printed $lines commits touching grants/ (of $FIRST_PARENT on the first-parent chain)"
+
+if (( HAVE_AUDIT )); then
+    log "checking that gitgrant audit reads the history"
+    set +e
+    "${AUDIT_CMD[@]}" >"$WORK/audit.json" 2>"$WORK/audit.err"
+    status=$?
+    set -e
+    if [[ $status -ne 0 ]]; then
+        tail -c 3000 "$WORK/audit.err" >&2
+        die "gitgrant audit exited $status on $REPO"
+    fi
+    # It must account for every lifecycle: N of them, K still active. Its
+    # findings are counted for the report (the generator makes none on purpose).
+    AUDIT_FINDINGS=$(python3 - "$WORK/audit.json" "$N" "$K" <<'PY'
+import json, sys
+n, k = int(sys.argv[2]), int(sys.argv[3])
+try:
+    d = json.load(open(sys.argv[1]))
+    lives = d["lifecycles"]
+except (ValueError, KeyError, TypeError) as e:
+    sys.exit(f"bench: error: gitgrant audit did not print the expected JSON ({e})")
+active = sum(1 for l in lives if l.get("state") == "active")
+findings = len(d.get("findings", [])) + sum(len(l.get("findings") or []) for l in lives)
+if len(lives) != n or active != k:
+    sys.exit(f"bench: error: gitgrant audit found {len(lives)} lifecycles ({active} active);"
+             f" expected {n} ({k} active)")
+print(f"bench: ok: gitgrant audit rebuilt {len(lives)} lifecycles, {active} active,"
+      f" {findings} findings", file=sys.stderr)
+print(findings)
+PY
+) || die "gitgrant audit did not account for the generated history"
+fi
+if (( HAVE_EXPIRE )); then
+    log "checking that gitgrant expire --dry-run reads the tip"
+    set +e
+    "${EXPIRE_CMD[@]}" >"$WORK/expire.out" 2>"$WORK/expire.err"
+    status=$?
+    set -e
+    if [[ $status -ne 0 ]]; then
+        tail -c 3000 "$WORK/expire.out" "$WORK/expire.err" >&2
+        die "gitgrant expire --dry-run exited $status on $REPO at $NOW"
+    fi
+    log "ok: $(tail -n 1 "$WORK/expire.out")"
+fi
+
+# --- 3. Timing ----------------------------------------------------------------------
+
+# time_cmd NAME RUNS WARMUP CMD... — writes "median best runs" (seconds) to
+# $WORK/NAME.times. Output of the command is discarded; a failed run is fatal.
+if command -v hyperfine >/dev/null && [[ -z ${BENCH_NO_HYPERFINE:-} ]]; then
+    TIMER="hyperfine"
+    time_cmd() {
+        local name=$1 runs=$2 warmup=$3; shift 3
+        hyperfine --shell=bash --style=basic --runs "$runs" --warmup "$warmup" \
+            --command-name "$name" --export-json "$WORK/$name.json" \
+            "$(printf '%q ' "$@")" >&2
+        python3 - "$WORK/$name.json" >"$WORK/$name.times" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+print(r["median"], r["min"], len(r["times"]))
+PY
+    }
+else
+    TIMER="python time.perf_counter"
+    time_cmd() {
+        local name=$1 runs=$2 warmup=$3; shift 3
+        log "timing $name: $warmup warmup + $runs runs"
+        python3 - "$runs" "$warmup" "$@" >"$WORK/$name.times" <<'PY'
+import statistics, subprocess, sys, time
+runs, warmup, cmd = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+times = []
+for i in range(warmup + runs):
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    t = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr.decode(errors="replace")[-3000:])
+        sys.exit(f"bench: error: {cmd[0]} exited {p.returncode}")
+    if i >= warmup:
+        times.append(t)
+print(statistics.median(times), min(times), len(times))
+PY
+    }
+fi
+
+# Peak resident memory of one run of CMD..., in KiB.
+peak_rss() {
+    if [[ -x /usr/bin/time ]]; then
+        /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >/dev/null 2>"$WORK/rss.err" \
+            || { tail -c 3000 "$WORK/rss.err" >&2; die "$1 failed while its memory was measured"; }
+        tail -n 1 "$WORK/rss"
+    else
+        python3 - "$@" <<'PY'
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB on Linux
+PY
+    fi
+}
+
+log "timing git log ($TIMER)"
+time_cmd git "$GIT_RUNS" 1 "${GIT_CMD[@]}"
+if (( HAVE_AUDIT )); then
+    log "timing gitgrant audit ($TIMER)"
+    time_cmd audit "$AUDIT_RUNS" 1 "${AUDIT_CMD[@]}"
+    AUDIT_RSS=$(peak_rss "${AUDIT_CMD[@]}")
+fi
+if (( HAVE_EXPIRE )); then
+    log "timing gitgrant expire --dry-run ($TIMER)"
+    time_cmd expire "$EXPIRE_RUNS" 1 "${EXPIRE_CMD[@]}"
+    EXPIRE_RSS=$(peak_rss "${EXPIRE_CMD[@]}")
+fi
+
+# --- 4. Report ------------------------------------------------------------------------
+
+times_of() { if [[ -f $WORK/$1.times ]]; then cat "$WORK/$1.times"; else echo "- - -"; fi; }
+
+python3 - "$N" "$K" "$COMMITS" "$FIRST_PARENT" "$NOW" "$GENERATED" "${GEN_SECONDS:-?}" \
+    "$(nproc 2>/dev/null || echo '?')" "$TIMER" "$TARGET_RATIO" \
+    "$(times_of git)" "$(times_of audit)" "$(times_of expire)" \
+    "${AUDIT_RSS:--}" "${EXPIRE_RSS:--}" "${AUDIT_FINDINGS:--}" <<'PY'
+import sys
+(n, k, commits, first_parent, now, generated, gen_s, cores, timer, target,
+ git_t, audit_t, expire_t, audit_rss, expire_rss, findings) = sys.argv[1:]
+target = float(target)
+def parse(t):
+    med, best, runs = t.split()
+    return None if med == "-" else (float(med), float(best), int(runs))
+git_t, audit_t, expire_t = parse(git_t), parse(audit_t), parse(expire_t)
+def row(label, value):
+    print(f"  {label + ':':<32}{value}")
+def timing(t):
+    return f"median {t[0]:.3f} s, best {t[1]:.3f} s ({t[2]} runs)"
+def mib(kib):
+    return f"{int(kib) / 1024:.1f} MiB"
+print(f"gitgrant history benchmark ({timer}, {cores} cores)")
+row("history", f"{commits} commits, {first_parent} first-parent, {n} lifecycles, {k} active at {now}")
+row("generation", f"{gen_s} s ({'this run' if generated == 'generated' else 'when generated; reused now'})")
+row("git log (a)", timing(git_t))
+if audit_t:
+    row("gitgrant audit (b)", timing(audit_t))
+    ratio = audit_t[0] / git_t[0]
+    row("gitgrant/git", f"{ratio:.2f}x (medians)")
+    row(f"{target:g}x goal", f"{'met' if ratio <= target else 'NOT met'} ({ratio:.2f}x)")
+    row("gitgrant audit peak RSS", mib(audit_rss))
+    row("audit findings", f"{findings} (the synthetic history should have none)")
+else:
+    row("gitgrant audit (b)", "not run: this gitgrant has no `audit` command")
+if expire_t:
+    row("gitgrant expire --dry-run (c)", timing(expire_t))
+    row("expire --dry-run peak RSS", mib(expire_rss))
+else:
+    row("gitgrant expire --dry-run (c)", "not run: this gitgrant has no `expire` command")
+PY
+
+if (( ! HAVE_AUDIT || ! HAVE_EXPIRE )); then
+    die "gitgrant lacks$( (( HAVE_AUDIT )) || printf ' audit')$( (( HAVE_EXPIRE )) || printf ' expire'): only the git half was measured"
+fi
