@@ -13,15 +13,7 @@ pub struct Args {
 }
 
 pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
-    let (snapshot, validation) = super::load(g, chrono::Utc::now())?;
-    let policy_errors: Vec<_> = validation
-        .violations
-        .iter()
-        .filter(|v| v.file == gitgrant::policy::POLICY_PATH)
-        .cloned()
-        .collect();
-    let Some(policy) = validation.policy.filter(|_| policy_errors.is_empty()) else {
-        super::print_violations(&snapshot, &policy_errors);
+    let Some(policy) = super::load_policy(g)? else {
         return Ok(exit::INVALID);
     };
     let fresh = super::write_generated(

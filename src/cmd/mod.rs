@@ -130,6 +130,26 @@ pub fn load(g: &Global, now: DateTime<Utc>) -> anyhow::Result<(Snapshot, Validat
     Ok((snapshot, validation))
 }
 
+/// Reads and checks gitgrant.yaml alone. On violations (or no file) prints
+/// them and returns `None`: the caller exits with [`exit::INVALID`].
+///
+/// [`exit::INVALID`]: gitgrant::exit::INVALID
+pub fn load_policy(g: &Global) -> anyhow::Result<Option<gitgrant::policy::Policy>> {
+    let (snapshot, validation) = load(g, Utc::now())?;
+    let errors: Vec<_> = validation
+        .violations
+        .iter()
+        .filter(|v| v.file == gitgrant::policy::POLICY_PATH)
+        .cloned()
+        .collect();
+    if errors.is_empty() {
+        return Ok(validation.policy);
+    }
+    eprintln!("error: gitgrant.yaml is invalid; fix it first");
+    print_violations(&snapshot, &errors);
+    Ok(None)
+}
+
 /// Prints violations for a person on stdout.
 pub fn print_violations(snapshot: &Snapshot, v: &[gitgrant::rule::Violation]) {
     print!(

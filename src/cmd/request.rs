@@ -42,16 +42,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         eprintln!("error: say whose access this is with --subject LOGIN (or set GITHUB_ACTOR)");
         return Ok(exit::INVALID);
     };
-    let (snapshot, validation) = super::load(g, now)?;
-    let policy_errors: Vec<_> = validation
-        .violations
-        .iter()
-        .filter(|v| v.file == gitgrant::policy::POLICY_PATH)
-        .cloned()
-        .collect();
-    let Some(policy) = validation.policy.filter(|_| policy_errors.is_empty()) else {
-        eprintln!("error: gitgrant.yaml is invalid; fix it before requesting access");
-        super::print_violations(&snapshot, &policy_errors);
+    let Some(policy) = super::load_policy(g)? else {
         return Ok(exit::INVALID);
     };
     let raw = RawGrant {

@@ -208,38 +208,7 @@ fn concurrent_expiry() {
         "2026-11-21T09:00:00Z",
     );
     let bare = repo.with_bare_remote();
-    let clones: Vec<_> = ["a", "b"]
-        .iter()
-        .map(|n| {
-            git(
-                repo.dir.path(),
-                &["clone", "-q", bare.to_str().unwrap(), n],
-                None,
-            );
-            repo.dir.path().join(n)
-        })
-        .collect();
-    let runs: Vec<_> = clones
-        .iter()
-        .map(|dir| {
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("gitgrant"))
-                .args([
-                    "expire",
-                    "--push",
-                    "origin",
-                    "--now",
-                    "2026-11-21T10:05:00Z",
-                    "--repo",
-                ])
-                .arg(dir)
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut r in runs {
-        assert!(r.wait().unwrap().success());
-    }
+    repo.race_expire(&bare, &["2026-11-21T10:05:00Z", "2026-11-21T10:05:00Z"]);
     let json = audit_json(&bare, "2026-11-22T00:00:00Z", &[]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["lifecycles"].as_array().unwrap().len(), 1, "{json}");

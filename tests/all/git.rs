@@ -228,40 +228,9 @@ fn two_concurrent_expire_runs_neither_lose_nor_duplicate_a_removal() {
         .collect();
     repo.commit(&refs, "Grants (#2)", "2026-11-20T09:30:00Z");
     let bare = repo.with_bare_remote();
-    let clones: Vec<_> = ["a", "b"]
-        .iter()
-        .map(|n| {
-            git(
-                repo.dir.path(),
-                &["clone", "-q", bare.to_str().unwrap(), n],
-                None,
-            );
-            repo.dir.path().join(n)
-        })
-        .collect();
     // Run A sees fewer grants expired than run B: together they must remove
     // every grant exactly once.
-    // Both processes start before either is waited for.
-    let children: Vec<_> = ["2026-11-20T13:00:00Z", "2026-11-21T00:00:00Z"]
-        .iter()
-        .zip(&clones)
-        .map(|(now, dir)| {
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("gitgrant"))
-                .args([
-                    "-v", "expire", "--push", "origin", "--format", "json", "--now", now, "--repo",
-                ])
-                .arg(dir)
-                .env("NO_COLOR", "1")
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for c in children {
-        let c = c.wait_with_output().unwrap();
-        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
-    }
+    repo.race_expire(&bare, &["2026-11-20T13:00:00Z", "2026-11-21T00:00:00Z"]);
     let log = git(
         &bare,
         &[

@@ -194,3 +194,35 @@ impl GitRepo {
         );
     }
 }
+
+impl GitRepo {
+    /// Clones of the bare remote, one per `now`, each running
+    /// `gitgrant expire --push origin --now <now>` — all started before any is
+    /// waited for, so their pushes race.
+    pub fn race_expire(&self, bare: &Path, nows: &[&str]) {
+        let children: Vec<_> = nows
+            .iter()
+            .enumerate()
+            .map(|(i, now)| {
+                let name = format!("clone-{i}");
+                git(
+                    self.dir.path(),
+                    &["clone", "-q", bare.to_str().unwrap(), &name],
+                    None,
+                );
+                std::process::Command::new(assert_cmd::cargo::cargo_bin("gitgrant"))
+                    .args(["-v", "expire", "--push", "origin", "--now", now, "--repo"])
+                    .arg(self.dir.path().join(name))
+                    .env("NO_COLOR", "1")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let c = c.wait_with_output().unwrap();
+            assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+        }
+    }
+}
