@@ -15,6 +15,7 @@ pub mod duration;
 pub mod git;
 pub mod grant;
 pub mod history;
+pub mod iam;
 pub mod names;
 pub mod policy;
 pub mod removal;
