@@ -17,6 +17,7 @@ pub mod grant;
 pub mod history;
 pub mod iam;
 pub mod names;
+pub mod plan;
 pub mod policy;
 pub mod removal;
 pub mod report;
