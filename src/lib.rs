@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod codeowners;
+pub mod desired;
 pub mod duration;
 pub mod git;
 pub mod grant;

@@ -1,0 +1,210 @@
+//! Desired state: which grant policies should exist at `now`, from the
+//! validated access repository and the grants' landing times.
+//!
+//! It is the *union* of every valid grant whose window contains `now`, so
+//! overlapping or extended grants can never revoke each other early.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::grant::Grant;
+use crate::iam;
+use crate::plan::{Desired, RevokeReason};
+use crate::policy::Policy;
+use crate::validate::Landings;
+
+/// What the access repository asks of the cloud at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredState {
+    /// Policies that should exist, one per active grant.
+    pub policies: Vec<Desired>,
+    /// Policies that should not exist, by name, with their grant and why
+    /// (grants still in the repository whose window has ended).
+    pub ended: BTreeMap<String, (String, RevokeReason)>,
+    /// Grants that cannot be applied, with why (a quota they would break).
+    pub refused: Vec<(String, String)>,
+}
+
+/// The desired state at `now` of `grants` (already validated against
+/// `policy`), landed at `landings`, read at commit `commit`. `provider`
+/// restricts it to one provider.
+pub fn desired_state(
+    policy: &Policy,
+    grants: &[Grant],
+    landings: &Landings,
+    now: DateTime<Utc>,
+    commit: &str,
+    provider: Option<&str>,
+) -> DesiredState {
+    let mut out = DesiredState::default();
+    for grant in grants {
+        let Some(role) = policy.roles.get(grant.role()) else {
+            continue;
+        };
+        if provider.is_some_and(|p| p != role.provider) {
+            continue;
+        }
+        let path = grant.id.path();
+        let Some(window) = grant.window(landings.get(&path).copied()) else {
+            // Not landed: nothing to apply yet.
+            continue;
+        };
+        let name = iam::policy_name(grant);
+        if now >= window.end {
+            out.ended
+                .insert(name, (grant.id.to_string(), RevokeReason::Expired));
+            continue;
+        }
+        if now < window.start {
+            continue;
+        }
+        let Some(identity) = policy
+            .people
+            .get(&grant.subject)
+            .and_then(|p| p.identity_on(&role.provider))
+        else {
+            continue;
+        };
+        let document = iam::document(role, window);
+        if let Some(why) = iam::document_quota(&document) {
+            out.refused.push((grant.id.to_string(), why));
+            continue;
+        }
+        out.policies.push(Desired {
+            grant: grant.id.to_string(),
+            subject: grant.subject.clone(),
+            provider: role.provider.clone(),
+            name,
+            path: iam::ownership_path(policy),
+            document,
+            attach_to: identity.clone(),
+            window,
+            tags: iam::tags(policy, grant, window, commit),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Content, Snapshot, SourceFile};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    const POLICY: &str = r#"
+version: 1
+repository: acme/access
+security_team: "@acme/security"
+providers:
+  aws-prod: { type: aws-iam, account: "111111111111" }
+  aws-dev: { type: aws-iam, account: "222222222222" }
+people:
+  alice: { aws_iam_user: alice }
+  bob: { aws_iam_role: BobRole }
+roles:
+  ro:
+    description: d
+    provider: aws-prod
+    max_duration: 8h
+    approvers: ["@acme/x"]
+    permissions: { assume_roles: ["arn:aws:iam::111111111111:role/RO"] }
+  dev:
+    description: d
+    provider: aws-dev
+    max_duration: 8h
+    approvers: ["@acme/x"]
+    permissions: { assume_roles: ["arn:aws:iam::222222222222:role/Dev"] }
+"#;
+
+    fn file(path: &str, text: &str) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            content: Content::Bytes(text.as_bytes().to_vec()),
+        }
+    }
+
+    fn state(now: &str, provider: Option<&str>) -> DesiredState {
+        let snapshot = Snapshot {
+            policy: Some(file("gitgrant.yaml", POLICY)),
+            grants: vec![
+                file(
+                    "grants/ro/alice-1.yaml",
+                    "subject: alice\nrole: ro\nreason: r\nduration: 2h\n",
+                ),
+                // An extension by a second grant overlapping the first.
+                file(
+                    "grants/ro/alice-2.yaml",
+                    "subject: alice\nrole: ro\nreason: r\nduration: 4h\n",
+                ),
+                file(
+                    "grants/ro/bob-1.yaml",
+                    "subject: bob\nrole: ro\nreason: r\nstarts: 2026-11-22T13:00:00Z\nexpires: 2026-11-22T14:00:00Z\n",
+                ),
+                file(
+                    "grants/dev/bob-2.yaml",
+                    "subject: bob\nrole: dev\nreason: r\nduration: 1h\n",
+                ),
+            ],
+        };
+        let landings: Landings = [
+            ("grants/ro/alice-1.yaml", "2026-11-22T10:00:00Z"),
+            ("grants/ro/alice-2.yaml", "2026-11-22T11:00:00Z"),
+            ("grants/ro/bob-1.yaml", "2026-11-22T10:00:00Z"),
+            ("grants/dev/bob-2.yaml", "2026-11-22T10:00:00Z"),
+        ]
+        .into_iter()
+        .map(|(p, w)| (p.to_string(), t(w)))
+        .collect();
+        let v = crate::validate::validate(&snapshot, t(now), &landings);
+        assert!(v.is_valid(), "{:?}", v.violations);
+        desired_state(
+            v.policy.as_ref().unwrap(),
+            &v.grants,
+            &landings,
+            t(now),
+            "abc1234",
+            provider,
+        )
+    }
+
+    fn names(s: &DesiredState) -> Vec<&str> {
+        s.policies.iter().map(|d| d.grant.as_str()).collect()
+    }
+
+    #[test]
+    fn the_union_of_active_windows_so_overlapping_grants_never_cut_each_other() {
+        let s = state("2026-11-22T11:30:00Z", None);
+        assert_eq!(names(&s), ["ro/alice-1", "ro/alice-2"]);
+        // bob's 1h dev grant landed at 10:00 and has ended.
+        assert!(s.ended.contains_key("gitgrant-dev-bob-2"));
+        // alice-1 has ended; alice-2 still carries alice's access.
+        let s = state("2026-11-22T12:30:00Z", None);
+        assert_eq!(names(&s), ["ro/alice-2"]);
+        assert_eq!(
+            s.ended.get("gitgrant-ro-alice-1"),
+            Some(&("ro/alice-1".to_string(), RevokeReason::Expired))
+        );
+        // bob's scheduled window, attached to his role.
+        let s = state("2026-11-22T13:30:00Z", None);
+        let bob = s.policies.iter().find(|d| d.grant == "ro/bob-1").unwrap();
+        assert_eq!(
+            bob.attach_to,
+            crate::policy::Identity::AwsIamRole("BobRole".into())
+        );
+        assert_eq!(bob.path, "/gitgrant/acme/access/");
+        assert!(
+            bob.tags
+                .contains(&("gitgrant:commit".into(), "abc1234".into()))
+        );
+    }
+
+    #[test]
+    fn a_run_can_be_restricted_to_one_provider() {
+        let s = state("2026-11-22T10:30:00Z", Some("aws-dev"));
+        assert_eq!(names(&s), ["dev/bob-2"]);
+    }
+}
