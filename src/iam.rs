@@ -121,6 +121,60 @@ pub fn document_quota(document: &Value) -> Option<String> {
     })
 }
 
+/// The least-privilege policy the reconciler itself needs in `account`:
+/// managing policies only under this repository's path, attaching and
+/// detaching only those, and the account-wide reads IAM offers no narrower
+/// resource for.
+pub fn reconciler_policy(policy: &Policy, account: &str) -> Value {
+    let owned = format!("arn:aws:iam::{account}:policy{}*", ownership_path(policy));
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ManageThisRepositorysGrantPolicies",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:CreatePolicy",
+                    "iam:CreatePolicyVersion",
+                    "iam:DeletePolicy",
+                    "iam:DeletePolicyVersion",
+                    "iam:GetPolicy",
+                    "iam:GetPolicyVersion",
+                    "iam:ListEntitiesForPolicy",
+                    "iam:ListPolicyVersions",
+                    "iam:TagPolicy"
+                ],
+                "Resource": owned
+            },
+            {
+                "Sid": "AttachOnlyThoseOnes",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:AttachRolePolicy",
+                    "iam:AttachUserPolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:DetachUserPolicy"
+                ],
+                "Resource": [
+                    format!("arn:aws:iam::{account}:user/*"),
+                    format!("arn:aws:iam::{account}:role/*")
+                ],
+                "Condition": { "ArnLike": { "iam:PolicyARN": owned } }
+            },
+            {
+                "Sid": "ReadStateInPages",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:GetAccountAuthorizationDetails",
+                    "iam:GetAccountSummary",
+                    "iam:ListPolicies"
+                ],
+                "Resource": "*"
+            }
+        ]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ mod audit;
 mod codeowners;
 mod completions;
 mod expire;
+mod iam_policy;
 mod request;
 mod schema;
 mod validate;
@@ -55,6 +56,7 @@ enum Command {
     Request(request::Args),
     Expire(expire::Args),
     Audit(audit::Args),
+    IamPolicy(iam_policy::Args),
     Completions(completions::Args),
 }
 
@@ -77,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Request(a) => request::run(g, a),
         Command::Expire(a) => expire::run(g, a),
         Command::Audit(a) => audit::run(g, a),
+        Command::IamPolicy(a) => iam_policy::run(g, a),
         Command::Completions(a) => completions::run(a),
     }
 }

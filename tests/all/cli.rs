@@ -70,3 +70,44 @@ fn a_missing_repository_is_an_error_not_a_panic() {
         "{stderr}"
     );
 }
+
+#[test]
+fn iam_policy_scopes_every_write_to_this_repositorys_path() {
+    let out = gitgrant()
+        .args(["iam-policy", "--repo"])
+        .arg(examples().join("access-repo"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (provider, account) in [
+        ("aws-prod", "111111111111"),
+        ("aws-staging", "222222222222"),
+    ] {
+        let owned = format!("arn:aws:iam::{account}:policy/gitgrant/acme/access/*");
+        for st in all[provider]["Statement"].as_array().unwrap() {
+            let actions: Vec<&str> = st["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            let writes = actions.iter().any(|a| {
+                ["Create", "Delete", "Attach", "Detach", "Tag"]
+                    .iter()
+                    .any(|w| a.contains(w))
+            });
+            if writes {
+                let scoped = st["Resource"] == owned.as_str()
+                    || st["Condition"]["ArnLike"]["iam:PolicyARN"] == owned.as_str();
+                assert!(scoped, "{provider}: unscoped write in {st}");
+            } else {
+                assert!(
+                    actions
+                        .iter()
+                        .all(|a| a.starts_with("iam:Get") || a.starts_with("iam:List"))
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! `gitgrant iam-policy`.
+
+use gitgrant::exit;
+
+/// Print the least-privilege IAM policy the reconciler needs in each AWS
+/// account of gitgrant.yaml: it may change only policies under this access
+/// repository's path, and attach only those.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this provider's account; prints its policy document alone.
+    #[arg(long)]
+    provider: Option<String>,
+}
+
+pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
+    let Some(policy) = super::load_policy(g)? else {
+        return Ok(exit::INVALID);
+    };
+    let out = match &args.provider {
+        Some(name) => {
+            let Some(p) = policy.providers.get(name) else {
+                eprintln!("error: no provider `{name}` in gitgrant.yaml");
+                return Ok(exit::INVALID);
+            };
+            gitgrant::iam::reconciler_policy(&policy, &p.account)
+        }
+        None => serde_json::Value::Object(
+            policy
+                .providers
+                .values()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        gitgrant::iam::reconciler_policy(&policy, &p.account),
+                    )
+                })
+                .collect(),
+        ),
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(exit::SUCCESS)
+}
