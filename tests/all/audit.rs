@@ -4,39 +4,19 @@
 
 use std::path::Path;
 
-use crate::support::{GitRepo, git, gitgrant, grant_yaml};
+use crate::support::{GitRepo, git, gitgrant, grant_yaml, run_ok};
 
 const BOB: &str = "grants/prod-readonly/bob-20261121-00b0.yaml";
 
 fn expire(dir: &Path, now: &str) {
-    let out = gitgrant()
-        .args(["expire", "--now", now, "--repo"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&["expire", "--now", now], dir);
 }
 
 /// The audit JSON with every commit id replaced by `C<n>` (n counting all
 /// commits reachable from main, oldest first).
 fn audit_json(dir: &Path, now: &str, extra: &[&str]) -> String {
-    let out = gitgrant()
-        .args(["audit", "--format", "json", "--now", now, "--repo"])
-        .arg(dir)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut text = String::from_utf8(out.stdout).unwrap();
+    let args = [&["audit", "--format", "json", "--now", now][..], extra].concat();
+    let mut text = run_ok(&args, dir);
     let ids = git(
         dir,
         &["rev-list", "--reverse", "--topo-order", "main"],

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use gitgrant::git::Repo;
 
-use crate::support::{GitRepo, fixtures, git, gitgrant, grant_yaml};
+use crate::support::{GitRepo, fixtures, git, grant_yaml, run_ok};
 
 const A: &str = "grants/prod-readonly/alice-20261123-0001.yaml";
 const B: &str = "grants/prod-readonly/bob-20261123-0002.yaml";
@@ -77,19 +77,8 @@ fn an_uncommitted_grant_is_never_read_from_the_working_tree() {
 }
 
 fn expire(dir: &Path, now: &str, extra: &[&str]) -> serde_json::Value {
-    let out = gitgrant()
-        .args(["expire", "--format", "json", "--now", now, "--repo"])
-        .arg(dir)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let args = [&["expire", "--format", "json", "--now", now][..], extra].concat();
+    serde_json::from_str(&run_ok(&args, dir)).unwrap()
 }
 
 #[test]

@@ -226,3 +226,21 @@ impl GitRepo {
         }
     }
 }
+
+/// Runs `gitgrant ARGS --repo DIR`, asserts it succeeded (showing stderr when
+/// not), and returns its stdout.
+pub fn run_ok(args: &[&str], dir: &Path) -> String {
+    let out = gitgrant()
+        .args(args)
+        .arg("--repo")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "gitgrant {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
