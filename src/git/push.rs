@@ -199,7 +199,15 @@ impl Repo {
         tip: CommitId,
     ) -> Result<(), Attempt> {
         let temp = TEMP_REF;
-        let incoming = format!("refs/gitgrant/incoming/{tip}");
+        // Unique per run: two runs deciding alike build identical commits,
+        // and must not share (and delete) each other's ref.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let incoming = format!(
+            "refs/gitgrant/incoming/{}-{nanos}-{tip}",
+            std::process::id()
+        );
         self.push_refspec(remote, &format!("+{temp}:{incoming}"))?;
         let theirs = git2::Repository::open(path)
             .context(|| format!("opening {}", path.display()))
