@@ -92,19 +92,35 @@ pub enum Timing {
     },
 }
 
-/// A half-open time window `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// A half-open time window `[start, end)`, serialised as RFC 3339 UTC times
+/// in whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 pub struct Window {
     /// First instant of access.
+    #[serde(serialize_with = "ser_time")]
+    #[schemars(with = "DateTime<Utc>")]
     pub start: DateTime<Utc>,
     /// First instant without access.
+    #[serde(serialize_with = "ser_time")]
+    #[schemars(with = "DateTime<Utc>")]
     pub end: DateTime<Utc>,
+}
+
+/// Serialises a time as [`fmt_time`] writes it.
+pub fn ser_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&fmt_time(*t))
 }
 
 impl Window {
     /// Whether `t` is inside the window.
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
         self.start <= t && t < self.end
+    }
+
+    /// Whether the window shares an instant with `[since, until)` (an open
+    /// bound is `None`).
+    pub fn overlaps(&self, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> bool {
+        until.is_none_or(|u| self.start < u) && since.is_none_or(|s| self.end > s)
     }
 
     /// The window's length, or `None` when it is empty.

@@ -254,8 +254,7 @@ impl<'a> Fold<'a> {
         let window = version
             .grant
             .as_ref()
-            .and_then(|g| g.window(Some(at.time())))
-            .map(Window::from);
+            .and_then(|g| g.window(Some(at.time())));
         let provider = role
             .as_deref()
             .and_then(|r| self.policy.as_ref()?.roles.get(r))
@@ -314,11 +313,7 @@ impl<'a> Fold<'a> {
         let landed = self.lifecycles[index].landed.time;
         let version = self.read(path, new, at.time(), landed);
         let before = self.lifecycles[index].window;
-        let after = version
-            .grant
-            .as_ref()
-            .and_then(|g| g.window(Some(landed)))
-            .map(Window::from);
+        let after = version.grant.as_ref().and_then(|g| g.window(Some(landed)));
         let changed = changed_fields(&open.version.fields, &version.fields, before, after);
         let lifecycle = &mut self.lifecycles[index];
         lifecycle.edits.push(Edit {

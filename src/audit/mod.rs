@@ -19,7 +19,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::grant::fmt_time;
+pub use crate::grant::Window;
+use crate::grant::ser_time;
 use crate::history::HistoryCommit;
 
 mod filter;
@@ -155,47 +156,6 @@ pub struct Landing {
     /// The file was already present where the history starts (a truncated
     /// history): it landed at or before this commit, and the time is a bound.
     pub before_history: bool,
-}
-
-/// A half-open window of access `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
-pub struct Window {
-    /// First instant of access.
-    #[serde(serialize_with = "ser_time")]
-    #[schemars(with = "DateTime<Utc>")]
-    pub start: DateTime<Utc>,
-    /// First instant without access.
-    #[serde(serialize_with = "ser_time")]
-    #[schemars(with = "DateTime<Utc>")]
-    pub end: DateTime<Utc>,
-}
-
-impl Window {
-    /// Whether `t` is inside the window.
-    pub fn contains(&self, t: DateTime<Utc>) -> bool {
-        self.start <= t && t < self.end
-    }
-
-    /// Whether the window shares an instant with `[since, until)` (an open
-    /// bound is `None`).
-    pub fn overlaps(&self, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> bool {
-        until.is_none_or(|u| self.start < u) && since.is_none_or(|s| self.end > s)
-    }
-}
-
-impl From<crate::grant::Window> for Window {
-    fn from(w: crate::grant::Window) -> Self {
-        Window {
-            start: w.start,
-            end: w.end,
-        }
-    }
-}
-
-impl fmt::Display for Window {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", fmt_time(self.start), fmt_time(self.end))
-    }
 }
 
 /// A change to a grant file after it landed.
@@ -416,9 +376,4 @@ impl Lifecycle {
                 .iter()
                 .any(|e| e.subject.as_deref() == Some(login))
     }
-}
-
-/// Serialises a time as gitgrant prints times: RFC 3339, UTC, whole seconds.
-fn ser_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&fmt_time(*t))
 }
