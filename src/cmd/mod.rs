@@ -138,17 +138,17 @@ pub fn load(g: &Global, now: DateTime<Utc>) -> anyhow::Result<(Snapshot, Validat
 ///
 /// [`exit::INVALID`]: gitgrant::exit::INVALID
 pub fn load_policy(g: &Global) -> anyhow::Result<Option<gitgrant::policy::Policy>> {
-    let (snapshot, validation) = load(g, Utc::now())?;
-    let errors: Vec<_> = validation
-        .violations
-        .iter()
-        .filter(|v| v.file == gitgrant::policy::POLICY_PATH)
-        .cloned()
-        .collect();
-    if errors.is_empty() {
-        return Ok(validation.policy);
+    let snapshot = Snapshot::from_dir(&g.repo)
+        .with_context(|| format!("reading the access repository at {}", g.repo.display()))?;
+    let (policy, errors) = match &snapshot.policy {
+        // Only the policy is needed: the grants are not read.
+        Some(file) => gitgrant::validate::read_policy(file),
+        None => (None, Vec::new()),
+    };
+    if let Some(policy) = policy.filter(|_| errors.is_empty()) {
+        return Ok(Some(policy));
     }
-    eprintln!("error: gitgrant.yaml is invalid; fix it first");
+    eprintln!("error: gitgrant.yaml is missing or invalid; fix it first");
     print_violations(&snapshot, &errors);
     Ok(None)
 }

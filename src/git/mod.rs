@@ -296,14 +296,12 @@ impl Repo {
                             if id(&grants) == id(&parent_grants) {
                                 true
                             } else {
-                                if !roles.contains_key(role) {
-                                    let sub = match id(&parent_grants) {
-                                        Some(oid) => self.repo.find_tree(oid).ok(),
-                                        None => None,
-                                    };
-                                    roles.insert(role, sub);
-                                }
-                                roles[role]
+                                roles
+                                    .entry(role)
+                                    .or_insert_with(|| {
+                                        id(&parent_grants)
+                                            .and_then(|oid| self.repo.find_tree(oid).ok())
+                                    })
                                     .as_ref()
                                     .is_some_and(|t| t.get_name(file).is_some())
                             }
@@ -383,9 +381,12 @@ impl Repo {
 
     /// `tree` without the file at `path` (and without folders it leaves empty).
     fn without(&self, tree: &Tree, path: &str) -> Result<Tree<'_>, GitError> {
-        let oid = self.remove_path(tree, &path.split('/').collect::<Vec<_>>())?;
+        let oid = match self.remove_path(tree, &path.split('/').collect::<Vec<_>>())? {
+            Some(oid) => oid,
+            None => self.empty_tree()?,
+        };
         self.repo
-            .find_tree(oid.unwrap_or_else(|| self.empty_tree().expect("empty tree")))
+            .find_tree(oid)
             .context(|| "reading a new tree".into())
     }
 
@@ -405,9 +406,10 @@ impl Repo {
                 builder.remove(name).context(ctx)?;
             }
             [dir, rest @ ..] => {
-                let entry = tree
-                    .get_name(dir)
-                    .ok_or_else(|| GitError::UnknownRevision(parts.join("/")))?;
+                // Nothing there: nothing to remove.
+                let Some(entry) = tree.get_name(dir) else {
+                    return Ok(Some(tree.id()));
+                };
                 let sub = self.repo.find_tree(entry.id()).context(ctx)?;
                 match self.remove_path(&sub, rest)? {
                     Some(oid) => {
