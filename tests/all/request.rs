@@ -107,6 +107,23 @@ fn request_then_validate_round_trips_for_both_shapes() {
     );
 }
 
+/// Runs a request that must be refused as invalid (exit 2); returns what it
+/// printed on stdout and stderr together.
+fn refused(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = gitgrant()
+        .args(args)
+        .args(["--now", NOW, "--repo"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 #[test]
 fn a_request_that_would_not_validate_writes_nothing() {
     let dir = repo();
@@ -114,8 +131,9 @@ fn a_request_that_would_not_validate_writes_nothing() {
         .unwrap()
         .count();
     // 9h is over prod-readonly's max_duration of 8h.
-    let out = gitgrant()
-        .args([
+    let all = refused(
+        dir.path(),
+        &[
             "request",
             "prod-readonly",
             "--for",
@@ -124,18 +142,7 @@ fn a_request_that_would_not_validate_writes_nothing() {
             "erin",
             "--reason",
             "x",
-            "--now",
-            NOW,
-            "--repo",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     assert!(all.contains("window-too-long"), "{all}");
     assert_eq!(
@@ -149,8 +156,9 @@ fn a_request_that_would_not_validate_writes_nothing() {
 #[test]
 fn a_request_for_someone_the_role_does_not_admit_is_refused() {
     let dir = repo();
-    let out = gitgrant()
-        .args([
+    let all = refused(
+        dir.path(),
+        &[
             "request",
             "staging-vendor",
             "--for",
@@ -161,13 +169,7 @@ fn a_request_for_someone_the_role_does_not_admit_is_refused() {
             "VND-1",
             "--reason",
             "x",
-            "--now",
-            NOW,
-            "--repo",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("requester-not-allowed"));
+        ],
+    );
+    assert!(all.contains("requester-not-allowed"), "{all}");
 }
