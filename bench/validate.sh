@@ -36,8 +36,8 @@ CJS_RUNS=${CJS_RUNS:-3}
 CJS_VERSION=0.39.0                # pinned so that runs stay comparable
 TARGET_SECONDS=0.5                # the goal for gitgrant validate at N=10000
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, not '$N'"
 command -v python3 >/dev/null || die "python3 is required"
@@ -241,44 +241,6 @@ log "ok: check-jsonschema accepted all files in $CJS_PROCS process(es)"
 
 GG_CMD=("$GITGRANT" validate --repo "$REPO" --now "$NOW")
 
-# time_cmd NAME RUNS WARMUP CMD... — writes "median best runs" (seconds) to
-# $WORK/NAME.times. Output of the command is discarded; a failed run is fatal.
-if command -v hyperfine >/dev/null && [[ -z ${BENCH_NO_HYPERFINE:-} ]]; then
-    TIMER="hyperfine"
-    time_cmd() {
-        local name=$1 runs=$2 warmup=$3; shift 3
-        hyperfine --shell=bash --style=basic --runs "$runs" --warmup "$warmup" \
-            --command-name "$name" --export-json "$WORK/$name.json" \
-            "$(printf '%q ' "$@")" >&2
-        python3 - "$WORK/$name.json" >"$WORK/$name.times" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))["results"][0]
-print(r["median"], r["min"], len(r["times"]))
-PY
-    }
-else
-    TIMER="python time.perf_counter"
-    time_cmd() {
-        local name=$1 runs=$2 warmup=$3; shift 3
-        log "timing $name: $warmup warmup + $runs runs"
-        python3 - "$runs" "$warmup" "$@" >"$WORK/$name.times" <<'PY'
-import statistics, subprocess, sys, time
-runs, warmup, cmd = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
-times = []
-for i in range(warmup + runs):
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    t = time.perf_counter() - t0
-    if p.returncode != 0:
-        sys.stderr.write(p.stderr.decode(errors="replace")[-3000:])
-        sys.exit(f"bench: error: {cmd[0]} exited {p.returncode}")
-    if i >= warmup:
-        times.append(t)
-print(statistics.median(times), min(times), len(times))
-PY
-    }
-fi
-
 log "timing gitgrant validate ($TIMER)"
 time_cmd gitgrant "$GITGRANT_RUNS" 2 "${GG_CMD[@]}"
 # The untimed run above was check-jsonschema's warmup.
@@ -286,17 +248,7 @@ log "timing check-jsonschema ($TIMER)"
 time_cmd check-jsonschema "$CJS_RUNS" 0 "${CJS_CMD[@]}"
 
 # Peak resident memory of one gitgrant validate run, in KiB.
-if [[ -x /usr/bin/time ]]; then
-    /usr/bin/time -f '%M' -o "$WORK/rss" "${GG_CMD[@]}" >/dev/null
-    RSS_KIB=$(tail -n 1 "$WORK/rss")
-else
-    RSS_KIB=$(python3 - "${GG_CMD[@]}" <<'PY'
-import resource, subprocess, sys
-subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB on Linux
-PY
-)
-fi
+RSS_KIB=$(peak_rss "${GG_CMD[@]}")
 
 # --- 5. Report ------------------------------------------------------------------------
 
