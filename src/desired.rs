@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::grant::Grant;
 use crate::iam;
-use crate::plan::{Desired, RevokeReason};
+use crate::plan::{Desired, Refusal, RevokeReason};
 use crate::policy::Policy;
 use crate::validate::Landings;
 
@@ -20,10 +20,10 @@ pub struct DesiredState {
     /// Policies that should exist, one per active grant.
     pub policies: Vec<Desired>,
     /// Policies that should not exist, by name, with their grant and why
-    /// (grants still in the repository whose window has ended).
+    /// (grants still in the repository whose window has ended or not begun).
     pub ended: BTreeMap<String, (String, RevokeReason)>,
     /// Grants that cannot be applied, with why (a quota they would break).
-    pub refused: Vec<(String, String)>,
+    pub refused: Vec<Refusal>,
 }
 
 /// The desired state at `now` of `grants` (already validated against
@@ -50,13 +50,15 @@ pub fn desired_state(
             // Not landed: nothing to apply yet.
             continue;
         };
-        let name = iam::policy_name(grant);
+        let name = iam::policy_name(&grant.id);
         if now >= window.end {
             out.ended
                 .insert(name, (grant.id.to_string(), RevokeReason::Expired));
             continue;
         }
         if now < window.start {
+            out.ended
+                .insert(name, (grant.id.to_string(), RevokeReason::NotStarted));
             continue;
         }
         let Some(identity) = policy
@@ -68,7 +70,11 @@ pub fn desired_state(
         };
         let document = iam::document(role, window);
         if let Some(why) = iam::document_quota(&document) {
-            out.refused.push((grant.id.to_string(), why));
+            out.refused.push(Refusal {
+                grant: grant.id.to_string(),
+                provider: role.provider.clone(),
+                why,
+            });
             continue;
         }
         out.policies.push(Desired {

@@ -63,6 +63,17 @@ impl GrantId {
     pub fn path(&self) -> String {
         format!("grants/{}/{}.yaml", self.role, self.name)
     }
+
+    /// The id of the grant file at `path` (`grants/<role>/<name>.yaml`),
+    /// when both names are valid.
+    pub fn from_path(path: &str) -> Option<GrantId> {
+        let rest = path.strip_prefix("grants/")?.strip_suffix(".yaml")?;
+        let (role, name) = rest.split_once('/')?;
+        (crate::names::is_slug(role) && crate::names::is_slug(name)).then(|| GrantId {
+            role: role.to_string(),
+            name: name.to_string(),
+        })
+    }
 }
 
 impl fmt::Display for GrantId {

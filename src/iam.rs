@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::grant::{Grant, Window, fmt_time};
+use crate::grant::{Grant, GrantId, Window, fmt_time};
 use crate::policy::{Effect, Policy, Role};
 
 /// The most characters of a managed policy document, whitespace removed.
@@ -26,8 +26,8 @@ pub fn ownership_path(policy: &Policy) -> String {
 /// The managed policy's name for a grant: `gitgrant-<role>-<name>`. Role and
 /// grant names are `[a-z0-9-]` already; a name over IAM's 128 characters is
 /// cut and ends in a hash of the whole, so two long names never collide.
-pub fn policy_name(grant: &Grant) -> String {
-    let name = format!("gitgrant-{}-{}", grant.id.role, grant.id.name);
+pub fn policy_name(id: &GrantId) -> String {
+    let name = format!("gitgrant-{}-{}", id.role, id.name);
     if name.len() <= MAX_NAME_CHARS {
         return name;
     }
@@ -178,7 +178,7 @@ pub fn reconciler_policy(policy: &Policy, account: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::{GrantId, Timing};
+    use crate::grant::Timing;
     use crate::policy::{RawPermissions, Statement};
     use chrono::{DateTime, Utc};
 
@@ -272,7 +272,7 @@ mod tests {
             timing: Timing::Duration("2h".parse().unwrap()),
         };
         assert_eq!(
-            policy_name(&grant),
+            policy_name(&grant.id),
             "gitgrant-prod-readonly-alice-20261122-7f3a"
         );
         let long = |last: char| Grant {
@@ -282,7 +282,7 @@ mod tests {
             },
             ..grant.clone()
         };
-        let (a, b) = (policy_name(&long('a')), policy_name(&long('b')));
+        let (a, b) = (policy_name(&long('a').id), policy_name(&long('b').id));
         assert_eq!(a.len(), MAX_NAME_CHARS);
         assert_ne!(a, b, "names differing only past the cut must not collide");
     }

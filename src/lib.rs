@@ -10,6 +10,7 @@
 //! its command line.
 
 pub mod audit;
+pub mod aws;
 pub mod codeowners;
 pub mod desired;
 pub mod duration;
@@ -20,6 +21,7 @@ pub mod iam;
 pub mod names;
 pub mod plan;
 pub mod policy;
+pub mod provider;
 pub mod removal;
 pub mod report;
 pub mod request;

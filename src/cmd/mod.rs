@@ -5,6 +5,7 @@ mod codeowners;
 mod completions;
 mod expire;
 mod iam_policy;
+mod reconcile;
 mod request;
 mod schema;
 mod validate;
@@ -57,6 +58,8 @@ enum Command {
     Expire(expire::Args),
     Audit(audit::Args),
     IamPolicy(iam_policy::Args),
+    Plan(reconcile::PlanArgs),
+    Reconcile(reconcile::ReconcileArgs),
     Completions(completions::Args),
 }
 
@@ -80,6 +83,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Expire(a) => expire::run(g, a),
         Command::Audit(a) => audit::run(g, a),
         Command::IamPolicy(a) => iam_policy::run(g, a),
+        Command::Plan(a) => reconcile::run_plan(g, a),
+        Command::Reconcile(a) => reconcile::run_reconcile(g, a),
         Command::Completions(a) => completions::run(a),
     }
 }

@@ -478,6 +478,44 @@ impl Repo {
         Ok(())
     }
 
+    /// For each of `paths` (absent at `tip`), the newest commit on the
+    /// first-parent chain from `tip` that removed it, with its message. A
+    /// path never seen is missing from the answer. The walk stops as soon as
+    /// every path is placed, so a recent removal costs a few commits.
+    pub fn removals(
+        &self,
+        tip: CommitId,
+        paths: &[String],
+    ) -> Result<HashMap<String, (CommitId, String)>, GitError> {
+        let mut out = HashMap::new();
+        let mut open: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let mut commit = self
+            .repo
+            .find_commit(tip.0)
+            .context(|| format!("reading {tip}"))?;
+        let mut grants = self.grants_tree(&commit)?;
+        while !open.is_empty() {
+            let Ok(parent) = commit.parent(0) else { break };
+            let parent_grants = self.grants_tree(&parent)?;
+            if parent_grants.as_ref().map(Tree::id) != grants.as_ref().map(Tree::id) {
+                let tree = parent
+                    .tree()
+                    .context(|| format!("reading the tree of {}", parent.id()))?;
+                open.retain(|path| {
+                    if tree.get_path(Path::new(path)).is_err() {
+                        return true;
+                    }
+                    let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+                    out.insert(path.to_string(), (CommitId(commit.id()), message));
+                    false
+                });
+            }
+            commit = parent;
+            grants = parent_grants;
+        }
+        Ok(out)
+    }
+
     /// Walks the first-parent chain from `tip` and returns it oldest first,
     /// each commit with what it changed in `gitgrant.yaml` and `grants/`.
     /// `progress` is called with the number of commits read so far.

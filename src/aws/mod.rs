@@ -1,0 +1,578 @@
+//! The AWS IAM provider: reads this repository's grant policies in pages and
+//! applies the plan's changes with aws-sdk-iam, one write at a time.
+//!
+//! Ownership is the policy path (`/gitgrant/<owner>/<name>/`): only policies
+//! under it are ever observed, so only they are ever changed or deleted.
+//! Users, roles and every other policy in the account are read, never
+//! written — attaching and detaching our own policies aside.
+
+mod calls;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_iam::Client;
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_iam::types::{EntityType, SummaryKeyType, Tag};
+use serde_json::Value;
+
+use crate::plan::{Change, Desired, Observed};
+use crate::policy::{Identity, Provider as ProviderConfig};
+use crate::provider::{AttachQuota, Calls, Observation, Provider};
+
+/// IAM's largest page.
+pub const MAX_PAGE_SIZE: i32 = 1000;
+/// Attempts per call, the first included (standard retry mode).
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// A failed read or change in AWS.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// An API call failed (after the SDK's retries, when it retries it).
+    #[error("{operation} {what}: {detail}")]
+    Call {
+        /// The IAM or STS operation.
+        operation: &'static str,
+        /// What it was for.
+        what: String,
+        /// AWS's error code and message.
+        detail: String,
+    },
+    /// The credentials are for another account than the policy names: the
+    /// provider is left alone.
+    #[error(
+        "provider {provider}: the credentials are for account {actual}, but gitgrant.yaml says {expected}; nothing was read or changed there"
+    )]
+    WrongAccount {
+        /// The provider's name.
+        provider: String,
+        /// The account in gitgrant.yaml.
+        expected: String,
+        /// The account the credentials belong to.
+        actual: String,
+    },
+    /// A policy of our name exists outside this repository's path: it is
+    /// someone else's and is not touched.
+    #[error(
+        "a policy named {name} already exists outside {path} in {provider}; it is not this repository's and gitgrant leaves it alone"
+    )]
+    NameTaken {
+        /// The provider's name.
+        provider: String,
+        /// The policy name.
+        name: String,
+        /// This repository's path.
+        path: String,
+    },
+}
+
+fn call_error<E>(operation: &'static str, what: impl Into<String>, e: E) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let detail = match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(&e).to_string(),
+    };
+    AwsError::Call {
+        operation,
+        what: what.into(),
+        detail,
+    }
+}
+
+/// How to reach AWS: what the environment gives (credentials, endpoint),
+/// with gitgrant's retry policy and timeouts.
+pub async fn base_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        // IAM is global; the SDK still signs for a region.
+        .region(
+            aws_config::meta::region::RegionProviderChain::default_provider()
+                .or_else(Region::from_static("us-east-1")),
+        )
+        // Standard mode retries throttling, 5xx and dropped connections
+        // with jittered backoff; adaptive mode is never used.
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// One AWS account, managed through IAM.
+#[derive(Debug)]
+pub struct AwsIam {
+    name: String,
+    account: String,
+    path: String,
+    page_size: i32,
+    client: Client,
+    calls: Arc<Mutex<Calls>>,
+}
+
+impl AwsIam {
+    /// Connects to the account of `provider` (assuming its `assume_role`
+    /// when it has one) and checks that the credentials are for that
+    /// account. `path` is this repository's ownership path.
+    pub async fn connect(
+        base: &SdkConfig,
+        provider: &ProviderConfig,
+        path: &str,
+        page_size: i32,
+    ) -> Result<AwsIam, AwsError> {
+        let calls = Arc::new(Mutex::new(Calls::default()));
+        let mut sts = aws_sdk_sts::config::Builder::from(base)
+            .interceptor(calls::Counter::new(calls.clone()));
+        let mut iam = aws_sdk_iam::config::Builder::from(base)
+            .interceptor(calls::Counter::new(calls.clone()));
+        if let Some(role) = &provider.assume_role {
+            let creds = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name("gitgrant-reconcile")
+                .configure(base)
+                .build()
+                .await;
+            let creds = aws_sdk_iam::config::SharedCredentialsProvider::new(creds);
+            sts = sts.credentials_provider(creds.clone());
+            iam = iam.credentials_provider(creds);
+        }
+        let who = aws_sdk_sts::Client::from_conf(sts.build())
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| {
+                call_error(
+                    "GetCallerIdentity",
+                    format!("for provider {}", provider.name),
+                    e,
+                )
+            })?;
+        let actual = who.account().unwrap_or_default();
+        if actual != provider.account {
+            return Err(AwsError::WrongAccount {
+                provider: provider.name.clone(),
+                expected: provider.account.clone(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(AwsIam {
+            name: provider.name.clone(),
+            account: provider.account.clone(),
+            path: path.to_string(),
+            page_size: page_size.clamp(1, MAX_PAGE_SIZE),
+            client: Client::from_conf(iam.build()),
+            calls,
+        })
+    }
+
+    fn arn(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:policy{}{name}", self.account, self.path)
+    }
+
+    fn description(grant: &str) -> String {
+        format!("gitgrant grant {grant}")
+    }
+
+    async fn quota(&self) -> Result<AttachQuota, AwsError> {
+        let summary = self
+            .client
+            .get_account_summary()
+            .send()
+            .await
+            .map_err(|e| call_error("GetAccountSummary", "", e))?;
+        let map = summary.summary_map();
+        let get = |k: SummaryKeyType, default: usize| {
+            map.and_then(|m| m.get(&k))
+                .and_then(|n| usize::try_from(*n).ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(default)
+        };
+        let d = AttachQuota::default();
+        Ok(AttachQuota {
+            per_user: get(SummaryKeyType::AttachedPoliciesPerUserQuota, d.per_user),
+            per_role: get(SummaryKeyType::AttachedPoliciesPerRoleQuota, d.per_role),
+        })
+    }
+
+    async fn attach(&self, identity: &Identity, arn: &str) -> Result<(), AwsError> {
+        let what = || format!("{arn} to {}", crate::validate::describe_identity(identity));
+        match identity {
+            Identity::AwsIamUser(u) => self
+                .client
+                .attach_user_policy()
+                .user_name(u)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| call_error("AttachUserPolicy", what(), e)),
+            Identity::AwsIamRole(r) => self
+                .client
+                .attach_role_policy()
+                .role_name(r)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| call_error("AttachRolePolicy", what(), e)),
+        }
+    }
+
+    /// Detaches; an attachment already gone is no error.
+    async fn detach(&self, identity: &Identity, arn: &str) -> Result<(), AwsError> {
+        let what = || {
+            format!(
+                "{arn} from {}",
+                crate::validate::describe_identity(identity)
+            )
+        };
+        let gone = |code: Option<&str>| code == Some("NoSuchEntity");
+        match identity {
+            Identity::AwsIamUser(u) => match self
+                .client
+                .detach_user_policy()
+                .user_name(u)
+                .policy_arn(arn)
+                .send()
+                .await
+            {
+                Err(e) if !gone(e.code()) => Err(call_error("DetachUserPolicy", what(), e)),
+                _ => Ok(()),
+            },
+            Identity::AwsIamRole(r) => match self
+                .client
+                .detach_role_policy()
+                .role_name(r)
+                .policy_arn(arn)
+                .send()
+                .await
+            {
+                Err(e) if !gone(e.code()) => Err(call_error("DetachRolePolicy", what(), e)),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    async fn delete_version(&self, arn: &str, version: &str) -> Result<(), AwsError> {
+        match self
+            .client
+            .delete_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+        {
+            Err(e) if e.code() != Some("NoSuchEntity") => Err(call_error(
+                "DeletePolicyVersion",
+                format!("{version} of {arn}"),
+                e,
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn tags(d: &Desired) -> Vec<Tag> {
+        d.tags
+            .iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect()
+    }
+
+    async fn grant(&self, d: &Desired) -> Result<(), AwsError> {
+        let arn = self.arn(&d.name);
+        let created = self
+            .client
+            .create_policy()
+            .policy_name(&d.name)
+            .path(&self.path)
+            .description(Self::description(&d.grant))
+            .policy_document(crate::iam::minified(&d.document))
+            .set_tags(Some(Self::tags(d)))
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            // A previous attempt whose answer was lost, or a run stopped
+            // between creating and attaching: complete it when the policy
+            // is under our path; otherwise it is someone else's.
+            Err(e) if e.code() == Some("EntityAlreadyExists") => {
+                let ours = self.client.get_policy().policy_arn(&arn).send().await;
+                match ours {
+                    Ok(_) => {
+                        // Make sure it carries this window, not an older one.
+                        self.client
+                            .create_policy_version()
+                            .policy_arn(&arn)
+                            .policy_document(crate::iam::minified(&d.document))
+                            .set_as_default(true)
+                            .send()
+                            .await
+                            .map_err(|e| call_error("CreatePolicyVersion", &arn, e))?;
+                    }
+                    Err(e) if e.code() == Some("NoSuchEntity") => {
+                        return Err(AwsError::NameTaken {
+                            provider: self.name.clone(),
+                            name: d.name.clone(),
+                            path: self.path.clone(),
+                        });
+                    }
+                    Err(e) => return Err(call_error("GetPolicy", &arn, e)),
+                }
+            }
+            Err(e) => return Err(call_error("CreatePolicy", &d.name, e)),
+        }
+        self.attach(&d.attach_to, &arn).await
+    }
+
+    async fn revoke(&self, o: &Observed) -> Result<(), AwsError> {
+        for identity in &o.attached {
+            self.detach(identity, &o.arn).await?;
+        }
+        for version in &o.old_versions {
+            self.delete_version(&o.arn, version).await?;
+        }
+        match self.client.delete_policy().policy_arn(&o.arn).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("NoSuchEntity") => Ok(()),
+            // Attached to something the state read does not show (a group,
+            // or an attachment made since): find every entity, detach, retry.
+            Err(e) if e.code() == Some("DeleteConflict") => {
+                self.detach_everything(&o.arn).await?;
+                self.client
+                    .delete_policy()
+                    .policy_arn(&o.arn)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| call_error("DeletePolicy", &o.arn, e))
+            }
+            Err(e) => Err(call_error("DeletePolicy", &o.arn, e)),
+        }
+    }
+
+    async fn detach_everything(&self, arn: &str) -> Result<(), AwsError> {
+        let mut pages = self
+            .client
+            .list_entities_for_policy()
+            .policy_arn(arn)
+            .max_items(self.page_size)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| call_error("ListEntitiesForPolicy", arn, e))?;
+            for u in page.policy_users() {
+                if let Some(n) = u.user_name() {
+                    self.detach(&Identity::AwsIamUser(n.into()), arn).await?;
+                }
+            }
+            for r in page.policy_roles() {
+                if let Some(n) = r.role_name() {
+                    self.detach(&Identity::AwsIamRole(n.into()), arn).await?;
+                }
+            }
+            for g in page.policy_groups() {
+                if let Some(n) = g.group_name() {
+                    self.client
+                        .detach_group_policy()
+                        .group_name(n)
+                        .policy_arn(arn)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            call_error("DetachGroupPolicy", format!("{arn} from group {n}"), e)
+                        })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A new default version (after pruning old ones), then attachments.
+    async fn update(&self, change: &Change) -> Result<(), AwsError> {
+        let Change::Update {
+            desired: d,
+            observed: o,
+            document,
+            prune,
+            attach,
+            detach,
+        } = change
+        else {
+            return Ok(());
+        };
+        let document = *document;
+        if document {
+            for version in prune {
+                self.delete_version(&o.arn, version).await?;
+            }
+            self.client
+                .create_policy_version()
+                .policy_arn(&o.arn)
+                .policy_document(crate::iam::minified(&d.document))
+                .set_as_default(true)
+                .send()
+                .await
+                .map_err(|e| call_error("CreatePolicyVersion", &o.arn, e))?;
+            self.client
+                .tag_policy()
+                .policy_arn(&o.arn)
+                .set_tags(Some(Self::tags(d)))
+                .send()
+                .await
+                .map_err(|e| call_error("TagPolicy", &o.arn, e))?;
+        }
+        for identity in attach {
+            self.attach(identity, &o.arn).await?;
+        }
+        for identity in detach {
+            self.detach(identity, &o.arn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A policy document as IAM returns it: URL-encoded JSON.
+fn decode_document(raw: &str) -> Value {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    serde_json::from_str(&decoded)
+        .or_else(|_| serde_json::from_str(raw))
+        .unwrap_or(Value::Null)
+}
+
+/// The grant a policy's description names.
+fn grant_of(description: Option<&str>) -> Option<String> {
+    description?
+        .strip_prefix("gitgrant grant ")
+        .map(str::to_string)
+}
+
+impl Provider for AwsIam {
+    type Error = AwsError;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `GetAccountSummary` once, then `GetAccountAuthorizationDetails` for
+    /// users, roles and local managed policies, in pages of `page_size`:
+    /// documents and attachments without one call per grant.
+    async fn observe(&self) -> Result<Observation, AwsError> {
+        let quota = self.quota().await?;
+        let mut pages = self
+            .client
+            .get_account_authorization_details()
+            .filter(EntityType::User)
+            .filter(EntityType::Role)
+            .filter(EntityType::LocalManagedPolicy)
+            .max_items(self.page_size)
+            .into_paginator()
+            .send();
+        let mut identities = BTreeMap::new();
+        let mut attached: BTreeMap<String, Vec<Identity>> = BTreeMap::new();
+        let mut policies = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| call_error("GetAccountAuthorizationDetails", "", e))?;
+            let mut note = |identity: Identity, arns: Vec<&str>| {
+                for arn in &arns {
+                    attached
+                        .entry(arn.to_string())
+                        .or_default()
+                        .push(identity.clone());
+                }
+                identities.insert(identity, arns.len());
+            };
+            for u in page.user_detail_list() {
+                let arns = u
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn())
+                    .collect();
+                note(
+                    Identity::AwsIamUser(u.user_name().unwrap_or_default().into()),
+                    arns,
+                );
+            }
+            for r in page.role_detail_list() {
+                let arns = r
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn())
+                    .collect();
+                note(
+                    Identity::AwsIamRole(r.role_name().unwrap_or_default().into()),
+                    arns,
+                );
+            }
+            for p in page.policies() {
+                // Ownership is the path, exactly: not a prefix of another
+                // repository's, not the bare /gitgrant/.
+                if p.path() != Some(self.path.as_str()) {
+                    continue;
+                }
+                let default = p.default_version_id();
+                let mut versions: Vec<_> = p.policy_version_list().iter().collect();
+                versions.sort_by_key(|v| v.create_date().map(|d| (d.secs(), d.subsec_nanos())));
+                let document = versions
+                    .iter()
+                    .find(|v| v.is_default_version() || v.version_id() == default)
+                    .and_then(|v| v.document())
+                    .map(decode_document)
+                    .unwrap_or(Value::Null);
+                let old_versions = versions
+                    .iter()
+                    .filter(|v| !v.is_default_version() && v.version_id() != default)
+                    .filter_map(|v| v.version_id().map(str::to_string))
+                    .collect();
+                let arn = p.arn().unwrap_or_default();
+                // The ARN ends in the name; some implementations omit the
+                // name field itself.
+                let name = p
+                    .policy_name()
+                    .or_else(|| arn.strip_prefix(&format!("{}{}", self.arn(""), "")))
+                    .unwrap_or_default();
+                policies.push(Observed {
+                    provider: self.name.clone(),
+                    name: name.to_string(),
+                    path: self.path.clone(),
+                    arn: arn.to_string(),
+                    grant: grant_of(p.description()),
+                    document,
+                    attached: Vec::new(),
+                    old_versions,
+                });
+            }
+        }
+        for p in &mut policies {
+            if let Some(who) = attached.remove(&p.arn) {
+                p.attached = who;
+            }
+            p.attached.sort();
+        }
+        policies.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Observation {
+            policies,
+            identities,
+            quota,
+        })
+    }
+
+    async fn apply(&self, change: &Change) -> Result<(), AwsError> {
+        match change {
+            Change::Grant { desired } => self.grant(desired).await,
+            Change::Update { .. } => self.update(change).await,
+            Change::Revoke { observed, .. } => self.revoke(observed).await,
+        }
+    }
+
+    fn calls(&self) -> Calls {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,596 @@
+//! `gitgrant plan` and `gitgrant reconcile`: the loop of DESIGN §3. Read the
+//! access repository at the branch's tip from the git database, validate,
+//! compute the desired state, read each provider's state in pages, plan —
+//! and, for reconcile, apply change by change, then remove the files of the
+//! grants that ended.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use gitgrant::aws::AwsIam;
+use gitgrant::desired::desired_state;
+use gitgrant::exit;
+use gitgrant::git::{CommitId, Repo, landing_times};
+use gitgrant::grant::{GrantId, fmt_time};
+use gitgrant::history::{trailer, trailers};
+use gitgrant::plan::{Change, Plan, RevokeReason, line, plan};
+use gitgrant::policy::{Policy, ProviderType};
+use gitgrant::provider::{Calls, Observation, Provider as _};
+use gitgrant::removal::Removal;
+use gitgrant::rule::Violation;
+use serde::Serialize;
+
+/// What both commands read and how.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// Judge windows as of this time (RFC 3339 with an offset) instead of now.
+    #[arg(long, value_parser = super::parse_time)]
+    now: Option<DateTime<Utc>>,
+    /// Only this provider (account), so large organisations can shard runs.
+    #[arg(long, env = "GITGRANT_PROVIDER")]
+    provider: Option<String>,
+    /// The default branch of the access repository.
+    #[arg(long, env = "GITGRANT_BRANCH", default_value = "main")]
+    branch: String,
+    /// IAM list calls ask for pages of this many items (IAM's maximum).
+    #[arg(long, hide = true, env = "GITGRANT_IAM_PAGE_SIZE", default_value_t = gitgrant::aws::MAX_PAGE_SIZE)]
+    iam_page_size: i32,
+}
+
+/// Output of plan and reconcile.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    Human,
+    /// JSON, and nothing else, on stdout.
+    Json,
+    /// Markdown, as a pull-request comment or a job summary shows it.
+    Markdown,
+}
+
+/// Show what `reconcile` would change in the cloud, and change nothing.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Output.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Exit 3 when there are changes to make (0 when none, 1 on errors).
+    #[arg(long)]
+    detailed_exitcode: bool,
+}
+
+/// Make the cloud match the access repository: apply active grants, revoke
+/// ended, deleted and unexplained ones, then remove the files of ended
+/// grants in commits of their own.
+///
+/// Grants are read from the branch in the git database, never the working
+/// tree. Each change is applied on its own: one failure does not stop the
+/// others, and the run then exits 1. Re-running converges.
+#[derive(Debug, clap::Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Plan and report, but change nothing in the cloud or in git.
+    #[arg(long)]
+    dry_run: bool,
+    /// Fetch the branch from this remote first, and push the removal
+    /// commits to it.
+    #[arg(long, value_name = "REMOTE")]
+    push: Option<String>,
+    /// Output.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+/// A provider that could not be read: nothing is planned or changed there.
+#[derive(Debug, Serialize)]
+struct ProviderError {
+    provider: String,
+    error: String,
+}
+
+/// Everything decided before anything is changed.
+struct Prepared {
+    now: DateTime<Utc>,
+    tip: CommitId,
+    policy: Policy,
+    plan: Plan,
+    invalid: Vec<Violation>,
+    providers: BTreeMap<String, AwsIam>,
+    unreadable: Vec<ProviderError>,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Reads, validates and plans. `None` when the policy itself is invalid:
+/// then nothing may be planned (an empty desired state would revoke
+/// everything), the violations are printed and the caller exits 2.
+async fn prepare(
+    repo: &Repo,
+    tip: CommitId,
+    t: &Target,
+) -> anyhow::Result<Result<Prepared, Vec<Violation>>> {
+    let now = super::now_or(t.now);
+    let snapshot = repo.snapshot(tip)?;
+    let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
+    let landings = landing_times(&repo.landings(tip, &paths)?);
+    let validation = gitgrant::validate::validate(&snapshot, now, &landings);
+    let policy_broken = validation
+        .violations
+        .iter()
+        .any(|v| v.file == gitgrant::policy::POLICY_PATH);
+    let Some(policy) = validation.policy.clone().filter(|_| !policy_broken) else {
+        return Ok(Err(validation.violations));
+    };
+    if let Some(p) = &t.provider
+        && !policy.providers.contains_key(p)
+    {
+        anyhow::bail!("there is no provider {p} in gitgrant.yaml");
+    }
+    let state = desired_state(
+        &policy,
+        &validation.grants,
+        &landings,
+        now,
+        &tip.to_string(),
+        t.provider.as_deref(),
+    );
+
+    let path = gitgrant::iam::ownership_path(&policy);
+    let base = gitgrant::aws::base_config().await;
+    let mut providers = BTreeMap::new();
+    let mut observed: BTreeMap<String, Observation> = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for (name, p) in &policy.providers {
+        if t.provider.as_ref().is_some_and(|only| only != name) {
+            continue;
+        }
+        match p.kind {
+            ProviderType::AwsIam => {}
+        }
+        let read = async {
+            let aws = AwsIam::connect(&base, p, &path, t.iam_page_size).await?;
+            let o = aws.observe().await?;
+            Ok::<_, gitgrant::aws::AwsError>((aws, o))
+        };
+        match read.await {
+            Ok((aws, o)) => {
+                observed.insert(name.clone(), o);
+                providers.insert(name.clone(), aws);
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                unreadable.push(ProviderError {
+                    provider: name.clone(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+
+    // Why each observed policy that no active grant explains should go.
+    let mut known = state.ended.clone();
+    for path in &validation.rejected {
+        if let Some(id) = GrantId::from_path(path) {
+            known.insert(
+                gitgrant::iam::policy_name(&id),
+                (id.to_string(), RevokeReason::Invalid),
+            );
+        }
+    }
+    let wanted: std::collections::BTreeSet<&str> =
+        state.policies.iter().map(|d| d.name.as_str()).collect();
+    let gone: Vec<(String, String)> = observed
+        .values()
+        .flat_map(|o| &o.policies)
+        .filter(|o| !wanted.contains(o.name.as_str()) && !known.contains_key(&o.name))
+        .filter_map(|o| {
+            let id = o.grant.as_deref()?;
+            // A description is only believed when it matches the name.
+            let id = GrantId::from_path(&format!("grants/{id}.yaml"))?;
+            (gitgrant::iam::policy_name(&id) == o.name).then(|| (o.name.clone(), id.to_string()))
+        })
+        .collect();
+    if !gone.is_empty() {
+        let files: Vec<String> = gone
+            .iter()
+            .map(|(_, id)| format!("grants/{id}.yaml"))
+            .collect();
+        let removed = repo.removals(tip, &files)?;
+        for ((name, id), file) in gone.into_iter().zip(&files) {
+            if let Some((_, message)) = removed.get(file) {
+                let reason = match trailer(&trailers(message), "Gitgrant-Reason") {
+                    Some("expired") => RevokeReason::Expired,
+                    _ => RevokeReason::Deleted,
+                };
+                known.insert(name, (id, reason));
+            }
+        }
+    }
+    let plan = plan(&state.policies, &observed, &known, state.refused);
+    let invalid = validation
+        .violations
+        .into_iter()
+        .filter(|v| validation.rejected.contains(&v.file))
+        .collect();
+    Ok(Ok(Prepared {
+        now,
+        tip,
+        policy,
+        plan,
+        invalid,
+        providers,
+        unreadable,
+    }))
+}
+
+fn all_calls(providers: &BTreeMap<String, AwsIam>) -> BTreeMap<String, Calls> {
+    providers
+        .iter()
+        .map(|(n, p)| (n.clone(), p.calls()))
+        .collect()
+}
+
+#[derive(Serialize)]
+struct PlanOutput<'a> {
+    now: String,
+    commit: String,
+    plan: &'a Plan,
+    invalid: &'a [Violation],
+    errors: &'a [ProviderError],
+    calls: BTreeMap<String, Calls>,
+}
+
+fn invalid_policy(repo: &Repo, tip: CommitId, v: &[Violation]) -> anyhow::Result<u8> {
+    eprintln!("error: gitgrant.yaml is invalid at {tip}; nothing was planned or changed");
+    super::print_violations(&repo.snapshot(tip)?, v);
+    Ok(exit::INVALID)
+}
+
+pub fn run_plan(g: &super::Global, args: PlanArgs) -> anyhow::Result<u8> {
+    let repo = Repo::open(&g.repo)?;
+    let tip = repo.branch_tip(&args.target.branch)?;
+    let rt = runtime()?;
+    let p = match rt.block_on(prepare(&repo, tip, &args.target))? {
+        Ok(p) => p,
+        Err(v) => return invalid_policy(&repo, tip, &v),
+    };
+    match args.format {
+        Format::Json => {
+            let out = PlanOutput {
+                now: fmt_time(p.now),
+                commit: p.tip.to_string(),
+                plan: &p.plan,
+                invalid: &p.invalid,
+                errors: &p.unreadable,
+                calls: all_calls(&p.providers),
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Format::Human => {
+            report_invalid(&repo, tip, &p.invalid)?;
+            report_unreadable(&p.unreadable);
+            print!("{}", p.plan);
+        }
+        Format::Markdown => print!("{}", markdown(&p, None, &[])),
+    }
+    Ok(if !p.unreadable.is_empty() || !p.plan.refused.is_empty() {
+        exit::ERROR
+    } else if !p.invalid.is_empty() {
+        exit::INVALID
+    } else if args.detailed_exitcode && !p.plan.is_empty() {
+        exit::CHANGES
+    } else {
+        exit::SUCCESS
+    })
+}
+
+fn report_invalid(repo: &Repo, tip: CommitId, invalid: &[Violation]) -> anyhow::Result<()> {
+    if !invalid.is_empty() {
+        eprintln!("These grants are invalid and are not applied:");
+        super::print_violations(&repo.snapshot(tip)?, invalid);
+    }
+    Ok(())
+}
+
+fn report_unreadable(errors: &[ProviderError]) {
+    for e in errors {
+        eprintln!(
+            "error: provider {} could not be read; nothing is planned there: {}",
+            e.provider, e.error
+        );
+    }
+}
+
+/// The outcome of one change.
+#[derive(Debug, Serialize)]
+struct Applied {
+    grant: String,
+    provider: String,
+    action: &'static str,
+    ok: bool,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ReconcileOutput<'a> {
+    now: String,
+    branch: &'a str,
+    commit: String,
+    dry_run: bool,
+    plan: &'a Plan,
+    applied: &'a [Applied],
+    invalid: &'a [Violation],
+    errors: &'a [ProviderError],
+    removals: &'a [RemovalRow],
+    pushed_to: Option<&'a str>,
+    calls: BTreeMap<String, Calls>,
+}
+
+#[derive(Debug, Serialize)]
+struct RemovalRow {
+    grant: String,
+    path: String,
+    commit: Option<String>,
+}
+
+fn action(c: &Change) -> &'static str {
+    match c {
+        Change::Grant { .. } => "grant",
+        Change::Update { .. } => "update",
+        Change::Revoke { .. } => "revoke",
+    }
+}
+
+pub fn run_reconcile(g: &super::Global, args: ReconcileArgs) -> anyhow::Result<u8> {
+    let repo = Repo::open(&g.repo)?;
+    let base = match &args.push {
+        Some(remote) => repo.fetch(remote, &args.target.branch)?,
+        None => repo.branch_tip(&args.target.branch)?,
+    };
+    let rt = runtime()?;
+    let p = match rt.block_on(prepare(&repo, base, &args.target))? {
+        Ok(p) => p,
+        Err(v) => return invalid_policy(&repo, base, &v),
+    };
+
+    // Apply: revocations first (they free attachment places), one change at
+    // a time, each on its own.
+    let mut applied = Vec::new();
+    if !args.dry_run {
+        let mut order: Vec<&Change> = p.plan.changes.iter().collect();
+        order.sort_by_key(|c| c.apply_order());
+        for c in order {
+            let Some(provider) = p.providers.get(c.provider()) else {
+                continue;
+            };
+            let result = rt.block_on(provider.apply(c));
+            if let Err(e) = &result {
+                tracing::error!("{}: {e}", line(c));
+            } else {
+                tracing::info!("{}", line(c));
+            }
+            applied.push(Applied {
+                grant: c.grant().to_string(),
+                provider: c.provider().to_string(),
+                action: action(c),
+                ok: result.is_ok(),
+                error: result.err().map(|e| e.to_string()),
+            });
+        }
+    }
+
+    // Remove the files of ended grants — those of providers this run read,
+    // and whose revocation did not fail.
+    let failed: Vec<&str> = applied
+        .iter()
+        .filter(|a| !a.ok)
+        .map(|a| a.grant.as_str())
+        .collect();
+    let due: Vec<Removal> = super::expire::due(&repo, base, p.now)?
+        .into_iter()
+        .map(|(r, _)| r)
+        .filter(|r| {
+            let provider = GrantId::from_path(&r.path)
+                .and_then(|id| p.policy.roles.get(&id.role))
+                .map(|role| role.provider.as_str());
+            provider.is_some_and(|pr| p.providers.contains_key(pr))
+                && !failed.contains(&r.grant.as_str())
+        })
+        .collect();
+    let (_tip, made) = if args.dry_run || due.is_empty() {
+        (base, Vec::new())
+    } else if let Some(remote) = &args.push {
+        let out = repo.push_removals(remote, &args.target.branch, &due, p.now, 8)?;
+        (out.tip, out.made)
+    } else {
+        let (tip, made) = repo.commit_removals(base, &due, p.now)?;
+        repo.advance_branch(&args.target.branch, base, tip)?;
+        (tip, made)
+    };
+    let made: HashMap<&str, String> = made
+        .iter()
+        .map(|(r, c)| (r.path.as_str(), c.to_string()))
+        .collect();
+    let removals: Vec<RemovalRow> = due
+        .iter()
+        .map(|r| RemovalRow {
+            grant: r.grant.clone(),
+            path: r.path.clone(),
+            commit: made.get(r.path.as_str()).cloned(),
+        })
+        .collect();
+
+    let calls = all_calls(&p.providers);
+    match args.format {
+        Format::Json => {
+            let out = ReconcileOutput {
+                now: fmt_time(p.now),
+                branch: &args.target.branch,
+                commit: p.tip.to_string(),
+                dry_run: args.dry_run,
+                plan: &p.plan,
+                applied: &applied,
+                invalid: &p.invalid,
+                errors: &p.unreadable,
+                removals: &removals,
+                pushed_to: args.push.as_deref().filter(|_| !args.dry_run),
+                calls: calls.clone(),
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Format::Human => {
+            report_invalid(&repo, base, &p.invalid)?;
+            report_unreadable(&p.unreadable);
+            print!("{}", p.plan);
+            print!("{}", human_summary(&args, &applied, &removals, &calls));
+        }
+        Format::Markdown => print!("{}", markdown(&p, Some(&applied), &removals)),
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening $GITHUB_STEP_SUMMARY ({})", path.display()))?;
+        f.write_all(markdown(&p, Some(&applied), &removals).as_bytes())
+            .context("writing $GITHUB_STEP_SUMMARY")?;
+    }
+    let failures = applied.iter().filter(|a| !a.ok).count();
+    Ok(
+        if failures > 0 || !p.unreadable.is_empty() || !p.plan.refused.is_empty() {
+            exit::ERROR
+        } else if !p.invalid.is_empty() {
+            exit::INVALID
+        } else {
+            exit::SUCCESS
+        },
+    )
+}
+
+fn human_summary(
+    args: &ReconcileArgs,
+    applied: &[Applied],
+    removals: &[RemovalRow],
+    calls: &BTreeMap<String, Calls>,
+) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    if args.dry_run {
+        let _ = writeln!(s, "\nDry run: nothing was changed.");
+    } else {
+        for a in applied.iter().filter(|a| !a.ok) {
+            let _ = writeln!(
+                s,
+                "\nfailed: {} {} in {}: {}",
+                a.action,
+                a.grant,
+                a.provider,
+                a.error.as_deref().unwrap_or_default()
+            );
+        }
+        let ok = applied.iter().filter(|a| a.ok).count();
+        let _ = writeln!(s, "\nApplied {ok} of {} changes.", applied.len());
+    }
+    for r in removals {
+        match &r.commit {
+            Some(c) => {
+                let _ = writeln!(s, "Removed {} in {}.", r.grant, &c[..7.min(c.len())]);
+            }
+            None if args.dry_run => {
+                let _ = writeln!(s, "Would remove {}.", r.grant);
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "Left {}: already removed or changed on the branch.",
+                    r.grant
+                );
+            }
+        }
+    }
+    for (provider, c) in calls {
+        let _ = writeln!(s, "Calls to {provider}: {c}.");
+    }
+    s
+}
+
+/// The plan (and, after a run, what happened) as Markdown for a job summary
+/// or a pull-request comment.
+fn markdown(p: &Prepared, applied: Option<&[Applied]>, removals: &[RemovalRow]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "### gitgrant at `{}` ({})\n",
+        &p.tip.to_string()[..12],
+        fmt_time(p.now)
+    );
+    if p.plan.is_empty() {
+        let _ = writeln!(s, "No changes: the cloud matches the access repository.\n");
+    } else {
+        let _ = writeln!(s, "| | grant | provider | what |\n|---|---|---|---|");
+        for c in &p.plan.changes {
+            let text = line(c);
+            let (sign, rest) = text.split_at(1);
+            let _ = writeln!(
+                s,
+                "| `{sign}` | `{}` | {} | {} |",
+                c.grant(),
+                c.provider(),
+                rest.trim().replace('|', "\\|")
+            );
+        }
+        s.push('\n');
+    }
+    for r in &p.plan.refused {
+        let _ = writeln!(
+            s,
+            "- **refused** `{}` in {}: {}",
+            r.grant, r.provider, r.why
+        );
+    }
+    for e in &p.unreadable {
+        let _ = writeln!(s, "- **error** provider {}: {}", e.provider, e.error);
+    }
+    for v in &p.invalid {
+        let _ = writeln!(
+            s,
+            "- **invalid** `{}` line {}: {} ({})",
+            v.file, v.span.start.line, v.message, v.rule
+        );
+    }
+    if let Some(applied) = applied {
+        let failed: Vec<&Applied> = applied.iter().filter(|a| !a.ok).collect();
+        let _ = writeln!(
+            s,
+            "\nApplied {} of {} changes.",
+            applied.len() - failed.len(),
+            applied.len()
+        );
+        for a in failed {
+            let _ = writeln!(
+                s,
+                "- **failed** {} `{}`: {}",
+                a.action,
+                a.grant,
+                a.error.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    for r in removals {
+        if let Some(c) = &r.commit {
+            let _ = writeln!(s, "- removed `{}` in {}", r.path, &c[..12.min(c.len())]);
+        }
+    }
+    s
+}
