@@ -55,32 +55,43 @@ impl AttachQuota {
     }
 }
 
-/// How many calls a provider made, by operation, split into reads and
-/// writes. Counted once per operation, however many attempts it took.
+/// How many calls a provider made, by action (`iam:CreatePolicy`), split
+/// into reads and writes. Counted once per call, however many attempts it
+/// took.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Calls {
-    /// Reads (`Get*`, `List*`), by operation name.
+    /// Reads (`Get*`, `List*`), by action.
     pub reads: BTreeMap<String, u64>,
-    /// Writes (everything else), by operation name.
+    /// Writes (everything else), by action.
     pub writes: BTreeMap<String, u64>,
     /// Attempts beyond the first (retries after throttling, 5xx, timeouts).
     pub retries: u64,
 }
 
 impl Calls {
-    /// Counts one call of `operation`.
-    pub fn count(&mut self, operation: &str) {
+    /// Counts one call of `operation` of `service` (`iam`, `sts`).
+    pub fn count(&mut self, service: &str, operation: &str) {
         let map = if is_read(operation) {
             &mut self.reads
         } else {
             &mut self.writes
         };
-        *map.entry(operation.to_string()).or_default() += 1;
+        *map.entry(format!("{service}:{operation}")).or_default() += 1;
     }
 
     /// All reads.
     pub fn total_reads(&self) -> u64 {
         self.reads.values().sum()
+    }
+
+    /// Reads of `service` alone.
+    pub fn reads_of(&self, service: &str) -> u64 {
+        let prefix = format!("{service}:");
+        self.reads
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v)
+            .sum()
     }
 
     /// All writes.

@@ -45,12 +45,12 @@ impl Intercept for Counter {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = cfg
-            .load::<Metadata>()
-            .map_or("Unknown", |m| m.name())
-            .to_string();
+        let (service, op) = cfg.load::<Metadata>().map_or_else(
+            || ("unknown".to_string(), "Unknown".to_string()),
+            |m| (m.service().to_lowercase(), m.name().to_string()),
+        );
         if let Ok(mut c) = self.calls.lock() {
-            c.count(&op);
+            c.count(&service, &op);
         }
         Ok(())
     }

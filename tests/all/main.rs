@@ -4,6 +4,8 @@ mod audit;
 mod cli;
 mod generated;
 mod git;
+mod moto;
+mod reconcile;
 mod request;
 mod support;
 mod validate;

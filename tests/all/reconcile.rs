@@ -1,0 +1,505 @@
+//! `gitgrant reconcile` and `plan`: the real binary against a real
+//! `moto_server`, over real git repositories.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::moto::{self, SeenPolicy, create_users, iam, moto, plant_policy, policies};
+use crate::support::{GitRepo, fixtures, git, gitgrant, grant_yaml};
+
+/// This repository's ownership path.
+pub const PATH: &str = "/gitgrant/acme/access/";
+/// The account of the fixture's provider.
+pub const ACCOUNT: &str = "111111111111";
+
+/// A repository holding the reconcile fixture's policy, and the account
+/// with its users.
+pub fn setup(m: &moto::Moto) -> (GitRepo, aws_sdk_iam::Client) {
+    let iam = iam(&m.url, ACCOUNT);
+    create_users(&iam, &["alice", "bob", "carol", "erin"]);
+    let repo = GitRepo::from_template(
+        &fixtures().join("reconcile"),
+        "2026-11-23T08:00:00Z",
+        "Access policy (#1)",
+    );
+    (repo, iam)
+}
+
+/// `gitgrant ARGS --repo DIR --format json` against `url`: exit code and
+/// the JSON it printed.
+pub fn run(dir: &Path, url: &str, args: &[&str]) -> (i32, Value) {
+    let out = gitgrant()
+        .args(args)
+        .args(["--format", "json", "--repo"])
+        .arg(dir)
+        .env("AWS_ENDPOINT_URL", url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "gitgrant {args:?} printed no JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), json)
+}
+
+/// `reconcile --now NOW`, which must succeed.
+pub fn reconcile(dir: &Path, url: &str, now: &str) -> Value {
+    let (code, json) = run(dir, url, &["reconcile", "--now", now]);
+    assert_eq!(code, 0, "{json:#}");
+    json
+}
+
+/// Write calls the run made in aws-prod.
+pub fn writes(json: &Value) -> u64 {
+    json["calls"]["aws-prod"]["writes"]
+        .as_object()
+        .map_or(0, |m| m.values().map(|v| v.as_u64().unwrap()).sum())
+}
+
+/// IAM read calls the run made in aws-prod.
+pub fn iam_reads(json: &Value) -> u64 {
+    json["calls"]["aws-prod"]["reads"]
+        .as_object()
+        .map_or(0, |m| {
+            m.iter()
+                .filter(|(k, _)| k.starts_with("iam:"))
+                .map(|(_, v)| v.as_u64().unwrap())
+                .sum()
+        })
+}
+
+/// `action grant` for each change of the plan.
+pub fn changes(json: &Value) -> Vec<String> {
+    json["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let grant = c["desired"]["grant"]
+                .as_str()
+                .or(c["grant"].as_str())
+                .or(c["observed"]["name"].as_str())
+                .unwrap();
+            match c["reason"].as_str() {
+                Some(r) => format!("{} {grant} ({r})", c["action"].as_str().unwrap()),
+                None => format!("{} {grant}", c["action"].as_str().unwrap()),
+            }
+        })
+        .collect()
+}
+
+fn tag<'a>(p: &'a SeenPolicy, key: &str) -> Option<&'a str> {
+    p.tags
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn assert_window(p: &SeenPolicy, start: &str, end: &str) {
+    let statements = p.document["Statement"].as_array().unwrap();
+    assert!(!statements.is_empty());
+    for s in statements {
+        assert_eq!(
+            s["Condition"]["DateGreaterThan"]["aws:CurrentTime"], start,
+            "{s}"
+        );
+        assert_eq!(
+            s["Condition"]["DateLessThan"]["aws:CurrentTime"], end,
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn a_grant_is_applied_with_its_window_left_alone_when_nothing_changed_extended_and_revoked_on_expiry()
+ {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    repo.pull_request(
+        2,
+        &[(
+            "grants/ro/alice-1.yaml",
+            Some(&grant_yaml("alice", "ro", "duration: 2h")),
+        )],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T10:00:00Z",
+    );
+    let landed = repo.head();
+
+    // Applied: one policy, the window on every statement, tagged, attached.
+    let json = reconcile(&repo.path, &m.url, "2026-11-23T10:30:00Z");
+    assert_eq!(changes(&json), ["grant ro/alice-1"]);
+    assert_eq!(writes(&json), 2, "CreatePolicy and AttachUserPolicy");
+    let seen = policies(&iam, "/");
+    assert_eq!(seen.len(), 1);
+    let p = &seen[0];
+    assert_eq!(p.name, "gitgrant-ro-alice-1");
+    assert_eq!(p.path, PATH);
+    assert_eq!(p.users, ["alice"]);
+    assert_window(p, "2026-11-23T10:00:00Z", "2026-11-23T12:00:00Z");
+    assert_eq!(
+        p.document["Statement"][0]["Condition"]["StringEquals"]["sts:RoleSessionName"],
+        "${aws:username}"
+    );
+    assert_eq!(tag(p, "gitgrant:grant"), Some("ro/alice-1"));
+    assert_eq!(tag(p, "gitgrant:subject"), Some("alice"));
+    assert_eq!(tag(p, "gitgrant:expires"), Some("2026-11-23T12:00:00Z"));
+    assert_eq!(tag(p, "gitgrant:repository"), Some("acme/access"));
+    assert_eq!(tag(p, "gitgrant:commit"), Some(landed.as_str()));
+
+    // Nothing new: nothing written, and the state read in two IAM calls.
+    let json = reconcile(&repo.path, &m.url, "2026-11-23T10:45:00Z");
+    assert_eq!(changes(&json), Vec::<String>::new());
+    assert_eq!(writes(&json), 0);
+    assert_eq!(iam_reads(&json), 2, "{:#}", json["calls"]);
+
+    // Extended by a reviewed edit: a new default version with the new end.
+    repo.pull_request(
+        3,
+        &[(
+            "grants/ro/alice-1.yaml",
+            Some(&grant_yaml("alice", "ro", "duration: 5h")),
+        )],
+        "2026-11-23T11:00:00Z",
+        "2026-11-23T11:10:00Z",
+    );
+    let json = reconcile(&repo.path, &m.url, "2026-11-23T11:30:00Z");
+    assert_eq!(changes(&json), ["update ro/alice-1"]);
+    let p = &policies(&iam, "/")[0];
+    assert_window(p, "2026-11-23T10:00:00Z", "2026-11-23T15:00:00Z");
+    assert_eq!(p.versions, 2);
+    assert_eq!(tag(p, "gitgrant:expires"), Some("2026-11-23T15:00:00Z"));
+    assert_eq!(p.users, ["alice"]);
+
+    // Ended: detached, deleted, and the file removed in a commit of its own.
+    let json = reconcile(&repo.path, &m.url, "2026-11-23T15:04:31Z");
+    assert_eq!(changes(&json), ["revoke ro/alice-1 (expired)"]);
+    assert!(policies(&iam, "/").is_empty());
+    assert_eq!(json["removals"][0]["path"], "grants/ro/alice-1.yaml");
+    let log = git(
+        &repo.path,
+        &[
+            "log",
+            "-1",
+            "--format=%s%n%(trailers:key=Gitgrant-Grant,key=Gitgrant-Reason,key=Gitgrant-Window)",
+        ],
+        None,
+    );
+    assert_eq!(
+        log.trim(),
+        "gitgrant: expire ro/alice-1\nGitgrant-Grant: ro/alice-1\nGitgrant-Window: 2026-11-23T10:00:00Z/2026-11-23T15:00:00Z\nGitgrant-Reason: expired"
+    );
+    assert!(!repo.path.join("grants/ro/alice-1.yaml").exists());
+
+    let json = reconcile(&repo.path, &m.url, "2026-11-23T15:30:00Z");
+    assert!(changes(&json).is_empty());
+    assert_eq!(writes(&json), 0);
+}
+
+#[test]
+fn a_deleted_grant_file_is_revoked_early_and_said_so() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    repo.pull_request(
+        2,
+        &[(
+            "grants/admin/bob-1.yaml",
+            Some(&grant_yaml("bob", "admin", "duration: 8h")),
+        )],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T10:00:00Z",
+    );
+    reconcile(&repo.path, &m.url, "2026-11-23T10:30:00Z");
+    let p = &policies(&iam, PATH)[0];
+    for s in p.document["Statement"].as_array().unwrap() {
+        assert_eq!(s["Condition"]["Bool"]["aws:MultiFactorAuthPresent"], "true");
+    }
+    repo.pull_request(
+        3,
+        &[("grants/admin/bob-1.yaml", None)],
+        "2026-11-23T11:00:00Z",
+        "2026-11-23T11:05:00Z",
+    );
+    let json = reconcile(&repo.path, &m.url, "2026-11-23T11:10:00Z");
+    assert_eq!(changes(&json), ["revoke admin/bob-1 (deleted)"]);
+    assert!(policies(&iam, "/").is_empty());
+    assert!(json["removals"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn policies_gitgrant_does_not_own_are_untouched_and_drift_under_its_path_is_revoked() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    let foreign = [
+        ("/gitgrant/other/access/", "gitgrant-ro-erin-1"),
+        ("/gitgrant/", "gitgrant-plain"),
+        ("/", "team-readonly"),
+        ("/gitgrant/acme/access-2/", "gitgrant-lookalike"),
+        ("/gitgrant/acme/access/nested/", "gitgrant-nested"),
+    ];
+    for (path, name) in foreign {
+        plant_policy(&iam, path, name, "erin");
+    }
+    plant_policy(&iam, PATH, "gitgrant-ro-stray", "erin");
+    repo.pull_request(
+        2,
+        &[(
+            "grants/ro/carol-1.yaml",
+            Some(&grant_yaml("carol", "ro", "duration: 1h")),
+        )],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T10:00:00Z",
+    );
+    let json = reconcile(&repo.path, &m.url, "2026-11-23T10:30:00Z");
+    assert_eq!(
+        changes(&json),
+        ["grant ro/carol-1", "revoke gitgrant-ro-stray (drift)"]
+    );
+    let seen = policies(&iam, "/");
+    let left: Vec<(&str, &str, &[String])> = seen
+        .iter()
+        .map(|p| (p.path.as_str(), p.name.as_str(), p.users.as_slice()))
+        .collect();
+    let erin = ["erin".to_string()];
+    let carol = ["carol".to_string()];
+    assert_eq!(
+        left,
+        [
+            ("/gitgrant/acme/access-2/", "gitgrant-lookalike", &erin[..]),
+            (
+                "/gitgrant/acme/access/nested/",
+                "gitgrant-nested",
+                &erin[..]
+            ),
+            ("/gitgrant/", "gitgrant-plain", &erin[..]),
+            (PATH, "gitgrant-ro-carol-1", &carol[..]),
+            ("/gitgrant/other/access/", "gitgrant-ro-erin-1", &erin[..]),
+            ("/", "team-readonly", &erin[..]),
+        ]
+    );
+    // Expired later: only ours goes, again.
+    let json = reconcile(&repo.path, &m.url, "2026-11-23T12:00:00Z");
+    assert_eq!(changes(&json), ["revoke ro/carol-1 (expired)"]);
+    assert_eq!(policies(&iam, "/").len(), foreign.len());
+}
+
+#[test]
+fn many_extensions_stay_within_iams_five_versions() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    repo.pull_request(
+        2,
+        &[(
+            "grants/ro/alice-1.yaml",
+            Some(&grant_yaml("alice", "ro", "duration: 1h")),
+        )],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T09:00:00Z",
+    );
+    reconcile(&repo.path, &m.url, "2026-11-23T09:10:00Z");
+    for hours in 2..=8 {
+        let pr = 10 + hours;
+        repo.pull_request(
+            pr,
+            &[(
+                "grants/ro/alice-1.yaml",
+                Some(&grant_yaml("alice", "ro", &format!("duration: {hours}h"))),
+            )],
+            &format!("2026-11-23T09:{pr}:00Z"),
+            &format!("2026-11-23T09:{pr}:30Z"),
+        );
+        let json = reconcile(&repo.path, &m.url, "2026-11-23T09:59:00Z");
+        assert_eq!(changes(&json), ["update ro/alice-1"]);
+        assert!(writes(&json) <= 4, "{:#}", json["calls"]);
+        let p = &policies(&iam, PATH)[0];
+        assert!(p.versions <= 5, "{} versions", p.versions);
+        assert_window(
+            p,
+            "2026-11-23T09:00:00Z",
+            &format!("2026-11-23T{:02}:00:00Z", 9 + hours),
+        );
+    }
+}
+
+#[test]
+fn an_eleventh_managed_policy_is_refused_in_the_plan_before_any_call() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    // alice has nine policies of other tools already.
+    for i in 0..9 {
+        plant_policy(&iam, "/team/", &format!("team-{i}"), "alice");
+    }
+    repo.pull_request(
+        2,
+        &[
+            (
+                "grants/ro/alice-1.yaml",
+                Some(&grant_yaml("alice", "ro", "duration: 2h")),
+            ),
+            (
+                "grants/ro/alice-2.yaml",
+                Some(&grant_yaml("alice", "ro", "duration: 2h")),
+            ),
+        ],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T10:00:00Z",
+    );
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["plan", "--now", "2026-11-23T10:30:00Z"],
+    );
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(writes(&json), 0);
+    assert_eq!(changes(&json), ["grant ro/alice-1"]);
+    let refused = &json["plan"]["refused"][0];
+    assert_eq!(refused["grant"], "ro/alice-2");
+    assert!(
+        refused["why"].as_str().unwrap().contains(
+            "managed policy number 11 attached to IAM user alice, over the account's quota of 10"
+        ),
+        "{refused}"
+    );
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:30:00Z"],
+    );
+    assert_eq!(code, 1, "a refused grant fails the run");
+    assert_eq!(
+        writes(&json),
+        2,
+        "only alice-1 is applied: {:#}",
+        json["calls"]
+    );
+    let ours: Vec<String> = policies(&iam, PATH).into_iter().map(|p| p.name).collect();
+    assert_eq!(ours, ["gitgrant-ro-alice-1"]);
+}
+
+#[test]
+fn a_policy_document_over_6144_characters_is_refused_before_any_call() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    let actions: Vec<String> = (0..300)
+        .map(|i| format!("\"s3:GetObjectVersion{i}\""))
+        .collect();
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap()
+        + &format!(
+            "  wide:\n    description: Too many actions for one managed policy\n    provider: aws-prod\n    max_duration: 8h\n    approvers: [\"@acme/security\"]\n    permissions:\n      statements:\n        - {{ effect: Allow, actions: [{}], resources: [\"*\"] }}\n",
+            actions.join(", ")
+        );
+    repo.pull_request(
+        2,
+        &[
+            ("gitgrant.yaml", Some(&policy)),
+            (
+                "grants/wide/bob-1.yaml",
+                Some(&grant_yaml("bob", "wide", "duration: 2h")),
+            ),
+        ],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T10:00:00Z",
+    );
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:30:00Z"],
+    );
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(writes(&json), 0);
+    let why = json["plan"]["refused"][0]["why"].as_str().unwrap();
+    assert!(
+        why.contains("over IAM's 6144 for a managed policy"),
+        "{why}"
+    );
+    assert!(policies(&iam, "/").is_empty());
+}
+
+#[test]
+fn an_invalid_grant_is_reported_and_never_applied_while_the_others_are() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    repo.pull_request(
+        2,
+        &[
+            (
+                "grants/ro/alice-1.yaml",
+                Some(&grant_yaml("alice", "ro", "duration: 2h")),
+            ),
+            // Longer than the role allows.
+            (
+                "grants/ro/bob-1.yaml",
+                Some(&grant_yaml("bob", "ro", "duration: 9h")),
+            ),
+        ],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T10:00:00Z",
+    );
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:30:00Z"],
+    );
+    assert_eq!(code, 2, "{json:#}");
+    assert_eq!(json["invalid"][0]["file"], "grants/ro/bob-1.yaml");
+    let ours: Vec<String> = policies(&iam, PATH).into_iter().map(|p| p.name).collect();
+    assert_eq!(ours, ["gitgrant-ro-alice-1"]);
+}
+
+#[test]
+fn credentials_for_another_account_change_nothing() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    // No role to assume: moto's own default account answers, not 111111111111.
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml"))
+        .unwrap()
+        .replace(
+            "    assume_role: arn:aws:iam::111111111111:role/gitgrant-reconciler\n",
+            "",
+        );
+    repo.pull_request(
+        2,
+        &[
+            ("gitgrant.yaml", Some(&policy)),
+            (
+                "grants/ro/alice-1.yaml",
+                Some(&grant_yaml("alice", "ro", "duration: 2h")),
+            ),
+        ],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T10:00:00Z",
+    );
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:30:00Z"],
+    );
+    assert_eq!(code, 1);
+    let error = json["errors"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains(
+            "the credentials are for account 123456789012, but gitgrant.yaml says 111111111111"
+        ),
+        "{error}"
+    );
+    assert!(policies(&iam, "/").is_empty());
+    // And an ended grant's file stays until its provider has been reached.
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T13:00:00Z"],
+    );
+    assert_eq!(code, 1);
+    assert!(json["removals"].as_array().unwrap().is_empty());
+    assert!(repo.path.join("grants/ro/alice-1.yaml").exists());
+}
