@@ -7,5 +7,6 @@ mod git;
 mod moto;
 mod reconcile;
 mod request;
+mod scale;
 mod support;
 mod validate;

@@ -29,8 +29,14 @@ pub fn setup(m: &moto::Moto) -> (GitRepo, aws_sdk_iam::Client) {
 /// `gitgrant ARGS --repo DIR --format json` against `url`: exit code and
 /// the JSON it printed.
 pub fn run(dir: &Path, url: &str, args: &[&str]) -> (i32, Value) {
+    run_env(dir, url, args, &[])
+}
+
+/// [`run`], with more environment variables.
+pub fn run_env(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
     let out = gitgrant()
         .args(args)
+        .envs(env.iter().copied())
         .args(["--format", "json", "--repo"])
         .arg(dir)
         .env("AWS_ENDPOINT_URL", url)
@@ -184,6 +190,12 @@ fn a_grant_is_applied_with_its_window_left_alone_when_nothing_changed_extended_a
     // Ended: detached, deleted, and the file removed in a commit of its own.
     let json = reconcile(&repo.path, &m.url, "2026-11-23T15:04:31Z");
     assert_eq!(changes(&json), ["revoke ro/alice-1 (expired)"]);
+    assert_eq!(
+        writes(&json),
+        3,
+        "detach, delete the one old version, delete: {:#}",
+        json["calls"]
+    );
     assert!(policies(&iam, "/").is_empty());
     assert_eq!(json["removals"][0]["path"], "grants/ro/alice-1.yaml");
     let log = git(
