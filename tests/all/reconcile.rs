@@ -36,7 +36,6 @@ pub fn run(dir: &Path, url: &str, args: &[&str]) -> (i32, Value) {
 pub fn run_env(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
     let out = gitgrant()
         .args(args)
-        .envs(env.iter().copied())
         .args(["--format", "json", "--repo"])
         .arg(dir)
         .env("AWS_ENDPOINT_URL", url)
@@ -46,6 +45,7 @@ pub fn run_env(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> (i
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_PROFILE")
         .env_remove("GITHUB_STEP_SUMMARY")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -514,4 +514,99 @@ fn credentials_for_another_account_change_nothing() {
     assert_eq!(code, 1);
     assert!(json["removals"].as_array().unwrap().is_empty());
     assert!(repo.path.join("grants/ro/alice-1.yaml").exists());
+}
+
+#[test]
+fn a_dry_run_changes_nothing_and_plan_says_whether_changes_are_pending() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    repo.pull_request(
+        2,
+        &[(
+            "grants/ro/alice-1.yaml",
+            Some(&grant_yaml("alice", "ro", "duration: 1h")),
+        )],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T10:00:00Z",
+    );
+    let (code, _) = run(
+        &repo.path,
+        &m.url,
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--now",
+            "2026-11-23T10:30:00Z",
+        ],
+    );
+    assert_eq!(code, 3, "changes pending");
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--dry-run", "--now", "2026-11-23T10:30:00Z"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(changes(&json), ["grant ro/alice-1"]);
+    assert_eq!(writes(&json), 0);
+    assert!(policies(&iam, "/").is_empty());
+
+    reconcile(&repo.path, &m.url, "2026-11-23T10:30:00Z");
+    let (code, _) = run(
+        &repo.path,
+        &m.url,
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--now",
+            "2026-11-23T10:40:00Z",
+        ],
+    );
+    assert_eq!(code, 0, "nothing pending");
+
+    // Ended, in a dry run: neither revoked nor removed from git.
+    let head = repo.head();
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--dry-run", "--now", "2026-11-23T12:00:00Z"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(changes(&json), ["revoke ro/alice-1 (expired)"]);
+    assert_eq!(writes(&json), 0);
+    assert_eq!(policies(&iam, PATH).len(), 1);
+    assert_eq!(repo.head(), head);
+}
+
+#[test]
+fn inside_github_actions_the_run_appends_markdown_to_the_step_summary() {
+    let m = moto();
+    let (repo, _iam) = setup(&m);
+    repo.pull_request(
+        2,
+        &[(
+            "grants/ro/alice-1.yaml",
+            Some(&grant_yaml("alice", "ro", "duration: 1h")),
+        )],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T10:00:00Z",
+    );
+    let summary = repo.dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let (code, _) = run_env(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:30:00Z"],
+        &[("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())],
+    );
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        text.starts_with("earlier step\n### gitgrant at `"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| `+` | `ro/alice-1` | aws-prod | grant   ro/alice-1 to IAM user alice in aws-prod from 2026-11-23T10:00:00Z until 2026-11-23T11:00:00Z |"),
+        "{text}"
+    );
+    assert!(text.contains("Applied 1 of 1 changes."), "{text}");
 }
