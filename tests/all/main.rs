@@ -2,9 +2,11 @@
 
 mod audit;
 mod cli;
+mod faults;
 mod generated;
 mod git;
 mod moto;
+mod proxy;
 mod reconcile;
 mod request;
 mod scale;

@@ -2,7 +2,8 @@
 //! account in pages, never per grant, and writes nothing.
 
 use crate::moto::{block_on, iam, moto};
-use crate::reconcile::{ACCOUNT, iam_reads, reconcile, writes};
+use crate::proxy::{Faults, Proxy};
+use crate::reconcile::{ACCOUNT, iam_reads, reconcile, run_env, writes};
 use crate::support::{GitRepo, fixtures};
 
 /// Grants, and the people they are spread over (ten each: IAM's default
@@ -73,4 +74,33 @@ fn a_steady_state_run_over_1000_grants_reads_in_pages_and_writes_nothing() {
         "{:#}",
         json["calls"]
     );
+
+    // IAM pages at most 1,000 items; moto answers in one page whatever the
+    // page size, so a proxy pages it as IAM does, 100 items a page:
+    // 1,000 policies and 100 users are 11 pages, and GetAccountSummary one
+    // more — ⌈N/100⌉ + 2.
+    let proxy = Proxy::start(
+        &m.url,
+        Faults {
+            page_gaad: true,
+            ..Faults::default()
+        },
+    );
+    let (code, json) = run_env(
+        &repo.path,
+        &proxy.url(),
+        &["reconcile", "--now", "2026-11-23T11:30:00Z"],
+        &[("GITGRANT_IAM_PAGE_SIZE", "100")],
+    );
+    assert_eq!(code, 0, "{json:#}");
+    assert!(json["plan"]["changes"].as_array().unwrap().is_empty());
+    assert_eq!(writes(&json), 0);
+    let pages = proxy
+        .stats()
+        .actions
+        .iter()
+        .filter(|a| a.as_str() == "GetAccountAuthorizationDetails")
+        .count();
+    assert_eq!(pages, 11, "{:#}", json["calls"]);
+    assert_eq!(iam_reads(&json), GRANTS.div_ceil(100) as u64 + 2);
 }

@@ -1,0 +1,195 @@
+//! Faults between gitgrant and AWS: throttling, 5xx, dropped connections
+//! (before and after the change is made) and a run killed mid-apply, all
+//! through the loopback proxy in front of a real moto_server.
+
+use std::time::{Duration, Instant};
+
+use crate::moto::{moto, plant_policy, policies};
+use crate::proxy::{Faults, Proxy};
+use crate::reconcile::{PATH, run, setup, writes};
+use crate::support::{GitRepo, grant_yaml};
+
+/// Grants for alice, bob and carol, merged at 10:00 for 2h.
+fn three_grants(repo: &GitRepo) {
+    let files: Vec<(String, String)> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|who| {
+            (
+                format!("grants/ro/{who}-1.yaml"),
+                grant_yaml(who, "ro", "duration: 2h"),
+            )
+        })
+        .collect();
+    let changes: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), Some(c.as_str())))
+        .collect();
+    repo.pull_request(2, &changes, "2026-11-23T09:00:00Z", "2026-11-23T10:00:00Z");
+}
+
+/// Runs reconcile through `url` until a run succeeds with nothing left to
+/// change; returns how many runs it took.
+fn converge(repo: &GitRepo, url: &str, now: &str, most: usize) -> usize {
+    for n in 1..=most {
+        let t = Instant::now();
+        let (code, json) = run(&repo.path, url, &["reconcile", "--now", now]);
+        eprintln!("run {n}: exit {code} in {:?}", t.elapsed());
+        if code == 0 && json["plan"]["changes"].as_array().unwrap().is_empty() {
+            return n;
+        }
+    }
+    panic!("reconcile did not converge in {most} runs");
+}
+
+#[test]
+fn reconcile_converges_through_throttling_server_errors_and_dropped_connections() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    let foreign = [
+        ("/", "team-readonly"),
+        ("/gitgrant/other/access/", "theirs"),
+    ];
+    for (path, name) in foreign {
+        plant_policy(&iam, path, name, "erin");
+    }
+    three_grants(&repo);
+    let proxy = Proxy::start(
+        &m.url,
+        Faults {
+            throttle: 0.15,
+            server_error: 0.10,
+            drop_request: 0.05,
+            drop_response: 0.05,
+            seed: 42,
+            ..Faults::default()
+        },
+    );
+    let runs = converge(&repo, &proxy.url(), "2026-11-23T10:30:00Z", 6);
+    let stats = proxy.stats();
+    assert!(
+        stats.throttled + stats.server_errors + stats.dropped_requests + stats.dropped_responses
+            > 0,
+        "no fault was injected: {stats:?}"
+    );
+    eprintln!("converged in {runs} runs through {stats:?}");
+
+    let seen = policies(&iam, "/");
+    let ours: Vec<(&str, &[String])> = seen
+        .iter()
+        .filter(|p| p.path == PATH)
+        .map(|p| (p.name.as_str(), p.users.as_slice()))
+        .collect();
+    let (a, b, c) = (
+        ["alice".to_string()],
+        ["bob".to_string()],
+        ["carol".to_string()],
+    );
+    assert_eq!(
+        ours,
+        [
+            ("gitgrant-ro-alice-1", &a[..]),
+            ("gitgrant-ro-bob-1", &b[..]),
+            ("gitgrant-ro-carol-1", &c[..]),
+        ]
+    );
+    for p in seen.iter().filter(|p| p.path == PATH) {
+        assert_eq!(p.versions, 1, "{} has versions from retried writes", p.name);
+    }
+    let theirs: Vec<&str> = seen
+        .iter()
+        .filter(|p| p.path != PATH && p.users == ["erin"])
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(theirs, ["team-readonly", "theirs"]);
+
+    // And the revocations, through the same faults.
+    converge(&repo, &proxy.url(), "2026-11-23T12:30:00Z", 6);
+    let left: Vec<String> = policies(&iam, "/").into_iter().map(|p| p.name).collect();
+    assert_eq!(left, ["team-readonly", "theirs"]);
+    for who in ["alice", "bob", "carol"] {
+        assert!(!repo.path.join(format!("grants/ro/{who}-1.yaml")).exists());
+    }
+}
+
+#[test]
+fn a_run_killed_while_applying_is_followed_by_one_that_converges() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    let files: Vec<(String, String)> = (0..12)
+        .map(|i| {
+            let who = ["alice", "bob", "carol"][i % 3];
+            (
+                format!("grants/ro/{who}-{i}.yaml"),
+                grant_yaml(who, "ro", "duration: 2h"),
+            )
+        })
+        .collect();
+    let changes: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), Some(c.as_str())))
+        .collect();
+    repo.pull_request(2, &changes, "2026-11-23T09:00:00Z", "2026-11-23T10:00:00Z");
+
+    // Slow enough to be stopped half way.
+    let proxy = Proxy::start(
+        &m.url,
+        Faults {
+            delay: Duration::from_millis(100),
+            ..Faults::default()
+        },
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gitgrant"))
+        .args(["reconcile", "--now", "2026-11-23T10:30:00Z", "--repo"])
+        .arg(&repo.path)
+        .env("AWS_ENDPOINT_URL", proxy.url())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let writes_seen = |p: &Proxy| {
+        p.stats()
+            .actions
+            .iter()
+            .filter(|a| a.as_str() == "CreatePolicy" || a.as_str() == "AttachUserPolicy")
+            .count()
+    };
+    while writes_seen(&proxy) < 7 {
+        assert!(Instant::now() < deadline, "the run made too few writes");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended too soon"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let half = policies(&iam, PATH);
+    assert!(
+        !half.is_empty() && half.len() < 12,
+        "{} policies",
+        half.len()
+    );
+
+    // The next run completes the work; the one after has nothing to do.
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:31:00Z"],
+    );
+    assert_eq!(code, 0, "{json:#}");
+    let all = policies(&iam, PATH);
+    assert_eq!(all.len(), 12);
+    assert!(all.iter().all(|p| p.users.len() == 1));
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:32:00Z"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(writes(&json), 0);
+}
