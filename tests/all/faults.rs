@@ -7,25 +7,7 @@ use std::time::{Duration, Instant};
 use crate::moto::{moto, plant_policy, policies};
 use crate::proxy::{Faults, Proxy};
 use crate::reconcile::{PATH, run, setup, writes};
-use crate::support::{GitRepo, grant_yaml};
-
-/// Grants for alice, bob and carol, merged at 10:00 for 2h.
-fn three_grants(repo: &GitRepo) {
-    let files: Vec<(String, String)> = ["alice", "bob", "carol"]
-        .iter()
-        .map(|who| {
-            (
-                format!("grants/ro/{who}-1.yaml"),
-                grant_yaml(who, "ro", "duration: 2h"),
-            )
-        })
-        .collect();
-    let changes: Vec<(&str, Option<&str>)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), Some(c.as_str())))
-        .collect();
-    repo.pull_request(2, &changes, "2026-11-23T09:00:00Z", "2026-11-23T10:00:00Z");
-}
+use crate::support::GitRepo;
 
 /// Runs reconcile through `url` until a run succeeds with nothing left to
 /// change; returns how many runs it took.
@@ -52,7 +34,15 @@ fn reconcile_converges_through_throttling_server_errors_and_dropped_connections(
     for (path, name) in foreign {
         plant_policy(&iam, path, name, "erin");
     }
-    three_grants(&repo);
+    repo.land_grants(
+        2,
+        1,
+        &[
+            ("alice", "ro", "duration: 2h"),
+            ("bob", "ro", "duration: 2h"),
+            ("carol", "ro", "duration: 2h"),
+        ],
+    );
     let proxy = Proxy::start(
         &m.url,
         Faults {
@@ -88,8 +78,8 @@ fn reconcile_converges_through_throttling_server_errors_and_dropped_connections(
         ours,
         [
             ("gitgrant-ro-alice-1", &a[..]),
-            ("gitgrant-ro-bob-1", &b[..]),
-            ("gitgrant-ro-carol-1", &c[..]),
+            ("gitgrant-ro-bob-2", &b[..]),
+            ("gitgrant-ro-carol-3", &c[..]),
         ]
     );
     for p in seen.iter().filter(|p| p.path == PATH) {
@@ -106,8 +96,8 @@ fn reconcile_converges_through_throttling_server_errors_and_dropped_connections(
     converge(&repo, &proxy.url(), "2026-11-23T12:30:00Z", 6);
     let left: Vec<String> = policies(&iam, "/").into_iter().map(|p| p.name).collect();
     assert_eq!(left, ["team-readonly", "theirs"]);
-    for who in ["alice", "bob", "carol"] {
-        assert!(!repo.path.join(format!("grants/ro/{who}-1.yaml")).exists());
+    for file in ["alice-1", "bob-2", "carol-3"] {
+        assert!(!repo.path.join(format!("grants/ro/{file}.yaml")).exists());
     }
 }
 
@@ -115,20 +105,11 @@ fn reconcile_converges_through_throttling_server_errors_and_dropped_connections(
 fn a_run_killed_while_applying_is_followed_by_one_that_converges() {
     let m = moto();
     let (repo, iam) = setup(&m);
-    let files: Vec<(String, String)> = (0..12)
-        .map(|i| {
-            let who = ["alice", "bob", "carol"][i % 3];
-            (
-                format!("grants/ro/{who}-{i}.yaml"),
-                grant_yaml(who, "ro", "duration: 2h"),
-            )
-        })
+    let who = ["alice", "bob", "carol"];
+    let grants: Vec<(&str, &str, &str)> = (0..12)
+        .map(|i| (who[i % 3], "ro", "duration: 2h"))
         .collect();
-    let changes: Vec<(&str, Option<&str>)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), Some(c.as_str())))
-        .collect();
-    repo.pull_request(2, &changes, "2026-11-23T09:00:00Z", "2026-11-23T10:00:00Z");
+    repo.land_grants(2, 0, &grants);
 
     // Slow enough to be stopped half way.
     let proxy = Proxy::start(

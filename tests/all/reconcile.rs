@@ -131,15 +131,7 @@ fn a_grant_is_applied_with_its_window_left_alone_when_nothing_changed_extended_a
  {
     let m = moto();
     let (repo, iam) = setup(&m);
-    repo.pull_request(
-        2,
-        &[(
-            "grants/ro/alice-1.yaml",
-            Some(&grant_yaml("alice", "ro", "duration: 2h")),
-        )],
-        "2026-11-23T09:00:00Z",
-        "2026-11-23T10:00:00Z",
-    );
+    repo.land_grants(2, 1, &[("alice", "ro", "duration: 2h")]);
     let landed = repo.head();
 
     // Applied: one policy, the window on every statement, tagged, attached.
@@ -222,15 +214,7 @@ fn a_grant_is_applied_with_its_window_left_alone_when_nothing_changed_extended_a
 fn a_deleted_grant_file_is_revoked_early_and_said_so() {
     let m = moto();
     let (repo, iam) = setup(&m);
-    repo.pull_request(
-        2,
-        &[(
-            "grants/admin/bob-1.yaml",
-            Some(&grant_yaml("bob", "admin", "duration: 8h")),
-        )],
-        "2026-11-23T09:00:00Z",
-        "2026-11-23T10:00:00Z",
-    );
+    repo.land_grants(2, 1, &[("bob", "admin", "duration: 8h")]);
     reconcile(&repo.path, &m.url, "2026-11-23T10:30:00Z");
     let p = &policies(&iam, PATH)[0];
     for s in p.document["Statement"].as_array().unwrap() {
@@ -263,15 +247,7 @@ fn policies_gitgrant_does_not_own_are_untouched_and_drift_under_its_path_is_revo
         plant_policy(&iam, path, name, "erin");
     }
     plant_policy(&iam, PATH, "gitgrant-ro-stray", "erin");
-    repo.pull_request(
-        2,
-        &[(
-            "grants/ro/carol-1.yaml",
-            Some(&grant_yaml("carol", "ro", "duration: 1h")),
-        )],
-        "2026-11-23T09:00:00Z",
-        "2026-11-23T10:00:00Z",
-    );
+    repo.land_grants(2, 1, &[("carol", "ro", "duration: 1h")]);
     let json = reconcile(&repo.path, &m.url, "2026-11-23T10:30:00Z");
     assert_eq!(
         changes(&json),
@@ -351,20 +327,13 @@ fn an_eleventh_managed_policy_is_refused_in_the_plan_before_any_call() {
     for i in 0..9 {
         plant_policy(&iam, "/team/", &format!("team-{i}"), "alice");
     }
-    repo.pull_request(
+    repo.land_grants(
         2,
+        1,
         &[
-            (
-                "grants/ro/alice-1.yaml",
-                Some(&grant_yaml("alice", "ro", "duration: 2h")),
-            ),
-            (
-                "grants/ro/alice-2.yaml",
-                Some(&grant_yaml("alice", "ro", "duration: 2h")),
-            ),
+            ("alice", "ro", "duration: 2h"),
+            ("alice", "ro", "duration: 2h"),
         ],
-        "2026-11-23T09:00:00Z",
-        "2026-11-23T10:00:00Z",
     );
     let (code, json) = run(
         &repo.path,
@@ -520,15 +489,7 @@ fn credentials_for_another_account_change_nothing() {
 fn a_dry_run_changes_nothing_and_plan_says_whether_changes_are_pending() {
     let m = moto();
     let (repo, iam) = setup(&m);
-    repo.pull_request(
-        2,
-        &[(
-            "grants/ro/alice-1.yaml",
-            Some(&grant_yaml("alice", "ro", "duration: 1h")),
-        )],
-        "2026-11-23T09:00:00Z",
-        "2026-11-23T10:00:00Z",
-    );
+    repo.land_grants(2, 1, &[("alice", "ro", "duration: 1h")]);
     let (code, _) = run(
         &repo.path,
         &m.url,
@@ -581,15 +542,7 @@ fn a_dry_run_changes_nothing_and_plan_says_whether_changes_are_pending() {
 fn inside_github_actions_the_run_appends_markdown_to_the_step_summary() {
     let m = moto();
     let (repo, _iam) = setup(&m);
-    repo.pull_request(
-        2,
-        &[(
-            "grants/ro/alice-1.yaml",
-            Some(&grant_yaml("alice", "ro", "duration: 1h")),
-        )],
-        "2026-11-23T09:00:00Z",
-        "2026-11-23T10:00:00Z",
-    );
+    repo.land_grants(2, 1, &[("alice", "ro", "duration: 1h")]);
     let summary = repo.dir.path().join("summary.md");
     std::fs::write(&summary, "earlier step\n").unwrap();
     let (code, _) = run_env(

@@ -244,3 +244,27 @@ pub fn run_ok(args: &[&str], dir: &Path) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+impl GitRepo {
+    /// Merges pull request `pr`, requested at 09:00 and merged at 10:00 on
+    /// 2026-11-23, adding one grant file per `(subject, role, timing)`, named
+    /// `grants/<role>/<subject>-<n>.yaml` with `n` its place in the list
+    /// plus `first`.
+    pub fn land_grants(&self, pr: u32, first: usize, grants: &[(&str, &str, &str)]) {
+        let files: Vec<(String, String)> = grants
+            .iter()
+            .enumerate()
+            .map(|(i, (who, role, timing))| {
+                (
+                    format!("grants/{role}/{who}-{}.yaml", first + i),
+                    grant_yaml(who, role, timing),
+                )
+            })
+            .collect();
+        let changes: Vec<(&str, Option<&str>)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), Some(c.as_str())))
+            .collect();
+        self.pull_request(pr, &changes, "2026-11-23T09:00:00Z", "2026-11-23T10:00:00Z");
+    }
+}
