@@ -563,3 +563,72 @@ fn inside_github_actions_the_run_appends_markdown_to_the_step_summary() {
     );
     assert!(text.contains("Applied 1 of 1 changes."), "{text}");
 }
+
+#[test]
+fn a_run_sharded_to_one_provider_leaves_the_other_accounts_grants_alone() {
+    let m = moto();
+    let (repo, prod) = setup(&m);
+    let dev = iam(&m.url, "222222222222");
+    create_users(&dev, &["alice"]);
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml"))
+        .unwrap()
+        .replace(
+            "people:\n",
+            "  aws-dev:\n    type: aws-iam\n    account: \"222222222222\"\n    assume_role: arn:aws:iam::222222222222:role/gitgrant-reconciler\npeople:\n",
+        )
+        + "  dev:\n    description: Development\n    provider: aws-dev\n    max_duration: 8h\n    approvers: [\"@acme/dev-leads\"]\n    permissions:\n      assume_roles: [arn:aws:iam::222222222222:role/Dev]\n";
+    repo.pull_request(
+        2,
+        &[
+            ("gitgrant.yaml", Some(&policy)),
+            (
+                "grants/ro/alice-1.yaml",
+                Some(&grant_yaml("alice", "ro", "duration: 1h")),
+            ),
+            (
+                "grants/dev/alice-2.yaml",
+                Some(&grant_yaml("alice", "dev", "duration: 1h")),
+            ),
+        ],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T10:00:00Z",
+    );
+    let shard = |now: &str| {
+        let (code, json) = run(
+            &repo.path,
+            &m.url,
+            &["reconcile", "--provider", "aws-dev", "--now", now],
+        );
+        assert_eq!(code, 0, "{json:#}");
+        assert!(json["calls"]["aws-prod"].is_null(), "aws-prod was called");
+        json
+    };
+    let json = shard("2026-11-23T10:30:00Z");
+    assert_eq!(changes(&json), ["grant dev/alice-2"]);
+    assert_eq!(policies(&dev, PATH).len(), 1);
+    assert!(policies(&prod, "/").is_empty());
+
+    // The prod shard applies its own, and does not see dev's as drift.
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &[
+            "reconcile",
+            "--provider",
+            "aws-prod",
+            "--now",
+            "2026-11-23T10:30:00Z",
+        ],
+    );
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(changes(&json), ["grant ro/alice-1"]);
+    assert_eq!(policies(&prod, PATH).len(), 1);
+    assert_eq!(policies(&dev, PATH).len(), 1);
+
+    // Both ended: the dev shard revokes and removes only dev's.
+    let json = shard("2026-11-23T11:30:00Z");
+    assert_eq!(changes(&json), ["revoke dev/alice-2 (expired)"]);
+    assert!(!repo.path.join("grants/dev/alice-2.yaml").exists());
+    assert!(repo.path.join("grants/ro/alice-1.yaml").exists());
+    assert_eq!(policies(&prod, PATH).len(), 1);
+}
