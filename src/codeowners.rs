@@ -48,3 +48,196 @@ fn reviewers(approvers: &[String], team: &str) -> String {
     }
     all.join(" ")
 }
+
+/// Where GitHub looks for CODEOWNERS, in order: the first that exists is used.
+pub const SEARCH_ORDER: [&str; 3] = [".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"];
+
+/// A CODEOWNERS file, as GitHub evaluates it: each line is a gitignore-style
+/// pattern followed by owners; the last line that matches a path decides its
+/// owners (none, when that line lists none). Negation (`!`) and character
+/// ranges (`[ ]`) are not supported by GitHub, so lines using them match
+/// nothing, as on GitHub.
+#[derive(Debug, Clone, Default)]
+pub struct Codeowners {
+    rules: Vec<(regex::Regex, Vec<String>)>,
+}
+
+impl Codeowners {
+    /// Reads a CODEOWNERS file. Lines GitHub would reject are skipped.
+    pub fn parse(text: &str) -> Codeowners {
+        let mut rules = Vec::new();
+        for line in text.lines() {
+            let mut words = split_line(line).into_iter();
+            let Some(pattern) = words.next() else {
+                continue;
+            };
+            if pattern.starts_with('!') || pattern.contains('[') || pattern.contains(']') {
+                continue;
+            }
+            let Ok(re) = regex::Regex::new(&pattern_regex(&pattern)) else {
+                continue;
+            };
+            rules.push((re, words.map(|o| o.to_lowercase()).collect()));
+        }
+        Codeowners { rules }
+    }
+
+    /// The owners of `path` (relative to the repository root, `/`-separated):
+    /// the last matching line's, lower-cased. Empty when nothing matches.
+    pub fn owners(&self, path: &str) -> &[String] {
+        self.rules
+            .iter()
+            .rev()
+            .find(|(re, _)| re.is_match(path))
+            .map(|(_, o)| o.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+/// A line's words, with `#` comments removed and `\#`, `\ ` unescaped.
+fn split_line(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            '#' => break,
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// The regular expression for one pattern, after gitignore's rules as GitHub
+/// applies them: a leading `/` or a `/` inside anchors at the root, otherwise
+/// the pattern matches at any depth; a trailing `/` matches only what is
+/// inside a directory; a name matches the file and everything inside a
+/// directory of that name — except `dir/*`, which GitHub limits to the files
+/// directly in `dir`.
+fn pattern_regex(pattern: &str) -> String {
+    let dir_only = pattern.ends_with('/');
+    let p = pattern.trim_end_matches('/');
+    let anchored = p.starts_with('/') || p.contains('/');
+    let p = p.trim_start_matches('/');
+    let mut re = String::from("^");
+    if !anchored && !p.starts_with("**") {
+        re.push_str("(?:.*/)?");
+    }
+    let parts: Vec<&str> = p.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        if *part == "**" {
+            if last {
+                re.push_str(".*");
+            } else {
+                re.push_str("(?:.*/)?");
+            }
+            continue;
+        }
+        for c in part.chars() {
+            match c {
+                '*' => re.push_str("[^/]*"),
+                '?' => re.push_str("[^/]"),
+                c => re.push_str(&regex::escape(&c.to_string())),
+            }
+        }
+        if !last {
+            re.push('/');
+        }
+    }
+    let star_in_dir = parts.len() > 1 && parts.last() == Some(&"*");
+    if dir_only {
+        re.push_str("/.*");
+    } else if !star_in_dir && !p.ends_with("**") {
+        re.push_str("(?:/.*)?");
+    }
+    re.push('$');
+    re
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owners<'a>(c: &'a Codeowners, path: &str) -> Vec<&'a str> {
+        c.owners(path).iter().map(String::as_str).collect()
+    }
+
+    /// The examples of GitHub's "About code owners" page.
+    #[test]
+    fn githubs_documented_examples() {
+        let c = Codeowners::parse(
+            "# comment\n\
+             *       @global-owner1 @global-owner2\n\
+             *.js    @js-owner #This is an inline comment.\n\
+             *.go docs@example.com\n\
+             *.txt @octo-org/octocats\n\
+             /build/logs/ @doctocat\n\
+             docs/*  docs@example.com\n\
+             apps/ @octocat\n\
+             /docs/ @doctocat\n\
+             /scripts/ @doctocat @octocat\n\
+             **/logs @octocat\n\
+             /apps/ @octocat\n\
+             /apps/github\n",
+        );
+        assert_eq!(owners(&c, "README.md"), ["@global-owner1", "@global-owner2"]);
+        assert_eq!(owners(&c, "src/app.js"), ["@js-owner"]);
+        assert_eq!(owners(&c, "main.go"), ["docs@example.com"]);
+        assert_eq!(owners(&c, "a/b/notes.txt"), ["@octo-org/octocats"]);
+        // `/build/logs/` matches, but the later `**/logs` does too, and wins.
+        assert_eq!(owners(&c, "build/logs/x/y.log"), ["@octocat"]);
+        assert_eq!(owners(&c, "scripts/run.sh"), ["@doctocat", "@octocat"]);
+        // `/docs/` comes later than `docs/*` and wins for both.
+        assert_eq!(owners(&c, "docs/getting-started.md"), ["@doctocat"]);
+        assert_eq!(owners(&c, "deep/logs/a.txt"), ["@octocat"]);
+        assert_eq!(owners(&c, "apps/web/x.rs"), ["@octocat"]);
+        // The last matching line has no owners: nobody owns it.
+        assert!(owners(&c, "apps/github/x.rs").is_empty());
+    }
+
+    #[test]
+    fn dir_star_is_only_the_files_directly_inside() {
+        let c = Codeowners::parse("* @all\ndocs/* @docs\n");
+        assert_eq!(owners(&c, "docs/a.md"), ["@docs"]);
+        assert_eq!(owners(&c, "docs/build-app/troubleshooting.md"), ["@all"]);
+        // A pattern with a slash inside is anchored at the root.
+        assert_eq!(owners(&c, "x/docs/a.md"), ["@all"]);
+    }
+
+    #[test]
+    fn the_generated_file_gives_each_role_its_approvers() {
+        let c = Codeowners::parse(
+            "* @acme/security\n/grants/prod-readonly/ @acme/sre-leads @Bob\n\
+             /grants/prod-break/\n/gitgrant.yaml @acme/security\n",
+        );
+        assert_eq!(
+            owners(&c, "grants/prod-readonly/alice-1.yaml"),
+            ["@acme/sre-leads", "@bob"]
+        );
+        assert!(owners(&c, "grants/prod-break/a.yaml").is_empty());
+        assert_eq!(owners(&c, "grants/prod-readonly-x/a.yaml"), ["@acme/security"]);
+        assert!(owners(&c, "nested/grants/prod-readonly/a.yaml") == ["@acme/security"]);
+    }
+
+    #[test]
+    fn unsupported_syntax_matches_nothing_and_escapes_work() {
+        let c = Codeowners::parse("* @all\n!secret @x\n[ab].md @y\n\\#notes @hash\n");
+        assert_eq!(owners(&c, "secret"), ["@all"]);
+        assert_eq!(owners(&c, "a.md"), ["@all"]);
+        assert_eq!(owners(&c, "#notes"), ["@hash"]);
+    }
+}

@@ -9,12 +9,14 @@
 //! schemas — taking the current time as an argument; the `gitgrant` binary is
 //! its command line.
 
+pub mod approval;
 pub mod audit;
 pub mod aws;
 pub mod codeowners;
 pub mod desired;
 pub mod duration;
 pub mod git;
+pub mod github;
 pub mod grant;
 pub mod history;
 pub mod iam;

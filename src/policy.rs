@@ -22,6 +22,12 @@ pub struct RawPolicy {
     pub repository: String,
     /// `@org/team` (or `@login`) that owns gitgrant.yaml, .github/ and CODEOWNERS.
     pub security_team: String,
+    /// When true, `reconcile` applies a grant only with approval evidence
+    /// from GitHub: a pull request approved by enough of the role's code
+    /// owners. A grant pushed directly (by an admin bypassing branch
+    /// protection, say) then grants nothing. Break-glass roles are exempt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_approval: bool,
     /// Cloud accounts that grants are applied to, by name.
     pub providers: BTreeMap<String, RawProvider>,
     /// GitHub login (lower case) → cloud identities.
@@ -164,6 +170,8 @@ pub struct Policy {
     pub name: String,
     /// Owner of the policy files.
     pub security_team: String,
+    /// Whether grants need approval evidence before they are applied.
+    pub require_approval: bool,
     /// Providers by name.
     pub providers: BTreeMap<String, Provider>,
     /// People by login.

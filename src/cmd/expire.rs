@@ -54,10 +54,12 @@ struct Output {
 }
 
 /// The removals due at `tip`: every readable grant whose window has ended.
+/// `reviews` links break-glass grants (by id) to their review issue.
 pub fn due(
     repo: &Repo,
     tip: CommitId,
     now: DateTime<Utc>,
+    reviews: &std::collections::BTreeMap<String, String>,
 ) -> anyhow::Result<Vec<(Removal, DateTime<Utc>)>> {
     let snapshot = repo.snapshot(tip)?;
     let policy = snapshot
@@ -91,7 +93,7 @@ pub fn due(
             landed: &landing.commit.short(),
             revoked_at: now,
             reason: RemovalReason::Expired,
-            review: None,
+            review: reviews.get(&grant.id.to_string()).map(String::as_str),
         });
         let blob = repo
             .blob_at(tip, &file.path)?
@@ -116,7 +118,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         Some(remote) => repo.fetch(remote, &args.branch)?,
         None => repo.branch_tip(&args.branch)?,
     };
-    let due = due(&repo, base, now)?;
+    let due = due(&repo, base, now, &Default::default())?;
     let removals: Vec<Removal> = due.iter().map(|(r, _)| r.clone()).collect();
     let (tip, made) = if args.dry_run || removals.is_empty() {
         (base, Vec::new())

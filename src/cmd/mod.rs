@@ -1,12 +1,15 @@
 //! Command-line arguments and dispatch.
 
+mod approvals;
 mod audit;
+mod check;
 mod codeowners;
 mod completions;
 mod expire;
 mod iam_policy;
 mod reconcile;
 mod request;
+mod revoke;
 mod schema;
 mod validate;
 
@@ -55,6 +58,9 @@ enum Command {
     Codeowners(codeowners::Args),
     Schema(schema::Args),
     Request(request::Args),
+    Revoke(revoke::Args),
+    Check(check::Args),
+    Approvals(approvals::Args),
     Expire(expire::Args),
     Audit(audit::Args),
     IamPolicy(iam_policy::Args),
@@ -80,6 +86,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Codeowners(a) => codeowners::run(g, a),
         Command::Schema(a) => schema::run(g, a),
         Command::Request(a) => request::run(g, a),
+        Command::Revoke(a) => revoke::run(g, a),
+        Command::Check(a) => check::run(g, a),
+        Command::Approvals(a) => approvals::run(g, a),
         Command::Expire(a) => expire::run(g, a),
         Command::Audit(a) => audit::run(g, a),
         Command::IamPolicy(a) => iam_policy::run(g, a),
@@ -199,4 +208,20 @@ pub fn write_generated(
         tracing::info!("wrote {rel}");
     }
     Ok(true)
+}
+
+/// Appends Markdown to the job summary when Actions gives one
+/// (`GITHUB_STEP_SUMMARY`).
+pub fn append_step_summary(markdown: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening $GITHUB_STEP_SUMMARY ({})", path.display()))?;
+    f.write_all(markdown.as_bytes())
+        .context("writing $GITHUB_STEP_SUMMARY")
 }

@@ -5,7 +5,6 @@
 //! grants that ended.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -13,6 +12,7 @@ use gitgrant::aws::AwsIam;
 use gitgrant::desired::desired_state;
 use gitgrant::exit;
 use gitgrant::git::{CommitId, Repo, landing_times};
+use gitgrant::github::GitHub;
 use gitgrant::grant::{GrantId, fmt_time};
 use gitgrant::history::{trailer, trailers};
 use gitgrant::plan::{Change, Plan, RevokeReason, line, plan};
@@ -81,9 +81,35 @@ pub struct ReconcileArgs {
     /// commits to it.
     #[arg(long, value_name = "REMOTE")]
     push: Option<String>,
+    /// Where the removal commits go: `git` makes them in the local
+    /// repository (and pushes them with --push); `api` makes them through
+    /// GitHub's Git Data API and fast-forwards the branch (GitHub signs them;
+    /// the job holds no push credentials); `pr` opens one pull request with
+    /// them and turns on auto-merge, for a branch protected against the bot.
+    #[arg(long, value_enum, env = "GITGRANT_REMOVAL", default_value_t = RemovalMode::Git)]
+    removal: RemovalMode,
     /// Output.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
+}
+
+/// Where removal commits are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RemovalMode {
+    /// In the local repository.
+    Git,
+    /// Through the GitHub API, fast-forwarding the branch.
+    Api,
+    /// Through the GitHub API, in a pull request with auto-merge.
+    Pr,
+}
+
+/// The label of break-glass review issues.
+const REVIEW_LABEL: &str = "gitgrant-break-glass";
+
+/// The title of a break-glass grant's review issue.
+fn review_title(grant: &str) -> String {
+    format!("Break-glass review: {grant}")
 }
 
 /// A provider that could not be read: nothing is planned or changed there.
@@ -102,6 +128,12 @@ struct Prepared {
     invalid: Vec<Violation>,
     providers: BTreeMap<String, AwsIam>,
     unreadable: Vec<ProviderError>,
+    /// Approval evidence by grant file, when GitHub was asked.
+    approvals: BTreeMap<String, super::approvals::Found>,
+    /// Active break-glass grants: id, subject, role.
+    break_glass: Vec<(String, String, String)>,
+    /// GitHub, when a token was given.
+    github: Option<GitHub>,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -122,7 +154,8 @@ async fn prepare(
     let now = super::now_or(t.now);
     let snapshot = repo.snapshot(tip)?;
     let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
-    let landings = landing_times(&repo.landings(tip, &paths)?);
+    let landed_in = repo.landings(tip, &paths)?;
+    let landings = landing_times(&landed_in);
     let validation = gitgrant::validate::validate(&snapshot, now, &landings);
     let policy_broken = validation
         .violations
@@ -136,7 +169,7 @@ async fn prepare(
     {
         anyhow::bail!("there is no provider {p} in gitgrant.yaml");
     }
-    let state = desired_state(
+    let mut state = desired_state(
         &policy,
         &validation.grants,
         &landings,
@@ -144,6 +177,62 @@ async fn prepare(
         &tip.to_string(),
         t.provider.as_deref(),
     );
+    let active: std::collections::BTreeSet<&str> =
+        state.policies.iter().map(|d| d.grant.as_str()).collect();
+    let break_glass: Vec<(String, String, String)> = validation
+        .grants
+        .iter()
+        .filter(|g| active.contains(g.id.to_string().as_str()))
+        .filter(|g| policy.roles.get(g.role()).is_some_and(|r| r.break_glass))
+        .map(|g| (g.id.to_string(), g.subject.clone(), g.role().to_string()))
+        .collect();
+    // Under require_approval, a grant applies only with evidence of its
+    // quorum from GitHub. Without GitHub nothing is decided: AWS still ends
+    // every applied grant on time by itself.
+    let github = match GitHub::from_env(Some(&policy.repository())) {
+        Ok(gh) => Some(gh),
+        Err(gitgrant::github::GitHubError::NoToken) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let mut approvals = BTreeMap::new();
+    if policy.require_approval {
+        let Some(gh) = &github else {
+            anyhow::bail!(
+                "gitgrant.yaml sets require_approval: true, and approval evidence needs GitHub: \
+                 set GITHUB_TOKEN (contents: read and pull-requests: read); nothing was changed"
+            );
+        };
+        let grants: Vec<(&gitgrant::grant::Grant, CommitId)> = validation
+            .grants
+            .iter()
+            .filter(|g| active.contains(g.id.to_string().as_str()))
+            .filter_map(|g| Some((g, landed_in.get(&g.id.path())?.commit)))
+            .collect();
+        approvals =
+            super::approvals::landed(repo, gh, &t.branch, &policy, &grants).await?;
+        let unapproved: BTreeMap<String, String> = approvals
+            .values()
+            .filter(|f| !f.ok())
+            .map(|f| (f.path().to_string(), f.line()))
+            .collect();
+        state.policies.retain(|d| {
+            let path = format!("grants/{}.yaml", d.grant);
+            match unapproved.get(&path) {
+                Some(why) => {
+                    state.refused.push(gitgrant::plan::Refusal {
+                        grant: d.grant.clone(),
+                        provider: d.provider.clone(),
+                        why: format!(
+                            "no approval evidence (require_approval): {}",
+                            why.trim_start_matches("FAIL ")
+                        ),
+                    });
+                    false
+                }
+                None => true,
+            }
+        });
+    }
 
     let path = gitgrant::iam::ownership_path(&policy);
     let base = gitgrant::aws::base_config().await;
@@ -230,6 +319,9 @@ async fn prepare(
         invalid,
         providers,
         unreadable,
+        approvals,
+        break_glass,
+        github,
     }))
 }
 
@@ -332,6 +424,9 @@ struct ReconcileOutput<'a> {
     invalid: &'a [Violation],
     errors: &'a [ProviderError],
     removals: &'a [RemovalRow],
+    removal_pull_request: Option<&'a str>,
+    approvals: &'a BTreeMap<String, super::approvals::Found>,
+    reviews: &'a BTreeMap<String, String>,
     pushed_to: Option<&'a str>,
     calls: BTreeMap<String, Calls>,
 }
@@ -396,7 +491,19 @@ pub fn run_reconcile(g: &super::Global, args: ReconcileArgs) -> anyhow::Result<u
         .filter(|a| !a.ok)
         .map(|a| a.grant.as_str())
         .collect();
-    let due: Vec<Removal> = super::expire::due(&repo, base, p.now)?
+    // Break-glass grants: each active one has a review issue, opened once.
+    let mut reviews: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(gh) = &p.github
+        && !args.dry_run
+    {
+        reviews = rt.block_on(review_issues(gh, &p))?;
+    } else if !p.break_glass.is_empty() && !args.dry_run {
+        eprintln!(
+            "warning: {} break-glass grant(s) are active and no GITHUB_TOKEN was given: no review issue was opened",
+            p.break_glass.len()
+        );
+    }
+    let due: Vec<Removal> = super::expire::due(&repo, base, p.now, &reviews)?
         .into_iter()
         .map(|(r, _)| r)
         .filter(|r| {
@@ -407,19 +514,27 @@ pub fn run_reconcile(g: &super::Global, args: ReconcileArgs) -> anyhow::Result<u
                 && !failed.contains(&r.grant.as_str())
         })
         .collect();
+    let mut removal_pr = None;
     let (_tip, made) = if args.dry_run || due.is_empty() {
         (base, Vec::new())
+    } else if args.removal != RemovalMode::Git {
+        let gh = p.github.as_ref().context(
+            "--removal api and --removal pr make commits through GitHub: set GITHUB_TOKEN (contents: write)",
+        )?;
+        let (made, pr) = rt.block_on(api_removals(gh, &args, &due))?;
+        removal_pr = pr;
+        (base, made)
     } else if let Some(remote) = &args.push {
         let out = repo.push_removals(remote, &args.target.branch, &due, p.now, 8)?;
-        (out.tip, out.made)
+        (out.tip, shas(out.made))
     } else {
         let (tip, made) = repo.commit_removals(base, &due, p.now)?;
         repo.advance_branch(&args.target.branch, base, tip)?;
-        (tip, made)
+        (tip, shas(made))
     };
     let made: HashMap<&str, String> = made
         .iter()
-        .map(|(r, c)| (r.path.as_str(), c.to_string()))
+        .map(|(r, c)| (r.path.as_str(), c.clone()))
         .collect();
     let removals: Vec<RemovalRow> = due
         .iter()
@@ -443,6 +558,9 @@ pub fn run_reconcile(g: &super::Global, args: ReconcileArgs) -> anyhow::Result<u
                 invalid: &p.invalid,
                 errors: &p.unreadable,
                 removals: &removals,
+                removal_pull_request: removal_pr.as_deref(),
+                approvals: &p.approvals,
+                reviews: &reviews,
                 pushed_to: args.push.as_deref().filter(|_| !args.dry_run),
                 calls: calls.clone(),
             };
@@ -456,15 +574,7 @@ pub fn run_reconcile(g: &super::Global, args: ReconcileArgs) -> anyhow::Result<u
         }
         Format::Markdown => print!("{}", markdown(&p, Some(&applied), &removals)),
     }
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("opening $GITHUB_STEP_SUMMARY ({})", path.display()))?;
-        f.write_all(markdown(&p, Some(&applied), &removals).as_bytes())
-            .context("writing $GITHUB_STEP_SUMMARY")?;
-    }
+    super::append_step_summary(&markdown(&p, Some(&applied), &removals))?;
     let failures = applied.iter().filter(|a| !a.ok).count();
     Ok(
         if failures > 0 || !p.unreadable.is_empty() || !p.plan.refused.is_empty() {
@@ -593,4 +703,105 @@ fn markdown(p: &Prepared, applied: Option<&[Applied]>, removals: &[RemovalRow]) 
         }
     }
     s
+}
+
+fn shas(made: Vec<(Removal, CommitId)>) -> Vec<(Removal, String)> {
+    made.into_iter().map(|(r, c)| (r, c.to_string())).collect()
+}
+
+/// The review issue of every active break-glass grant, opened if missing:
+/// grant id → issue URL. Issues are found again by label and title, so a
+/// later run (and the removal commit) links the same one.
+async fn review_issues(gh: &GitHub, p: &Prepared) -> anyhow::Result<BTreeMap<String, String>> {
+    let existing = gh.issues_with_label(REVIEW_LABEL).await?;
+    let mut out = BTreeMap::new();
+    for i in &existing {
+        if let Some(id) = i.title.strip_prefix("Break-glass review: ") {
+            out.insert(id.to_string(), i.html_url.clone());
+        }
+    }
+    for (id, subject, role) in &p.break_glass {
+        if out.contains_key(id) {
+            continue;
+        }
+        let r = &p.policy.roles[role];
+        let mut mention: Vec<&str> = r.approvers.iter().map(String::as_str).collect();
+        if !mention.contains(&p.policy.security_team.as_str()) {
+            mention.push(&p.policy.security_team);
+        }
+        let body = format!(
+            "Break-glass access was granted without review and applied at {}.\n\n\
+             - Grant: `{id}` (`grants/{id}.yaml`)\n- Subject: @{subject}\n- Role: `{role}` (provider `{}`)\n\n\
+             {}: please review this use after the incident. Close the issue when done; \
+             the grant's removal commit links it in a `Gitgrant-Review:` trailer.\n",
+            fmt_time(p.now),
+            r.provider,
+            mention.join(" ")
+        );
+        let issue = gh.open_issue(&review_title(id), &body, &[REVIEW_LABEL]).await?;
+        tracing::info!("opened review issue #{} for break-glass grant {id}", issue.number);
+        out.insert(id.clone(), issue.html_url);
+    }
+    Ok(out)
+}
+
+/// Makes each removal commit through the Git Data API on the branch's tip
+/// on GitHub, then fast-forwards the branch (`api`) or opens a pull request
+/// with auto-merge (`pr`). When the branch moves meanwhile, the commits are
+/// rebuilt on its new tip; a file changed or already removed there is left.
+async fn api_removals(
+    gh: &GitHub,
+    args: &ReconcileArgs,
+    due: &[Removal],
+) -> anyhow::Result<(Vec<(Removal, String)>, Option<String>)> {
+    let branch = &args.target.branch;
+    for attempt in 1..=8 {
+        let tip = gh
+            .branch_sha(branch)
+            .await?
+            .with_context(|| format!("branch {branch} does not exist on GitHub"))?;
+        let mut parent = tip.clone();
+        let mut made = Vec::new();
+        for r in due {
+            if gh.blob_sha(&r.path, &tip).await?.as_deref() != Some(r.blob.as_str()) {
+                tracing::info!("{} was removed or changed on {branch}; left", r.path);
+                continue;
+            }
+            parent = gh
+                .make_commit(&parent, &[(r.path.clone(), None)], &r.message)
+                .await?;
+            made.push((r.clone(), parent.clone()));
+        }
+        if made.is_empty() {
+            return Ok((made, None));
+        }
+        if args.removal == RemovalMode::Pr {
+            let head = format!("gitgrant/removals-{}", &parent[..12]);
+            gh.create_branch(&head, &parent).await?;
+            let ids: Vec<&str> = made.iter().map(|(r, _)| r.grant.as_str()).collect();
+            let pull = gh
+                .open_pull(
+                    &head,
+                    branch,
+                    &format!("gitgrant: remove {} ended grant(s)", made.len()),
+                    &format!(
+                        "These grants have ended and their access is revoked; this removes their files, one commit each:\n\n{}\n",
+                        ids.iter().map(|i| format!("- `{i}`")).collect::<Vec<_>>().join("\n")
+                    ),
+                )
+                .await?;
+            let merged = gh.auto_merge(&pull).await?;
+            tracing::info!(
+                "removal pull request #{} {}",
+                pull.number,
+                if merged { "merged" } else { "set to auto-merge" }
+            );
+            return Ok((made, Some(pull.html_url)));
+        }
+        if gh.fast_forward(branch, &parent).await? {
+            return Ok((made, None));
+        }
+        tracing::warn!("{branch} moved on GitHub during removal commits (attempt {attempt}); rebuilding");
+    }
+    anyhow::bail!("{branch} kept moving on GitHub; removal commits were not landed (the next run retries)")
 }

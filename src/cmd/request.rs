@@ -1,14 +1,19 @@
-//! `gitgrant request`: write a new grant file that passes validation.
+//! `gitgrant request`: write a new grant file that passes validation, and
+//! open the pull request that asks for it.
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use gitgrant::exit;
 use gitgrant::grant::{RawGrant, fmt_time};
 
-/// Write a grant file for ROLE that passes validation, and print its path.
+/// Ask for access: open a pull request that adds a grant file for ROLE.
 ///
-/// Give a duration (counted from when the grant lands on the default branch)
-/// or an explicit window with --expires (and optionally --starts).
+/// The file is validated first; the branch, the commit and the pull request
+/// are made through the GitHub API (GITHUB_TOKEN or GH_TOKEN), so no push
+/// credentials are needed. With --no-pr, the file is only written into the
+/// working tree and its path printed. Give a duration (counted from when the
+/// grant lands on the default branch) or an explicit window with --expires
+/// (and optionally --starts).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The role to ask for.
@@ -31,6 +36,9 @@ pub struct Args {
     /// End of an explicit window (RFC 3339 with an offset).
     #[arg(long, value_parser = super::parse_time)]
     expires: Option<DateTime<Utc>>,
+    /// Only write the file into the working tree; open no pull request.
+    #[arg(long)]
+    no_pr: bool,
     /// Judge the window as of this time instead of now.
     #[arg(long, value_parser = super::parse_time, hide = true)]
     now: Option<DateTime<Utc>>,
@@ -48,7 +56,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     let raw = RawGrant {
         subject: subject.clone(),
         role: args.role.clone(),
-        reason: args.reason,
+        reason: args.reason.clone(),
         ticket: args.ticket,
         duration: args.duration,
         starts: args.starts.map(fmt_time),
@@ -78,6 +86,59 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         eprintln!("error: this request would not pass validation; nothing was written");
         super::print_violations(&shown, &violations);
         return Ok(exit::INVALID);
+    }
+    if !args.no_pr {
+        let role = &policy.roles[&args.role];
+        let window = match (&raw.duration, raw.expires.as_deref()) {
+            (Some(d), _) => format!("for {d} from the moment this pull request merges"),
+            (None, Some(end)) => format!(
+                "from {} until {end}",
+                raw.starts.as_deref().unwrap_or("the moment this pull request merges")
+            ),
+            (None, None) => String::new(),
+        };
+        let account = policy
+            .providers
+            .get(&role.provider)
+            .map_or("?", |p| p.account.as_str());
+        let mut body = format!(
+            "**{subject}** asks for the role **{}** ({}) in AWS account `{account}` ({}), {window}.\n\n\
+             **Reason:** {}\n",
+            role.name,
+            role.description,
+            role.provider,
+            raw.reason.replace('\n', " ")
+        );
+        if let Some(t) = &raw.ticket {
+            body.push_str(&format!("**Ticket:** {t}\n"));
+        }
+        if role.break_glass {
+            body.push_str(&format!(
+                "\nBreak-glass role: this may merge without review. The grant applies at once, \
+                 and a review issue opens for {} after the fact.\n",
+                role.approvers.join(", ")
+            ));
+        } else {
+            body.push_str(&format!(
+                "\n**Approvers:** {} ({} approval(s) needed on the latest commit; \
+                 {subject} cannot approve their own access).\n",
+                role.approvers.join(", "),
+                role.min_approvals
+            ));
+        }
+        let id = rel.trim_start_matches("grants/").trim_end_matches(".yaml");
+        let title = format!("Access request: {subject} → {} {window}", role.name)
+            .replace(" from the moment this pull request merges", "");
+        let url = super::revoke::open_pull_request(
+            &policy,
+            &format!("gitgrant/request/{id}"),
+            &[(rel.clone(), Some(text))],
+            &format!("gitgrant: request {id}\n\n{}", raw.reason),
+            &title,
+            &body,
+        )?;
+        println!("{url}");
+        return Ok(exit::SUCCESS);
     }
     if let Some(dir) = full.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

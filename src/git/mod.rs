@@ -180,6 +180,49 @@ impl Repo {
             .map(|e| e.id().to_string()))
     }
 
+    /// The text of `path` at `commit`, if it is there and is UTF-8.
+    pub fn text_at(&self, commit: CommitId, path: &str) -> Result<Option<String>, GitError> {
+        let tree = self.tree_of(commit.0)?;
+        let Ok(entry) = tree.get_path(Path::new(path)) else {
+            return Ok(None);
+        };
+        let Ok(blob) = self.repo.find_blob(entry.id()) else {
+            return Ok(None);
+        };
+        Ok(std::str::from_utf8(blob.content()).ok().map(str::to_string))
+    }
+
+    /// The best common ancestor of two commits.
+    pub fn merge_base(&self, a: CommitId, b: CommitId) -> Result<CommitId, GitError> {
+        self.repo
+            .merge_base(a.0, b.0)
+            .map(CommitId)
+            .context(|| format!("finding the merge base of {a} and {b}"))
+    }
+
+    /// The paths that differ between two commits' trees, and whether each
+    /// exists in `to` (deleted paths are `false`).
+    pub fn changed_paths(
+        &self,
+        from: CommitId,
+        to: CommitId,
+    ) -> Result<Vec<(String, bool)>, GitError> {
+        let (a, b) = (self.tree_of(from.0)?, self.tree_of(to.0)?);
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&a), Some(&b), None)
+            .context(|| format!("comparing {from} with {to}"))?;
+        let mut out = Vec::new();
+        for d in diff.deltas() {
+            let exists = d.status() != git2::Delta::Deleted;
+            let file = if exists { d.new_file() } else { d.old_file() };
+            if let Some(p) = file.path().and_then(Path::to_str) {
+                out.push((p.to_string(), exists));
+            }
+        }
+        Ok(out)
+    }
+
     /// The `grants/` folder's tree of a commit, if it has one.
     fn grants_tree(&self, commit: &git2::Commit) -> Result<Option<Tree<'_>>, GitError> {
         let tree = commit

@@ -407,6 +407,7 @@ fn build_policy(raw: &RawPolicy) -> Policy {
         owner: owner.to_string(),
         name: name.to_string(),
         security_team: raw.security_team.clone(),
+        require_approval: raw.require_approval,
         providers: raw
             .providers
             .iter()

@@ -6,20 +6,29 @@
 //!
 //! IAM and STS speak the query protocol: a form-encoded POST naming its
 //! `Action`, answered in XML. moto does not check signatures, so requests are
-//! forwarded unchanged.
+//! forwarded with their bodies unchanged.
 
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper::{Request, Response, header::HeaderName};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use quick_xml::events::Event;
 
-/// Which faults to inject, and how often.
+/// What a handler gives hyper: an answer, or an error, on which hyper closes
+/// the connection without writing a byte (its HTTP/1 dispatcher returns the
+/// service's error before encoding any response head).
+type Answer = Result<Response<Full<Bytes>>, io::Error>;
+
+/// Which faults to inject, and how often. Each request takes one roll, which
+/// the shares split in field order, so their sum should not exceed 1.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Share of requests answered `400 Throttling` instead of forwarded.
@@ -29,16 +38,19 @@ pub struct Faults {
     /// Share whose connection is closed unanswered, never reaching moto.
     pub drop_request: f64,
     /// Share forwarded to moto (so the change is made) whose answer is lost:
-    /// the connection closes unanswered.
+    /// the connection closes unanswered. This tests idempotency.
     pub drop_response: f64,
-    /// Seed of the fault decisions, so a run is repeatable.
+    /// Seed of the rolls: a sequential client sees the same faults on every
+    /// run (concurrent requests take the rolls in arrival order).
     pub seed: u64,
     /// Page `GetAccountAuthorizationDetails` by its `MaxItems` and `Marker`.
     pub page_gaad: bool,
-    /// Stop injecting after this many faults.
+    /// Stop injecting after this many faults in all; `None`: never stop.
     pub max_faults: Option<u64>,
     /// Wait this long before forwarding each request.
     pub delay: Duration,
+    /// Actions never faulted; `/moto-api/...` paths never are either.
+    pub exempt: Vec<&'static str>,
 }
 
 /// What the proxy saw.
@@ -46,7 +58,7 @@ pub struct Faults {
 pub struct Stats {
     /// Requests received.
     pub requests: u64,
-    /// Requests forwarded to moto.
+    /// Requests forwarded to moto, including those whose answer was dropped.
     pub forwarded: u64,
     /// Answered with a throttling error.
     pub throttled: u64,
@@ -56,79 +68,89 @@ pub struct Stats {
     pub dropped_requests: u64,
     /// Dropped after moto answered.
     pub dropped_responses: u64,
-    /// The `Action` of every request, in order.
+    /// The `Action` of every request received, in order ("" if none).
     pub actions: Vec<String>,
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    Throttle,
+    ServerError,
+    DropRequest,
+    DropResponse,
+}
+
+/// What the proxy's connections share.
+type Shared = Arc<Mutex<State>>;
+
+/// The proxy's state.
 struct State {
-    upstream: String,
     faults: Faults,
     rng: u64,
     stats: Stats,
 }
 
-/// A running proxy; stops when dropped.
+impl State {
+    /// Whether to fault this request; counted in the stats if so.
+    fn decide(&mut self, path: &str, action: &str) -> Option<Fault> {
+        // Roll even when exempt, so exemptions do not shift later faults.
+        let roll = (next(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64;
+        let (f, s) = (&self.faults, &mut self.stats);
+        let injected = s.throttled + s.server_errors + s.dropped_requests + s.dropped_responses;
+        if path.starts_with("/moto-api")
+            || f.exempt.contains(&action)
+            || f.max_faults.is_some_and(|max| injected >= max)
+        {
+            return None;
+        }
+        let mut edge = 0.0;
+        let shares = [f.throttle, f.server_error, f.drop_request, f.drop_response];
+        let hit = shares.iter().position(|share| {
+            edge += share;
+            roll < edge
+        });
+        let (fault, count) = match hit? {
+            0 => (Fault::Throttle, &mut s.throttled),
+            1 => (Fault::ServerError, &mut s.server_errors),
+            2 => (Fault::DropRequest, &mut s.dropped_requests),
+            _ => (Fault::DropResponse, &mut s.dropped_responses),
+        };
+        *count += 1;
+        Some(fault)
+    }
+}
+
+/// splitmix64: small, and good enough to spread faults.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A running proxy; dropping it stops its server thread.
 pub struct Proxy {
-    url: String,
-    state: Arc<Mutex<State>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Server,
+    state: Shared,
 }
 
 impl Proxy {
-    /// Starts a proxy on 127.0.0.1 in front of `upstream`.
+    /// Starts a proxy on 127.0.0.1 in front of `upstream` (`http://host:port`).
     pub fn start(upstream: &str, faults: Faults) -> Proxy {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
-            upstream: upstream.trim_end_matches('/').to_string(),
-            rng: faults.seed,
-            faults,
-            stats: Stats::default(),
-        }));
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let (rng, stats) = (faults.seed, Stats::default());
+        let state = Arc::new(Mutex::new(State { faults, rng, stats }));
+        let upstream: Arc<str> = upstream.trim_end_matches('/').into();
+        let client = Client::builder(TokioExecutor::new()).build_http();
         let shared = state.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let client: Client<HttpConnector, Full<Bytes>> =
-                    Client::builder(TokioExecutor::new()).build_http();
-                loop {
-                    let stream = tokio::select! {
-                        _ = &mut stopped => break,
-                        accepted = listener.accept() => match accepted {
-                            Ok((s, _)) => s,
-                            Err(_) => continue,
-                        },
-                    };
-                    let (state, client) = (shared.clone(), client.clone());
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            handle(req, state.clone(), client.clone())
-                        });
-                        // A dropped connection ends here with an error: expected.
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-        });
-        Proxy {
-            url,
-            state,
-            stop: Some(stop),
-        }
+        let server =
+            Server::start(move |req| handle(req, shared.clone(), upstream.clone(), client.clone()));
+        Proxy { server, state }
     }
 
-    /// The proxy's URL, for `AWS_ENDPOINT_URL`.
+    /// The proxy's URL, for `AWS_ENDPOINT_URL`: `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        self.url.clone()
+        format!("http://{}", self.server.addr)
     }
 
     /// What it has seen so far.
@@ -137,329 +159,404 @@ impl Proxy {
     }
 }
 
-impl Drop for Proxy {
+/// An HTTP/1 server on a loopback port, run by a thread and tokio runtime of
+/// its own so that plain `#[test]`s can use it; stops when dropped.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start<H, F>(handler: H) -> Server
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+        F: Future<Output = Answer> + Send + 'static,
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let serve = async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let stream = tokio::select! {
+                    _ = &mut stopped => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => TokioIo::new(stream),
+                        Err(_) => continue,
+                    },
+                };
+                let service = hyper::service::service_fn(handler.clone());
+                let http = hyper::server::conn::http1::Builder::new();
+                // Fails whenever a fault drops the connection: expected.
+                tokio::spawn(async move { http.serve_connection(stream, service).await });
+            }
+        };
+        let thread = std::thread::spawn(move || {
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            let runtime = runtime.worker_threads(2).enable_all().build().unwrap();
+            runtime.block_on(serve);
+            // Abandons connections still open, e.g. requests mid-delay.
+            runtime.shutdown_background();
+        });
+        let (stop, thread) = (Some(stop), Some(thread));
+        Server { addr, stop, thread }
+    }
+}
+
+impl Drop for Server {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
-/// splitmix64, as a share in [0, 1).
-fn roll(state: &mut u64) -> f64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+/// A form field of the request body, undecoded: Action, MaxItems and our
+/// own markers need no decoding.
+fn field<'a>(form: &'a str, name: &str) -> Option<&'a str> {
+    let mut fields = form.split('&');
+    fields.find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
 }
 
-/// A form field of the request body.
-fn field<'a>(body: &'a str, name: &str) -> Option<&'a str> {
-    body.split('&')
-        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-}
-
-enum Fault {
-    Throttle,
-    ServerError,
-    DropRequest,
-    DropResponse,
-}
-
-fn error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response<Full<Bytes>> {
+/// An error answer as IAM words one in the query protocol, with a UUID-like
+/// request id made of `id`.
+fn error(status: u16, kind: &str, code: &str, message: &str, id: u128) -> Answer {
+    let mut id = format!("{id:032x}");
+    for dash in [20, 16, 12, 8] {
+        id.insert(dash, '-');
+    }
     let body = format!(
-        "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>00000000-0000-4000-8000-000000000000</RequestId></ErrorResponse>"
+        "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{id}</RequestId></ErrorResponse>"
     );
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/xml")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap()
+    let answer = Response::builder().status(status);
+    let answer = answer.header("content-type", "text/xml");
+    Ok(answer.body(Full::new(Bytes::from(body))).unwrap())
 }
 
-async fn handle(
-    req: Request<Incoming>,
-    state: Arc<Mutex<State>>,
-    client: Client<HttpConnector, Full<Bytes>>,
-) -> Result<Response<Full<Bytes>>, std::io::Error> {
+/// Whether a header is copied across: not if hop-by-hop (RFC 9110 §7.6.1),
+/// nor if hyper or the proxy sets it itself.
+fn copied(name: &HeaderName) -> bool {
+    let not = "connection keep-alive proxy-connection te trailer transfer-encoding upgrade";
+    !(not.split(' ').any(|n| n == name) || name == "host" || name == "content-length")
+}
+
+/// A client for moto.
+type Moto = Client<HttpConnector, Full<Bytes>>;
+
+/// Answers one request: forwards it to moto at `url`, or injects a fault.
+async fn handle(req: Request<Incoming>, state: Shared, url: Arc<str>, moto: Moto) -> Answer {
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(std::io::Error::other)?
-        .to_bytes();
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let action = field(&text, "Action").unwrap_or("").to_string();
-    let (fault, delay, upstream, page) = {
-        let mut s = state.lock().unwrap();
-        s.stats.requests += 1;
-        s.stats.actions.push(action.clone());
-        let f = s.faults.clone();
-        let injected = s.stats.throttled
-            + s.stats.server_errors
-            + s.stats.dropped_requests
-            + s.stats.dropped_responses;
-        let own_api = parts.uri.path().starts_with("/moto-api");
-        let r = roll(&mut s.rng);
-        let fault = if own_api || f.max_faults.is_some_and(|m| injected >= m) {
-            None
-        } else if r < f.throttle {
-            Some(Fault::Throttle)
-        } else if r < f.throttle + f.server_error {
-            Some(Fault::ServerError)
-        } else if r < f.throttle + f.server_error + f.drop_request {
-            Some(Fault::DropRequest)
-        } else if r < f.throttle + f.server_error + f.drop_request + f.drop_response {
-            Some(Fault::DropResponse)
-        } else {
-            None
-        };
-        match fault {
-            Some(Fault::Throttle) => s.stats.throttled += 1,
-            Some(Fault::ServerError) => s.stats.server_errors += 1,
-            Some(Fault::DropRequest) => s.stats.dropped_requests += 1,
-            Some(Fault::DropResponse) => s.stats.dropped_responses += 1,
-            None => {}
-        }
-        let page = (f.page_gaad && action == "GetAccountAuthorizationDetails").then(|| {
-            (
-                field(&text, "MaxItems")
-                    .and_then(|m| m.parse().ok())
-                    .unwrap_or(100),
-                field(&text, "Marker")
-                    .and_then(|m| m.strip_prefix("page-")?.parse().ok())
-                    .unwrap_or(0),
-            )
-        });
-        (fault, f.delay, s.upstream.clone(), page)
+    let body = body.collect().await.map_err(io::Error::other)?.to_bytes();
+    let form = String::from_utf8_lossy(&body).into_owned();
+    let action = field(&form, "Action").unwrap_or("").to_string();
+    let (fault, id, faults) = {
+        let mut state = state.lock().unwrap();
+        state.stats.requests += 1;
+        state.stats.actions.push(action.clone());
+        // Request ids from a sequence of their own, so as not to shift rolls.
+        let mut seq = state.faults.seed ^ state.stats.requests.rotate_left(32);
+        let id = u128::from(next(&mut seq)) << 64 | u128::from(next(&mut seq));
+        let faults = state.faults.clone();
+        (state.decide(parts.uri.path(), &action), id, faults)
     };
     match fault {
-        Some(Fault::Throttle) => {
-            return Ok(error(
-                StatusCode::BAD_REQUEST,
-                "Sender",
-                "Throttling",
-                "Rate exceeded",
-            ));
-        }
+        Some(Fault::Throttle) => return error(400, "Sender", "Throttling", "Rate exceeded", id),
         Some(Fault::ServerError) => {
-            return Ok(error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Receiver",
-                "ServiceFailure",
-                "Request processing has failed because of an unknown error.",
-            ));
+            let message = "Request processing has failed because of an unknown error.";
+            return error(500, "Receiver", "ServiceFailure", message, id);
         }
-        // An error from the service makes hyper close the connection
-        // without writing a response.
-        Some(Fault::DropRequest) => return Err(std::io::Error::other("dropped request")),
-        _ => {}
+        Some(Fault::DropRequest) => return Err(io::Error::other("fault: request dropped")),
+        Some(Fault::DropResponse) | None => {}
     }
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+    tokio::time::sleep(faults.delay).await;
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let host = url.trim_start_matches("http://");
+    let mut forward = Request::builder().method(parts.method).header("host", host);
+    for (name, value) in parts.headers.iter().filter(|(name, _)| copied(name)) {
+        forward = forward.header(name, value);
     }
-    let mut forward = Request::builder().method(parts.method).uri(format!(
-        "{upstream}{}",
-        parts.uri.path_and_query().map_or("/", |p| p.as_str())
-    ));
-    for (name, value) in &parts.headers {
-        if !matches!(name.as_str(), "host" | "connection" | "content-length") {
-            forward = forward.header(name, value);
-        }
-    }
-    let answer = client
-        .request(forward.body(Full::new(body)).unwrap())
-        .await
-        .map_err(std::io::Error::other)?;
+    let forward = forward.uri(format!("{url}{path}")).body(Full::new(body));
+    // An unreachable moto also ends in a closed connection.
+    let answer = moto.request(forward.unwrap()).await;
+    let answer = answer.map_err(io::Error::other)?;
     state.lock().unwrap().stats.forwarded += 1;
-    if matches!(fault, Some(Fault::DropResponse)) {
-        return Err(std::io::Error::other("dropped response"));
+    if fault == Some(Fault::DropResponse) {
+        return Err(io::Error::other("fault: response dropped"));
     }
     let (parts, body) = answer.into_parts();
-    let mut body = body
-        .collect()
-        .await
-        .map_err(std::io::Error::other)?
-        .to_bytes();
-    if let (Some((size, offset)), true) = (page, parts.status.is_success()) {
-        body = Bytes::from(page_of(&body, size, offset));
-    }
-    let mut out = Response::builder().status(parts.status);
-    for (name, value) in &parts.headers {
-        if !matches!(
-            name.as_str(),
-            "content-length" | "transfer-encoding" | "connection"
-        ) {
-            out = out.header(name, value);
+    let mut body = body.collect().await.map_err(io::Error::other)?.to_bytes();
+    if faults.page_gaad && action == "GetAccountAuthorizationDetails" && parts.status == 200 {
+        let size = field(&form, "MaxItems").and_then(|m| m.parse().ok());
+        let marker = field(&form, "Marker").and_then(|m| m.strip_prefix("page-"));
+        let offset = marker.and_then(|m| m.parse().ok()).unwrap_or(0);
+        match page_of(&body, size.unwrap_or(100), offset) {
+            Some(page) => body = Bytes::from(page),
+            None => eprintln!("proxy: cannot page this answer, passed whole: {body:?}"),
         }
     }
-    Ok(out.body(Full::new(body)).unwrap())
+    let mut answer = Response::builder().status(parts.status);
+    for (name, value) in parts.headers.iter().filter(|(name, _)| copied(name)) {
+        answer = answer.header(name, value);
+    }
+    Ok(answer.body(Full::new(body)).unwrap())
 }
 
-/// The lists of a GetAccountAuthorizationDetails answer, paged together.
-const LISTS: [&[u8]; 4] = [
-    b"UserDetailList",
-    b"GroupDetailList",
-    b"RoleDetailList",
-    b"Policies",
-];
+/// The lists of a GetAccountAuthorizationDetails answer, paged together in
+/// this order.
+const LISTS: &str = "UserDetailList GroupDetailList RoleDetailList Policies";
 
-/// Items `[offset, offset + size)` of a full GetAccountAuthorizationDetails
-/// answer, across its four lists in order, with `IsTruncated` and `Marker`
-/// set as IAM sets them.
-pub fn page_of(full: &[u8], size: usize, offset: usize) -> Vec<u8> {
-    use quick_xml::events::Event;
-    // Per list: the range of its content, and its top-level members.
-    let mut lists: Vec<(usize, Range<usize>, Vec<Range<usize>>)> = Vec::new();
-    let mut truncated: Option<Range<usize>> = None;
-    let mut stack: Vec<Vec<u8>> = Vec::new();
-    let mut reader = quick_xml::Reader::from_reader(full);
-    let mut member_start = 0;
+/// Where the pageable parts of a GetAccountAuthorizationDetails answer lie.
+struct Layout {
+    /// Every item, in `LISTS` order: the index of its list in `LISTS`, and
+    /// the byte range of its whole `<member>` element.
+    items: Vec<(usize, Range<usize>)>,
+    /// The byte range of `IsTruncated`'s text and end tag.
+    truncated: Range<usize>,
+}
+
+/// Finds the items and `IsTruncated` of a full answer, shaped
+/// `Response/Result/List/member`: an item is a `<member>` at depth 3;
+/// deeper ones (attached policies, policy versions) are parts of an item.
+fn layout(xml: &[u8]) -> Option<Layout> {
+    let (mut items, mut truncated) = (Vec::new(), None);
+    // Per open element: its name, where its start tag begins and ends.
+    let mut open: Vec<(Vec<u8>, usize, usize)> = Vec::new();
+    let mut reader = quick_xml::Reader::from_reader(xml);
     loop {
         let before = reader.buffer_position() as usize;
-        let event = reader.read_event().expect("moto answers well-formed XML");
+        let event = reader.read_event().ok()?;
         let after = reader.buffer_position() as usize;
         match event {
-            Event::Start(e) => {
-                let name = e.name().as_ref().to_vec();
-                if let Some(i) = LISTS.iter().position(|l| *l == name.as_slice())
-                    && stack.len() == 2
-                {
-                    lists.push((i, after..after, Vec::new()));
-                }
-                let in_list =
-                    stack.len() == 3 && LISTS.contains(&stack[2].as_slice()) && name == b"member";
-                if in_list {
-                    member_start = before;
-                }
-                if name == b"IsTruncated" && stack.len() == 2 {
-                    truncated = Some(after..after);
-                }
-                stack.push(name);
-            }
-            Event::End(e) => {
-                stack.pop();
-                let name = e.name().as_ref().to_vec();
-                if stack.len() == 3 && LISTS.contains(&stack[2].as_slice()) && name == b"member" {
-                    lists.last_mut().unwrap().2.push(member_start..after);
-                } else if stack.len() == 2 && LISTS.contains(&name.as_slice()) {
-                    lists.last_mut().unwrap().1.end = before;
-                } else if stack.len() == 2 && name == b"IsTruncated" {
-                    truncated.as_mut().unwrap().end = before;
+            Event::Start(e) => open.push((e.name().as_ref().to_vec(), before, after)),
+            Event::End(_) => {
+                let (name, start, content) = open.pop()?;
+                let parent = open.get(2).map_or(&b""[..], |(l, ..)| l.as_slice());
+                let list = LISTS.split(' ').position(|l| l.as_bytes() == parent);
+                match (open.len(), list) {
+                    (3, Some(list)) if name == b"member" => items.push((list, start..after)),
+                    (2, _) if name == b"IsTruncated" => truncated = Some(content..after),
+                    _ => {}
                 }
             }
             Event::Eof => break,
             _ => {}
         }
     }
-    lists.sort_by_key(|(i, ..)| *i);
-    let total: usize = lists.iter().map(|(_, _, m)| m.len()).sum();
-    let more = offset + size < total;
-    // Edits, applied from the end so earlier ranges stay valid.
-    let mut edits: Vec<(Range<usize>, Vec<u8>)> = Vec::new();
-    let mut seen = 0;
-    for (_, content, members) in &lists {
-        let mut kept = Vec::new();
-        for m in members {
-            if (offset..offset + size).contains(&seen) {
-                kept.extend_from_slice(&full[m.clone()]);
-            }
-            seen += 1;
-        }
-        edits.push((content.clone(), kept));
-    }
-    let flag = truncated.expect("an IsTruncated element");
-    let after_flag = flag.end + "</IsTruncated>".len();
-    edits.push((
-        flag,
-        if more {
-            b"true".to_vec()
-        } else {
-            b"false".to_vec()
-        },
-    ));
-    if more {
-        let marker = format!("<Marker>page-{}</Marker>", offset + size);
-        edits.push((after_flag..after_flag, marker.into_bytes()));
-    }
-    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
-    let mut out = full.to_vec();
-    for (range, with) in edits {
-        out.splice(range, with);
-    }
-    out
+    // A stable sort: items keep their order within their list.
+    items.sort_by_key(|(list, _)| *list);
+    let truncated = truncated?;
+    Some(Layout { items, truncated })
 }
 
-/// A canned answer shaped as moto's, members nesting members of their own.
-fn canned() -> String {
-    let member = |body: &str| format!("<member>{body}</member>");
-    let users: String = (0..5)
-        .map(|i| {
-            member(&format!(
-                "<UserName>u{i}</UserName><AttachedManagedPolicies>{}</AttachedManagedPolicies>",
-                member("<PolicyArn>arn:x</PolicyArn>")
-            ))
-        })
-        .collect();
-    let roles: String = (0..2)
-        .map(|i| member(&format!("<RoleName>r{i}</RoleName>")))
-        .collect();
-    let policies: String = (0..7)
-        .map(|i| {
-            member(&format!(
-                "<PolicyName>p{i}</PolicyName><PolicyVersionList>{}</PolicyVersionList>",
-                member("<Document>%7B%7D</Document>")
-            ))
-        })
-        .collect();
+/// Items `[offset, offset + size)` of a full GetAccountAuthorizationDetails
+/// answer, across its four lists in order, each left in its own list, with
+/// `IsTruncated` and `Marker` set as IAM sets them; `None` if not one.
+fn page_of(full: &[u8], size: usize, offset: usize) -> Option<Vec<u8>> {
+    let Layout { items, truncated } = layout(full)?;
+    let page = offset..offset.saturating_add(size);
+    let flag = match page.end < items.len() {
+        true => format!("true</IsTruncated><Marker>page-{}</Marker>", page.end),
+        false => "false</IsTruncated>".to_string(),
+    };
+    // Cut the items off the page and set the flag, from the end backwards so
+    // that the ranges still ahead stay valid.
+    let mut edits = vec![(truncated, flag.as_bytes())];
+    let cut = items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !page.contains(i));
+    edits.extend(cut.map(|(_, (_, range))| (range, &b""[..])));
+    edits.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+    let mut out = full.to_vec();
+    for (range, with) in edits {
+        out.splice(range, with.iter().copied());
+    }
+    Some(out)
+}
+
+/// Items shaped as moto's (which has dates and ids besides), `#` their
+/// number: they nest `<member>`s of their own, and hold policy documents
+/// URL-encoded or entity-escaped.
+const USER: &str = "<member><UserName>u#</UserName><UserPolicyList><member><PolicyName>in</PolicyName><PolicyDocument>%7B%22Version%22%3A%222012-10-17%22%7D</PolicyDocument></member></UserPolicyList><GroupList/><AttachedManagedPolicies><member><PolicyName>p0</PolicyName><PolicyArn>arn:aws:iam::123456789012:policy/p0</PolicyArn></member></AttachedManagedPolicies></member>";
+const ROLE: &str = "<member><RoleName>r#</RoleName><AssumeRolePolicyDocument>{&quot;Version&quot;: &quot;2012-10-17&quot;}</AssumeRolePolicyDocument><RolePolicyList/><AttachedManagedPolicies><member><PolicyName>p0</PolicyName><PolicyArn>arn:aws:iam::123456789012:policy/p0</PolicyArn></member></AttachedManagedPolicies><Tags/></member>";
+const POLICY: &str = "<member><PolicyName>p#</PolicyName><Arn>arn:aws:iam::123456789012:policy/p#</Arn><PolicyVersionList><member><Document>%7B%7D</Document><VersionId>v1</VersionId></member><member><Document>%7B%22Version%22%3A%222012-10-17%22%7D</Document><VersionId>v2</VersionId></member></PolicyVersionList></member>";
+/// The end of the answer, which every page keeps.
+const METADATA: &str = "<ResponseMetadata><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ResponseMetadata></GetAccountAuthorizationDetailsResponse>";
+
+/// A full answer: 5 users, no groups, 2 roles and 7 policies.
+fn full_answer() -> String {
+    let all = |n, item: &str| {
+        (0..n)
+            .map(|i| item.replace('#', &i.to_string()))
+            .collect::<String>()
+    };
+    let (users, roles, policies) = (all(5, USER), all(2, ROLE), all(7, POLICY));
     format!(
-        "<GetAccountAuthorizationDetailsResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><GetAccountAuthorizationDetailsResult><UserDetailList>{users}</UserDetailList><GroupDetailList/><RoleDetailList>{roles}</RoleDetailList><Policies>{policies}</Policies><IsTruncated>false</IsTruncated></GetAccountAuthorizationDetailsResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetAccountAuthorizationDetailsResponse>"
+        "<GetAccountAuthorizationDetailsResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><GetAccountAuthorizationDetailsResult><UserDetailList>{users}</UserDetailList><GroupDetailList/><RoleDetailList>{roles}</RoleDetailList><Policies>{policies}</Policies><IsTruncated>false</IsTruncated></GetAccountAuthorizationDetailsResult>{METADATA}"
     )
+}
+
+const GAAD: &str = "Action=GetAccountAuthorizationDetails&Version=2010-05-08";
+const LIST_USERS: &str = "Action=ListUsers&Version=2010-05-08";
+
+/// A proxy in front of a stand-in for moto, which answers
+/// GetAccountAuthorizationDetails with `full_answer()`, anything else with a
+/// small document, and counts the requests that reach it.
+struct Fake {
+    proxy: Proxy,
+    hits: Arc<AtomicU64>,
+    _moto: Server,
+}
+
+impl Fake {
+    fn start(set: impl FnOnce(&mut Faults)) -> Fake {
+        let hits = Arc::new(AtomicU64::new(0));
+        let counter = hits.clone();
+        let moto = Server::start(move |req: Request<Incoming>| {
+            counter.fetch_add(1, SeqCst);
+            async move {
+                let form = req.into_body().collect().await.map_err(io::Error::other)?;
+                let gaad = form.to_bytes().starts_with(GAAD.as_bytes());
+                let answer = if gaad { full_answer() } else { "<Ok/>".into() };
+                Ok(Response::new(Full::new(Bytes::from(answer))))
+            }
+        });
+        let mut faults = Faults::default();
+        set(&mut faults);
+        let proxy = Proxy::start(&format!("http://{}/", moto.addr), faults);
+        let _moto = moto;
+        Fake { proxy, hits, _moto }
+    }
+
+    /// POSTs `form` to `path` on a connection of its own, in raw bytes to see
+    /// all that comes back: `None` if the connection closed (or was reset)
+    /// without a byte of answer.
+    fn post(&self, path: &str, form: &str) -> Option<(u16, String)> {
+        let mut stream = std::net::TcpStream::connect(self.proxy.server.addr).unwrap();
+        let timeout = Some(Duration::from_secs(10));
+        stream.set_read_timeout(timeout).unwrap();
+        let length = form.len();
+        let head = format!("POST {path} HTTP/1.1\r\nconnection: close\r\ncontent-length: {length}");
+        let request = format!("{head}\r\n\r\n{form}");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        if stream.read_to_string(&mut answer).is_err() || answer.is_empty() {
+            return None;
+        }
+        let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+        Some((head[9..12].parse().unwrap(), body.to_string()))
+    }
+
+    fn status(&self, form: &str) -> u16 {
+        self.post("/", form).expect("an answer").0
+    }
+
+    /// Requests that reached moto, then the proxy's counts in field order.
+    fn counts(&self) -> [u64; 7] {
+        let (s, hits) = (self.proxy.stats(), self.hits.load(SeqCst));
+        [
+            hits,
+            s.requests,
+            s.forwarded,
+            s.throttled,
+            s.server_errors,
+            s.dropped_requests,
+            s.dropped_responses,
+        ]
+    }
+}
+
+/// Each item of a GetAccountAuthorizationDetails answer, with its list.
+fn items(xml: &str) -> Vec<(usize, &str)> {
+    let layout = layout(xml.as_bytes()).expect("an account details answer");
+    let items = layout.items.into_iter();
+    items.map(|(list, range)| (list, &xml[range])).collect()
 }
 
 #[test]
 fn pages_of_account_details_add_up_to_the_whole_answer() {
-    let full = canned();
-    let names = |xml: &str| -> Vec<String> {
-        xml.split('<')
-            .filter_map(|t| {
-                let t = t
-                    .strip_prefix("UserName>")
-                    .or(t.strip_prefix("RoleName>"))
-                    .or(t.strip_prefix("PolicyName>"))?;
-                Some(t.to_string())
-            })
-            .collect()
-    };
-    let mut all = Vec::new();
-    let mut offset = 0;
-    let mut pages = 0;
-    loop {
-        let page = String::from_utf8(page_of(full.as_bytes(), 4, offset)).unwrap();
+    let fake = Fake::start(|f| f.page_gaad = true);
+    let (mut pages, mut marker) = (Vec::new(), String::new());
+    for n in 1.. {
+        let form = format!("{GAAD}&MaxItems=4{marker}");
+        let (status, page) = fake.post("/", &form).unwrap();
         let mut reader = quick_xml::Reader::from_str(&page);
-        while !matches!(
-            reader.read_event().expect("well-formed page"),
-            quick_xml::events::Event::Eof
-        ) {}
-        pages += 1;
-        let got = names(&page);
-        assert!(got.len() <= 4, "{page}");
-        all.extend(got);
-        match page.split("<Marker>").nth(1) {
-            Some(rest) => {
-                assert!(page.contains("<IsTruncated>true</IsTruncated>"), "{page}");
-                offset = rest.split("</Marker>").next().unwrap()["page-".len()..]
-                    .parse()
-                    .unwrap();
-            }
-            None => {
-                assert!(page.contains("<IsTruncated>false</IsTruncated>"), "{page}");
-                break;
-            }
+        while reader.read_event().expect("a well-formed page") != Event::Eof {}
+        let (_, end) = page.split_once("<IsTruncated>").expect("IsTruncated");
+        let tail = format!("</GetAccountAuthorizationDetailsResult>{METADATA}");
+        let last = end == format!("false</IsTruncated>{tail}");
+        let token = format!("page-{}", 4 * n);
+        let more = end == format!("true</IsTruncated><Marker>{token}</Marker>{tail}");
+        assert!(status == 200 && (last || more), "{status} {page}");
+        marker = format!("&Marker={token}");
+        pages.push(page);
+        if last {
+            break;
         }
     }
-    assert_eq!(pages, 4);
-    assert_eq!(all, names(&full));
-    assert_eq!(all.len(), 14);
+    let sizes: Vec<usize> = pages.iter().map(|page| items(page).len()).collect();
+    assert_eq!(sizes, [4, 4, 4, 2]);
+    let all: Vec<_> = pages.iter().flat_map(|page| items(page)).collect();
+    assert_eq!(all, items(&full_answer()));
+    // Without MaxItems, IAM's default of 100 takes all 14 items at once.
+    assert_eq!(fake.post("/", GAAD).unwrap().1, full_answer());
+    assert_eq!(fake.counts(), [5, 5, 5, 0, 0, 0, 0]);
+    let actions = fake.proxy.stats().actions;
+    assert_eq!(actions, ["GetAccountAuthorizationDetails"; 5]);
+}
+
+#[test]
+fn throttling_and_server_errors_answer_as_iam_does() {
+    let fake = Fake::start(|f| (f.throttle, f.exempt) = (1.0, vec!["GetUser"]));
+    for _ in 0..3 {
+        let (status, body) = fake.post("/", LIST_USERS).unwrap();
+        let error = "<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>";
+        assert!(status == 400 && body.contains(error), "{status} {body}");
+    }
+    // Neither an exempt action nor moto's own API is ever faulted.
+    assert_eq!(fake.status("Action=GetUser&UserName=a"), 200);
+    assert_eq!(fake.post("/moto-api/reset", "").unwrap().0, 200);
+    assert_eq!(fake.counts(), [2, 5, 2, 3, 0, 0, 0]);
+    let actions = fake.proxy.stats().actions;
+    assert_eq!(actions.join(" "), "ListUsers ListUsers ListUsers GetUser ");
+
+    let fake = Fake::start(|f| f.server_error = 1.0);
+    let (status, body) = fake.post("/", LIST_USERS).unwrap();
+    let start = "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Receiver</Type><Code>ServiceFailure</Code>";
+    assert!(status == 500 && body.starts_with(start), "{status} {body}");
+    assert_eq!(fake.counts(), [0, 1, 0, 0, 1, 0, 0]);
+}
+
+#[test]
+fn dropped_requests_never_reach_moto_and_dropped_responses_do() {
+    let fake = Fake::start(|f| f.drop_request = 1.0);
+    assert_eq!(fake.post("/", "Action=CreatePolicy"), None);
+    assert_eq!(fake.counts(), [0, 1, 0, 0, 0, 1, 0]);
+
+    let fake = Fake::start(|f| f.drop_response = 1.0);
+    assert_eq!(fake.post("/", "Action=CreatePolicy"), None);
+    assert_eq!(fake.counts(), [1, 1, 1, 0, 0, 0, 1]);
+}
+
+#[test]
+fn max_faults_bounds_them_and_a_seed_repeats_them() {
+    let statuses = |fake: Fake| (0..20).map(|_| fake.status(LIST_USERS)).collect::<Vec<_>>();
+    let fake = Fake::start(|f| (f.throttle, f.max_faults) = (1.0, Some(3)));
+    let first: Vec<u16> = (0..6).map(|_| fake.status(LIST_USERS)).collect();
+    assert_eq!(first, [400, 400, 400, 200, 200, 200]);
+    assert_eq!(fake.counts(), [3, 6, 3, 3, 0, 0, 0]);
+
+    let shares =
+        |seed| move |f: &mut Faults| (f.throttle, f.server_error, f.seed) = (0.3, 0.3, seed);
+    let first = statuses(Fake::start(shares(7)));
+    assert_eq!(first, statuses(Fake::start(shares(7))));
+    assert_ne!(first, statuses(Fake::start(shares(8))));
+    for status in [200, 400, 500] {
+        assert!(first.contains(&status), "{first:?}");
+    }
 }

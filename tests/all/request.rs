@@ -17,6 +17,7 @@ fn request_then_validate_round_trips_for_both_shapes() {
     let requests: [&[&str]; 2] = [
         &[
             "request",
+            "--no-pr",
             "prod-readonly",
             "--for",
             "2h",
@@ -27,6 +28,7 @@ fn request_then_validate_round_trips_for_both_shapes() {
         ],
         &[
             "request",
+            "--no-pr",
             "staging-vendor",
             "--subject",
             "dave",
@@ -135,6 +137,7 @@ fn a_request_that_would_not_validate_writes_nothing() {
         dir.path(),
         &[
             "request",
+            "--no-pr",
             "prod-readonly",
             "--for",
             "9h",
@@ -160,6 +163,7 @@ fn a_request_for_someone_the_role_does_not_admit_is_refused() {
         dir.path(),
         &[
             "request",
+            "--no-pr",
             "staging-vendor",
             "--for",
             "1d",

@@ -18,7 +18,22 @@ pub fn examples() -> PathBuf {
 /// the machine running the tests.
 pub fn gitgrant() -> Command {
     let mut cmd = Command::cargo_bin("gitgrant").expect("the gitgrant binary is built");
-    for var in ["GITGRANT_REPO", "GITHUB_ACTOR", "GITGRANT_LOG", "RUST_LOG"] {
+    for var in [
+        "GITGRANT_REPO",
+        "GITGRANT_BRANCH",
+        "GITGRANT_PROVIDER",
+        "GITGRANT_REMOVAL",
+        "GITHUB_ACTOR",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "GITHUB_API_URL",
+        "GITHUB_REPOSITORY",
+        "GITHUB_EVENT_NAME",
+        "GITHUB_EVENT_PATH",
+        "GITHUB_STEP_SUMMARY",
+        "GITGRANT_LOG",
+        "RUST_LOG",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("NO_COLOR", "1");

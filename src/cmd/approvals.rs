@@ -1,0 +1,242 @@
+//! `gitgrant approvals`: the approval evidence behind grants — for one pull
+//! request (the required status check on review events), or for every grant
+//! on the default branch (what `reconcile` demands under `require_approval`).
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use gitgrant::approval::Evidence;
+use gitgrant::exit;
+use gitgrant::git::{CommitId, Repo};
+use gitgrant::github::evidence::{Approvals, GrantFile, codeowners_of};
+use gitgrant::github::{GitHub, Pull};
+use gitgrant::grant::Grant;
+use gitgrant::policy::Policy;
+use serde::Serialize;
+
+/// Show the approval evidence of grants: the pull request that landed each,
+/// the code owners who approved its final head, and whether the role's
+/// `min_approvals` is met. Exits 1 when a grant lacks its quorum.
+///
+/// With --pr N, judges that pull request's grant files (the status check for
+/// `pull_request_review` events; `gitgrant check` runs it there too).
+/// Without, judges every grant on the branch. Needs GITHUB_TOKEN.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// One pull request.
+    #[arg(long)]
+    pr: Option<u64>,
+    /// The default branch of the access repository.
+    #[arg(long, env = "GITGRANT_BRANCH", default_value = "main")]
+    branch: String,
+    /// Output.
+    #[arg(long, value_enum, default_value_t = super::Format::Human)]
+    format: super::Format,
+}
+
+/// What is known of one grant's approval.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Found {
+    /// Landed by a pull request, judged.
+    Judged(Evidence),
+    /// Landed by a commit that no merged pull request contains.
+    NoPullRequest {
+        /// The grant file.
+        path: String,
+        /// The commit it landed in.
+        commit: String,
+    },
+    /// A break-glass role: lands without review.
+    BreakGlass {
+        /// The grant file.
+        path: String,
+    },
+}
+
+impl Found {
+    /// The grant file.
+    pub fn path(&self) -> &str {
+        match self {
+            Found::Judged(e) => &e.path,
+            Found::NoPullRequest { path, .. } | Found::BreakGlass { path } => path,
+        }
+    }
+
+    /// Whether the grant may be applied.
+    pub fn ok(&self) -> bool {
+        match self {
+            Found::Judged(e) => e.met(),
+            Found::NoPullRequest { .. } => false,
+            Found::BreakGlass { .. } => true,
+        }
+    }
+
+    /// One line for people.
+    pub fn line(&self) -> String {
+        match self {
+            Found::Judged(e) => format!(
+                "{} {}: {}",
+                if e.met() { "ok  " } else { "FAIL" },
+                e.path,
+                e.summary()
+            ),
+            Found::NoPullRequest { path, commit } => format!(
+                "FAIL {path}: landed in {} without a merged pull request",
+                &commit[..12.min(commit.len())]
+            ),
+            Found::BreakGlass { path } => format!("ok   {path}: break-glass role, no review needed"),
+        }
+    }
+}
+
+/// The CODEOWNERS GitHub applied to a pull request merged as `commit`: the
+/// one of its first parent (the base branch before the merge).
+fn codeowners_before(repo: &Repo, commit: CommitId) -> gitgrant::codeowners::Codeowners {
+    let parent = repo.resolve(&format!("{commit}^1")).unwrap_or(commit);
+    codeowners_of(|p| repo.text_at(parent, p).ok().flatten())
+}
+
+/// The evidence for grants landed on `branch`, each at its landing commit.
+pub async fn landed(
+    repo: &Repo,
+    gh: &GitHub,
+    branch: &str,
+    policy: &Policy,
+    grants: &[(&Grant, CommitId)],
+) -> anyhow::Result<BTreeMap<String, Found>> {
+    let mut approvals = Approvals::new(gh);
+    let mut out = BTreeMap::new();
+    for (grant, commit) in grants {
+        let path = grant.id.path();
+        let Some(role) = policy.roles.get(grant.role()) else {
+            continue;
+        };
+        if role.break_glass {
+            out.insert(path.clone(), Found::BreakGlass { path });
+            continue;
+        }
+        let sha = commit.to_string();
+        let Some(pull) = approvals.landed_by(&sha, branch).await? else {
+            out.insert(path.clone(), Found::NoPullRequest { path, commit: sha });
+            continue;
+        };
+        let file = GrantFile {
+            path: &path,
+            subject: &grant.subject,
+            required: role.min_approvals,
+        };
+        let owners = codeowners_before(repo, *commit);
+        let e = approvals.judge(&pull, &[file], &owners).await?;
+        if let Some(e) = e.into_iter().next() {
+            out.insert(path, Found::Judged(e));
+        }
+    }
+    Ok(out)
+}
+
+/// Judges an open pull request's grant files; prints and returns the exit
+/// code (1 until every grant has its quorum).
+pub async fn report_pull(
+    repo: &Repo,
+    gh: &GitHub,
+    ch: &super::check::Changes,
+    pull: &Pull,
+) -> anyhow::Result<u8> {
+    let validation = gitgrant::validate::validate(
+        &ch.grants,
+        chrono::Utc::now(),
+        &gitgrant::validate::Landings::new(),
+    );
+    let owners = codeowners_of(|p| repo.text_at(ch.base, p).ok().flatten());
+    let mut approvals = Approvals::new(gh);
+    let mut found = Vec::new();
+    let mut files = Vec::new();
+    for g in &validation.grants {
+        let Some(role) = ch.policy.roles.get(g.role()) else {
+            continue;
+        };
+        if role.break_glass {
+            found.push(Found::BreakGlass { path: g.id.path() });
+        } else {
+            files.push((g.id.path(), g.subject.as_str(), role.min_approvals));
+        }
+    }
+    let files: Vec<GrantFile> = files
+        .iter()
+        .map(|(path, subject, required)| GrantFile {
+            path,
+            subject,
+            required: *required,
+        })
+        .collect();
+    for e in approvals.judge(pull, &files, &owners).await? {
+        found.push(Found::Judged(e));
+    }
+    for f in &found {
+        println!("{}", f.line());
+    }
+    if found.is_empty() {
+        println!("pull request #{} changes no grant: nothing to approve", pull.number);
+    }
+    Ok(if found.iter().all(Found::ok) {
+        exit::SUCCESS
+    } else {
+        exit::ERROR
+    })
+}
+
+pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
+    let repo = Repo::open(&g.repo)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let tip = repo.branch_tip(&args.branch)?;
+    let snapshot = repo.snapshot(tip)?;
+    let Some(policy) = snapshot
+        .policy
+        .as_ref()
+        .and_then(|f| gitgrant::validate::read_policy(f).0)
+    else {
+        eprintln!("error: gitgrant.yaml on {} is missing or invalid", args.branch);
+        return Ok(exit::INVALID);
+    };
+    let gh = GitHub::from_env(Some(&policy.repository()))?;
+    if let Some(n) = args.pr {
+        return rt.block_on(async {
+            let pull = gh.pull(n).await?;
+            let ch = super::check::changes(&repo, &pull, &format!("refs/pull/{n}/merge"))
+                .or_else(|_| super::check::changes(&repo, &pull, &pull.head.sha))?;
+            report_pull(&repo, &gh, &ch, &pull).await
+        });
+    }
+    let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
+    let landings = repo.landings(tip, &paths)?;
+    let now = chrono::Utc::now();
+    let mut grants = Vec::new();
+    for f in &snapshot.grants {
+        let landing = landings.get(&f.path);
+        if let (Some(grant), Some(l)) = (
+            gitgrant::validate::read_grant(Some(&policy), f, now, landing.map(|l| l.time)).0,
+            landing,
+        ) {
+            grants.push((grant, l.commit));
+        }
+    }
+    let refs: Vec<(&Grant, CommitId)> = grants.iter().map(|(g, c)| (g, *c)).collect();
+    let found = rt.block_on(landed(&repo, &gh, &args.branch, &policy, &refs))?;
+    match args.format {
+        super::Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
+        super::Format::Human => {
+            for f in found.values() {
+                println!("{}", f.line());
+            }
+        }
+    }
+    Ok(if found.values().all(Found::ok) {
+        exit::SUCCESS
+    } else {
+        exit::ERROR
+    })
+}

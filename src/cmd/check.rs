@@ -1,0 +1,412 @@
+//! `gitgrant check`: the pull-request check. On `pull_request` it validates
+//! what the pull request changes against the policy of its base branch,
+//! annotates the offending lines and keeps one plan comment up to date; on
+//! `pull_request_review` it checks each role's approval quorum.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use gitgrant::exit;
+use gitgrant::git::{CommitId, Repo};
+use gitgrant::github::evidence::Approvals;
+use gitgrant::github::{GitHub, Pull};
+use gitgrant::grant::{Grant, GrantId, Timing, fmt_time};
+use gitgrant::policy::{Admission, Policy, Requester};
+use gitgrant::rule::{Rule, Violation};
+use gitgrant::snapshot::{Content, Snapshot};
+use gitgrant::yaml::Spans;
+use serde::Deserialize;
+
+/// The marker that finds gitgrant's one comment on a pull request.
+pub const MARKER: &str = "<!-- gitgrant:check -->";
+
+/// Check a pull request in GitHub Actions (no cloud credentials needed).
+///
+/// On `pull_request`: validates only what the pull request changes, against
+/// gitgrant.yaml of the base branch (a pull request cannot loosen the policy
+/// that judges it); the subject of every grant must be the author unless the
+/// role's `requesters` name the author; gitgrant.yaml and grants may not
+/// change together. Annotates offending lines and writes one plan comment,
+/// updated in place. On `pull_request_review`: fails until every grant in the
+/// pull request has its role's quorum of code-owner approvals.
+///
+/// Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_TOKEN, GITHUB_API_URL
+/// and GITHUB_REPOSITORY, as Actions sets them. The checkout must hold the
+/// base commit (actions/checkout with fetch-depth: 0).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The event's name.
+    #[arg(long, env = "GITHUB_EVENT_NAME", default_value = "pull_request")]
+    event_name: String,
+    /// The event's JSON payload.
+    #[arg(long, env = "GITHUB_EVENT_PATH")]
+    event: PathBuf,
+    /// The pull request's commit in the checkout (Actions checks out the
+    /// merge commit).
+    #[arg(long, default_value = "HEAD")]
+    head: String,
+    /// Validate and print, but write no comment.
+    #[arg(long)]
+    no_comment: bool,
+    /// Judge windows as of this time instead of now.
+    #[arg(long, value_parser = super::parse_time, hide = true)]
+    now: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    pull_request: Pull,
+}
+
+/// What a pull request changes under `grants/`, read from the checkout.
+pub struct Changes {
+    /// The base branch's commit.
+    pub base: CommitId,
+    /// The policy of the base branch.
+    pub policy: Policy,
+    /// Grant files added or changed, as the pull request has them.
+    pub grants: Snapshot,
+    /// Grant files deleted.
+    pub deleted: Vec<String>,
+    /// Whether gitgrant.yaml changed.
+    pub policy_changed: bool,
+}
+
+/// Reads the pull request's changes from the checkout. `Err` with violations
+/// when the base branch's policy is missing or invalid.
+pub fn changes(repo: &Repo, pull: &Pull, head: &str) -> anyhow::Result<Changes> {
+    let base = repo.resolve(&pull.base.sha).with_context(|| {
+        format!(
+            "the base commit {} is not in the checkout: check out with `fetch-depth: 0`",
+            pull.base.sha
+        )
+    })?;
+    let head = repo.resolve(head)?;
+    let fork_point = repo.merge_base(base, head)?;
+    let changed = repo.changed_paths(fork_point, head)?;
+    let base_snapshot = repo.snapshot(base)?;
+    let policy = base_snapshot
+        .policy
+        .as_ref()
+        .and_then(|f| {
+            let (p, errors) = gitgrant::validate::read_policy(f);
+            p.filter(|_| errors.is_empty())
+        })
+        .context("gitgrant.yaml of the base branch is missing or invalid; fix it there first")?;
+    let mut grants = repo.snapshot(head)?;
+    grants.policy = base_snapshot.policy;
+    grants
+        .grants
+        .retain(|f| changed.iter().any(|(p, exists)| *exists && *p == f.path));
+    Ok(Changes {
+        base,
+        policy,
+        grants,
+        deleted: changed
+            .iter()
+            .filter(|(p, exists)| !exists && p.starts_with("grants/"))
+            .map(|(p, _)| p.clone())
+            .collect(),
+        policy_changed: changed
+            .iter()
+            .any(|(p, _)| p == gitgrant::policy::POLICY_PATH),
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn read_event(path: &PathBuf) -> anyhow::Result<Pull> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the event payload {}", path.display()))?;
+    let e: Event = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a pull_request or pull_request_review event",
+            path.display()
+        )
+    })?;
+    Ok(e.pull_request)
+}
+
+pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
+    let pull = read_event(&args.event)?;
+    let repo = Repo::open(&g.repo)?;
+    let rt = runtime()?;
+    match args.event_name.as_str() {
+        "pull_request" | "pull_request_target" => rt.block_on(on_pull_request(&repo, &pull, &args)),
+        "pull_request_review" => rt.block_on(on_review(&repo, &pull, &args)),
+        other => {
+            eprintln!(
+                "error: gitgrant check runs on pull_request and pull_request_review events, not {other}"
+            );
+            Ok(exit::INVALID)
+        }
+    }
+}
+
+async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Result<u8> {
+    let now = super::now_or(args.now);
+    let ch = changes(repo, pull, &args.head)?;
+    let validation =
+        gitgrant::validate::validate(&ch.grants, now, &gitgrant::validate::Landings::new());
+    let mut violations: Vec<Violation> = validation
+        .violations
+        .into_iter()
+        .filter(|v| v.file != gitgrant::policy::POLICY_PATH)
+        .collect();
+    let gh = GitHub::from_env(Some(&ch.policy.repository())).ok();
+    let mut approvals = gh.as_ref().map(Approvals::new);
+    let author = pull.user.login.to_lowercase();
+    for grant in &validation.grants {
+        let Some(role) = ch.policy.roles.get(grant.role()) else {
+            continue;
+        };
+        let path = grant.id.path();
+        let spans = ch
+            .grants
+            .grants
+            .iter()
+            .find(|f| f.path == path)
+            .and_then(|f| match &f.content {
+                Content::Bytes(b) => std::str::from_utf8(b).ok(),
+                _ => None,
+            })
+            .and_then(|text| gitgrant::yaml::parse::<serde_yaml::Value>(text).ok())
+            .map_or_else(|| Spans::default().at(""), |l| l.spans.at("subject"));
+        let mut violation = |rule: Rule, message: String| {
+            violations.push(Violation {
+                rule,
+                file: path.clone(),
+                span: spans,
+                message,
+                help: rule.help().to_string(),
+            })
+        };
+        // A team in `requesters` is known only to GitHub.
+        if role.admits(&grant.subject) == Admission::IfTeamMember {
+            match admitted_by_team(&mut approvals, &role.requesters, &grant.subject).await? {
+                Some(true) => {}
+                Some(false) => violation(
+                    Rule::RequesterNotAllowed,
+                    format!(
+                        "role `{}` does not admit `{}`: not in its requester teams",
+                        role.name, grant.subject
+                    ),
+                ),
+                None => violation(
+                    Rule::RequesterNotAllowed,
+                    format!(
+                        "role `{}` admits teams only, and no GitHub token was given to ask GitHub about {}",
+                        role.name, grant.subject
+                    ),
+                ),
+            }
+        }
+        if grant.subject != author
+            && !may_ask_for_others(&mut approvals, &role.requesters, &author).await?
+        {
+            violation(
+                Rule::SubjectNotAuthor,
+                format!(
+                    "this pull request by {author} asks for access for {}",
+                    grant.subject
+                ),
+            );
+        }
+    }
+    if ch.policy_changed && (!ch.grants.grants.is_empty() || !ch.deleted.is_empty()) {
+        violations.push(Violation {
+            rule: Rule::PolicyWithGrants,
+            file: gitgrant::policy::POLICY_PATH.to_string(),
+            span: Spans::default().at(""),
+            message: "this pull request changes gitgrant.yaml and grants together; the grants would be judged by the policy they change".into(),
+            help: Rule::PolicyWithGrants.help().to_string(),
+        });
+    }
+    violations.sort();
+    print!("{}", gitgrant::report::github(&violations));
+    let body = comment(pull, &ch, &validation.grants, &violations);
+    super::append_step_summary(&body)?;
+    if !args.no_comment {
+        match &gh {
+            Some(_) if is_fork(pull) => tracing::info!(
+                "pull request from a fork: its token cannot comment; the plan is in the job summary"
+            ),
+            Some(gh) => {
+                gh.upsert_comment(pull.number, MARKER, &body).await?;
+            }
+            None => eprintln!(
+                "warning: no GITHUB_TOKEN: the plan comment was not written (it is in the job summary)"
+            ),
+        }
+    }
+    if violations.is_empty() {
+        eprintln!("gitgrant check: pull request #{} is valid", pull.number);
+        Ok(exit::SUCCESS)
+    } else {
+        eprintln!(
+            "gitgrant check: {} problem(s) in pull request #{}",
+            violations.len(),
+            pull.number
+        );
+        Ok(exit::INVALID)
+    }
+}
+
+fn is_fork(pull: &Pull) -> bool {
+    let repo = |b: &gitgrant::github::Branch| b.repo.as_ref().map(|r| r.full_name.to_lowercase());
+    repo(&pull.head) != repo(&pull.base)
+}
+
+/// Whether `subject` is in one of the requester teams; `None` without GitHub.
+async fn admitted_by_team(
+    approvals: &mut Option<Approvals<'_>>,
+    requesters: &[Requester],
+    subject: &str,
+) -> anyhow::Result<Option<bool>> {
+    let Some(a) = approvals else {
+        return Ok(None);
+    };
+    for r in requesters {
+        if let Requester::Team(t) = r
+            && a.is_member(t, subject).await?
+        {
+            return Ok(Some(true));
+        }
+    }
+    Ok(Some(false))
+}
+
+/// Whether `author` is named in `requesters` (by login or team): those may
+/// ask for access on behalf of others. `*` admits any subject but lets
+/// nobody ask for someone else.
+async fn may_ask_for_others(
+    approvals: &mut Option<Approvals<'_>>,
+    requesters: &[Requester],
+    author: &str,
+) -> anyhow::Result<bool> {
+    for r in requesters {
+        match r {
+            Requester::Login(l) if l == author => return Ok(true),
+            Requester::Team(t) => {
+                if let Some(a) = approvals
+                    && a.is_member(t, author).await?
+                {
+                    return Ok(true);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
+/// When a grant's window runs, in words.
+fn window_words(grant: &Grant) -> String {
+    match &grant.timing {
+        Timing::Duration(d) => format!("{d} from the moment it merges"),
+        Timing::Window {
+            starts: Some(s),
+            expires,
+        } => format!("{} until {}", fmt_time(*s), fmt_time(*expires)),
+        Timing::Window {
+            starts: None,
+            expires,
+        } => format!("from the moment it merges until {}", fmt_time(*expires)),
+    }
+}
+
+/// The plan comment.
+fn comment(pull: &Pull, ch: &Changes, grants: &[Grant], violations: &[Violation]) -> String {
+    let p = &ch.policy;
+    let mut s = format!("{MARKER}\n### gitgrant: what merging #{} does\n\n", pull.number);
+    if grants.is_empty() && ch.deleted.is_empty() && violations.is_empty() {
+        s.push_str("No grant changes: merging this grants and revokes nothing.\n");
+    }
+    for g in grants {
+        let Some(role) = p.roles.get(g.role()) else {
+            continue;
+        };
+        let account = p
+            .providers
+            .get(&role.provider)
+            .map_or("?", |pr| pr.account.as_str());
+        let identity = p
+            .people
+            .get(&g.subject)
+            .and_then(|person| person.identity_on(&role.provider))
+            .map_or("no identity".to_string(), |i| match i {
+                gitgrant::policy::Identity::AwsIamUser(u) => format!("IAM user `{u}`"),
+                gitgrant::policy::Identity::AwsIamRole(r) => format!("IAM role `{r}`"),
+            });
+        let _ = writeln!(
+            s,
+            "- **Grants** `{}` to **{}** ({identity}) in account `{account}` ({}), {}.",
+            g.role(),
+            g.subject,
+            role.provider,
+            window_words(g)
+        );
+        let _ = writeln!(s, "  Reason: {}", g.reason.replace('\n', " "));
+        if role.break_glass {
+            let _ = writeln!(
+                s,
+                "  Break-glass: lands without review, applies at once, and opens a review issue for {}.",
+                reviewers(&role.approvers, &p.security_team)
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "  Needs {} approval(s) at the latest commit from: {} (not {}).",
+                role.min_approvals,
+                role.approvers.join(", "),
+                g.subject
+            );
+        }
+    }
+    for path in &ch.deleted {
+        let id = GrantId::from_path(path).map_or(path.clone(), |id| id.to_string());
+        let _ = writeln!(
+            s,
+            "- **Revokes** `{id}` early: its access ends on the next reconcile."
+        );
+    }
+    if !violations.is_empty() {
+        let _ = writeln!(s, "\n**{} problem(s) block this pull request:**\n", violations.len());
+        for v in violations {
+            let _ = writeln!(
+                s,
+                "- `{}:{}` {} (`{}`): {}",
+                v.file, v.span.start, v.message, v.rule, v.help
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n<sub>Checked against gitgrant.yaml at {} (the base branch).</sub>",
+        &ch.base.to_string()[..12]
+    );
+    s
+}
+
+fn reviewers(approvers: &[String], team: &str) -> String {
+    let mut all: Vec<&str> = approvers.iter().map(String::as_str).collect();
+    if !all.contains(&team) {
+        all.push(team);
+    }
+    all.join(", ")
+}
+
+async fn on_review(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Result<u8> {
+    let ch = changes(repo, pull, &args.head)?;
+    let gh = GitHub::from_env(Some(&ch.policy.repository()))?;
+    // The pull request as it is now: its head may have moved since the event.
+    let pull = gh.pull(pull.number).await?;
+    super::approvals::report_pull(repo, &gh, &ch, &pull).await
+}

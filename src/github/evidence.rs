@@ -1,0 +1,120 @@
+//! Approval evidence from GitHub: the pull request behind a landed commit,
+//! its reviews, and the members of the teams that own a grant's file.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::approval::{Evidence, PullFacts, ReviewFact, evaluate, teams};
+use crate::codeowners::Codeowners;
+
+use super::{GitHub, GitHubError, Pull};
+
+/// One grant file to judge.
+#[derive(Debug, Clone)]
+pub struct GrantFile<'a> {
+    /// Its path.
+    pub path: &'a str,
+    /// Its subject.
+    pub subject: &'a str,
+    /// The role's `min_approvals`.
+    pub required: u32,
+}
+
+/// Looks up evidence, remembering team members across grants.
+#[derive(Debug)]
+pub struct Approvals<'a> {
+    gh: &'a GitHub,
+    members: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl<'a> Approvals<'a> {
+    /// Evidence through `gh`.
+    pub fn new(gh: &'a GitHub) -> Approvals<'a> {
+        Approvals {
+            gh,
+            members: BTreeMap::new(),
+        }
+    }
+
+    /// The merged pull request that brought commit `sha` into `branch`:
+    /// the one whose merge commit it is, else any merged into `branch`.
+    /// `None` for a commit pushed directly.
+    pub async fn landed_by(&self, sha: &str, branch: &str) -> Result<Option<Pull>, GitHubError> {
+        let pulls = self.gh.pulls_for_commit(sha).await?;
+        let merged = || pulls.iter().filter(|p| p.merged_at.is_some());
+        Ok(merged()
+            .find(|p| p.merge_commit_sha.as_deref() == Some(sha))
+            .or_else(|| merged().find(|p| p.base.name == branch))
+            .cloned())
+    }
+
+    /// Judges `pull`'s reviews for each of `files` under `codeowners`.
+    pub async fn judge(
+        &mut self,
+        pull: &Pull,
+        files: &[GrantFile<'_>],
+        codeowners: &Codeowners,
+    ) -> Result<Vec<Evidence>, GitHubError> {
+        let reviews: Vec<ReviewFact> = self
+            .gh
+            .reviews(pull.number)
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                Some(ReviewFact {
+                    reviewer: r.user?.login,
+                    state: r.state,
+                    commit: r.commit_id,
+                })
+            })
+            .collect();
+        let facts = PullFacts {
+            pr: pull.number,
+            author: &pull.user.login,
+            head: &pull.head.sha,
+            reviews: &reviews,
+        };
+        let mut out = Vec::new();
+        for f in files {
+            let owners = codeowners.owners(f.path);
+            for (org, team) in teams(owners) {
+                let key = format!("{org}/{team}");
+                if !self.members.contains_key(&key) {
+                    let m = self.gh.team_members(&org, &team).await?;
+                    self.members.insert(key, m.into_iter().collect());
+                }
+            }
+            out.push(evaluate(
+                &facts,
+                f.path,
+                f.subject,
+                owners,
+                &self.members,
+                f.required,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Whether `login` belongs to team `@org/team`.
+    pub async fn is_member(&mut self, team: &str, login: &str) -> Result<bool, GitHubError> {
+        let Some((org, name)) = team.trim_start_matches('@').split_once('/') else {
+            return Ok(false);
+        };
+        let key = format!("{}/{}", org.to_lowercase(), name.to_lowercase());
+        if !self.members.contains_key(&key) {
+            let m = self.gh.team_members(org, name).await?;
+            self.members.insert(key.clone(), m.into_iter().collect());
+        }
+        Ok(self.members[&key].contains(&login.to_lowercase()))
+    }
+}
+
+/// The CODEOWNERS GitHub uses for a tree: the first of
+/// [`SEARCH_ORDER`](crate::codeowners::SEARCH_ORDER) that `read` finds.
+pub fn codeowners_of(read: impl Fn(&str) -> Option<String>) -> Codeowners {
+    crate::codeowners::SEARCH_ORDER
+        .iter()
+        .find_map(|p| read(p))
+        .map(|t| Codeowners::parse(&t))
+        .unwrap_or_default()
+}
