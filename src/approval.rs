@@ -104,6 +104,79 @@ impl Verdict {
     }
 }
 
+/// What is known of one grant's approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Found {
+    /// Landed by a pull request, judged.
+    Judged(Evidence),
+    /// Landed by a commit that no merged pull request contains.
+    NoPullRequest {
+        /// The grant file.
+        path: String,
+        /// The commit it landed in.
+        commit: String,
+    },
+    /// A break-glass role: lands without review.
+    BreakGlass {
+        /// The grant file.
+        path: String,
+    },
+}
+
+impl Found {
+    /// The grant file.
+    pub fn path(&self) -> &str {
+        match self {
+            Found::Judged(e) => &e.path,
+            Found::NoPullRequest { path, .. } | Found::BreakGlass { path } => path,
+        }
+    }
+
+    /// Whether the grant may be applied.
+    pub fn ok(&self) -> bool {
+        match self {
+            Found::Judged(e) => e.met(),
+            Found::NoPullRequest { .. } => false,
+            Found::BreakGlass { .. } => true,
+        }
+    }
+
+    /// One line for people.
+    pub fn line(&self) -> String {
+        match self {
+            Found::Judged(e) => format!(
+                "{} {}: {}",
+                if e.met() { "ok  " } else { "FAIL" },
+                e.path,
+                e.summary()
+            ),
+            Found::NoPullRequest { path, commit } => format!(
+                "FAIL {path}: landed in {} without a merged pull request",
+                &commit[..12.min(commit.len())]
+            ),
+            Found::BreakGlass { path } => {
+                format!("ok   {path}: break-glass role, no review needed")
+            }
+        }
+    }
+}
+
+/// A grant that landed, as the evidence lookup needs it.
+#[derive(Debug, Clone)]
+pub struct Landed {
+    /// The grant file.
+    pub path: String,
+    /// Its subject.
+    pub subject: String,
+    /// The role's `min_approvals`.
+    pub required: u32,
+    /// Whether the role is break-glass (no review needed).
+    pub break_glass: bool,
+    /// The commit it landed in (full id).
+    pub commit: String,
+}
+
 /// A review, as far as the evidence needs it. Pass them oldest first.
 #[derive(Debug, Clone)]
 pub struct ReviewFact {

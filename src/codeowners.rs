@@ -194,7 +194,10 @@ mod tests {
              /apps/ @octocat\n\
              /apps/github\n",
         );
-        assert_eq!(owners(&c, "README.md"), ["@global-owner1", "@global-owner2"]);
+        assert_eq!(
+            owners(&c, "README.md"),
+            ["@global-owner1", "@global-owner2"]
+        );
         assert_eq!(owners(&c, "src/app.js"), ["@js-owner"]);
         assert_eq!(owners(&c, "main.go"), ["docs@example.com"]);
         assert_eq!(owners(&c, "a/b/notes.txt"), ["@octo-org/octocats"]);
@@ -229,7 +232,10 @@ mod tests {
             ["@acme/sre-leads", "@bob"]
         );
         assert!(owners(&c, "grants/prod-break/a.yaml").is_empty());
-        assert_eq!(owners(&c, "grants/prod-readonly-x/a.yaml"), ["@acme/security"]);
+        assert_eq!(
+            owners(&c, "grants/prod-readonly-x/a.yaml"),
+            ["@acme/security"]
+        );
         assert!(owners(&c, "nested/grants/prod-readonly/a.yaml") == ["@acme/security"]);
     }
 

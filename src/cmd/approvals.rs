@@ -5,14 +5,13 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
-use gitgrant::approval::Evidence;
+use gitgrant::approval::{Found, Landed};
 use gitgrant::exit;
 use gitgrant::git::{CommitId, Repo};
 use gitgrant::github::evidence::{Approvals, GrantFile, codeowners_of};
 use gitgrant::github::{GitHub, Pull};
 use gitgrant::grant::Grant;
 use gitgrant::policy::Policy;
-use serde::Serialize;
 
 /// Show the approval evidence of grants: the pull request that landed each,
 /// the code owners who approved its final head, and whether the role's
@@ -34,62 +33,6 @@ pub struct Args {
     format: super::Format,
 }
 
-/// What is known of one grant's approval.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum Found {
-    /// Landed by a pull request, judged.
-    Judged(Evidence),
-    /// Landed by a commit that no merged pull request contains.
-    NoPullRequest {
-        /// The grant file.
-        path: String,
-        /// The commit it landed in.
-        commit: String,
-    },
-    /// A break-glass role: lands without review.
-    BreakGlass {
-        /// The grant file.
-        path: String,
-    },
-}
-
-impl Found {
-    /// The grant file.
-    pub fn path(&self) -> &str {
-        match self {
-            Found::Judged(e) => &e.path,
-            Found::NoPullRequest { path, .. } | Found::BreakGlass { path } => path,
-        }
-    }
-
-    /// Whether the grant may be applied.
-    pub fn ok(&self) -> bool {
-        match self {
-            Found::Judged(e) => e.met(),
-            Found::NoPullRequest { .. } => false,
-            Found::BreakGlass { .. } => true,
-        }
-    }
-
-    /// One line for people.
-    pub fn line(&self) -> String {
-        match self {
-            Found::Judged(e) => format!(
-                "{} {}: {}",
-                if e.met() { "ok  " } else { "FAIL" },
-                e.path,
-                e.summary()
-            ),
-            Found::NoPullRequest { path, commit } => format!(
-                "FAIL {path}: landed in {} without a merged pull request",
-                &commit[..12.min(commit.len())]
-            ),
-            Found::BreakGlass { path } => format!("ok   {path}: break-glass role, no review needed"),
-        }
-    }
-}
-
 /// The CODEOWNERS GitHub applied to a pull request merged as `commit`: the
 /// one of its first parent (the base branch before the merge).
 fn codeowners_before(repo: &Repo, commit: CommitId) -> gitgrant::codeowners::Codeowners {
@@ -97,42 +40,57 @@ fn codeowners_before(repo: &Repo, commit: CommitId) -> gitgrant::codeowners::Cod
     codeowners_of(|p| repo.text_at(parent, p).ok().flatten())
 }
 
-/// The evidence for grants landed on `branch`, each at its landing commit.
+/// The evidence for grants landed on `branch`, each at its landing commit,
+/// by grant file.
 pub async fn landed(
     repo: &Repo,
     gh: &GitHub,
     branch: &str,
-    policy: &Policy,
-    grants: &[(&Grant, CommitId)],
+    grants: &[Landed],
 ) -> anyhow::Result<BTreeMap<String, Found>> {
     let mut approvals = Approvals::new(gh);
     let mut out = BTreeMap::new();
-    for (grant, commit) in grants {
-        let path = grant.id.path();
-        let Some(role) = policy.roles.get(grant.role()) else {
-            continue;
-        };
-        if role.break_glass {
+    for g in grants {
+        let path = g.path.clone();
+        if g.break_glass {
             out.insert(path.clone(), Found::BreakGlass { path });
             continue;
         }
-        let sha = commit.to_string();
+        let sha = g.commit.clone();
         let Some(pull) = approvals.landed_by(&sha, branch).await? else {
             out.insert(path.clone(), Found::NoPullRequest { path, commit: sha });
             continue;
         };
         let file = GrantFile {
             path: &path,
-            subject: &grant.subject,
-            required: role.min_approvals,
+            subject: &g.subject,
+            required: g.required,
         };
-        let owners = codeowners_before(repo, *commit);
+        let commit = repo.resolve(&sha)?;
+        let owners = codeowners_before(repo, commit);
         let e = approvals.judge(&pull, &[file], &owners).await?;
         if let Some(e) = e.into_iter().next() {
             out.insert(path, Found::Judged(e));
         }
     }
     Ok(out)
+}
+
+/// What [`landed`] needs of each grant, under `policy`.
+pub fn landed_items(policy: &Policy, grants: &[(&Grant, CommitId)]) -> Vec<Landed> {
+    grants
+        .iter()
+        .filter_map(|(g, c)| {
+            let role = policy.roles.get(g.role())?;
+            Some(Landed {
+                path: g.id.path(),
+                subject: g.subject.clone(),
+                required: role.min_approvals,
+                break_glass: role.break_glass,
+                commit: c.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Judges an open pull request's grant files; prints and returns the exit
@@ -177,7 +135,10 @@ pub async fn report_pull(
         println!("{}", f.line());
     }
     if found.is_empty() {
-        println!("pull request #{} changes no grant: nothing to approve", pull.number);
+        println!(
+            "pull request #{} changes no grant: nothing to approve",
+            pull.number
+        );
     }
     Ok(if found.iter().all(Found::ok) {
         exit::SUCCESS
@@ -199,9 +160,14 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         .as_ref()
         .and_then(|f| gitgrant::validate::read_policy(f).0)
     else {
-        eprintln!("error: gitgrant.yaml on {} is missing or invalid", args.branch);
+        eprintln!(
+            "error: gitgrant.yaml on {} is missing or invalid",
+            args.branch
+        );
         return Ok(exit::INVALID);
     };
+    // octocrab's client needs the runtime to exist when it is built.
+    let _in_runtime = rt.enter();
     let gh = GitHub::from_env(Some(&policy.repository()))?;
     if let Some(n) = args.pr {
         return rt.block_on(async {
@@ -225,7 +191,8 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         }
     }
     let refs: Vec<(&Grant, CommitId)> = grants.iter().map(|(g, c)| (g, *c)).collect();
-    let found = rt.block_on(landed(&repo, &gh, &args.branch, &policy, &refs))?;
+    let items = landed_items(&policy, &refs);
+    let found = rt.block_on(landed(&repo, &gh, &args.branch, &items))?;
     match args.format {
         super::Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
         super::Format::Human => {

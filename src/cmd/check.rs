@@ -325,7 +325,10 @@ fn window_words(grant: &Grant) -> String {
 /// The plan comment.
 fn comment(pull: &Pull, ch: &Changes, grants: &[Grant], violations: &[Violation]) -> String {
     let p = &ch.policy;
-    let mut s = format!("{MARKER}\n### gitgrant: what merging #{} does\n\n", pull.number);
+    let mut s = format!(
+        "{MARKER}\n### gitgrant: what merging #{} does\n\n",
+        pull.number
+    );
     if grants.is_empty() && ch.deleted.is_empty() && violations.is_empty() {
         s.push_str("No grant changes: merging this grants and revokes nothing.\n");
     }
@@ -378,7 +381,11 @@ fn comment(pull: &Pull, ch: &Changes, grants: &[Grant], violations: &[Violation]
         );
     }
     if !violations.is_empty() {
-        let _ = writeln!(s, "\n**{} problem(s) block this pull request:**\n", violations.len());
+        let _ = writeln!(
+            s,
+            "\n**{} problem(s) block this pull request:**\n",
+            violations.len()
+        );
         for v in violations {
             let _ = writeln!(
                 s,

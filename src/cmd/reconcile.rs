@@ -129,7 +129,7 @@ struct Prepared {
     providers: BTreeMap<String, AwsIam>,
     unreadable: Vec<ProviderError>,
     /// Approval evidence by grant file, when GitHub was asked.
-    approvals: BTreeMap<String, super::approvals::Found>,
+    approvals: BTreeMap<String, gitgrant::approval::Found>,
     /// Active break-glass grants: id, subject, role.
     break_glass: Vec<(String, String, String)>,
     /// GitHub, when a token was given.
@@ -208,8 +208,8 @@ async fn prepare(
             .filter(|g| active.contains(g.id.to_string().as_str()))
             .filter_map(|g| Some((g, landed_in.get(&g.id.path())?.commit)))
             .collect();
-        approvals =
-            super::approvals::landed(repo, gh, &t.branch, &policy, &grants).await?;
+        let items = super::approvals::landed_items(&policy, &grants);
+        approvals = super::approvals::landed(repo, gh, &t.branch, &items).await?;
         let unapproved: BTreeMap<String, String> = approvals
             .values()
             .filter(|f| !f.ok())
@@ -425,7 +425,7 @@ struct ReconcileOutput<'a> {
     errors: &'a [ProviderError],
     removals: &'a [RemovalRow],
     removal_pull_request: Option<&'a str>,
-    approvals: &'a BTreeMap<String, super::approvals::Found>,
+    approvals: &'a BTreeMap<String, gitgrant::approval::Found>,
     reviews: &'a BTreeMap<String, String>,
     pushed_to: Option<&'a str>,
     calls: BTreeMap<String, Calls>,
@@ -738,8 +738,13 @@ async fn review_issues(gh: &GitHub, p: &Prepared) -> anyhow::Result<BTreeMap<Str
             r.provider,
             mention.join(" ")
         );
-        let issue = gh.open_issue(&review_title(id), &body, &[REVIEW_LABEL]).await?;
-        tracing::info!("opened review issue #{} for break-glass grant {id}", issue.number);
+        let issue = gh
+            .open_issue(&review_title(id), &body, &[REVIEW_LABEL])
+            .await?;
+        tracing::info!(
+            "opened review issue #{} for break-glass grant {id}",
+            issue.number
+        );
         out.insert(id.clone(), issue.html_url);
     }
     Ok(out)
@@ -794,14 +799,22 @@ async fn api_removals(
             tracing::info!(
                 "removal pull request #{} {}",
                 pull.number,
-                if merged { "merged" } else { "set to auto-merge" }
+                if merged {
+                    "merged"
+                } else {
+                    "set to auto-merge"
+                }
             );
             return Ok((made, Some(pull.html_url)));
         }
         if gh.fast_forward(branch, &parent).await? {
             return Ok((made, None));
         }
-        tracing::warn!("{branch} moved on GitHub during removal commits (attempt {attempt}); rebuilding");
+        tracing::warn!(
+            "{branch} moved on GitHub during removal commits (attempt {attempt}); rebuilding"
+        );
     }
-    anyhow::bail!("{branch} kept moving on GitHub; removal commits were not landed (the next run retries)")
+    anyhow::bail!(
+        "{branch} kept moving on GitHub; removal commits were not landed (the next run retries)"
+    )
 }

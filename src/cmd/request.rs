@@ -93,7 +93,9 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             (Some(d), _) => format!("for {d} from the moment this pull request merges"),
             (None, Some(end)) => format!(
                 "from {} until {end}",
-                raw.starts.as_deref().unwrap_or("the moment this pull request merges")
+                raw.starts
+                    .as_deref()
+                    .unwrap_or("the moment this pull request merges")
             ),
             (None, None) => String::new(),
         };

@@ -38,8 +38,8 @@ pub fn open_pull_request(
     title: &str,
     body: &str,
 ) -> anyhow::Result<String> {
-    let gh = GitHub::from_env(Some(&policy.repository()))?;
     runtime()?.block_on(async {
+        let gh = GitHub::from_env(Some(&policy.repository()))?;
         let default = gh.repository_info().await?.default_branch;
         let base = gh
             .branch_sha(&default)

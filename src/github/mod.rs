@@ -105,7 +105,10 @@ impl RateLimitMetrics for Waits {
         left: usize,
     ) {
         self.retried.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!("GitHub answered {status} to {}; retrying ({left} left)", req.uri());
+        tracing::warn!(
+            "GitHub answered {status} to {}; retrying ({left} left)",
+            req.uri()
+        );
     }
 
     fn rate_limited(
@@ -264,9 +267,8 @@ impl GitHub {
         let value: Value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                Value::String(String::from_utf8_lossy(&bytes).into_owned())
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         if !status.is_success() {
             let message = value
@@ -316,11 +318,10 @@ impl GitHub {
         let mut out = Vec::new();
         loop {
             let (v, next) = self.send(Method::Get, &url, None).await?;
-            let page: Vec<T> =
-                serde_json::from_value(v).map_err(|source| GitHubError::Shape {
-                    path: url.clone(),
-                    source,
-                })?;
+            let page: Vec<T> = serde_json::from_value(v).map_err(|source| GitHubError::Shape {
+                path: url.clone(),
+                source,
+            })?;
             out.extend(page);
             match next {
                 Some(n) => url = n,
@@ -405,7 +406,10 @@ impl GitHub {
         let all: Vec<Issue> = self
             .list(&self.repo_path(&format!("/issues?state=all&labels={label}")))
             .await?;
-        Ok(all.into_iter().filter(|i| i.pull_request.is_none()).collect())
+        Ok(all
+            .into_iter()
+            .filter(|i| i.pull_request.is_none())
+            .collect())
     }
 
     /// The commit a branch points at; `None` when there is no such branch.
@@ -539,7 +543,12 @@ impl GitHub {
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
-                    .map(|e| e.get("message").and_then(Value::as_str).unwrap_or("?").to_string())
+                    .map(|e| {
+                        e.get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("?")
+                            .to_string()
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -549,7 +558,11 @@ impl GitHub {
         if errors.iter().any(|m| m.contains("clean status")) {
             let path = self.repo_path(&format!("/pulls/{}/merge", pull.number));
             let _: Value = self
-                .call(Method::Put, &path, Some(&json!({ "merge_method": "merge" })))
+                .call(
+                    Method::Put,
+                    &path,
+                    Some(&json!({ "merge_method": "merge" })),
+                )
                 .await?;
             return Ok(true);
         }
@@ -588,7 +601,12 @@ fn next_link(link: &str) -> Option<String> {
         params
             .split(';')
             .any(|p| p.trim() == r#"rel="next""#)
-            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
     })
 }
 
@@ -618,7 +636,14 @@ mod tests {
 
     #[test]
     fn a_repository_must_be_owner_slash_name() {
-        for bad in ["", "acme", "acme/", "/access", "acme/access/x", "ac me/access"] {
+        for bad in [
+            "",
+            "acme",
+            "acme/",
+            "/access",
+            "acme/access/x",
+            "ac me/access",
+        ] {
             assert!(
                 matches!(
                     GitHub::new(DEFAULT_API, "t", bad),

@@ -5,6 +5,8 @@ mod cli;
 mod faults;
 mod generated;
 mod git;
+mod github;
+mod github_fake;
 mod moto;
 mod proxy;
 mod reconcile;

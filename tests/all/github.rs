@@ -1,0 +1,629 @@
+//! The GitHub side, end to end: the real binary against the stateful GitHub
+//! fake (tests/all/github_fake.rs), whose git data is a real bare
+//! repository, and — for reconcile — a real moto_server.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use crate::github_fake::{FakeGitHub, Fault, REPO, fetch, pull_event, sync_main};
+use crate::support::{GitRepo, fixtures, git, gitgrant, grant_yaml};
+
+const LOGINS: &[&str] = &[
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "mallory",
+    "gitgrant-bot",
+];
+
+/// An access repository on a fake GitHub.
+struct Flow {
+    repo: GitRepo,
+    #[allow(dead_code)]
+    bare: PathBuf,
+    fake: FakeGitHub,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn flow() -> Flow {
+    let repo = GitRepo::from_template(
+        &fixtures().join("github-access"),
+        "2026-11-23T08:00:00Z",
+        "Access policy (#1)",
+    );
+    let bare = repo.with_bare_remote();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = rt.block_on(FakeGitHub::start(&bare, LOGINS));
+    {
+        let mut s = fake.lock();
+        s.teams
+            .insert("acme/sre-leads".into(), vec!["carol".into(), "dave".into()]);
+        s.teams.insert("acme/security".into(), vec!["erin".into()]);
+        s.teams.insert("acme/oncall".into(), vec!["dave".into()]);
+    }
+    Flow {
+        repo,
+        bare,
+        fake,
+        _rt: rt,
+    }
+}
+
+impl Flow {
+    fn work(&self) -> &Path {
+        &self.repo.path
+    }
+
+    /// Pushes `files` on a new branch off GitHub's main and opens a pull
+    /// request by `author`.
+    fn open_pr(&self, author: &str, branch: &str, files: &[(&str, Option<&str>)]) -> u64 {
+        fetch(self.work());
+        git(
+            self.work(),
+            &["checkout", "-q", "-B", branch, "origin/main"],
+            None,
+        );
+        self.repo.commit(
+            files,
+            &format!("Request on {branch}"),
+            "2026-11-23T08:30:00Z",
+        );
+        git(self.work(), &["push", "-q", "origin", branch], None);
+        git(self.work(), &["checkout", "-q", "main"], None);
+        self.fake.add_pull(author, branch, REPO)
+    }
+
+    /// Another commit on an open pull request's branch.
+    fn push_to(&self, branch: &str, files: &[(&str, Option<&str>)]) {
+        git(self.work(), &["checkout", "-q", branch], None);
+        self.repo
+            .commit(files, "More changes", "2026-11-23T08:40:00Z");
+        git(self.work(), &["push", "-q", "origin", branch], None);
+        git(self.work(), &["checkout", "-q", "main"], None);
+    }
+
+    /// Merges pull request `n` with a merge commit at `date`, as the merge
+    /// button does, and tells the fake.
+    fn merge(&self, n: u64, date: &str) -> String {
+        let branch = self.fake.lock().pulls[n as usize - 1].head_ref.clone();
+        sync_main(self.work());
+        git(
+            self.work(),
+            &[
+                "merge",
+                "-q",
+                "--no-ff",
+                "-m",
+                &format!("Merge pull request #{n} from acme/{branch}"),
+                &format!("origin/{branch}"),
+            ],
+            Some(date),
+        );
+        git(self.work(), &["push", "-q", "origin", "main"], None);
+        let sha = self.repo.head();
+        self.fake.mark_merged(n, &sha, date);
+        sha
+    }
+
+    /// Pushes straight to main, as an admin bypassing protection would.
+    fn push_main(&self, files: &[(&str, Option<&str>)], date: &str) -> String {
+        sync_main(self.work());
+        let sha = self.repo.commit(files, "Direct change", date);
+        git(self.work(), &["push", "-q", "origin", "main"], None);
+        sha
+    }
+
+    fn gitgrant(&self, login: &str) -> assert_cmd::Command {
+        let mut cmd = gitgrant();
+        cmd.envs(self.fake.env(login));
+        cmd
+    }
+
+    /// `gitgrant check` for `event` on pull request `n`, run as Actions runs
+    /// it: in a checkout of the merge commit, with the event payload.
+    fn check(&self, n: u64, event: &str, token_login: &str) -> Output {
+        let branch = self.fake.lock().pulls[n as usize - 1].head_ref.clone();
+        fetch(self.work());
+        git(
+            self.work(),
+            &["checkout", "-q", "--detach", "origin/main"],
+            None,
+        );
+        git(
+            self.work(),
+            &[
+                "merge",
+                "-q",
+                "--no-ff",
+                "-m",
+                "Merge into main",
+                &format!("origin/{branch}"),
+            ],
+            Some("2026-11-23T08:50:00Z"),
+        );
+        let payload = pull_event(&self.fake, n, "synchronize");
+        let event_path = self.repo.dir.path().join("event.json");
+        std::fs::write(&event_path, payload.to_string()).unwrap();
+        let out = self
+            .gitgrant(token_login)
+            .args(["check", "--now", "2026-11-23T08:55:00Z", "--repo"])
+            .arg(self.work())
+            .env("GITHUB_EVENT_NAME", event)
+            .env("GITHUB_EVENT_PATH", &event_path)
+            .output()
+            .unwrap();
+        git(self.work(), &["checkout", "-q", "main"], None);
+        out
+    }
+
+    /// `gitgrant approvals --pr N`: exit code and stdout.
+    fn approvals(&self, n: u64) -> (i32, String) {
+        let out = self
+            .gitgrant("gitgrant-bot")
+            .args(["approvals", "--pr", &n.to_string(), "--repo"])
+            .arg(self.work())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const RO_ALICE: &str = "grants/ro/alice-1.yaml";
+
+fn ro(subject: &str) -> String {
+    grant_yaml(subject, "ro", "duration: 2h")
+}
+
+#[test]
+fn request_opens_a_pull_request_through_the_api_and_check_comments_once() {
+    let f = flow();
+    let out = f
+        .gitgrant("alice")
+        .args([
+            "request",
+            "ro",
+            "--for",
+            "2h",
+            "--reason",
+            "INC-7: latency",
+            "--subject",
+            "alice",
+            "--repo",
+        ])
+        .arg(f.work())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("https://github.com/{REPO}/pull/1")
+    );
+    // The branch exists on GitHub, holding only the new grant file; nothing
+    // was pushed with git and the work tree is untouched.
+    let pull = f.fake.lock().pulls[0].clone();
+    assert_eq!(pull.author, "alice");
+    assert!(
+        pull.head_ref.starts_with("gitgrant/request/ro/alice-"),
+        "{}",
+        pull.head_ref
+    );
+    for words in [
+        "**alice** asks for the role **ro**",
+        "`111111111111`",
+        "for 2h",
+        "INC-7: latency",
+        "@acme/sre-leads",
+        "1 approval(s)",
+    ] {
+        assert!(pull.body.contains(words), "{words} not in {}", pull.body);
+    }
+    fetch(f.work());
+    let changed = git(
+        f.work(),
+        &[
+            "diff",
+            "--name-only",
+            "origin/main",
+            &format!("origin/{}", pull.head_ref),
+        ],
+        None,
+    );
+    assert!(
+        changed.trim().starts_with("grants/ro/alice-") && changed.lines().count() == 1,
+        "{changed}"
+    );
+    assert!(!f.work().join("grants").exists());
+
+    // The check passes and writes one plan comment; a second run (a new
+    // push) updates it instead of adding another.
+    let c = f.check(1, "pull_request", "gitgrant-bot");
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    let c = f.check(1, "pull_request", "gitgrant-bot");
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    let comments = f.fake.comments(1);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    for words in [
+        "**Grants** `ro` to **alice**",
+        "IAM user `alice`",
+        "account `111111111111`",
+        "2h from the moment it merges",
+        "Needs 1 approval(s)",
+        "@acme/sre-leads",
+    ] {
+        assert!(
+            comments[0].contains(words),
+            "{words} not in {}",
+            comments[0]
+        );
+    }
+    assert_eq!(f.fake.seen("PATCH /repos/acme/access/issues/comments/"), 1);
+}
+
+#[test]
+fn the_plan_comment_is_found_on_a_later_page_and_updated_in_place() {
+    let f = flow();
+    let n = f.open_pr("alice", "req", &[(RO_ALICE, Some(&ro("alice")))]);
+    {
+        let mut s = f.fake.lock();
+        for i in 0..5 {
+            s.comments
+                .push((n, 10 + i, "bob".into(), format!("chatter {i}")));
+        }
+    }
+    assert!(f.check(n, "pull_request", "gitgrant-bot").status.success());
+    assert!(f.check(n, "pull_request", "gitgrant-bot").status.success());
+    let ours: Vec<String> = f
+        .fake
+        .comments(n)
+        .into_iter()
+        .filter(|c| c.contains("gitgrant:check"))
+        .collect();
+    assert_eq!(ours.len(), 1);
+    // Six comments, two a page: the second check read all three pages.
+    assert!(f.fake.seen("GET /repos/acme/access/issues/1/comments?") >= 6);
+}
+
+#[test]
+fn a_grant_for_someone_else_is_rejected_on_its_line() {
+    let f = flow();
+    let n = f.open_pr("mallory", "req", &[(RO_ALICE, Some(&ro("alice")))]);
+    let c = f.check(n, "pull_request", "gitgrant-bot");
+    assert_eq!(c.status.code(), Some(2), "{}", text(&c));
+    let out = String::from_utf8_lossy(&c.stdout);
+    assert!(
+        out.contains("::error file=grants/ro/alice-1.yaml,line=1,col=10,")
+            && out.contains("gitgrant subject-not-author"),
+        "{out}"
+    );
+    assert!(f.fake.comments(n)[0].contains("subject-not-author"));
+}
+
+#[test]
+fn a_named_requester_team_member_may_ask_for_others() {
+    let f = flow();
+    // dave is on @acme/oncall, which the ops role names in `requesters`.
+    let n = f.open_pr(
+        "dave",
+        "req",
+        &[(
+            "grants/ops/alice-1.yaml",
+            Some(&grant_yaml("alice", "ops", "duration: 1h")),
+        )],
+    );
+    let c = f.check(n, "pull_request", "gitgrant-bot");
+    // alice is not on @acme/oncall, so she cannot be an ops subject at all.
+    assert_eq!(c.status.code(), Some(2), "{}", text(&c));
+    assert!(text(&c).contains("requester-not-allowed"), "{}", text(&c));
+    let n = f.open_pr(
+        "dave",
+        "req2",
+        &[(
+            "grants/ops/dave-1.yaml",
+            Some(&grant_yaml("dave", "ops", "duration: 1h")),
+        )],
+    );
+    let c = f.check(n, "pull_request", "gitgrant-bot");
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+}
+
+#[test]
+fn policy_and_grants_in_one_pull_request_are_rejected() {
+    let f = flow();
+    let policy = std::fs::read_to_string(fixtures().join("github-access/gitgrant.yaml"))
+        .unwrap()
+        .replace("max_duration: 8h", "max_duration: 90d");
+    let n = f.open_pr(
+        "alice",
+        "widen",
+        &[
+            ("gitgrant.yaml", Some(&policy)),
+            (RO_ALICE, Some(&grant_yaml("alice", "ro", "duration: 30d"))),
+        ],
+    );
+    let c = f.check(n, "pull_request", "gitgrant-bot");
+    assert_eq!(c.status.code(), Some(2), "{}", text(&c));
+    let out = text(&c);
+    assert!(out.contains("gitgrant policy-with-grants"), "{out}");
+    // Judged by the base branch's policy, the 30d window is too long.
+    assert!(out.contains("window-too-long"), "{out}");
+}
+
+#[test]
+fn a_pull_request_from_a_fork_is_checked_without_writing() {
+    let f = flow();
+    let n = f.open_pr(
+        "mallory",
+        "fork-req",
+        &[("grants/ro/mallory-1.yaml", Some(&ro("mallory")))],
+    );
+    f.fake.lock().pulls[n as usize - 1].head_repo = "mallory/access".into();
+    // A fork's token can only read; the check must not try to write.
+    f.fake.lock().read_only.push("tok-gitgrant-bot".into());
+    let summary = f.repo.dir.path().join("summary.md");
+    std::fs::write(&summary, "").unwrap();
+    let c = {
+        let mut cmd = f.gitgrant("gitgrant-bot");
+        cmd.env("GITHUB_STEP_SUMMARY", &summary);
+        let branch = "fork-req";
+        fetch(f.work());
+        git(
+            f.work(),
+            &["checkout", "-q", "--detach", "origin/main"],
+            None,
+        );
+        git(
+            f.work(),
+            &[
+                "merge",
+                "-q",
+                "--no-ff",
+                "-m",
+                "m",
+                &format!("origin/{branch}"),
+            ],
+            Some("2026-11-23T08:50:00Z"),
+        );
+        let event = f.repo.dir.path().join("event.json");
+        std::fs::write(&event, pull_event(&f.fake, n, "opened").to_string()).unwrap();
+        let out = cmd
+            .args(["check", "--repo"])
+            .arg(f.work())
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_EVENT_PATH", &event)
+            .output()
+            .unwrap();
+        git(f.work(), &["checkout", "-q", "main"], None);
+        out
+    };
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    assert!(f.fake.comments(n).is_empty());
+    assert_eq!(f.fake.seen("POST"), 0);
+    let s = std::fs::read_to_string(&summary).unwrap();
+    assert!(s.contains("**Grants** `ro` to **mallory**"), "{s}");
+}
+
+#[test]
+fn approvals_count_only_code_owners_at_the_final_head() {
+    let f = flow();
+    // Self-approval: alice is on no team, but even an owner cannot approve
+    // their own access.
+    f.fake
+        .lock()
+        .teams
+        .get_mut("acme/sre-leads")
+        .unwrap()
+        .push("alice".into());
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    f.fake.review(n, "alice", "APPROVED");
+    let (code, out) = f.approvals(n);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("alice: approved their own access"), "{out}");
+
+    // A reviewer who is not a code owner of grants/ro/.
+    f.fake.review(n, "bob", "APPROVED");
+    let (code, out) = f.approvals(n);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bob: not a code owner of the file"), "{out}");
+
+    // A team code owner (carol is on @acme/sre-leads) — counts.
+    f.fake.review(n, "carol", "APPROVED");
+    let (code, out) = f.approvals(n);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("1 of 1 approval(s) from code owners (carol)"),
+        "{out}"
+    );
+
+    // A new push: carol's approval is of an older head and no longer counts.
+    f.push_to(
+        "a",
+        &[(RO_ALICE, Some(&grant_yaml("alice", "ro", "duration: 1h")))],
+    );
+    let (code, out) = f.approvals(n);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("carol: approved an older commit"), "{out}");
+}
+
+#[test]
+fn changes_requested_then_approved_counts_and_the_reverse_does_not() {
+    let f = flow();
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    f.fake.review(n, "dave", "CHANGES_REQUESTED");
+    assert_eq!(f.approvals(n).0, 1);
+    f.fake.review(n, "dave", "APPROVED");
+    f.fake.review(n, "dave", "COMMENTED");
+    let (code, out) = f.approvals(n);
+    assert_eq!(code, 0, "{out}");
+    f.fake.review(n, "dave", "CHANGES_REQUESTED");
+    let (code, out) = f.approvals(n);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("dave: requested changes"), "{out}");
+}
+
+#[test]
+fn a_quorum_of_two_is_not_met_by_one() {
+    let f = flow();
+    let n = f.open_pr(
+        "alice",
+        "adm",
+        &[(
+            "grants/admin/alice-1.yaml",
+            Some(&grant_yaml("alice", "admin", "duration: 1h")),
+        )],
+    );
+    f.fake.review(n, "bob", "APPROVED");
+    let (code, out) = f.approvals(n);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("1 of 2 approval(s)"), "{out}");
+    f.fake.review(n, "carol", "APPROVED");
+    let (code, out) = f.approvals(n);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("2 of 2 approval(s) from code owners (bob, carol)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_review_event_check_is_the_quorum_status() {
+    let f = flow();
+    let n = f.open_pr(
+        "alice",
+        "adm",
+        &[(
+            "grants/admin/alice-1.yaml",
+            Some(&grant_yaml("alice", "admin", "duration: 1h")),
+        )],
+    );
+    f.fake.review(n, "bob", "APPROVED");
+    let c = f.check(n, "pull_request_review", "gitgrant-bot");
+    assert_eq!(c.status.code(), Some(1), "{}", text(&c));
+    assert!(
+        text(&c).contains("FAIL grants/admin/alice-1.yaml: PR #1: 1 of 2"),
+        "{}",
+        text(&c)
+    );
+    f.fake.review(n, "dave", "APPROVED");
+    let c = f.check(n, "pull_request_review", "gitgrant-bot");
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+}
+
+#[test]
+fn a_secondary_rate_limit_is_waited_out() {
+    let f = flow();
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    f.fake.review(n, "carol", "APPROVED");
+    let body: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("github/error-secondary-rate-limit.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    f.fake.lock().faults.push(Fault {
+        method: "GET",
+        path: "/pulls/1/reviews",
+        times: 1,
+        status: 403,
+        body,
+        headers: vec![("retry-after", "1"), ("x-ratelimit-remaining", "4000")],
+    });
+    let started = std::time::Instant::now();
+    let (code, out) = f.approvals(n);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(f.fake.seen("GET /repos/acme/access/pulls/1/reviews"), 2);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "it waited as told"
+    );
+}
+
+#[test]
+fn a_forbidden_answer_without_rate_limit_headers_fails_clearly() {
+    let f = flow();
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    f.fake.lock().faults.push(Fault {
+        method: "GET",
+        path: "/pulls/1/reviews",
+        times: 1,
+        status: 403,
+        body: json!({ "message": "Resource not accessible by integration" }),
+        headers: vec![],
+    });
+    let (code, out) = f.approvals(n);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("GitHub answered 403") && out.contains("Resource not accessible"),
+        "{out}"
+    );
+    assert_eq!(f.fake.seen("GET /repos/acme/access/pulls/1/reviews"), 1);
+}
+
+#[test]
+fn revoke_opens_a_pull_request_that_deletes_the_grant() {
+    let f = flow();
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    f.merge(n, "2026-11-23T09:00:00Z");
+    let out = f
+        .gitgrant("bob")
+        .args([
+            "revoke",
+            "ro/alice-1",
+            "--reason",
+            "incident over",
+            "--repo",
+        ])
+        .arg(f.work())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let pull = f.fake.lock().pulls[1].clone();
+    assert_eq!(pull.author, "bob");
+    fetch(f.work());
+    let diff = git(
+        f.work(),
+        &[
+            "diff",
+            "--name-status",
+            "origin/main",
+            &format!("origin/{}", pull.head_ref),
+        ],
+        None,
+    );
+    assert_eq!(diff.trim(), format!("D\t{RO_ALICE}"));
+    // A grant that is not there is refused before anything is made.
+    let out = f
+        .gitgrant("bob")
+        .args(["revoke", "ro/nobody-1", "--reason", "x", "--repo"])
+        .arg(f.work())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("grants/ro/nobody-1.yaml is not on main"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(f.fake.lock().pulls.len(), 2);
+}
