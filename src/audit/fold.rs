@@ -286,6 +286,7 @@ impl<'a> Fold<'a> {
             unreadable: unreadable(&version),
             violations: grant_violations(at, &version.violations),
             findings: Vec::new(),
+            approval: None,
         };
         let index = self.lifecycles.len();
         self.lifecycles.push(lifecycle);
@@ -681,7 +682,7 @@ pub(super) fn fmt_delta(delta: chrono::TimeDelta) -> String {
     out
 }
 
-fn sort_findings(findings: &mut [Finding]) {
+pub(super) fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         (a.time, a.rule.id(), &a.grant, a.occurrence, &a.message).cmp(&(
             b.time,

@@ -128,6 +128,11 @@ pub struct Lifecycle {
     pub violations: Vec<GrantViolation>,
     /// The rule ids of this lifecycle's findings, in the order they arose.
     pub findings: Vec<FindingRule>,
+    /// Approval evidence from GitHub (`audit --github`): the pull request,
+    /// the code owners whose approval counted, and each review's verdict.
+    /// Absent without `--github`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approval::Found>,
 }
 
 /// Where a grant was asked for.
@@ -332,6 +337,11 @@ finding_rules! {
     Moved = "moved";
     /// A grant id was used again after an earlier lifecycle of it ended.
     ReAdded = "re-added";
+    /// The grant's subject approved their own pull request (`--github`).
+    SelfApproval = "self-approval";
+    /// The grant landed without a pull request, or without its role's
+    /// quorum of code-owner approvals at the final head (`--github`).
+    MissingApproval = "missing-approval";
 }
 
 impl fmt::Display for FindingRule {
@@ -376,4 +386,55 @@ impl Lifecycle {
                 .iter()
                 .any(|e| e.subject.as_deref() == Some(login))
     }
+}
+
+/// Adds approval evidence to an audit: `found` holds, for each lifecycle in
+/// order, what GitHub says of the pull request that landed it (`None` where
+/// it was not asked). Self-approval and missing approvals become findings.
+pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::approval::Found>>) {
+    use crate::approval::Found;
+    for (l, f) in audit.lifecycles.iter_mut().zip(found) {
+        let Some(f) = f else { continue };
+        let mut finding = |rule: FindingRule, message: String| {
+            audit.findings.push(Finding {
+                rule,
+                grant: Some(l.id.clone()),
+                occurrence: Some(l.occurrence),
+                role: l.role.clone(),
+                commit: l.landed.commit.clone(),
+                time: l.landed.time,
+                message,
+            });
+            if !l.findings.contains(&rule) {
+                l.findings.push(rule);
+            }
+        };
+        match &f {
+            Found::Judged(e) => {
+                if e.self_approved() {
+                    finding(
+                        FindingRule::SelfApproval,
+                        format!(
+                            "{} approved their own access in PR #{}",
+                            l.subject.as_deref().unwrap_or("the subject"),
+                            e.pr
+                        ),
+                    );
+                }
+                if !e.met() {
+                    finding(FindingRule::MissingApproval, e.summary());
+                }
+            }
+            Found::NoPullRequest { commit, .. } => finding(
+                FindingRule::MissingApproval,
+                format!(
+                    "landed in {} without a merged pull request",
+                    &commit[..12.min(commit.len())]
+                ),
+            ),
+            Found::BreakGlass { .. } => {}
+        }
+        l.approval = Some(f);
+    }
+    fold::sort_findings(&mut audit.findings);
 }

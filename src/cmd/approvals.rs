@@ -41,24 +41,25 @@ fn codeowners_before(repo: &Repo, commit: CommitId) -> gitgrant::codeowners::Cod
 }
 
 /// The evidence for grants landed on `branch`, each at its landing commit,
-/// by grant file.
+/// in the order given.
 pub async fn landed(
     repo: &Repo,
     gh: &GitHub,
     branch: &str,
     grants: &[Landed],
-) -> anyhow::Result<BTreeMap<String, Found>> {
+) -> anyhow::Result<Vec<Found>> {
+    let branch = branch.strip_prefix("origin/").unwrap_or(branch);
     let mut approvals = Approvals::new(gh);
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for g in grants {
         let path = g.path.clone();
         if g.break_glass {
-            out.insert(path.clone(), Found::BreakGlass { path });
+            out.push(Found::BreakGlass { path });
             continue;
         }
         let sha = g.commit.clone();
         let Some(pull) = approvals.landed_by(&sha, branch).await? else {
-            out.insert(path.clone(), Found::NoPullRequest { path, commit: sha });
+            out.push(Found::NoPullRequest { path, commit: sha });
             continue;
         };
         let file = GrantFile {
@@ -69,9 +70,7 @@ pub async fn landed(
         let commit = repo.resolve(&sha)?;
         let owners = codeowners_before(repo, commit);
         let e = approvals.judge(&pull, &[file], &owners).await?;
-        if let Some(e) = e.into_iter().next() {
-            out.insert(path, Found::Judged(e));
-        }
+        out.extend(e.into_iter().map(Found::Judged));
     }
     Ok(out)
 }
@@ -192,7 +191,11 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     }
     let refs: Vec<(&Grant, CommitId)> = grants.iter().map(|(g, c)| (g, *c)).collect();
     let items = landed_items(&policy, &refs);
-    let found = rt.block_on(landed(&repo, &gh, &args.branch, &items))?;
+    let found: BTreeMap<String, Found> = rt
+        .block_on(landed(&repo, &gh, &args.branch, &items))?
+        .into_iter()
+        .map(|f| (f.path().to_string(), f))
+        .collect();
     match args.format {
         super::Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
         super::Format::Human => {

@@ -40,6 +40,11 @@ pub struct Args {
     /// How long after expiry a removal counts as late.
     #[arg(long, default_value = "1h")]
     late_after: GrantDuration,
+    /// Ask GitHub for each grant's pull request and approvals (needs
+    /// GITHUB_TOKEN): adds approvers and pull-request numbers, and flags
+    /// self-approval and missing approvals.
+    #[arg(long)]
+    github: bool,
 }
 
 pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
@@ -60,7 +65,11 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     let options = Options {
         late_after: args.late_after.to_delta(),
     };
-    let full = audit::audit(&history, now, &options);
+    let mut full = audit::audit(&history, now, &options);
+    if args.github {
+        let found = approvals(&repo, &args.branch, &full)?;
+        audit::add_approvals(&mut full, found);
+    }
     let filter = Filter {
         subject: args.subject,
         role: args.role,
@@ -71,4 +80,59 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     let shown = audit::filter(&full, &filter);
     print!("{}", audit::render::render(&shown, args.format));
     Ok(exit::SUCCESS)
+}
+
+/// The approval evidence of every lifecycle, judged under the policy at the
+/// commit it landed in.
+fn approvals(
+    repo: &Repo,
+    branch: &str,
+    audit: &audit::Audit,
+) -> anyhow::Result<Vec<Option<gitgrant::approval::Found>>> {
+    let mut items = Vec::new();
+    let mut index = Vec::new();
+    for l in &audit.lifecycles {
+        let landed = repo.resolve(&l.landed.commit)?;
+        let policy = repo
+            .snapshot(landed)?
+            .policy
+            .and_then(|f| gitgrant::validate::read_policy(&f).0);
+        let role = l
+            .role
+            .as_ref()
+            .zip(policy.as_ref())
+            .and_then(|(r, p)| p.roles.get(r));
+        match (role, &l.subject) {
+            (Some(role), Some(subject)) => {
+                index.push(Some(items.len()));
+                items.push(gitgrant::approval::Landed {
+                    path: l.path.clone(),
+                    subject: subject.clone(),
+                    required: role.min_approvals,
+                    break_glass: role.break_glass,
+                    commit: l.landed.commit.clone(),
+                });
+            }
+            _ => index.push(None),
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let found = rt.block_on(async {
+        let policy_repo = audit_repository(repo, branch);
+        let gh = gitgrant::github::GitHub::from_env(policy_repo.as_deref())?;
+        super::approvals::landed(repo, &gh, branch, &items).await
+    })?;
+    Ok(index
+        .into_iter()
+        .map(|i| i.map(|i| found[i].clone()))
+        .collect())
+}
+
+/// `repository` of gitgrant.yaml at the tip of `branch`, if readable.
+fn audit_repository(repo: &Repo, branch: &str) -> Option<String> {
+    let tip = repo.resolve(branch).ok()?;
+    let file = repo.snapshot(tip).ok()?.policy?;
+    Some(gitgrant::validate::read_policy(&file).0?.repository())
 }

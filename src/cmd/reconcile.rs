@@ -209,7 +209,11 @@ async fn prepare(
             .filter_map(|g| Some((g, landed_in.get(&g.id.path())?.commit)))
             .collect();
         let items = super::approvals::landed_items(&policy, &grants);
-        approvals = super::approvals::landed(repo, gh, &t.branch, &items).await?;
+        approvals = super::approvals::landed(repo, gh, &t.branch, &items)
+            .await?
+            .into_iter()
+            .map(|f| (f.path().to_string(), f))
+            .collect();
         let unapproved: BTreeMap<String, String> = approvals
             .values()
             .filter(|f| !f.ok())
@@ -781,20 +785,30 @@ async fn api_removals(
             return Ok((made, None));
         }
         if args.removal == RemovalMode::Pr {
-            let head = format!("gitgrant/removals-{}", &parent[..12]);
-            gh.create_branch(&head, &parent).await?;
+            // One branch and one pull request for removals: a later run
+            // moves the branch and reuses the pull request still open.
+            let head = "gitgrant/removals";
+            if gh.branch_sha(head).await?.is_some() {
+                gh.set_branch(head, &parent).await?;
+            } else {
+                gh.create_branch(head, &parent).await?;
+            }
             let ids: Vec<&str> = made.iter().map(|(r, _)| r.grant.as_str()).collect();
-            let pull = gh
-                .open_pull(
-                    &head,
-                    branch,
-                    &format!("gitgrant: remove {} ended grant(s)", made.len()),
-                    &format!(
-                        "These grants have ended and their access is revoked; this removes their files, one commit each:\n\n{}\n",
-                        ids.iter().map(|i| format!("- `{i}`")).collect::<Vec<_>>().join("\n")
-                    ),
-                )
-                .await?;
+            let pull = match gh.open_pull_from(head).await? {
+                Some(p) => p,
+                None => {
+                    gh.open_pull(
+                        head,
+                        branch,
+                        "gitgrant: remove the files of ended grants",
+                        &format!(
+                            "These grants have ended and their access is revoked; this removes their files, one commit each:\n\n{}\n",
+                            ids.iter().map(|i| format!("- `{i}`")).collect::<Vec<_>>().join("\n")
+                        ),
+                    )
+                    .await?
+                }
+            };
             let merged = gh.auto_merge(&pull).await?;
             tracing::info!(
                 "removal pull request #{} {}",

@@ -43,7 +43,7 @@ pub enum GitHubError {
         /// What was given.
         url: String,
         /// Why octocrab refused it.
-        source: octocrab::Error,
+        source: Box<octocrab::Error>,
     },
     /// GitHub answered with an error status.
     #[error("GitHub answered {status} to {method} {path}: {message}")]
@@ -65,7 +65,7 @@ pub enum GitHubError {
         /// The request's path.
         path: String,
         /// What went wrong.
-        source: octocrab::Error,
+        source: Box<octocrab::Error>,
     },
     /// A body that does not have the documented shape.
     #[error("GitHub's answer to {path} is not what its documentation describes: {source}")]
@@ -196,7 +196,7 @@ impl GitHub {
             .base_uri(api.as_str())
             .map_err(|source| GitHubError::BadBase {
                 url: api.clone(),
-                source,
+                source: Box::new(source),
             })?
             .personal_token(token.to_string())
             .add_retry_config(RetryConfig::HandleRateLimits {
@@ -211,7 +211,7 @@ impl GitHub {
             .build()
             .map_err(|source| GitHubError::BadBase {
                 url: api.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(GitHub {
             client,
@@ -246,7 +246,7 @@ impl GitHub {
         let transport = |source| GitHubError::Transport {
             method: method.as_str(),
             path: path.to_string(),
-            source,
+            source: Box::new(source),
         };
         let resp = match method {
             Method::Get => self.client._get(path).await,
@@ -512,6 +512,24 @@ impl GitHub {
             Err(e) if e.status() == Some(422) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Moves a branch to `sha` whatever it pointed at (gitgrant's own
+    /// removal branch only).
+    pub async fn set_branch(&self, branch: &str, sha: &str) -> Result<(), GitHubError> {
+        let path = self.repo_path(&format!("/git/refs/heads/{branch}"));
+        let body = json!({ "sha": sha, "force": true });
+        self.call::<Ref>(Method::Patch, &path, Some(&body)).await?;
+        Ok(())
+    }
+
+    /// The open pull request from branch `head` of this repository, if any.
+    pub async fn open_pull_from(&self, head: &str) -> Result<Option<Pull>, GitHubError> {
+        let owner = self.repository.split('/').next().unwrap_or_default();
+        let pulls: Vec<Pull> = self
+            .list(&self.repo_path(&format!("/pulls?state=open&head={owner}:{head}")))
+            .await?;
+        Ok(pulls.into_iter().next())
     }
 
     /// Opens a pull request from `head` into `base`.

@@ -81,6 +81,14 @@ impl Flow {
         self.fake.add_pull(author, branch, REPO)
     }
 
+    /// A pull request by `who` asking for an hour of the admin role (two
+    /// approvals needed).
+    fn admin_pr(&self, who: &str) -> u64 {
+        let path = format!("grants/admin/{who}-1.yaml");
+        let text = grant_yaml(who, "admin", "duration: 1h");
+        self.open_pr(who, "adm", &[(path.as_str(), Some(text.as_str()))])
+    }
+
     /// Another commit on an open pull request's branch.
     fn push_to(&self, branch: &str, files: &[(&str, Option<&str>)]) {
         git(self.work(), &["checkout", "-q", branch], None);
@@ -164,6 +172,28 @@ impl Flow {
         out
     }
 
+    /// `gitgrant request ro --for 2h` by alice, through the API; must succeed.
+    fn request_as_alice(&self, reason: &str) -> Output {
+        let out = self
+            .gitgrant("alice")
+            .args([
+                "request",
+                "ro",
+                "--for",
+                "2h",
+                "--reason",
+                reason,
+                "--subject",
+                "alice",
+                "--repo",
+            ])
+            .arg(self.work())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        out
+    }
+
     /// `gitgrant approvals --pr N`: exit code and stdout.
     fn approvals(&self, n: u64) -> (i32, String) {
         let out = self
@@ -200,23 +230,7 @@ fn ro(subject: &str) -> String {
 #[test]
 fn request_opens_a_pull_request_through_the_api_and_check_comments_once() {
     let f = flow();
-    let out = f
-        .gitgrant("alice")
-        .args([
-            "request",
-            "ro",
-            "--for",
-            "2h",
-            "--reason",
-            "INC-7: latency",
-            "--subject",
-            "alice",
-            "--repo",
-        ])
-        .arg(f.work())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let out = f.request_as_alice("INC-7: latency");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("https://github.com/{REPO}/pull/1")
@@ -486,14 +500,7 @@ fn changes_requested_then_approved_counts_and_the_reverse_does_not() {
 #[test]
 fn a_quorum_of_two_is_not_met_by_one() {
     let f = flow();
-    let n = f.open_pr(
-        "alice",
-        "adm",
-        &[(
-            "grants/admin/alice-1.yaml",
-            Some(&grant_yaml("alice", "admin", "duration: 1h")),
-        )],
-    );
+    let n = f.admin_pr("alice");
     f.fake.review(n, "bob", "APPROVED");
     let (code, out) = f.approvals(n);
     assert_eq!(code, 1, "{out}");
@@ -510,14 +517,7 @@ fn a_quorum_of_two_is_not_met_by_one() {
 #[test]
 fn the_review_event_check_is_the_quorum_status() {
     let f = flow();
-    let n = f.open_pr(
-        "alice",
-        "adm",
-        &[(
-            "grants/admin/alice-1.yaml",
-            Some(&grant_yaml("alice", "admin", "duration: 1h")),
-        )],
-    );
+    let n = f.admin_pr("alice");
     f.fake.review(n, "bob", "APPROVED");
     let c = f.check(n, "pull_request_review", "gitgrant-bot");
     assert_eq!(c.status.code(), Some(1), "{}", text(&c));
@@ -626,4 +626,350 @@ fn revoke_opens_a_pull_request_that_deletes_the_grant() {
         text(&out)
     );
     assert_eq!(f.fake.lock().pulls.len(), 2);
+}
+
+// ---- With a real moto_server: reconcile in GitHub mode. ----
+
+use crate::moto::{Moto, create_users, iam, moto, policies};
+use crate::reconcile::{ACCOUNT, PATH, run_env};
+
+/// moto with this policy's users, and its IAM client.
+fn aws() -> (Moto, aws_sdk_iam::Client) {
+    let m = moto();
+    let client = iam(&m.url, ACCOUNT);
+    create_users(&client, &["alice", "bob", "carol", "dave", "mallory"]);
+    (m, client)
+}
+
+impl Flow {
+    /// `gitgrant reconcile --now NOW --removal api EXTRA…` as the bot, on
+    /// a checkout of GitHub's main (Actions' checkout on push).
+    fn reconcile(&self, m: &Moto, now: &str, extra: &[&str]) -> (i32, Value) {
+        sync_main(self.work());
+        let env = self.fake.env("gitgrant-bot");
+        let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let mut args = vec!["reconcile", "--now", now];
+        if !extra.contains(&"--removal") {
+            args.extend(["--removal", "api"]);
+        }
+        args.extend(extra);
+        run_env(self.work(), &m.url, &args, &env)
+    }
+
+    /// GitHub's main, fetched: the message of each commit, newest first.
+    fn main_log(&self) -> Vec<String> {
+        fetch(self.work());
+        git(
+            self.work(),
+            &[
+                "log",
+                "--first-parent",
+                "--format=%an%n%B%x00",
+                "origin/main",
+            ],
+            None,
+        )
+        .split('\0')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+    }
+
+    /// `gitgrant audit --github --format json` of GitHub's main.
+    fn audit_github(&self, now: &str) -> Value {
+        let out = self
+            .gitgrant("gitgrant-bot")
+            .args([
+                "audit",
+                "--github",
+                "--format",
+                "json",
+                "--branch",
+                "origin/main",
+                "--now",
+                now,
+                "--repo",
+            ])
+            .arg(self.work())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn on_main(&self, path: &str) -> bool {
+        fetch(self.work());
+        git(
+            self.work(),
+            &["ls-tree", "-r", "--name-only", "origin/main"],
+            None,
+        )
+        .lines()
+        .any(|l| l == path)
+    }
+}
+
+fn users_of(client: &aws_sdk_iam::Client) -> Vec<Vec<String>> {
+    policies(client, PATH)
+        .into_iter()
+        .map(|p| p.users)
+        .collect()
+}
+
+#[test]
+fn request_to_removal_end_to_end_with_approval_evidence() {
+    let (m, client) = aws();
+    let f = flow();
+    f.request_as_alice("INC-9");
+    assert!(f.check(1, "pull_request", "gitgrant-bot").status.success());
+    f.fake.review(1, "carol", "APPROVED");
+    assert!(
+        f.check(1, "pull_request_review", "gitgrant-bot")
+            .status
+            .success()
+    );
+    f.merge(1, "2026-11-23T09:00:00Z");
+
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(users_of(&client), [["alice"]]);
+    let evidence = json["approvals"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(evidence["status"], "judged");
+    assert_eq!(evidence["approvers"], json!(["carol"]));
+    assert_eq!(evidence["pr"], 1);
+
+    // Two hours later: revoked, and the file removed by a commit made
+    // through the Git Data API (authored by the bot's token).
+    let (code, json) = f.reconcile(&m, "2026-11-23T11:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(policies(&client, PATH).is_empty());
+    let log = f.main_log();
+    assert!(
+        log[0].starts_with("gitgrant-bot\ngitgrant: expire ro/alice-"),
+        "{}",
+        log[0]
+    );
+    assert!(log[0].contains("Gitgrant-Reason: expired"), "{}", log[0]);
+    let removed = json["removals"][0]["commit"].as_str().unwrap().to_string();
+    assert_eq!(
+        git(f.work(), &["rev-parse", "origin/main"], None).trim(),
+        removed
+    );
+    assert_eq!(
+        f.fake.seen("PATCH /repos/acme/access/git/refs/heads/main"),
+        1
+    );
+
+    // The audit, with GitHub, names the approver and the pull request.
+    let audit = f.audit_github("2026-11-23T12:00:00Z");
+    let l = &audit["lifecycles"][0];
+    assert_eq!(l["approval"]["status"], "judged", "{l:#}");
+    assert_eq!(l["approval"]["approvers"], json!(["carol"]));
+    assert_eq!(l["approval"]["pr"], 1);
+    let rules: Vec<&str> = audit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        !rules.contains(&"missing-approval") && !rules.contains(&"self-approval"),
+        "{rules:?}"
+    );
+}
+
+#[test]
+fn without_approval_evidence_nothing_is_granted() {
+    let (m, client) = aws();
+    let f = flow();
+    // Pushed straight to main: no pull request at all.
+    f.push_main(&[(RO_ALICE, Some(&ro("alice")))], "2026-11-23T09:00:00Z");
+    // Merged with one approval of two.
+    let n = f.admin_pr("bob");
+    f.fake.review(n, "carol", "APPROVED");
+    f.fake.review(n, "bob", "APPROVED");
+    f.merge(n, "2026-11-23T09:05:00Z");
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 1, "{json:#}");
+    assert!(policies(&client, PATH).is_empty(), "nothing applied");
+    let refused: Vec<String> = json["plan"]["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["why"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .any(|w| w.contains("without a merged pull request")),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|w| w.contains("1 of 2") && w.contains("bob: approved their own access")),
+        "{refused:?}"
+    );
+
+    // The audit flags both.
+    let audit = f.audit_github("2026-11-23T09:30:00Z");
+    let rules: Vec<&str> = audit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"missing-approval") && rules.contains(&"self-approval"),
+        "{rules:?}"
+    );
+}
+
+#[test]
+fn without_a_token_require_approval_changes_nothing() {
+    let (m, client) = aws();
+    let f = flow();
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    f.fake.review(n, "carol", "APPROVED");
+    f.merge(n, "2026-11-23T09:00:00Z");
+    sync_main(f.work());
+    let (code, _) = {
+        let out = gitgrant()
+            .args(["reconcile", "--now", "2026-11-23T09:30:00Z", "--repo"])
+            .arg(f.work())
+            .env("AWS_ENDPOINT_URL", &m.url)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert!(
+            t.contains("require_approval: true") && t.contains("GITHUB_TOKEN"),
+            "{t}"
+        );
+        (out.status.code(), t)
+    };
+    assert_eq!(code, Some(1));
+    assert!(policies(&client, PATH).is_empty());
+}
+
+#[test]
+fn a_removal_commit_is_rebuilt_when_the_branch_moves() {
+    let (m, _client) = aws();
+    let f = flow();
+    let bob = "grants/ro/bob-1.yaml";
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    f.fake.review(n, "carol", "APPROVED");
+    f.merge(n, "2026-11-23T09:00:00Z");
+    let n = f.open_pr("bob", "b", &[(bob, Some(&ro("bob")))]);
+    f.fake.review(n, "dave", "APPROVED");
+    f.merge(n, "2026-11-23T09:01:00Z");
+    assert_eq!(f.reconcile(&m, "2026-11-23T09:30:00Z", &[]).0, 0);
+    // While the reconciler makes its commits, someone else's merge removes
+    // bob's grant first.
+    f.fake.lock().move_before_update = Some(vec![bob.to_string()]);
+    let (code, json) = f.reconcile(&m, "2026-11-23T11:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(
+        f.fake.seen("PATCH /repos/acme/access/git/refs/heads/main"),
+        2
+    );
+    assert!(!f.on_main(RO_ALICE) && !f.on_main(bob));
+    let log = f.main_log();
+    let ours: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("Gitgrant-Grant:"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{log:#?}");
+    assert!(
+        ours[0].contains("Gitgrant-Grant: ro/alice-1"),
+        "{}",
+        ours[0]
+    );
+    assert!(log[1].contains("Someone else's merge"), "{log:#?}");
+    let rows = json["removals"].as_array().unwrap();
+    let left: Vec<&Value> = rows.iter().filter(|r| r["commit"].is_null()).collect();
+    assert_eq!(left.len(), 1, "{rows:?}");
+    assert_eq!(left[0]["path"], bob);
+}
+
+#[test]
+fn break_glass_applies_at_once_opens_one_review_issue_and_links_it() {
+    let (m, client) = aws();
+    let f = flow();
+    let path = "grants/break/alice-1.yaml";
+    let n = f.open_pr(
+        "alice",
+        "bg",
+        &[(path, Some(&grant_yaml("alice", "break", "duration: 1h")))],
+    );
+    f.merge(n, "2026-11-23T09:00:00Z");
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:05:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(users_of(&client), [["alice"]]);
+    let issues = f.fake.lock().issues.clone();
+    assert_eq!(issues.len(), 1);
+    let (number, title, body, labels) = &issues[0];
+    assert_eq!(title, "Break-glass review: break/alice-1");
+    assert!(
+        body.contains("@acme/sre-leads @acme/security") && body.contains("@alice"),
+        "{body}"
+    );
+    assert_eq!(labels, &["gitgrant-break-glass".to_string()]);
+    // A later run finds it again rather than opening another.
+    assert_eq!(f.reconcile(&m, "2026-11-23T09:20:00Z", &[]).0, 0);
+    assert_eq!(f.fake.lock().issues.len(), 1);
+    // The removal commit links it.
+    let (code, json) = f.reconcile(&m, "2026-11-23T10:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(policies(&client, PATH).is_empty());
+    let log = f.main_log();
+    assert!(
+        log[0].contains(&format!(
+            "Gitgrant-Review: https://github.com/acme/access/issues/{number}"
+        )),
+        "{}",
+        log[0]
+    );
+}
+
+#[test]
+fn removal_by_pull_request_merges_when_clean_and_waits_for_auto_merge_otherwise() {
+    let (m, _client) = aws();
+    let f = flow();
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    f.fake.review(n, "carol", "APPROVED");
+    f.merge(n, "2026-11-23T09:00:00Z");
+    assert_eq!(f.reconcile(&m, "2026-11-23T09:30:00Z", &[]).0, 0);
+    // Branch protection requires checks still running: auto-merge is set
+    // and main is untouched.
+    let (code, json) = f.reconcile(&m, "2026-11-23T11:30:00Z", &["--removal", "pr"]);
+    assert_eq!(code, 0, "{json:#}");
+    let pr = f.fake.lock().pulls.last().unwrap().clone();
+    assert!(
+        pr.auto_merge && pr.merged_at.is_none() && pr.head_ref == "gitgrant/removals",
+        "{pr:?}"
+    );
+    assert_eq!(
+        json["removal_pull_request"],
+        format!("https://github.com/{REPO}/pull/{}", pr.number)
+    );
+    assert!(f.on_main(RO_ALICE));
+    // Nothing to wait for: GitHub says the pull request is clean, so it is
+    // merged at once.
+    f.fake.lock().clean_status = true;
+    let (code, json) = f.reconcile(&m, "2026-11-23T11:40:00Z", &["--removal", "pr"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(!f.on_main(RO_ALICE));
+    // The same pull request, not a second one.
+    assert_eq!(f.fake.lock().pulls.last().unwrap().number, pr.number);
+    assert!(f.fake.lock().pulls.last().unwrap().merged_at.is_some());
 }

@@ -580,10 +580,32 @@ fn route(
                 Err(_) => error(404, "Not Found"),
             }
         }
+        ("GET", ["pulls"]) => {
+            let head = query.get("head").cloned();
+            let open = query.get("state").map(String::as_str) == Some("open");
+            let pulls = s.pulls.clone();
+            let items = pulls
+                .iter()
+                .filter(|p| !open || p.merged_at.is_none())
+                .filter(|p| {
+                    head.as_ref().is_none_or(|h| {
+                        *h == format!("{}:{}", p.head_repo.split('/').next().unwrap(), p.head_ref)
+                    })
+                })
+                .map(|p| pull_json(s, p))
+                .collect();
+            paged(s, path, query, items)
+        }
         ("POST", ["pulls"]) => {
             let head = body["head"].as_str().unwrap_or_default().to_string();
             if repo.refname_to_id(&format!("refs/heads/{head}")).is_err() {
                 return error(422, "Validation Failed: head does not exist");
+            }
+            if s.pulls
+                .iter()
+                .any(|p| p.head_ref == head && p.merged_at.is_none())
+            {
+                return error(422, "Validation Failed: A pull request already exists");
             }
             let number = s.pulls.len() as u64 + 1;
             s.pulls.push(PullRec {
