@@ -5,6 +5,7 @@ mod cli;
 mod faults;
 mod generated;
 mod git;
+mod init;
 mod moto;
 mod proxy;
 mod reconcile;
