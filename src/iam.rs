@@ -175,6 +175,44 @@ pub fn reconciler_policy(policy: &Policy, account: &str) -> Value {
     })
 }
 
+/// GitHub Actions' OIDC issuer, as IAM names its identity provider.
+pub const GITHUB_OIDC_PROVIDER: &str = "token.actions.githubusercontent.com";
+
+/// The trust policy of the role a GitHub Actions job of `repository` assumes
+/// through GitHub's OIDC provider in `account`: only for jobs running on
+/// `branch` (the `sub` claim), only for tokens minted for STS (`aud`). A job
+/// on any other branch, a pull request or another repository is refused by
+/// AWS, whatever its workflow file says.
+pub fn github_trust_policy(account: &str, repository: &str, branch: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "GitHubActionsOfThisAccessRepositorysDefaultBranch",
+                "Effect": "Allow",
+                "Principal": {
+                    "Federated": format!("arn:aws:iam::{account}:oidc-provider/{GITHUB_OIDC_PROVIDER}")
+                },
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        format!("{GITHUB_OIDC_PROVIDER}:aud"): "sts.amazonaws.com",
+                        format!("{GITHUB_OIDC_PROVIDER}:sub"): format!("repo:{repository}:ref:refs/heads/{branch}")
+                    }
+                }
+            }
+        ]
+    })
+}
+
+/// A JSON document as gitgrant writes it to a file: pretty, ending in a
+/// newline (the same text `gitgrant iam-policy` prints).
+pub fn pretty(document: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(document).expect("JSON values serialise");
+    text.push('\n');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

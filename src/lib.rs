@@ -28,6 +28,7 @@ pub mod removal;
 pub mod report;
 pub mod request;
 pub mod rule;
+pub mod scaffold;
 pub mod schema;
 pub mod snapshot;
 pub mod validate;

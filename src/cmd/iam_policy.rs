@@ -37,6 +37,6 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                 .collect(),
         ),
     };
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    print!("{}", gitgrant::iam::pretty(&out));
     Ok(exit::SUCCESS)
 }

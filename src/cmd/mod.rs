@@ -7,6 +7,7 @@ mod codeowners;
 mod completions;
 mod expire;
 mod iam_policy;
+mod init;
 mod reconcile;
 mod request;
 mod revoke;
@@ -54,6 +55,7 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Init(init::Args),
     Validate(validate::Args),
     Codeowners(codeowners::Args),
     Schema(schema::Args),
@@ -82,6 +84,7 @@ pub enum Format {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     match cli.command {
+        Command::Init(a) => init::run(a),
         Command::Validate(a) => validate::run(g, a),
         Command::Codeowners(a) => codeowners::run(g, a),
         Command::Schema(a) => schema::run(g, a),
