@@ -39,6 +39,13 @@ pub struct Target {
     iam_page_size: i32,
 }
 
+impl Target {
+    /// An empty `GITGRANT_PROVIDER` (a workflow's unset input) means all.
+    fn unset_empty(&mut self) {
+        self.provider = self.provider.take().filter(|p| !p.is_empty());
+    }
+}
+
 /// Output of plan and reconcile.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -346,19 +353,35 @@ struct PlanOutput<'a> {
     calls: BTreeMap<String, Calls>,
 }
 
-fn invalid_policy(repo: &Repo, tip: CommitId, v: &[Violation]) -> anyhow::Result<u8> {
+fn invalid_policy(
+    repo: &Repo,
+    tip: CommitId,
+    v: &[Violation],
+    format: Format,
+) -> anyhow::Result<u8> {
     eprintln!("error: gitgrant.yaml is invalid at {tip}; nothing was planned or changed");
-    super::print_violations(&repo.snapshot(tip)?, v);
+    match format {
+        // JSON, and nothing else, on stdout.
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "commit": tip.to_string(),
+                "invalid_policy": v,
+            }))?
+        ),
+        _ => super::print_violations(&repo.snapshot(tip)?, v),
+    }
     Ok(exit::INVALID)
 }
 
-pub fn run_plan(g: &super::Global, args: PlanArgs) -> anyhow::Result<u8> {
+pub fn run_plan(g: &super::Global, mut args: PlanArgs) -> anyhow::Result<u8> {
+    args.target.unset_empty();
     let repo = Repo::open(&g.repo)?;
     let tip = repo.branch_tip(&args.target.branch)?;
     let rt = runtime()?;
     let p = match rt.block_on(prepare(&repo, tip, &args.target))? {
         Ok(p) => p,
-        Err(v) => return invalid_policy(&repo, tip, &v),
+        Err(v) => return invalid_policy(&repo, tip, &v, args.format),
     };
     match args.format {
         Format::Json => {
@@ -450,7 +473,8 @@ fn action(c: &Change) -> &'static str {
     }
 }
 
-pub fn run_reconcile(g: &super::Global, args: ReconcileArgs) -> anyhow::Result<u8> {
+pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Result<u8> {
+    args.target.unset_empty();
     let repo = Repo::open(&g.repo)?;
     let base = match &args.push {
         Some(remote) => repo.fetch(remote, &args.target.branch)?,
@@ -459,7 +483,7 @@ pub fn run_reconcile(g: &super::Global, args: ReconcileArgs) -> anyhow::Result<u
     let rt = runtime()?;
     let p = match rt.block_on(prepare(&repo, base, &args.target))? {
         Ok(p) => p,
-        Err(v) => return invalid_policy(&repo, base, &v),
+        Err(v) => return invalid_policy(&repo, base, &v, args.format),
     };
 
     // Apply: revocations first (they free attachment places), one change at

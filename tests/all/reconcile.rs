@@ -438,6 +438,29 @@ fn an_invalid_grant_is_reported_and_never_applied_while_the_others_are() {
 }
 
 #[test]
+fn an_invalid_policy_stops_the_run_and_json_stays_json() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    repo.land_grants(2, 1, &[("alice", "ro", "duration: 2h")]);
+    repo.commit(
+        &[("gitgrant.yaml", Some("version: 2\n"))],
+        "Break the policy",
+        "2026-11-23T10:05:00Z",
+    );
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:30:00Z"],
+    );
+    assert_eq!(code, 2, "{json:#}");
+    assert_eq!(
+        json["invalid_policy"][0]["file"], "gitgrant.yaml",
+        "{json:#}"
+    );
+    assert!(policies(&iam, "/").is_empty(), "nothing was applied");
+}
+
+#[test]
 fn credentials_for_another_account_change_nothing() {
     let m = moto();
     let (repo, iam) = setup(&m);
