@@ -346,9 +346,7 @@ fn markdown_row(out: &mut String, l: &Lifecycle) {
             .as_deref()
             .map_or_else(|| "?".to_string(), md_text),
         l.reason.as_deref().map_or_else(String::new, md_text),
-        l.requested
-            .pr
-            .map_or_else(|| "none".to_string(), |n| format!("#{n}")),
+        pr_text(l),
         short_time(l.landed.time),
         short(&l.landed.commit),
         l.window.map_or_else(|| "?".to_string(), window_text),
@@ -360,6 +358,21 @@ fn markdown_row(out: &mut String, l: &Lifecycle) {
             .collect::<Vec<_>>()
             .join(", "),
     );
+}
+
+/// The PR column: its number, and with `--github` who approved it.
+fn pr_text(l: &Lifecycle) -> String {
+    use crate::approval::Found;
+    let pr = l
+        .requested
+        .pr
+        .map_or_else(|| "none".to_string(), |n| format!("#{n}"));
+    match &l.approval {
+        Some(Found::Judged(e)) if e.approvers.is_empty() => format!("#{}, not approved", e.pr),
+        Some(Found::Judged(e)) => format!("#{}, approved by {}", e.pr, e.approvers.join(", ")),
+        Some(Found::BreakGlass { .. }) => format!("{pr}, break-glass"),
+        Some(Found::NoPullRequest { .. }) | None => pr,
+    }
 }
 
 fn window_text(w: Window) -> String {

@@ -778,6 +778,27 @@ fn request_to_removal_end_to_end_with_approval_evidence() {
         .iter()
         .map(|x| x["rule"].as_str().unwrap())
         .collect();
+    let md = f
+        .gitgrant("gitgrant-bot")
+        .args([
+            "audit",
+            "--github",
+            "--format",
+            "markdown",
+            "--branch",
+            "origin/main",
+            "--now",
+            "2026-11-23T12:00:00Z",
+            "--repo",
+        ])
+        .arg(f.work())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&md.stdout).contains("| #1, approved by carol |"),
+        "{}",
+        text(&md)
+    );
     assert!(
         !rules.contains(&"missing-approval") && !rules.contains(&"self-approval"),
         "{rules:?}"
