@@ -452,6 +452,8 @@ struct ReconcileOutput<'a> {
     errors: &'a [ProviderError],
     removals: &'a [RemovalRow],
     removal_pull_request: Option<&'a str>,
+    /// GitHub requests made: all, rate-limited, retried.
+    github_calls: Option<(u64, u64, u64)>,
     approvals: &'a BTreeMap<String, gitgrant::approval::Found>,
     reviews: &'a BTreeMap<String, String>,
     pushed_to: Option<&'a str>,
@@ -587,6 +589,7 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
                 errors: &p.unreadable,
                 removals: &removals,
                 removal_pull_request: removal_pr.as_deref(),
+                github_calls: p.github.as_ref().map(GitHub::calls),
                 approvals: &p.approvals,
                 reviews: &reviews,
                 pushed_to: args.push.as_deref().filter(|_| !args.dry_run),

@@ -733,6 +733,9 @@ fn request_to_removal_end_to_end_with_approval_evidence() {
     let (code, json) = f.reconcile(&m, "2026-11-23T09:30:00Z", &[]);
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(users_of(&client), [["alice"]]);
+    // Evidence for one grant: its pull request, the reviews, the owning
+    // team's members, and the break-glass issue list — one page each.
+    assert_eq!(json["github_calls"], json!([4, 0, 0]), "{json:#}");
     let evidence = json["approvals"]
         .as_object()
         .unwrap()
