@@ -581,6 +581,36 @@ fn a_forbidden_answer_without_rate_limit_headers_fails_clearly() {
 }
 
 #[test]
+fn approvals_of_every_grant_on_the_branch_through_a_github_enterprise_base() {
+    let f = flow();
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    f.fake.review(n, "carol", "APPROVED");
+    f.merge(n, "2026-11-23T09:00:00Z");
+    f.push_main(
+        &[("grants/ro/bob-1.yaml", Some(&ro("bob")))],
+        "2026-11-23T09:10:00Z",
+    );
+    let out = f
+        .gitgrant("gitgrant-bot")
+        .env("GITHUB_API_URL", format!("{}/api/v3", f.fake.server.uri()))
+        .args(["approvals", "--format", "json", "--repo"])
+        .arg(f.work())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found[RO_ALICE]["status"], "judged");
+    assert_eq!(found[RO_ALICE]["approvers"], json!(["carol"]));
+    assert_eq!(found["grants/ro/bob-1.yaml"]["status"], "no-pull-request");
+    // Every request went under the Enterprise base.
+    let log = f.fake.lock().log.clone();
+    assert!(
+        !log.is_empty() && log.iter().all(|l| l.contains(" /api/v3/")),
+        "{log:?}"
+    );
+}
+
+#[test]
 fn revoke_opens_a_pull_request_that_deletes_the_grant() {
     let f = flow();
     let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);

@@ -331,11 +331,19 @@ struct Responder(Arc<Mutex<State>>);
 impl Respond for Responder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut s = self.0.lock().unwrap();
-        let path = req.url.path().to_string();
+        // GitHub Enterprise Server serves REST under /api/v3 and GraphQL at
+        // /api/graphql; the fake answers both ways.
+        let path = req.url.path();
+        let path = match path.strip_prefix("/api/v3") {
+            Some(rest) => rest.to_string(),
+            None if path == "/api/graphql" => "/graphql".to_string(),
+            None => path.to_string(),
+        };
         let method = req.method.as_str().to_string();
         let query: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
         s.log.push(format!(
-            "{method} {path}{}",
+            "{method} {}{}",
+            req.url.path(),
             req.url.query().map(|q| format!("?{q}")).unwrap_or_default()
         ));
         if let Some(i) = s
