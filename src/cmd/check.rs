@@ -139,7 +139,15 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     let repo = Repo::open(&g.repo)?;
     let rt = runtime()?;
     match args.event_name.as_str() {
-        "pull_request" | "pull_request_target" => rt.block_on(on_pull_request(&repo, &pull, &args)),
+        "pull_request" => rt.block_on(on_pull_request(&repo, &pull, &args)),
+        "pull_request_target" => {
+            eprintln!(
+                "error: run gitgrant check on pull_request, not pull_request_target: \
+                 the check needs no secrets, and pull_request_target would hand the base \
+                 repository's token to a run that reads the pull request's files"
+            );
+            Ok(exit::INVALID)
+        }
         "pull_request_review" => rt.block_on(on_review(&repo, &pull, &args)),
         other => {
             eprintln!(

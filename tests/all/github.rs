@@ -1027,3 +1027,13 @@ fn removal_by_pull_request_merges_when_clean_and_waits_for_auto_merge_otherwise(
     assert_eq!(f.fake.lock().pulls.last().unwrap().number, pr.number);
     assert!(f.fake.lock().pulls.last().unwrap().merged_at.is_some());
 }
+
+#[test]
+fn the_check_refuses_pull_request_target() {
+    let f = flow();
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let c = f.check(n, "pull_request_target", "gitgrant-bot");
+    assert_eq!(c.status.code(), Some(2), "{}", text(&c));
+    assert!(text(&c).contains("not pull_request_target"), "{}", text(&c));
+    assert_eq!(f.fake.seen("POST"), 0);
+}
