@@ -19,11 +19,15 @@ pub struct GrantFile<'a> {
     pub required: u32,
 }
 
-/// Looks up evidence, remembering team members across grants.
+/// Looks up evidence, remembering team members, the pull request of each
+/// commit and the reviews of each pull request across grants: grants landed
+/// together cost one lookup.
 #[derive(Debug)]
 pub struct Approvals<'a> {
     gh: &'a GitHub,
     members: BTreeMap<String, BTreeSet<String>>,
+    pulls: BTreeMap<String, Option<Pull>>,
+    reviews: BTreeMap<u64, Vec<ReviewFact>>,
 }
 
 impl<'a> Approvals<'a> {
@@ -32,19 +36,30 @@ impl<'a> Approvals<'a> {
         Approvals {
             gh,
             members: BTreeMap::new(),
+            pulls: BTreeMap::new(),
+            reviews: BTreeMap::new(),
         }
     }
 
     /// The merged pull request that brought commit `sha` into `branch`:
     /// the one whose merge commit it is, else any merged into `branch`.
     /// `None` for a commit pushed directly.
-    pub async fn landed_by(&self, sha: &str, branch: &str) -> Result<Option<Pull>, GitHubError> {
+    pub async fn landed_by(
+        &mut self,
+        sha: &str,
+        branch: &str,
+    ) -> Result<Option<Pull>, GitHubError> {
+        if let Some(p) = self.pulls.get(sha) {
+            return Ok(p.clone());
+        }
         let pulls = self.gh.pulls_for_commit(sha).await?;
         let merged = || pulls.iter().filter(|p| p.merged_at.is_some());
-        Ok(merged()
+        let found = merged()
             .find(|p| p.merge_commit_sha.as_deref() == Some(sha))
             .or_else(|| merged().find(|p| p.base.name == branch))
-            .cloned())
+            .cloned();
+        self.pulls.insert(sha.to_string(), found.clone());
+        Ok(found)
     }
 
     /// Judges `pull`'s reviews for each of `files` under `codeowners`.
@@ -54,19 +69,23 @@ impl<'a> Approvals<'a> {
         files: &[GrantFile<'_>],
         codeowners: &Codeowners,
     ) -> Result<Vec<Evidence>, GitHubError> {
-        let reviews: Vec<ReviewFact> = self
-            .gh
-            .reviews(pull.number)
-            .await?
-            .into_iter()
-            .filter_map(|r| {
-                Some(ReviewFact {
-                    reviewer: r.user?.login,
-                    state: r.state,
-                    commit: r.commit_id,
+        if !self.reviews.contains_key(&pull.number) {
+            let reviews = self
+                .gh
+                .reviews(pull.number)
+                .await?
+                .into_iter()
+                .filter_map(|r| {
+                    Some(ReviewFact {
+                        reviewer: r.user?.login,
+                        state: r.state,
+                        commit: r.commit_id,
+                    })
                 })
-            })
-            .collect();
+                .collect();
+            self.reviews.insert(pull.number, reviews);
+        }
+        let reviews = self.reviews[&pull.number].clone();
         let facts = PullFacts {
             pr: pull.number,
             author: &pull.user.login,

@@ -1037,3 +1037,27 @@ fn the_check_refuses_pull_request_target() {
     assert!(text(&c).contains("not pull_request_target"), "{}", text(&c));
     assert_eq!(f.fake.seen("POST"), 0);
 }
+
+#[test]
+fn grants_landed_together_cost_one_evidence_lookup() {
+    let (m, client) = aws();
+    let f = flow();
+    let (bob, carol) = (ro("bob"), ro("carol"));
+    let n = f.open_pr(
+        "dave",
+        "three",
+        &[
+            (RO_ALICE, Some(&ro("alice"))),
+            ("grants/ro/bob-1.yaml", Some(&bob)),
+            ("grants/ro/carol-1.yaml", Some(&carol)),
+        ],
+    );
+    f.fake.review(n, "dave", "APPROVED");
+    f.merge(n, "2026-11-23T09:00:00Z");
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(policies(&client, PATH).len(), 3);
+    // One pull request lookup, one page of reviews, one team, one issue
+    // list — for three grants.
+    assert_eq!(json["github_calls"], json!([4, 0, 0]), "{json:#}");
+}
