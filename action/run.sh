@@ -24,8 +24,8 @@ case "$COMMAND" in
         errors=$(jq '.violations | length' "$out")
       else
         changes=$(jq '.plan.changes | length' "$out")
-        errors=$(jq '(.invalid | length) + (.errors | length) + (.plan.refused | length)
-          + ([.applied[]? | select(.ok | not)] | length)' "$out")
+        errors=$(jq '(.invalid | length) + (.invalid_policy | length) + (.errors | length)
+          + (.plan.refused | length) + ([.applied[]? | select(.ok | not)] | length)' "$out")
       fi
     else
       echo "::warning::gitgrant $COMMAND printed no JSON (exit $status); the changes and errors outputs are empty"
