@@ -100,6 +100,7 @@ pub const CSV_HEADER: &[&str] = &[
     "end_commit",
     "ended_at",
     "findings",
+    "approvers",
 ];
 
 /// One row per lifecycle, with a header. Text taken from grant files that a
@@ -144,6 +145,10 @@ fn csv_row(l: &Lifecycle) -> Vec<String> {
             .map(|r| r.id())
             .collect::<Vec<_>>()
             .join(";"),
+        match &l.approval {
+            Some(crate::approval::Found::Judged(e)) => e.approvers.join(";"),
+            _ => String::new(),
+        },
     ]
 }
 

@@ -827,6 +827,28 @@ fn request_to_removal_end_to_end_with_approval_evidence() {
         .arg(f.work())
         .output()
         .unwrap();
+    let csv = f
+        .gitgrant("gitgrant-bot")
+        .args([
+            "audit",
+            "--github",
+            "--format",
+            "csv",
+            "--branch",
+            "origin/main",
+            "--now",
+            "2026-11-23T12:00:00Z",
+            "--repo",
+        ])
+        .arg(f.work())
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&csv.stdout).into_owned();
+    assert!(
+        csv.lines().next().unwrap().ends_with(",findings,approvers"),
+        "{csv}"
+    );
+    assert!(csv.lines().nth(1).unwrap().ends_with(",carol"), "{csv}");
     assert!(
         String::from_utf8_lossy(&md.stdout).contains("| #1, approved by carol |"),
         "{}",
