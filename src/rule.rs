@@ -136,8 +136,8 @@ rules! {
     EmptyPermissions = "empty-permissions", "give the role `assume_roles` or `statements`";
     /// A pull request that asks for access for someone else.
     SubjectNotAuthor = "subject-not-author", "open the request as the person who needs the access; only logins or teams named in the role's `requesters` may ask for others";
-    /// A pull request that changes gitgrant.yaml and grants together.
-    PolicyWithGrants = "policy-with-grants", "split the pull request: change gitgrant.yaml on its own, then request access under the new policy";
+    /// A pull request that changes gitgrant.yaml (or CODEOWNERS) and grants together.
+    PolicyWithGrants = "policy-with-grants", "split the pull request: change gitgrant.yaml or CODEOWNERS on its own, then request access under the new policy";
 }
 
 impl fmt::Display for Rule {

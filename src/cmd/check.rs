@@ -70,7 +70,7 @@ pub struct Changes {
     pub grants: Snapshot,
     /// Grant files deleted.
     pub deleted: Vec<String>,
-    /// Whether gitgrant.yaml changed.
+    /// Whether gitgrant.yaml or a CODEOWNERS file (who approves) changed.
     pub policy_changed: bool,
 }
 
@@ -109,9 +109,10 @@ pub fn changes(repo: &Repo, pull: &Pull, head: &str) -> anyhow::Result<Changes> 
             .filter(|(p, exists)| !exists && p.starts_with("grants/"))
             .map(|(p, _)| p.clone())
             .collect(),
-        policy_changed: changed
-            .iter()
-            .any(|(p, _)| p == gitgrant::policy::POLICY_PATH),
+        policy_changed: changed.iter().any(|(p, _)| {
+            p == gitgrant::policy::POLICY_PATH
+                || gitgrant::codeowners::SEARCH_ORDER.contains(&p.as_str())
+        }),
     })
 }
 
@@ -233,7 +234,7 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
             rule: Rule::PolicyWithGrants,
             file: gitgrant::policy::POLICY_PATH.to_string(),
             span: Spans::default().at(""),
-            message: "this pull request changes gitgrant.yaml and grants together; the grants would be judged by the policy they change".into(),
+            message: "this pull request changes the policy (gitgrant.yaml or CODEOWNERS) and grants together; the grants would be judged by the rules they change".into(),
             help: Rule::PolicyWithGrants.help().to_string(),
         });
     }

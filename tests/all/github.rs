@@ -386,6 +386,26 @@ fn policy_and_grants_in_one_pull_request_are_rejected() {
 }
 
 #[test]
+fn codeowners_and_grants_in_one_pull_request_are_rejected() {
+    let f = flow();
+    let n = f.open_pr(
+        "alice",
+        "owners",
+        &[
+            (".github/CODEOWNERS", Some("* @alice\n")),
+            (RO_ALICE, Some(&ro("alice"))),
+        ],
+    );
+    let c = f.check(n, "pull_request", "gitgrant-bot");
+    assert_eq!(c.status.code(), Some(2), "{}", text(&c));
+    assert!(
+        text(&c).contains("gitgrant policy-with-grants"),
+        "{}",
+        text(&c)
+    );
+}
+
+#[test]
 fn a_pull_request_from_a_fork_is_checked_without_writing() {
     let f = flow();
     let n = f.open_pr(
