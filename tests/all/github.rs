@@ -567,7 +567,10 @@ fn a_secondary_rate_limit_is_waited_out() {
         times: 1,
         status: 403,
         body,
-        headers: vec![("retry-after", "1"), ("x-ratelimit-remaining", "4000")],
+        headers: vec![
+            ("retry-after", "1".into()),
+            ("x-ratelimit-remaining", "4000".into()),
+        ],
     });
     let started = std::time::Instant::now();
     let (code, out) = f.approvals(n);
@@ -1102,4 +1105,49 @@ fn grants_landed_together_cost_one_evidence_lookup() {
     // One pull request lookup, one page of reviews, one team, one issue
     // list — for three grants.
     assert_eq!(json["github_calls"], json!([4, 0, 0]), "{json:#}");
+}
+
+#[test]
+fn a_spent_rate_limit_is_waited_for_before_the_next_call() {
+    let f = flow();
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    f.fake.review(n, "carol", "APPROVED");
+    // The first answer (the pull request itself) says the hour's budget is
+    // spent until two seconds from now.
+    let pull = pull_event(&f.fake, n, "opened")["pull_request"].clone();
+    let reset = (chrono::Utc::now().timestamp() + 2).to_string();
+    f.fake.lock().faults.push(Fault {
+        method: "GET",
+        path: "/pulls/1",
+        times: 1,
+        status: 200,
+        body: pull,
+        headers: vec![
+            ("x-ratelimit-remaining", "0".into()),
+            ("x-ratelimit-reset", reset),
+        ],
+    });
+    let started = std::time::Instant::now();
+    let (code, out) = f.approvals(n);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "it waited for the reset"
+    );
+    assert!(out.contains("1 of 1"), "{out}");
+}
+
+#[test]
+fn the_plan_comment_says_a_deleted_grant_is_revoked_early() {
+    let f = flow();
+    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    f.merge(n, "2026-11-23T09:00:00Z");
+    let n = f.open_pr("bob", "revoke", &[(RO_ALICE, None)]);
+    let c = f.check(n, "pull_request", "gitgrant-bot");
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    let comment = &f.fake.comments(n)[0];
+    assert!(
+        comment.contains("**Revokes** `ro/alice-1` early"),
+        "{comment}"
+    );
 }

@@ -58,7 +58,7 @@ pub struct Fault {
     pub times: usize,
     pub status: u16,
     pub body: Value,
-    pub headers: Vec<(&'static str, &'static str)>,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// Everything the fake remembers.
@@ -355,7 +355,7 @@ impl Respond for Responder {
             f.times -= 1;
             let mut t = ResponseTemplate::new(f.status).set_body_json(f.body.clone());
             for (k, v) in &f.headers {
-                t = t.insert_header(*k, *v);
+                t = t.insert_header(*k, v.as_str());
             }
             return t;
         }
