@@ -142,39 +142,72 @@ impl Found {
         }
     }
 
-    /// One line for people.
-    pub fn line(&self) -> String {
+    /// What the evidence says, in words.
+    pub fn why(&self) -> String {
         match self {
-            Found::Judged(e) => format!(
-                "{} {}: {}",
-                if e.met() { "ok  " } else { "FAIL" },
-                e.path,
-                e.summary()
-            ),
-            Found::NoPullRequest { path, commit } => format!(
-                "FAIL {path}: landed in {} without a merged pull request",
+            Found::Judged(e) => e.summary(),
+            Found::NoPullRequest { commit, .. } => format!(
+                "landed in {} without a merged pull request",
                 &commit[..12.min(commit.len())]
             ),
-            Found::BreakGlass { path } => {
-                format!("ok   {path}: break-glass role, no review needed")
-            }
+            Found::BreakGlass { .. } => "break-glass role, no review needed".to_string(),
         }
     }
+
+    /// One line for people: verdict, file, why.
+    pub fn line(&self) -> String {
+        let verdict = if self.ok() { "ok  " } else { "FAIL" };
+        format!("{verdict} {}: {}", self.path(), self.why())
+    }
+}
+
+/// A grant file whose approvals are to be judged.
+#[derive(Debug, Clone)]
+pub struct Need {
+    /// The grant file.
+    pub path: String,
+    /// Its subject, who may not approve it.
+    pub subject: String,
+    /// The role's `min_approvals`.
+    pub required: u32,
 }
 
 /// A grant that landed, as the evidence lookup needs it.
 #[derive(Debug, Clone)]
 pub struct Landed {
-    /// The grant file.
-    pub path: String,
-    /// Its subject.
-    pub subject: String,
-    /// The role's `min_approvals`.
-    pub required: u32,
+    /// What must be approved.
+    pub need: Need,
     /// Whether the role is break-glass (no review needed).
     pub break_glass: bool,
     /// The commit it landed in (full id).
     pub commit: String,
+}
+
+impl Need {
+    /// A grant of `role` for `subject`, in file `path`.
+    pub fn new(role: &crate::policy::Role, path: String, subject: String) -> Need {
+        Need {
+            path,
+            subject,
+            required: role.min_approvals,
+        }
+    }
+}
+
+impl Landed {
+    /// A grant of `role` for `subject`, in file `path`, landed in `commit`.
+    pub fn new(
+        role: &crate::policy::Role,
+        path: String,
+        subject: String,
+        commit: String,
+    ) -> Landed {
+        Landed {
+            need: Need::new(role, path, subject),
+            break_glass: role.break_glass,
+            commit,
+        }
+    }
 }
 
 /// A review, as far as the evidence needs it. Pass them oldest first.

@@ -26,7 +26,7 @@ pub fn generate(policy: &Policy) -> String {
                 out,
                 "# {}: break-glass, lands without review; reviewed after the fact by {}",
                 role.name,
-                reviewers(&role.approvers, team)
+                role.reviewers(team).join(" ")
             );
             let _ = writeln!(out, "/grants/{}/", role.name);
         } else {
@@ -39,14 +39,6 @@ pub fn generate(policy: &Policy) -> String {
          /gitgrant.yaml {team}\n/.github/ {team}\n/CODEOWNERS {team}\n"
     );
     out
-}
-
-fn reviewers(approvers: &[String], team: &str) -> String {
-    let mut all: Vec<&str> = approvers.iter().map(String::as_str).collect();
-    if !all.contains(&team) {
-        all.push(team);
-    }
-    all.join(" ")
 }
 
 /// Where GitHub looks for CODEOWNERS, in order: the first that exists is used.
@@ -63,6 +55,16 @@ pub struct Codeowners {
 }
 
 impl Codeowners {
+    /// The CODEOWNERS GitHub uses for a tree: the first of [`SEARCH_ORDER`]
+    /// that `read` finds (none: nobody owns anything).
+    pub fn first_of(read: impl Fn(&str) -> Option<String>) -> Codeowners {
+        SEARCH_ORDER
+            .iter()
+            .find_map(|p| read(p))
+            .map(|t| Codeowners::parse(&t))
+            .unwrap_or_default()
+    }
+
     /// Reads a CODEOWNERS file. Lines GitHub would reject are skipped.
     pub fn parse(text: &str) -> Codeowners {
         let mut rules = Vec::new();

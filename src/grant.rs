@@ -103,6 +103,24 @@ pub enum Timing {
     },
 }
 
+impl Timing {
+    /// When the access runs, in words for a pull request that has not
+    /// merged yet: `for 2h from the moment it merges`, `from … until …`.
+    pub fn in_words(&self) -> String {
+        match self {
+            Timing::Duration(d) => format!("for {d} from the moment it merges"),
+            Timing::Window {
+                starts: Some(s),
+                expires,
+            } => format!("from {} until {}", fmt_time(*s), fmt_time(*expires)),
+            Timing::Window {
+                starts: None,
+                expires,
+            } => format!("from the moment it merges until {}", fmt_time(*expires)),
+        }
+    }
+}
+
 /// A half-open time window `[start, end)`, serialised as RFC 3339 UTC times
 /// in whole seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]

@@ -265,6 +265,17 @@ pub struct Role {
 }
 
 impl Role {
+    /// Who reviews this role's grants: its approvers, then `security_team`
+    /// unless already among them. Break-glass grants are reviewed by them
+    /// after the fact.
+    pub fn reviewers<'a>(&'a self, security_team: &'a str) -> Vec<&'a str> {
+        let mut all: Vec<&str> = self.approvers.iter().map(String::as_str).collect();
+        if !all.contains(&security_team) {
+            all.push(security_team);
+        }
+        all
+    }
+
     /// Whether `login` may be the subject of a grant of this role, as far as
     /// can be told without asking GitHub: a team entry admits nobody here
     /// (team membership is checked against GitHub by `gitgrant check`).

@@ -11,7 +11,7 @@ use crate::policy::POLICY_PATH;
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
 
 /// What a path holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Content {
     /// A regular file's bytes (at most [`MAX_FILE_BYTES`]).
     Bytes(Vec<u8>),
@@ -22,7 +22,7 @@ pub enum Content {
 }
 
 /// One file of an access repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SourceFile {
     /// Path relative to the repository's top, with `/` separators.
     pub path: String,

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context as _;
-use gitgrant::approval::{Found, Landed};
+use gitgrant::approval::{Found, Landed, Need};
+use gitgrant::codeowners::Codeowners;
 use gitgrant::exit;
 use gitgrant::git::{CommitId, Repo};
-use gitgrant::github::evidence::{Approvals, GrantFile, codeowners_of};
+use gitgrant::github::evidence::Approvals;
 use gitgrant::github::{GitHub, Pull};
 use gitgrant::grant::Grant;
 use gitgrant::policy::Policy;
@@ -33,15 +33,15 @@ pub struct Args {
     format: super::Format,
 }
 
-/// The CODEOWNERS GitHub applied to a pull request merged as `commit`: the
-/// one of its first parent (the base branch before the merge).
-fn codeowners_before(repo: &Repo, commit: CommitId) -> gitgrant::codeowners::Codeowners {
-    let parent = repo.resolve(&format!("{commit}^1")).unwrap_or(commit);
-    codeowners_of(|p| repo.text_at(parent, p).ok().flatten())
+/// The CODEOWNERS of the tree at `commit`.
+fn codeowners_at(repo: &Repo, commit: CommitId) -> Codeowners {
+    Codeowners::first_of(|p| repo.text_at(commit, p).ok().flatten())
 }
 
 /// The evidence for grants landed on `branch`, each at its landing commit,
-/// in the order given.
+/// in the order given. Each is judged under the CODEOWNERS GitHub applied:
+/// that of the landing commit's first parent (the base branch before the
+/// merge), read once per commit.
 pub async fn landed(
     repo: &Repo,
     gh: &GitHub,
@@ -50,26 +50,30 @@ pub async fn landed(
 ) -> anyhow::Result<Vec<Found>> {
     let branch = branch.strip_prefix("origin/").unwrap_or(branch);
     let mut approvals = Approvals::new(gh);
+    let mut owners: BTreeMap<String, Codeowners> = BTreeMap::new();
     let mut out = Vec::new();
     for g in grants {
-        let path = g.path.clone();
+        let path = g.need.path.clone();
         if g.break_glass {
             out.push(Found::BreakGlass { path });
             continue;
         }
-        let sha = g.commit.clone();
-        let Some(pull) = approvals.landed_by(&sha, branch).await? else {
-            out.push(Found::NoPullRequest { path, commit: sha });
+        let Some(pull) = approvals.landed_by(&g.commit, branch).await? else {
+            out.push(Found::NoPullRequest {
+                path,
+                commit: g.commit.clone(),
+            });
             continue;
         };
-        let file = GrantFile {
-            path: &path,
-            subject: &g.subject,
-            required: g.required,
-        };
-        let commit = repo.resolve(&sha)?;
-        let owners = codeowners_before(repo, commit);
-        let e = approvals.judge(&pull, &[file], &owners).await?;
+        if !owners.contains_key(&g.commit) {
+            let base = repo
+                .resolve(&format!("{}^1", g.commit))
+                .or_else(|_| repo.resolve(&g.commit))?;
+            owners.insert(g.commit.clone(), codeowners_at(repo, base));
+        }
+        let e = approvals
+            .judge(&pull, std::slice::from_ref(&g.need), &owners[&g.commit])
+            .await?;
         out.extend(e.into_iter().map(Found::Judged));
     }
     Ok(out)
@@ -81,13 +85,12 @@ pub fn landed_items(policy: &Policy, grants: &[(&Grant, CommitId)]) -> Vec<Lande
         .iter()
         .filter_map(|(g, c)| {
             let role = policy.roles.get(g.role())?;
-            Some(Landed {
-                path: g.id.path(),
-                subject: g.subject.clone(),
-                required: role.min_approvals,
-                break_glass: role.break_glass,
-                commit: c.to_string(),
-            })
+            Some(Landed::new(
+                role,
+                g.id.path(),
+                g.subject.clone(),
+                c.to_string(),
+            ))
         })
         .collect()
 }
@@ -105,10 +108,8 @@ pub async fn report_pull(
         chrono::Utc::now(),
         &gitgrant::validate::Landings::new(),
     );
-    let owners = codeowners_of(|p| repo.text_at(ch.base, p).ok().flatten());
-    let mut approvals = Approvals::new(gh);
     let mut found = Vec::new();
-    let mut files = Vec::new();
+    let mut needs = Vec::new();
     for g in &validation.grants {
         let Some(role) = ch.policy.roles.get(g.role()) else {
             continue;
@@ -116,18 +117,11 @@ pub async fn report_pull(
         if role.break_glass {
             found.push(Found::BreakGlass { path: g.id.path() });
         } else {
-            files.push((g.id.path(), g.subject.as_str(), role.min_approvals));
+            needs.push(Need::new(role, g.id.path(), g.subject.clone()));
         }
     }
-    let files: Vec<GrantFile> = files
-        .iter()
-        .map(|(path, subject, required)| GrantFile {
-            path,
-            subject,
-            required: *required,
-        })
-        .collect();
-    for e in approvals.judge(pull, &files, &owners).await? {
+    let owners = codeowners_at(repo, ch.base);
+    for e in Approvals::new(gh).judge(pull, &needs, &owners).await? {
         found.push(Found::Judged(e));
     }
     for f in &found {
@@ -148,10 +142,7 @@ pub async fn report_pull(
 
 pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     let repo = Repo::open(&g.repo)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = super::runtime()?;
     let tip = repo.branch_tip(&args.branch)?;
     let snapshot = repo.snapshot(tip)?;
     let Some(policy) = snapshot

@@ -1,5 +1,6 @@
 //! `gitgrant audit`: every grant's lifecycle, rebuilt from history alone.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write as _};
 
 use chrono::{DateTime, Utc};
@@ -7,6 +8,8 @@ use gitgrant::audit::{self, Filter, Options, render::Format};
 use gitgrant::duration::GrantDuration;
 use gitgrant::exit;
 use gitgrant::git::Repo;
+use gitgrant::policy::Policy;
+use gitgrant::snapshot::SourceFile;
 
 /// Rebuild every grant's lifecycle from the default branch's first-parent
 /// history: requested, landed, window, edits, end; and findings such as
@@ -91,12 +94,14 @@ fn approvals(
 ) -> anyhow::Result<Vec<Option<gitgrant::approval::Found>>> {
     let mut items = Vec::new();
     let mut index = Vec::new();
+    // The policy changes rarely: each version is parsed once.
+    let mut policies: HashMap<Option<SourceFile>, Option<Policy>> = HashMap::new();
     for l in &audit.lifecycles {
-        let landed = repo.resolve(&l.landed.commit)?;
-        let policy = repo
-            .snapshot(landed)?
-            .policy
-            .and_then(|f| gitgrant::validate::read_policy(&f).0);
+        let file = repo.policy_at(repo.resolve(&l.landed.commit)?)?;
+        let policy = policies.entry(file).or_insert_with_key(|f| {
+            f.as_ref()
+                .and_then(|f| gitgrant::validate::read_policy(f).0)
+        });
         let role = l
             .role
             .as_ref()
@@ -105,20 +110,17 @@ fn approvals(
         match (role, &l.subject) {
             (Some(role), Some(subject)) => {
                 index.push(Some(items.len()));
-                items.push(gitgrant::approval::Landed {
-                    path: l.path.clone(),
-                    subject: subject.clone(),
-                    required: role.min_approvals,
-                    break_glass: role.break_glass,
-                    commit: l.landed.commit.clone(),
-                });
+                items.push(gitgrant::approval::Landed::new(
+                    role,
+                    l.path.clone(),
+                    subject.clone(),
+                    l.landed.commit.clone(),
+                ));
             }
             _ => index.push(None),
         }
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = super::runtime()?;
     let found = rt.block_on(async {
         let policy_repo = audit_repository(repo, branch);
         let gh = gitgrant::github::GitHub::from_env(policy_repo.as_deref())?;
@@ -132,7 +134,6 @@ fn approvals(
 
 /// `repository` of gitgrant.yaml at the tip of `branch`, if readable.
 fn audit_repository(repo: &Repo, branch: &str) -> Option<String> {
-    let tip = repo.resolve(branch).ok()?;
-    let file = repo.snapshot(tip).ok()?.policy?;
+    let file = repo.policy_at(repo.resolve(branch).ok()?).ok()??;
     Some(gitgrant::validate::read_policy(&file).0?.repository())
 }

@@ -12,7 +12,7 @@ use gitgrant::exit;
 use gitgrant::git::{CommitId, Repo};
 use gitgrant::github::evidence::Approvals;
 use gitgrant::github::{GitHub, Pull};
-use gitgrant::grant::{Grant, GrantId, Timing, fmt_time};
+use gitgrant::grant::{Grant, GrantId};
 use gitgrant::policy::{Admission, Policy, Requester};
 use gitgrant::rule::{Rule, Violation};
 use gitgrant::snapshot::{Content, Snapshot};
@@ -86,9 +86,8 @@ pub fn changes(repo: &Repo, pull: &Pull, head: &str) -> anyhow::Result<Changes> 
     let head = repo.resolve(head)?;
     let fork_point = repo.merge_base(base, head)?;
     let changed = repo.changed_paths(fork_point, head)?;
-    let base_snapshot = repo.snapshot(base)?;
-    let policy = base_snapshot
-        .policy
+    let base_policy = repo.policy_at(base)?;
+    let policy = base_policy
         .as_ref()
         .and_then(|f| {
             let (p, errors) = gitgrant::validate::read_policy(f);
@@ -96,7 +95,7 @@ pub fn changes(repo: &Repo, pull: &Pull, head: &str) -> anyhow::Result<Changes> 
         })
         .context("gitgrant.yaml of the base branch is missing or invalid; fix it there first")?;
     let mut grants = repo.snapshot(head)?;
-    grants.policy = base_snapshot.policy;
+    grants.policy = base_policy;
     grants
         .grants
         .retain(|f| changed.iter().any(|(p, exists)| *exists && *p == f.path));
@@ -116,13 +115,6 @@ pub fn changes(repo: &Repo, pull: &Pull, head: &str) -> anyhow::Result<Changes> 
     })
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 fn read_event(path: &PathBuf) -> anyhow::Result<Pull> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the event payload {}", path.display()))?;
@@ -138,7 +130,7 @@ fn read_event(path: &PathBuf) -> anyhow::Result<Pull> {
 pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     let pull = read_event(&args.event)?;
     let repo = Repo::open(&g.repo)?;
-    let rt = runtime()?;
+    let rt = super::runtime()?;
     match args.event_name.as_str() {
         "pull_request" => rt.block_on(on_pull_request(&repo, &pull, &args)),
         "pull_request_target" => {
@@ -169,7 +161,7 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
         .into_iter()
         .filter(|v| v.file != gitgrant::policy::POLICY_PATH)
         .collect();
-    let gh = GitHub::from_env(Some(&ch.policy.repository())).ok();
+    let gh = GitHub::from_env_if_token(Some(&ch.policy.repository()))?;
     let mut approvals = gh.as_ref().map(Approvals::new);
     let author = pull.user.login.to_lowercase();
     for grant in &validation.grants {
@@ -316,21 +308,6 @@ async fn may_ask_for_others(
     Ok(false)
 }
 
-/// When a grant's window runs, in words.
-fn window_words(grant: &Grant) -> String {
-    match &grant.timing {
-        Timing::Duration(d) => format!("{d} from the moment it merges"),
-        Timing::Window {
-            starts: Some(s),
-            expires,
-        } => format!("{} until {}", fmt_time(*s), fmt_time(*expires)),
-        Timing::Window {
-            starts: None,
-            expires,
-        } => format!("from the moment it merges until {}", fmt_time(*expires)),
-    }
-}
-
 /// The plan comment.
 fn comment(pull: &Pull, ch: &Changes, grants: &[Grant], violations: &[Violation]) -> String {
     let p = &ch.policy;
@@ -363,14 +340,14 @@ fn comment(pull: &Pull, ch: &Changes, grants: &[Grant], violations: &[Violation]
             g.role(),
             g.subject,
             role.provider,
-            window_words(g)
+            g.timing.in_words()
         );
         let _ = writeln!(s, "  Reason: {}", g.reason.replace('\n', " "));
         if role.break_glass {
             let _ = writeln!(
                 s,
                 "  Break-glass: lands without review, applies at once, and opens a review issue for {}.",
-                reviewers(&role.approvers, &p.security_team)
+                role.reviewers(&p.security_team).join(", ")
             );
         } else {
             let _ = writeln!(
@@ -409,14 +386,6 @@ fn comment(pull: &Pull, ch: &Changes, grants: &[Grant], violations: &[Violation]
         &ch.base.to_string()[..12]
     );
     s
-}
-
-fn reviewers(approvers: &[String], team: &str) -> String {
-    let mut all: Vec<&str> = approvers.iter().map(String::as_str).collect();
-    if !all.contains(&team) {
-        all.push(team);
-    }
-    all.join(", ")
 }
 
 async fn on_review(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Result<u8> {

@@ -213,6 +213,15 @@ pub fn write_generated(
     Ok(true)
 }
 
+/// The async runtime the cloud and GitHub commands run on. octocrab's client
+/// must be built inside it (`enter` it, or build within `block_on`).
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 /// Appends Markdown to the job summary when Actions gives one
 /// (`GITHUB_STEP_SUMMARY`).
 pub fn append_step_summary(markdown: &str) -> anyhow::Result<()> {

@@ -114,10 +114,8 @@ pub enum RemovalMode {
 /// The label of break-glass review issues.
 const REVIEW_LABEL: &str = "gitgrant-break-glass";
 
-/// The title of a break-glass grant's review issue.
-fn review_title(grant: &str) -> String {
-    format!("Break-glass review: {grant}")
-}
+/// The title of a break-glass grant's review issue, before the grant id.
+const REVIEW_TITLE: &str = "Break-glass review: ";
 
 /// A provider that could not be read: nothing is planned or changed there.
 #[derive(Debug, Serialize)]
@@ -141,13 +139,6 @@ struct Prepared {
     break_glass: Vec<(String, String, String)>,
     /// GitHub, when a token was given.
     github: Option<GitHub>,
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
 }
 
 /// Reads, validates and plans. `None` when the policy itself is invalid:
@@ -196,11 +187,7 @@ async fn prepare(
     // Under require_approval, a grant applies only with evidence of its
     // quorum from GitHub. Without GitHub nothing is decided: AWS still ends
     // every applied grant on time by itself.
-    let github = match GitHub::from_env(Some(&policy.repository())) {
-        Ok(gh) => Some(gh),
-        Err(gitgrant::github::GitHubError::NoToken) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let github = GitHub::from_env_if_token(Some(&policy.repository()))?;
     let mut approvals = BTreeMap::new();
     if policy.require_approval {
         let Some(gh) = &github else {
@@ -224,7 +211,7 @@ async fn prepare(
         let unapproved: BTreeMap<String, String> = approvals
             .values()
             .filter(|f| !f.ok())
-            .map(|f| (f.path().to_string(), f.line()))
+            .map(|f| (f.path().to_string(), f.why()))
             .collect();
         state.policies.retain(|d| {
             let path = format!("grants/{}.yaml", d.grant);
@@ -233,10 +220,7 @@ async fn prepare(
                     state.refused.push(gitgrant::plan::Refusal {
                         grant: d.grant.clone(),
                         provider: d.provider.clone(),
-                        why: format!(
-                            "no approval evidence (require_approval): {}",
-                            why.trim_start_matches("FAIL ")
-                        ),
+                        why: format!("no approval evidence (require_approval): {}: {why}", path),
                     });
                     false
                 }
@@ -378,7 +362,7 @@ pub fn run_plan(g: &super::Global, mut args: PlanArgs) -> anyhow::Result<u8> {
     args.target.unset_empty();
     let repo = Repo::open(&g.repo)?;
     let tip = repo.branch_tip(&args.target.branch)?;
-    let rt = runtime()?;
+    let rt = super::runtime()?;
     let p = match rt.block_on(prepare(&repo, tip, &args.target))? {
         Ok(p) => p,
         Err(v) => return invalid_policy(&repo, tip, &v, args.format),
@@ -482,7 +466,7 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
         Some(remote) => repo.fetch(remote, &args.target.branch)?,
         None => repo.branch_tip(&args.target.branch)?,
     };
-    let rt = runtime()?;
+    let rt = super::runtime()?;
     let p = match rt.block_on(prepare(&repo, base, &args.target))? {
         Ok(p) => p,
         Err(v) => return invalid_policy(&repo, base, &v, args.format),
@@ -747,7 +731,7 @@ async fn review_issues(gh: &GitHub, p: &Prepared) -> anyhow::Result<BTreeMap<Str
     let existing = gh.issues_with_label(REVIEW_LABEL).await?;
     let mut out = BTreeMap::new();
     for i in &existing {
-        if let Some(id) = i.title.strip_prefix("Break-glass review: ") {
+        if let Some(id) = i.title.strip_prefix(REVIEW_TITLE) {
             out.insert(id.to_string(), i.html_url.clone());
         }
     }
@@ -756,10 +740,6 @@ async fn review_issues(gh: &GitHub, p: &Prepared) -> anyhow::Result<BTreeMap<Str
             continue;
         }
         let r = &p.policy.roles[role];
-        let mut mention: Vec<&str> = r.approvers.iter().map(String::as_str).collect();
-        if !mention.contains(&p.policy.security_team.as_str()) {
-            mention.push(&p.policy.security_team);
-        }
         let body = format!(
             "Break-glass access was granted without review and applied at {}.\n\n\
              - Grant: `{id}` (`grants/{id}.yaml`)\n- Subject: @{subject}\n- Role: `{role}` (provider `{}`)\n\n\
@@ -767,10 +747,10 @@ async fn review_issues(gh: &GitHub, p: &Prepared) -> anyhow::Result<BTreeMap<Str
              the grant's removal commit links it in a `Gitgrant-Review:` trailer.\n",
             fmt_time(p.now),
             r.provider,
-            mention.join(" ")
+            r.reviewers(&p.policy.security_team).join(" ")
         );
         let issue = gh
-            .open_issue(&review_title(id), &body, &[REVIEW_LABEL])
+            .open_issue(&format!("{REVIEW_TITLE}{id}"), &body, &[REVIEW_LABEL])
             .await?;
         tracing::info!(
             "opened review issue #{} for break-glass grant {id}",

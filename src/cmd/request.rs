@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use gitgrant::exit;
-use gitgrant::grant::{RawGrant, fmt_time};
+use gitgrant::grant::{RawGrant, Timing, fmt_time};
 
 /// Ask for access: open a pull request that adds a grant file for ROLE.
 ///
@@ -75,30 +75,24 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             break (rel, full);
         }
     };
-    if let Err(violations) = gitgrant::validate::check_grant(&policy, &rel, text.as_bytes(), now) {
-        let shown = gitgrant::snapshot::Snapshot {
-            policy: None,
-            grants: vec![gitgrant::snapshot::SourceFile {
-                path: rel.clone(),
-                content: gitgrant::snapshot::Content::Bytes(text.into_bytes()),
-            }],
-        };
-        eprintln!("error: this request would not pass validation; nothing was written");
-        super::print_violations(&shown, &violations);
-        return Ok(exit::INVALID);
-    }
+    let grant = match gitgrant::validate::check_grant(&policy, &rel, text.as_bytes(), now) {
+        Ok(grant) => grant,
+        Err(violations) => {
+            let shown = gitgrant::snapshot::Snapshot {
+                policy: None,
+                grants: vec![gitgrant::snapshot::SourceFile {
+                    path: rel.clone(),
+                    content: gitgrant::snapshot::Content::Bytes(text.into_bytes()),
+                }],
+            };
+            eprintln!("error: this request would not pass validation; nothing was written");
+            super::print_violations(&shown, &violations);
+            return Ok(exit::INVALID);
+        }
+    };
     if !args.no_pr {
         let role = &policy.roles[&args.role];
-        let window = match (&raw.duration, raw.expires.as_deref()) {
-            (Some(d), _) => format!("for {d} from the moment this pull request merges"),
-            (None, Some(end)) => format!(
-                "from {} until {end}",
-                raw.starts
-                    .as_deref()
-                    .unwrap_or("the moment this pull request merges")
-            ),
-            (None, None) => String::new(),
-        };
+        let window = grant.timing.in_words();
         let account = policy
             .providers
             .get(&role.provider)
@@ -118,7 +112,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             body.push_str(&format!(
                 "\nBreak-glass role: this may merge without review. The grant applies at once, \
                  and a review issue opens for {} after the fact.\n",
-                role.approvers.join(", ")
+                role.reviewers(&policy.security_team).join(", ")
             ));
         } else {
             body.push_str(&format!(
@@ -129,8 +123,14 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             ));
         }
         let id = rel.trim_start_matches("grants/").trim_end_matches(".yaml");
-        let title = format!("Access request: {subject} → {} {window}", role.name)
-            .replace(" from the moment this pull request merges", "");
+        let title = match grant.timing {
+            Timing::Duration(d) => format!("Access request: {subject} → {} for {d}", role.name),
+            Timing::Window { expires, .. } => format!(
+                "Access request: {subject} → {} until {}",
+                role.name,
+                fmt_time(expires)
+            ),
+        };
         let url = super::revoke::open_pull_request(
             &policy,
             &format!("gitgrant/request/{id}"),

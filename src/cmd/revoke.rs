@@ -20,13 +20,6 @@ pub struct Args {
     reason: String,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 /// Makes a branch off the default branch with one commit of `changes`
 /// (`None` deletes) through the Git Data API, and opens a pull request from
 /// it. Returns the pull request's URL.
@@ -38,7 +31,7 @@ pub fn open_pull_request(
     title: &str,
     body: &str,
 ) -> anyhow::Result<String> {
-    runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let gh = GitHub::from_env(Some(&policy.repository()))?;
         let default = gh.repository_info().await?.default_branch;
         let base = gh
@@ -46,7 +39,7 @@ pub fn open_pull_request(
             .await?
             .with_context(|| format!("the default branch {default} does not exist on GitHub"))?;
         for (path, content) in changes {
-            if content.is_none() && !gh.file_exists(path, &default).await? {
+            if content.is_none() && gh.blob_sha(path, &default).await?.is_none() {
                 anyhow::bail!("{path} is not on {default}: nothing to revoke");
             }
         }

@@ -154,10 +154,7 @@ impl Repo {
     /// `grants/`) as they are at `commit`.
     pub fn snapshot(&self, commit: CommitId) -> Result<Snapshot, GitError> {
         let tree = self.tree_of(commit.0)?;
-        let policy = match tree.get_name(POLICY_PATH) {
-            Some(entry) => Some(self.source_file(POLICY_PATH, entry.id(), entry.filemode())?),
-            None => None,
-        };
+        let policy = self.policy_in(&tree)?;
         let mut grants = Vec::new();
         if let Some(entry) = tree.get_name("grants") {
             if entry.kind() == Some(ObjectType::Tree) {
@@ -169,6 +166,22 @@ impl Repo {
         grants.retain(|f| !is_placeholder(&f.path));
         grants.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Snapshot { policy, grants })
+    }
+
+    /// `gitgrant.yaml` as it is at `commit`, without reading the grants.
+    pub fn policy_at(&self, commit: CommitId) -> Result<Option<SourceFile>, GitError> {
+        self.policy_in(&self.tree_of(commit.0)?)
+    }
+
+    fn policy_in(&self, tree: &Tree) -> Result<Option<SourceFile>, GitError> {
+        match tree.get_name(POLICY_PATH) {
+            Some(entry) => Ok(Some(self.source_file(
+                POLICY_PATH,
+                entry.id(),
+                entry.filemode(),
+            )?)),
+            None => Ok(None),
+        }
     }
 
     /// The blob id of `path` at `commit`, if present.

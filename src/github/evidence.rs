@@ -3,21 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::approval::{Evidence, PullFacts, ReviewFact, evaluate, teams};
+use crate::approval::{Evidence, Need, PullFacts, ReviewFact, evaluate, teams};
 use crate::codeowners::Codeowners;
 
 use super::{GitHub, GitHubError, Pull};
-
-/// One grant file to judge.
-#[derive(Debug, Clone)]
-pub struct GrantFile<'a> {
-    /// Its path.
-    pub path: &'a str,
-    /// Its subject.
-    pub subject: &'a str,
-    /// The role's `min_approvals`.
-    pub required: u32,
-}
 
 /// Looks up evidence, remembering team members, the pull request of each
 /// commit and the reviews of each pull request across grants: grants landed
@@ -62,11 +51,11 @@ impl<'a> Approvals<'a> {
         Ok(found)
     }
 
-    /// Judges `pull`'s reviews for each of `files` under `codeowners`.
+    /// Judges `pull`'s reviews for each of `needs` under `codeowners`.
     pub async fn judge(
         &mut self,
         pull: &Pull,
-        files: &[GrantFile<'_>],
+        needs: &[Need],
         codeowners: &Codeowners,
     ) -> Result<Vec<Evidence>, GitHubError> {
         if !self.reviews.contains_key(&pull.number) {
@@ -85,33 +74,31 @@ impl<'a> Approvals<'a> {
                 .collect();
             self.reviews.insert(pull.number, reviews);
         }
-        let reviews = self.reviews[&pull.number].clone();
+        for n in needs {
+            for (org, team) in teams(codeowners.owners(&n.path)) {
+                self.members(&org, &team).await?;
+            }
+        }
         let facts = PullFacts {
             pr: pull.number,
             author: &pull.user.login,
             head: &pull.head.sha,
-            reviews: &reviews,
+            reviews: &self.reviews[&pull.number],
         };
-        let mut out = Vec::new();
-        for f in files {
-            let owners = codeowners.owners(f.path);
-            for (org, team) in teams(owners) {
-                let key = format!("{org}/{team}");
-                if !self.members.contains_key(&key) {
-                    let m = self.gh.team_members(&org, &team).await?;
-                    self.members.insert(key, m.into_iter().collect());
-                }
-            }
-            out.push(evaluate(
-                &facts,
-                f.path,
-                f.subject,
-                owners,
-                &self.members,
-                f.required,
-            ));
-        }
-        Ok(out)
+        Ok(needs
+            .iter()
+            .map(|n| {
+                let owners = codeowners.owners(&n.path);
+                evaluate(
+                    &facts,
+                    &n.path,
+                    &n.subject,
+                    owners,
+                    &self.members,
+                    n.required,
+                )
+            })
+            .collect())
     }
 
     /// Whether `login` belongs to team `@org/team`.
@@ -119,21 +106,20 @@ impl<'a> Approvals<'a> {
         let Some((org, name)) = team.trim_start_matches('@').split_once('/') else {
             return Ok(false);
         };
-        let key = format!("{}/{}", org.to_lowercase(), name.to_lowercase());
+        Ok(self
+            .members(org, name)
+            .await?
+            .contains(&login.to_lowercase()))
+    }
+
+    /// The members of `org/team`, asked of GitHub once; kept under the
+    /// lower-case `org/team` that [`evaluate`] looks them up by.
+    async fn members(&mut self, org: &str, team: &str) -> Result<&BTreeSet<String>, GitHubError> {
+        let key = format!("{}/{}", org.to_lowercase(), team.to_lowercase());
         if !self.members.contains_key(&key) {
-            let m = self.gh.team_members(org, name).await?;
+            let m = self.gh.team_members(org, team).await?;
             self.members.insert(key.clone(), m.into_iter().collect());
         }
-        Ok(self.members[&key].contains(&login.to_lowercase()))
+        Ok(&self.members[&key])
     }
-}
-
-/// The CODEOWNERS GitHub uses for a tree: the first of
-/// [`SEARCH_ORDER`](crate::codeowners::SEARCH_ORDER) that `read` finds.
-pub fn codeowners_of(read: impl Fn(&str) -> Option<String>) -> Codeowners {
-    crate::codeowners::SEARCH_ORDER
-        .iter()
-        .find_map(|p| read(p))
-        .map(|t| Codeowners::parse(&t))
-        .unwrap_or_default()
 }

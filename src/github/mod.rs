@@ -182,12 +182,20 @@ impl GitHub {
         GitHub::new(&api, &token, &repo)
     }
 
+    /// [`GitHub::from_env`], or `None` when no token is given: for commands
+    /// that can do part of their work without GitHub. Other problems (a bad
+    /// repository or API base) are still errors.
+    pub fn from_env_if_token(repository: Option<&str>) -> Result<Option<GitHub>, GitHubError> {
+        match GitHub::from_env(repository) {
+            Ok(gh) => Ok(Some(gh)),
+            Err(GitHubError::NoToken) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A client for `repository` (`owner/name`) at `api`.
     pub fn new(api: &str, token: &str, repository: &str) -> Result<GitHub, GitHubError> {
-        let valid = repository.split_once('/').is_some_and(|(o, n)| {
-            !o.is_empty() && !n.is_empty() && !n.contains('/') && !repository.contains(' ')
-        });
-        if !valid {
+        if !crate::names::is_repository(repository) {
             return Err(GitHubError::BadRepository(repository.to_string()));
         }
         let api = api.trim_end_matches('/').to_string();
@@ -424,19 +432,10 @@ impl GitHub {
         }
     }
 
-    /// Whether `path` exists on `branch`.
-    pub async fn file_exists(&self, path: &str, branch: &str) -> Result<bool, GitHubError> {
-        let url = self.repo_path(&format!("/contents/{path}?ref={branch}"));
-        match self.send(Method::Get, &url, None).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.status() == Some(404) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The blob id of `path` at commit `sha`; `None` when it is not there.
-    pub async fn blob_sha(&self, path: &str, sha: &str) -> Result<Option<String>, GitHubError> {
-        let url = self.repo_path(&format!("/contents/{path}?ref={sha}"));
+    /// The blob id of `path` at `rev` (a commit or branch); `None` when it
+    /// is not there.
+    pub async fn blob_sha(&self, path: &str, rev: &str) -> Result<Option<String>, GitHubError> {
+        let url = self.repo_path(&format!("/contents/{path}?ref={rev}"));
         match self.get::<Sha>(&url).await {
             Ok(s) => Ok(Some(s.sha)),
             Err(e) if e.status() == Some(404) => Ok(None),
