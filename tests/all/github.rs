@@ -81,12 +81,25 @@ impl Flow {
         self.fake.add_pull(author, branch, REPO)
     }
 
+    /// A pull request by `author` on `branch` adding one grant,
+    /// `grants/<role>/<subject>-1.yaml`, for `duration`.
+    fn grant_pr(
+        &self,
+        author: &str,
+        branch: &str,
+        subject: &str,
+        role: &str,
+        duration: &str,
+    ) -> u64 {
+        let path = format!("grants/{role}/{subject}-1.yaml");
+        let text = grant_yaml(subject, role, &format!("duration: {duration}"));
+        self.open_pr(author, branch, &[(path.as_str(), Some(text.as_str()))])
+    }
+
     /// A pull request by `who` asking for an hour of the admin role (two
     /// approvals needed).
     fn admin_pr(&self, who: &str) -> u64 {
-        let path = format!("grants/admin/{who}-1.yaml");
-        let text = grant_yaml(who, "admin", "duration: 1h");
-        self.open_pr(who, "adm", &[(path.as_str(), Some(text.as_str()))])
+        self.grant_pr(who, "adm", who, "admin", "1h")
     }
 
     /// Another commit on an open pull request's branch.
@@ -138,6 +151,21 @@ impl Flow {
     /// `gitgrant check` for `event` on pull request `n`, run as Actions runs
     /// it: in a checkout of the merge commit, with the event payload.
     fn check(&self, n: u64, event: &str, token_login: &str) -> Output {
+        self.check_env(n, event, token_login, &[])
+    }
+
+    /// `gitgrant check` for `event` exits `code`, saying `words`; returns
+    /// what it printed.
+    fn expect_check(&self, n: u64, event: &str, code: i32, words: &str) -> String {
+        let c = self.check(n, event, "gitgrant-bot");
+        let out = text(&c);
+        assert_eq!(c.status.code(), Some(code), "{out}");
+        assert!(out.contains(words), "{words:?} not in {out}");
+        out
+    }
+
+    /// [`Flow::check`] with more environment variables.
+    fn check_env(&self, n: u64, event: &str, token_login: &str, env: &[(&str, &Path)]) -> Output {
         let branch = self.fake.lock().pulls[n as usize - 1].head_ref.clone();
         fetch(self.work());
         git(
@@ -166,6 +194,7 @@ impl Flow {
             .arg(self.work())
             .env("GITHUB_EVENT_NAME", event)
             .env("GITHUB_EVENT_PATH", &event_path)
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         git(self.work(), &["checkout", "-q", "main"], None);
@@ -202,14 +231,14 @@ impl Flow {
             .arg(self.work())
             .output()
             .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        (out.status.code().unwrap_or(-1), text(&out))
+    }
+
+    /// `gitgrant approvals --pr N` exits `code`, saying `words`.
+    fn expect_approvals(&self, n: u64, code: i32, words: &str) {
+        let (got, out) = self.approvals(n);
+        assert_eq!(got, code, "{out}");
+        assert!(out.contains(words), "{words:?} not in {out}");
     }
 }
 
@@ -299,7 +328,7 @@ fn request_opens_a_pull_request_through_the_api_and_check_comments_once() {
 #[test]
 fn the_plan_comment_is_found_on_a_later_page_and_updated_in_place() {
     let f = flow();
-    let n = f.open_pr("alice", "req", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "req", "alice", "ro", "2h");
     {
         let mut s = f.fake.lock();
         for i in 0..5 {
@@ -323,10 +352,8 @@ fn the_plan_comment_is_found_on_a_later_page_and_updated_in_place() {
 #[test]
 fn a_grant_for_someone_else_is_rejected_on_its_line() {
     let f = flow();
-    let n = f.open_pr("mallory", "req", &[(RO_ALICE, Some(&ro("alice")))]);
-    let c = f.check(n, "pull_request", "gitgrant-bot");
-    assert_eq!(c.status.code(), Some(2), "{}", text(&c));
-    let out = String::from_utf8_lossy(&c.stdout);
+    let n = f.grant_pr("mallory", "req", "alice", "ro", "2h");
+    let out = f.expect_check(n, "pull_request", 2, "");
     assert!(
         out.contains("::error file=grants/ro/alice-1.yaml,line=1,col=10,")
             && out.contains("gitgrant subject-not-author"),
@@ -339,28 +366,11 @@ fn a_grant_for_someone_else_is_rejected_on_its_line() {
 fn a_named_requester_team_member_may_ask_for_others() {
     let f = flow();
     // dave is on @acme/oncall, which the ops role names in `requesters`.
-    let n = f.open_pr(
-        "dave",
-        "req",
-        &[(
-            "grants/ops/alice-1.yaml",
-            Some(&grant_yaml("alice", "ops", "duration: 1h")),
-        )],
-    );
-    let c = f.check(n, "pull_request", "gitgrant-bot");
+    let n = f.grant_pr("dave", "req", "alice", "ops", "1h");
     // alice is not on @acme/oncall, so she cannot be an ops subject at all.
-    assert_eq!(c.status.code(), Some(2), "{}", text(&c));
-    assert!(text(&c).contains("requester-not-allowed"), "{}", text(&c));
-    let n = f.open_pr(
-        "dave",
-        "req2",
-        &[(
-            "grants/ops/dave-1.yaml",
-            Some(&grant_yaml("dave", "ops", "duration: 1h")),
-        )],
-    );
-    let c = f.check(n, "pull_request", "gitgrant-bot");
-    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    f.expect_check(n, "pull_request", 2, "requester-not-allowed");
+    let n = f.grant_pr("dave", "req2", "dave", "ops", "1h");
+    f.expect_check(n, "pull_request", 0, "");
 }
 
 #[test]
@@ -377,9 +387,7 @@ fn policy_and_grants_in_one_pull_request_are_rejected() {
             (RO_ALICE, Some(&grant_yaml("alice", "ro", "duration: 30d"))),
         ],
     );
-    let c = f.check(n, "pull_request", "gitgrant-bot");
-    assert_eq!(c.status.code(), Some(2), "{}", text(&c));
-    let out = text(&c);
+    let out = f.expect_check(n, "pull_request", 2, "");
     assert!(out.contains("gitgrant policy-with-grants"), "{out}");
     // Judged by the base branch's policy, the 30d window is too long.
     assert!(out.contains("window-too-long"), "{out}");
@@ -396,62 +404,24 @@ fn codeowners_and_grants_in_one_pull_request_are_rejected() {
             (RO_ALICE, Some(&ro("alice"))),
         ],
     );
-    let c = f.check(n, "pull_request", "gitgrant-bot");
-    assert_eq!(c.status.code(), Some(2), "{}", text(&c));
-    assert!(
-        text(&c).contains("gitgrant policy-with-grants"),
-        "{}",
-        text(&c)
-    );
+    f.expect_check(n, "pull_request", 2, "gitgrant policy-with-grants");
 }
 
 #[test]
 fn a_pull_request_from_a_fork_is_checked_without_writing() {
     let f = flow();
-    let n = f.open_pr(
-        "mallory",
-        "fork-req",
-        &[("grants/ro/mallory-1.yaml", Some(&ro("mallory")))],
-    );
+    let n = f.grant_pr("mallory", "fork-req", "mallory", "ro", "2h");
     f.fake.lock().pulls[n as usize - 1].head_repo = "mallory/access".into();
     // A fork's token can only read; the check must not try to write.
     f.fake.lock().read_only.push("tok-gitgrant-bot".into());
     let summary = f.repo.dir.path().join("summary.md");
     std::fs::write(&summary, "").unwrap();
-    let c = {
-        let mut cmd = f.gitgrant("gitgrant-bot");
-        cmd.env("GITHUB_STEP_SUMMARY", &summary);
-        let branch = "fork-req";
-        fetch(f.work());
-        git(
-            f.work(),
-            &["checkout", "-q", "--detach", "origin/main"],
-            None,
-        );
-        git(
-            f.work(),
-            &[
-                "merge",
-                "-q",
-                "--no-ff",
-                "-m",
-                "m",
-                &format!("origin/{branch}"),
-            ],
-            Some("2026-11-23T08:50:00Z"),
-        );
-        let event = f.repo.dir.path().join("event.json");
-        std::fs::write(&event, pull_event(&f.fake, n, "opened").to_string()).unwrap();
-        let out = cmd
-            .args(["check", "--repo"])
-            .arg(f.work())
-            .env("GITHUB_EVENT_NAME", "pull_request")
-            .env("GITHUB_EVENT_PATH", &event)
-            .output()
-            .unwrap();
-        git(f.work(), &["checkout", "-q", "main"], None);
-        out
-    };
+    let c = f.check_env(
+        n,
+        "pull_request",
+        "gitgrant-bot",
+        &[("GITHUB_STEP_SUMMARY", summary.as_path())],
+    );
     assert_eq!(c.status.code(), Some(0), "{}", text(&c));
     assert!(f.fake.comments(n).is_empty());
     assert_eq!(f.fake.seen("POST"), 0);
@@ -470,41 +440,30 @@ fn approvals_count_only_code_owners_at_the_final_head() {
         .get_mut("acme/sre-leads")
         .unwrap()
         .push("alice".into());
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
     f.fake.review(n, "alice", "APPROVED");
-    let (code, out) = f.approvals(n);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("alice: approved their own access"), "{out}");
+    f.expect_approvals(n, 1, "alice: approved their own access");
 
     // A reviewer who is not a code owner of grants/ro/.
     f.fake.review(n, "bob", "APPROVED");
-    let (code, out) = f.approvals(n);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("bob: not a code owner of the file"), "{out}");
+    f.expect_approvals(n, 1, "bob: not a code owner of the file");
 
     // A team code owner (carol is on @acme/sre-leads) — counts.
     f.fake.review(n, "carol", "APPROVED");
-    let (code, out) = f.approvals(n);
-    assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("1 of 1 approval(s) from code owners (carol)"),
-        "{out}"
-    );
+    f.expect_approvals(n, 0, "1 of 1 approval(s) from code owners (carol)");
 
     // A new push: carol's approval is of an older head and no longer counts.
     f.push_to(
         "a",
         &[(RO_ALICE, Some(&grant_yaml("alice", "ro", "duration: 1h")))],
     );
-    let (code, out) = f.approvals(n);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("carol: approved an older commit"), "{out}");
+    f.expect_approvals(n, 1, "carol: approved an older commit");
 }
 
 #[test]
 fn changes_requested_then_approved_counts_and_the_reverse_does_not() {
     let f = flow();
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
     f.fake.review(n, "dave", "CHANGES_REQUESTED");
     assert_eq!(f.approvals(n).0, 1);
     f.fake.review(n, "dave", "APPROVED");
@@ -512,9 +471,7 @@ fn changes_requested_then_approved_counts_and_the_reverse_does_not() {
     let (code, out) = f.approvals(n);
     assert_eq!(code, 0, "{out}");
     f.fake.review(n, "dave", "CHANGES_REQUESTED");
-    let (code, out) = f.approvals(n);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("dave: requested changes"), "{out}");
+    f.expect_approvals(n, 1, "dave: requested changes");
 }
 
 #[test]
@@ -522,16 +479,9 @@ fn a_quorum_of_two_is_not_met_by_one() {
     let f = flow();
     let n = f.admin_pr("alice");
     f.fake.review(n, "bob", "APPROVED");
-    let (code, out) = f.approvals(n);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("1 of 2 approval(s)"), "{out}");
+    f.expect_approvals(n, 1, "1 of 2 approval(s)");
     f.fake.review(n, "carol", "APPROVED");
-    let (code, out) = f.approvals(n);
-    assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("2 of 2 approval(s) from code owners (bob, carol)"),
-        "{out}"
-    );
+    f.expect_approvals(n, 0, "2 of 2 approval(s) from code owners (bob, carol)");
 }
 
 #[test]
@@ -539,22 +489,20 @@ fn the_review_event_check_is_the_quorum_status() {
     let f = flow();
     let n = f.admin_pr("alice");
     f.fake.review(n, "bob", "APPROVED");
-    let c = f.check(n, "pull_request_review", "gitgrant-bot");
-    assert_eq!(c.status.code(), Some(1), "{}", text(&c));
-    assert!(
-        text(&c).contains("FAIL grants/admin/alice-1.yaml: PR #1: 1 of 2"),
-        "{}",
-        text(&c)
+    f.expect_check(
+        n,
+        "pull_request_review",
+        1,
+        "FAIL grants/admin/alice-1.yaml: PR #1: 1 of 2",
     );
     f.fake.review(n, "dave", "APPROVED");
-    let c = f.check(n, "pull_request_review", "gitgrant-bot");
-    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    f.expect_check(n, "pull_request_review", 0, "");
 }
 
 #[test]
 fn a_secondary_rate_limit_is_waited_out() {
     let f = flow();
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
     f.fake.review(n, "carol", "APPROVED");
     let body: Value = serde_json::from_str(
         &std::fs::read_to_string(fixtures().join("github/error-secondary-rate-limit.json"))
@@ -585,7 +533,7 @@ fn a_secondary_rate_limit_is_waited_out() {
 #[test]
 fn a_forbidden_answer_without_rate_limit_headers_fails_clearly() {
     let f = flow();
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
     f.fake.lock().faults.push(Fault {
         method: "GET",
         path: "/pulls/1/reviews",
@@ -606,7 +554,7 @@ fn a_forbidden_answer_without_rate_limit_headers_fails_clearly() {
 #[test]
 fn approvals_of_every_grant_on_the_branch_through_a_github_enterprise_base() {
     let f = flow();
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
     f.fake.review(n, "carol", "APPROVED");
     f.merge(n, "2026-11-23T09:00:00Z");
     f.push_main(
@@ -636,7 +584,7 @@ fn approvals_of_every_grant_on_the_branch_through_a_github_enterprise_base() {
 #[test]
 fn revoke_opens_a_pull_request_that_deletes_the_grant() {
     let f = flow();
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
     f.merge(n, "2026-11-23T09:00:00Z");
     let out = f
         .gitgrant("bob")
@@ -684,7 +632,7 @@ fn revoke_opens_a_pull_request_that_deletes_the_grant() {
 // ---- With a real moto_server: reconcile in GitHub mode. ----
 
 use crate::moto::{Moto, create_users, iam, moto, policies};
-use crate::reconcile::{ACCOUNT, PATH, run_env};
+use crate::reconcile::{ACCOUNT, PATH, aws_cmd, run_env};
 
 /// moto with this policy's users, and its IAM client.
 fn aws() -> (Moto, aws_sdk_iam::Client) {
@@ -935,27 +883,21 @@ fn without_approval_evidence_nothing_is_granted() {
 fn without_a_token_require_approval_changes_nothing() {
     let (m, client) = aws();
     let f = flow();
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
     f.fake.review(n, "carol", "APPROVED");
     f.merge(n, "2026-11-23T09:00:00Z");
     sync_main(f.work());
-    let (code, _) = {
-        let out = gitgrant()
-            .args(["reconcile", "--now", "2026-11-23T09:30:00Z", "--repo"])
-            .arg(f.work())
-            .env("AWS_ENDPOINT_URL", &m.url)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .unwrap();
-        let t = text(&out);
-        assert!(
-            t.contains("require_approval: true") && t.contains("GITHUB_TOKEN"),
-            "{t}"
-        );
-        (out.status.code(), t)
-    };
+    let out = aws_cmd(&m.url)
+        .args(["reconcile", "--now", "2026-11-23T09:30:00Z", "--repo"])
+        .arg(f.work())
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(
+        t.contains("require_approval: true") && t.contains("GITHUB_TOKEN"),
+        "{t}"
+    );
+    let code = out.status.code();
     assert_eq!(code, Some(1));
     assert!(policies(&client, PATH).is_empty());
 }
@@ -965,7 +907,7 @@ fn a_removal_commit_is_rebuilt_when_the_branch_moves() {
     let (m, _client) = aws();
     let f = flow();
     let bob = "grants/ro/bob-1.yaml";
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
     f.fake.review(n, "carol", "APPROVED");
     f.merge(n, "2026-11-23T09:00:00Z");
     let n = f.open_pr("bob", "b", &[(bob, Some(&ro("bob")))]);
@@ -1044,7 +986,7 @@ fn break_glass_applies_at_once_opens_one_review_issue_and_links_it() {
 fn removal_by_pull_request_merges_when_clean_and_waits_for_auto_merge_otherwise() {
     let (m, _client) = aws();
     let f = flow();
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
     f.fake.review(n, "carol", "APPROVED");
     f.merge(n, "2026-11-23T09:00:00Z");
     assert_eq!(f.reconcile(&m, "2026-11-23T09:30:00Z", &[]).0, 0);
@@ -1076,10 +1018,8 @@ fn removal_by_pull_request_merges_when_clean_and_waits_for_auto_merge_otherwise(
 #[test]
 fn the_check_refuses_pull_request_target() {
     let f = flow();
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
-    let c = f.check(n, "pull_request_target", "gitgrant-bot");
-    assert_eq!(c.status.code(), Some(2), "{}", text(&c));
-    assert!(text(&c).contains("not pull_request_target"), "{}", text(&c));
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
+    f.expect_check(n, "pull_request_target", 2, "not pull_request_target");
     assert_eq!(f.fake.seen("POST"), 0);
 }
 
@@ -1110,7 +1050,7 @@ fn grants_landed_together_cost_one_evidence_lookup() {
 #[test]
 fn a_spent_rate_limit_is_waited_for_before_the_next_call() {
     let f = flow();
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
     f.fake.review(n, "carol", "APPROVED");
     // The first answer (the pull request itself) says the hour's budget is
     // spent until two seconds from now.
@@ -1140,11 +1080,10 @@ fn a_spent_rate_limit_is_waited_for_before_the_next_call() {
 #[test]
 fn the_plan_comment_says_a_deleted_grant_is_revoked_early() {
     let f = flow();
-    let n = f.open_pr("alice", "a", &[(RO_ALICE, Some(&ro("alice")))]);
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
     f.merge(n, "2026-11-23T09:00:00Z");
     let n = f.open_pr("bob", "revoke", &[(RO_ALICE, None)]);
-    let c = f.check(n, "pull_request", "gitgrant-bot");
-    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    f.expect_check(n, "pull_request", 0, "");
     let comment = &f.fake.comments(n)[0];
     assert!(
         comment.contains("**Revokes** `ro/alice-1` early"),

@@ -34,17 +34,10 @@ pub fn run(dir: &Path, url: &str, args: &[&str]) -> (i32, Value) {
 
 /// [`run`], with more environment variables.
 pub fn run_env(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
-    let out = gitgrant()
+    let out = aws_cmd(url)
         .args(args)
         .args(["--format", "json", "--repo"])
         .arg(dir)
-        .env("AWS_ENDPOINT_URL", url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env_remove("GITHUB_STEP_SUMMARY")
         .envs(env.iter().copied())
         .output()
         .unwrap();
@@ -56,6 +49,18 @@ pub fn run_env(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> (i
         )
     });
     (out.status.code().unwrap_or(-1), json)
+}
+
+/// The real binary with static test credentials for moto at `url`.
+pub fn aws_cmd(url: &str) -> assert_cmd::Command {
+    let mut cmd = gitgrant();
+    cmd.env("AWS_ENDPOINT_URL", url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE");
+    cmd
 }
 
 /// `reconcile --now NOW`, which must succeed.
