@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, TimeDelta, Timelike as _, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +104,40 @@ pub enum Timing {
 }
 
 impl Timing {
+    /// The window a grant with this timing is in force for, given when it
+    /// landed on the default branch. `None` for a `starts`-less or `duration` grant whose
+    /// landing time is unknown, or [outside the calendar](in_calendar)
+    /// together with its end: a commit date git took but no window can be
+    /// computed from (validation rejects such a grant:
+    /// `landing-time-out-of-range`).
+    pub fn window(&self, landed: Option<DateTime<Utc>>) -> Option<Window> {
+        let landed = landed.filter(|l| in_calendar(*l));
+        match *self {
+            Timing::Duration(d) => landed.and_then(|l| {
+                Some(Window {
+                    start: l,
+                    end: l
+                        .checked_add_signed(d.to_delta())
+                        .filter(|e| in_calendar(*e))?,
+                })
+            }),
+            Timing::Window {
+                starts: Some(start),
+                expires,
+            } => Some(Window {
+                start,
+                end: expires,
+            }),
+            Timing::Window {
+                starts: None,
+                expires,
+            } => landed.map(|start| Window {
+                start,
+                end: expires,
+            }),
+        }
+    }
+
     /// When the access runs, in words for a pull request that has not
     /// merged yet: `for 2h from the moment it merges`, `from … until …`.
     pub fn in_words(&self) -> String {
@@ -156,6 +190,67 @@ impl Window {
     pub fn length(&self) -> Option<GrantDuration> {
         GrantDuration::from_delta(self.end - self.start)
     }
+
+    /// The window IAM enforces: whole seconds, rounded inward (the start up
+    /// to the next whole second, the end down), because IAM's date
+    /// conditions take whole seconds and access must never reach outside
+    /// the window the file asked for. A window shorter than a second can
+    /// come out empty (`end <= start`), which grants nothing.
+    pub fn enforced(&self) -> Window {
+        let end = whole_second(self.end);
+        let start = whole_second(self.start);
+        let start = if start == self.start {
+            start
+        } else {
+            // Nothing lies past the calendar's last second: an empty window.
+            start
+                .checked_add_signed(TimeDelta::seconds(1))
+                .unwrap_or(end)
+        };
+        Window { start, end }
+    }
+}
+
+/// `t` without its fraction of a second (a leap second counts as the
+/// second before it).
+fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(0).unwrap_or(t)
+}
+
+/// Why a time in a grant file or on the command line was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// Not RFC 3339 with an offset.
+    #[error("not an RFC 3339 time with an offset")]
+    NotRfc3339,
+    /// Second 60: RFC 3339 allows it, IAM refuses the whole policy document.
+    #[error("a leap second (second 60), which IAM does not accept")]
+    LeapSecond,
+    /// In UTC, outside the years 0000 to 9999.
+    #[error("outside the years 0000 to 9999 once in UTC")]
+    OutOfCalendar,
+}
+
+/// Reads a time as grant files and `--now` give it: RFC 3339 with an
+/// offset, whose UTC form IAM can take (no leap second, a four-digit year).
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, TimeError> {
+    let t = DateTime::parse_from_rfc3339(text).map_err(|_| TimeError::NotRfc3339)?;
+    // chrono keeps a leap second as a fraction of 1 s or more.
+    if t.nanosecond() >= 1_000_000_000 {
+        return Err(TimeError::LeapSecond);
+    }
+    let t = t.with_timezone(&Utc);
+    if !in_calendar(t) {
+        return Err(TimeError::OutOfCalendar);
+    }
+    Ok(t)
+}
+
+/// Whether gitgrant can write `t` where it goes: RFC 3339 and IAM's date
+/// conditions take four-digit years, so every time gitgrant computes a
+/// window from or prints into a policy lies in the years 0000 to 9999 (UTC).
+pub fn in_calendar(t: DateTime<Utc>) -> bool {
+    (0..=9999).contains(&t.year())
 }
 
 impl fmt::Display for Window {
@@ -204,37 +299,19 @@ impl Grant {
     }
 
     /// The window this grant is in force for, given when it landed on the
-    /// default branch. `None` for a `starts`-less or `duration` grant whose
-    /// landing time is unknown.
+    /// default branch: see [`Timing::window`].
     pub fn window(&self, landed: Option<DateTime<Utc>>) -> Option<Window> {
-        match self.timing {
-            Timing::Duration(d) => landed.map(|l| Window {
-                start: l,
-                end: l + d.to_delta(),
-            }),
-            Timing::Window {
-                starts: Some(start),
-                expires,
-            } => Some(Window {
-                start,
-                end: expires,
-            }),
-            Timing::Window {
-                starts: None,
-                expires,
-            } => landed.map(|start| Window {
-                start,
-                end: expires,
-            }),
-        }
+        self.timing.window(landed)
     }
 
     /// Where the grant stands at `now`; an unlanded grant is judged as if it
     /// landed at `now`.
     pub fn status(&self, landed: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Status {
-        let w = self
-            .window(landed.or(Some(now)))
-            .expect("a landing time gives every grant a window");
+        // With a landing time, only a window outside the calendar is
+        // missing: it never begins.
+        let Some(w) = self.window(landed.or(Some(now))) else {
+            return Status::Scheduled;
+        };
         if now >= w.end {
             Status::Expired
         } else if now < w.start {
@@ -242,5 +319,93 @@ impl Grant {
         } else {
             Status::Active
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn window(start: &str, end: &str) -> Window {
+        Window {
+            start: t(start),
+            end: t(end),
+        }
+    }
+
+    #[test]
+    fn fractional_seconds_are_enforced_inward_never_outward() {
+        let w = window("2026-11-22T10:00:00.5Z", "2026-11-22T12:00:00.999Z");
+        assert_eq!(
+            w.enforced(),
+            window("2026-11-22T10:00:01Z", "2026-11-22T12:00:00Z")
+        );
+        // Whole seconds stay as they are.
+        let whole = window("2026-11-22T10:00:00Z", "2026-11-22T12:00:00Z");
+        assert_eq!(whole.enforced(), whole);
+        // The enforced window lies inside the one asked for.
+        let e = w.enforced();
+        assert!(w.start <= e.start && e.end <= w.end, "{e}");
+    }
+
+    #[test]
+    fn a_window_within_one_second_is_enforced_as_empty() {
+        let w = window("2026-11-22T10:00:00.2Z", "2026-11-22T10:00:00.8Z");
+        let e = w.enforced();
+        assert!(e.end <= e.start, "{e}");
+        assert_eq!(e.length(), None);
+        assert!(!e.contains(t("2026-11-22T10:00:00Z")));
+        assert!(!e.contains(t("2026-11-22T10:00:00.5Z")));
+        // The last fraction of the calendar cannot round up: still empty.
+        let last = Window {
+            start: DateTime::<Utc>::MAX_UTC,
+            end: DateTime::<Utc>::MAX_UTC,
+        };
+        assert!(last.enforced().end <= last.enforced().start);
+    }
+
+    #[test]
+    fn a_duration_landing_at_the_end_of_chronos_calendar_has_no_window_and_no_panic() {
+        let grant = Grant {
+            id: GrantId {
+                role: "r".into(),
+                name: "a".into(),
+            },
+            subject: "alice".into(),
+            reason: "x".into(),
+            ticket: None,
+            timing: Timing::Duration("2h".parse().unwrap()),
+        };
+        let end = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(grant.window(Some(end)), None);
+        assert_eq!(
+            grant.status(Some(end), t("2026-11-22T10:00:00Z")),
+            Status::Scheduled
+        );
+    }
+
+    #[test]
+    fn leap_seconds_and_years_iam_cannot_write_are_refused() {
+        assert_eq!(
+            parse_time("2026-11-22T23:59:60Z"),
+            Err(TimeError::LeapSecond)
+        );
+        assert_eq!(
+            parse_time("2026-11-23T00:59:60+01:00"),
+            Err(TimeError::LeapSecond)
+        );
+        assert_eq!(
+            parse_time("9999-12-31T23:59:59-01:00"),
+            Err(TimeError::OutOfCalendar)
+        );
+        assert_eq!(parse_time("2026-11-22"), Err(TimeError::NotRfc3339));
+        assert_eq!(
+            parse_time("2026-11-22T23:59:59.5Z"),
+            Ok(t("2026-11-22T23:59:59.5Z"))
+        );
     }
 }

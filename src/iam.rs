@@ -53,6 +53,7 @@ pub fn tags(policy: &Policy, grant: &Grant, window: Window, commit: &str) -> Vec
 /// The conditions every statement carries: the window, and MFA when the role
 /// requires it.
 fn window_conditions(window: Window, require_mfa: bool) -> serde_json::Map<String, Value> {
+    let window = window.enforced();
     let mut c = serde_json::Map::new();
     c.insert(
         "DateGreaterThan".into(),

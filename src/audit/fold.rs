@@ -371,7 +371,7 @@ impl<'a> Fold<'a> {
         });
         lifecycle.state = State::Ended;
         if let Some(w) = window
-            && at.time() > w.end + self.options.late_after
+            && is_late(at.time(), w.end, self.options.late_after)
         {
             let message = format!(
                 "removed {} after its window ended at {}",
@@ -393,7 +393,7 @@ impl<'a> Fold<'a> {
             Some(_) => State::Expired,
         };
         let Some(w) = lifecycle.window else { return };
-        if now > w.end + late_after {
+        if is_late(now, w.end, late_after) {
             let finding = Finding {
                 rule: FindingRule::LateRemoval,
                 grant: Some(lifecycle.id.clone()),
@@ -659,6 +659,14 @@ fn changed_fields(
     .filter(|(_, changed)| *changed)
     .map(|(name, _)| name.to_string())
     .collect()
+}
+
+/// Whether `t` is more than `late_after` past a window's `end`. A lag that
+/// reaches past the calendar's end (`--late-after 99999999d`) is never
+/// over.
+fn is_late(t: DateTime<Utc>, end: DateTime<Utc>, late_after: chrono::TimeDelta) -> bool {
+    end.checked_add_signed(late_after)
+        .is_some_and(|deadline| t > deadline)
 }
 
 /// A time difference as people read it: `2h`, `1d3h`, `45s`.

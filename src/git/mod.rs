@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use git2::{ObjectType, Oid, Repository, Tree};
 
 use crate::policy::POLICY_PATH;
@@ -104,11 +104,17 @@ pub struct Repo {
 }
 
 /// The time of a git signature, in UTC, and its recorded offset in minutes.
+///
+/// git takes committer dates far beyond what chrono can hold; such a time
+/// is clamped to chrono's first or last instant, which lies outside the
+/// years validation accepts (`landing-time-out-of-range`), so that it is
+/// reported rather than read as some plausible date.
 fn git_time(t: git2::Time) -> (DateTime<Utc>, i32) {
-    let utc = Utc
-        .timestamp_opt(t.seconds(), 0)
-        .single()
-        .unwrap_or(DateTime::UNIX_EPOCH);
+    let utc = DateTime::from_timestamp(t.seconds(), 0).unwrap_or(if t.seconds() < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    });
     (utc, t.offset_minutes())
 }
 
