@@ -1,6 +1,7 @@
 //! Printing violations for people (with the offending line), for machines
 //! (JSON) and for GitHub Actions (workflow-command annotations).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use annotate_snippets::{AnnotationKind, Level, Origin, Renderer, Snippet};
@@ -19,14 +20,15 @@ pub fn human(violations: &[Violation], snapshot: &Snapshot, color: bool) -> Stri
     };
     let mut out = String::new();
     for v in violations {
-        let title = Level::ERROR
-            .primary_title(v.message.as_str())
-            .id(v.rule.id());
+        // Messages quote the file and paths come from it: shown, not run.
+        let (message, path) = (visible(&v.message), visible(&v.file));
+        let title = Level::ERROR.primary_title(message.as_ref()).id(v.rule.id());
         let text = snapshot
             .files()
             .find(|f| f.path == v.file)
             .and_then(|f| match &f.content {
-                Content::Bytes(b) => std::str::from_utf8(b).ok(),
+                // Positions count from after a byte-order mark.
+                Content::Bytes(b) => std::str::from_utf8(b).ok().map(crate::yaml::without_bom),
                 _ => None,
             })
             .filter(|t| !t.is_empty() && v.span.start.line as usize <= t.lines().count());
@@ -42,12 +44,12 @@ pub fn human(violations: &[Violation], snapshot: &Snapshot, color: bool) -> Stri
                 }
                 title.element(
                     Snippet::source(text)
-                        .path(v.file.as_str())
+                        .path(path.as_ref())
                         .annotation(AnnotationKind::Primary.span(start..end)),
                 )
             }
             None => title.element(
-                Origin::path(v.file.as_str())
+                Origin::path(path.as_ref())
                     .line(v.span.start.line as usize)
                     .char_column(v.span.start.col.saturating_sub(1) as usize),
             ),
@@ -56,6 +58,33 @@ pub fn human(violations: &[Violation], snapshot: &Snapshot, color: bool) -> Stri
         let _ = writeln!(out, "{}\n", renderer.render(&report[..]));
     }
     out
+}
+
+/// Whether `c` must not reach a person's screen as it is: a control
+/// character (C0, DEL, C1: escape sequences, carriage returns, NUL, line
+/// breaks) or a bidirectional-text control that makes text read in another
+/// order than it is stored.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text from a file or from git history, safe to print for people on one
+/// line: every [hidden](is_hidden) character is written as its escape
+/// (`\u{1b}`), so that a grant's reason or a commit message can neither
+/// drive the terminal nor break a table's lines.
+pub fn visible(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_hidden(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The byte offset of a position in `text` (clamped to the text).
@@ -82,13 +111,13 @@ pub fn github(violations: &[Violation]) -> String {
         let _ = writeln!(
             out,
             "::error file={},line={},col={},endLine={},endColumn={},title={}::{}",
-            escape_property(&v.file),
+            escape_property(&visible(&v.file)),
             v.span.start.line,
             v.span.start.col,
             v.span.end.line.max(v.span.start.line),
             v.span.end.col.max(v.span.start.col),
             escape_property(&format!("gitgrant {}", v.rule)),
-            escape_data(&format!("{} (help: {})", v.message, v.help)),
+            escape_data(&format!("{} (help: {})", visible(&v.message), v.help)),
         );
     }
     out

@@ -138,6 +138,11 @@ rules! {
     SubjectNotAuthor = "subject-not-author", "open the request as the person who needs the access; only logins or teams named in the role's `requesters` may ask for others";
     /// A pull request that changes gitgrant.yaml (or CODEOWNERS) and grants together.
     PolicyWithGrants = "policy-with-grants", "split the pull request: change gitgrant.yaml or CODEOWNERS on its own, then request access under the new policy";
+    /// A grant whose window starts at a landing commit dated outside the
+    /// years 0000 to 9999, where no window can be computed or written.
+    LandingTimeOutOfRange = "landing-time-out-of-range", "the commit that landed this grant has a committer date no window can be computed from; remove the file and land it again in a commit with a true date, or give `starts` and `expires`";
+    /// A control character (escape, carriage return, NUL, …) in free text.
+    ControlCharacter = "control-character", "write plain text: control characters such as escape sequences could rewrite an auditor's terminal";
 }
 
 impl fmt::Display for Rule {

@@ -159,12 +159,22 @@ impl std::error::Error for YamlError {}
 
 /// Parses one YAML document into `T`, rejecting anchors, aliases, tags,
 /// duplicate keys and multi-document files, and recording spans.
+///
+/// A leading UTF-8 byte-order mark is accepted and dropped first, once for
+/// both passes: the two parsers treat it differently, and editors that
+/// write it do not show it, so positions count from the character after it.
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<Located<T>, YamlError> {
+    let text = without_bom(text);
     let spans = scan(text)?;
     match serde_yaml::from_str::<T>(text) {
         Ok(value) => Ok(Located { value, spans }),
         Err(e) => Err(from_serde(&e)),
     }
+}
+
+/// `text` without a leading byte-order mark, as positions are counted.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// Writes a value as YAML (for files gitgrant writes itself).

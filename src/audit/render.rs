@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Audit, Finding, Lifecycle, State, Window};
 use crate::grant::fmt_time;
+use crate::report::visible;
 
 /// The width of the terminal the table is laid out for.
 pub const TABLE_WIDTH: usize = 100;
@@ -118,7 +119,16 @@ pub fn csv(audit: &Audit) -> String {
     String::from_utf8(bytes).expect("the fields are UTF-8")
 }
 
+/// Every cell is [visible]: text from history (paths, reasons, trailers)
+/// cannot drive a terminal the file is shown in, and a row stays one line.
 fn csv_row(l: &Lifecycle) -> Vec<String> {
+    csv_cells(l)
+        .into_iter()
+        .map(|cell| visible(&cell).into_owned())
+        .collect()
+}
+
+fn csv_cells(l: &Lifecycle) -> Vec<String> {
     let opt = |s: &Option<String>| s.as_deref().map(spreadsheet_safe).unwrap_or_default();
     let time = |t: Option<DateTime<Utc>>| t.map(fmt_time).unwrap_or_default();
     let end = l.end.as_ref();
@@ -194,12 +204,14 @@ fn lifecycle_table(out: &mut String, lifecycles: &[Lifecycle]) {
         .iter()
         .map(|l| {
             [
-                l.id.clone(),
-                l.subject.clone().unwrap_or_else(|| "?".to_string()),
+                visible(&l.id).into_owned(),
+                l.subject
+                    .as_deref()
+                    .map_or_else(|| "?".to_string(), |s| visible(s).into_owned()),
                 short_time(l.landed.time),
                 l.window
                     .map_or_else(|| "?".to_string(), |w| short_time(w.end)),
-                state_word(l).to_string(),
+                visible(state_word(l)).into_owned(),
             ]
         })
         .collect();
@@ -251,9 +263,11 @@ fn finding_lines(out: &mut String, findings: &[Finding]) {
     out.push_str("FINDINGS\n");
     for f in findings {
         // A long grant id must leave room for the message.
+        // Messages quote commit subjects and file contents.
+        let message = visible(&f.message);
         let subject = match &f.grant {
-            Some(g) => format!("{}: {}", truncate(g, 40), f.message),
-            None => f.message.clone(),
+            Some(g) => format!("{}: {message}", truncate(&visible(g), 40)),
+            None => message.into_owned(),
         };
         let text = format!(
             "{}  {}  {subject}",
@@ -397,12 +411,16 @@ fn md_id(id: &str) -> String {
 }
 
 /// Text with every character Markdown (or GitHub's HTML) would act on
-/// escaped, on one line.
+/// escaped, on one line, and other [hidden](crate::report::is_hidden)
+/// characters written as escapes.
 fn md_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '\n' | '\r' => out.push(' '),
+            c if crate::report::is_hidden(c) => {
+                let _ = write!(out, "\\\\u{{{:x}}}", c as u32);
+            }
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '|' | '~' | '#' | '!' | '&' | '$' => {

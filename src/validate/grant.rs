@@ -4,9 +4,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::{Landings, Sink, parse_file, point};
 use crate::duration::{GrantDuration, HARD_CAP};
-use crate::grant::{Grant, GrantId, MAX_REASON_CHARS, RawGrant, Timing};
+use crate::grant::{Grant, GrantId, MAX_REASON_CHARS, RawGrant, TimeError, Timing, fmt_time};
 use crate::names;
 use crate::policy::{Policy, Requester, Role};
+use crate::report::visible;
 use crate::rule::{Rule, Violation};
 use crate::snapshot::SourceFile;
 use crate::yaml::Pos;
@@ -224,8 +225,30 @@ fn check_role(g: &GrantFile, s: &mut Sink) {
     }
 }
 
+/// Free text is printed for people (audit tables, step summaries, commit
+/// messages): a control character in it could drive an auditor's terminal.
+/// `allowed` are those the field may hold.
+fn check_plain_text(field: &str, text: &str, allowed: &[char], s: &mut Sink) {
+    let hidden = text
+        .chars()
+        .find(|c| crate::report::is_hidden(*c) && !allowed.contains(c));
+    if let Some(c) = hidden {
+        s.at(
+            Rule::ControlCharacter,
+            field,
+            format!(
+                "`{field}` holds the control character {}",
+                visible(&c.to_string())
+            ),
+        );
+    }
+}
+
 fn check_reason(g: &GrantFile, s: &mut Sink) {
     let reason = &g.raw.reason;
+    // Line breaks and tabs come from YAML block scalars; the rest has no
+    // place in a sentence.
+    check_plain_text("reason", reason, &['\n', '\t'], s);
     if reason.trim().is_empty() {
         s.at(Rule::EmptyField, "reason", "`reason` is empty");
     } else {
@@ -241,6 +264,9 @@ fn check_reason(g: &GrantFile, s: &mut Sink) {
 }
 
 fn check_ticket(g: &GrantFile, s: &mut Sink) {
+    if let Some(t) = &g.raw.ticket {
+        check_plain_text("ticket", t, &[], s);
+    }
     if let Some(t) = &g.raw.ticket
         && t.trim().is_empty()
     {
@@ -265,7 +291,7 @@ fn check_ticket(g: &GrantFile, s: &mut Sink) {
         Some(t) if !pattern.is_match(t) => s.at_help(
             Rule::TicketMismatch,
             "ticket",
-            format!("ticket `{t}` does not match `{shown}`"),
+            format!("ticket `{}` does not match `{shown}`", visible(t)),
             format!("role `{}` takes tickets matching `{shown}`", role.name),
         ),
         Some(_) => {}
@@ -273,29 +299,40 @@ fn check_ticket(g: &GrantFile, s: &mut Sink) {
 }
 
 fn parse_time(text: &str, field: &str, s: &mut Sink) -> Option<DateTime<Utc>> {
-    match DateTime::parse_from_rfc3339(text) {
-        Ok(t) => Some(t.with_timezone(&Utc)),
-        Err(_) => {
-            let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-                .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
-                .is_ok()
-                || chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok();
-            if naive {
-                s.at(
-                    Rule::TimeWithoutOffset,
-                    field,
-                    format!("`{field}: {text}` has no UTC offset"),
-                );
-            } else {
-                s.at(
-                    Rule::InvalidTime,
-                    field,
-                    format!("`{text}` is not an RFC 3339 time"),
-                );
-            }
-            None
-        }
+    let err = match crate::grant::parse_time(text) {
+        Ok(t) => return Some(t),
+        Err(e) => e,
+    };
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
+        .is_ok()
+        || chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok();
+    let shown = visible(text);
+    match err {
+        TimeError::NotRfc3339 if naive => s.at(
+            Rule::TimeWithoutOffset,
+            field,
+            format!("`{field}: {shown}` has no UTC offset"),
+        ),
+        TimeError::NotRfc3339 => s.at(
+            Rule::InvalidTime,
+            field,
+            format!("`{shown}` is not an RFC 3339 time"),
+        ),
+        TimeError::LeapSecond => s.at_help(
+            Rule::InvalidTime,
+            field,
+            format!("`{shown}` is a leap second"),
+            "IAM does not accept second 60 and would refuse the policy on every run; write the second before or after it".to_string(),
+        ),
+        TimeError::OutOfCalendar => s.at_help(
+            Rule::InvalidTime,
+            field,
+            format!("`{shown}` is outside the years 0000 to 9999 in UTC"),
+            "IAM's date conditions take four-digit years; write a time in the years 0000 to 9999".to_string(),
+        ),
     }
+    None
 }
 
 fn check_timing(g: &GrantFile, path: &str, ctx: &GrantContext, s: &mut Sink) -> Option<Timing> {
@@ -357,8 +394,37 @@ fn check_timing(g: &GrantFile, path: &str, ctx: &GrantContext, s: &mut Sink) -> 
             }
         }
     };
+    check_landing_time(path, timing, ctx, s);
     check_window_length(g, path, timing, ctx, s);
     Some(timing)
+}
+
+/// A window that starts at landing needs a landing time it can be computed
+/// from and written into IAM's conditions: git accepts committer dates
+/// hundreds of thousands of years away, IAM takes four-digit years.
+fn check_landing_time(path: &str, timing: Timing, ctx: &GrantContext, s: &mut Sink) {
+    let field = match timing {
+        Timing::Duration(_) => "duration",
+        Timing::Window { starts: None, .. } => "expires",
+        Timing::Window {
+            starts: Some(_), ..
+        } => return,
+    };
+    let Some(&landed) = ctx.landings.get(path) else {
+        return;
+    };
+    // No window for a landing no window can be computed from.
+    if timing.window(Some(landed)).is_some() {
+        return;
+    }
+    s.at(
+        Rule::LandingTimeOutOfRange,
+        field,
+        format!(
+            "the grant landed in a commit dated {}: its window would not lie within the years 0000 to 9999",
+            fmt_time(landed)
+        ),
+    );
 }
 
 /// A grant's window may never exceed its role's `max_duration`. A window
