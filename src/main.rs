@@ -10,7 +10,14 @@ fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
     cmd::init_logging(&cli.global);
     match cmd::run(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => match cmd::stdout_error() {
+            // Output cut short is a failure, unless the command failed anyway.
+            Some(e) => {
+                eprintln!("error: writing to stdout: {e}");
+                ExitCode::from(code.max(gitgrant::exit::ERROR))
+            }
+            None => ExitCode::from(code),
+        },
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(gitgrant::exit::ERROR)

@@ -125,10 +125,10 @@ pub async fn report_pull(
         found.push(Found::Judged(e));
     }
     for f in &found {
-        println!("{}", f.line());
+        outln!("{}", f.line());
     }
     if found.is_empty() {
-        println!(
+        outln!(
             "pull request #{} changes no grant: nothing to approve",
             pull.number
         );
@@ -188,10 +188,10 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         .map(|f| (f.path().to_string(), f))
         .collect();
     match args.format {
-        super::Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
+        super::Format::Json => outln!("{}", serde_json::to_string_pretty(&found)?),
         super::Format::Human => {
             for f in found.values() {
-                println!("{}", f.line());
+                outln!("{}", f.line());
             }
         }
     }

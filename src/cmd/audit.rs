@@ -81,7 +81,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         at: args.at,
     };
     let shown = audit::filter(&full, &filter);
-    print!("{}", audit::render::render(&shown, args.format));
+    out!("{}", audit::render::render(&shown, args.format));
     Ok(exit::SUCCESS)
 }
 

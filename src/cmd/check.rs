@@ -231,7 +231,7 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
         });
     }
     violations.sort();
-    print!("{}", gitgrant::report::github(&violations));
+    out!("{}", gitgrant::report::github(&violations));
     let body = comment(pull, &ch, &validation.grants, &violations);
     super::append_step_summary(&body)?;
     if !args.no_comment {

@@ -153,7 +153,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                 pushed_to: args.push.clone().filter(|_| !args.dry_run),
                 removals: rows,
             };
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         }
         super::Format::Human => {
             for r in &rows {
@@ -162,13 +162,13 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                     (Some(c), _) => format!("removed in {}", &c[..7]),
                     (None, _) => "already removed or changed on the branch; left".to_string(),
                 };
-                println!("expired {} (ended {}): {what}", r.grant, r.window_end);
+                outln!("expired {} (ended {}): {what}", r.grant, r.window_end);
             }
             let where_ = match &args.push {
                 Some(remote) => format!("{remote}/{}", args.branch),
                 None => args.branch.clone(),
             };
-            println!(
+            outln!(
                 "{} grants expired; {} removal commits on {where_}{}",
                 rows.len(),
                 made.len(),

@@ -37,6 +37,6 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                 .collect(),
         ),
     };
-    print!("{}", gitgrant::iam::pretty(&out));
+    out!("{}", gitgrant::iam::pretty(&out));
     Ok(exit::SUCCESS)
 }

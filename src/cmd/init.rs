@@ -67,24 +67,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         write_new(&args.dir, f)?;
     }
 
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
+    outln!(
         "Created the access repository {} in {}:",
         target.repository,
         args.dir.display()
-    )?;
+    );
     for f in &files {
-        writeln!(out, "  {}", f.path)?;
+        outln!("  {}", f.path);
     }
-    writeln!(
-        out,
+    outln!(
         "\nNext (README, \"Adopt it\"): create the IAM role {ROLE_NAME} in account {account} from aws/, \
          set the repository variable GITGRANT_AWS_ROLE to arn:aws:iam::{account}:role/{ROLE_NAME}, \
          push to {repository} and protect its main branch.",
         account = target.account,
         repository = target.repository,
-    )?;
+    );
     Ok(exit::SUCCESS)
 }
 

@@ -1,5 +1,23 @@
 //! Command-line arguments and dispatch.
 
+/// `print!` for commands: writes through [`write_stdout`], so that a reader
+/// that leaves early ends the output quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cmd::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` for commands, through [`write_stdout`].
+macro_rules! outln {
+    () => {
+        $crate::cmd::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cmd::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod approvals;
 mod audit;
 mod check;
@@ -14,8 +32,10 @@ mod revoke;
 mod schema;
 mod validate;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -101,6 +121,40 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Set once stdout cannot be written any more: the rest of the output is
+/// dropped.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Why stdout failed, unless it was only that the reader left.
+static STDOUT_ERROR: OnceLock<String> = OnceLock::new();
+
+/// Every command's data goes to stdout through here (the `out!` and
+/// `outln!` macros). Rust ignores SIGPIPE, so a reader that leaves early
+/// (`gitgrant audit | head -1`) turns writes into `BrokenPipe` errors, on
+/// which `print!` panics. Here the reader leaving ends the output quietly
+/// and the command carries on: a reconcile still writes its step summary
+/// and exits with its own code. Any other failure is kept for
+/// [`stdout_error`].
+pub fn write_stdout(args: std::fmt::Arguments) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    // Flushed at once, so that a failure is seen here and not at exit.
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(e.to_string());
+        }
+    }
+}
+
+/// Why writing to stdout failed, when it failed for another reason than the
+/// reader leaving: the command's output is incomplete.
+pub fn stdout_error() -> Option<&'static str> {
+    STDOUT_ERROR.get().map(String::as_str)
+}
+
 /// Logs go to stderr; data goes to stdout.
 pub fn init_logging(g: &Global) {
     let level = match (g.quiet, g.verbose) {
@@ -130,11 +184,12 @@ pub fn color_on(stream: &impl IsTerminal) -> bool {
 /// `--now`: an RFC 3339 time with an offset. Times without one are refused,
 /// never guessed.
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            format!("{e}; write an RFC 3339 time with an offset, such as 2026-11-23T09:00:00Z")
-        })
+    gitgrant::grant::parse_time(s).map_err(|e| match e {
+        gitgrant::grant::TimeError::LeapSecond => {
+            format!("{e}; write the second before or after it")
+        }
+        _ => format!("{e}; write an RFC 3339 time with an offset, such as 2026-11-23T09:00:00Z"),
+    })
 }
 
 /// The current time, or `--now`.
@@ -172,7 +227,7 @@ pub fn load_policy(g: &Global) -> anyhow::Result<Option<gitgrant::policy::Policy
 
 /// Prints violations for a person on stdout.
 pub fn print_violations(snapshot: &Snapshot, v: &[gitgrant::rule::Violation]) {
-    print!(
+    out!(
         "{}",
         gitgrant::report::human(v, snapshot, color_on(&std::io::stdout()))
     );

@@ -346,7 +346,7 @@ fn invalid_policy(
     eprintln!("error: gitgrant.yaml is invalid at {tip}; nothing was planned or changed");
     match format {
         // JSON, and nothing else, on stdout.
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "commit": tip.to_string(),
@@ -377,14 +377,14 @@ pub fn run_plan(g: &super::Global, mut args: PlanArgs) -> anyhow::Result<u8> {
                 errors: &p.unreadable,
                 calls: all_calls(&p.providers),
             };
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         }
         Format::Human => {
             report_invalid(&repo, tip, &p.invalid)?;
             report_unreadable(&p.unreadable);
-            print!("{}", p.plan);
+            out!("{}", p.plan);
         }
-        Format::Markdown => print!("{}", markdown(&p, None, &[])),
+        Format::Markdown => out!("{}", markdown(&p, None, &[])),
     }
     Ok(if !p.unreadable.is_empty() || !p.plan.refused.is_empty() {
         exit::ERROR
@@ -579,15 +579,15 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
                 pushed_to: args.push.as_deref().filter(|_| !args.dry_run),
                 calls: calls.clone(),
             };
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         }
         Format::Human => {
             report_invalid(&repo, base, &p.invalid)?;
             report_unreadable(&p.unreadable);
-            print!("{}", p.plan);
-            print!("{}", human_summary(&args, &applied, &removals, &calls));
+            out!("{}", p.plan);
+            out!("{}", human_summary(&args, &applied, &removals, &calls));
         }
-        Format::Markdown => print!("{}", markdown(&p, Some(&applied), &removals)),
+        Format::Markdown => out!("{}", markdown(&p, Some(&applied), &removals)),
     }
     super::append_step_summary(&markdown(&p, Some(&applied), &removals))?;
     let failures = applied.iter().filter(|a| !a.ok).count();

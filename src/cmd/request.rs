@@ -139,13 +139,13 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             &title,
             &body,
         )?;
-        println!("{url}");
+        outln!("{url}");
         return Ok(exit::SUCCESS);
     }
     if let Some(dir) = full.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     std::fs::write(&full, &text).with_context(|| format!("writing {}", full.display()))?;
-    println!("{rel}");
+    outln!("{rel}");
     Ok(exit::SUCCESS)
 }

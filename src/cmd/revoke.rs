@@ -76,6 +76,6 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         &format!("Revoke {id} early"),
         &body,
     )?;
-    println!("{url}");
+    outln!("{url}");
     Ok(exit::SUCCESS)
 }

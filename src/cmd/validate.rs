@@ -122,11 +122,11 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                 rejected: &v.rejected,
                 violations: &v.violations,
             };
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         }
         Format::Github => {
-            print!("{}", gitgrant::report::github(&v.violations));
-            println!("{}", summary(&v, &rows));
+            out!("{}", gitgrant::report::github(&v.violations));
+            outln!("{}", summary(&v, &rows));
         }
         Format::Human => {
             super::print_violations(&snapshot, &v.violations);
@@ -138,14 +138,14 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                     _ => String::new(),
                 };
                 let state = serde_json::to_value(r.state)?;
-                println!(
+                outln!(
                     "{:<11} {:<44} {:<12} {when}",
                     state.as_str().unwrap_or_default(),
                     r.id,
                     r.subject
                 );
             }
-            println!("{}", summary(&v, &rows));
+            outln!("{}", summary(&v, &rows));
         }
     }
     Ok(if v.is_valid() {
