@@ -9,6 +9,7 @@ mod github;
 mod github_fake;
 mod init;
 mod moto;
+mod no_panics;
 mod proxy;
 mod reconcile;
 mod request;
