@@ -181,6 +181,15 @@ mod tests {
     }
 
     #[test]
+    fn hidden_characters_are_shown_as_escapes_on_one_line() {
+        assert_eq!(
+            visible("a\x1b[2Jb\r\nc\u{9b}\u{202e}d"),
+            "a\\u{1b}[2Jb\\u{d}\\u{a}c\\u{9b}\\u{202e}d"
+        );
+        assert!(matches!(visible("plain, é"), Cow::Borrowed("plain, é")));
+    }
+
+    #[test]
     fn byte_offsets_count_characters_not_bytes() {
         let text = "a: é\nb: ü x\n";
         assert_eq!(

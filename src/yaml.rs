@@ -463,6 +463,17 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_read_past_by_both_passes_with_editor_columns() {
+        let doc = parse::<Doc>("\u{feff}a: hello\n").unwrap();
+        assert_eq!(doc.value.a, "hello");
+        assert_eq!(doc.spans.key("a").unwrap().start, Pos { line: 1, col: 1 });
+        assert_eq!(doc.spans.value("a").unwrap().start, Pos { line: 1, col: 4 });
+        let e = parse::<Doc>("\u{feff}list: []\n").unwrap_err();
+        assert_eq!(e.kind, YamlErrorKind::MissingField);
+        assert!(e.message.contains("`a`"), "{}", e.message);
+    }
+
+    #[test]
     fn unknown_field_points_at_the_key() {
         let e = parse::<Doc>("a: x\nbogus: y\n").unwrap_err();
         assert_eq!(e.span.start.line, 2);

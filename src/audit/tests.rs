@@ -1038,3 +1038,46 @@ fn formats_parse_by_name_and_an_empty_history_renders() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Times at the ends of the calendar
+
+#[test]
+fn a_grant_landed_at_the_end_of_chronos_calendar_is_invalid_with_no_window() {
+    let mut h = with_policy();
+    h.merge("a1", "2026-11-22T10:00:00Z", 2)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    // A removal (no window to compare with) and an add at chrono's last
+    // instant, as git can record them.
+    h.commit("a2", "2026-11-22T11:00:00Z", "Revoke (#3)")
+        .delete(ALICE);
+    h.merge("a3", "2026-11-22T12:00:00Z", 4)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    h.last().time = DateTime::<Utc>::MAX_UTC;
+    let a = h.audit("2026-11-23T00:00:00Z");
+    let second = &a.lifecycles[1];
+    assert_eq!(second.window, None);
+    assert_eq!(second.state, State::Unknown);
+    assert!(
+        second
+            .violations
+            .iter()
+            .any(|v| v.rule == "landing-time-out-of-range"),
+        "{:?}",
+        second.violations
+    );
+    assert!(rules(&a).contains(&"invalid-grant"), "{:?}", rules(&a));
+}
+
+#[test]
+fn a_late_after_past_the_calendar_is_never_late() {
+    let mut h = with_policy();
+    h.merge("a1", "2026-11-22T10:00:00Z", 2)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    let options = Options {
+        late_after: TimeDelta::MAX,
+    };
+    let a = audit(&h.commits, t("9999-12-31T23:59:59Z"), &options);
+    assert!(a.findings.is_empty(), "{:?}", a.findings);
+    assert_eq!(only(&a, "prod-readonly/alice-1").state, State::Expired);
+}

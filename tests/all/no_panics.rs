@@ -24,6 +24,16 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Asserts the exit code, showing stderr when it differs.
+fn assert_exit(out: &Output, code: i32, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn assert_no_panic(out: &Output, what: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(101), "{what} panicked: {stderr}");
@@ -107,6 +117,24 @@ fn audit_rules(dir: &Path) -> (Vec<String>, Vec<String>) {
     (ids(&v["lifecycles"][0]["violations"]), ids(&v["findings"]))
 }
 
+/// The grant in `dir` is invalid for its landing time, the audit says so,
+/// and expire leaves it alone: its window is unknown, not ended.
+fn assert_landing_out_of_range(dir: &Path, what: &str) {
+    let (violations, findings) = audit_rules(dir);
+    assert!(
+        violations.contains(&"landing-time-out-of-range".to_string()),
+        "{what}: {violations:?}"
+    );
+    assert!(
+        findings.contains(&"invalid-grant".to_string()),
+        "{what}: {findings:?}"
+    );
+    let args = ["expire", "--dry-run", "--format", "json", "--now", NOW];
+    let (code, v) = json(dir, &args);
+    assert_eq!(code, 0, "{what}: {v:#}");
+    assert_eq!(v["removals"], serde_json::json!([]), "{what}");
+}
+
 #[test]
 fn a_landing_commit_dated_at_the_end_of_time_is_an_invalid_grant_not_a_panic() {
     // chrono's last second, the largest date `git fsck --strict` passes,
@@ -119,28 +147,14 @@ fn a_landing_commit_dated_at_the_end_of_time_is_an_invalid_grant_not_a_panic() {
         "@253402300799 +0000",
     ] {
         let repo = landed_at(date);
-        let (violations, findings) = audit_rules(&repo.path);
-        assert!(
-            violations.contains(&"landing-time-out-of-range".to_string()),
-            "{date}: {violations:?}"
-        );
-        assert!(
-            findings.contains(&"invalid-grant".to_string()),
-            "{date}: {findings:?}"
-        );
+        assert_landing_out_of_range(&repo.path, date);
         for format in ["table", "csv", "markdown"] {
             let out = run(&repo.path, &["audit", "--format", format, "--now", NOW]);
             assert_no_panic(&out, &format!("audit --format {format} ({date})"));
-            assert_eq!(out.status.code(), Some(0));
+            assert_exit(&out, 0, format);
         }
         let out = run(&repo.path, &["audit", "--at", NOW]);
         assert_no_panic(&out, &format!("audit --at ({date})"));
-        let (code, v) = json(
-            &repo.path,
-            &["expire", "--dry-run", "--format", "json", "--now", NOW],
-        );
-        assert_eq!(code, 0, "{date}: {v:#}");
-        assert_eq!(v["removals"], serde_json::json!([]), "{date}");
 
         // The history keeps the commit after the file is gone.
         repo.commit(&[(GRANT, None)], "Revoke (#3)", "2026-11-23T11:00:00Z");
@@ -159,21 +173,7 @@ fn a_landing_commit_dated_before_the_calendar_is_an_invalid_grant_not_a_panic() 
     std::fs::create_dir_all(repo.path.join("grants/prod-readonly")).unwrap();
     std::fs::write(repo.path.join(GRANT), grant).unwrap();
     commit_dated(&repo, -99_999_999_999_999, "Grant alice (#2)");
-    let (violations, findings) = audit_rules(&repo.path);
-    assert!(
-        violations.contains(&"landing-time-out-of-range".to_string()),
-        "{violations:?}"
-    );
-    assert!(
-        findings.contains(&"invalid-grant".to_string()),
-        "{findings:?}"
-    );
-    let (code, v) = json(
-        &repo.path,
-        &["expire", "--dry-run", "--format", "json", "--now", NOW],
-    );
-    assert_eq!(code, 0, "{v:#}");
-    assert_eq!(v["removals"], serde_json::json!([]));
+    assert_landing_out_of_range(&repo.path, "far before year 0");
 }
 
 #[test]
@@ -501,6 +501,16 @@ mod aws {
 
     const RO: &str = "grants/ro/alice-1.yaml";
 
+    /// `gitgrant ARGS --repo DIR` against moto at `url`.
+    fn aws_run(url: &str, dir: &Path, args: &[&str]) -> Output {
+        aws_cmd(url)
+            .args(args)
+            .arg("--repo")
+            .arg(dir)
+            .output()
+            .unwrap()
+    }
+
     #[test]
     fn a_plan_over_a_grant_landed_at_the_end_of_time_applies_nothing_and_does_not_panic() {
         let m = moto();
@@ -512,13 +522,13 @@ mod aws {
             "@8210266876799 +0000",
         );
         for command in ["plan", "reconcile"] {
-            let out = aws_cmd(&m.url)
-                .args([command, "--now", NOW, "--format", "json", "--repo"])
-                .arg(&repo.path)
-                .output()
-                .unwrap();
+            let out = aws_run(
+                &m.url,
+                &repo.path,
+                &[command, "--now", NOW, "--format", "json"],
+            );
             assert_no_panic(&out, command);
-            assert_eq!(out.status.code(), Some(2), "{command}");
+            assert_exit(&out, 2, command);
             let v: Value = serde_json::from_slice(&out.stdout).unwrap();
             assert!(
                 v["invalid"]
@@ -545,17 +555,12 @@ mod aws {
             "2026-11-23T09:00:00Z",
             "2026-11-23T09:30:00Z",
         );
-        let out = aws_cmd(&m.url)
-            .args(["reconcile", "--now", "2026-11-23T11:00:00Z", "--repo"])
-            .arg(&repo.path)
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = aws_run(
+            &m.url,
+            &repo.path,
+            &["reconcile", "--now", "2026-11-23T11:00:00Z"],
         );
+        assert_exit(&out, 0, "reconcile");
         let applied = policies(&iam, PATH);
         assert_eq!(applied.len(), 1);
         for s in applied[0].document["Statement"].as_array().unwrap() {
@@ -589,12 +594,7 @@ mod aws {
             ],
         );
         assert_no_panic(&out, "reconcile");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_exit(&out, 0, "reconcile");
         let text = std::fs::read_to_string(&summary).unwrap();
         assert!(text.contains("Applied 1 of 1 changes."), "{text}");
         assert_eq!(policies(&iam, PATH).len(), 1);
