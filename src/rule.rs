@@ -134,6 +134,8 @@ rules! {
     InvalidName = "invalid-name", "use lower-case letters, digits and hyphens (it becomes a folder and a policy name)";
     /// A role that grants nothing.
     EmptyPermissions = "empty-permissions", "give the role `assume_roles` or `statements`";
+    /// Two providers of one kind in one account.
+    SharedAccount = "shared-account", "keep one provider per kind and account; roles may name that provider (or a list of providers) instead";
     /// A pull request that asks for access for someone else.
     SubjectNotAuthor = "subject-not-author", "open the request as the person who needs the access; only logins or teams named in the role's `requesters` may ask for others";
     /// A pull request that changes gitgrant.yaml (or CODEOWNERS) and grants together.

@@ -258,7 +258,7 @@ impl<'a> Fold<'a> {
         let provider = role
             .as_deref()
             .and_then(|r| self.policy.as_ref()?.roles.get(r))
-            .map(|r| r.provider.clone());
+            .map(|r| r.providers_text());
         let lifecycle = Lifecycle {
             id: id.clone(),
             occurrence,

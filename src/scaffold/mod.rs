@@ -6,7 +6,7 @@
 //! Pure: the files are values, built and checked before anything is written.
 
 use crate::codeowners::{CODEOWNERS_PATH, generate};
-use crate::iam::{github_trust_policy, pretty, reconciler_policy};
+use crate::providers::aws_iam::document::{github_trust_policy, pretty, reconciler_policy};
 use crate::names;
 use crate::policy::{POLICY_PATH, Policy};
 use crate::snapshot::{Content, SourceFile};

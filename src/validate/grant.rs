@@ -163,15 +163,17 @@ fn check_subject(g: &GrantFile, s: &mut Sink) {
         return;
     };
     let Some(role) = g.role else { return };
-    if person.identity_on(&role.provider).is_none() {
-        s.at(
-            Rule::SubjectNoIdentity,
-            "subject",
-            format!(
-                "`{subject}` has no identity on provider `{}` of role `{}`",
-                role.provider, role.name
-            ),
-        );
+    for provider in &role.providers {
+        if person.identity_on(provider).is_none() {
+            s.at(
+                Rule::SubjectNoIdentity,
+                "subject",
+                format!(
+                    "`{subject}` has no identity on provider `{provider}` of role `{}`",
+                    role.name
+                ),
+            );
+        }
     }
     if role.admits(subject) == crate::policy::Admission::No {
         s.at_help(

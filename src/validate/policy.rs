@@ -24,6 +24,7 @@ static POLICY_CHECKS: &[(&str, PolicyCheck)] = &[
     ("people", check_people),
     ("duplicate-identities", check_duplicate_identities),
     ("roles", check_roles),
+    ("shared-account", check_shared_accounts),
 ];
 
 pub(super) fn check_policy(file: &SourceFile, out: &mut Vec<Violation>) -> Option<Policy> {
@@ -239,13 +240,7 @@ fn check_roles(p: &RawPolicy, s: &mut Sink) {
                 "the role's description is empty",
             );
         }
-        if !p.providers.contains_key(&role.provider) {
-            s.at(
-                Rule::UnknownProvider,
-                &format!("{path}.provider"),
-                format!("no provider named `{}`", role.provider),
-            );
-        }
+        check_role_providers(p, name, role, s);
         match role.max_duration.parse::<GrantDuration>() {
             Err(e) => s.at(
                 Rule::InvalidDuration,
@@ -384,6 +379,74 @@ fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
     }
 }
 
+/// Names once each, in the order first written.
+fn unique(names: Vec<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !out.iter().any(|o| o == n) {
+            out.push(n.to_string());
+        }
+    }
+    out
+}
+
+/// A role names at least one provider, each defined once; `{account}` in
+/// its `assume_roles` needs no more than that.
+fn check_role_providers(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
+    let path = format!("roles.{name}.provider");
+    let names = role.provider.names();
+    if names.is_empty() {
+        s.at(
+            Rule::UnknownProvider,
+            &path,
+            format!("role `{name}` names no provider"),
+        );
+    }
+    let many = matches!(role.provider, crate::policy::Providers::Many(_));
+    for (i, provider) in names.iter().enumerate() {
+        let at = if many {
+            format!("{path}.{i}")
+        } else {
+            path.clone()
+        };
+        if !p.providers.contains_key(*provider) {
+            s.at(
+                Rule::UnknownProvider,
+                &at,
+                format!("no provider named `{provider}`"),
+            );
+        } else if names[..i].contains(provider) {
+            s.at(
+                Rule::UnknownProvider,
+                &at,
+                format!("provider `{provider}` is named twice"),
+            );
+        }
+    }
+}
+
+/// Two providers of one kind in one account would each see the other's
+/// resources under this repository's ownership path as drift and revoke
+/// them on every run, sharded or not: one account, one provider per kind.
+fn check_shared_accounts(p: &RawPolicy, s: &mut Sink) {
+    let mut first: BTreeMap<(crate::policy::ProviderType, &str), &str> = BTreeMap::new();
+    for (name, provider) in &p.providers {
+        match first.get(&(provider.kind, provider.account.as_str())) {
+            Some(other) => s.at(
+                Rule::SharedAccount,
+                &format!("providers.{name}.account"),
+                format!(
+                    "providers `{other}` and `{name}` are both {} in account {}: each would revoke the other's grants as drift",
+                    provider.kind, provider.account
+                ),
+            ),
+            None => {
+                first.insert((provider.kind, provider.account.as_str()), name);
+            }
+        }
+    }
+}
+
 fn parse_requester(r: &str) -> Option<Requester> {
     if r == "*" {
         Some(Requester::Anyone)
@@ -437,7 +500,7 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                     Role {
                         name: n.clone(),
                         description: r.description.clone(),
-                        provider: r.provider.clone(),
+                        providers: unique(r.provider.names()),
                         max_duration: r
                             .max_duration
                             .parse()

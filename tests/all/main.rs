@@ -7,6 +7,7 @@ mod generated;
 mod git;
 mod github;
 mod github_fake;
+mod hardening;
 mod init;
 mod moto;
 mod proxy;
