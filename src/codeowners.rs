@@ -165,8 +165,8 @@ fn globs(pattern: &str) -> Option<Vec<Glob>> {
 /// applies them: a leading `/` or a `/` inside anchors at the root, otherwise
 /// the pattern matches at any depth; a trailing `/` matches only what is
 /// inside a directory; a name matches the file and everything inside a
-/// directory of that name — except `dir/*`, which GitHub limits to the files
-/// directly in `dir`.
+/// directory of that name — except a last `*` of an anchored pattern (`dir/*`,
+/// `/*`), which GitHub limits to the files directly there.
 fn pattern_regex(pattern: &str) -> Option<String> {
     let globs = globs(pattern)?;
     let mut parts: Vec<&[Glob]> = globs.split(|g| *g == Glob::Slash).collect();
@@ -205,7 +205,7 @@ fn pattern_regex(pattern: &str) -> Option<String> {
     let last = parts.last().copied().unwrap_or_default();
     // `**` at the end already reaches everything below; a lone `*` at the
     // end stops at the files directly in place (GitHub's `dir/*`).
-    let ends_here = globstar(last) || (parts.len() > 1 && last == [Glob::Star]);
+    let ends_here = globstar(last) || (anchored && last == [Glob::Star]);
     if dir_only {
         re.push_str("/.*");
     } else if !ends_here {
@@ -335,6 +335,20 @@ mod tests {
         let c = Codeowners::parse("* @all\nfoo\\\n");
         assert_eq!(owners(&c, "foo"), ["@all"]);
         assert_eq!(owners(&c, "foo\\"), ["@all"]);
+    }
+
+    /// `/*` used to match at every depth, so a `/*` line after a role's took
+    /// the role's grants from its approvers.
+    #[test]
+    fn a_root_star_does_not_reach_nested_files_so_the_roles_approvers_keep_its_grants() {
+        let c = Codeowners::parse(
+            "* @acme/security\n/grants/prod-readonly/ @acme/sre-leads\n/* @other\n",
+        );
+        assert_eq!(
+            owners(&c, "grants/prod-readonly/alice.yaml"),
+            ["@acme/sre-leads"]
+        );
+        assert_eq!(owners(&c, "README.md"), ["@other"]);
     }
 
     proptest::proptest! {
