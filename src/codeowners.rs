@@ -223,6 +223,17 @@ mod tests {
         c.owners(path).iter().map(String::as_str).collect()
     }
 
+    /// A grant of the role whose line [`after_the_roles_line`] writes.
+    const GRANT: &str = "grants/prod-readonly/alice.yaml";
+
+    /// A CODEOWNERS shaped like the generated one, with `later` after the
+    /// role's line: a later line that matches the grant takes it over.
+    fn after_the_roles_line(later: &str) -> Codeowners {
+        Codeowners::parse(&format!(
+            "* @acme/security\n/grants/prod-readonly/ @acme/sre-leads\n{later}\n"
+        ))
+    }
+
     /// The examples of GitHub's "About code owners" page.
     #[test]
     fn githubs_documented_examples() {
@@ -297,13 +308,8 @@ mod tests {
     /// file named `*` took every path, grants included, from their approvers.
     #[test]
     fn an_escaped_star_is_a_literal_star_not_a_wildcard() {
-        let c = Codeowners::parse(
-            "* @acme/security\n/grants/prod-readonly/ @acme/sre-leads\n\\* @mallory\nf\\*o @f\n",
-        );
-        assert_eq!(
-            owners(&c, "grants/prod-readonly/alice.yaml"),
-            ["@acme/sre-leads"]
-        );
+        let c = after_the_roles_line("\\* @mallory\nf\\*o @f");
+        assert_eq!(owners(&c, GRANT), ["@acme/sre-leads"]);
         assert_eq!(owners(&c, "*"), ["@mallory"]);
         assert_eq!(owners(&c, "docs/*"), ["@mallory"]);
         assert_eq!(owners(&c, "f*o"), ["@f"]);
@@ -341,13 +347,8 @@ mod tests {
     /// the role's grants from its approvers.
     #[test]
     fn a_root_star_does_not_reach_nested_files_so_the_roles_approvers_keep_its_grants() {
-        let c = Codeowners::parse(
-            "* @acme/security\n/grants/prod-readonly/ @acme/sre-leads\n/* @other\n",
-        );
-        assert_eq!(
-            owners(&c, "grants/prod-readonly/alice.yaml"),
-            ["@acme/sre-leads"]
-        );
+        let c = after_the_roles_line("/* @other");
+        assert_eq!(owners(&c, GRANT), ["@acme/sre-leads"]);
         assert_eq!(owners(&c, "README.md"), ["@other"]);
     }
 
