@@ -2,6 +2,7 @@
 
 mod audit;
 mod cli;
+mod codeowners_corpus;
 mod faults;
 mod generated;
 mod git;
