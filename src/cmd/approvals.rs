@@ -5,13 +5,11 @@
 use std::collections::BTreeMap;
 
 use gitgrant::approval::{Found, Need};
-use gitgrant::codeowners::Codeowners;
 use gitgrant::exit;
 use gitgrant::git::{CommitId, Repo};
 use gitgrant::github::evidence::{Approvals, codeowners_at, landed, landed_items};
 use gitgrant::github::{GitHub, Pull};
 use gitgrant::grant::Grant;
-use gitgrant::policy::Policy;
 
 /// Show the approval evidence of grants: the pull request that landed each,
 /// the code owners who approved its final head, and whether the role's

@@ -325,6 +325,9 @@ fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
         );
     }
     for (i, arn) in perms.assume_roles.iter().enumerate() {
+        // `{account}` stands for each provider's account: any 12 digits
+        // check the rest of the ARN.
+        let arn = &arn.replace(crate::policy::ACCOUNT_PLACEHOLDER, "000000000000");
         if names::role_arn_account(arn).is_none() {
             s.at(
                 Rule::InvalidArn,

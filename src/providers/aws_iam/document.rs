@@ -149,7 +149,7 @@ const GITGRANT_POLICIES: &str = "arn:aws:iam::*:policy/gitgrant/*";
 /// the subject do. Validation refuses roles that could; these denies hold
 /// even if a role slipped through. They carry no window: outside it the
 /// policy grants nothing anyway.
-fn guard_statements() -> [Value; 2] {
+pub(crate) fn guard_statements() -> [Value; 2] {
     [
         json!({
             "Sid": "GitgrantPoliciesAreNotYours",
@@ -298,7 +298,6 @@ pub fn pretty(document: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::Timing;
     use crate::policy::{RawPermissions, Statement};
     use chrono::{DateTime, Utc};
 
@@ -338,7 +337,6 @@ mod tests {
     #[test]
     fn every_statement_carries_the_window_and_mfa_when_required() {
         let doc = document(
-            ACCOUNT,
             &role(
                 true,
                 vec![Statement {
@@ -347,6 +345,7 @@ mod tests {
                     resources: vec!["*".into()],
                 }],
             ),
+            ACCOUNT,
             window(),
         );
         insta::assert_snapshot!(serde_json::to_string_pretty(&doc).unwrap());

@@ -616,7 +616,20 @@ mod tests {
             provider: "aws-prod".into(),
             name: document::policy_name(REPO, &id(name)),
             path: "/gitgrant/acme/access/".into(),
-            document: json!({ "end": end }),
+            document: json!({ "Version": "2012-10-17", "Statement": [
+                {
+                    "Sid": "Statement0",
+                    "Effect": "Allow",
+                    "Action": ["logs:GetLogEvents"],
+                    "Resource": ["*"],
+                    "Condition": {
+                        "DateGreaterThan": { "aws:CurrentTime": "2026-11-22T10:00:00Z" },
+                        "DateLessThan": { "aws:CurrentTime": end },
+                    },
+                },
+                document::guard_statements()[0],
+                document::guard_statements()[1],
+            ]}),
             attach_to: Identity::AwsIamUser(user.into()),
             window,
             tags: vec![],
