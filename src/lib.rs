@@ -24,6 +24,7 @@ pub mod names;
 pub mod plan;
 pub mod policy;
 pub mod provider;
+pub mod providers;
 pub mod removal;
 pub mod report;
 pub mod request;
