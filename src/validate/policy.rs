@@ -723,7 +723,8 @@ fn build_policy(raw: &RawPolicy) -> Policy {
 
 #[cfg(test)]
 mod statement_tests {
-    use super::covers_everything;
+    use super::{ATTACHMENTS, POLICY_WRITES, SESSION_ACTIONS, covers_everything};
+    use crate::providers::aws_iam::catalogue::catalogue;
     use crate::rule::Rule;
     use crate::snapshot::{Content, SourceFile};
 
@@ -942,5 +943,48 @@ mod statement_tests {
         );
         assert_eq!(rules(false, &allow("organizations:Describe*", "*")), []);
         assert_eq!(rules(false, &allow("iam:List*", "*")), []);
+    }
+
+    #[test]
+    fn pass_role_on_a_named_role_needs_allow_admin() {
+        // Handing a role to a service is a way to act as that role.
+        let pass = allow("iam:PassRole", "arn:aws:iam::111111111111:role/Deploy");
+        assert_eq!(rules(false, &pass), [Rule::IamWrite]);
+        assert_eq!(rules(true, &pass), []);
+    }
+
+    #[test]
+    fn every_action_the_rules_name_is_one_aws_has() {
+        let named = POLICY_WRITES
+            .iter()
+            .chain(ATTACHMENTS.iter().map(|(a, _)| a))
+            .map(|a| format!("iam:{a}"))
+            .chain(SESSION_ACTIONS.iter().map(|a| format!("sts:{a}")));
+        for action in named {
+            let found = catalogue().lookup(&action);
+            assert!(found.is_some_and(|a| a.name() == &action[4..]), "{action}");
+        }
+    }
+
+    #[test]
+    fn policy_writes_are_every_write_to_a_managed_policy_aws_has() {
+        // After a regeneration, a new managed-policy write (an
+        // `iam:UpdatePolicy`, say) fails here until the rule names it.
+        let mut writes: Vec<&str> = catalogue()
+            .expand("iam:*Policy*")
+            .into_iter()
+            .filter(|a| a.level().changes())
+            .map(|a| a.name())
+            // Inline policies, attachments, trust and the password policy
+            // belong to a user, role, group or the account, not to a
+            // managed policy.
+            .filter(|n| {
+                !["User", "Role", "Group", "Account"]
+                    .iter()
+                    .any(|w| n.contains(w))
+            })
+            .collect();
+        writes.sort();
+        assert_eq!(writes, POLICY_WRITES);
     }
 }

@@ -272,37 +272,33 @@ impl Catalogue {
     /// The actions a written action or pattern covers, or why it covers none,
     /// with a suggestion where a known name is close.
     pub fn resolve(&self, written: &str) -> Result<Vec<&Action>, Unknown> {
-        let Some((prefix, name)) = written.split_once(':').or(if written == "*" {
-            Some(("*", "*"))
-        } else {
-            None
-        }) else {
+        let found = self.expand(written);
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        let Some((prefix, name)) = written.split_once(':') else {
             return Err(Unknown::Malformed {
                 text: written.to_string(),
             });
         };
         let has_wildcard = |s: &str| s.contains(['*', '?']);
-        if !has_wildcard(prefix) && self.service(prefix).is_none() {
+        let service = self.service(prefix);
+        if service.is_none() && !has_wildcard(prefix) {
             return Err(Unknown::Service {
                 prefix: prefix.to_string(),
                 did_you_mean: self.suggest_service(prefix, name),
             });
-        }
-        let found = self.expand(written);
-        if !found.is_empty() {
-            return Ok(found);
         }
         if has_wildcard(written) {
             return Err(Unknown::NoMatch {
                 pattern: written.to_string(),
             });
         }
-        let service = self.service(prefix);
         Err(Unknown::Action {
             action: written.to_string(),
-            did_you_mean: service
-                .and_then(|s| closest(name, s.actions.iter().map(|a| a.name)))
-                .map(|n| format!("{}:{n}", prefix)),
+            did_you_mean: service.and_then(|s| {
+                closest(name, s.actions.iter().map(|a| a.name)).map(|n| format!("{}:{n}", s.prefix))
+            }),
         })
     }
 
