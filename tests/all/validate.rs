@@ -208,3 +208,82 @@ fn an_expired_grant_is_listed_not_rejected() {
         .unwrap();
     assert_eq!(bob["state"], "expired");
 }
+
+/// Runs `gitgrant validate` in the human format on a bad-input case.
+fn validate_human(case: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    lay_out_case(&fixtures().join("bad").join(case), dir.path());
+    let out = gitgrant()
+        .args(["validate", "--now", NOW, "--repo"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+}
+
+fn assert_contains_all(stdout: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+}
+
+/// `error[<rule>]: …` with `--> <place>` on the line below.
+fn assert_reported(stdout: &str, rule: &str, place: &str) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let found = lines.windows(2).any(|w| {
+        w[0].starts_with(&format!("error[{rule}]: ")) && w[1].trim() == format!("--> {place}")
+    });
+    assert!(found, "no {rule} at {place} in:\n{stdout}");
+}
+
+#[test]
+fn a_misspelt_action_is_refused_with_a_did_you_mean() {
+    let (code, stdout) = validate_human("policy-misspelt-action");
+    assert_eq!(code, Some(2), "{stdout}");
+    assert_reported(&stdout, "unknown-action", "gitgrant.yaml:33:54");
+    assert_contains_all(
+        &stdout,
+        &[
+            "did you mean `logs:GetLogEvents`?",
+            "help: check the spelling against AWS's Service Authorization Reference",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_service_is_refused() {
+    let (code, stdout) = validate_human("policy-unknown-service");
+    assert_eq!(code, Some(2), "{stdout}");
+    assert_reported(&stdout, "unknown-action", "gitgrant.yaml:33:38");
+    assert_contains_all(&stdout, &["no service with the prefix `logz`"]);
+}
+
+#[test]
+fn a_role_with_iam_star_is_refused_without_allow_admin() {
+    let (code, stdout) = validate_human("policy-iam-star");
+    assert_eq!(code, Some(2), "{stdout}");
+    assert_reported(&stdout, "iam-write", "gitgrant.yaml:33:38");
+    assert_reported(&stdout, "writes-gitgrant-policies", "gitgrant.yaml:33:38");
+    assert_contains_all(
+        &stdout,
+        &[
+            " more",
+            "help: a grantee who can write IAM can remove the window from their own grant",
+        ],
+    );
+}
+
+#[test]
+fn create_policy_version_on_gitgrants_own_path_is_refused_even_with_allow_admin() {
+    let (code, stdout) = validate_human("policy-create-policy-version-with-allow-admin");
+    assert_eq!(code, Some(2), "{stdout}");
+    assert_reported(&stdout, "writes-gitgrant-policies", "gitgrant.yaml:34:38");
+    assert_contains_all(
+        &stdout,
+        &[
+            "iam:CreatePolicyVersion, iam:SetDefaultPolicyVersion",
+            "help: not even `allow_admin: true` permits this",
+        ],
+    );
+    assert!(!stdout.contains("error[iam-write]"), "{stdout}");
+}

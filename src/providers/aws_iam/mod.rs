@@ -5,9 +5,11 @@
 //! - `document`: names, paths, tags, documents and quotas, pure.
 //! - `plan`: what each grant's policy should be, and the diff against what
 //!   the account holds.
+//! - `catalogue`: AWS's own list of IAM actions and their access levels.
 //! - `api`: the adapter that reads and writes IAM with aws-sdk-iam.
 
 pub mod api;
+pub mod catalogue;
 pub mod document;
 pub mod plan;
 
