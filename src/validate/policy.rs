@@ -510,6 +510,8 @@ fn check_shared_accounts(p: &RawPolicy, s: &mut Sink) {
             }
         }
     }
+}
+
 /// Services whose writes change who may do what, and so can take the window
 /// off a grant.
 const IDENTITY_SERVICES: &[&str] = &["iam", "sts", "organizations"];

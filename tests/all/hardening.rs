@@ -377,3 +377,61 @@ fn without_credentials_plan_says_what_to_set_and_never_that_the_cloud_matches() 
         assert!(line.chars().count() < 400, "a line of {} characters: {line}", line.len());
     }
 }
+
+#[test]
+fn every_iam_write_role_is_refused_without_allow_admin_and_nothing_is_applied() {
+    // Each of these let a grantee strip the window from their own grant or
+    // attach anything to themself, and each once validated and applied.
+    let m = moto();
+    let client = iam(&m.url, ACCOUNT);
+    create_users(&client, &["alice", "bob", "carol", "erin"]);
+    let attempts = [
+        (r#"["*"]"#, r#"["arn:*:*:*:*:*"]"#, "admin-statement"),
+        (r#"["*"]"#, r#"["arn:aws:*:*:*:*"]"#, "admin-statement"),
+        (r#"["iam:*"]"#, r#"["*"]"#, "iam-write"),
+        (r#"["iam:*Policy*"]"#, r#"["*"]"#, "iam-write"),
+        (
+            r#"["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"]"#,
+            r#"["arn:aws:iam::111111111111:policy/gitgrant/*"]"#,
+            "writes-gitgrant-policies",
+        ),
+        (
+            r#"["iam:Attach*Policy"]"#,
+            r#"["arn:aws:iam::111111111111:user/${aws:username}"]"#,
+            "iam-write",
+        ),
+        (
+            r#"["iam:Put*Policy"]"#,
+            r#"["arn:aws:iam::111111111111:user/${aws:username}"]"#,
+            "iam-write",
+        ),
+    ];
+    for (actions, resources, rule) in attempts {
+        let role = format!(
+            "  sneaky:\n    description: Looks harmless\n    provider: aws-prod\n    max_duration: 1h\n    approvers: [\"@acme/sre-leads\"]\n    permissions:\n      statements:\n        - {{ effect: Allow, actions: {actions}, resources: {resources} }}\n"
+        );
+        let repo = GitRepo::from_template(
+            &fixtures().join("reconcile"),
+            "2026-11-23T08:00:00Z",
+            "Access policy (#1)",
+        );
+        repo.commit(
+            &[
+                ("gitgrant.yaml", Some(&policy_with_roles(&role))),
+                (
+                    "grants/sneaky/alice-1.yaml",
+                    Some("subject: alice\nrole: sneaky\nreason: r\nduration: 1h\n"),
+                ),
+            ],
+            "Sneaky role and grant (#2)",
+            "2026-11-23T10:00:00Z",
+        );
+        let (code, json) = run(&repo.path, &m.url, &["reconcile", "--now", "2026-11-23T10:10:00Z"]);
+        assert_eq!(code, 2, "{actions} on {resources}: {json:#}");
+        assert!(
+            json["invalid_policy"].to_string().contains(rule),
+            "{actions} on {resources} is refused by {rule}: {json:#}"
+        );
+        assert!(policies(&client, PATH).is_empty(), "{actions}: nothing applied");
+    }
+}
