@@ -124,7 +124,9 @@ fn main() {
         }),
     )]);
     let known = BTreeMap::new();
-    let (s_med, s_best, p) = time(runs, || plan(policy, &state.wanted, &steady, &known, vec![], vec![]));
+    let (s_med, s_best, p) = time(runs, || {
+        plan(policy, &state.wanted, &steady, &known, vec![], vec![])
+    });
     assert!(p.is_empty() && p.refused.is_empty());
 
     // A new account: every grant to create.
@@ -139,7 +141,9 @@ fn main() {
             quota: AttachQuota::default(),
         }),
     )]);
-    let (e_med, e_best, p) = time(runs, || plan(policy, &state.wanted, &empty, &known, vec![], vec![]));
+    let (e_med, e_best, p) = time(runs, || {
+        plan(policy, &state.wanted, &empty, &known, vec![], vec![])
+    });
     assert_eq!(p.changes.len(), n);
 
     println!("planner, {n} grants, {runs} runs (median / best):");

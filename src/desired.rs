@@ -70,7 +70,8 @@ pub fn desired_state(
             continue;
         };
         if now >= window.end {
-            out.ended.insert(grant.id.to_string(), RevokeReason::Expired);
+            out.ended
+                .insert(grant.id.to_string(), RevokeReason::Expired);
             continue;
         }
         if now < window.start {
@@ -209,10 +210,7 @@ roles:
         // alice-1 has ended; alice-2 still carries alice's access.
         let s = state("2026-11-22T12:30:00Z", None);
         assert_eq!(names(&s), ["ro/alice-2"]);
-        assert_eq!(
-            s.ended.get("ro/alice-1"),
-            Some(&RevokeReason::Expired)
-        );
+        assert_eq!(s.ended.get("ro/alice-1"), Some(&RevokeReason::Expired));
         // bob's scheduled window, attached to his role.
         let s = state("2026-11-22T13:30:00Z", None);
         let bob = *iam(&s).iter().find(|d| d.grant == "ro/bob-1").unwrap();

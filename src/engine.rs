@@ -57,9 +57,7 @@ pub enum EngineError {
     #[error("branch {0} does not exist on GitHub")]
     NoBranch(String),
     /// The branch kept moving while removal commits were made.
-    #[error(
-        "{0} kept moving on GitHub; removal commits were not landed (the next run retries)"
-    )]
+    #[error("{0} kept moving on GitHub; removal commits were not landed (the next run retries)")]
     BranchKeptMoving(String),
     /// `require_approval` without a way to ask GitHub.
     #[error(
@@ -114,7 +112,11 @@ pub enum Prepare {
 }
 
 /// Reads, validates, observes and plans.
-pub async fn prepare(repo: &Repo, tip: CommitId, options: &Options) -> Result<Prepare, EngineError> {
+pub async fn prepare(
+    repo: &Repo,
+    tip: CommitId,
+    options: &Options,
+) -> Result<Prepare, EngineError> {
     let now = options.now;
     let snapshot = repo.snapshot(tip)?;
     let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
@@ -196,7 +198,14 @@ pub async fn prepare(repo: &Repo, tip: CommitId, options: &Options) -> Result<Pr
     state
         .refused
         .retain(|r| !unreadable.iter().any(|u| u.provider == r.provider));
-    let plan = plan(&policy, &state.wanted, &observed, &known, state.refused, unreadable);
+    let plan = plan(
+        &policy,
+        &state.wanted,
+        &observed,
+        &known,
+        state.refused,
+        unreadable,
+    );
     let invalid = validation
         .violations
         .into_iter()
@@ -472,11 +481,8 @@ pub fn removals_due(
         .map(|(r, _)| r)
         .filter(|r| {
             let role = GrantId::from_path(&r.path).and_then(|id| p.policy.roles.get(&id.role));
-            role.is_some_and(|role| {
-                role.providers
-                    .iter()
-                    .all(|pr| p.providers.contains_key(pr))
-            }) && !failed.contains(r.grant.as_str())
+            role.is_some_and(|role| role.providers.iter().all(|pr| p.providers.contains_key(pr)))
+                && !failed.contains(r.grant.as_str())
         })
         .collect())
 }
@@ -519,7 +525,11 @@ pub async fn review_issues(
             role = b.role,
         );
         let issue = gh
-            .open_issue(&format!("{REVIEW_TITLE}{}", b.grant), &body, &[REVIEW_LABEL])
+            .open_issue(
+                &format!("{REVIEW_TITLE}{}", b.grant),
+                &body,
+                &[REVIEW_LABEL],
+            )
             .await?;
         tracing::info!(
             "opened review issue #{} for break-glass grant {}",

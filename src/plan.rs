@@ -140,7 +140,11 @@ pub struct Plan {
 
 impl Plan {
     /// A plan of these changes, refusals (sorted) and unreadable providers.
-    pub fn of(changes: Vec<Change>, mut refused: Vec<Refusal>, unreadable: Vec<Unreadable>) -> Plan {
+    pub fn of(
+        changes: Vec<Change>,
+        mut refused: Vec<Refusal>,
+        unreadable: Vec<Unreadable>,
+    ) -> Plan {
         refused.sort_by(|a, b| (&a.provider, &a.grant).cmp(&(&b.provider, &b.grant)));
         Plan {
             changes,
@@ -226,6 +230,9 @@ mod tests {
         );
         let text = p.to_string();
         assert!(!text.contains("the cloud matches"), "{text}");
-        assert!(text.contains("provider aws-prod could not be read"), "{text}");
+        assert!(
+            text.contains("provider aws-prod could not be read"),
+            "{text}"
+        );
     }
 }

@@ -123,13 +123,17 @@ fn prepare(
     t: &Target,
     format: Format,
 ) -> anyhow::Result<Result<Box<Prepared>, u8>> {
-    Ok(match rt.block_on(engine::prepare(repo, tip, &t.options()))? {
-        Prepare::Ready(p) => Ok(p),
-        Prepare::InvalidPolicy(v) => Err(invalid_policy(repo, tip, &v, format)?),
-    })
+    Ok(
+        match rt.block_on(engine::prepare(repo, tip, &t.options()))? {
+            Prepare::Ready(p) => Ok(p),
+            Prepare::InvalidPolicy(v) => Err(invalid_policy(repo, tip, &v, format)?),
+        },
+    )
 }
 
-fn all_calls(providers: &BTreeMap<String, gitgrant::providers::Connected>) -> BTreeMap<String, Calls> {
+fn all_calls(
+    providers: &BTreeMap<String, gitgrant::providers::Connected>,
+) -> BTreeMap<String, Calls> {
     providers
         .iter()
         .map(|(n, p)| (n.clone(), p.calls()))
@@ -194,15 +198,17 @@ pub fn run_plan(g: &super::Global, mut args: PlanArgs) -> anyhow::Result<u8> {
         }
         Format::Markdown => print!("{}", markdown(&p, None, &[])),
     }
-    Ok(if !p.plan.unreadable.is_empty() || !p.plan.refused.is_empty() {
-        exit::ERROR
-    } else if !p.invalid.is_empty() {
-        exit::INVALID
-    } else if args.detailed_exitcode && !p.plan.is_empty() {
-        exit::CHANGES
-    } else {
-        exit::SUCCESS
-    })
+    Ok(
+        if !p.plan.unreadable.is_empty() || !p.plan.refused.is_empty() {
+            exit::ERROR
+        } else if !p.invalid.is_empty() {
+            exit::INVALID
+        } else if args.detailed_exitcode && !p.plan.is_empty() {
+            exit::CHANGES
+        } else {
+            exit::SUCCESS
+        },
+    )
 }
 
 fn report_invalid(repo: &Repo, tip: CommitId, invalid: &[Violation]) -> anyhow::Result<()> {
@@ -473,4 +479,3 @@ fn markdown(p: &Prepared, applied: Option<&[Applied]>, removals: &[RemovalRow]) 
 fn shas(made: Vec<(Removal, CommitId)>) -> Vec<(Removal, String)> {
     made.into_iter().map(|(r, c)| (r, c.to_string())).collect()
 }
-

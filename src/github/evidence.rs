@@ -200,4 +200,3 @@ pub fn landed_items(policy: &Policy, grants: &[(&Grant, CommitId)]) -> Vec<Lande
         })
         .collect()
 }
-

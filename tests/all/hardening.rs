@@ -92,9 +92,13 @@ fn a_weak_roles_grantee_never_holds_the_strong_roles_actions() {
         "2026-11-23T09:00:00Z",
         "2026-11-23T10:00:00Z",
     );
-    for (i, now) in ["2026-11-23T10:10:00Z", "2026-11-23T10:20:00Z", "2026-11-23T10:30:00Z"]
-        .iter()
-        .enumerate()
+    for (i, now) in [
+        "2026-11-23T10:10:00Z",
+        "2026-11-23T10:20:00Z",
+        "2026-11-23T10:30:00Z",
+    ]
+    .iter()
+    .enumerate()
     {
         let json = reconcile(&repo.path, &m.url, now);
         if i > 0 {
@@ -105,7 +109,10 @@ fn a_weak_roles_grantee_never_holds_the_strong_roles_actions() {
         assert_eq!(bob, ["logs:GetLogEvents"], "run {i}");
         assert_eq!(carol, ["s3:DeleteBucket"], "run {i}");
     }
-    let ours: Vec<String> = policies(&client, PATH).into_iter().map(|p| p.name).collect();
+    let ours: Vec<String> = policies(&client, PATH)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     assert_eq!(ours.len(), 2, "{ours:?}");
     assert!(ours.contains(&policy_of("prod/admin-carol-20261123-0b5e")));
     assert!(ours.contains(&policy_of("prod-admin/carol-20261123-0b5e")));
@@ -137,9 +144,17 @@ fn two_providers_in_one_account_are_refused_before_anything_is_read() {
         "both providers are named: {stdout}"
     );
 
-    let (code, json) = run(&repo.path, &m.url, &["reconcile", "--now", "2026-11-23T10:10:00Z"]);
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:10:00Z"],
+    );
     assert_eq!(code, 2, "{json:#}");
-    assert!(json["invalid_policy"].to_string().contains("shared-account"));
+    assert!(
+        json["invalid_policy"]
+            .to_string()
+            .contains("shared-account")
+    );
     assert!(policies(&client, PATH).is_empty(), "nothing was applied");
 }
 
@@ -151,7 +166,7 @@ fn a_planted_policy_of_our_name_recording_another_grant_is_never_adopted() {
     let (repo, client) = setup_with(&m, &policy_with_roles(""));
     let name = policy_of("ro/alice-1");
     block_on(async {
-        let arn = client
+        client
             .create_policy()
             .policy_name(&name)
             .path(PATH)
@@ -166,11 +181,14 @@ fn a_planted_policy_of_our_name_recording_another_grant_is_never_adopted() {
             .unwrap()
             .arn()
             .unwrap()
-            .to_string();
-        arn
+            .to_string()
     });
     repo.land_grants(3, 1, &[("alice", "ro", "duration: 1h")]);
-    let (code, json) = run(&repo.path, &m.url, &["reconcile", "--now", "2026-11-23T10:10:00Z"]);
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:10:00Z"],
+    );
     assert_eq!(code, 1, "refused: {json:#}");
     let refused = json["plan"]["refused"].to_string();
     assert!(refused.contains("does not adopt"), "{refused}");
@@ -213,7 +231,9 @@ fn a_policy_under_its_old_name_is_replaced_without_a_gap_in_access() {
             .document()
             .unwrap()
             .to_string();
-        let doc = percent_encoding::percent_decode_str(&doc).decode_utf8_lossy().into_owned();
+        let doc = percent_encoding::percent_decode_str(&doc)
+            .decode_utf8_lossy()
+            .into_owned();
         client
             .detach_user_policy()
             .user_name("alice")
@@ -221,7 +241,12 @@ fn a_policy_under_its_old_name_is_replaced_without_a_gap_in_access() {
             .send()
             .await
             .unwrap();
-        client.delete_policy().policy_arn(&arn).send().await.unwrap();
+        client
+            .delete_policy()
+            .policy_arn(&arn)
+            .send()
+            .await
+            .unwrap();
         let old = client
             .create_policy()
             .policy_name("gitgrant-ro-alice-1")
@@ -253,9 +278,15 @@ fn a_policy_under_its_old_name_is_replaced_without_a_gap_in_access() {
     let made = stderr.find("+ grant   ro/alice-1").expect("granted");
     let gone = stderr.find("(renamed)").expect("old one revoked");
     assert!(made < gone, "{stderr}");
-    let ours: Vec<String> = policies(&client, PATH).into_iter().map(|p| p.name).collect();
+    let ours: Vec<String> = policies(&client, PATH)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     assert_eq!(ours, [new]);
-    assert_eq!(actions_of(&client, "alice"), ["sts:AssumeRole", "logs:GetLogEvents"]);
+    assert_eq!(
+        actions_of(&client, "alice"),
+        ["sts:AssumeRole", "logs:GetLogEvents"]
+    );
     let json = reconcile(&repo.path, &m.url, "2026-11-23T10:30:00Z");
     assert_eq!(writes(&json), 0, "{:#}", json["calls"]);
 }
@@ -266,9 +297,17 @@ fn a_grant_policy_attached_to_a_group_is_detached_as_drift() {
     let (repo, client) = setup_with(&m, &policy_with_roles(""));
     repo.land_grants(3, 1, &[("alice", "ro", "duration: 2h")]);
     reconcile(&repo.path, &m.url, "2026-11-23T10:10:00Z");
-    let arn = format!("arn:aws:iam::{ACCOUNT}:policy{PATH}{}", policy_of("ro/alice-1"));
+    let arn = format!(
+        "arn:aws:iam::{ACCOUNT}:policy{PATH}{}",
+        policy_of("ro/alice-1")
+    );
     block_on(async {
-        client.create_group().group_name("everyone").send().await.unwrap();
+        client
+            .create_group()
+            .group_name("everyone")
+            .send()
+            .await
+            .unwrap();
         for u in ["bob", "erin"] {
             client
                 .add_user_to_group()
@@ -310,7 +349,10 @@ fn a_tampered_version_is_deleted_with_every_version_gitgrant_did_not_write() {
     let (repo, client) = setup_with(&m, &policy_with_roles(""));
     repo.land_grants(3, 1, &[("alice", "ro", "duration: 2h")]);
     reconcile(&repo.path, &m.url, "2026-11-23T10:10:00Z");
-    let arn = format!("arn:aws:iam::{ACCOUNT}:policy{PATH}{}", policy_of("ro/alice-1"));
+    let arn = format!(
+        "arn:aws:iam::{ACCOUNT}:policy{PATH}{}",
+        policy_of("ro/alice-1")
+    );
     // The grantee writes `*` on `*` without the window as the default, and
     // leaves a spare tampered version behind it.
     block_on(async {
@@ -338,7 +380,10 @@ fn a_tampered_version_is_deleted_with_every_version_gitgrant_did_not_write() {
     assert!(!stdout.contains("new window or permissions"), "{stdout}");
     let seen = policies(&client, PATH);
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].versions, 1, "only the version gitgrant wrote is left");
+    assert_eq!(
+        seen[0].versions, 1,
+        "only the version gitgrant wrote is left"
+    );
     assert!(!seen[0].document.to_string().contains(r#""Action":"*""#));
     let json = reconcile(&repo.path, &m.url, "2026-11-23T10:30:00Z");
     assert_eq!(writes(&json), 0, "{:#}", json["calls"]);
@@ -363,7 +408,10 @@ fn without_credentials_plan_says_what_to_set_and_never_that_the_cloud_matches() 
         .env_remove("AWS_ROLE_ARN")
         .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
         .env("AWS_CONFIG_FILE", empty.path().join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", empty.path().join("credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            empty.path().join("credentials"),
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_REGION", "us-east-1")
         .output()
@@ -374,7 +422,11 @@ fn without_credentials_plan_says_what_to_set_and_never_that_the_cloud_matches() 
     assert!(!stdout.contains("the cloud matches"), "{stdout}");
     assert!(stdout.contains("AWS_PROFILE"), "{stdout}");
     for line in stdout.lines().chain(stderr.lines()) {
-        assert!(line.chars().count() < 400, "a line of {} characters: {line}", line.len());
+        assert!(
+            line.chars().count() < 400,
+            "a line of {} characters: {line}",
+            line.len()
+        );
     }
 }
 
@@ -426,12 +478,19 @@ fn every_iam_write_role_is_refused_without_allow_admin_and_nothing_is_applied() 
             "Sneaky role and grant (#2)",
             "2026-11-23T10:00:00Z",
         );
-        let (code, json) = run(&repo.path, &m.url, &["reconcile", "--now", "2026-11-23T10:10:00Z"]);
+        let (code, json) = run(
+            &repo.path,
+            &m.url,
+            &["reconcile", "--now", "2026-11-23T10:10:00Z"],
+        );
         assert_eq!(code, 2, "{actions} on {resources}: {json:#}");
         assert!(
             json["invalid_policy"].to_string().contains(rule),
             "{actions} on {resources} is refused by {rule}: {json:#}"
         );
-        assert!(policies(&client, PATH).is_empty(), "{actions}: nothing applied");
+        assert!(
+            policies(&client, PATH).is_empty(),
+            "{actions}: nothing applied"
+        );
     }
 }

@@ -200,12 +200,7 @@ fn a_grant_is_applied_with_its_window_left_alone_when_nothing_changed_extended_a
     // Ended: detached, deleted, and the file removed in a commit of its own.
     let json = reconcile(&repo.path, &m.url, "2026-11-23T15:04:31Z");
     assert_eq!(changes(&json), ["revoke ro/alice-1 (expired)"]);
-    assert_eq!(
-        writes(&json),
-        2,
-        "detach, delete: {:#}",
-        json["calls"]
-    );
+    assert_eq!(writes(&json), 2, "detach, delete: {:#}", json["calls"]);
     assert!(policies(&iam, "/").is_empty());
     assert_eq!(json["removals"][0]["path"], "grants/ro/alice-1.yaml");
     let log = git(
@@ -730,10 +725,16 @@ fn a_role_over_two_accounts_is_granted_in_each_with_its_own_account_and_revoked_
     let json = reconcile(&repo.path, &m.url, "2026-11-23T11:30:00Z");
     assert_eq!(
         changes(&json),
-        ["revoke ops/alice-1 (expired)", "revoke ops/alice-1 (expired)"]
+        [
+            "revoke ops/alice-1 (expired)",
+            "revoke ops/alice-1 (expired)"
+        ]
     );
     assert!(policies(&prod, PATH).is_empty() && policies(&dev, PATH).is_empty());
     assert!(!repo.path.join("grants/ops/alice-1.yaml").exists());
     let message = git(&repo.path, &["log", "-1", "--format=%B"], None);
-    assert!(message.contains("Gitgrant-Provider: aws-prod, aws-dev"), "{message}");
+    assert!(
+        message.contains("Gitgrant-Provider: aws-prod, aws-dev"),
+        "{message}"
+    );
 }

@@ -64,7 +64,11 @@ fn endpoint() -> String {
 
 /// An SDK error as one line that says what is wrong and what to do; the
 /// whole chain of causes is logged at `-v`.
-pub fn call_error<E, R>(operation: &'static str, what: impl Into<String>, e: SdkError<E, R>) -> AwsError
+pub fn call_error<E, R>(
+    operation: &'static str,
+    what: impl Into<String>,
+    e: SdkError<E, R>,
+) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -78,7 +82,16 @@ where
             (Some(code), None) => code.to_string(),
             _ => first_line(&chain),
         },
-        _ if chain.to_lowercase().contains("credentials") => NO_CREDENTIALS.to_string(),
+        _ if chain.to_lowercase().contains("no credentials")
+            || chain.contains("CredentialsNotLoaded")
+            || chain.to_lowercase().contains("credentials provider") =>
+        {
+            NO_CREDENTIALS.to_string()
+        }
+        _ if chain.to_lowercase().contains("timed out") => format!(
+            "{} did not answer in time (reaching it, or assuming the provider's assume_role); try again, or check AWS_ENDPOINT_URL",
+            endpoint()
+        ),
         SdkError::TimeoutError(_) => format!(
             "{} did not answer in time; try again, or check AWS_ENDPOINT_URL",
             endpoint()

@@ -351,8 +351,7 @@ mod tests {
         insta::assert_snapshot!(serde_json::to_string_pretty(&doc).unwrap());
         let statements = doc["Statement"].as_array().unwrap();
         assert_eq!(
-            statements[0]["Resource"][0],
-            "arn:aws:iam::111111111111:role/ProdReadOnly",
+            statements[0]["Resource"][0], "arn:aws:iam::111111111111:role/ProdReadOnly",
             "{{account}} is the provider's account"
         );
         for s in statements.iter().filter(|s| !is_guard(s)) {
@@ -441,8 +440,14 @@ mod tests {
     #[test]
     fn the_same_grant_in_two_repositories_gets_two_names() {
         let g = id("ro", "alice-1");
-        assert_ne!(policy_name("acme/access", &g), policy_name("acme/other", &g));
-        assert_eq!(policy_name("acme/access", &g), policy_name("acme/access", &g));
+        assert_ne!(
+            policy_name("acme/access", &g),
+            policy_name("acme/other", &g)
+        );
+        assert_eq!(
+            policy_name("acme/access", &g),
+            policy_name("acme/access", &g)
+        );
     }
 
     #[test]

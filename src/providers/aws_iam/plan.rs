@@ -424,7 +424,10 @@ pub fn plan(
         .map(|o| {
             let grant = o.recorded_grant(repository).map(|id| id.to_string());
             let reason = match &grant {
-                Some(g) if o.is_legacy(repository) && renamed.contains(&(o.provider.clone(), g.clone())) => {
+                Some(g)
+                    if o.is_legacy(repository)
+                        && renamed.contains(&(o.provider.clone(), g.clone())) =>
+                {
                     RevokeReason::Renamed
                 }
                 Some(g) => known.get(g).copied().unwrap_or(RevokeReason::Drift),
@@ -444,7 +447,9 @@ pub fn plan(
     let mut attached: BTreeMap<(String, (u8, String)), usize> = BTreeMap::new();
     for (provider, o) in observed {
         for (identity, n) in &o.identities {
-            *attached.entry((provider.clone(), key(identity))).or_default() += *n;
+            *attached
+                .entry((provider.clone(), key(identity)))
+                .or_default() += *n;
         }
     }
     let mut free = |provider: &str, identity: &Identity| {
@@ -491,7 +496,8 @@ pub fn plan(
             });
             continue;
         }
-        let needs_attach = current.is_none_or(|o| !o.attached.iter().any(|i| same(i, &d.attach_to)));
+        let needs_attach =
+            current.is_none_or(|o| !o.attached.iter().any(|i| same(i, &d.attach_to)));
         let mut may_attach = true;
         if needs_attach {
             let quota = observed
@@ -562,10 +568,7 @@ pub fn plan(
                     let who: Vec<String> = detach.iter().map(describe_identity).collect();
                     drift.push(format!("attached to {}, not the subject", who.join(", ")));
                 }
-                if document
-                    || !drift.is_empty()
-                    || !attach.is_empty()
-                {
+                if document || !drift.is_empty() || !attach.is_empty() {
                     updates.push(Change::Update {
                         desired: d.clone(),
                         observed: Box::new((*o).clone()),
@@ -683,7 +686,10 @@ mod tests {
         let mut refused = Vec::new();
         let changes = plan(REPO, d, o, known, &mut refused);
         Plan::of(
-            changes.into_iter().map(crate::plan::Change::AwsIam).collect(),
+            changes
+                .into_iter()
+                .map(crate::plan::Change::AwsIam)
+                .collect(),
             refused,
             vec![],
         )
@@ -724,7 +730,11 @@ mod tests {
         assert_eq!(json["changes"][0]["action"], "grant");
         assert_eq!(json["changes"][3]["reason"], "expired");
         assert_eq!(json["changes"][4]["reason"], "drift");
-        let order: Vec<u8> = p.changes.iter().map(crate::plan::Change::apply_order).collect();
+        let order: Vec<u8> = p
+            .changes
+            .iter()
+            .map(crate::plan::Change::apply_order)
+            .collect();
         assert_eq!(order, [2, 1, 1, 0, 0]);
     }
 
@@ -778,7 +788,11 @@ mod tests {
         let d = desired("alice-1", "Alice", "2026-11-22T12:00:00Z");
         let mut o = observed_of(&d);
         o.attached = vec![Identity::AwsIamUser("alice".into())];
-        let p = run(std::slice::from_ref(&d), &account(vec![o], USERS, 0), &Known::new());
+        let p = run(
+            std::slice::from_ref(&d),
+            &account(vec![o], USERS, 0),
+            &Known::new(),
+        );
         assert!(p.is_empty() && p.refused.is_empty(), "{p}");
         let p = run(&[d], &account(vec![], USERS, 0), &Known::new());
         assert!(p.refused.is_empty(), "{p}");
@@ -790,7 +804,11 @@ mod tests {
         let d = desired("alice-1", "alice", "2026-11-22T12:00:00Z");
         let mut o = observed_of(&d);
         o.grant = Some("prod-admin/alice-1".into());
-        let p = run(std::slice::from_ref(&d), &account(vec![o], USERS, 0), &Known::new());
+        let p = run(
+            std::slice::from_ref(&d),
+            &account(vec![o], USERS, 0),
+            &Known::new(),
+        );
         assert_eq!(p.refused.len(), 1, "{p}");
         assert!(p.refused[0].why.contains("does not adopt"), "{p}");
         assert_eq!(p.changes.len(), 1, "{p}");
@@ -809,9 +827,15 @@ mod tests {
             .map(|c| (c.apply_order(), c.line()))
             .collect();
         assert_eq!(order.len(), 2, "{p}");
-        assert!(order[0].1.starts_with("+ grant   prod-readonly/alice-1"), "{p}");
+        assert!(
+            order[0].1.starts_with("+ grant   prod-readonly/alice-1"),
+            "{p}"
+        );
         assert!(order[1].1.contains("(renamed)"), "{p}");
-        assert!(order[0].0 < order[1].0, "the new policy is made before the old one goes");
+        assert!(
+            order[0].0 < order[1].0,
+            "the new policy is made before the old one goes"
+        );
     }
 
     #[test]
@@ -825,7 +849,10 @@ mod tests {
         o.old_versions = vec!["v1".into(), "v2".into()];
         let p = run(&[d], &account(vec![o], USERS, 0), &Known::new());
         let crate::plan::Change::AwsIam(Change::Update {
-            drift, prune, document, ..
+            drift,
+            prune,
+            document,
+            ..
         }) = &p.changes[0]
         else {
             panic!("{p}")
@@ -846,7 +873,10 @@ mod tests {
         o.groups = vec!["Everyone".into()];
         let p = run(&[d], &account(vec![o], USERS, 0), &Known::new());
         let line = p.changes[0].line();
-        assert!(line.contains("drift: attached to IAM group(s) Everyone"), "{line}");
+        assert!(
+            line.contains("drift: attached to IAM group(s) Everyone"),
+            "{line}"
+        );
         assert!(line.contains("detach from IAM group Everyone"), "{line}");
     }
 }
