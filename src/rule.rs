@@ -130,6 +130,10 @@ rules! {
     InvalidIdentity = "invalid-identity", "give one identity per provider: aws_iam_user or aws_iam_role, a valid IAM name";
     /// Two people with the same cloud identity.
     DuplicateIdentity = "duplicate-identity", "each cloud identity belongs to one person; remove the duplicate";
+    /// A grant of a role with `assume_roles` to a person mapped to an IAM
+    /// role: the grant pins `sts:RoleSessionName` to `${aws:username}`,
+    /// which a role session does not have, so it could never be used.
+    AssumeRolesNeedUser = "assume-roles-need-user", "map the person to an aws_iam_user, or give the role statements instead";
     /// A `max_duration` above 90 days.
     MaxDurationCap = "max-duration-cap", "set max_duration to 90d or less; standing access is what gitgrant replaces";
     /// A `require_ticket` that is not a valid regular expression.

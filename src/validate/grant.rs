@@ -6,7 +6,7 @@ use super::{Landings, Sink, parse_file, point};
 use crate::duration::{GrantDuration, HARD_CAP};
 use crate::grant::{Grant, GrantId, MAX_REASON_CHARS, RawGrant, Timing};
 use crate::names;
-use crate::policy::{Policy, Requester, Role};
+use crate::policy::{Identity, Policy, Requester, Role};
 use crate::rule::{Rule, Violation};
 use crate::snapshot::SourceFile;
 use crate::yaml::Pos;
@@ -164,15 +164,31 @@ fn check_subject(g: &GrantFile, s: &mut Sink) {
     };
     let Some(role) = g.role else { return };
     for provider in &role.providers {
-        if person.identity_on(provider).is_none() {
-            s.at(
+        match person.identity_on(provider) {
+            None => s.at(
                 Rule::SubjectNoIdentity,
                 "subject",
                 format!(
                     "`{subject}` has no identity on provider `{provider}` of role `{}`",
                     role.name
                 ),
-            );
+            ),
+            // The grant's sts:AssumeRole statement pins the session name to
+            // ${aws:username}, a key only IAM users have.
+            Some(identity @ Identity::AwsIamRole(_))
+                if !role.permissions.assume_roles.is_empty() =>
+            {
+                s.at(
+                    Rule::AssumeRolesNeedUser,
+                    "subject",
+                    format!(
+                        "`{subject}` is {} on provider `{provider}`, but role `{}` grants assume_roles, which only an IAM user can use",
+                        super::describe_identity(identity),
+                        role.name
+                    ),
+                )
+            }
+            Some(_) => {}
         }
     }
     if role.admits(subject) == crate::policy::Admission::No {
