@@ -115,7 +115,7 @@ rules! {
     /// An Allow statement that can change gitgrant's own policies or attach and detach policies.
     WritesGitgrantPolicies = "writes-gitgrant-policies", "not even `allow_admin: true` permits this: a grantee could rewrite or detach the policies that carry every grant's window; keep policy writes off arn:aws:iam::*:policy/gitgrant/ and drop Attach/Detach*Policy";
     /// A resource that is not `*` or an ARN.
-    InvalidResource = "invalid-resource", "write resources as ARNs (wildcards allowed) or `*`";
+    InvalidResource = "invalid-resource", "write resources as ARNs in the aws partition (arn:aws:… or arn:*:…, wildcards allowed) or `*`; gitgrant supports only the aws partition";
     /// A code owner that is not `@org/team` or `@login`.
     InvalidApprover = "invalid-approver", "write owners as @org/team or @login";
     /// A role with no approvers that is not break-glass.

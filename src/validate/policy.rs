@@ -140,22 +140,58 @@ fn check_providers(p: &RawPolicy, s: &mut Sink) {
             );
         }
         if let Some(arn) = &provider.assume_role {
-            match names::role_arn_account(arn) {
-                None => s.at(
-                    Rule::InvalidArn,
-                    &format!("{path}.assume_role"),
-                    format!("`{arn}` is not an IAM role ARN"),
-                ),
+            let at = format!("{path}.assume_role");
+            match check_role_arn(arn, &at, s) {
                 Some(account) if account != provider.account => s.at(
                     Rule::InvalidArn,
-                    &format!("{path}.assume_role"),
+                    &at,
                     format!(
                         "`{arn}` is in account {account}, not the provider's account {}",
                         provider.account
                     ),
                 ),
-                Some(_) => {}
+                _ => {}
             }
+        }
+    }
+}
+
+/// Checks one IAM role ARN, pushing what is wrong with it at `path`; its
+/// account when it is a role ARN gitgrant can use.
+fn check_role_arn<'a>(arn: &'a str, path: &str, s: &mut Sink) -> Option<&'a str> {
+    match names::parse_role_arn(arn) {
+        Some(parsed) if parsed.partition == names::PARTITION => Some(parsed.account),
+        Some(parsed) => {
+            s.at_help(
+                Rule::InvalidArn,
+                path,
+                format!("`{arn}` is in the `{}` partition", parsed.partition),
+                format!(
+                    "gitgrant supports only the `{}` partition: write arn:{}:iam::<12-digit account>:role/<name>",
+                    names::PARTITION,
+                    names::PARTITION
+                ),
+            );
+            None
+        }
+        // A wildcard would let the grant (or the reconciler) assume roles
+        // that nobody named in a reviewed change.
+        None if arn.contains(['*', '?']) => {
+            s.at_help(
+                Rule::InvalidArn,
+                path,
+                format!("`{arn}` has a wildcard; a role ARN names one role"),
+                "write each role ARN in full, without `*` or `?`: arn:aws:iam::<12-digit account>:role/<name>".to_string(),
+            );
+            None
+        }
+        None => {
+            s.at(
+                Rule::InvalidArn,
+                path,
+                format!("`{arn}` is not an IAM role ARN"),
+            );
+            None
         }
     }
 }
@@ -382,14 +418,8 @@ fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
     for (i, arn) in perms.assume_roles.iter().enumerate() {
         // `{account}` stands for each provider's account: any 12 digits
         // check the rest of the ARN.
-        let arn = &arn.replace(crate::policy::ACCOUNT_PLACEHOLDER, "000000000000");
-        if names::role_arn_account(arn).is_none() {
-            s.at(
-                Rule::InvalidArn,
-                &format!("{path}.assume_roles.{i}"),
-                format!("`{arn}` is not an IAM role ARN"),
-            );
-        }
+        let arn = arn.replace(crate::policy::ACCOUNT_PLACEHOLDER, "000000000000");
+        check_role_arn(&arn, &format!("{path}.assume_roles.{i}"), s);
     }
     for (i, st) in perms.statements.iter().enumerate() {
         let spath = format!("{path}.statements.{i}");

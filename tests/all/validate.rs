@@ -179,7 +179,10 @@ fn a_grant_assuming_roles_for_a_person_mapped_to_an_iam_role_is_refused() {
     let [v] = violations_of(&json, "assume-roles-need-user")[..] else {
         panic!("one assume-roles-need-user violation: {json:#}");
     };
-    assert!(v["message"].as_str().unwrap().contains("IAM role Carol"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("IAM role Carol"),
+        "{v}"
+    );
     assert!(v["help"].as_str().unwrap().contains("aws_iam_user"), "{v}");
     // The same person may still be granted a role made of statements.
     let ids: Vec<&str> = json["grants"]
@@ -189,6 +192,40 @@ fn a_grant_assuming_roles_for_a_person_mapped_to_an_iam_role_is_refused() {
         .map(|g| g["id"].as_str().unwrap())
         .collect();
     assert!(ids.contains(&"prod-logs/carol-2"), "{json:#}");
+}
+
+#[test]
+fn a_role_arn_with_a_wildcard_is_refused_as_assume_role_and_in_assume_roles() {
+    let json = rejected("policy-role-arn-wildcard");
+    let found = violations_of(&json, "invalid-arn");
+    assert_eq!(found.len(), 2, "{json:#}");
+    for v in found {
+        assert!(v["message"].as_str().unwrap().contains("wildcard"), "{v}");
+    }
+}
+
+#[test]
+fn an_arn_in_another_aws_partition_is_refused() {
+    let json = rejected("policy-other-partition");
+    let arns = violations_of(&json, "invalid-arn");
+    assert_eq!(arns.len(), 2, "{json:#}");
+    for v in arns {
+        assert!(v["message"].as_str().unwrap().contains("partition"), "{v}");
+        assert!(
+            v["help"]
+                .as_str()
+                .unwrap()
+                .contains("only the `aws` partition"),
+            "{v}"
+        );
+    }
+    let [resource] = violations_of(&json, "invalid-resource")[..] else {
+        panic!("one invalid-resource violation: {json:#}");
+    };
+    assert!(
+        resource["help"].as_str().unwrap().contains("aws partition"),
+        "{resource}"
+    );
 }
 
 #[test]
