@@ -72,6 +72,20 @@ pub fn is_iam_name(s: &str) -> bool {
     IAM_NAME.is_match(s)
 }
 
+/// Whether two IAM user (or role) names name the same identity. IAM names
+/// are unique case-insensitively: `Alice` and `alice` cannot both exist in
+/// one account, and IAM finds either by the other's name.
+pub fn same_iam_name(a: &str, b: &str) -> bool {
+    iam_name_key(a) == iam_name_key(b)
+}
+
+/// The form of an IAM name under which names IAM treats as one compare
+/// equal (see [`same_iam_name`]): for keys of maps of identities.
+pub fn iam_name_key(name: &str) -> String {
+    // IAM names are ASCII (`[A-Za-z0-9+=,.@_-]`), so ASCII folding is IAM's rule.
+    name.to_ascii_lowercase()
+}
+
 /// A parsed IAM role ARN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoleArn<'a> {
@@ -181,5 +195,12 @@ mod tests {
         assert!(!is_resource("arn:aws-us-gov:s3:::bucket/*"));
         assert!(!is_resource("arn:aws-cn:s3:::bucket/*"));
         assert!(is_resource("arn:*:s3:::bucket/*"));
+    }
+
+    #[test]
+    fn iam_names_are_one_identity_whatever_their_case() {
+        assert!(same_iam_name("Alice", "alice") && same_iam_name("ALICE", "alicE"));
+        assert!(!same_iam_name("alice", "alice2"));
+        assert_eq!(iam_name_key("Deploy-Bot"), iam_name_key("deploy-bot"));
     }
 }

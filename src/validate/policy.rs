@@ -271,37 +271,55 @@ fn build_person(raw: &crate::policy::RawPerson) -> Person {
     }
 }
 
+/// The key two identities collide under: IAM finds users (and roles) by
+/// name case-insensitively, so `Alice` and `alice` are one user.
+fn identity_key(identity: &Identity) -> Identity {
+    match identity {
+        Identity::AwsIamUser(u) => Identity::AwsIamUser(names::iam_name_key(u)),
+        Identity::AwsIamRole(r) => Identity::AwsIamRole(names::iam_name_key(r)),
+    }
+}
+
 fn check_duplicate_identities(p: &RawPolicy, s: &mut Sink) {
-    let mut owners: BTreeMap<(&str, Identity), &str> = BTreeMap::new();
+    // By provider and identity key: the first person mapped to it, and the
+    // identity as that person's entry spells it.
+    let mut owners: BTreeMap<(&str, Identity), (&str, Identity)> = BTreeMap::new();
     for (login, raw) in &p.people {
         let person = build_person(raw);
         // One report per pair of people, naming the providers they collide on.
-        let mut clashes: BTreeMap<&str, (Identity, Vec<&str>)> = BTreeMap::new();
+        let mut clashes: BTreeMap<&str, (Identity, Identity, Vec<&str>)> = BTreeMap::new();
         for provider in p.providers.keys() {
             let Some(identity) = person.identity_on(provider) else {
                 continue;
             };
-            match owners.get(&(provider.as_str(), identity.clone())) {
-                Some(first) => clashes
+            let key = (provider.as_str(), identity_key(identity));
+            match owners.get(&key) {
+                Some((first, theirs)) => clashes
                     .entry(first)
-                    .or_insert_with(|| (identity.clone(), Vec::new()))
-                    .1
+                    .or_insert_with(|| (identity.clone(), theirs.clone(), Vec::new()))
+                    .2
                     .push(provider),
                 None => {
-                    owners.insert((provider.as_str(), identity.clone()), login);
+                    owners.insert(key, (login, identity.clone()));
                 }
             }
         }
-        for (first, (identity, providers)) in clashes {
-            s.at_key(
-                Rule::DuplicateIdentity,
-                &format!("people.{login}"),
+        for (first, (identity, theirs, providers)) in clashes {
+            let message = if identity == theirs {
                 format!(
                     "{login} and {first} have the same identity {} on {}",
                     describe_identity(&identity),
                     providers.join(", ")
-                ),
-            );
+                )
+            } else {
+                format!(
+                    "{login}'s {} is {first}'s {} on {}: IAM names are not case-sensitive",
+                    describe_identity(&identity),
+                    describe_identity(&theirs),
+                    providers.join(", ")
+                )
+            };
+            s.at_key(Rule::DuplicateIdentity, &format!("people.{login}"), message);
         }
     }
 }

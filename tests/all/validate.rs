@@ -229,6 +229,19 @@ fn an_arn_in_another_aws_partition_is_refused() {
 }
 
 #[test]
+fn two_people_mapped_to_one_iam_user_in_different_case_are_duplicates() {
+    let json = rejected("policy-duplicate-identity-case");
+    let [v] = violations_of(&json, "duplicate-identity")[..] else {
+        panic!("one duplicate-identity violation: {json:#}");
+    };
+    let message = v["message"].as_str().unwrap();
+    assert!(
+        message.contains("IAM user Alice") && message.contains("IAM user alice"),
+        "{message}"
+    );
+}
+
+#[test]
 fn github_format_annotates_the_offending_line() {
     let case = fixtures().join("bad/unknown-subject");
     let dir = tempfile::tempdir().unwrap();
