@@ -155,11 +155,16 @@ fn check_subject(g: &GrantFile, s: &mut Sink) {
     }
     let Some(policy) = g.policy else { return };
     let Some(person) = policy.people.get(subject) else {
-        s.at(
-            Rule::UnknownSubject,
-            "subject",
-            format!("`{subject}` is not in gitgrant.yaml `people`"),
-        );
+        let message = format!("`{subject}` is not in gitgrant.yaml `people`");
+        // Logins are kept in lower case and matched exactly: `Alice` is
+        // refused, never taken for `alice`, but the help says which it meant.
+        let lower = subject.to_lowercase();
+        if lower != *subject && policy.people.contains_key(&lower) {
+            let help = format!("write the login in lower case, as in `people`: `{lower}`");
+            s.at_help(Rule::UnknownSubject, "subject", message, help);
+        } else {
+            s.at(Rule::UnknownSubject, "subject", message);
+        }
         return;
     };
     let Some(role) = g.role else { return };

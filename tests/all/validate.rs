@@ -382,3 +382,12 @@ fn create_policy_version_on_gitgrants_own_path_is_refused_even_with_allow_admin(
     );
     assert!(!stdout.contains("error[iam-write]"), "{stdout}");
 }
+
+#[test]
+fn a_subject_spelled_in_another_case_than_its_login_is_refused() {
+    let json = rejected("subject-other-case");
+    let [v] = violations_of(&json, "unknown-subject")[..] else {
+        panic!("one unknown-subject violation: {json:#}");
+    };
+    assert!(v["help"].as_str().unwrap().contains("`alice`"), "{v}");
+}
