@@ -115,7 +115,7 @@ rules! {
     /// An Allow statement that can change gitgrant's own policies or attach and detach policies.
     WritesGitgrantPolicies = "writes-gitgrant-policies", "not even `allow_admin: true` permits this: a grantee could rewrite or detach the policies that carry every grant's window; keep policy writes off arn:aws:iam::*:policy/gitgrant/ and drop Attach/Detach*Policy";
     /// A resource that is not `*` or an ARN.
-    InvalidResource = "invalid-resource", "write resources as ARNs (wildcards allowed) or `*`";
+    InvalidResource = "invalid-resource", "write resources as ARNs in the aws partition (arn:aws:… or arn:*:…, wildcards allowed) or `*`; gitgrant supports only the aws partition";
     /// A code owner that is not `@org/team` or `@login`.
     InvalidApprover = "invalid-approver", "write owners as @org/team or @login";
     /// A role with no approvers that is not break-glass.
@@ -130,6 +130,10 @@ rules! {
     InvalidIdentity = "invalid-identity", "give one identity per provider: aws_iam_user or aws_iam_role, a valid IAM name";
     /// Two people with the same cloud identity.
     DuplicateIdentity = "duplicate-identity", "each cloud identity belongs to one person; remove the duplicate";
+    /// A grant of a role with `assume_roles` to a person mapped to an IAM
+    /// role: the grant pins `sts:RoleSessionName` to `${aws:username}`,
+    /// which a role session does not have, so it could never be used.
+    AssumeRolesNeedUser = "assume-roles-need-user", "map the person to an aws_iam_user, or give the role statements instead";
     /// A `max_duration` above 90 days.
     MaxDurationCap = "max-duration-cap", "set max_duration to 90d or less; standing access is what gitgrant replaces";
     /// A `require_ticket` that is not a valid regular expression.

@@ -140,22 +140,58 @@ fn check_providers(p: &RawPolicy, s: &mut Sink) {
             );
         }
         if let Some(arn) = &provider.assume_role {
-            match names::role_arn_account(arn) {
-                None => s.at(
-                    Rule::InvalidArn,
-                    &format!("{path}.assume_role"),
-                    format!("`{arn}` is not an IAM role ARN"),
-                ),
+            let at = format!("{path}.assume_role");
+            match check_role_arn(arn, &at, s) {
                 Some(account) if account != provider.account => s.at(
                     Rule::InvalidArn,
-                    &format!("{path}.assume_role"),
+                    &at,
                     format!(
                         "`{arn}` is in account {account}, not the provider's account {}",
                         provider.account
                     ),
                 ),
-                Some(_) => {}
+                _ => {}
             }
+        }
+    }
+}
+
+/// Checks one IAM role ARN, pushing what is wrong with it at `path`; its
+/// account when it is a role ARN gitgrant can use.
+fn check_role_arn<'a>(arn: &'a str, path: &str, s: &mut Sink) -> Option<&'a str> {
+    match names::parse_role_arn(arn) {
+        Some(parsed) if parsed.partition == names::PARTITION => Some(parsed.account),
+        Some(parsed) => {
+            s.at_help(
+                Rule::InvalidArn,
+                path,
+                format!("`{arn}` is in the `{}` partition", parsed.partition),
+                format!(
+                    "gitgrant supports only the `{}` partition: write arn:{}:iam::<12-digit account>:role/<name>",
+                    names::PARTITION,
+                    names::PARTITION
+                ),
+            );
+            None
+        }
+        // A wildcard would let the grant (or the reconciler) assume roles
+        // that nobody named in a reviewed change.
+        None if arn.contains(['*', '?']) => {
+            s.at_help(
+                Rule::InvalidArn,
+                path,
+                format!("`{arn}` has a wildcard; a role ARN names one role"),
+                "write each role ARN in full, without `*` or `?`: arn:aws:iam::<12-digit account>:role/<name>".to_string(),
+            );
+            None
+        }
+        None => {
+            s.at(
+                Rule::InvalidArn,
+                path,
+                format!("`{arn}` is not an IAM role ARN"),
+            );
+            None
         }
     }
 }
@@ -235,37 +271,55 @@ fn build_person(raw: &crate::policy::RawPerson) -> Person {
     }
 }
 
+/// The key two identities collide under: IAM finds users (and roles) by
+/// name case-insensitively, so `Alice` and `alice` are one user.
+fn identity_key(identity: &Identity) -> Identity {
+    match identity {
+        Identity::AwsIamUser(u) => Identity::AwsIamUser(names::iam_name_key(u)),
+        Identity::AwsIamRole(r) => Identity::AwsIamRole(names::iam_name_key(r)),
+    }
+}
+
 fn check_duplicate_identities(p: &RawPolicy, s: &mut Sink) {
-    let mut owners: BTreeMap<(&str, Identity), &str> = BTreeMap::new();
+    // By provider and identity key: the first person mapped to it, and the
+    // identity as that person's entry spells it.
+    let mut owners: BTreeMap<(&str, Identity), (&str, Identity)> = BTreeMap::new();
     for (login, raw) in &p.people {
         let person = build_person(raw);
         // One report per pair of people, naming the providers they collide on.
-        let mut clashes: BTreeMap<&str, (Identity, Vec<&str>)> = BTreeMap::new();
+        let mut clashes: BTreeMap<&str, (Identity, Identity, Vec<&str>)> = BTreeMap::new();
         for provider in p.providers.keys() {
             let Some(identity) = person.identity_on(provider) else {
                 continue;
             };
-            match owners.get(&(provider.as_str(), identity.clone())) {
-                Some(first) => clashes
+            let key = (provider.as_str(), identity_key(identity));
+            match owners.get(&key) {
+                Some((first, theirs)) => clashes
                     .entry(first)
-                    .or_insert_with(|| (identity.clone(), Vec::new()))
-                    .1
+                    .or_insert_with(|| (identity.clone(), theirs.clone(), Vec::new()))
+                    .2
                     .push(provider),
                 None => {
-                    owners.insert((provider.as_str(), identity.clone()), login);
+                    owners.insert(key, (login, identity.clone()));
                 }
             }
         }
-        for (first, (identity, providers)) in clashes {
-            s.at_key(
-                Rule::DuplicateIdentity,
-                &format!("people.{login}"),
+        for (first, (identity, theirs, providers)) in clashes {
+            let message = if identity == theirs {
                 format!(
                     "{login} and {first} have the same identity {} on {}",
                     describe_identity(&identity),
                     providers.join(", ")
-                ),
-            );
+                )
+            } else {
+                format!(
+                    "{login}'s {} is {first}'s {} on {}: IAM names are not case-sensitive",
+                    describe_identity(&identity),
+                    describe_identity(&theirs),
+                    providers.join(", ")
+                )
+            };
+            s.at_key(Rule::DuplicateIdentity, &format!("people.{login}"), message);
         }
     }
 }
@@ -382,14 +436,8 @@ fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
     for (i, arn) in perms.assume_roles.iter().enumerate() {
         // `{account}` stands for each provider's account: any 12 digits
         // check the rest of the ARN.
-        let arn = &arn.replace(crate::policy::ACCOUNT_PLACEHOLDER, "000000000000");
-        if names::role_arn_account(arn).is_none() {
-            s.at(
-                Rule::InvalidArn,
-                &format!("{path}.assume_roles.{i}"),
-                format!("`{arn}` is not an IAM role ARN"),
-            );
-        }
+        let arn = arn.replace(crate::policy::ACCOUNT_PLACEHOLDER, "000000000000");
+        check_role_arn(&arn, &format!("{path}.assume_roles.{i}"), s);
     }
     for (i, st) in perms.statements.iter().enumerate() {
         let spath = format!("{path}.statements.{i}");
