@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use gitgrant::desired::desired_state;
-use gitgrant::plan::{Observed, plan};
+use gitgrant::desired::{Wanted, desired_state};
+use gitgrant::engine::plan;
 use gitgrant::policy::Identity;
-use gitgrant::provider::{AttachQuota, Observation};
+use gitgrant::providers::Observation;
+use gitgrant::providers::aws_iam::{AttachQuota, Observation as IamObservation, Observed};
 use gitgrant::snapshot::{Content, Snapshot, SourceFile};
 use gitgrant::validate::{Landings, validate};
 
@@ -90,14 +91,15 @@ fn main() {
     let (d_med, d_best, state) = time(runs, || {
         desired_state(policy, &v.grants, &landings, now, "0123abc", None)
     });
-    assert_eq!(state.policies.len(), n);
+    assert_eq!(state.wanted.len(), n);
 
     // Steady state: every policy exists as wanted; nothing to do.
     let mut identities = BTreeMap::new();
     let observed: Vec<Observed> = state
-        .policies
+        .wanted
         .iter()
-        .map(|d| {
+        .map(|w| {
+            let Wanted::AwsIam(d) = w;
             *identities.entry(d.attach_to.clone()).or_insert(0) += 1;
             Observed {
                 provider: d.provider.clone(),
@@ -106,36 +108,42 @@ fn main() {
                 arn: format!("arn:aws:iam::111111111111:policy{}{}", d.path, d.name),
                 grant: Some(d.grant.clone()),
                 document: d.document.clone(),
+                default_version: "v1".into(),
                 attached: vec![d.attach_to.clone()],
+                groups: vec![],
                 old_versions: vec![],
             }
         })
         .collect();
     let steady = BTreeMap::from([(
         "aws-prod".to_string(),
-        Observation {
+        Observation::AwsIam(IamObservation {
             policies: observed,
             identities: identities.clone(),
             quota: AttachQuota::default(),
-        },
+        }),
     )]);
     let known = BTreeMap::new();
-    let (s_med, s_best, p) = time(runs, || plan(&state.policies, &steady, &known, vec![]));
+    let (s_med, s_best, p) = time(runs, || {
+        plan(policy, &state.wanted, &steady, &known, vec![], vec![])
+    });
     assert!(p.is_empty() && p.refused.is_empty());
 
     // A new account: every grant to create.
     let empty = BTreeMap::from([(
         "aws-prod".to_string(),
-        Observation {
+        Observation::AwsIam(IamObservation {
             policies: vec![],
             identities: identities
                 .keys()
                 .map(|i: &Identity| (i.clone(), 0))
                 .collect(),
             quota: AttachQuota::default(),
-        },
+        }),
     )]);
-    let (e_med, e_best, p) = time(runs, || plan(&state.policies, &empty, &known, vec![]));
+    let (e_med, e_best, p) = time(runs, || {
+        plan(policy, &state.wanted, &empty, &known, vec![], vec![])
+    });
     assert_eq!(p.changes.len(), n);
 
     println!("planner, {n} grants, {runs} runs (median / best):");

@@ -46,9 +46,9 @@ pub const SEARCH_ORDER: [&str; 3] = [".github/CODEOWNERS", "CODEOWNERS", "docs/C
 
 /// A CODEOWNERS file, as GitHub evaluates it: each line is a gitignore-style
 /// pattern followed by owners; the last line that matches a path decides its
-/// owners (none, when that line lists none). Negation (`!`) and character
-/// ranges (`[ ]`) are not supported by GitHub, so lines using them match
-/// nothing, as on GitHub.
+/// owners (none, when that line lists none). What GitHub documents as not
+/// working — negation (`!`), character ranges (`[ ]`) and escaping a leading
+/// `#` (`\#`) — makes a line match nothing.
 #[derive(Debug, Clone, Default)]
 pub struct Codeowners {
     rules: Vec<(regex::Regex, Vec<String>)>,
@@ -73,10 +73,10 @@ impl Codeowners {
             let Some(pattern) = words.next() else {
                 continue;
             };
-            if pattern.starts_with('!') || pattern.contains('[') || pattern.contains(']') {
+            let Some(re) = pattern_regex(&pattern) else {
                 continue;
-            }
-            let Ok(re) = regex::Regex::new(&pattern_regex(&pattern)) else {
+            };
+            let Ok(re) = regex::Regex::new(&re) else {
                 continue;
             };
             rules.push((re, words.map(|o| o.to_lowercase()).collect()));
@@ -96,7 +96,9 @@ impl Codeowners {
     }
 }
 
-/// A line's words, with `#` comments removed and `\#`, `\ ` unescaped.
+/// A line's words, with `#` comments removed. A backslash and the character
+/// it escapes stay together in the word: `\ ` does not end it, `\#` does not
+/// start a comment, and the pattern still knows that `\*` was escaped.
 fn split_line(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut cur = String::new();
@@ -104,6 +106,7 @@ fn split_line(line: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
+                cur.push(c);
                 if let Some(n) = chars.next() {
                     cur.push(n);
                 }
@@ -123,51 +126,93 @@ fn split_line(line: &str) -> Vec<String> {
     words
 }
 
+/// One piece of a pattern, escapes resolved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Glob {
+    /// `*`: any run of characters but `/`.
+    Star,
+    /// `?`: one character but `/`.
+    One,
+    /// `/`, unescaped.
+    Slash,
+    /// Anything else, and any escaped character: itself.
+    Char(char),
+}
+
+/// A pattern's pieces; `None` for what GitHub does not match with: a leading
+/// `!` or `\#`, any `[ ]`, and a trailing lone backslash (gitignore: a
+/// pattern ending in a backslash is invalid).
+fn globs(pattern: &str) -> Option<Vec<Glob>> {
+    if pattern.starts_with('!') || pattern.starts_with("\\#") {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        out.push(match c {
+            '\\' => Glob::Char(chars.next()?),
+            '[' | ']' => return None,
+            '*' => Glob::Star,
+            '?' => Glob::One,
+            '/' => Glob::Slash,
+            c => Glob::Char(c),
+        });
+    }
+    Some(out)
+}
+
 /// The regular expression for one pattern, after gitignore's rules as GitHub
 /// applies them: a leading `/` or a `/` inside anchors at the root, otherwise
 /// the pattern matches at any depth; a trailing `/` matches only what is
 /// inside a directory; a name matches the file and everything inside a
-/// directory of that name — except `dir/*`, which GitHub limits to the files
-/// directly in `dir`.
-fn pattern_regex(pattern: &str) -> String {
-    let dir_only = pattern.ends_with('/');
-    let p = pattern.trim_end_matches('/');
-    let anchored = p.starts_with('/') || p.contains('/');
-    let p = p.trim_start_matches('/');
+/// directory of that name — except a last `*` of an anchored pattern (`dir/*`,
+/// `/*`), which GitHub limits to the files directly there.
+fn pattern_regex(pattern: &str) -> Option<String> {
+    let globs = globs(pattern)?;
+    let mut parts: Vec<&[Glob]> = globs.split(|g| *g == Glob::Slash).collect();
+    let rooted = parts.len() > 1 && parts[0].is_empty();
+    if rooted {
+        parts.remove(0);
+    }
+    let dir_only = parts.len() > 1 && parts.last().is_some_and(|p| p.is_empty());
+    if dir_only {
+        parts.pop();
+    }
+    let anchored = rooted || parts.len() > 1;
+    let globstar = |p: &[Glob]| p == [Glob::Star, Glob::Star];
     let mut re = String::from("^");
-    if !anchored && !p.starts_with("**") {
+    if !anchored && !parts.first().is_some_and(|p| globstar(p)) {
         re.push_str("(?:.*/)?");
     }
-    let parts: Vec<&str> = p.split('/').collect();
     for (i, part) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();
-        if *part == "**" {
-            if last {
-                re.push_str(".*");
-            } else {
-                re.push_str("(?:.*/)?");
-            }
+        if globstar(part) {
+            re.push_str(if last { ".*" } else { "(?:.*/)?" });
             continue;
         }
-        for c in part.chars() {
-            match c {
-                '*' => re.push_str("[^/]*"),
-                '?' => re.push_str("[^/]"),
-                c => re.push_str(&regex::escape(&c.to_string())),
+        for g in *part {
+            match g {
+                Glob::Star => re.push_str("[^/]*"),
+                Glob::One => re.push_str("[^/]"),
+                Glob::Char(c) => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+                Glob::Slash => {} // split on above
             }
         }
         if !last {
             re.push('/');
         }
     }
-    let star_in_dir = parts.len() > 1 && parts.last() == Some(&"*");
+    let last = parts.last().copied().unwrap_or_default();
+    // `**` at the end already reaches everything below; a lone `*` at the
+    // end stops at the files directly in place (GitHub's `dir/*`).
+    let ends_here = globstar(last) || (anchored && last == [Glob::Star]);
     if dir_only {
         re.push_str("/.*");
-    } else if !star_in_dir && !p.ends_with("**") {
+    } else if !ends_here {
         re.push_str("(?:/.*)?");
     }
     re.push('$');
-    re
+    Some(re)
 }
 
 #[cfg(test)]
@@ -176,6 +221,17 @@ mod tests {
 
     fn owners<'a>(c: &'a Codeowners, path: &str) -> Vec<&'a str> {
         c.owners(path).iter().map(String::as_str).collect()
+    }
+
+    /// A grant of the role whose line [`after_the_roles_line`] writes.
+    const GRANT: &str = "grants/prod-readonly/alice.yaml";
+
+    /// A CODEOWNERS shaped like the generated one, with `later` after the
+    /// role's line: a later line that matches the grant takes it over.
+    fn after_the_roles_line(later: &str) -> Codeowners {
+        Codeowners::parse(&format!(
+            "* @acme/security\n/grants/prod-readonly/ @acme/sre-leads\n{later}\n"
+        ))
     }
 
     /// The examples of GitHub's "About code owners" page.
@@ -242,10 +298,67 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_syntax_matches_nothing_and_escapes_work() {
-        let c = Codeowners::parse("* @all\n!secret @x\n[ab].md @y\n\\#notes @hash\n");
+    fn unsupported_syntax_matches_nothing() {
+        let c = Codeowners::parse("* @all\n!secret @x\n[ab].md @y\n");
         assert_eq!(owners(&c, "secret"), ["@all"]);
         assert_eq!(owners(&c, "a.md"), ["@all"]);
-        assert_eq!(owners(&c, "#notes"), ["@hash"]);
+    }
+
+    /// `\*` used to lose its backslash and become `*`: a line meant for a
+    /// file named `*` took every path, grants included, from their approvers.
+    #[test]
+    fn an_escaped_star_is_a_literal_star_not_a_wildcard() {
+        let c = after_the_roles_line("\\* @mallory\nf\\*o @f");
+        assert_eq!(owners(&c, GRANT), ["@acme/sre-leads"]);
+        assert_eq!(owners(&c, "*"), ["@mallory"]);
+        assert_eq!(owners(&c, "docs/*"), ["@mallory"]);
+        assert_eq!(owners(&c, "f*o"), ["@f"]);
+        assert_eq!(owners(&c, "foo"), ["@acme/security"]);
+    }
+
+    #[test]
+    fn escaped_question_marks_spaces_and_backslashes_match_themselves() {
+        let c = Codeowners::parse("* @all\nf\\?o @q\nmy\\ file @space\na\\\\b @backslash\n");
+        assert_eq!(owners(&c, "f?o"), ["@q"]);
+        assert_eq!(owners(&c, "fxo"), ["@all"]);
+        assert_eq!(owners(&c, "my file"), ["@space"]);
+        assert_eq!(owners(&c, "a\\b"), ["@backslash"]);
+        assert_eq!(owners(&c, "ab"), ["@all"]);
+    }
+
+    /// GitHub documents that escaping a leading `#` does not work, so such a
+    /// line gives nobody the file; inside a pattern `\#` is a literal `#`.
+    #[test]
+    fn a_leading_escaped_hash_matches_nothing_as_github_documents() {
+        let c = Codeowners::parse("* @all\n\\#notes @hash\ndocs/\\#1 @one\n");
+        assert_eq!(owners(&c, "#notes"), ["@all"]);
+        assert_eq!(owners(&c, "docs/#1"), ["@one"]);
+    }
+
+    /// gitignore: a pattern ending in a lone backslash is invalid.
+    #[test]
+    fn a_pattern_ending_in_a_lone_backslash_matches_nothing() {
+        let c = Codeowners::parse("* @all\nfoo\\\n");
+        assert_eq!(owners(&c, "foo"), ["@all"]);
+        assert_eq!(owners(&c, "foo\\"), ["@all"]);
+    }
+
+    /// `/*` used to match at every depth, so a `/*` line after a role's took
+    /// the role's grants from its approvers.
+    #[test]
+    fn a_root_star_does_not_reach_nested_files_so_the_roles_approvers_keep_its_grants() {
+        let c = after_the_roles_line("/* @other");
+        assert_eq!(owners(&c, GRANT), ["@acme/sre-leads"]);
+        assert_eq!(owners(&c, "README.md"), ["@other"]);
+    }
+
+    proptest::proptest! {
+        /// Whatever a CODEOWNERS file or a path holds, reading and matching
+        /// give an answer rather than a panic.
+        #[test]
+        fn any_text_and_path_give_an_answer(text in "[ -~\t\né]{0,80}", path in "[ -~é]{0,20}") {
+            let c = Codeowners::parse(&text);
+            let _ = c.owners(&path);
+        }
     }
 }

@@ -1,27 +1,49 @@
-//! Desired state: which grant policies should exist at `now`, from the
-//! validated access repository and the grants' landing times.
+//! Desired state: which grants should be in force at `now`, in which
+//! providers, from the validated access repository and the grants' landing
+//! times. Each provider kind turns an active grant into its own resource.
 //!
 //! It is the *union* of every valid grant whose window contains `now`, so
 //! overlapping or extended grants can never revoke each other early.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 
 use crate::grant::Grant;
-use crate::iam;
-use crate::plan::{Desired, Refusal, RevokeReason};
-use crate::policy::Policy;
+use crate::plan::{Known, Refusal, RevokeReason};
+use crate::policy::{Policy, ProviderType};
+use crate::providers::aws_iam;
 use crate::validate::Landings;
+
+/// One active grant's resource in one provider, in its kind's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wanted {
+    /// A managed policy in an AWS IAM account.
+    AwsIam(aws_iam::Desired),
+}
+
+impl Wanted {
+    /// The grant id.
+    pub fn grant(&self) -> &str {
+        match self {
+            Wanted::AwsIam(d) => &d.grant,
+        }
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &str {
+        match self {
+            Wanted::AwsIam(d) => &d.provider,
+        }
+    }
+}
 
 /// What the access repository asks of the cloud at one instant.
 #[derive(Debug, Clone, Default)]
 pub struct DesiredState {
-    /// Policies that should exist, one per active grant.
-    pub policies: Vec<Desired>,
-    /// Policies that should not exist, by name, with their grant and why
-    /// (grants still in the repository whose window has ended or not begun).
-    pub ended: BTreeMap<String, (String, RevokeReason)>,
+    /// Resources that should exist: one per active grant and provider.
+    pub wanted: Vec<Wanted>,
+    /// Grants still in the repository whose window has ended or not begun,
+    /// by grant id: their resources should not exist.
+    pub ended: Known,
     /// Grants that cannot be applied, with why (a quota they would break).
     pub refused: Vec<Refusal>,
 }
@@ -42,52 +64,41 @@ pub fn desired_state(
         let Some(role) = policy.roles.get(grant.role()) else {
             continue;
         };
-        if provider.is_some_and(|p| p != role.provider) {
-            continue;
-        }
         let path = grant.id.path();
         let Some(window) = grant.window(landings.get(&path).copied()) else {
             // Not landed: nothing to apply yet.
             continue;
         };
-        let name = iam::policy_name(&grant.id);
         if now >= window.end {
             out.ended
-                .insert(name, (grant.id.to_string(), RevokeReason::Expired));
+                .insert(grant.id.to_string(), RevokeReason::Expired);
             continue;
         }
         if now < window.start {
             out.ended
-                .insert(name, (grant.id.to_string(), RevokeReason::NotStarted));
+                .insert(grant.id.to_string(), RevokeReason::NotStarted);
             continue;
         }
-        let Some(identity) = policy
-            .people
-            .get(&grant.subject)
-            .and_then(|p| p.identity_on(&role.provider))
-        else {
-            continue;
-        };
-        let document = iam::document(role, window);
-        if let Some(why) = iam::document_quota(&document) {
-            out.refused.push(Refusal {
-                grant: grant.id.to_string(),
-                provider: role.provider.clone(),
-                why,
-            });
-            continue;
+        for target in policy.targets(role) {
+            if provider.is_some_and(|p| p != target.name) {
+                continue;
+            }
+            let made = match target.kind {
+                ProviderType::AwsIam => {
+                    aws_iam::plan::desired(policy, grant, role, target, window, commit)
+                        .map(|d| d.map(Wanted::AwsIam))
+                }
+            };
+            match made {
+                None => {}
+                Some(Ok(w)) => out.wanted.push(w),
+                Some(Err(why)) => out.refused.push(Refusal {
+                    grant: grant.id.to_string(),
+                    provider: target.name.clone(),
+                    why,
+                }),
+            }
         }
-        out.policies.push(Desired {
-            grant: grant.id.to_string(),
-            subject: grant.subject.clone(),
-            provider: role.provider.clone(),
-            name,
-            path: iam::ownership_path(policy),
-            document,
-            attach_to: identity.clone(),
-            window,
-            tags: iam::tags(policy, grant, window, commit),
-        });
     }
     out
 }
@@ -178,7 +189,16 @@ roles:
     }
 
     fn names(s: &DesiredState) -> Vec<&str> {
-        s.policies.iter().map(|d| d.grant.as_str()).collect()
+        s.wanted.iter().map(Wanted::grant).collect()
+    }
+
+    fn iam(s: &DesiredState) -> Vec<&aws_iam::Desired> {
+        s.wanted
+            .iter()
+            .map(|w| match w {
+                Wanted::AwsIam(d) => d,
+            })
+            .collect()
     }
 
     #[test]
@@ -186,17 +206,14 @@ roles:
         let s = state("2026-11-22T11:30:00Z", None);
         assert_eq!(names(&s), ["ro/alice-1", "ro/alice-2"]);
         // bob's 1h dev grant landed at 10:00 and has ended.
-        assert!(s.ended.contains_key("gitgrant-dev-bob-2"));
+        assert!(s.ended.contains_key("dev/bob-2"));
         // alice-1 has ended; alice-2 still carries alice's access.
         let s = state("2026-11-22T12:30:00Z", None);
         assert_eq!(names(&s), ["ro/alice-2"]);
-        assert_eq!(
-            s.ended.get("gitgrant-ro-alice-1"),
-            Some(&("ro/alice-1".to_string(), RevokeReason::Expired))
-        );
+        assert_eq!(s.ended.get("ro/alice-1"), Some(&RevokeReason::Expired));
         // bob's scheduled window, attached to his role.
         let s = state("2026-11-22T13:30:00Z", None);
-        let bob = s.policies.iter().find(|d| d.grant == "ro/bob-1").unwrap();
+        let bob = *iam(&s).iter().find(|d| d.grant == "ro/bob-1").unwrap();
         assert_eq!(
             bob.attach_to,
             crate::policy::Identity::AwsIamRole("BobRole".into())

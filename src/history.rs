@@ -38,6 +38,12 @@ pub struct HistoryCommit {
     pub offset_minutes: i32,
     /// Author as `Name <email>`.
     pub author: String,
+    /// Committer as `Name <email>`: who wrote the commit object, such as
+    /// `GitHub <noreply@github.com>` for GitHub's merge buttons.
+    pub committer: String,
+    /// The kind of signature the commit object carries (its `gpgsig`
+    /// header), if any. Never verified: that needs the signer's public key.
+    pub signature: Option<Signature>,
     /// The whole commit message.
     pub message: String,
     /// How many parents the commit has (2 or more: a merge).
@@ -51,6 +57,32 @@ pub struct HistoryCommit {
     /// clone, or history rewritten by a force-push): the walk stops here and
     /// everything present in this commit counts as added by it.
     pub truncated: bool,
+}
+
+/// The kind of a commit's signature, from its armour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    /// OpenPGP (`-----BEGIN PGP SIGNATURE-----`): what GitHub signs its
+    /// web-flow commits with.
+    OpenPgp,
+    /// SSH (`-----BEGIN SSH SIGNATURE-----`).
+    Ssh,
+    /// X.509 / S/MIME, or any other armour.
+    Other,
+}
+
+impl Signature {
+    /// The kind of the signature whose text is `armour` (a `gpgsig`
+    /// header's value).
+    pub fn of(armour: &[u8]) -> Signature {
+        if armour.starts_with(b"-----BEGIN PGP SIGNATURE-----") {
+            Signature::OpenPgp
+        } else if armour.starts_with(b"-----BEGIN SSH SIGNATURE-----") {
+            Signature::Ssh
+        } else {
+            Signature::Other
+        }
+    }
 }
 
 impl HistoryCommit {

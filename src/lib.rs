@@ -5,25 +5,25 @@
 //! an expiry the cloud enforces itself, and removes it in a commit of its own
 //! when it ends; the repository's history is the audit trail.
 //!
-//! This library is the pure core — file formats, validation, CODEOWNERS and
-//! schemas — taking the current time as an argument; the `gitgrant` binary is
-//! its command line.
+//! This library is the pure core — file formats, validation, CODEOWNERS,
+//! planning and audit, taking the current time as an argument — with the
+//! adapters at its edge (`git`, `github`, `providers`) and the reconcile
+//! loop as a library `engine`; the `gitgrant` binary is its command line.
 
 pub mod approval;
 pub mod audit;
-pub mod aws;
 pub mod codeowners;
 pub mod desired;
 pub mod duration;
+pub mod engine;
 pub mod git;
 pub mod github;
 pub mod grant;
 pub mod history;
-pub mod iam;
 pub mod names;
 pub mod plan;
 pub mod policy;
-pub mod provider;
+pub mod providers;
 pub mod removal;
 pub mod report;
 pub mod request;

@@ -15,15 +15,23 @@ static REPOSITORY: LazyLock<Regex> =
     LazyLock::new(|| re(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9_.-]{1,100}$"));
 static ACCOUNT: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9]{12}$"));
 static IAM_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9+=,.@_-]{1,64}$"));
+// The partition is captured whatever it is, so that an ARN in another
+// partition is refused as such rather than as malformed. A path holds
+// printable ASCII (IAM's rule) but no wildcard: `*` or `?` in a role ARN
+// would let the grant assume roles nobody named.
 static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"^arn:aws(-cn|-us-gov)?:iam::([0-9]{12}):role/([\x21-\x7e]{1,512}/)?[A-Za-z0-9+=,.@_-]{1,64}$",
+        r"^arn:([a-z-]+):iam::([0-9]{12}):role/([\x21-\x29\x2b-\x3e\x40-\x7e]{1,512}/)?[A-Za-z0-9+=,.@_-]{1,64}$",
     )
 });
 static ACTION: LazyLock<Regex> = LazyLock::new(|| re(r"^(\*|[a-z0-9][a-z0-9-]*:[A-Za-z0-9*?]+)$"));
-static RESOURCE_ARN: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^arn:(\*|aws(-cn|-us-gov)?):[a-z0-9*-]*:[a-z0-9*-]*:([0-9]{12}|\*)?:.+$")
-});
+static RESOURCE_ARN: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^arn:(\*|[a-z-]+):[a-z0-9*-]*:[a-z0-9*-]*:([0-9]{12}|\*)?:.+$"));
+
+/// The only AWS partition gitgrant supports: every ARN it builds (policies,
+/// users, roles, the OIDC provider) starts `arn:aws:`, so a grant naming an
+/// `aws-cn` or `aws-us-gov` ARN would be applied to the wrong partition.
+pub const PARTITION: &str = "aws";
 
 /// A grant file stem or role name: `[a-z0-9][a-z0-9-]{0,62}`.
 pub fn is_slug(s: &str) -> bool {
@@ -64,12 +72,53 @@ pub fn is_iam_name(s: &str) -> bool {
     IAM_NAME.is_match(s)
 }
 
-/// The account of an IAM role ARN, or `None` when `s` is not one.
+/// Whether two IAM user (or role) names name the same identity. IAM names
+/// are unique case-insensitively: `Alice` and `alice` cannot both exist in
+/// one account, and IAM finds either by the other's name.
+pub fn same_iam_name(a: &str, b: &str) -> bool {
+    iam_name_key(a) == iam_name_key(b)
+}
+
+/// The form of an IAM name under which names IAM treats as one compare
+/// equal (see [`same_iam_name`]): for keys of maps of identities.
+pub fn iam_name_key(name: &str) -> String {
+    // IAM names are ASCII (`[A-Za-z0-9+=,.@_-]`), so ASCII folding is IAM's rule.
+    name.to_ascii_lowercase()
+}
+
+/// A parsed IAM role ARN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleArn<'a> {
+    /// The partition, such as `aws` or `aws-cn`.
+    pub partition: &'a str,
+    /// The 12-digit account id.
+    pub account: &'a str,
+}
+
+/// The parts of an IAM role ARN in any partition, or `None` when `s` is not
+/// one (wildcards in the path or name make it not one).
+pub fn parse_role_arn(s: &str) -> Option<RoleArn<'_>> {
+    let c = ROLE_ARN.captures(s)?;
+    Some(RoleArn {
+        partition: c.get(1)?.as_str(),
+        account: c.get(2)?.as_str(),
+    })
+}
+
+/// The account of an IAM role ARN in the `aws` partition, or `None` when
+/// `s` is not one.
 pub fn role_arn_account(s: &str) -> Option<&str> {
-    ROLE_ARN
-        .captures(s)
-        .and_then(|c| c.get(2))
-        .map(|m| m.as_str())
+    parse_role_arn(s)
+        .filter(|a| a.partition == PARTITION)
+        .map(|a| a.account)
+}
+
+/// The partition of an ARN other than `aws` (and not the wildcard `*`):
+/// `Some("aws-cn")` for `arn:aws-cn:…`, `None` for `arn:aws:…`, `arn:*:…`
+/// and anything that is not an ARN.
+pub fn foreign_partition(s: &str) -> Option<&str> {
+    let partition = s.strip_prefix("arn:")?.split(':').next()?;
+    (partition != PARTITION && partition != "*").then_some(partition)
 }
 
 /// An IAM action such as `logs:GetLogEvents`, `s3:Get*` or `*`.
@@ -77,9 +126,10 @@ pub fn is_action(s: &str) -> bool {
     ACTION.is_match(s)
 }
 
-/// An IAM resource: `*` or an ARN (wildcards allowed).
+/// An IAM resource: `*` or an ARN (wildcards allowed) in the `aws`
+/// partition or any partition (`arn:*:`).
 pub fn is_resource(s: &str) -> bool {
-    s == "*" || RESOURCE_ARN.is_match(s)
+    s == "*" || (RESOURCE_ARN.is_match(s) && foreign_partition(s).is_none())
 }
 
 #[cfg(test)]
@@ -113,5 +163,44 @@ mod tests {
             "arn:aws:logs:eu-west-1:111111111111:log-group:*"
         ));
         assert!(!is_resource("bucket"));
+    }
+
+    #[test]
+    fn role_arns_with_wildcards_are_not_role_arns() {
+        for arn in [
+            "arn:aws:iam::111111111111:role/*",
+            "arn:aws:iam::111111111111:role/Prod*",
+            "arn:aws:iam::111111111111:role/Prod?",
+            "arn:aws:iam::111111111111:role/*/Admin",
+            "arn:aws:iam::111111111111:role/team?/Admin",
+        ] {
+            assert_eq!(parse_role_arn(arn), None, "{arn}");
+        }
+        assert!(role_arn_account("arn:aws:iam::111111111111:role/a-b/c.d/Admin").is_some());
+    }
+
+    #[test]
+    fn only_the_aws_partition_is_supported() {
+        let cn = "arn:aws-cn:iam::111111111111:role/Admin";
+        assert_eq!(parse_role_arn(cn).map(|a| a.partition), Some("aws-cn"));
+        assert_eq!(role_arn_account(cn), None);
+        assert_eq!(foreign_partition(cn), Some("aws-cn"));
+        assert_eq!(
+            foreign_partition("arn:aws-us-gov:s3:::bucket"),
+            Some("aws-us-gov")
+        );
+        assert_eq!(foreign_partition("arn:aws:s3:::bucket"), None);
+        assert_eq!(foreign_partition("arn:*:s3:::bucket"), None);
+        assert_eq!(foreign_partition("*"), None);
+        assert!(!is_resource("arn:aws-us-gov:s3:::bucket/*"));
+        assert!(!is_resource("arn:aws-cn:s3:::bucket/*"));
+        assert!(is_resource("arn:*:s3:::bucket/*"));
+    }
+
+    #[test]
+    fn iam_names_are_one_identity_whatever_their_case() {
+        assert!(same_iam_name("Alice", "alice") && same_iam_name("ALICE", "alicE"));
+        assert!(!same_iam_name("alice", "alice2"));
+        assert_eq!(iam_name_key("Deploy-Bot"), iam_name_key("deploy-bot"));
     }
 }

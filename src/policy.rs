@@ -37,11 +37,21 @@ pub struct RawPolicy {
 }
 
 /// The kind of a provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
 pub enum ProviderType {
     /// AWS IAM managed policies attached to users or roles.
     #[serde(rename = "aws-iam")]
     AwsIam,
+}
+
+impl std::fmt::Display for ProviderType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProviderType::AwsIam => "aws-iam",
+        })
+    }
 }
 
 /// One cloud account.
@@ -91,8 +101,9 @@ pub struct RawPerson {
 pub struct RawRole {
     /// What the role is for.
     pub description: String,
-    /// Name of the provider (account) the role's grants apply to.
-    pub provider: String,
+    /// The provider (account) the role's grants apply to, or a list of
+    /// them: one grant is then applied in each, with one window.
+    pub provider: Providers,
     /// The longest window one grant may have, such as `8h` (at most 90d).
     pub max_duration: String,
     /// Code owners of `grants/<role>/`: `@org/team` or `@login`.
@@ -120,6 +131,26 @@ pub struct RawRole {
     pub permissions: RawPermissions,
 }
 
+/// One provider's name, or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Providers {
+    /// One provider.
+    One(String),
+    /// Several providers; a grant is applied in each.
+    Many(Vec<String>),
+}
+
+impl Providers {
+    /// The names, in the order written.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Providers::One(p) => vec![p.as_str()],
+            Providers::Many(ps) => ps.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
 fn one() -> u32 {
     1
 }
@@ -133,6 +164,7 @@ fn anyone() -> Vec<String> {
 #[serde(deny_unknown_fields)]
 pub struct RawPermissions {
     /// IAM role ARNs the subject may assume while the grant is active.
+    /// `{account}` stands for the account of each of the role's providers.
     #[serde(default)]
     pub assume_roles: Vec<String>,
     /// IAM policy statements in force while the grant is active.
@@ -184,6 +216,25 @@ impl Policy {
     /// `owner/name`.
     pub fn repository(&self) -> String {
         format!("{}/{}", self.owner, self.name)
+    }
+
+    /// The providers a grant of `role` is applied in (those defined).
+    pub fn targets<'a>(&'a self, role: &'a Role) -> impl Iterator<Item = &'a Provider> + 'a {
+        role.providers.iter().filter_map(|p| self.providers.get(p))
+    }
+
+    /// Where a grant of `role` applies, for people: ``AWS account `111111111111` (aws-prod)``,
+    /// or every account of a multi-provider role.
+    pub fn targets_text(&self, role: &Role) -> String {
+        let all: Vec<String> = self
+            .targets(role)
+            .map(|p| format!("`{}` ({})", p.account, p.name))
+            .collect();
+        match all.len() {
+            0 => "no account".to_string(),
+            1 => format!("AWS account {}", all[0]),
+            _ => format!("AWS accounts {}", all.join(", ")),
+        }
     }
 }
 
@@ -244,8 +295,9 @@ pub struct Role {
     pub name: String,
     /// What it is for.
     pub description: String,
-    /// The provider its grants apply to.
-    pub provider: String,
+    /// The providers its grants apply to (at least one), in the order
+    /// written and without repeats.
+    pub providers: Vec<String>,
     /// The longest window one grant may have.
     pub max_duration: GrantDuration,
     /// Code owners of its grants.
@@ -264,7 +316,25 @@ pub struct Role {
     pub permissions: RawPermissions,
 }
 
+/// The placeholder for a provider's account in `assume_roles` ARNs.
+pub const ACCOUNT_PLACEHOLDER: &str = "{account}";
+
 impl Role {
+    /// The role's `assume_roles` as they apply in `account`: `{account}`
+    /// replaced by it.
+    pub fn assume_roles_in(&self, account: &str) -> Vec<String> {
+        self.permissions
+            .assume_roles
+            .iter()
+            .map(|a| a.replace(ACCOUNT_PLACEHOLDER, account))
+            .collect()
+    }
+
+    /// The role's providers joined for people: `aws-prod, aws-dev`.
+    pub fn providers_text(&self) -> String {
+        self.providers.join(", ")
+    }
+
     /// Who reviews this role's grants: its approvers, then `security_team`
     /// unless already among them. Break-glass grants are reviewed by them
     /// after the fact.

@@ -108,8 +108,14 @@ rules! {
     InvalidArn = "invalid-arn", "write role ARNs as arn:aws:iam::<12-digit account>:role/<name>";
     /// An IAM action that is not `service:Action` or `*`.
     InvalidAction = "invalid-action", "write actions as service:Action, such as logs:GetLogEvents or s3:Get*";
+    /// An action, service or wildcard that names no IAM action.
+    UnknownAction = "unknown-action", "check the spelling against AWS's Service Authorization Reference; an action AWS added after this gitgrant was built needs a newer gitgrant";
+    /// An Allow statement that can write IAM, STS or Organizations, without `allow_admin: true`.
+    IamWrite = "iam-write", "a grantee who can write IAM can remove the window from their own grant, so AWS no longer ends their access by itself; narrow the actions, or set `allow_admin: true` on the role to say the organisation accepts that";
+    /// An Allow statement that can change gitgrant's own policies or attach and detach policies.
+    WritesGitgrantPolicies = "writes-gitgrant-policies", "not even `allow_admin: true` permits this: a grantee could rewrite or detach the policies that carry every grant's window; keep policy writes off arn:aws:iam::*:policy/gitgrant/ and drop Attach/Detach*Policy";
     /// A resource that is not `*` or an ARN.
-    InvalidResource = "invalid-resource", "write resources as ARNs (wildcards allowed) or `*`";
+    InvalidResource = "invalid-resource", "write resources as ARNs in the aws partition (arn:aws:… or arn:*:…, wildcards allowed) or `*`; gitgrant supports only the aws partition";
     /// A code owner that is not `@org/team` or `@login`.
     InvalidApprover = "invalid-approver", "write owners as @org/team or @login";
     /// A role with no approvers that is not break-glass.
@@ -124,16 +130,22 @@ rules! {
     InvalidIdentity = "invalid-identity", "give one identity per provider: aws_iam_user or aws_iam_role, a valid IAM name";
     /// Two people with the same cloud identity.
     DuplicateIdentity = "duplicate-identity", "each cloud identity belongs to one person; remove the duplicate";
+    /// A grant of a role with `assume_roles` to a person mapped to an IAM
+    /// role: the grant pins `sts:RoleSessionName` to `${aws:username}`,
+    /// which a role session does not have, so it could never be used.
+    AssumeRolesNeedUser = "assume-roles-need-user", "map the person to an aws_iam_user, or give the role statements instead";
     /// A `max_duration` above 90 days.
     MaxDurationCap = "max-duration-cap", "set max_duration to 90d or less; standing access is what gitgrant replaces";
     /// A `require_ticket` that is not a valid regular expression.
     InvalidRegex = "invalid-regex", "fix the regular expression (Rust regex syntax)";
-    /// `*` on `*` without `allow_admin: true`.
-    AdminStatement = "admin-statement", "narrow the statement, or set `allow_admin: true` on the role if full admin is intended";
+    /// `*` on every resource without `allow_admin: true`.
+    AdminStatement = "admin-statement", "narrow the statement: every action includes rewriting gitgrant's own policies, which not even `allow_admin: true` permits (writes-gitgrant-policies)";
     /// A role or provider name that is not `[a-z0-9][a-z0-9-]{0,62}`.
     InvalidName = "invalid-name", "use lower-case letters, digits and hyphens (it becomes a folder and a policy name)";
     /// A role that grants nothing.
     EmptyPermissions = "empty-permissions", "give the role `assume_roles` or `statements`";
+    /// Two providers of one kind in one account.
+    SharedAccount = "shared-account", "keep one provider per kind and account; roles may name that provider (or a list of providers) instead";
     /// A pull request that asks for access for someone else.
     SubjectNotAuthor = "subject-not-author", "open the request as the person who needs the access; only logins or teams named in the role's `requesters` may ask for others";
     /// A pull request that changes gitgrant.yaml (or CODEOWNERS) and grants together.

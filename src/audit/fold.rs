@@ -8,11 +8,11 @@ use serde::Deserialize;
 
 use super::widening::widenings;
 use super::{
-    Audit, Edit, End, FORMAT_VERSION, Finding, FindingRule, GrantViolation, Landing, Lifecycle,
-    Options, Request, State, Window,
+    Audit, Edit, End, FORMAT_VERSION, Finding, FindingRule, GitEvidence, GrantViolation, Landing,
+    Lifecycle, Options, Request, State, Window,
 };
 use crate::grant::{Grant, fmt_time};
-use crate::history::{self, FileChange, FileVersion, HistoryCommit};
+use crate::history::{self, FileChange, FileVersion, HistoryCommit, Signature};
 use crate::policy::{POLICY_PATH, Policy};
 use crate::rule::{Rule, Violation};
 use crate::snapshot::{Content, SourceFile, is_placeholder};
@@ -22,6 +22,14 @@ use crate::validate;
 const TRAILER_GRANT: &str = "Gitgrant-Grant";
 const TRAILER_REASON: &str = "Gitgrant-Reason";
 const TRAILER_REVOKED_AT: &str = "Gitgrant-Revoked-At";
+
+/// The committer of the commits GitHub writes itself ("web-flow"): merge
+/// and squash merges of pull requests, web edits, API commits. GitHub signs
+/// them with its own OpenPGP key.
+const GITHUB_COMMITTER: &str = "GitHub <noreply@github.com>";
+
+/// The title GitHub's merge button gives a merge commit by default.
+const MERGE_TITLE: &str = "Merge pull request #";
 
 /// The state of the fold between commits.
 pub(super) struct Fold<'a> {
@@ -67,7 +75,10 @@ struct Fields {
 /// What every step at one commit needs to know about it.
 struct At<'c> {
     commit: &'c HistoryCommit,
+    /// The pull request the message names.
     pr: Option<u64>,
+    /// How far git alone backs that claim.
+    evidence: GitEvidence,
     trailers: Vec<(String, String)>,
     policy_changed: bool,
 }
@@ -100,9 +111,11 @@ impl<'a> Fold<'a> {
     /// removal it moved from.
     pub(super) fn commit(&mut self, c: &HistoryCommit) {
         let policy_change = c.changes.iter().find(|ch| ch.path == POLICY_PATH);
+        let pr = history::pull_request_number(&c.message);
         let at = At {
             commit: c,
-            pr: history::pull_request_number(&c.message),
+            pr,
+            evidence: evidence(c, pr),
             trailers: history::trailers(&c.message),
             // A truncated commit's changes are everything it holds, not
             // what it changed; and the commit that creates the policy
@@ -258,7 +271,7 @@ impl<'a> Fold<'a> {
         let provider = role
             .as_deref()
             .and_then(|r| self.policy.as_ref()?.roles.get(r))
-            .map(|r| r.provider.clone());
+            .map(|r| r.providers_text());
         let lifecycle = Lifecycle {
             id: id.clone(),
             occurrence,
@@ -278,6 +291,7 @@ impl<'a> Fold<'a> {
                 blob: new.blob.clone(),
                 window,
                 before_history: at.commit.truncated,
+                evidence: at.evidence,
             },
             window,
             edits: Vec::new(),
@@ -321,6 +335,7 @@ impl<'a> Fold<'a> {
             commit: at.id(),
             time: at.time(),
             pr: at.pr,
+            evidence: at.evidence,
             blob: new.blob.clone(),
             before,
             after,
@@ -424,11 +439,17 @@ impl<'a> Fold<'a> {
         judged: Option<Window>,
         how: &str,
     ) {
-        if at.pr.is_none() && !at.commit.truncated {
-            let message = format!(
-                "{how} in a commit whose message names no pull request: \"{}\"",
-                at.commit.summary()
-            );
+        if at.evidence == GitEvidence::None && !at.commit.truncated {
+            let message = match at.pr {
+                None => format!(
+                    "{how} in a commit whose message names no pull request: \"{}\"",
+                    at.commit.summary()
+                ),
+                Some(n) => format!(
+                    "{how} in a commit titled as the merge of pull request #{n} but with one parent (GitHub's merge commits have two): \"{}\"",
+                    at.commit.summary()
+                ),
+            };
             self.finding(FindingRule::DirectPush, index, at, message);
         }
         if at.policy_changed {
@@ -545,6 +566,22 @@ impl<'a> Fold<'a> {
 
 // ---------------------------------------------------------------------------
 // Helpers
+
+/// How strongly a commit shows, from git alone, that it landed through the
+/// pull request `pr` its message names. A merge title on a commit with one
+/// parent is a claim the commit itself refutes; a committer and a signature
+/// can be forged, and the signature is not verified, but a commit without
+/// them was certainly not written by GitHub's merge or squash button.
+fn evidence(c: &HistoryCommit, pr: Option<u64>) -> GitEvidence {
+    let merge_title = c.summary().trim_start().starts_with(MERGE_TITLE);
+    if pr.is_none() || (merge_title && c.parents < 2) {
+        GitEvidence::None
+    } else if c.committer == GITHUB_COMMITTER && c.signature == Some(Signature::OpenPgp) {
+        GitEvidence::GithubSigned
+    } else {
+        GitEvidence::Message
+    }
+}
 
 /// `<role>/<name>` from `grants/<role>/<name>.yaml`; for any other path
 /// under `grants/`, the path without those.

@@ -161,6 +161,51 @@ pub struct Landing {
     /// The file was already present where the history starts (a truncated
     /// history): it landed at or before this commit, and the time is a bound.
     pub before_history: bool,
+    /// How strongly the landing commit shows, from git alone, that it came
+    /// through a GitHub pull request.
+    pub evidence: GitEvidence,
+}
+
+/// How strongly a commit shows, from the repository's history alone, that it
+/// landed through a GitHub pull request; weakest first. Git records what a
+/// commit claims, not who pushed it: only GitHub (`audit --github`) knows
+/// whether a pull request was merged and approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GitEvidence {
+    /// Nothing names a pull request, or the commit contradicts the one its
+    /// message names (a `Merge pull request #N` title on a commit with one
+    /// parent: GitHub's merge commits have two). A direct push.
+    None,
+    /// The message names pull request #N as GitHub writes it (the merge
+    /// title on a commit with two parents, or a title ending `(#N)`), but
+    /// GitHub did not write the commit: its committer is not
+    /// `GitHub <noreply@github.com>`, or it has no OpenPGP signature.
+    /// Anyone who can push can make such a commit.
+    Message,
+    /// As `message`, and committed by `GitHub <noreply@github.com>` with an
+    /// OpenPGP signature, as GitHub's merge and squash buttons write
+    /// commits. The strongest evidence git alone holds, but the signature is
+    /// not verified (that needs GitHub's public key), so a forged one counts
+    /// too.
+    GithubSigned,
+}
+
+impl GitEvidence {
+    /// The name used in every output format.
+    pub fn name(self) -> &'static str {
+        match self {
+            GitEvidence::None => "none",
+            GitEvidence::Message => "message",
+            GitEvidence::GithubSigned => "github-signed",
+        }
+    }
+}
+
+impl fmt::Display for GitEvidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A change to a grant file after it landed.
@@ -174,6 +219,9 @@ pub struct Edit {
     pub time: DateTime<Utc>,
     /// The pull request the commit's message names, if any.
     pub pr: Option<u64>,
+    /// How strongly the commit shows, from git alone, that it came through
+    /// a GitHub pull request.
+    pub evidence: GitEvidence,
     /// Blob id of the file after the edit.
     pub blob: String,
     /// The window before the edit.
@@ -277,7 +325,7 @@ pub struct Finding {
 }
 
 macro_rules! finding_rules {
-    ($( $(#[$doc:meta])* $variant:ident = $id:literal; )*) => {
+    ($( $(#[$doc:meta])* $variant:ident = $id:literal, $help:literal; )*) => {
         /// A kind of audit finding. Its id is stable: scripts and people match on it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
         pub enum FindingRule {
@@ -291,6 +339,11 @@ macro_rules! finding_rules {
             /// The stable id, such as `late-removal`.
             pub fn id(self) -> &'static str {
                 match self { $(FindingRule::$variant => $id,)* }
+            }
+
+            /// What the finding means and what to do about it, for people.
+            pub fn help(self) -> &'static str {
+                match self { $(FindingRule::$variant => $help,)* }
             }
         }
 
@@ -308,40 +361,54 @@ macro_rules! finding_rules {
 }
 
 finding_rules! {
-    /// A grant landed (or was edited) in a commit whose message names no
-    /// pull request: it may not have been reviewed.
-    DirectPush = "direct-push";
+    /// A grant landed (or was edited) in a commit that names no pull
+    /// request, or that contradicts the one it names: a `Merge pull request
+    /// #N` title on a commit with one parent.
+    DirectPush = "direct-push",
+        "git shows no pull request for this commit: its message names none, or it is titled as a merge but has one parent. Git records what a commit claims, not who pushed it: a commit made outside GitHub can copy any title, committer and signature, and gitgrant never verifies signatures (see the lifecycle's `evidence`). So the absence of this finding is no proof of review; `audit --github` asks GitHub";
     /// A grant's window was longer than its role's `max_duration` in the
     /// policy as it was at the commit that landed (or edited) it.
-    WindowOverMax = "window-over-max";
+    WindowOverMax = "window-over-max",
+        "the grant gave more time than its role allowed when it landed; ask who approved it";
     /// A grant file was removed (or is still present) more than the allowed
     /// lag after its window ended.
-    LateRemoval = "late-removal";
+    LateRemoval = "late-removal",
+        "the reconciler did not remove the file in time; AWS ends the access at the window's end regardless, but check that reconcile runs";
     /// An edit moved a grant's window end later (or its start earlier).
-    Extended = "extended";
+    Extended = "extended",
+        "an edit gave more time to a grant that had landed; an extension should be a new grant";
     /// A policy change added a role or widened one: a longer
     /// `max_duration`, other approvers, fewer approvals, and the like.
-    PolicyWidened = "policy-widened";
+    PolicyWidened = "policy-widened",
+        "gitgrant.yaml gave more access; check that the security team approved the change";
     /// A grant was added or edited in the same commit that changed
     /// gitgrant.yaml.
-    GrantWithPolicyChange = "grant-with-policy-change";
+    GrantWithPolicyChange = "grant-with-policy-change",
+        "a grant landed with the policy that judged it; policy and grants belong in separate pull requests";
     /// A grant file did not validate against the policy at its commit.
-    InvalidGrant = "invalid-grant";
+    InvalidGrant = "invalid-grant",
+        "the reconciler refuses an invalid grant, but it should not have landed";
     /// gitgrant.yaml did not validate at a commit (or was removed).
-    InvalidPolicy = "invalid-policy";
+    InvalidPolicy = "invalid-policy",
+        "while the policy is invalid nothing is applied; the last readable policy judges grants here";
     /// The history stops at a commit whose parent is missing: grants present
     /// there landed at or before it.
-    HistoryTruncated = "history-truncated";
+    HistoryTruncated = "history-truncated",
+        "the history is cut (a shallow clone, or a force-push): audit a full clone";
     /// A grant file was removed and a file with the same content added at
     /// another path in one commit.
-    Moved = "moved";
+    Moved = "moved",
+        "a moved grant starts its clock again at the new path";
     /// A grant id was used again after an earlier lifecycle of it ended.
-    ReAdded = "re-added";
+    ReAdded = "re-added",
+        "a grant id used twice makes the history harder to read; new grants get new names";
     /// The grant's subject approved their own pull request (`--github`).
-    SelfApproval = "self-approval";
+    SelfApproval = "self-approval",
+        "the subject's own approval does not count towards the quorum";
     /// The grant landed without a pull request, or without its role's
     /// quorum of code-owner approvals at the final head (`--github`).
-    MissingApproval = "missing-approval";
+    MissingApproval = "missing-approval",
+        "GitHub has no approval of the grant by enough of its role's code owners at the final head";
 }
 
 impl fmt::Display for FindingRule {

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
-use super::{Audit, Finding, Lifecycle, State, Window};
+use super::{Audit, Finding, FindingRule, Lifecycle, State, Window};
 use crate::grant::fmt_time;
 use crate::report::visible;
 
@@ -345,6 +345,17 @@ pub fn markdown(audit: &Audit) -> String {
             short_time(f.time),
             md_text(&f.message)
         );
+    }
+    // Each kind of finding explained once, so that a reader of a step
+    // summary knows what it does and does not prove.
+    let mut rules: Vec<FindingRule> = audit.findings.iter().map(|f| f.rule).collect();
+    rules.sort();
+    rules.dedup();
+    if !rules.is_empty() {
+        out.push_str("\n#### What the findings mean\n\n");
+    }
+    for rule in rules {
+        let _ = writeln!(out, "- **{rule}**: {}", md_text(rule.help()));
     }
     out
 }

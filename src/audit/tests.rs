@@ -47,6 +47,8 @@ impl History {
             time: t(time),
             offset_minutes: 0,
             author: "Alice <alice@example.com>".to_string(),
+            committer: "Alice <alice@example.com>".to_string(),
+            signature: None,
             message: message.to_string(),
             parents: 1,
             merged_head: None,
@@ -56,7 +58,8 @@ impl History {
         self
     }
 
-    /// A merge commit of pull request `pr`, as GitHub writes it.
+    /// A merge commit of pull request `pr`, as GitHub writes it: two
+    /// parents, committed by GitHub and signed.
     fn merge(&mut self, label: &str, time: &str, pr: u64) -> &mut Self {
         self.commit(
             label,
@@ -66,6 +69,8 @@ impl History {
         let last = self.last();
         last.parents = 2;
         last.merged_head = Some(commit_id(&format!("{label}head")));
+        last.committer = "GitHub <noreply@github.com>".to_string();
+        last.signature = Some(crate::history::Signature::OpenPgp);
         self
     }
 
@@ -375,6 +380,85 @@ fn a_grant_landed_without_a_pull_request_is_a_direct_push() {
     );
     assert_eq!(only(&a, "prod-readonly/bob-1").requested.pr, Some(7));
     assert_eq!(only(&a, "prod-readonly/alice-1").requested.pr, None);
+}
+
+#[test]
+fn a_direct_commit_titled_as_a_pull_request_merge_is_a_direct_push() {
+    let mut h = with_policy();
+    // What GitHub's merge button would title it, but a merge has two parents.
+    h.commit(
+        "a1",
+        "2026-11-22T10:00:00Z",
+        "Merge pull request #12 from alice/grant",
+    )
+    .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    let a = h.audit("2026-11-22T11:00:00Z");
+    assert_eq!(rules(&a), vec!["direct-push"]);
+    assert!(a.findings[0].message.contains("one parent"), "{a:#?}");
+    let l = only(&a, "prod-readonly/alice-1");
+    assert_eq!(l.landed.evidence, GitEvidence::None);
+    // The claim is kept as written, for the auditor to see.
+    assert_eq!(l.requested.pr, Some(12));
+}
+
+#[test]
+fn evidence_of_a_pull_request_is_as_strong_as_what_github_wrote() {
+    let mut h = with_policy();
+    // As GitHub's merge button writes it.
+    h.merge("a1", "2026-11-22T10:00:00Z", 12)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    // A two-parent merge titled as GitHub would, but made and pushed by a person.
+    h.merge("a2", "2026-11-22T10:01:00Z", 13).add(
+        "grants/prod-readonly/bob-1.yaml",
+        &grant("bob", "prod-readonly", "duration: 2h"),
+    );
+    h.last().committer = "Mallory <mallory@example.com>".to_string();
+    // A squash merge by GitHub: one parent, `(#N)`, committed and signed by GitHub.
+    h.commit("a3", "2026-11-22T10:02:00Z", "Grant alice more (#14)")
+        .add(
+            "grants/prod-readonly/alice-3.yaml",
+            &grant("alice", "prod-readonly", "duration: 2h"),
+        );
+    h.last().committer = "GitHub <noreply@github.com>".to_string();
+    h.last().signature = Some(crate::history::Signature::OpenPgp);
+    // GitHub's committer named, but no signature: not written by GitHub.
+    h.merge("a4", "2026-11-22T10:03:00Z", 15).add(
+        "grants/prod-readonly/alice-4.yaml",
+        &grant("alice", "prod-readonly", "duration: 2h"),
+    );
+    h.last().signature = None;
+    // Signed, but with SSH: GitHub signs with OpenPGP.
+    h.merge("a5", "2026-11-22T10:04:00Z", 16).add(
+        "grants/prod-readonly/alice-5.yaml",
+        &grant("alice", "prod-readonly", "duration: 2h"),
+    );
+    h.last().signature = Some(crate::history::Signature::Ssh);
+    let a = h.audit("2026-11-22T11:00:00Z");
+    let evidence = |id: &str| only(&a, id).landed.evidence;
+    assert_eq!(evidence("prod-readonly/alice-1"), GitEvidence::GithubSigned);
+    assert_eq!(evidence("prod-readonly/bob-1"), GitEvidence::Message);
+    assert_eq!(evidence("prod-readonly/alice-3"), GitEvidence::GithubSigned);
+    assert_eq!(evidence("prod-readonly/alice-4"), GitEvidence::Message);
+    assert_eq!(evidence("prod-readonly/alice-5"), GitEvidence::Message);
+    // Weaker evidence is reported in the lifecycle, not as a finding.
+    assert_eq!(rules(&a), Vec::<&str>::new());
+}
+
+#[test]
+fn an_edit_records_the_evidence_of_its_commit() {
+    let mut h = with_policy();
+    h.merge("a1", "2026-11-22T10:00:00Z", 12)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    h.commit(
+        "a2",
+        "2026-11-22T10:10:00Z",
+        "Merge pull request #13 from alice/more",
+    )
+    .modify(ALICE, &grant("alice", "prod-readonly", "duration: 3h"));
+    let a = h.audit("2026-11-22T11:00:00Z");
+    let l = only(&a, "prod-readonly/alice-1");
+    assert_eq!(l.edits[0].evidence, GitEvidence::None);
+    assert_eq!(rules(&a), vec!["direct-push", "extended"]);
 }
 
 // ---------------------------------------------------------------------------

@@ -109,8 +109,19 @@ fn mfa_dropped(old: &Role, new: &Role) -> Option<String> {
 }
 
 fn provider_changed(old: &Role, new: &Role) -> Option<String> {
-    (old.provider != new.provider)
-        .then(|| format!("provider changed from {} to {}", old.provider, new.provider))
+    let added: Vec<&str> = new
+        .providers
+        .iter()
+        .filter(|p| !old.providers.contains(p))
+        .map(String::as_str)
+        .collect();
+    (!added.is_empty()).then(|| {
+        format!(
+            "provider changed from {} to {}",
+            old.providers_text(),
+            new.providers_text()
+        )
+    })
 }
 
 fn permissions_added(old: &Role, new: &Role) -> Option<String> {

@@ -4,14 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use gitgrant::approval::{Found, Landed, Need};
-use gitgrant::codeowners::Codeowners;
+use gitgrant::approval::{Found, Need};
 use gitgrant::exit;
 use gitgrant::git::{CommitId, Repo};
-use gitgrant::github::evidence::Approvals;
+use gitgrant::github::evidence::{Approvals, codeowners_at, landed, landed_items};
 use gitgrant::github::{GitHub, Pull};
 use gitgrant::grant::Grant;
-use gitgrant::policy::Policy;
 
 /// Show the approval evidence of grants: the pull request that landed each,
 /// the code owners who approved its final head, and whether the role's
@@ -31,68 +29,6 @@ pub struct Args {
     /// Output.
     #[arg(long, value_enum, default_value_t = super::Format::Human)]
     format: super::Format,
-}
-
-/// The CODEOWNERS of the tree at `commit`.
-fn codeowners_at(repo: &Repo, commit: CommitId) -> Codeowners {
-    Codeowners::first_of(|p| repo.text_at(commit, p).ok().flatten())
-}
-
-/// The evidence for grants landed on `branch`, each at its landing commit,
-/// in the order given. Each is judged under the CODEOWNERS GitHub applied:
-/// that of the landing commit's first parent (the base branch before the
-/// merge), read once per commit.
-pub async fn landed(
-    repo: &Repo,
-    gh: &GitHub,
-    branch: &str,
-    grants: &[Landed],
-) -> anyhow::Result<Vec<Found>> {
-    let branch = branch.strip_prefix("origin/").unwrap_or(branch);
-    let mut approvals = Approvals::new(gh);
-    let mut owners: BTreeMap<String, Codeowners> = BTreeMap::new();
-    let mut out = Vec::new();
-    for g in grants {
-        let path = g.need.path.clone();
-        if g.break_glass {
-            out.push(Found::BreakGlass { path });
-            continue;
-        }
-        let Some(pull) = approvals.landed_by(&g.commit, branch).await? else {
-            out.push(Found::NoPullRequest {
-                path,
-                commit: g.commit.clone(),
-            });
-            continue;
-        };
-        if !owners.contains_key(&g.commit) {
-            let base = repo
-                .resolve(&format!("{}^1", g.commit))
-                .or_else(|_| repo.resolve(&g.commit))?;
-            owners.insert(g.commit.clone(), codeowners_at(repo, base));
-        }
-        let e = approvals
-            .judge(&pull, std::slice::from_ref(&g.need), &owners[&g.commit])
-            .await?;
-        out.extend(e.into_iter().map(Found::Judged));
-    }
-    Ok(out)
-}
-
-/// What [`landed`] needs of each grant, under `policy`.
-pub fn landed_items(policy: &Policy, grants: &[(&Grant, CommitId)]) -> Vec<Landed> {
-    grants
-        .iter()
-        .filter_map(|(g, c)| {
-            let role = policy.roles.get(g.role())?;
-            Some(Landed::new(
-                role,
-                g.id.path(),
-                g.subject.clone(),
-                c.to_string(),
-            ))
-        })
-        .collect()
 }
 
 /// Judges an open pull request's grant files; prints and returns the exit

@@ -124,7 +124,7 @@ fn approvals(
     let found = rt.block_on(async {
         let policy_repo = audit_repository(repo, branch);
         let gh = gitgrant::github::GitHub::from_env(policy_repo.as_deref())?;
-        super::approvals::landed(repo, &gh, branch, &items).await
+        gitgrant::github::evidence::landed(repo, &gh, branch, &items).await
     })?;
     Ok(index
         .into_iter()

@@ -322,24 +322,28 @@ fn comment(pull: &Pull, ch: &Changes, grants: &[Grant], violations: &[Violation]
         let Some(role) = p.roles.get(g.role()) else {
             continue;
         };
-        let account = p
+        let identities: Vec<String> = role
             .providers
-            .get(&role.provider)
-            .map_or("?", |pr| pr.account.as_str());
-        let identity = p
-            .people
-            .get(&g.subject)
-            .and_then(|person| person.identity_on(&role.provider))
-            .map_or("no identity".to_string(), |i| match i {
-                gitgrant::policy::Identity::AwsIamUser(u) => format!("IAM user `{u}`"),
-                gitgrant::policy::Identity::AwsIamRole(r) => format!("IAM role `{r}`"),
-            });
+            .iter()
+            .map(|provider| {
+                p.people
+                    .get(&g.subject)
+                    .and_then(|person| person.identity_on(provider))
+                    .map_or("no identity".to_string(), |i| match i {
+                        gitgrant::policy::Identity::AwsIamUser(u) => format!("IAM user `{u}`"),
+                        gitgrant::policy::Identity::AwsIamRole(r) => format!("IAM role `{r}`"),
+                    })
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let _ = writeln!(
             s,
-            "- **Grants** `{}` to **{}** ({identity}) in account `{account}` ({}), {}.",
+            "- **Grants** `{}` to **{}** ({}) in {}, {}.",
             g.role(),
             g.subject,
-            role.provider,
+            identities.join(", "),
+            p.targets_text(role),
             g.timing.in_words()
         );
         let _ = writeln!(s, "  Reason: {}", g.reason.replace('\n', " "));

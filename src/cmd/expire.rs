@@ -1,11 +1,10 @@
 //! `gitgrant expire`: remove the files of grants whose window has ended.
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use gitgrant::exit;
-use gitgrant::git::{CommitId, Repo};
+use gitgrant::git::Repo;
 use gitgrant::grant::fmt_time;
-use gitgrant::removal::{Ended, Removal, RemovalReason};
+use gitgrant::removal::Removal;
 use serde::Serialize;
 
 /// Remove the files of grants whose window has ended, one commit per grant
@@ -53,64 +52,6 @@ struct Output {
     removals: Vec<Row>,
 }
 
-/// The removals due at `tip`: every readable grant whose window has ended.
-/// `reviews` links break-glass grants (by id) to their review issue.
-pub fn due(
-    repo: &Repo,
-    tip: CommitId,
-    now: DateTime<Utc>,
-    reviews: &std::collections::BTreeMap<String, String>,
-) -> anyhow::Result<Vec<(Removal, DateTime<Utc>)>> {
-    let snapshot = repo.snapshot(tip)?;
-    let policy = snapshot
-        .policy
-        .as_ref()
-        .and_then(|f| gitgrant::validate::read_policy(f).0);
-    let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
-    let landings = repo.landings(tip, &paths)?;
-    let mut out = Vec::new();
-    for file in &snapshot.grants {
-        let landing = landings.get(&file.path);
-        let (grant, _) =
-            gitgrant::validate::read_grant(policy.as_ref(), file, now, landing.map(|l| l.time));
-        let (Some(grant), Some(landing)) = (grant, landing) else {
-            continue;
-        };
-        let Some(window) = grant.window(Some(landing.time)) else {
-            continue;
-        };
-        if window.end > now {
-            continue;
-        }
-        let provider = policy
-            .as_ref()
-            .and_then(|p| p.roles.get(grant.role()))
-            .map_or("unknown", |r| r.provider.as_str());
-        let message = gitgrant::removal::message(&Ended {
-            grant: &grant,
-            provider,
-            window,
-            landed: &landing.commit.short(),
-            revoked_at: now,
-            reason: RemovalReason::Expired,
-            review: reviews.get(&grant.id.to_string()).map(String::as_str),
-        });
-        let blob = repo
-            .blob_at(tip, &file.path)?
-            .context("a file of the snapshot has a blob")?;
-        out.push((
-            Removal {
-                grant: grant.id.to_string(),
-                path: file.path.clone(),
-                blob,
-                message,
-            },
-            window.end,
-        ));
-    }
-    Ok(out)
-}
-
 pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     let now = super::now_or(args.now);
     let repo = Repo::open(&g.repo)?;
@@ -118,7 +59,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         Some(remote) => repo.fetch(remote, &args.branch)?,
         None => repo.branch_tip(&args.branch)?,
     };
-    let due = due(&repo, base, now, &Default::default())?;
+    let due = gitgrant::engine::ended_files(&repo, base, now, &Default::default())?;
     let removals: Vec<Removal> = due.iter().map(|(r, _)| r.clone()).collect();
     let (tip, made) = if args.dry_run || removals.is_empty() {
         (base, Vec::new())

@@ -22,7 +22,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                 eprintln!("error: no provider `{name}` in gitgrant.yaml");
                 return Ok(exit::INVALID);
             };
-            gitgrant::iam::reconciler_policy(&policy, &p.account)
+            gitgrant::providers::aws_iam::reconciler_policy(&policy, &p.account)
         }
         None => serde_json::Value::Object(
             policy
@@ -31,12 +31,12 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                 .map(|p| {
                     (
                         p.name.clone(),
-                        gitgrant::iam::reconciler_policy(&policy, &p.account),
+                        gitgrant::providers::aws_iam::reconciler_policy(&policy, &p.account),
                     )
                 })
                 .collect(),
         ),
     };
-    out!("{}", gitgrant::iam::pretty(&out));
+    out!("{}", gitgrant::providers::aws_iam::document::pretty(&out));
     Ok(exit::SUCCESS)
 }

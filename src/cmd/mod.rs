@@ -157,11 +157,14 @@ pub fn stdout_error() -> Option<&'static str> {
 
 /// Logs go to stderr; data goes to stdout.
 pub fn init_logging(g: &Global) {
+    // The SDKs' own warnings (a region or token not found on the way to
+    // credentials, say) are detail: gitgrant says what went wrong in one
+    // line, and -v shows the rest.
     let level = match (g.quiet, g.verbose) {
         (true, _) => "error",
-        (_, 0) => "warn",
-        (_, 1) => "info",
-        (_, 2) => "debug",
+        (_, 0) => "error,gitgrant=warn",
+        (_, 1) => "warn,gitgrant=info",
+        (_, 2) => "info,gitgrant=debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GITGRANT_LOG")

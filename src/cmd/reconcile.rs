@@ -1,23 +1,17 @@
-//! `gitgrant plan` and `gitgrant reconcile`: the loop of DESIGN §3. Read the
-//! access repository at the branch's tip from the git database, validate,
-//! compute the desired state, read each provider's state in pages, plan —
-//! and, for reconcile, apply change by change, then remove the files of the
-//! grants that ended.
+//! `gitgrant plan` and `gitgrant reconcile`: parse the arguments, run the
+//! library's engine (DESIGN §3), render what it planned and did.
 
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use gitgrant::aws::AwsIam;
-use gitgrant::desired::desired_state;
+use gitgrant::engine::{self, Applied, Prepare, Prepared};
 use gitgrant::exit;
-use gitgrant::git::{CommitId, Repo, landing_times};
+use gitgrant::git::{CommitId, Repo};
 use gitgrant::github::GitHub;
-use gitgrant::grant::{GrantId, fmt_time};
-use gitgrant::history::{trailer, trailers};
-use gitgrant::plan::{Change, Plan, RevokeReason, line, plan};
-use gitgrant::policy::{Policy, ProviderType};
-use gitgrant::provider::{Calls, Observation, Provider as _};
+use gitgrant::grant::fmt_time;
+use gitgrant::plan::Plan;
+use gitgrant::providers::Calls;
 use gitgrant::removal::Removal;
 use gitgrant::rule::Violation;
 use serde::Serialize;
@@ -35,7 +29,7 @@ pub struct Target {
     #[arg(long, env = "GITGRANT_BRANCH", default_value = "main")]
     branch: String,
     /// IAM list calls ask for pages of this many items (IAM's maximum).
-    #[arg(long, hide = true, env = "GITGRANT_IAM_PAGE_SIZE", default_value_t = gitgrant::aws::MAX_PAGE_SIZE)]
+    #[arg(long, hide = true, env = "GITGRANT_IAM_PAGE_SIZE", default_value_t = gitgrant::providers::aws_iam::MAX_PAGE_SIZE)]
     iam_page_size: i32,
 }
 
@@ -43,6 +37,15 @@ impl Target {
     /// An empty `GITGRANT_PROVIDER` (a workflow's unset input) means all.
     fn unset_empty(&mut self) {
         self.provider = self.provider.take().filter(|p| !p.is_empty());
+    }
+
+    fn options(&self) -> engine::Options {
+        engine::Options {
+            now: super::now_or(self.now),
+            provider: self.provider.clone(),
+            branch: self.branch.clone(),
+            iam_page_size: self.iam_page_size,
+        }
     }
 }
 
@@ -111,216 +114,26 @@ pub enum RemovalMode {
     Pr,
 }
 
-/// The label of break-glass review issues.
-const REVIEW_LABEL: &str = "gitgrant-break-glass";
-
-/// The title of a break-glass grant's review issue, before the grant id.
-const REVIEW_TITLE: &str = "Break-glass review: ";
-
-/// A provider that could not be read: nothing is planned or changed there.
-#[derive(Debug, Serialize)]
-struct ProviderError {
-    provider: String,
-    error: String,
-}
-
-/// Everything decided before anything is changed.
-struct Prepared {
-    now: DateTime<Utc>,
-    tip: CommitId,
-    policy: Policy,
-    plan: Plan,
-    invalid: Vec<Violation>,
-    providers: BTreeMap<String, AwsIam>,
-    unreadable: Vec<ProviderError>,
-    /// Approval evidence by grant file, when GitHub was asked.
-    approvals: BTreeMap<String, gitgrant::approval::Found>,
-    /// Active break-glass grants: id, subject, role.
-    break_glass: Vec<(String, String, String)>,
-    /// GitHub, when a token was given.
-    github: Option<GitHub>,
-}
-
-/// Reads, validates and plans. `None` when the policy itself is invalid:
-/// then nothing may be planned (an empty desired state would revoke
-/// everything), the violations are printed and the caller exits 2.
-async fn prepare(
+/// Prepares a run with the engine; `Err` with the exit code when the
+/// policy itself is invalid (printed here).
+fn prepare(
+    rt: &tokio::runtime::Runtime,
     repo: &Repo,
     tip: CommitId,
     t: &Target,
-) -> anyhow::Result<Result<Prepared, Vec<Violation>>> {
-    let now = super::now_or(t.now);
-    let snapshot = repo.snapshot(tip)?;
-    let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
-    let landed_in = repo.landings(tip, &paths)?;
-    let landings = landing_times(&landed_in);
-    let validation = gitgrant::validate::validate(&snapshot, now, &landings);
-    let policy_broken = validation
-        .violations
-        .iter()
-        .any(|v| v.file == gitgrant::policy::POLICY_PATH);
-    let Some(policy) = validation.policy.clone().filter(|_| !policy_broken) else {
-        return Ok(Err(validation.violations));
-    };
-    if let Some(p) = &t.provider
-        && !policy.providers.contains_key(p)
-    {
-        anyhow::bail!("there is no provider {p} in gitgrant.yaml");
-    }
-    let mut state = desired_state(
-        &policy,
-        &validation.grants,
-        &landings,
-        now,
-        &tip.to_string(),
-        t.provider.as_deref(),
-    );
-    let active: std::collections::BTreeSet<&str> =
-        state.policies.iter().map(|d| d.grant.as_str()).collect();
-    let break_glass: Vec<(String, String, String)> = validation
-        .grants
-        .iter()
-        .filter(|g| active.contains(g.id.to_string().as_str()))
-        .filter(|g| policy.roles.get(g.role()).is_some_and(|r| r.break_glass))
-        .map(|g| (g.id.to_string(), g.subject.clone(), g.role().to_string()))
-        .collect();
-    // Under require_approval, a grant applies only with evidence of its
-    // quorum from GitHub. Without GitHub nothing is decided: AWS still ends
-    // every applied grant on time by itself.
-    let github = GitHub::from_env_if_token(Some(&policy.repository()))?;
-    let mut approvals = BTreeMap::new();
-    if policy.require_approval {
-        let Some(gh) = &github else {
-            anyhow::bail!(
-                "gitgrant.yaml sets require_approval: true, and approval evidence needs GitHub: \
-                 set GITHUB_TOKEN (contents: read and pull-requests: read); nothing was changed"
-            );
-        };
-        let grants: Vec<(&gitgrant::grant::Grant, CommitId)> = validation
-            .grants
-            .iter()
-            .filter(|g| active.contains(g.id.to_string().as_str()))
-            .filter_map(|g| Some((g, landed_in.get(&g.id.path())?.commit)))
-            .collect();
-        let items = super::approvals::landed_items(&policy, &grants);
-        approvals = super::approvals::landed(repo, gh, &t.branch, &items)
-            .await?
-            .into_iter()
-            .map(|f| (f.path().to_string(), f))
-            .collect();
-        let unapproved: BTreeMap<String, String> = approvals
-            .values()
-            .filter(|f| !f.ok())
-            .map(|f| (f.path().to_string(), f.why()))
-            .collect();
-        state.policies.retain(|d| {
-            let path = format!("grants/{}.yaml", d.grant);
-            match unapproved.get(&path) {
-                Some(why) => {
-                    state.refused.push(gitgrant::plan::Refusal {
-                        grant: d.grant.clone(),
-                        provider: d.provider.clone(),
-                        why: format!("no approval evidence (require_approval): {}: {why}", path),
-                    });
-                    false
-                }
-                None => true,
-            }
-        });
-    }
-
-    let path = gitgrant::iam::ownership_path(&policy);
-    let base = gitgrant::aws::base_config().await;
-    let mut providers = BTreeMap::new();
-    let mut observed: BTreeMap<String, Observation> = BTreeMap::new();
-    let mut unreadable = Vec::new();
-    for (name, p) in &policy.providers {
-        if t.provider.as_ref().is_some_and(|only| only != name) {
-            continue;
-        }
-        match p.kind {
-            ProviderType::AwsIam => {}
-        }
-        let read = async {
-            let aws = AwsIam::connect(&base, p, &path, t.iam_page_size).await?;
-            let o = aws.observe().await?;
-            Ok::<_, gitgrant::aws::AwsError>((aws, o))
-        };
-        match read.await {
-            Ok((aws, o)) => {
-                observed.insert(name.clone(), o);
-                providers.insert(name.clone(), aws);
-            }
-            Err(e) => {
-                tracing::error!("{e}");
-                unreadable.push(ProviderError {
-                    provider: name.clone(),
-                    error: e.to_string(),
-                });
-            }
-        }
-    }
-
-    // Why each observed policy that no active grant explains should go.
-    let mut known = state.ended.clone();
-    for path in &validation.rejected {
-        if let Some(id) = GrantId::from_path(path) {
-            known.insert(
-                gitgrant::iam::policy_name(&id),
-                (id.to_string(), RevokeReason::Invalid),
-            );
-        }
-    }
-    let wanted: std::collections::BTreeSet<&str> =
-        state.policies.iter().map(|d| d.name.as_str()).collect();
-    let gone: Vec<(String, String)> = observed
-        .values()
-        .flat_map(|o| &o.policies)
-        .filter(|o| !wanted.contains(o.name.as_str()) && !known.contains_key(&o.name))
-        .filter_map(|o| {
-            let id = o.grant.as_deref()?;
-            // A description is only believed when it matches the name.
-            let id = GrantId::from_path(&format!("grants/{id}.yaml"))?;
-            (gitgrant::iam::policy_name(&id) == o.name).then(|| (o.name.clone(), id.to_string()))
-        })
-        .collect();
-    if !gone.is_empty() {
-        let files: Vec<String> = gone
-            .iter()
-            .map(|(_, id)| format!("grants/{id}.yaml"))
-            .collect();
-        let removed = repo.removals(tip, &files)?;
-        for ((name, id), file) in gone.into_iter().zip(&files) {
-            if let Some((_, message)) = removed.get(file) {
-                let reason = match trailer(&trailers(message), "Gitgrant-Reason") {
-                    Some("expired") => RevokeReason::Expired,
-                    _ => RevokeReason::Deleted,
-                };
-                known.insert(name, (id, reason));
-            }
-        }
-    }
-    let plan = plan(&state.policies, &observed, &known, state.refused);
-    let invalid = validation
-        .violations
-        .into_iter()
-        .filter(|v| validation.rejected.contains(&v.file))
-        .collect();
-    Ok(Ok(Prepared {
-        now,
-        tip,
-        policy,
-        plan,
-        invalid,
-        providers,
-        unreadable,
-        approvals,
-        break_glass,
-        github,
-    }))
+    format: Format,
+) -> anyhow::Result<Result<Box<Prepared>, u8>> {
+    Ok(
+        match rt.block_on(engine::prepare(repo, tip, &t.options()))? {
+            Prepare::Ready(p) => Ok(p),
+            Prepare::InvalidPolicy(v) => Err(invalid_policy(repo, tip, &v, format)?),
+        },
+    )
 }
 
-fn all_calls(providers: &BTreeMap<String, AwsIam>) -> BTreeMap<String, Calls> {
+fn all_calls(
+    providers: &BTreeMap<String, gitgrant::providers::Connected>,
+) -> BTreeMap<String, Calls> {
     providers
         .iter()
         .map(|(n, p)| (n.clone(), p.calls()))
@@ -333,7 +146,7 @@ struct PlanOutput<'a> {
     commit: String,
     plan: &'a Plan,
     invalid: &'a [Violation],
-    errors: &'a [ProviderError],
+    errors: &'a [gitgrant::plan::Unreadable],
     calls: BTreeMap<String, Calls>,
 }
 
@@ -363,9 +176,9 @@ pub fn run_plan(g: &super::Global, mut args: PlanArgs) -> anyhow::Result<u8> {
     let repo = Repo::open(&g.repo)?;
     let tip = repo.branch_tip(&args.target.branch)?;
     let rt = super::runtime()?;
-    let p = match rt.block_on(prepare(&repo, tip, &args.target))? {
+    let p = match prepare(&rt, &repo, tip, &args.target, args.format)? {
         Ok(p) => p,
-        Err(v) => return invalid_policy(&repo, tip, &v, args.format),
+        Err(code) => return Ok(code),
     };
     match args.format {
         Format::Json => {
@@ -374,27 +187,28 @@ pub fn run_plan(g: &super::Global, mut args: PlanArgs) -> anyhow::Result<u8> {
                 commit: p.tip.to_string(),
                 plan: &p.plan,
                 invalid: &p.invalid,
-                errors: &p.unreadable,
+                errors: &p.plan.unreadable,
                 calls: all_calls(&p.providers),
             };
             outln!("{}", serde_json::to_string_pretty(&out)?);
         }
         Format::Human => {
             report_invalid(&repo, tip, &p.invalid)?;
-            report_unreadable(&p.unreadable);
             out!("{}", p.plan);
         }
         Format::Markdown => out!("{}", markdown(&p, None, &[])),
     }
-    Ok(if !p.unreadable.is_empty() || !p.plan.refused.is_empty() {
-        exit::ERROR
-    } else if !p.invalid.is_empty() {
-        exit::INVALID
-    } else if args.detailed_exitcode && !p.plan.is_empty() {
-        exit::CHANGES
-    } else {
-        exit::SUCCESS
-    })
+    Ok(
+        if !p.plan.unreadable.is_empty() || !p.plan.refused.is_empty() {
+            exit::ERROR
+        } else if !p.invalid.is_empty() {
+            exit::INVALID
+        } else if args.detailed_exitcode && !p.plan.is_empty() {
+            exit::CHANGES
+        } else {
+            exit::SUCCESS
+        },
+    )
 }
 
 fn report_invalid(repo: &Repo, tip: CommitId, invalid: &[Violation]) -> anyhow::Result<()> {
@@ -403,25 +217,6 @@ fn report_invalid(repo: &Repo, tip: CommitId, invalid: &[Violation]) -> anyhow::
         super::print_violations(&repo.snapshot(tip)?, invalid);
     }
     Ok(())
-}
-
-fn report_unreadable(errors: &[ProviderError]) {
-    for e in errors {
-        eprintln!(
-            "error: provider {} could not be read; nothing is planned there: {}",
-            e.provider, e.error
-        );
-    }
-}
-
-/// The outcome of one change.
-#[derive(Debug, Serialize)]
-struct Applied {
-    grant: String,
-    provider: String,
-    action: &'static str,
-    ok: bool,
-    error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -433,7 +228,7 @@ struct ReconcileOutput<'a> {
     plan: &'a Plan,
     applied: &'a [Applied],
     invalid: &'a [Violation],
-    errors: &'a [ProviderError],
+    errors: &'a [gitgrant::plan::Unreadable],
     removals: &'a [RemovalRow],
     removal_pull_request: Option<&'a str>,
     /// GitHub requests made: all, rate-limited, retried.
@@ -451,14 +246,6 @@ struct RemovalRow {
     commit: Option<String>,
 }
 
-fn action(c: &Change) -> &'static str {
-    match c {
-        Change::Grant { .. } => "grant",
-        Change::Update { .. } => "update",
-        Change::Revoke { .. } => "revoke",
-    }
-}
-
 pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Result<u8> {
     args.target.unset_empty();
     let repo = Repo::open(&g.repo)?;
@@ -467,67 +254,32 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
         None => repo.branch_tip(&args.target.branch)?,
     };
     let rt = super::runtime()?;
-    let p = match rt.block_on(prepare(&repo, base, &args.target))? {
+    let p = match prepare(&rt, &repo, base, &args.target, args.format)? {
         Ok(p) => p,
-        Err(v) => return invalid_policy(&repo, base, &v, args.format),
+        Err(code) => return Ok(code),
     };
 
-    // Apply: revocations first (they free attachment places), one change at
-    // a time, each on its own.
-    let mut applied = Vec::new();
-    if !args.dry_run {
-        let mut order: Vec<&Change> = p.plan.changes.iter().collect();
-        order.sort_by_key(|c| c.apply_order());
-        for c in order {
-            let Some(provider) = p.providers.get(c.provider()) else {
-                continue;
-            };
-            let result = rt.block_on(provider.apply(c));
-            if let Err(e) = &result {
-                tracing::error!("{}: {e}", line(c));
-            } else {
-                tracing::info!("{}", line(c));
-            }
-            applied.push(Applied {
-                grant: c.grant().to_string(),
-                provider: c.provider().to_string(),
-                action: action(c),
-                ok: result.is_ok(),
-                error: result.err().map(|e| e.to_string()),
-            });
-        }
-    }
-
-    // Remove the files of ended grants — those of providers this run read,
-    // and whose revocation did not fail.
-    let failed: Vec<&str> = applied
-        .iter()
-        .filter(|a| !a.ok)
-        .map(|a| a.grant.as_str())
-        .collect();
+    // Apply: one change at a time, each on its own.
+    let applied = if args.dry_run {
+        Vec::new()
+    } else {
+        rt.block_on(engine::apply(&p))
+    };
     // Break-glass grants: each active one has a review issue, opened once.
     let mut reviews: BTreeMap<String, String> = BTreeMap::new();
     if let Some(gh) = &p.github
         && !args.dry_run
     {
-        reviews = rt.block_on(review_issues(gh, &p))?;
+        reviews = rt.block_on(engine::review_issues(gh, &p))?;
     } else if !p.break_glass.is_empty() && !args.dry_run {
         eprintln!(
             "warning: {} break-glass grant(s) are active and no GITHUB_TOKEN was given: no review issue was opened",
             p.break_glass.len()
         );
     }
-    let due: Vec<Removal> = super::expire::due(&repo, base, p.now, &reviews)?
-        .into_iter()
-        .map(|(r, _)| r)
-        .filter(|r| {
-            let provider = GrantId::from_path(&r.path)
-                .and_then(|id| p.policy.roles.get(&id.role))
-                .map(|role| role.provider.as_str());
-            provider.is_some_and(|pr| p.providers.contains_key(pr))
-                && !failed.contains(&r.grant.as_str())
-        })
-        .collect();
+    // Remove the files of ended grants — those of providers this run read,
+    // and whose revocation did not fail.
+    let due = engine::removals_due(&repo, base, &p, &applied, &reviews)?;
     let mut removal_pr = None;
     let (_tip, made) = if args.dry_run || due.is_empty() {
         (base, Vec::new())
@@ -535,7 +287,12 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
         let gh = p.github.as_ref().context(
             "--removal api and --removal pr make commits through GitHub: set GITHUB_TOKEN (contents: write)",
         )?;
-        let (made, pr) = rt.block_on(api_removals(gh, &args, &due))?;
+        let (made, pr) = rt.block_on(engine::api_removals(
+            gh,
+            &args.target.branch,
+            args.removal == RemovalMode::Pr,
+            &due,
+        ))?;
         removal_pr = pr;
         (base, made)
     } else if let Some(remote) = &args.push {
@@ -570,7 +327,7 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
                 plan: &p.plan,
                 applied: &applied,
                 invalid: &p.invalid,
-                errors: &p.unreadable,
+                errors: &p.plan.unreadable,
                 removals: &removals,
                 removal_pull_request: removal_pr.as_deref(),
                 github_calls: p.github.as_ref().map(GitHub::calls),
@@ -583,7 +340,6 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
         }
         Format::Human => {
             report_invalid(&repo, base, &p.invalid)?;
-            report_unreadable(&p.unreadable);
             out!("{}", p.plan);
             out!("{}", human_summary(&args, &applied, &removals, &calls));
         }
@@ -592,7 +348,7 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
     super::append_step_summary(&markdown(&p, Some(&applied), &removals))?;
     let failures = applied.iter().filter(|a| !a.ok).count();
     Ok(
-        if failures > 0 || !p.unreadable.is_empty() || !p.plan.refused.is_empty() {
+        if failures > 0 || !p.plan.unreadable.is_empty() || !p.plan.refused.is_empty() {
             exit::ERROR
         } else if !p.invalid.is_empty() {
             exit::INVALID
@@ -665,7 +421,7 @@ fn markdown(p: &Prepared, applied: Option<&[Applied]>, removals: &[RemovalRow]) 
     } else {
         let _ = writeln!(s, "| | grant | provider | what |\n|---|---|---|---|");
         for c in &p.plan.changes {
-            let text = line(c);
+            let text = c.line();
             let (sign, rest) = text.split_at(1);
             let _ = writeln!(
                 s,
@@ -684,7 +440,7 @@ fn markdown(p: &Prepared, applied: Option<&[Applied]>, removals: &[RemovalRow]) 
             r.grant, r.provider, r.why
         );
     }
-    for e in &p.unreadable {
+    for e in &p.plan.unreadable {
         let _ = writeln!(s, "- **error** provider {}: {}", e.provider, e.error);
     }
     for v in &p.invalid {
@@ -722,120 +478,4 @@ fn markdown(p: &Prepared, applied: Option<&[Applied]>, removals: &[RemovalRow]) 
 
 fn shas(made: Vec<(Removal, CommitId)>) -> Vec<(Removal, String)> {
     made.into_iter().map(|(r, c)| (r, c.to_string())).collect()
-}
-
-/// The review issue of every active break-glass grant, opened if missing:
-/// grant id → issue URL. Issues are found again by label and title, so a
-/// later run (and the removal commit) links the same one.
-async fn review_issues(gh: &GitHub, p: &Prepared) -> anyhow::Result<BTreeMap<String, String>> {
-    let existing = gh.issues_with_label(REVIEW_LABEL).await?;
-    let mut out = BTreeMap::new();
-    for i in &existing {
-        if let Some(id) = i.title.strip_prefix(REVIEW_TITLE) {
-            out.insert(id.to_string(), i.html_url.clone());
-        }
-    }
-    for (id, subject, role) in &p.break_glass {
-        if out.contains_key(id) {
-            continue;
-        }
-        let r = &p.policy.roles[role];
-        let body = format!(
-            "Break-glass access was granted without review and applied at {}.\n\n\
-             - Grant: `{id}` (`grants/{id}.yaml`)\n- Subject: @{subject}\n- Role: `{role}` (provider `{}`)\n\n\
-             {}: please review this use after the incident. Close the issue when done; \
-             the grant's removal commit links it in a `Gitgrant-Review:` trailer.\n",
-            fmt_time(p.now),
-            r.provider,
-            r.reviewers(&p.policy.security_team).join(" ")
-        );
-        let issue = gh
-            .open_issue(&format!("{REVIEW_TITLE}{id}"), &body, &[REVIEW_LABEL])
-            .await?;
-        tracing::info!(
-            "opened review issue #{} for break-glass grant {id}",
-            issue.number
-        );
-        out.insert(id.clone(), issue.html_url);
-    }
-    Ok(out)
-}
-
-/// Makes each removal commit through the Git Data API on the branch's tip
-/// on GitHub, then fast-forwards the branch (`api`) or opens a pull request
-/// with auto-merge (`pr`). When the branch moves meanwhile, the commits are
-/// rebuilt on its new tip; a file changed or already removed there is left.
-async fn api_removals(
-    gh: &GitHub,
-    args: &ReconcileArgs,
-    due: &[Removal],
-) -> anyhow::Result<(Vec<(Removal, String)>, Option<String>)> {
-    let branch = &args.target.branch;
-    for attempt in 1..=8 {
-        let tip = gh
-            .branch_sha(branch)
-            .await?
-            .with_context(|| format!("branch {branch} does not exist on GitHub"))?;
-        let mut parent = tip.clone();
-        let mut made = Vec::new();
-        for r in due {
-            if gh.blob_sha(&r.path, &tip).await?.as_deref() != Some(r.blob.as_str()) {
-                tracing::info!("{} was removed or changed on {branch}; left", r.path);
-                continue;
-            }
-            parent = gh
-                .make_commit(&parent, &[(r.path.clone(), None)], &r.message)
-                .await?;
-            made.push((r.clone(), parent.clone()));
-        }
-        if made.is_empty() {
-            return Ok((made, None));
-        }
-        if args.removal == RemovalMode::Pr {
-            // One branch and one pull request for removals: a later run
-            // moves the branch and reuses the pull request still open.
-            let head = "gitgrant/removals";
-            if gh.branch_sha(head).await?.is_some() {
-                gh.set_branch(head, &parent).await?;
-            } else {
-                gh.create_branch(head, &parent).await?;
-            }
-            let ids: Vec<&str> = made.iter().map(|(r, _)| r.grant.as_str()).collect();
-            let pull = match gh.open_pull_from(head).await? {
-                Some(p) => p,
-                None => {
-                    gh.open_pull(
-                        head,
-                        branch,
-                        "gitgrant: remove the files of ended grants",
-                        &format!(
-                            "These grants have ended and their access is revoked; this removes their files, one commit each:\n\n{}\n",
-                            ids.iter().map(|i| format!("- `{i}`")).collect::<Vec<_>>().join("\n")
-                        ),
-                    )
-                    .await?
-                }
-            };
-            let merged = gh.auto_merge(&pull).await?;
-            tracing::info!(
-                "removal pull request #{} {}",
-                pull.number,
-                if merged {
-                    "merged"
-                } else {
-                    "set to auto-merge"
-                }
-            );
-            return Ok((made, Some(pull.html_url)));
-        }
-        if gh.fast_forward(branch, &parent).await? {
-            return Ok((made, None));
-        }
-        tracing::warn!(
-            "{branch} moved on GitHub during removal commits (attempt {attempt}); rebuilding"
-        );
-    }
-    anyhow::bail!(
-        "{branch} kept moving on GitHub; removal commits were not landed (the next run retries)"
-    )
 }

@@ -93,16 +93,12 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     if !args.no_pr {
         let role = &policy.roles[&args.role];
         let window = grant.timing.in_words();
-        let account = policy
-            .providers
-            .get(&role.provider)
-            .map_or("?", |p| p.account.as_str());
         let mut body = format!(
-            "**{subject}** asks for the role **{}** ({}) in AWS account `{account}` ({}), {window}.\n\n\
+            "**{subject}** asks for the role **{}** ({}) in {}, {window}.\n\n\
              **Reason:** {}\n",
             role.name,
             role.description,
-            role.provider,
+            policy.targets_text(role),
             raw.reason.replace('\n', " ")
         );
         if let Some(t) = &raw.ticket {

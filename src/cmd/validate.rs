@@ -61,7 +61,7 @@ struct GrantRow<'a> {
     path: String,
     subject: &'a str,
     role: &'a str,
-    provider: Option<&'a str>,
+    provider: Option<String>,
     state: State,
     #[serde(skip_serializing_if = "Option::is_none")]
     duration: Option<String>,
@@ -99,7 +99,7 @@ fn rows(v: &Validation, now: DateTime<Utc>) -> Vec<GrantRow<'_>> {
                     .policy
                     .as_ref()
                     .and_then(|p| p.roles.get(g.role()))
-                    .map(|r| r.provider.as_str()),
+                    .map(|r| r.providers_text()),
                 state: state(g, now),
                 duration,
                 starts,

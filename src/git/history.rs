@@ -7,7 +7,7 @@
 use git2::{ObjectType, Oid, Tree, TreeEntry};
 
 use super::{Context as _, GitError, Repo, git_time};
-use crate::history::{FileChange, FileVersion, HistoryCommit};
+use crate::history::{FileChange, FileVersion, HistoryCommit, Signature};
 use crate::policy::POLICY_PATH;
 use crate::snapshot::is_placeholder;
 
@@ -48,6 +48,7 @@ pub(super) fn walk(
         }
         let (time, offset_minutes) = git_time(c.committer().when());
         let author = c.author();
+        let committer = c.committer();
         out.push(HistoryCommit {
             id: oid.to_string(),
             time,
@@ -57,6 +58,12 @@ pub(super) fn walk(
                 String::from_utf8_lossy(author.name_bytes()),
                 String::from_utf8_lossy(author.email_bytes())
             ),
+            committer: format!(
+                "{} <{}>",
+                String::from_utf8_lossy(committer.name_bytes()),
+                String::from_utf8_lossy(committer.email_bytes())
+            ),
+            signature: signature(&c),
             message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
             parents: c.parent_count(),
             merged_head: (c.parent_count() > 1)
@@ -214,6 +221,15 @@ fn version(repo: &Repo, path: &str, id: Oid, mode: i32) -> Result<FileVersion, G
         blob: id.to_string(),
         content: repo.file_content(path, id, mode)?,
     })
+}
+
+/// The kind of signature in the commit object's header (`gpgsig`, or
+/// `gpgsig-sha256` in a SHA-256 repository), if any.
+fn signature(commit: &git2::Commit) -> Option<Signature> {
+    ["gpgsig", "gpgsig-sha256"]
+        .into_iter()
+        .find_map(|field| commit.header_field_bytes(field).ok())
+        .map(|armour| Signature::of(armour.trim_ascii_start()))
 }
 
 /// Whether the commit object names a parent (whatever grafts or a shallow

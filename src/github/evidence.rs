@@ -3,8 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::approval::{Evidence, Need, PullFacts, ReviewFact, evaluate, teams};
+use crate::approval::{Evidence, Found, Landed, Need, PullFacts, ReviewFact, evaluate, teams};
 use crate::codeowners::Codeowners;
+use crate::git::{CommitId, GitError, Repo};
+use crate::grant::Grant;
+use crate::policy::Policy;
 
 use super::{GitHub, GitHubError, Pull};
 
@@ -122,4 +125,78 @@ impl<'a> Approvals<'a> {
         }
         Ok(&self.members[&key])
     }
+}
+
+/// Why approval evidence could not be gathered.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    /// Reading the landing commits failed.
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// Asking GitHub failed.
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+}
+
+/// The CODEOWNERS of the tree at `commit`.
+pub fn codeowners_at(repo: &Repo, commit: CommitId) -> Codeowners {
+    Codeowners::first_of(|p| repo.text_at(commit, p).ok().flatten())
+}
+
+/// The evidence for grants landed on `branch`, each at its landing commit,
+/// in the order given. Each is judged under the CODEOWNERS GitHub applied:
+/// that of the landing commit's first parent (the base branch before the
+/// merge), read once per commit.
+pub async fn landed(
+    repo: &Repo,
+    gh: &GitHub,
+    branch: &str,
+    grants: &[Landed],
+) -> Result<Vec<Found>, EvidenceError> {
+    let branch = branch.strip_prefix("origin/").unwrap_or(branch);
+    let mut approvals = Approvals::new(gh);
+    let mut owners: BTreeMap<String, Codeowners> = BTreeMap::new();
+    let mut out = Vec::new();
+    for g in grants {
+        let path = g.need.path.clone();
+        if g.break_glass {
+            out.push(Found::BreakGlass { path });
+            continue;
+        }
+        let Some(pull) = approvals.landed_by(&g.commit, branch).await? else {
+            out.push(Found::NoPullRequest {
+                path,
+                commit: g.commit.clone(),
+            });
+            continue;
+        };
+        if !owners.contains_key(&g.commit) {
+            let base = match repo.resolve(&format!("{}^1", g.commit)) {
+                Ok(c) => c,
+                Err(_) => repo.resolve(&g.commit)?,
+            };
+            owners.insert(g.commit.clone(), codeowners_at(repo, base));
+        }
+        let e = approvals
+            .judge(&pull, std::slice::from_ref(&g.need), &owners[&g.commit])
+            .await?;
+        out.extend(e.into_iter().map(Found::Judged));
+    }
+    Ok(out)
+}
+
+/// What [`landed`] needs of each grant, under `policy`.
+pub fn landed_items(policy: &Policy, grants: &[(&Grant, CommitId)]) -> Vec<Landed> {
+    grants
+        .iter()
+        .filter_map(|(g, c)| {
+            let role = policy.roles.get(g.role())?;
+            Some(Landed::new(
+                role,
+                g.id.path(),
+                g.subject.clone(),
+                c.to_string(),
+            ))
+        })
+        .collect()
 }

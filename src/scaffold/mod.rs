@@ -6,9 +6,9 @@
 //! Pure: the files are values, built and checked before anything is written.
 
 use crate::codeowners::{CODEOWNERS_PATH, generate};
-use crate::iam::{github_trust_policy, pretty, reconciler_policy};
 use crate::names;
 use crate::policy::{POLICY_PATH, Policy};
+use crate::providers::aws_iam::document::{github_trust_policy, pretty, reconciler_policy};
 use crate::snapshot::{Content, SourceFile};
 
 /// The check workflow, the same in every access repository.

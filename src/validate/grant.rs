@@ -6,7 +6,7 @@ use super::{Landings, Sink, parse_file, point};
 use crate::duration::{GrantDuration, HARD_CAP};
 use crate::grant::{Grant, GrantId, MAX_REASON_CHARS, RawGrant, TimeError, Timing, fmt_time};
 use crate::names;
-use crate::policy::{Policy, Requester, Role};
+use crate::policy::{Identity, Policy, Requester, Role};
 use crate::report::visible;
 use crate::rule::{Rule, Violation};
 use crate::snapshot::SourceFile;
@@ -156,23 +156,46 @@ fn check_subject(g: &GrantFile, s: &mut Sink) {
     }
     let Some(policy) = g.policy else { return };
     let Some(person) = policy.people.get(subject) else {
-        s.at(
-            Rule::UnknownSubject,
-            "subject",
-            format!("`{subject}` is not in gitgrant.yaml `people`"),
-        );
+        let message = format!("`{subject}` is not in gitgrant.yaml `people`");
+        // Logins are kept in lower case and matched exactly: `Alice` is
+        // refused, never taken for `alice`, but the help says which it meant.
+        let lower = subject.to_lowercase();
+        if lower != *subject && policy.people.contains_key(&lower) {
+            let help = format!("write the login in lower case, as in `people`: `{lower}`");
+            s.at_help(Rule::UnknownSubject, "subject", message, help);
+        } else {
+            s.at(Rule::UnknownSubject, "subject", message);
+        }
         return;
     };
     let Some(role) = g.role else { return };
-    if person.identity_on(&role.provider).is_none() {
-        s.at(
-            Rule::SubjectNoIdentity,
-            "subject",
-            format!(
-                "`{subject}` has no identity on provider `{}` of role `{}`",
-                role.provider, role.name
+    for provider in &role.providers {
+        match person.identity_on(provider) {
+            None => s.at(
+                Rule::SubjectNoIdentity,
+                "subject",
+                format!(
+                    "`{subject}` has no identity on provider `{provider}` of role `{}`",
+                    role.name
+                ),
             ),
-        );
+            // The grant's sts:AssumeRole statement pins the session name to
+            // ${aws:username}, a key only IAM users have.
+            Some(identity @ Identity::AwsIamRole(_))
+                if !role.permissions.assume_roles.is_empty() =>
+            {
+                s.at(
+                    Rule::AssumeRolesNeedUser,
+                    "subject",
+                    format!(
+                        "`{subject}` is {} on provider `{provider}`, but role `{}` grants assume_roles, which only an IAM user can use",
+                        super::describe_identity(identity),
+                        role.name
+                    ),
+                )
+            }
+            Some(_) => {}
+        }
     }
     if role.admits(subject) == crate::policy::Admission::No {
         s.at_help(

@@ -1,4 +1,58 @@
 //! The policy's checks, and its model.
+//!
+//! ## What a role's statements may grant
+//!
+//! A grant's window holds only while the grantee cannot rewrite IAM: whoever
+//! can change their own policy can strip the `aws:CurrentTime` conditions, and
+//! AWS no longer ends their access by itself. So each Allow statement's
+//! actions are expanded against the [catalogue] of AWS's actions (wildcards
+//! as IAM matches them: anywhere in the name, ignoring case) and checked by
+//! what they can change. Deny statements grant nothing; only their spelling
+//! is checked (a misspelt Deny silently denies nothing).
+//!
+//! - `unknown-action`: a service, action or wildcard that names no action in
+//!   the catalogue, with a did-you-mean when a known name is close.
+//! - `admin-statement`: the action `*` on a resource that covers everything
+//!   (`*`, or an ARN whose segments are all wildcards, such as
+//!   `arn:*:*:*:*:*`, `arn:aws:*:*:*:*` or `arn:aws:*:*:*:*/*`), without
+//!   `allow_admin: true`. With it, `writes-gitgrant-policies` still refuses
+//!   the statement: full admin cannot be granted through `statements`.
+//! - `iam-write`: any action of `iam`, `sts` or `organizations` whose access
+//!   level is Write, Permissions management or Tagging, on any resource,
+//!   without `allow_admin: true` (resources are not consulted: `*` on an S3
+//!   bucket counts, write `s3:*`). `allow_admin` is the organisation saying
+//!   it accepts that the window may not hold. One exception: the STS session
+//!   actions `AssumeRole`, `AssumeRoleWithSAML`, `AssumeRoleWithWebIdentity`,
+//!   `SetContext`, `SetSourceIdentity` and `TagSession` are ordinary JIT use
+//!   when every resource of the statement is an exact role ARN
+//!   (`arn:aws:iam::<account>:role/<name>`, no wildcard): they change no
+//!   policy, and the session they start ends with its own expiry (the residual
+//!   window the README describes). On `*` or a wildcard ARN they let the
+//!   grantee become any role that trusts the account, which is admin-like, so
+//!   they count. `assume_roles` is the intended way to grant role sessions.
+//! - `writes-gitgrant-policies`, whatever `allow_admin` says: an Allow
+//!   statement that can change the policies carrying every grant's window, or
+//!   their attachments. It counts
+//!   - `iam:CreatePolicy`, `CreatePolicyVersion`, `DeletePolicy`,
+//!     `DeletePolicyVersion`, `SetDefaultPolicyVersion`, `TagPolicy` and
+//!     `UntagPolicy` on a resource that can match
+//!     `arn:aws:iam::<12 digits>:policy/gitgrant/<anything without :>`
+//!     (gitgrant's path, in every account and for every access repository):
+//!     `*`, `arn:aws:iam::*:policy/*`, `arn:aws:iam::*` and
+//!     `arn:aws:iam::111111111111:policy/git*` do;
+//!     `arn:aws:iam::*:policy/team/*` does not;
+//!   - `iam:AttachUserPolicy` and `DetachUserPolicy` on a resource that can
+//!     match `arn:aws:iam::<12 digits>:user/<anything without :>` (`*`,
+//!     `user/*`, `user/${aws:username}`), and the same for `Role` with
+//!     `role/` and `Group` with `group/`: IAM names the policy in a request
+//!     parameter, not in the resource, so any of them can attach another
+//!     grant's policy or detach one.
+//!
+//!   Resources are compared as IAM wildcards (`*`, `?`, and a policy
+//!   variable such as `${aws:username}` standing for anything): is there an
+//!   ARN both match? Case is ignored, to err on the side of refusing.
+//!
+//! [catalogue]: crate::providers::aws_iam::catalogue
 
 use std::collections::BTreeMap;
 
@@ -10,6 +64,7 @@ use crate::names;
 use crate::policy::{
     Effect, Identity, Person, Policy, Provider, RawIdentity, RawPolicy, Requester, Role,
 };
+use crate::providers::aws_iam::catalogue::{Action, Class, Wildcard, catalogue, meet, wildcards};
 use crate::rule::{Rule, Violation};
 use crate::snapshot::SourceFile;
 
@@ -24,6 +79,7 @@ static POLICY_CHECKS: &[(&str, PolicyCheck)] = &[
     ("people", check_people),
     ("duplicate-identities", check_duplicate_identities),
     ("roles", check_roles),
+    ("shared-account", check_shared_accounts),
 ];
 
 pub(super) fn check_policy(file: &SourceFile, out: &mut Vec<Violation>) -> Option<Policy> {
@@ -84,22 +140,58 @@ fn check_providers(p: &RawPolicy, s: &mut Sink) {
             );
         }
         if let Some(arn) = &provider.assume_role {
-            match names::role_arn_account(arn) {
-                None => s.at(
-                    Rule::InvalidArn,
-                    &format!("{path}.assume_role"),
-                    format!("`{arn}` is not an IAM role ARN"),
-                ),
+            let at = format!("{path}.assume_role");
+            match check_role_arn(arn, &at, s) {
                 Some(account) if account != provider.account => s.at(
                     Rule::InvalidArn,
-                    &format!("{path}.assume_role"),
+                    &at,
                     format!(
                         "`{arn}` is in account {account}, not the provider's account {}",
                         provider.account
                     ),
                 ),
-                Some(_) => {}
+                _ => {}
             }
+        }
+    }
+}
+
+/// Checks one IAM role ARN, pushing what is wrong with it at `path`; its
+/// account when it is a role ARN gitgrant can use.
+fn check_role_arn<'a>(arn: &'a str, path: &str, s: &mut Sink) -> Option<&'a str> {
+    match names::parse_role_arn(arn) {
+        Some(parsed) if parsed.partition == names::PARTITION => Some(parsed.account),
+        Some(parsed) => {
+            s.at_help(
+                Rule::InvalidArn,
+                path,
+                format!("`{arn}` is in the `{}` partition", parsed.partition),
+                format!(
+                    "gitgrant supports only the `{}` partition: write arn:{}:iam::<12-digit account>:role/<name>",
+                    names::PARTITION,
+                    names::PARTITION
+                ),
+            );
+            None
+        }
+        // A wildcard would let the grant (or the reconciler) assume roles
+        // that nobody named in a reviewed change.
+        None if arn.contains(['*', '?']) => {
+            s.at_help(
+                Rule::InvalidArn,
+                path,
+                format!("`{arn}` has a wildcard; a role ARN names one role"),
+                "write each role ARN in full, without `*` or `?`: arn:aws:iam::<12-digit account>:role/<name>".to_string(),
+            );
+            None
+        }
+        None => {
+            s.at(
+                Rule::InvalidArn,
+                path,
+                format!("`{arn}` is not an IAM role ARN"),
+            );
+            None
         }
     }
 }
@@ -179,37 +271,55 @@ fn build_person(raw: &crate::policy::RawPerson) -> Person {
     }
 }
 
+/// The key two identities collide under: IAM finds users (and roles) by
+/// name case-insensitively, so `Alice` and `alice` are one user.
+fn identity_key(identity: &Identity) -> Identity {
+    match identity {
+        Identity::AwsIamUser(u) => Identity::AwsIamUser(names::iam_name_key(u)),
+        Identity::AwsIamRole(r) => Identity::AwsIamRole(names::iam_name_key(r)),
+    }
+}
+
 fn check_duplicate_identities(p: &RawPolicy, s: &mut Sink) {
-    let mut owners: BTreeMap<(&str, Identity), &str> = BTreeMap::new();
+    // By provider and identity key: the first person mapped to it, and the
+    // identity as that person's entry spells it.
+    let mut owners: BTreeMap<(&str, Identity), (&str, Identity)> = BTreeMap::new();
     for (login, raw) in &p.people {
         let person = build_person(raw);
         // One report per pair of people, naming the providers they collide on.
-        let mut clashes: BTreeMap<&str, (Identity, Vec<&str>)> = BTreeMap::new();
+        let mut clashes: BTreeMap<&str, (Identity, Identity, Vec<&str>)> = BTreeMap::new();
         for provider in p.providers.keys() {
             let Some(identity) = person.identity_on(provider) else {
                 continue;
             };
-            match owners.get(&(provider.as_str(), identity.clone())) {
-                Some(first) => clashes
+            let key = (provider.as_str(), identity_key(identity));
+            match owners.get(&key) {
+                Some((first, theirs)) => clashes
                     .entry(first)
-                    .or_insert_with(|| (identity.clone(), Vec::new()))
-                    .1
+                    .or_insert_with(|| (identity.clone(), theirs.clone(), Vec::new()))
+                    .2
                     .push(provider),
                 None => {
-                    owners.insert((provider.as_str(), identity.clone()), login);
+                    owners.insert(key, (login, identity.clone()));
                 }
             }
         }
-        for (first, (identity, providers)) in clashes {
-            s.at_key(
-                Rule::DuplicateIdentity,
-                &format!("people.{login}"),
+        for (first, (identity, theirs, providers)) in clashes {
+            let message = if identity == theirs {
                 format!(
                     "{login} and {first} have the same identity {} on {}",
                     describe_identity(&identity),
                     providers.join(", ")
-                ),
-            );
+                )
+            } else {
+                format!(
+                    "{login}'s {} is {first}'s {} on {}: IAM names are not case-sensitive",
+                    describe_identity(&identity),
+                    describe_identity(&theirs),
+                    providers.join(", ")
+                )
+            };
+            s.at_key(Rule::DuplicateIdentity, &format!("people.{login}"), message);
         }
     }
 }
@@ -239,13 +349,7 @@ fn check_roles(p: &RawPolicy, s: &mut Sink) {
                 "the role's description is empty",
             );
         }
-        if !p.providers.contains_key(&role.provider) {
-            s.at(
-                Rule::UnknownProvider,
-                &format!("{path}.provider"),
-                format!("no provider named `{}`", role.provider),
-            );
-        }
+        check_role_providers(p, name, role, s);
         match role.max_duration.parse::<GrantDuration>() {
             Err(e) => s.at(
                 Rule::InvalidDuration,
@@ -330,13 +434,10 @@ fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
         );
     }
     for (i, arn) in perms.assume_roles.iter().enumerate() {
-        if names::role_arn_account(arn).is_none() {
-            s.at(
-                Rule::InvalidArn,
-                &format!("{path}.assume_roles.{i}"),
-                format!("`{arn}` is not an IAM role ARN"),
-            );
-        }
+        // `{account}` stands for each provider's account: any 12 digits
+        // check the rest of the ARN.
+        let arn = arn.replace(crate::policy::ACCOUNT_PLACEHOLDER, "000000000000");
+        check_role_arn(&arn, &format!("{path}.assume_roles.{i}"), s);
     }
     for (i, st) in perms.statements.iter().enumerate() {
         let spath = format!("{path}.statements.{i}");
@@ -372,16 +473,284 @@ fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
                 );
             }
         }
-        let all_actions = st.actions.iter().any(|a| a == "*" || a == "*:*");
-        let all_resources = st.resources.iter().any(|r| r == "*");
-        if st.effect == Effect::Allow && all_actions && all_resources && !role.allow_admin {
+        let covered = covered_actions(st, &spath, s);
+        // A Deny grants nothing, so only its spelling matters.
+        if st.effect == Effect::Allow {
+            check_gitgrant_policies(name, st, &covered, &spath, s);
+            let all_actions = st.actions.iter().any(|a| a == "*");
+            let all_resources = st.resources.iter().any(|r| covers_everything(r));
+            if all_actions && all_resources && !role.allow_admin {
+                s.at(
+                    Rule::AdminStatement,
+                    &spath,
+                    format!("role `{name}` allows every action on every resource"),
+                );
+            } else if !role.allow_admin {
+                check_identity_writes(name, st, &covered, &spath, s);
+            }
+        }
+    }
+}
+
+/// Names once each, in the order first written.
+fn unique(names: Vec<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !out.iter().any(|o| o == n) {
+            out.push(n.to_string());
+        }
+    }
+    out
+}
+
+/// A role names at least one provider, each defined once; `{account}` in
+/// its `assume_roles` needs no more than that.
+fn check_role_providers(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
+    let path = format!("roles.{name}.provider");
+    let names = role.provider.names();
+    if names.is_empty() {
+        s.at(
+            Rule::UnknownProvider,
+            &path,
+            format!("role `{name}` names no provider"),
+        );
+    }
+    let many = matches!(role.provider, crate::policy::Providers::Many(_));
+    for (i, provider) in names.iter().enumerate() {
+        let at = if many {
+            format!("{path}.{i}")
+        } else {
+            path.clone()
+        };
+        if !p.providers.contains_key(*provider) {
             s.at(
-                Rule::AdminStatement,
-                &spath,
-                format!("role `{name}` allows every action on every resource"),
+                Rule::UnknownProvider,
+                &at,
+                format!("no provider named `{provider}`"),
+            );
+        } else if names[..i].contains(provider) {
+            s.at(
+                Rule::UnknownProvider,
+                &at,
+                format!("provider `{provider}` is named twice"),
             );
         }
     }
+}
+
+/// Two providers of one kind in one account would each see the other's
+/// resources under this repository's ownership path as drift and revoke
+/// them on every run, sharded or not: one account, one provider per kind.
+fn check_shared_accounts(p: &RawPolicy, s: &mut Sink) {
+    let mut first: BTreeMap<(crate::policy::ProviderType, &str), &str> = BTreeMap::new();
+    for (name, provider) in &p.providers {
+        match first.get(&(provider.kind, provider.account.as_str())) {
+            Some(other) => s.at(
+                Rule::SharedAccount,
+                &format!("providers.{name}.account"),
+                format!(
+                    "providers `{other}` and `{name}` are both {} in account {}: each would revoke the other's grants as drift",
+                    provider.kind, provider.account
+                ),
+            ),
+            None => {
+                first.insert((provider.kind, provider.account.as_str()), name);
+            }
+        }
+    }
+}
+
+/// Services whose writes change who may do what, and so can take the window
+/// off a grant.
+const IDENTITY_SERVICES: &[&str] = &["iam", "sts", "organizations"];
+
+/// STS actions that start or label a session of a role. On exact role ARNs
+/// they are what a JIT grant is for; on anything wider they let the grantee
+/// become any role that trusts the account.
+const SESSION_ACTIONS: &[&str] = &[
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "SetContext",
+    "SetSourceIdentity",
+    "TagSession",
+];
+
+/// IAM actions that change a managed policy itself: its document, its
+/// versions, its tags, or whether it exists.
+const POLICY_WRITES: &[&str] = &[
+    "CreatePolicy",
+    "CreatePolicyVersion",
+    "DeletePolicy",
+    "DeletePolicyVersion",
+    "SetDefaultPolicyVersion",
+    "TagPolicy",
+    "UntagPolicy",
+];
+
+/// IAM actions that attach or detach a managed policy, and the kind of
+/// identity they act on. Any of them can attach or detach a gitgrant policy:
+/// IAM names the policy in a request parameter, not in the resource.
+const ATTACHMENTS: &[(&str, &str)] = &[
+    ("AttachUserPolicy", "user/"),
+    ("DetachUserPolicy", "user/"),
+    ("AttachRolePolicy", "role/"),
+    ("DetachRolePolicy", "role/"),
+    ("AttachGroupPolicy", "group/"),
+    ("DetachGroupPolicy", "group/"),
+];
+
+/// Whether a resource pattern can match some IAM ARN
+/// `arn:aws:iam::<12 digits>:<kind><rest>` in any account, where the rest
+/// holds no `:` (IAM names and paths of gitgrant's making never do). Kinds:
+/// `policy/gitgrant/` (every access repository's grants), `user/`, `role/`,
+/// `group/`.
+fn reaches_iam(resource: &str, kind: &str) -> bool {
+    let mut arn = wildcards("arn:aws:iam::");
+    arn.extend([Wildcard::One(Class::Digit); 12]);
+    arn.extend(wildcards(&format!(":{kind}")));
+    arn.push(Wildcard::Run(Class::NotColon));
+    meet(&wildcards(resource), &arn)
+}
+
+/// Each action of a statement with the catalogue's actions it covers, by
+/// index; reports those that cover none. Malformed ones are already reported.
+fn covered_actions(
+    st: &crate::policy::Statement,
+    spath: &str,
+    s: &mut Sink,
+) -> Vec<(usize, &'static Action)> {
+    let mut covered = Vec::new();
+    for (j, a) in st.actions.iter().enumerate() {
+        if !names::is_action(a) {
+            continue;
+        }
+        match catalogue().resolve(a) {
+            Ok(found) => covered.extend(found.into_iter().map(|f| (j, f))),
+            Err(unknown) => s.at(
+                Rule::UnknownAction,
+                &format!("{spath}.actions.{j}"),
+                unknown.to_string(),
+            ),
+        }
+    }
+    covered
+}
+
+/// Whether a resource pattern covers every resource: `*`, or an ARN whose
+/// segments (between `:` and `/`) are all wildcards — the partition may be
+/// `aws`, the one gitgrant's accounts are in. `arn:*:*:*:*:*`,
+/// `arn:aws:*:*:*:*` and `arn:aws:*:*:*:*/*` all count; an empty segment
+/// (`arn:aws:iam::*:*`) does not, as it matches only what is empty there.
+fn covers_everything(resource: &str) -> bool {
+    let stars = |p: &str| !p.is_empty() && p.chars().all(|c| c == '*');
+    if stars(resource) {
+        return true;
+    }
+    let Some(rest) = resource.strip_prefix("arn:") else {
+        return false;
+    };
+    let mut segments = rest.split([':', '/']);
+    segments.next().is_some_and(|p| p == "aws" || stars(p)) && segments.all(stars)
+}
+
+/// `a, b, c and 4 more`.
+fn some_of(names: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let head = names[..names.len().min(SHOWN)].join(", ");
+    match names.len().saturating_sub(SHOWN) {
+        0 => head,
+        more => format!("{head} and {more} more"),
+    }
+}
+
+/// Reports `rule` once for a statement, at the first of its actions that
+/// brought in any of `found`, naming a few of them after `what`.
+fn report_actions(
+    s: &mut Sink,
+    rule: Rule,
+    spath: &str,
+    what: String,
+    found: &[&(usize, &'static Action)],
+) {
+    let Some(j) = found.iter().map(|(j, _)| *j).min() else {
+        return;
+    };
+    let mut names: Vec<String> = Vec::new();
+    for (_, a) in found {
+        let name = a.to_string();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    s.at(
+        rule,
+        &format!("{spath}.actions.{j}"),
+        format!("{what}: {}", some_of(&names)),
+    );
+}
+
+/// Refuses, whatever `allow_admin` says, an Allow statement that can change
+/// the policies carrying grants' windows or attach and detach policies.
+fn check_gitgrant_policies(
+    name: &str,
+    st: &crate::policy::Statement,
+    covered: &[(usize, &'static Action)],
+    spath: &str,
+    s: &mut Sink,
+) {
+    let reaches = |kind: &str| st.resources.iter().any(|r| reaches_iam(r, kind));
+    let found: Vec<_> = covered
+        .iter()
+        .filter(|(_, a)| {
+            a.service() == "iam"
+                && (POLICY_WRITES.contains(&a.name()) && reaches("policy/gitgrant/")
+                    || ATTACHMENTS
+                        .iter()
+                        .any(|(action, kind)| a.name() == *action && reaches(kind)))
+        })
+        .collect();
+    report_actions(
+        s,
+        Rule::WritesGitgrantPolicies,
+        spath,
+        format!("role `{name}` can change gitgrant's own policies or attach and detach policies"),
+        &found,
+    );
+}
+
+/// Requires `allow_admin` for an Allow statement that can write IAM, STS or
+/// Organizations.
+fn check_identity_writes(
+    name: &str,
+    st: &crate::policy::Statement,
+    covered: &[(usize, &'static Action)],
+    spath: &str,
+    s: &mut Sink,
+) {
+    let exact_roles = st
+        .resources
+        .iter()
+        .all(|r| names::role_arn_account(r).is_some() && !r.contains(['*', '?']));
+    let session = |a: &Action| a.service() == "sts" && SESSION_ACTIONS.contains(&a.name());
+    let mut writes: Vec<_> = covered
+        .iter()
+        .filter(|(_, a)| {
+            IDENTITY_SERVICES.contains(&a.service())
+                && a.level().changes()
+                && !(session(a) && exact_roles)
+        })
+        .collect();
+    // The most powerful first: they are the ones worth naming.
+    writes.sort_by_key(|(j, a)| (std::cmp::Reverse(a.level()), *j));
+    let what = if writes.iter().any(|(_, a)| session(a)) {
+        format!(
+            "role `{name}` can assume any role that trusts the account (name roles in `assume_roles` instead) or write IAM, STS or Organizations"
+        )
+    } else {
+        format!("role `{name}` can write IAM, STS or Organizations")
+    };
+    report_actions(s, Rule::IamWrite, spath, what, &writes);
 }
 
 fn parse_requester(r: &str) -> Option<Requester> {
@@ -437,7 +806,7 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                     Role {
                         name: n.clone(),
                         description: r.description.clone(),
-                        provider: r.provider.clone(),
+                        providers: unique(r.provider.names()),
                         max_duration: r
                             .max_duration
                             .parse()
@@ -463,5 +832,273 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                 )
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod statement_tests {
+    use super::{ATTACHMENTS, POLICY_WRITES, SESSION_ACTIONS, covers_everything};
+    use crate::providers::aws_iam::catalogue::catalogue;
+    use crate::rule::Rule;
+    use crate::snapshot::{Content, SourceFile};
+
+    /// The rules and messages one statement of one role breaks.
+    fn check(allow_admin: bool, statement: &str) -> Vec<(Rule, String)> {
+        let text = format!(
+            "version: 1\nrepository: acme/access\nsecurity_team: \"@acme/security\"\n\
+             providers:\n  aws-prod: {{ type: aws-iam, account: \"111111111111\" }}\n\
+             people:\n  alice: {{ aws_iam_user: alice }}\n\
+             roles:\n  ops:\n    description: Operations\n    provider: aws-prod\n\
+             \x20   max_duration: 1h\n    approvers: [\"@acme/sre\"]\n\
+             \x20   allow_admin: {allow_admin}\n    permissions:\n      statements:\n\
+             \x20       - {statement}\n"
+        );
+        let file = SourceFile {
+            path: "gitgrant.yaml".into(),
+            content: Content::Bytes(text.into_bytes()),
+        };
+        let (_, found) = super::super::read_policy(&file);
+        found.into_iter().map(|v| (v.rule, v.message)).collect()
+    }
+
+    fn rules(allow_admin: bool, statement: &str) -> Vec<Rule> {
+        check(allow_admin, statement)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect()
+    }
+
+    fn allow(action: &str, resource: &str) -> String {
+        format!("{{ effect: Allow, actions: [\"{action}\"], resources: [\"{resource}\"] }}")
+    }
+
+    #[test]
+    fn a_role_with_iam_star_is_refused_without_allow_admin() {
+        // On instance profiles iam:* can neither touch a policy nor attach one.
+        let profiles = allow("iam:*", "arn:aws:iam::111111111111:instance-profile/*");
+        assert_eq!(rules(false, &profiles), [Rule::IamWrite]);
+        assert_eq!(rules(true, &profiles), []);
+        let (_, message) = &check(false, &profiles)[0];
+        assert!(message.contains(" more"), "{message}");
+        // On everything it also reaches gitgrant's own policies.
+        assert_eq!(
+            rules(false, &allow("iam:*", "*")),
+            [Rule::IamWrite, Rule::WritesGitgrantPolicies]
+        );
+    }
+
+    #[test]
+    fn star_on_arn_star_star_counts_as_everything() {
+        for everything in ["*", "arn:*:*:*:*:*", "arn:aws:*:*:*:*", "arn:aws:*:*:*:*/*"] {
+            let found = rules(false, &allow("*", everything));
+            assert!(
+                found.contains(&Rule::AdminStatement),
+                "{everything}: {found:?}"
+            );
+        }
+        for narrower in [
+            "arn:aws:iam::*:*",
+            "arn:aws:s3:::*",
+            "arn:aws:*:*:111111111111:*",
+        ] {
+            assert!(!covers_everything(narrower), "{narrower}");
+        }
+    }
+
+    #[test]
+    fn iam_policy_wildcards_are_expanded_as_iam_matches_them() {
+        let me = "arn:aws:iam::111111111111:user/${aws:username}";
+        let (rule, message) = &check(false, &allow("iam:*Policy*", me))[0];
+        assert_eq!(*rule, Rule::IamWrite);
+        assert!(message.contains("iam:"), "{message}");
+        // IAM ignores case, and so must the check.
+        assert_eq!(rules(false, &allow("iam:put*policy", me)), [Rule::IamWrite]);
+        assert_eq!(
+            rules(false, &allow("iam:Put?serPolicy", me)),
+            [Rule::IamWrite]
+        );
+        // Reading policies writes nothing.
+        assert_eq!(rules(false, &allow("iam:Get*Policy", "*")), []);
+    }
+
+    #[test]
+    fn create_policy_version_on_gitgrants_own_path_is_refused_even_with_allow_admin() {
+        let rewrite = |resource: &str| {
+            format!(
+                "{{ effect: Allow, actions: [\"iam:CreatePolicyVersion\", \"iam:SetDefaultPolicyVersion\"], resources: [\"{resource}\"] }}"
+            )
+        };
+        for reaching in [
+            "*",
+            "arn:aws:iam::*:policy/*",
+            "arn:aws:iam::111111111111:policy/gitgrant/*",
+            "arn:aws:iam::111111111111:policy/gitgrant/acme/access/gitgrant-ops-alice-1",
+        ] {
+            assert_eq!(
+                rules(true, &rewrite(reaching)),
+                [Rule::WritesGitgrantPolicies],
+                "{reaching}"
+            );
+        }
+        for elsewhere in [
+            "arn:aws:iam::111111111111:policy/team/*",
+            "arn:aws:iam::*:policy/team/*",
+        ] {
+            assert_eq!(rules(true, &rewrite(elsewhere)), [], "{elsewhere}");
+        }
+    }
+
+    #[test]
+    fn attach_user_policy_on_oneself_needs_allow_admin_and_is_still_refused() {
+        let me = allow(
+            "iam:AttachUserPolicy",
+            "arn:aws:iam::111111111111:user/${aws:username}",
+        );
+        assert_eq!(
+            rules(false, &me),
+            [Rule::IamWrite, Rule::WritesGitgrantPolicies]
+        );
+        // It could attach another grant's policy, or detach one.
+        assert_eq!(rules(true, &me), [Rule::WritesGitgrantPolicies]);
+        assert_eq!(
+            rules(
+                true,
+                &allow("iam:Detach*", "arn:aws:iam::111111111111:role/*")
+            ),
+            [Rule::WritesGitgrantPolicies]
+        );
+    }
+
+    #[test]
+    fn put_user_policy_on_oneself_needs_allow_admin() {
+        let me = allow(
+            "iam:PutUserPolicy",
+            "arn:aws:iam::111111111111:user/${aws:username}",
+        );
+        assert_eq!(rules(false, &me), [Rule::IamWrite]);
+        assert_eq!(rules(true, &me), []);
+    }
+
+    #[test]
+    fn full_admin_is_refused_even_with_allow_admin() {
+        assert_eq!(
+            rules(true, &allow("*", "*")),
+            [Rule::WritesGitgrantPolicies]
+        );
+    }
+
+    #[test]
+    fn a_misspelt_action_is_refused_with_a_did_you_mean() {
+        let found = check(false, &allow("logs:GetLogEvent", "*"));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, Rule::UnknownAction);
+        assert!(
+            found[0].1.contains("did you mean `logs:GetLogEvents`?"),
+            "{}",
+            found[0].1
+        );
+    }
+
+    #[test]
+    fn an_unknown_service_is_refused() {
+        let found = check(false, &allow("logz:GetLogEvents", "*"));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, Rule::UnknownAction);
+        assert!(found[0].1.contains("`logz`"), "{}", found[0].1);
+    }
+
+    #[test]
+    fn a_wildcard_that_matches_nothing_is_refused() {
+        assert_eq!(
+            rules(false, &allow("logs:Fetch*", "*")),
+            [Rule::UnknownAction]
+        );
+    }
+
+    #[test]
+    fn a_misspelt_deny_is_refused_but_a_deny_of_iam_needs_nothing() {
+        let deny = |a: &str| format!("{{ effect: Deny, actions: [\"{a}\"], resources: [\"*\"] }}");
+        assert_eq!(
+            rules(false, &deny("iam:CreatePolicyVersoin")),
+            [Rule::UnknownAction]
+        );
+        assert_eq!(rules(false, &deny("iam:*")), []);
+    }
+
+    #[test]
+    fn assume_role_on_an_exact_role_arn_is_ordinary_jit_access() {
+        let statement = "{ effect: Allow, actions: [\"sts:AssumeRole\", \"sts:TagSession\"], resources: [\"arn:aws:iam::111111111111:role/Deploy\"] }";
+        assert_eq!(rules(false, statement), []);
+    }
+
+    #[test]
+    fn assume_role_on_any_role_needs_allow_admin() {
+        for wide in ["*", "arn:aws:iam::111111111111:role/*"] {
+            let found = check(false, &allow("sts:AssumeRole", wide));
+            assert_eq!(found.len(), 1, "{wide}: {found:?}");
+            assert_eq!(found[0].0, Rule::IamWrite);
+            assert!(found[0].1.contains("assume_roles"), "{}", found[0].1);
+        }
+        // sts:* holds more than sessions, whatever the resource.
+        assert_eq!(
+            rules(
+                false,
+                &allow("sts:*", "arn:aws:iam::111111111111:role/Deploy")
+            ),
+            [Rule::IamWrite]
+        );
+    }
+
+    #[test]
+    fn organizations_writes_need_allow_admin_and_reads_do_not() {
+        assert_eq!(
+            rules(false, &allow("organizations:LeaveOrganization", "*")),
+            [Rule::IamWrite]
+        );
+        assert_eq!(rules(false, &allow("organizations:Describe*", "*")), []);
+        assert_eq!(rules(false, &allow("iam:List*", "*")), []);
+    }
+
+    #[test]
+    fn pass_role_on_a_named_role_needs_allow_admin() {
+        // Handing a role to a service is a way to act as that role.
+        let pass = allow("iam:PassRole", "arn:aws:iam::111111111111:role/Deploy");
+        assert_eq!(rules(false, &pass), [Rule::IamWrite]);
+        assert_eq!(rules(true, &pass), []);
+    }
+
+    #[test]
+    fn every_action_the_rules_name_is_one_aws_has() {
+        let named = POLICY_WRITES
+            .iter()
+            .chain(ATTACHMENTS.iter().map(|(a, _)| a))
+            .map(|a| format!("iam:{a}"))
+            .chain(SESSION_ACTIONS.iter().map(|a| format!("sts:{a}")));
+        for action in named {
+            let found = catalogue().lookup(&action);
+            assert!(found.is_some_and(|a| a.name() == &action[4..]), "{action}");
+        }
+    }
+
+    #[test]
+    fn policy_writes_are_every_write_to_a_managed_policy_aws_has() {
+        // After a regeneration, a new managed-policy write (an
+        // `iam:UpdatePolicy`, say) fails here until the rule names it.
+        let mut writes: Vec<&str> = catalogue()
+            .expand("iam:*Policy*")
+            .into_iter()
+            .filter(|a| a.level().changes())
+            .map(|a| a.name())
+            // Inline policies, attachments, trust and the password policy
+            // belong to a user, role, group or the account, not to a
+            // managed policy.
+            .filter(|n| {
+                !["User", "Role", "Group", "Account"]
+                    .iter()
+                    .any(|w| n.contains(w))
+            })
+            .collect();
+        writes.sort();
+        assert_eq!(writes, POLICY_WRITES);
     }
 }

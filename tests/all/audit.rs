@@ -288,3 +288,116 @@ fn odd_histories_are_reported_not_dropped() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(v["lifecycles"].as_array().unwrap().len() >= 2, "{json}");
 }
+
+/// The lifecycle of `id` in an audit's JSON.
+fn lifecycle(json: &str, id: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["lifecycles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == id)
+        .unwrap_or_else(|| panic!("no lifecycle {id} in {json}"))
+        .clone()
+}
+
+/// Rewrites main's tip as GitHub writes the commits of its merge and squash
+/// buttons: committed by `GitHub <noreply@github.com>` and carrying an
+/// OpenPGP signature. The signature here is made up: git cannot tell, and
+/// gitgrant does not verify signatures.
+fn as_written_by_github(dir: &Path) {
+    let commit = git(dir, &["cat-file", "commit", "HEAD"], None);
+    let mut out = String::new();
+    let mut lines = commit.split_inclusive('\n');
+    for line in lines.by_ref() {
+        if let Some(rest) = line.strip_prefix("committer ") {
+            let when = rest.rsplitn(3, ' ').take(2).collect::<Vec<_>>();
+            out.push_str(&format!(
+                "committer GitHub <noreply@github.com> {} {}",
+                when[1], when[0]
+            ));
+            out.push_str(
+                "gpgsig -----BEGIN PGP SIGNATURE-----\n \n wsBcBAABCAAQBQJnAAAACRBK7hj4Ov3rIwAAnmgIAJ0=\n =AAAA\n -----END PGP SIGNATURE-----\n",
+            );
+            break;
+        }
+        out.push_str(line);
+    }
+    out.extend(lines);
+    let mut child = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["hash-object", "-t", "commit", "-w", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(out.as_bytes())
+        .unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success());
+    let id = String::from_utf8(done.stdout).unwrap();
+    git(dir, &["update-ref", "refs/heads/main", id.trim()], None);
+}
+
+#[test]
+fn a_direct_commit_titled_merge_pull_request_is_a_direct_push() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let grant = grant_yaml("bob", "prod-readonly", "duration: 1h");
+    // GitHub's merge title on a commit with one parent: no merge at all.
+    repo.commit(
+        &[(BOB, Some(&grant))],
+        "Merge pull request #7 from bob/grant",
+        "2026-11-21T09:00:00Z",
+    );
+    let json = audit_json(&repo.path, "2026-11-21T09:30:00Z", &[]);
+    assert_eq!(findings(&json), ["direct-push"], "{json}");
+    let l = lifecycle(&json, "prod-readonly/bob-20261121-00b0");
+    assert_eq!(l["landed"]["evidence"], "none", "{l:#}");
+    // What the commit claims stays in the report.
+    assert_eq!(l["requested"]["pr"], 7);
+    let md = run_ok(
+        &[
+            "audit",
+            "--format",
+            "markdown",
+            "--now",
+            "2026-11-21T09:30:00Z",
+        ],
+        &repo.path,
+    );
+    assert!(md.contains("What the findings mean"), "{md}");
+    assert!(md.contains("is no proof of review"), "{md}");
+}
+
+#[test]
+fn a_merge_is_github_signed_only_when_committed_and_signed_as_github() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let grant = grant_yaml("bob", "prod-readonly", "duration: 1h");
+    let alice = "grants/prod-readonly/alice-20261121-00a1.yaml";
+    let grant_alice = grant_yaml("alice", "prod-readonly", "duration: 1h");
+    // Merged on someone's machine and pushed: the message is all there is.
+    repo.pull_request(
+        2,
+        &[(BOB, Some(&grant))],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00Z",
+    );
+    repo.pull_request(
+        3,
+        &[(alice, Some(&grant_alice))],
+        "2026-11-21T08:30:00Z",
+        "2026-11-21T09:10:00Z",
+    );
+    as_written_by_github(&repo.path);
+    let json = audit_json(&repo.path, "2026-11-21T09:30:00Z", &[]);
+    assert!(findings(&json).is_empty(), "{json}");
+    let bob = lifecycle(&json, "prod-readonly/bob-20261121-00b0");
+    assert_eq!(bob["landed"]["evidence"], "message", "{bob:#}");
+    let alice = lifecycle(&json, "prod-readonly/alice-20261121-00a1");
+    assert_eq!(alice["landed"]["evidence"], "github-signed", "{alice:#}");
+}

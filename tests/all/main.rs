@@ -2,11 +2,13 @@
 
 mod audit;
 mod cli;
+mod codeowners_corpus;
 mod faults;
 mod generated;
 mod git;
 mod github;
 mod github_fake;
+mod hardening;
 mod init;
 mod moto;
 mod no_panics;

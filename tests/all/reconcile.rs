@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use gitgrant::providers::aws_iam::catalogue::catalogue;
 use serde_json::Value;
 
 use crate::moto::{self, SeenPolicy, create_users, iam, moto, plant_policy, policies};
@@ -12,6 +13,12 @@ use crate::support::{GitRepo, fixtures, git, gitgrant, grant_yaml};
 pub const PATH: &str = "/gitgrant/acme/access/";
 /// The account of the fixture's provider.
 pub const ACCOUNT: &str = "111111111111";
+
+/// The name of grant `id`'s policy (`role/name`) in this repository.
+pub fn policy_of(id: &str) -> String {
+    let id = gitgrant::grant::GrantId::from_path(&format!("grants/{id}.yaml")).unwrap();
+    gitgrant::providers::aws_iam::policy_name("acme/access", &id)
+}
 
 /// A repository holding the reconcile fixture's policy, and the account
 /// with its users.
@@ -119,7 +126,10 @@ fn tag<'a>(p: &'a SeenPolicy, key: &str) -> Option<&'a str> {
 fn assert_window(p: &SeenPolicy, start: &str, end: &str) {
     let statements = p.document["Statement"].as_array().unwrap();
     assert!(!statements.is_empty());
-    for s in statements {
+    for s in statements
+        .iter()
+        .filter(|s| !gitgrant::providers::aws_iam::document::is_guard(s))
+    {
         assert_eq!(
             s["Condition"]["DateGreaterThan"]["aws:CurrentTime"], start,
             "{s}"
@@ -146,7 +156,7 @@ fn a_grant_is_applied_with_its_window_left_alone_when_nothing_changed_extended_a
     let seen = policies(&iam, "/");
     assert_eq!(seen.len(), 1);
     let p = &seen[0];
-    assert_eq!(p.name, "gitgrant-ro-alice-1");
+    assert_eq!(p.name, policy_of("ro/alice-1"));
     assert_eq!(p.path, PATH);
     assert_eq!(p.users, ["alice"]);
     assert_window(p, "2026-11-23T10:00:00Z", "2026-11-23T12:00:00Z");
@@ -180,19 +190,17 @@ fn a_grant_is_applied_with_its_window_left_alone_when_nothing_changed_extended_a
     assert_eq!(changes(&json), ["update ro/alice-1"]);
     let p = &policies(&iam, "/")[0];
     assert_window(p, "2026-11-23T10:00:00Z", "2026-11-23T15:00:00Z");
-    assert_eq!(p.versions, 2);
+    assert_eq!(
+        p.versions, 1,
+        "the previous version is deleted: a policy holds the one gitgrant wrote"
+    );
     assert_eq!(tag(p, "gitgrant:expires"), Some("2026-11-23T15:00:00Z"));
     assert_eq!(p.users, ["alice"]);
 
     // Ended: detached, deleted, and the file removed in a commit of its own.
     let json = reconcile(&repo.path, &m.url, "2026-11-23T15:04:31Z");
     assert_eq!(changes(&json), ["revoke ro/alice-1 (expired)"]);
-    assert_eq!(
-        writes(&json),
-        3,
-        "detach, delete the one old version, delete: {:#}",
-        json["calls"]
-    );
+    assert_eq!(writes(&json), 2, "detach, delete: {:#}", json["calls"]);
     assert!(policies(&iam, "/").is_empty());
     assert_eq!(json["removals"][0]["path"], "grants/ro/alice-1.yaml");
     let log = git(
@@ -222,7 +230,12 @@ fn a_deleted_grant_file_is_revoked_early_and_said_so() {
     repo.land_grants(2, 1, &[("bob", "admin", "duration: 8h")]);
     reconcile(&repo.path, &m.url, "2026-11-23T10:30:00Z");
     let p = &policies(&iam, PATH)[0];
-    for s in p.document["Statement"].as_array().unwrap() {
+    for s in p.document["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !gitgrant::providers::aws_iam::document::is_guard(s))
+    {
         assert_eq!(s["Condition"]["Bool"]["aws:MultiFactorAuthPresent"], "true");
     }
     repo.pull_request(
@@ -275,8 +288,8 @@ fn policies_gitgrant_does_not_own_are_untouched_and_drift_under_its_path_is_revo
                 &erin[..]
             ),
             ("/gitgrant/", "gitgrant-plain", &erin[..]),
-            (PATH, "gitgrant-ro-carol-1", &carol[..]),
             ("/gitgrant/other/access/", "gitgrant-ro-erin-1", &erin[..]),
+            (PATH, &policy_of("ro/carol-1")[..], &carol[..]),
             ("/", "team-readonly", &erin[..]),
         ]
     );
@@ -369,15 +382,20 @@ fn an_eleventh_managed_policy_is_refused_in_the_plan_before_any_call() {
         json["calls"]
     );
     let ours: Vec<String> = policies(&iam, PATH).into_iter().map(|p| p.name).collect();
-    assert_eq!(ours, ["gitgrant-ro-alice-1"]);
+    assert_eq!(ours, [policy_of("ro/alice-1")]);
 }
 
 #[test]
 fn a_policy_document_over_6144_characters_is_refused_before_any_call() {
     let m = moto();
     let (repo, iam) = setup(&m);
-    let actions: Vec<String> = (0..300)
-        .map(|i| format!("\"s3:GetObjectVersion{i}\""))
+    // Real actions, as validation refuses made-up ones: every EC2 read and
+    // list, some 7,000 characters.
+    let actions: Vec<String> = catalogue()
+        .expand("ec2:*")
+        .into_iter()
+        .filter(|a| !a.level().changes())
+        .map(|a| format!("\"{a}\""))
         .collect();
     let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap()
         + &format!(
@@ -439,7 +457,7 @@ fn an_invalid_grant_is_reported_and_never_applied_while_the_others_are() {
     assert_eq!(code, 2, "{json:#}");
     assert_eq!(json["invalid"][0]["file"], "grants/ro/bob-1.yaml");
     let ours: Vec<String> = policies(&iam, PATH).into_iter().map(|p| p.name).collect();
-    assert_eq!(ours, ["gitgrant-ro-alice-1"]);
+    assert_eq!(ours, [policy_of("ro/alice-1")]);
 }
 
 #[test]
@@ -659,4 +677,64 @@ fn a_run_sharded_to_one_provider_leaves_the_other_accounts_grants_alone() {
     assert!(!repo.path.join("grants/dev/alice-2.yaml").exists());
     assert!(repo.path.join("grants/ro/alice-1.yaml").exists());
     assert_eq!(policies(&prod, PATH).len(), 1);
+}
+
+#[test]
+fn a_role_over_two_accounts_is_granted_in_each_with_its_own_account_and_revoked_in_both() {
+    let m = moto();
+    let (repo, prod) = setup(&m);
+    let dev = iam(&m.url, "222222222222");
+    create_users(&dev, &["alice"]);
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml"))
+        .unwrap()
+        .replace(
+            "people:\n",
+            "  aws-dev:\n    type: aws-iam\n    account: \"222222222222\"\n    assume_role: arn:aws:iam::222222222222:role/gitgrant-reconciler\npeople:\n",
+        )
+        + "  ops:\n    description: Operations in both accounts\n    provider: [aws-prod, aws-dev]\n    max_duration: 8h\n    approvers: [\"@acme/sre-leads\"]\n    permissions:\n      assume_roles: [\"arn:aws:iam::{account}:role/Ops\"]\n";
+    repo.pull_request(
+        2,
+        &[
+            ("gitgrant.yaml", Some(&policy)),
+            (
+                "grants/ops/alice-1.yaml",
+                Some(&grant_yaml("alice", "ops", "duration: 1h")),
+            ),
+        ],
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T10:00:00Z",
+    );
+    let json = reconcile(&repo.path, &m.url, "2026-11-23T10:30:00Z");
+    assert_eq!(changes(&json), ["grant ops/alice-1", "grant ops/alice-1"]);
+    for (client, account) in [(&prod, ACCOUNT), (&dev, "222222222222")] {
+        let seen = policies(client, PATH);
+        assert_eq!(seen.len(), 1, "one policy in {account}");
+        assert_eq!(seen[0].users, ["alice"]);
+        assert_eq!(
+            seen[0].document["Statement"][0]["Resource"][0],
+            format!("arn:aws:iam::{account}:role/Ops"),
+            "{{account}} is the account the policy is in"
+        );
+        assert_window(&seen[0], "2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z");
+    }
+    let json = reconcile(&repo.path, &m.url, "2026-11-23T10:40:00Z");
+    assert!(changes(&json).is_empty(), "{json:#}");
+    assert_eq!(writes(&json), 0);
+
+    // Ended: revoked in both, and the file removed once.
+    let json = reconcile(&repo.path, &m.url, "2026-11-23T11:30:00Z");
+    assert_eq!(
+        changes(&json),
+        [
+            "revoke ops/alice-1 (expired)",
+            "revoke ops/alice-1 (expired)"
+        ]
+    );
+    assert!(policies(&prod, PATH).is_empty() && policies(&dev, PATH).is_empty());
+    assert!(!repo.path.join("grants/ops/alice-1.yaml").exists());
+    let message = git(&repo.path, &["log", "-1", "--format=%B"], None);
+    assert!(
+        message.contains("Gitgrant-Provider: aws-prod, aws-dev"),
+        "{message}"
+    );
 }

@@ -94,6 +94,52 @@ fn the_example_access_repository_is_valid() {
     assert!(json["grants"].as_array().unwrap().len() >= 4, "{json:#}");
 }
 
+/// What is wrong with how `gitgrant validate` treats one bad-input case:
+/// an exit other than 2, an expected violation not reported where its
+/// `expect` file says (with a help line), or the base's valid grant lost.
+fn case_failures(case: &Path) -> Vec<String> {
+    let name = case.file_name().unwrap().to_string_lossy().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    lay_out_case(case, dir.path());
+    let (code, json) = validate_json(dir.path());
+    let mut failures = Vec::new();
+    if code != 2 {
+        failures.push(format!("{name}: exit {code}, not 2"));
+    }
+    let found = json["violations"].as_array().unwrap();
+    for e in expectations(case) {
+        let hit = found.iter().any(|v| {
+            v["rule"] == e.rule.as_str()
+                && v["file"] == e.file.as_str()
+                && e.pos.is_none_or(|(l, c)| v["line"] == l && v["col"] == c)
+                && !v["help"].as_str().unwrap_or_default().is_empty()
+        });
+        if !hit {
+            failures.push(format!(
+                "{name}: expected {} at {}:{:?}; got {}",
+                e.rule,
+                e.file,
+                e.pos,
+                serde_json::to_string(found).unwrap()
+            ));
+        }
+    }
+    // Nothing is lost: the base repository's valid grant is still accepted
+    // whenever the policy itself is sound.
+    let policy_broken = found.iter().any(|v| v["file"] == "gitgrant.yaml");
+    let kept = json["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["id"] == "prod-readonly/alice-20261123-0001");
+    if !policy_broken && !kept && !name.starts_with("base-") {
+        failures.push(format!(
+            "{name}: the untouched valid grant was not accepted"
+        ));
+    }
+    failures
+}
+
 #[test]
 fn every_bad_input_fixture_is_rejected_with_its_rule_and_location() {
     let mut cases: Vec<_> = std::fs::read_dir(fixtures().join("bad"))
@@ -102,48 +148,91 @@ fn every_bad_input_fixture_is_rejected_with_its_rule_and_location() {
         .collect();
     cases.sort();
     assert!(cases.len() >= 40, "only {} bad-input cases", cases.len());
-    let mut failures = Vec::new();
-    for case in &cases {
-        let name = case.file_name().unwrap().to_string_lossy().to_string();
-        let dir = tempfile::tempdir().unwrap();
-        lay_out_case(case, dir.path());
-        let (code, json) = validate_json(dir.path());
-        if code != 2 {
-            failures.push(format!("{name}: exit {code}, not 2"));
-        }
-        let found = json["violations"].as_array().unwrap();
-        for e in expectations(case) {
-            let hit = found.iter().any(|v| {
-                v["rule"] == e.rule.as_str()
-                    && v["file"] == e.file.as_str()
-                    && e.pos.is_none_or(|(l, c)| v["line"] == l && v["col"] == c)
-                    && !v["help"].as_str().unwrap_or_default().is_empty()
-            });
-            if !hit {
-                failures.push(format!(
-                    "{name}: expected {} at {}:{:?}; got {}",
-                    e.rule,
-                    e.file,
-                    e.pos,
-                    serde_json::to_string(found).unwrap()
-                ));
-            }
-        }
-        // Nothing is lost: the base repository's valid grant is still accepted
-        // whenever the policy itself is sound.
-        let policy_broken = found.iter().any(|v| v["file"] == "gitgrant.yaml");
-        let kept = json["grants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|g| g["id"] == "prod-readonly/alice-20261123-0001");
-        if !policy_broken && !kept && !name.starts_with("base-") {
-            failures.push(format!(
-                "{name}: the untouched valid grant was not accepted"
-            ));
-        }
-    }
+    let failures: Vec<String> = cases.iter().flat_map(|c| case_failures(c)).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Runs one bad-input case, asserting what its `expect` file says, and
+/// returns the JSON report for further checks.
+fn rejected(case: &str) -> Value {
+    let case = fixtures().join("bad").join(case);
+    let failures = case_failures(&case);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let dir = tempfile::tempdir().unwrap();
+    lay_out_case(&case, dir.path());
+    validate_json(dir.path()).1
+}
+
+/// A string field of a violation.
+fn text<'a>(v: &'a Value, field: &str) -> &'a str {
+    v[field].as_str().unwrap_or_default()
+}
+
+/// The violations of one rule in a report.
+fn violations_of<'a>(json: &'a Value, rule: &str) -> Vec<&'a Value> {
+    json["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["rule"] == rule)
+        .collect()
+}
+
+#[test]
+fn a_grant_assuming_roles_for_a_person_mapped_to_an_iam_role_is_refused() {
+    let json = rejected("assume-roles-need-user");
+    let [v] = violations_of(&json, "assume-roles-need-user")[..] else {
+        panic!("one assume-roles-need-user violation: {json:#}");
+    };
+    assert!(text(v, "message").contains("IAM role Carol"), "{v}");
+    assert!(text(v, "help").contains("aws_iam_user"), "{v}");
+    // The same person may still be granted a role made of statements.
+    let accepted = json["grants"].as_array().unwrap();
+    assert!(
+        accepted.iter().any(|g| g["id"] == "prod-logs/carol-2"),
+        "{json:#}"
+    );
+}
+
+#[test]
+fn a_role_arn_with_a_wildcard_is_refused_as_assume_role_and_in_assume_roles() {
+    let json = rejected("policy-role-arn-wildcard");
+    let found = violations_of(&json, "invalid-arn");
+    assert_eq!(found.len(), 2, "{json:#}");
+    for v in found {
+        assert!(text(v, "message").contains("wildcard"), "{v}");
+    }
+}
+
+#[test]
+fn an_arn_in_another_aws_partition_is_refused() {
+    let json = rejected("policy-other-partition");
+    let arns = violations_of(&json, "invalid-arn");
+    assert_eq!(arns.len(), 2, "{json:#}");
+    for v in arns {
+        assert!(text(v, "message").contains("partition"), "{v}");
+        assert!(text(v, "help").contains("only the `aws` partition"), "{v}");
+    }
+    let [resource] = violations_of(&json, "invalid-resource")[..] else {
+        panic!("one invalid-resource violation: {json:#}");
+    };
+    assert!(
+        text(resource, "help").contains("aws partition"),
+        "{resource}"
+    );
+}
+
+#[test]
+fn two_people_mapped_to_one_iam_user_in_different_case_are_duplicates() {
+    let json = rejected("policy-duplicate-identity-case");
+    let [v] = violations_of(&json, "duplicate-identity")[..] else {
+        panic!("one duplicate-identity violation: {json:#}");
+    };
+    let message = text(v, "message");
+    assert!(
+        message.contains("IAM user Alice") && message.contains("IAM user alice"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -207,4 +296,92 @@ fn an_expired_grant_is_listed_not_rejected() {
         .find(|g| g["id"] == "prod-readonly/bob-20261101-0002")
         .unwrap();
     assert_eq!(bob["state"], "expired");
+}
+
+/// Runs `gitgrant validate` in the human format on a bad-input case.
+fn validate_human(case: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    lay_out_case(&fixtures().join("bad").join(case), dir.path());
+    let out = gitgrant()
+        .args(["validate", "--now", NOW, "--repo"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+}
+
+fn assert_contains_all(stdout: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+}
+
+/// `error[<rule>]: …` with `--> <place>` on the line below.
+fn assert_reported(stdout: &str, rule: &str, place: &str) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let found = lines.windows(2).any(|w| {
+        w[0].starts_with(&format!("error[{rule}]: ")) && w[1].trim() == format!("--> {place}")
+    });
+    assert!(found, "no {rule} at {place} in:\n{stdout}");
+}
+
+#[test]
+fn a_misspelt_action_is_refused_with_a_did_you_mean() {
+    let (code, stdout) = validate_human("policy-misspelt-action");
+    assert_eq!(code, Some(2), "{stdout}");
+    assert_reported(&stdout, "unknown-action", "gitgrant.yaml:33:54");
+    assert_contains_all(
+        &stdout,
+        &[
+            "did you mean `logs:GetLogEvents`?",
+            "help: check the spelling against AWS's Service Authorization Reference",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_service_is_refused() {
+    let (code, stdout) = validate_human("policy-unknown-service");
+    assert_eq!(code, Some(2), "{stdout}");
+    assert_reported(&stdout, "unknown-action", "gitgrant.yaml:33:38");
+    assert_contains_all(&stdout, &["no service with the prefix `logz`"]);
+}
+
+#[test]
+fn a_role_with_iam_star_is_refused_without_allow_admin() {
+    let (code, stdout) = validate_human("policy-iam-star");
+    assert_eq!(code, Some(2), "{stdout}");
+    assert_reported(&stdout, "iam-write", "gitgrant.yaml:33:38");
+    assert_reported(&stdout, "writes-gitgrant-policies", "gitgrant.yaml:33:38");
+    assert_contains_all(
+        &stdout,
+        &[
+            " more",
+            "help: a grantee who can write IAM can remove the window from their own grant",
+        ],
+    );
+}
+
+#[test]
+fn create_policy_version_on_gitgrants_own_path_is_refused_even_with_allow_admin() {
+    let (code, stdout) = validate_human("policy-create-policy-version-with-allow-admin");
+    assert_eq!(code, Some(2), "{stdout}");
+    assert_reported(&stdout, "writes-gitgrant-policies", "gitgrant.yaml:34:38");
+    assert_contains_all(
+        &stdout,
+        &[
+            "iam:CreatePolicyVersion, iam:SetDefaultPolicyVersion",
+            "help: not even `allow_admin: true` permits this",
+        ],
+    );
+    assert!(!stdout.contains("error[iam-write]"), "{stdout}");
+}
+
+#[test]
+fn a_subject_spelled_in_another_case_than_its_login_is_refused() {
+    let json = rejected("subject-other-case");
+    let [v] = violations_of(&json, "unknown-subject")[..] else {
+        panic!("one unknown-subject violation: {json:#}");
+    };
+    assert!(v["help"].as_str().unwrap().contains("`alice`"), "{v}");
 }

@@ -1,11 +1,12 @@
-//! How a grant is carried by AWS IAM (DESIGN §2), as pure values: the managed
+//! How AWS IAM carries a grant (DESIGN §2), as pure values: the managed
 //! policy's name, path, tags and document. Every statement carries the
 //! grant's window as `aws:CurrentTime` conditions, so AWS ends access on time
 //! even when no reconciler run comes.
 //!
-//! The reconciler's AWS adapter sends these values; nothing here calls AWS.
+//! The adapter (`api`) sends these values; nothing here calls AWS.
 
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 use crate::grant::{Grant, GrantId, Window, fmt_time};
 use crate::policy::{Effect, Policy, Role};
@@ -16,6 +17,8 @@ pub const MAX_DOCUMENT_CHARS: usize = 6144;
 pub const MAX_NAME_CHARS: usize = 128;
 /// The most versions a managed policy keeps.
 pub const MAX_VERSIONS: usize = 5;
+/// Hex digits of the name's hash: 128 bits of SHA-256.
+const HASH_HEX: usize = 32;
 
 /// The IAM path that marks a policy as this access repository's: gitgrant
 /// changes or deletes policies under it and nowhere else.
@@ -23,15 +26,45 @@ pub fn ownership_path(policy: &Policy) -> String {
     format!("/gitgrant/{}/{}/", policy.owner, policy.name)
 }
 
-/// The managed policy's name for a grant: `gitgrant-<role>-<name>`. Role and
-/// grant names are `[a-z0-9-]` already; a name over IAM's 128 characters is
-/// cut and ends in a hash of the whole, so two long names never collide.
-pub fn policy_name(id: &GrantId) -> String {
+/// The managed policy's name for grant `id` of `repository`:
+/// `gitgrant.<role>.<name>.<hash>`.
+///
+/// IAM policy names are unique per account whatever their path, so the name
+/// must tell apart every (repository, role, name). The readable part joins
+/// role and name with `.`, which neither may contain (`[a-z0-9-]`), so it
+/// alone is injective within one repository; the hash is the first 128 bits
+/// of SHA-256 over `repository`, role and name separated by NUL bytes
+/// (which none of them can contain), so it tells repositories apart and
+/// stays unique when a long readable part is cut to fit IAM's 128
+/// characters. Two names meet only if SHA-256 collides in 128 bits.
+pub fn policy_name(repository: &str, id: &GrantId) -> String {
+    let mut h = Sha256::new();
+    for part in [repository, &id.role, &id.name] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let hash: String = h
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..HASH_HEX]
+        .to_string();
+    let readable = format!("gitgrant.{}.{}", id.role, id.name);
+    let room = MAX_NAME_CHARS - HASH_HEX - 1;
+    let cut = &readable[..readable.len().min(room)];
+    format!("{cut}.{hash}")
+}
+
+/// The name gitgrant gave a grant's policy before names were made
+/// injective (`gitgrant-<role>-<name>`, cut and ending in 32 bits of FNV
+/// when long). A policy under this repository's path with this name, whose
+/// description records the same grant, is migrated: the new policy is made
+/// first, then the old one is deleted, so access never lapses.
+pub fn legacy_policy_name(id: &GrantId) -> String {
     let name = format!("gitgrant-{}-{}", id.role, id.name);
     if name.len() <= MAX_NAME_CHARS {
         return name;
     }
-    // FNV-1a: stable across runs and platforms, unlike std's hasher.
     let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
@@ -78,7 +111,7 @@ fn window_conditions(window: Window, require_mfa: bool) -> serde_json::Map<Strin
 /// pinned to the caller's user name, so every session is attributable. A
 /// session started just before the window ends lives on until its own expiry
 /// (at least 15 minutes): that residual window is AWS's, not gitgrant's.
-pub fn document(role: &Role, window: Window) -> Value {
+pub fn document(role: &Role, account: &str, window: Window) -> Value {
     let mut statements = Vec::new();
     if !role.permissions.assume_roles.is_empty() {
         let mut conditions = window_conditions(window, role.require_mfa);
@@ -90,7 +123,7 @@ pub fn document(role: &Role, window: Window) -> Value {
             "Sid": "AssumeRoles",
             "Effect": "Allow",
             "Action": "sts:AssumeRole",
-            "Resource": role.permissions.assume_roles,
+            "Resource": role.assume_roles_in(account),
             "Condition": conditions,
         }));
     }
@@ -103,7 +136,57 @@ pub fn document(role: &Role, window: Window) -> Value {
             "Condition": window_conditions(window, role.require_mfa),
         }));
     }
+    statements.extend(guard_statements());
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// Every gitgrant policy's path prefix in any account, for every access
+/// repository.
+const GITGRANT_POLICIES: &str = "arn:aws:iam::*:policy/gitgrant/*";
+
+/// Defence in depth, in every grant document: the subject may never write
+/// gitgrant's own policies or attach and detach them, so no grant can
+/// rewrite itself (strip its window, say) whatever else the account lets
+/// the subject do. Validation refuses roles that could; these denies hold
+/// even if a role slipped through. They carry no window: outside it the
+/// policy grants nothing anyway.
+pub(crate) fn guard_statements() -> [Value; 2] {
+    [
+        json!({
+            "Sid": "GitgrantPoliciesAreNotYours",
+            "Effect": "Deny",
+            "Action": [
+                "iam:CreatePolicy",
+                "iam:CreatePolicyVersion",
+                "iam:DeletePolicy",
+                "iam:DeletePolicyVersion",
+                "iam:SetDefaultPolicyVersion",
+                "iam:TagPolicy",
+                "iam:UntagPolicy"
+            ],
+            "Resource": GITGRANT_POLICIES,
+        }),
+        json!({
+            "Sid": "GitgrantAttachmentsAreNotYours",
+            "Effect": "Deny",
+            "Action": [
+                "iam:AttachGroupPolicy",
+                "iam:AttachRolePolicy",
+                "iam:AttachUserPolicy",
+                "iam:DetachGroupPolicy",
+                "iam:DetachRolePolicy",
+                "iam:DetachUserPolicy"
+            ],
+            "Resource": "*",
+            "Condition": { "ArnLike": { "iam:PolicyARN": GITGRANT_POLICIES } },
+        }),
+    ]
+}
+
+/// Whether a statement of a policy document is one of the denies every
+/// grant document carries.
+pub fn is_guard(statement: &Value) -> bool {
+    guard_statements().contains(statement)
 }
 
 /// The document as IAM stores and counts it: JSON without whitespace.
@@ -140,9 +223,7 @@ pub fn reconciler_policy(policy: &Policy, account: &str) -> Value {
                     "iam:DeletePolicy",
                     "iam:DeletePolicyVersion",
                     "iam:GetPolicy",
-                    "iam:GetPolicyVersion",
                     "iam:ListEntitiesForPolicy",
-                    "iam:ListPolicyVersions",
                     "iam:TagPolicy"
                 ],
                 "Resource": owned
@@ -153,12 +234,14 @@ pub fn reconciler_policy(policy: &Policy, account: &str) -> Value {
                 "Action": [
                     "iam:AttachRolePolicy",
                     "iam:AttachUserPolicy",
+                    "iam:DetachGroupPolicy",
                     "iam:DetachRolePolicy",
                     "iam:DetachUserPolicy"
                 ],
                 "Resource": [
                     format!("arn:aws:iam::{account}:user/*"),
-                    format!("arn:aws:iam::{account}:role/*")
+                    format!("arn:aws:iam::{account}:role/*"),
+                    format!("arn:aws:iam::{account}:group/*")
                 ],
                 "Condition": { "ArnLike": { "iam:PolicyARN": owned } }
             },
@@ -167,8 +250,7 @@ pub fn reconciler_policy(policy: &Policy, account: &str) -> Value {
                 "Effect": "Allow",
                 "Action": [
                     "iam:GetAccountAuthorizationDetails",
-                    "iam:GetAccountSummary",
-                    "iam:ListPolicies"
+                    "iam:GetAccountSummary"
                 ],
                 "Resource": "*"
             }
@@ -217,7 +299,6 @@ pub fn pretty(document: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::Timing;
     use crate::policy::{RawPermissions, Statement};
     use chrono::{DateTime, Utc};
 
@@ -229,7 +310,7 @@ mod tests {
         Role {
             name: "prod-readonly".into(),
             description: "d".into(),
-            provider: "aws-prod".into(),
+            providers: vec!["aws-prod".into()],
             max_duration: "8h".parse().unwrap(),
             approvers: vec![],
             min_approvals: 1,
@@ -238,12 +319,13 @@ mod tests {
             require_mfa: mfa,
             break_glass: false,
             permissions: RawPermissions {
-                assume_roles: vec!["arn:aws:iam::111111111111:role/ProdReadOnly".into()],
+                assume_roles: vec!["arn:aws:iam::{account}:role/ProdReadOnly".into()],
                 statements,
             },
         }
     }
 
+    const ACCOUNT: &str = "111111111111";
     const WINDOW: &str = "2026-11-22T10:00:00Z";
 
     fn window() -> Window {
@@ -264,10 +346,16 @@ mod tests {
                     resources: vec!["*".into()],
                 }],
             ),
+            ACCOUNT,
             window(),
         );
         insta::assert_snapshot!(serde_json::to_string_pretty(&doc).unwrap());
-        for s in doc["Statement"].as_array().unwrap() {
+        let statements = doc["Statement"].as_array().unwrap();
+        assert_eq!(
+            statements[0]["Resource"][0], "arn:aws:iam::111111111111:role/ProdReadOnly",
+            "{{account}} is the provider's account"
+        );
+        for s in statements.iter().filter(|s| !is_guard(s)) {
             assert_eq!(s["Condition"]["DateGreaterThan"]["aws:CurrentTime"], WINDOW);
             assert_eq!(
                 s["Condition"]["DateLessThan"]["aws:CurrentTime"],
@@ -275,7 +363,7 @@ mod tests {
             );
             assert_eq!(s["Condition"]["Bool"]["aws:MultiFactorAuthPresent"], "true");
         }
-        let no_mfa = document(&role(false, vec![]), window());
+        let no_mfa = document(&role(false, vec![]), ACCOUNT, window());
         assert!(no_mfa["Statement"][0]["Condition"].get("Bool").is_none());
         assert_eq!(
             no_mfa["Statement"][0]["Condition"]["StringEquals"]["sts:RoleSessionName"],
@@ -292,37 +380,123 @@ mod tests {
                 .collect(),
             resources: vec!["*".into()],
         };
-        let doc = document(&role(false, vec![many]), window());
+        let doc = document(&role(false, vec![many]), ACCOUNT, window());
         let why = document_quota(&doc).expect("over the quota");
         assert!(why.contains("over IAM's 6144"), "{why}");
-        assert!(document_quota(&document(&role(false, vec![]), window())).is_none());
+        assert!(document_quota(&document(&role(false, vec![]), ACCOUNT, window())).is_none());
+    }
+
+    fn id(role: &str, name: &str) -> GrantId {
+        GrantId {
+            role: role.into(),
+            name: name.into(),
+        }
     }
 
     #[test]
-    fn names_and_paths() {
-        let grant = Grant {
-            id: GrantId {
-                role: "prod-readonly".into(),
-                name: "alice-20261122-7f3a".into(),
-            },
-            subject: "alice".into(),
-            reason: "r".into(),
-            ticket: None,
-            timing: Timing::Duration("2h".parse().unwrap()),
+    fn every_document_denies_writing_gitgrants_own_policies() {
+        let doc = document(&role(false, vec![]), ACCOUNT, window());
+        let guards: Vec<&Value> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| is_guard(s))
+            .collect();
+        assert_eq!(guards.len(), 2);
+        for g in &guards {
+            assert_eq!(g["Effect"], "Deny");
+        }
+        let actions = |g: &Value| -> Vec<String> {
+            g["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect()
         };
+        assert!(actions(guards[0]).contains(&"iam:CreatePolicyVersion".to_string()));
+        assert!(actions(guards[0]).contains(&"iam:SetDefaultPolicyVersion".to_string()));
+        assert_eq!(guards[0]["Resource"], "arn:aws:iam::*:policy/gitgrant/*");
+        assert!(actions(guards[1]).contains(&"iam:DetachUserPolicy".to_string()));
         assert_eq!(
-            policy_name(&grant.id),
-            "gitgrant-prod-readonly-alice-20261122-7f3a"
+            guards[1]["Condition"]["ArnLike"]["iam:PolicyARN"],
+            "arn:aws:iam::*:policy/gitgrant/*"
         );
-        let long = |last: char| Grant {
-            id: GrantId {
-                role: "r".repeat(63),
-                name: format!("{}{last}", "n".repeat(62)),
-            },
-            ..grant.clone()
-        };
-        let (a, b) = (policy_name(&long('a').id), policy_name(&long('b').id));
+    }
+
+    #[test]
+    fn a_weak_role_and_a_strong_role_whose_joined_names_meet_get_different_policies() {
+        // `prod` + `admin-carol-…` and `prod-admin` + `carol-…` were both
+        // gitgrant-prod-admin-carol-20261123-0b5e.
+        let weak = id("prod", "admin-carol-20261123-0b5e");
+        let strong = id("prod-admin", "carol-20261123-0b5e");
+        assert_eq!(legacy_policy_name(&weak), legacy_policy_name(&strong));
+        assert_ne!(
+            policy_name("acme/access", &weak),
+            policy_name("acme/access", &strong)
+        );
+        assert!(policy_name("acme/access", &weak).starts_with("gitgrant.prod.admin-carol-"));
+    }
+
+    #[test]
+    fn the_same_grant_in_two_repositories_gets_two_names() {
+        let g = id("ro", "alice-1");
+        assert_ne!(
+            policy_name("acme/access", &g),
+            policy_name("acme/other", &g)
+        );
+        assert_eq!(
+            policy_name("acme/access", &g),
+            policy_name("acme/access", &g)
+        );
+    }
+
+    #[test]
+    fn names_fit_iam_and_long_ones_differ_past_the_cut() {
+        let long = |last: char| id(&"r".repeat(63), &format!("{}{last}", "n".repeat(62)));
+        let (a, b) = (
+            policy_name("acme/access", &long('a')),
+            policy_name("acme/access", &long('b')),
+        );
         assert_eq!(a.len(), MAX_NAME_CHARS);
         assert_ne!(a, b, "names differing only past the cut must not collide");
+        let iam_name = regex::Regex::new(r"^[\w+=,.@-]{1,128}$").unwrap();
+        assert!(iam_name.is_match(&a), "{a}");
+    }
+
+    proptest::proptest! {
+        /// Over generated role and grant names (the slugs validation
+        /// admits), two different grants never share a policy name.
+        #[test]
+        fn resource_names_never_collide(
+            a_role in "[a-z0-9][a-z0-9-]{0,62}",
+            a_name in "[a-z0-9][a-z0-9-]{0,62}",
+            b_role in "[a-z0-9][a-z0-9-]{0,62}",
+            b_name in "[a-z0-9][a-z0-9-]{0,62}",
+        ) {
+            let (a, b) = (id(&a_role, &a_name), id(&b_role, &b_name));
+            proptest::prop_assume!(a != b);
+            proptest::prop_assert_ne!(
+                policy_name("acme/access", &a),
+                policy_name("acme/access", &b)
+            );
+        }
+
+        /// The attack itself: one hyphenated string split into role and
+        /// name at two places. The old names met; the new ones never do.
+        #[test]
+        fn one_string_split_two_ways_never_collides(
+            x in "[a-z0-9][a-z0-9-]{0,20}",
+            y in "[a-z0-9][a-z0-9-]{0,20}",
+            z in "[a-z0-9][a-z0-9-]{0,20}",
+        ) {
+            let a = id(&x, &format!("{y}-{z}"));
+            let b = id(&format!("{x}-{y}"), &z);
+            proptest::prop_assert_eq!(legacy_policy_name(&a), legacy_policy_name(&b));
+            proptest::prop_assert_ne!(
+                policy_name("acme/access", &a),
+                policy_name("acme/access", &b)
+            );
+        }
     }
 }

@@ -12,16 +12,18 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::provider::Calls;
+use crate::providers::Calls;
 
-/// Counts operations once each, and attempts beyond the first as retries.
+/// Counts operations once each, and attempts beyond the first as retries:
+/// one interceptor on every client of a provider.
 #[derive(Debug, Clone)]
-pub(super) struct Counter {
+pub struct Counter {
     calls: Arc<Mutex<Calls>>,
 }
 
 impl Counter {
-    pub(super) fn new(calls: Arc<Mutex<Calls>>) -> Counter {
+    /// A counter adding to `calls`.
+    pub fn new(calls: Arc<Mutex<Calls>>) -> Counter {
         Counter { calls }
     }
 }

@@ -1,112 +1,26 @@
-//! The AWS IAM provider: reads this repository's grant policies in pages and
+//! The AWS IAM adapter: reads this repository's grant policies in pages and
 //! applies the plan's changes with aws-sdk-iam, one write at a time.
 //!
 //! Ownership is the policy path (`/gitgrant/<owner>/<name>/`): only policies
 //! under it are ever observed, so only they are ever changed or deleted.
-//! Users, roles and every other policy in the account are read, never
-//! written — attaching and detaching our own policies aside.
-
-mod calls;
+//! Users, roles, groups and every other policy in the account are read,
+//! never written — attaching and detaching our own policies aside.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_iam::Client;
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::{EntityType, SummaryKeyType, Tag};
 use serde_json::Value;
 
-use crate::plan::{Change, Desired, Observed};
+use super::plan::{AttachQuota, Change, Desired, Observation, Observed};
 use crate::policy::{Identity, Provider as ProviderConfig};
-use crate::provider::{AttachQuota, Calls, Observation, Provider};
+use crate::providers::aws::{Account, AwsError, call_error};
+use crate::providers::{Calls, Provider};
 
 /// IAM's largest page.
 pub const MAX_PAGE_SIZE: i32 = 1000;
-/// Attempts per call, the first included (standard retry mode).
-pub const MAX_ATTEMPTS: u32 = 6;
-
-/// A failed read or change in AWS.
-#[derive(Debug, thiserror::Error)]
-pub enum AwsError {
-    /// An API call failed (after the SDK's retries, when it retries it).
-    #[error("{operation} {what}: {detail}")]
-    Call {
-        /// The IAM or STS operation.
-        operation: &'static str,
-        /// What it was for.
-        what: String,
-        /// AWS's error code and message.
-        detail: String,
-    },
-    /// The credentials are for another account than the policy names: the
-    /// provider is left alone.
-    #[error(
-        "provider {provider}: the credentials are for account {actual}, but gitgrant.yaml says {expected}; nothing was read or changed there"
-    )]
-    WrongAccount {
-        /// The provider's name.
-        provider: String,
-        /// The account in gitgrant.yaml.
-        expected: String,
-        /// The account the credentials belong to.
-        actual: String,
-    },
-    /// A policy of our name exists outside this repository's path: it is
-    /// someone else's and is not touched.
-    #[error(
-        "a policy named {name} already exists outside {path} in {provider}; it is not this repository's and gitgrant leaves it alone"
-    )]
-    NameTaken {
-        /// The provider's name.
-        provider: String,
-        /// The policy name.
-        name: String,
-        /// This repository's path.
-        path: String,
-    },
-}
-
-fn call_error<E>(operation: &'static str, what: impl Into<String>, e: E) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let detail = match (e.code(), e.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(&e).to_string(),
-    };
-    AwsError::Call {
-        operation,
-        what: what.into(),
-        detail,
-    }
-}
-
-/// How to reach AWS: what the environment gives (credentials, endpoint),
-/// with gitgrant's retry policy and timeouts.
-pub async fn base_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        // IAM is global; the SDK still signs for a region.
-        .region(
-            aws_config::meta::region::RegionProviderChain::default_provider()
-                .or_else(Region::from_static("us-east-1")),
-        )
-        // Standard mode retries throttling, 5xx and dropped connections
-        // with jittered backoff; adaptive mode is never used.
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .build(),
-        )
-        .load()
-        .await
-}
 
 /// One AWS account, managed through IAM.
 #[derive(Debug)]
@@ -116,7 +30,7 @@ pub struct AwsIam {
     path: String,
     page_size: i32,
     client: Client,
-    calls: Arc<Mutex<Calls>>,
+    reach: Account,
 }
 
 impl AwsIam {
@@ -129,47 +43,17 @@ impl AwsIam {
         path: &str,
         page_size: i32,
     ) -> Result<AwsIam, AwsError> {
-        let calls = Arc::new(Mutex::new(Calls::default()));
-        let mut sts = aws_sdk_sts::config::Builder::from(base)
-            .interceptor(calls::Counter::new(calls.clone()));
-        let mut iam = aws_sdk_iam::config::Builder::from(base)
-            .interceptor(calls::Counter::new(calls.clone()));
-        if let Some(role) = &provider.assume_role {
-            let creds = aws_config::sts::AssumeRoleProvider::builder(role)
-                .session_name("gitgrant-reconcile")
-                .configure(base)
-                .build()
-                .await;
-            let creds = aws_sdk_iam::config::SharedCredentialsProvider::new(creds);
-            sts = sts.credentials_provider(creds.clone());
-            iam = iam.credentials_provider(creds);
-        }
-        let who = aws_sdk_sts::Client::from_conf(sts.build())
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| {
-                call_error(
-                    "GetCallerIdentity",
-                    format!("for provider {}", provider.name),
-                    e,
-                )
-            })?;
-        let actual = who.account().unwrap_or_default();
-        if actual != provider.account {
-            return Err(AwsError::WrongAccount {
-                provider: provider.name.clone(),
-                expected: provider.account.clone(),
-                actual: actual.to_string(),
-            });
-        }
+        let reach = Account::connect(base, provider).await?;
+        let iam = aws_sdk_iam::config::Builder::from(&reach.config)
+            .interceptor(reach.counter())
+            .build();
         Ok(AwsIam {
             name: provider.name.clone(),
             account: provider.account.clone(),
             path: path.to_string(),
             page_size: page_size.clamp(1, MAX_PAGE_SIZE),
-            client: Client::from_conf(iam.build()),
-            calls,
+            client: Client::from_conf(iam),
+            reach,
         })
     }
 
@@ -294,7 +178,7 @@ impl AwsIam {
             .policy_name(&d.name)
             .path(&self.path)
             .description(Self::description(&d.grant))
-            .policy_document(crate::iam::minified(&d.document))
+            .policy_document(super::document::minified(&d.document))
             .set_tags(Some(Self::tags(d)))
             .send()
             .await;
@@ -302,27 +186,38 @@ impl AwsIam {
             Ok(_) => {}
             // A previous attempt whose answer was lost, or a run stopped
             // between creating and attaching: complete it when the policy
-            // is under our path; otherwise it is someone else's.
+            // is under our path and records this grant; otherwise it is
+            // someone else's, or forged, and is never adopted.
             Err(e) if e.code() == Some("EntityAlreadyExists") => {
                 let ours = self.client.get_policy().policy_arn(&arn).send().await;
                 match ours {
-                    Ok(_) => {
+                    Ok(found) => {
+                        let recorded = found.policy().and_then(|p| p.description());
+                        if recorded != Some(Self::description(&d.grant).as_str()) {
+                            return Err(AwsError::NotOurs(format!(
+                                "a policy named {} exists under {} in {} and records {:?}, not grant {}; gitgrant does not adopt it",
+                                d.name,
+                                self.path,
+                                self.name,
+                                recorded.unwrap_or_default(),
+                                d.grant
+                            )));
+                        }
                         // Make sure it carries this window, not an older one.
                         self.client
                             .create_policy_version()
                             .policy_arn(&arn)
-                            .policy_document(crate::iam::minified(&d.document))
+                            .policy_document(super::document::minified(&d.document))
                             .set_as_default(true)
                             .send()
                             .await
                             .map_err(|e| call_error("CreatePolicyVersion", &arn, e))?;
                     }
                     Err(e) if e.code() == Some("NoSuchEntity") => {
-                        return Err(AwsError::NameTaken {
-                            provider: self.name.clone(),
-                            name: d.name.clone(),
-                            path: self.path.clone(),
-                        });
+                        return Err(AwsError::NotOurs(format!(
+                            "a policy named {} already exists outside {} in {}; it is not this repository's and gitgrant leaves it alone",
+                            d.name, self.path, self.name
+                        )));
                     }
                     Err(e) => return Err(call_error("GetPolicy", &arn, e)),
                 }
@@ -336,14 +231,17 @@ impl AwsIam {
         for identity in &o.attached {
             self.detach(identity, &o.arn).await?;
         }
+        for group in &o.groups {
+            self.detach_group(group, &o.arn).await?;
+        }
         for version in &o.old_versions {
             self.delete_version(&o.arn, version).await?;
         }
         match self.client.delete_policy().policy_arn(&o.arn).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("NoSuchEntity") => Ok(()),
-            // Attached to something the state read does not show (a group,
-            // or an attachment made since): find every entity, detach, retry.
+            // Attached to something the state read does not show (an
+            // attachment made since): find every entity, detach, retry.
             Err(e) if e.code() == Some("DeleteConflict") => {
                 self.detach_everything(&o.arn).await?;
                 self.client
@@ -355,6 +253,25 @@ impl AwsIam {
                     .map_err(|e| call_error("DeletePolicy", &o.arn, e))
             }
             Err(e) => Err(call_error("DeletePolicy", &o.arn, e)),
+        }
+    }
+
+    /// Detaches from a group; an attachment already gone is no error.
+    async fn detach_group(&self, group: &str, arn: &str) -> Result<(), AwsError> {
+        match self
+            .client
+            .detach_group_policy()
+            .group_name(group)
+            .policy_arn(arn)
+            .send()
+            .await
+        {
+            Err(e) if e.code() != Some("NoSuchEntity") => Err(call_error(
+                "DetachGroupPolicy",
+                format!("{arn} from group {group}"),
+                e,
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -380,22 +297,16 @@ impl AwsIam {
             }
             for g in page.policy_groups() {
                 if let Some(n) = g.group_name() {
-                    self.client
-                        .detach_group_policy()
-                        .group_name(n)
-                        .policy_arn(arn)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            call_error("DetachGroupPolicy", format!("{arn} from group {n}"), e)
-                        })?;
+                    self.detach_group(n, arn).await?;
                 }
             }
         }
         Ok(())
     }
 
-    /// A new default version (after pruning old ones), then attachments.
+    /// Versions gitgrant did not keep deleted, a new default version, the
+    /// previous default deleted (so the policy holds one version: the one
+    /// gitgrant wrote), then attachments.
     async fn update(&self, change: &Change) -> Result<(), AwsError> {
         let Change::Update {
             desired: d,
@@ -404,23 +315,27 @@ impl AwsIam {
             prune,
             attach,
             detach,
+            detach_groups,
+            ..
         } = change
         else {
             return Ok(());
         };
-        let document = *document;
-        if document {
-            for version in prune {
-                self.delete_version(&o.arn, version).await?;
-            }
+        for version in prune {
+            self.delete_version(&o.arn, version).await?;
+        }
+        if *document {
             self.client
                 .create_policy_version()
                 .policy_arn(&o.arn)
-                .policy_document(crate::iam::minified(&d.document))
+                .policy_document(super::document::minified(&d.document))
                 .set_as_default(true)
                 .send()
                 .await
                 .map_err(|e| call_error("CreatePolicyVersion", &o.arn, e))?;
+            if !o.default_version.is_empty() {
+                self.delete_version(&o.arn, &o.default_version).await?;
+            }
             self.client
                 .tag_policy()
                 .policy_arn(&o.arn)
@@ -434,6 +349,9 @@ impl AwsIam {
         }
         for identity in detach {
             self.detach(identity, &o.arn).await?;
+        }
+        for group in detach_groups {
+            self.detach_group(group, &o.arn).await?;
         }
         Ok(())
     }
@@ -455,15 +373,16 @@ fn grant_of(description: Option<&str>) -> Option<String> {
 }
 
 impl Provider for AwsIam {
-    type Error = AwsError;
+    type Observation = Observation;
+    type Change = Change;
 
     fn name(&self) -> &str {
         &self.name
     }
 
     /// `GetAccountSummary` once, then `GetAccountAuthorizationDetails` for
-    /// users, roles and local managed policies, in pages of `page_size`:
-    /// documents and attachments without one call per grant.
+    /// users, roles, groups and local managed policies, in pages of
+    /// `page_size`: documents and attachments without one call per grant.
     async fn observe(&self) -> Result<Observation, AwsError> {
         let quota = self.quota().await?;
         let mut pages = self
@@ -471,12 +390,14 @@ impl Provider for AwsIam {
             .get_account_authorization_details()
             .filter(EntityType::User)
             .filter(EntityType::Role)
+            .filter(EntityType::Group)
             .filter(EntityType::LocalManagedPolicy)
             .max_items(self.page_size)
             .into_paginator()
             .send();
         let mut identities = BTreeMap::new();
         let mut attached: BTreeMap<String, Vec<Identity>> = BTreeMap::new();
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut policies = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| call_error("GetAccountAuthorizationDetails", "", e))?;
@@ -511,6 +432,16 @@ impl Provider for AwsIam {
                     arns,
                 );
             }
+            for g in page.group_detail_list() {
+                for p in g.attached_managed_policies() {
+                    if let Some(arn) = p.policy_arn() {
+                        groups
+                            .entry(arn.to_string())
+                            .or_default()
+                            .push(g.group_name().unwrap_or_default().to_string());
+                    }
+                }
+            }
             for p in page.policies() {
                 // Ownership is the path, exactly: not a prefix of another
                 // repository's, not the bare /gitgrant/.
@@ -520,15 +451,22 @@ impl Provider for AwsIam {
                 let default = p.default_version_id();
                 let mut versions: Vec<_> = p.policy_version_list().iter().collect();
                 versions.sort_by_key(|v| v.create_date().map(|d| (d.secs(), d.subsec_nanos())));
-                let document = versions
-                    .iter()
-                    .find(|v| v.is_default_version() || v.version_id() == default)
+                let is_default = |v: &&aws_sdk_iam::types::PolicyVersion| {
+                    v.is_default_version() || (default.is_some() && v.version_id() == default)
+                };
+                let current = versions.iter().find(|v| is_default(v));
+                let document = current
                     .and_then(|v| v.document())
                     .map(decode_document)
                     .unwrap_or(Value::Null);
+                let default_version = current
+                    .and_then(|v| v.version_id())
+                    .or(default)
+                    .unwrap_or_default()
+                    .to_string();
                 let old_versions = versions
                     .iter()
-                    .filter(|v| !v.is_default_version() && v.version_id() != default)
+                    .filter(|v| !is_default(v))
                     .filter_map(|v| v.version_id().map(str::to_string))
                     .collect();
                 let arn = p.arn().unwrap_or_default();
@@ -536,7 +474,7 @@ impl Provider for AwsIam {
                 // name field itself.
                 let name = p
                     .policy_name()
-                    .or_else(|| arn.strip_prefix(&format!("{}{}", self.arn(""), "")))
+                    .or_else(|| arn.strip_prefix(&self.arn("")))
                     .unwrap_or_default();
                 policies.push(Observed {
                     provider: self.name.clone(),
@@ -545,7 +483,9 @@ impl Provider for AwsIam {
                     arn: arn.to_string(),
                     grant: grant_of(p.description()),
                     document,
+                    default_version,
                     attached: Vec::new(),
+                    groups: Vec::new(),
                     old_versions,
                 });
             }
@@ -555,6 +495,10 @@ impl Provider for AwsIam {
                 p.attached = who;
             }
             p.attached.sort();
+            if let Some(g) = groups.remove(&p.arn) {
+                p.groups = g;
+            }
+            p.groups.sort();
         }
         policies.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Observation {
@@ -573,6 +517,6 @@ impl Provider for AwsIam {
     }
 
     fn calls(&self) -> Calls {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+        self.reach.calls()
     }
 }

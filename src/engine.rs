@@ -1,0 +1,624 @@
+//! The reconcile loop of DESIGN §3, as a library: read the access
+//! repository at the branch's tip from the git database, validate, compute
+//! the desired state, read every provider in pages, plan — and apply change
+//! by change, then find the files of the grants that ended.
+//!
+//! The engine does not know which cloud it talks to: providers of every kind
+//! are reached through [`Connected`], and each kind plans its own changes.
+//! Deciding and doing never interleave: [`prepare`] returns the whole plan
+//! as a value before [`apply`] changes anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::approval::Found;
+use crate::desired::{Wanted, desired_state};
+use crate::git::{CommitId, GitError, Repo, landing_times};
+use crate::github::{GitHub, GitHubError};
+use crate::grant::{Grant, GrantId};
+use crate::history::{trailer, trailers};
+use crate::plan::{Change, Known, Plan, Refusal, RevokeReason, Unreadable};
+use crate::policy::Policy;
+use crate::providers::{Connected, Observation, Observations, Reach, aws_iam};
+use crate::removal::{Ended, Removal, RemovalReason};
+use crate::rule::Violation;
+
+/// What a run reads and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The instant windows are judged at.
+    pub now: DateTime<Utc>,
+    /// Only this provider, when set.
+    pub provider: Option<String>,
+    /// The default branch.
+    pub branch: String,
+    /// IAM list calls ask for pages of this many items.
+    pub iam_page_size: i32,
+}
+
+/// Why a run could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Reading or writing git failed.
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// A GitHub call failed.
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    /// `--provider` names no provider of the policy.
+    #[error("there is no provider {0} in gitgrant.yaml")]
+    NoSuchProvider(String),
+    /// Approval evidence could not be gathered.
+    #[error(transparent)]
+    Evidence(#[from] crate::github::evidence::EvidenceError),
+    /// The default branch is not on GitHub.
+    #[error("branch {0} does not exist on GitHub")]
+    NoBranch(String),
+    /// The branch kept moving while removal commits were made.
+    #[error("{0} kept moving on GitHub; removal commits were not landed (the next run retries)")]
+    BranchKeptMoving(String),
+    /// `require_approval` without a way to ask GitHub.
+    #[error(
+        "gitgrant.yaml sets require_approval: true, and approval evidence needs GitHub: \
+         set GITHUB_TOKEN (contents: read and pull-requests: read); nothing was changed"
+    )]
+    ApprovalNeedsGitHub,
+}
+
+/// An active break-glass grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BreakGlass {
+    /// The grant id.
+    pub grant: String,
+    /// Its subject.
+    pub subject: String,
+    /// Its role.
+    pub role: String,
+}
+
+/// Everything decided before anything is changed.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The instant windows were judged at.
+    pub now: DateTime<Utc>,
+    /// The commit read.
+    pub tip: CommitId,
+    /// The validated policy.
+    pub policy: Policy,
+    /// The plan.
+    pub plan: Plan,
+    /// Violations of the grant files that are not applied.
+    pub invalid: Vec<Violation>,
+    /// The providers reached, by name.
+    pub providers: BTreeMap<String, Connected>,
+    /// Approval evidence by grant file, when GitHub was asked.
+    pub approvals: BTreeMap<String, Found>,
+    /// Active break-glass grants.
+    pub break_glass: Vec<BreakGlass>,
+    /// GitHub, when a token was given.
+    pub github: Option<GitHub>,
+}
+
+/// The outcome of preparing a run.
+#[derive(Debug)]
+pub enum Prepare {
+    /// Planned.
+    Ready(Box<Prepared>),
+    /// `gitgrant.yaml` itself is invalid: nothing may be planned (an empty
+    /// desired state would revoke everything).
+    InvalidPolicy(Vec<Violation>),
+}
+
+/// Reads, validates, observes and plans.
+pub async fn prepare(
+    repo: &Repo,
+    tip: CommitId,
+    options: &Options,
+) -> Result<Prepare, EngineError> {
+    let now = options.now;
+    let snapshot = repo.snapshot(tip)?;
+    let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
+    let landed_in = repo.landings(tip, &paths)?;
+    let landings = landing_times(&landed_in);
+    let validation = crate::validate::validate(&snapshot, now, &landings);
+    let policy_broken = validation
+        .violations
+        .iter()
+        .any(|v| v.file == crate::policy::POLICY_PATH);
+    let Some(policy) = validation.policy.clone().filter(|_| !policy_broken) else {
+        return Ok(Prepare::InvalidPolicy(validation.violations));
+    };
+    if let Some(p) = &options.provider
+        && !policy.providers.contains_key(p)
+    {
+        return Err(EngineError::NoSuchProvider(p.clone()));
+    }
+    let mut state = desired_state(
+        &policy,
+        &validation.grants,
+        &landings,
+        now,
+        &tip.to_string(),
+        options.provider.as_deref(),
+    );
+    let active: BTreeSet<String> = state.wanted.iter().map(|w| w.grant().to_string()).collect();
+    let active_grants: Vec<&Grant> = validation
+        .grants
+        .iter()
+        .filter(|g| active.contains(&g.id.to_string()))
+        .collect();
+    let break_glass = active_grants
+        .iter()
+        .filter(|g| policy.roles.get(g.role()).is_some_and(|r| r.break_glass))
+        .map(|g| BreakGlass {
+            grant: g.id.to_string(),
+            subject: g.subject.clone(),
+            role: g.role().to_string(),
+        })
+        .collect();
+
+    // Under require_approval, a grant applies only with evidence of its
+    // quorum from GitHub. Without GitHub nothing is decided: the cloud
+    // still ends every applied grant on time by itself.
+    let github = GitHub::from_env_if_token(Some(&policy.repository()))?;
+    let mut approvals = BTreeMap::new();
+    if policy.require_approval {
+        let gh = github.as_ref().ok_or(EngineError::ApprovalNeedsGitHub)?;
+        let grants: Vec<(&Grant, CommitId)> = active_grants
+            .iter()
+            .filter_map(|g| Some((*g, landed_in.get(&g.id.path())?.commit)))
+            .collect();
+        let items = crate::github::evidence::landed_items(&policy, &grants);
+        approvals = crate::github::evidence::landed(repo, gh, &options.branch, &items)
+            .await?
+            .into_iter()
+            .map(|f| (f.path().to_string(), f))
+            .collect();
+        refuse_unapproved(&approvals, &mut state.wanted, &mut state.refused);
+    }
+
+    let (providers, observed, unreadable) = observe(&policy, options).await;
+
+    // Why each resource that no active grant explains should go.
+    let mut known = state.ended.clone();
+    for path in &validation.rejected {
+        if let Some(id) = GrantId::from_path(path) {
+            known.insert(id.to_string(), RevokeReason::Invalid);
+        }
+    }
+    explain_from_history(repo, tip, &policy, &observed, &active, &mut known)?;
+
+    // Nothing is planned in a provider that was not read: its grants are
+    // neither granted nor refused, and the plan says it was not compared.
+    state
+        .wanted
+        .retain(|w| !unreadable.iter().any(|u| u.provider == w.provider()));
+    state
+        .refused
+        .retain(|r| !unreadable.iter().any(|u| u.provider == r.provider));
+    let plan = plan(
+        &policy,
+        &state.wanted,
+        &observed,
+        &known,
+        state.refused,
+        unreadable,
+    );
+    let invalid = validation
+        .violations
+        .into_iter()
+        .filter(|v| validation.rejected.contains(&v.file))
+        .collect();
+    Ok(Prepare::Ready(Box::new(Prepared {
+        now,
+        tip,
+        policy,
+        plan,
+        invalid,
+        providers,
+        approvals,
+        break_glass,
+        github,
+    })))
+}
+
+/// Grants without approval evidence are refused, in every provider.
+fn refuse_unapproved(
+    approvals: &BTreeMap<String, Found>,
+    wanted: &mut Vec<Wanted>,
+    refused: &mut Vec<Refusal>,
+) {
+    let unapproved: BTreeMap<&str, String> = approvals
+        .values()
+        .filter(|f| !f.ok())
+        .map(|f| (f.path(), f.why()))
+        .collect();
+    wanted.retain(|w| {
+        let path = format!("grants/{}.yaml", w.grant());
+        match unapproved.get(path.as_str()) {
+            Some(why) => {
+                refused.push(Refusal {
+                    grant: w.grant().to_string(),
+                    provider: w.provider().to_string(),
+                    why: format!("no approval evidence (require_approval): {path}: {why}"),
+                });
+                false
+            }
+            None => true,
+        }
+    });
+}
+
+/// Reaches and reads every provider the run covers. One that cannot be
+/// reached or read is reported, never taken as empty.
+async fn observe(
+    policy: &Policy,
+    options: &Options,
+) -> (BTreeMap<String, Connected>, Observations, Vec<Unreadable>) {
+    let reach = Reach::from_env(options.iam_page_size).await;
+    let mut providers = BTreeMap::new();
+    let mut observed = Observations::new();
+    let mut unreadable = Vec::new();
+    for (name, p) in &policy.providers {
+        if options.provider.as_ref().is_some_and(|only| only != name) {
+            continue;
+        }
+        let read = async {
+            let connected = Connected::connect(&reach, policy, p).await?;
+            let o = connected.observe().await?;
+            Ok::<_, crate::providers::ProviderError>((connected, o))
+        };
+        match read.await {
+            Ok((connected, o)) => {
+                observed.insert(name.clone(), o);
+                providers.insert(name.clone(), connected);
+            }
+            Err(e) => {
+                tracing::error!("provider {name}: {e}");
+                unreadable.push(Unreadable {
+                    provider: name.clone(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    (providers, observed, unreadable)
+}
+
+/// The grants recorded on observed resources that no active grant and no
+/// known reason explain: when history removed their file, they were
+/// deleted (an early revoke) or expired, not drift.
+fn explain_from_history(
+    repo: &Repo,
+    tip: CommitId,
+    policy: &Policy,
+    observed: &Observations,
+    active: &BTreeSet<String>,
+    known: &mut Known,
+) -> Result<(), GitError> {
+    let repository = policy.repository();
+    let gone: BTreeSet<String> = observed
+        .values()
+        .flat_map(|o| match o {
+            Observation::AwsIam(o) => o
+                .policies
+                .iter()
+                .filter_map(|p| p.recorded_grant(&repository))
+                .collect::<Vec<_>>(),
+        })
+        .map(|id| id.to_string())
+        .filter(|id| !active.contains(id) && !known.contains_key(id))
+        .collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    let files: Vec<String> = gone.iter().map(|id| format!("grants/{id}.yaml")).collect();
+    let removed = repo.removals(tip, &files)?;
+    for (id, file) in gone.into_iter().zip(&files) {
+        if let Some((_, message)) = removed.get(file) {
+            let reason = match trailer(&trailers(message), "Gitgrant-Reason") {
+                Some("expired") => RevokeReason::Expired,
+                _ => RevokeReason::Deleted,
+            };
+            known.insert(id, reason);
+        }
+    }
+    Ok(())
+}
+
+/// Each kind plans its own providers; the plan is where they meet.
+pub fn plan(
+    policy: &Policy,
+    wanted: &[Wanted],
+    observed: &Observations,
+    known: &Known,
+    mut refused: Vec<Refusal>,
+    unreadable: Vec<Unreadable>,
+) -> Plan {
+    let iam_wanted: Vec<aws_iam::Desired> = wanted
+        .iter()
+        .map(|w| match w {
+            Wanted::AwsIam(d) => d.clone(),
+        })
+        .collect();
+    let iam_observed: BTreeMap<String, aws_iam::Observation> = observed
+        .iter()
+        .map(|(name, o)| match o {
+            Observation::AwsIam(o) => (name.clone(), o.clone()),
+        })
+        .collect();
+    let changes = aws_iam::plan::plan(
+        &policy.repository(),
+        &iam_wanted,
+        &iam_observed,
+        known,
+        &mut refused,
+    )
+    .into_iter()
+    .map(Change::AwsIam)
+    .collect();
+    Plan::of(changes, refused, unreadable)
+}
+
+/// The outcome of one change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    /// The grant (or resource) it was for.
+    pub grant: String,
+    /// The provider.
+    pub provider: String,
+    /// `grant`, `update` or `revoke`.
+    pub action: &'static str,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// Why not, in one line.
+    pub error: Option<String>,
+}
+
+/// Applies the plan, one change at a time in apply order, each on its
+/// own: one failure does not stop the others.
+pub async fn apply(p: &Prepared) -> Vec<Applied> {
+    let mut applied = Vec::new();
+    let mut order: Vec<&Change> = p.plan.changes.iter().collect();
+    order.sort_by_key(|c| c.apply_order());
+    for c in order {
+        let Some(provider) = p.providers.get(c.provider()) else {
+            continue;
+        };
+        let result = provider.apply(c).await;
+        match &result {
+            Err(e) => tracing::error!("{}: {e}", c.line()),
+            Ok(()) => tracing::info!("{}", c.line()),
+        }
+        applied.push(Applied {
+            grant: c.grant().to_string(),
+            provider: c.provider().to_string(),
+            action: c.action(),
+            ok: result.is_ok(),
+            error: result.err().map(|e| e.to_string()),
+        });
+    }
+    applied
+}
+
+/// The removals due at `tip`: every readable grant whose window has ended
+/// at `now`, with its window's end. `reviews` links break-glass grants (by
+/// id) to their review issue.
+pub fn ended_files(
+    repo: &Repo,
+    tip: CommitId,
+    now: DateTime<Utc>,
+    reviews: &BTreeMap<String, String>,
+) -> Result<Vec<(Removal, DateTime<Utc>)>, GitError> {
+    let snapshot = repo.snapshot(tip)?;
+    let policy = snapshot
+        .policy
+        .as_ref()
+        .and_then(|f| crate::validate::read_policy(f).0);
+    let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
+    let landings = repo.landings(tip, &paths)?;
+    let mut out = Vec::new();
+    for file in &snapshot.grants {
+        let landing = landings.get(&file.path);
+        let (grant, _) =
+            crate::validate::read_grant(policy.as_ref(), file, now, landing.map(|l| l.time));
+        let (Some(grant), Some(landing)) = (grant, landing) else {
+            continue;
+        };
+        let Some(window) = grant.window(Some(landing.time)) else {
+            continue;
+        };
+        if window.end > now {
+            continue;
+        }
+        let providers = policy
+            .as_ref()
+            .and_then(|p| p.roles.get(grant.role()))
+            .map_or("unknown".to_string(), |r| r.providers_text());
+        let message = crate::removal::message(&Ended {
+            grant: &grant,
+            provider: &providers,
+            window,
+            landed: &landing.commit.short(),
+            revoked_at: now,
+            reason: RemovalReason::Expired,
+            review: reviews.get(&grant.id.to_string()).map(String::as_str),
+        });
+        let Some(blob) = repo.blob_at(tip, &file.path)? else {
+            continue;
+        };
+        out.push((
+            Removal {
+                grant: grant.id.to_string(),
+                path: file.path.clone(),
+                blob,
+                message,
+            },
+            window.end,
+        ));
+    }
+    Ok(out)
+}
+
+/// The files of ended grants this run may remove: those whose every
+/// provider was read, and whose revocation did not fail.
+pub fn removals_due(
+    repo: &Repo,
+    base: CommitId,
+    p: &Prepared,
+    applied: &[Applied],
+    reviews: &BTreeMap<String, String>,
+) -> Result<Vec<Removal>, GitError> {
+    let failed: BTreeSet<&str> = applied
+        .iter()
+        .filter(|a| !a.ok)
+        .map(|a| a.grant.as_str())
+        .collect();
+    Ok(ended_files(repo, base, p.now, reviews)?
+        .into_iter()
+        .map(|(r, _)| r)
+        .filter(|r| {
+            let role = GrantId::from_path(&r.path).and_then(|id| p.policy.roles.get(&id.role));
+            role.is_some_and(|role| role.providers.iter().all(|pr| p.providers.contains_key(pr)))
+                && !failed.contains(r.grant.as_str())
+        })
+        .collect())
+}
+
+/// The label of break-glass review issues.
+pub const REVIEW_LABEL: &str = "gitgrant-break-glass";
+
+/// The title of a break-glass grant's review issue, before the grant id.
+pub const REVIEW_TITLE: &str = "Break-glass review: ";
+
+/// The review issue of every active break-glass grant, opened if missing:
+/// grant id → issue URL. Issues are found again by label and title, so a
+/// later run (and the removal commit) links the same one.
+pub async fn review_issues(
+    gh: &GitHub,
+    p: &Prepared,
+) -> Result<BTreeMap<String, String>, GitHubError> {
+    let existing = gh.issues_with_label(REVIEW_LABEL).await?;
+    let mut out = BTreeMap::new();
+    for i in &existing {
+        if let Some(id) = i.title.strip_prefix(REVIEW_TITLE) {
+            out.insert(id.to_string(), i.html_url.clone());
+        }
+    }
+    for b in &p.break_glass {
+        if out.contains_key(&b.grant) {
+            continue;
+        }
+        let r = &p.policy.roles[&b.role];
+        let body = format!(
+            "Break-glass access was granted without review and applied at {}.\n\n\
+             - Grant: `{id}` (`grants/{id}.yaml`)\n- Subject: @{subject}\n- Role: `{role}` (provider `{}`)\n\n\
+             {}: please review this use after the incident. Close the issue when done; \
+             the grant's removal commit links it in a `Gitgrant-Review:` trailer.\n",
+            crate::grant::fmt_time(p.now),
+            r.providers_text(),
+            r.reviewers(&p.policy.security_team).join(" "),
+            id = b.grant,
+            subject = b.subject,
+            role = b.role,
+        );
+        let issue = gh
+            .open_issue(
+                &format!("{REVIEW_TITLE}{}", b.grant),
+                &body,
+                &[REVIEW_LABEL],
+            )
+            .await?;
+        tracing::info!(
+            "opened review issue #{} for break-glass grant {}",
+            issue.number,
+            b.grant
+        );
+        out.insert(b.grant.clone(), issue.html_url);
+    }
+    Ok(out)
+}
+
+/// The branch removal pull requests come from.
+pub const REMOVALS_BRANCH: &str = "gitgrant/removals";
+
+/// Makes each removal commit through the Git Data API on the branch's tip
+/// on GitHub, then fast-forwards the branch, or (`pull_request`) opens one
+/// pull request with them and turns on auto-merge. When the branch moves
+/// meanwhile, the commits are rebuilt on its new tip; a file changed or
+/// already removed there is left. Returns the commits made and the pull
+/// request's URL.
+pub async fn api_removals(
+    gh: &GitHub,
+    branch: &str,
+    pull_request: bool,
+    due: &[Removal],
+) -> Result<(Vec<(Removal, String)>, Option<String>), EngineError> {
+    for attempt in 1..=8 {
+        let tip = gh
+            .branch_sha(branch)
+            .await?
+            .ok_or_else(|| EngineError::NoBranch(branch.to_string()))?;
+        let mut parent = tip.clone();
+        let mut made = Vec::new();
+        for r in due {
+            if gh.blob_sha(&r.path, &tip).await?.as_deref() != Some(r.blob.as_str()) {
+                tracing::info!("{} was removed or changed on {branch}; left", r.path);
+                continue;
+            }
+            parent = gh
+                .make_commit(&parent, &[(r.path.clone(), None)], &r.message)
+                .await?;
+            made.push((r.clone(), parent.clone()));
+        }
+        if made.is_empty() {
+            return Ok((made, None));
+        }
+        if pull_request {
+            // One branch and one pull request for removals: a later run
+            // moves the branch and reuses the pull request still open.
+            let head = REMOVALS_BRANCH;
+            if gh.branch_sha(head).await?.is_some() {
+                gh.set_branch(head, &parent).await?;
+            } else {
+                gh.create_branch(head, &parent).await?;
+            }
+            let ids: Vec<&str> = made.iter().map(|(r, _)| r.grant.as_str()).collect();
+            let pull = match gh.open_pull_from(head).await? {
+                Some(p) => p,
+                None => {
+                    gh.open_pull(
+                        head,
+                        branch,
+                        "gitgrant: remove the files of ended grants",
+                        &format!(
+                            "These grants have ended and their access is revoked; this removes their files, one commit each:\n\n{}\n",
+                            ids.iter().map(|i| format!("- `{i}`")).collect::<Vec<_>>().join("\n")
+                        ),
+                    )
+                    .await?
+                }
+            };
+            let merged = gh.auto_merge(&pull).await?;
+            tracing::info!(
+                "removal pull request #{} {}",
+                pull.number,
+                if merged {
+                    "merged"
+                } else {
+                    "set to auto-merge"
+                }
+            );
+            return Ok((made, Some(pull.html_url)));
+        }
+        if gh.fast_forward(branch, &parent).await? {
+            return Ok((made, None));
+        }
+        tracing::warn!(
+            "{branch} moved on GitHub during removal commits (attempt {attempt}); rebuilding"
+        );
+    }
+    Err(EngineError::BranchKeptMoving(branch.to_string()))
+}

@@ -1,0 +1,197 @@
+//! Cloud providers, side by side: one folder per kind, each holding its
+//! pure parts (names, documents, quotas, the plan's diff) beside the adapter
+//! that calls the cloud. `aws_iam` is AWS IAM; `aws` is what every AWS kind
+//! shares. The engine reaches every kind through [`Connected`], the one
+//! place that matches on the kind.
+
+pub mod aws;
+pub mod aws_iam;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::plan::Change;
+use crate::policy::{Policy, Provider as ProviderConfig, ProviderType};
+
+/// How many calls a provider made, by action (`iam:CreatePolicy`), split
+/// into reads and writes. Counted once per call, however many attempts it
+/// took.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Calls {
+    /// Reads (`Get*`, `List*`), by action.
+    pub reads: BTreeMap<String, u64>,
+    /// Writes (everything else), by action.
+    pub writes: BTreeMap<String, u64>,
+    /// Attempts beyond the first (retries after throttling, 5xx, timeouts).
+    pub retries: u64,
+}
+
+impl Calls {
+    /// Counts one call of `operation` of `service` (`iam`, `sts`).
+    pub fn count(&mut self, service: &str, operation: &str) {
+        let map = if is_read(operation) {
+            &mut self.reads
+        } else {
+            &mut self.writes
+        };
+        *map.entry(format!("{service}:{operation}")).or_default() += 1;
+    }
+
+    /// All reads.
+    pub fn total_reads(&self) -> u64 {
+        self.reads.values().sum()
+    }
+
+    /// Reads of `service` alone.
+    pub fn reads_of(&self, service: &str) -> u64 {
+        let prefix = format!("{service}:");
+        self.reads
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// All writes.
+    pub fn total_writes(&self) -> u64 {
+        self.writes.values().sum()
+    }
+
+    /// Adds another count to this one.
+    pub fn add(&mut self, other: &Calls) {
+        for (k, v) in &other.reads {
+            *self.reads.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.writes {
+            *self.writes.entry(k.clone()).or_default() += v;
+        }
+        self.retries += other.retries;
+    }
+}
+
+/// Whether an API operation only reads.
+pub fn is_read(operation: &str) -> bool {
+    operation.starts_with("Get") || operation.starts_with("List")
+}
+
+impl fmt::Display for Calls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} reads, {} writes",
+            self.total_reads(),
+            self.total_writes()
+        )?;
+        if self.retries > 0 {
+            write!(f, ", {} retries", self.retries)?;
+        }
+        Ok(())
+    }
+}
+
+/// A cloud provider the reconciler manages grants in, as each kind's
+/// adapter implements it.
+#[allow(async_fn_in_trait)] // implemented and called within this crate
+pub trait Provider {
+    /// What one run reads before planning.
+    type Observation;
+    /// One change the kind's plan makes.
+    type Change;
+
+    /// The provider's name in the policy.
+    fn name(&self) -> &str;
+
+    /// Reads the state the plan needs, in pages: never one call per grant.
+    async fn observe(&self) -> Result<Self::Observation, ProviderError>;
+
+    /// Applies one change. Safe to repeat: a change that was made already,
+    /// in whole or in part, is completed, never duplicated.
+    async fn apply(&self, change: &Self::Change) -> Result<(), ProviderError>;
+
+    /// The calls made so far.
+    fn calls(&self) -> Calls;
+}
+
+/// A failed read or change in a provider, in one line.
+pub type ProviderError = aws::AwsError;
+
+/// What is needed to reach providers, shared by every one a run reaches.
+#[derive(Debug)]
+pub struct Reach {
+    aws: aws_config::SdkConfig,
+    /// IAM list calls ask for pages of this many items.
+    pub iam_page_size: i32,
+}
+
+impl Reach {
+    /// The environment's AWS configuration (credentials, endpoint), with
+    /// IAM pages of `iam_page_size`.
+    pub async fn from_env(iam_page_size: i32) -> Reach {
+        Reach {
+            aws: aws::base_config().await,
+            iam_page_size,
+        }
+    }
+}
+
+/// A provider the run has reached, of any kind.
+#[derive(Debug)]
+pub enum Connected {
+    /// An AWS account managed through IAM.
+    AwsIam(aws_iam::AwsIam),
+}
+
+/// What a provider of any kind holds, as its kind reads it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Observation {
+    /// An AWS IAM account's policies under this repository's path.
+    AwsIam(aws_iam::Observation),
+}
+
+impl Connected {
+    /// Reaches `provider` for the access repository of `policy`.
+    pub async fn connect(
+        reach: &Reach,
+        policy: &Policy,
+        provider: &ProviderConfig,
+    ) -> Result<Connected, ProviderError> {
+        Ok(match provider.kind {
+            ProviderType::AwsIam => Connected::AwsIam(
+                aws_iam::AwsIam::connect(
+                    &reach.aws,
+                    provider,
+                    &aws_iam::ownership_path(policy),
+                    reach.iam_page_size,
+                )
+                .await?,
+            ),
+        })
+    }
+
+    /// Reads the provider's state.
+    pub async fn observe(&self) -> Result<Observation, ProviderError> {
+        Ok(match self {
+            Connected::AwsIam(p) => Observation::AwsIam(p.observe().await?),
+        })
+    }
+
+    /// Applies one change of this provider's kind.
+    pub async fn apply(&self, change: &Change) -> Result<(), ProviderError> {
+        match (self, change) {
+            (Connected::AwsIam(p), Change::AwsIam(c)) => p.apply(c).await,
+        }
+    }
+
+    /// The calls made so far.
+    pub fn calls(&self) -> Calls {
+        match self {
+            Connected::AwsIam(p) => p.calls(),
+        }
+    }
+}
+
+/// Observations of every reached provider, by provider name.
+pub type Observations = BTreeMap<String, Observation>;
