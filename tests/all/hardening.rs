@@ -291,16 +291,23 @@ fn a_policy_under_its_old_name_is_replaced_without_a_gap_in_access() {
     assert_eq!(writes(&json), 0, "{:#}", json["calls"]);
 }
 
-#[test]
-fn a_grant_policy_attached_to_a_group_is_detached_as_drift() {
-    let m = moto();
-    let (repo, client) = setup_with(&m, &policy_with_roles(""));
+/// alice's 2h `ro` grant, landed at 10:00 and applied at 10:10: the
+/// repository, the account's client and the policy's ARN.
+fn alice_applied(m: &crate::moto::Moto) -> (GitRepo, aws_sdk_iam::Client, String) {
+    let (repo, client) = setup_with(m, &policy_with_roles(""));
     repo.land_grants(3, 1, &[("alice", "ro", "duration: 2h")]);
     reconcile(&repo.path, &m.url, "2026-11-23T10:10:00Z");
     let arn = format!(
         "arn:aws:iam::{ACCOUNT}:policy{PATH}{}",
         policy_of("ro/alice-1")
     );
+    (repo, client, arn)
+}
+
+#[test]
+fn a_grant_policy_attached_to_a_group_is_detached_as_drift() {
+    let m = moto();
+    let (repo, client, arn) = alice_applied(&m);
     block_on(async {
         client
             .create_group()
@@ -346,13 +353,7 @@ fn a_grant_policy_attached_to_a_group_is_detached_as_drift() {
 #[test]
 fn a_tampered_version_is_deleted_with_every_version_gitgrant_did_not_write() {
     let m = moto();
-    let (repo, client) = setup_with(&m, &policy_with_roles(""));
-    repo.land_grants(3, 1, &[("alice", "ro", "duration: 2h")]);
-    reconcile(&repo.path, &m.url, "2026-11-23T10:10:00Z");
-    let arn = format!(
-        "arn:aws:iam::{ACCOUNT}:policy{PATH}{}",
-        policy_of("ro/alice-1")
-    );
+    let (repo, client, arn) = alice_applied(&m);
     // The grantee writes `*` on `*` without the window as the default, and
     // leaves a spare tampered version behind it.
     block_on(async {

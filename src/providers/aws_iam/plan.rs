@@ -163,8 +163,8 @@ impl AttachQuota {
 /// key an identity is compared by.
 fn key(identity: &Identity) -> (u8, String) {
     match identity {
-        Identity::AwsIamUser(u) => (0, u.to_lowercase()),
-        Identity::AwsIamRole(r) => (1, r.to_lowercase()),
+        Identity::AwsIamUser(u) => (0, crate::names::iam_name_key(u)),
+        Identity::AwsIamRole(r) => (1, crate::names::iam_name_key(r)),
     }
 }
 
