@@ -495,3 +495,72 @@ fn every_iam_write_role_is_refused_without_allow_admin_and_nothing_is_applied() 
         );
     }
 }
+
+#[test]
+fn the_documents_gitgrant_wrote_end_access_by_themselves_and_forbid_rewriting_them() {
+    use crate::oracle::{Decision, Request, evaluate};
+    let m = moto();
+    let (repo, client, arn) = alice_applied(&m);
+    drop(repo);
+    let seen = policies(&client, PATH);
+    let doc = &seen[0].document;
+    let logs = |now: &str| {
+        Request::new(
+            "logs:GetLogEvents",
+            "arn:aws:logs:eu-west-1:111111111111:log-group:x",
+            now,
+        )
+        .with("aws:username", "alice")
+    };
+    // Landed 10:00, 2h: the cloud refuses from 12:00 whether or not a run comes.
+    assert_eq!(
+        evaluate(&[doc], &logs("2026-11-23T09:59:59Z")),
+        Decision::ImplicitDeny
+    );
+    assert_eq!(
+        evaluate(&[doc], &logs("2026-11-23T11:59:59Z")),
+        Decision::Allow
+    );
+    assert_eq!(
+        evaluate(&[doc], &logs("2026-11-23T12:00:01Z")),
+        Decision::ImplicitDeny
+    );
+    // AssumeRole only with the session named after the user.
+    let assume = |session: &str| {
+        Request::new(
+            "sts:AssumeRole",
+            "arn:aws:iam::111111111111:role/ReadOnly",
+            "2026-11-23T11:00:00Z",
+        )
+        .with("aws:username", "alice")
+        .with("sts:RoleSessionName", session)
+    };
+    assert_eq!(evaluate(&[doc], &assume("alice")), Decision::Allow);
+    assert_eq!(
+        evaluate(&[doc], &assume("admin-looking")),
+        Decision::ImplicitDeny
+    );
+    // Even beside a policy that allows everything, the grant forbids
+    // rewriting or detaching gitgrant's own policies.
+    let everything =
+        serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    let rewrite = Request::new("iam:CreatePolicyVersion", &arn, "2026-11-23T11:00:00Z");
+    assert_eq!(evaluate(&[doc, &everything], &rewrite), Decision::Deny);
+    let detach = Request::new(
+        "iam:DetachUserPolicy",
+        "arn:aws:iam::111111111111:user/alice",
+        "2026-11-23T11:00:00Z",
+    )
+    .with("iam:PolicyARN", &arn);
+    assert_eq!(evaluate(&[doc, &everything], &detach), Decision::Deny);
+    let other = Request::new(
+        "iam:DetachUserPolicy",
+        "arn:aws:iam::111111111111:user/alice",
+        "2026-11-23T11:00:00Z",
+    )
+    .with(
+        "iam:PolicyARN",
+        "arn:aws:iam::111111111111:policy/team/theirs",
+    );
+    assert_eq!(evaluate(&[doc, &everything], &other), Decision::Allow);
+}

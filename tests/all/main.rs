@@ -11,6 +11,7 @@ mod github_fake;
 mod hardening;
 mod init;
 mod moto;
+mod oracle;
 mod proxy;
 mod reconcile;
 mod request;
