@@ -241,3 +241,101 @@ mod own {
         assert_eq!(evaluate(&[&doc], &missing), Decision::ImplicitDeny);
     }
 }
+
+/// Timelines replayed against fence documents: what issue 13's fence must
+/// make IAM decide. The fence is not yet applied by the reconciler; these
+/// pin its document.
+mod fences {
+    use super::*;
+    use gitgrant::grant::Window;
+    use gitgrant::providers::aws_iam::fence::{Fenced, documents};
+    use serde_json::json;
+
+    const ROLE_ID: &str = "AROAEXAMPLEROLEID";
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    /// The target role's own permissions: what a session of it holds.
+    fn role_permissions() -> Value {
+        json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+    }
+
+    /// A call by `session` of the role, issued at `issued`, made at `now`.
+    fn call(session: &str, issued: &str, now: &str) -> Request {
+        Request::new("s3:GetObject", "arn:aws:s3:::prod/k", now)
+            .with("aws:userid", &format!("{ROLE_ID}:{session}"))
+            .with("aws:TokenIssueTime", issued)
+    }
+
+    fn fence(end: &str) -> Value {
+        let f = Fenced::new(
+            "ro/alice-1",
+            "alice",
+            Window {
+                start: t("2026-11-23T10:00:00Z"),
+                end: t(end),
+            },
+        );
+        documents(ROLE_ID, &[f]).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_session_started_a_minute_before_the_end_dies_at_the_end() {
+        let (role, fence) = (role_permissions(), fence("2026-11-23T12:00:00Z"));
+        let docs = [&role, &fence];
+        let issued = "2026-11-23T11:59:00Z";
+        assert_eq!(
+            evaluate(&docs, &call("alice", issued, "2026-11-23T11:59:59Z")),
+            Decision::Allow
+        );
+        assert_eq!(
+            evaluate(&docs, &call("alice", issued, "2026-11-23T12:00:01Z")),
+            Decision::Deny
+        );
+        // Without the fence, that session would have lived on.
+        assert_eq!(
+            evaluate(&[&role], &call("alice", issued, "2026-11-23T12:00:01Z")),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn another_subjects_session_of_the_same_role_is_not_fenced() {
+        let (role, fence) = (role_permissions(), fence("2026-11-23T12:00:00Z"));
+        assert_eq!(
+            evaluate(
+                &[&role, &fence],
+                &call("bob", "2026-11-23T11:59:00Z", "2026-11-23T12:30:00Z")
+            ),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn a_session_issued_after_the_window_from_a_standing_right_is_not_fenced() {
+        let (role, fence) = (role_permissions(), fence("2026-11-23T12:00:00Z"));
+        assert_eq!(
+            evaluate(
+                &[&role, &fence],
+                &call("alice", "2026-11-23T13:00:00Z", "2026-11-23T13:05:00Z")
+            ),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn an_early_revoke_moves_the_end_and_the_live_session_dies_then() {
+        // Revoked at 10:45: the fence's end is rewritten to it.
+        let (role, fence) = (role_permissions(), fence("2026-11-23T10:45:00Z"));
+        let issued = "2026-11-23T10:30:00Z";
+        assert_eq!(
+            evaluate(
+                &[&role, &fence],
+                &call("alice", issued, "2026-11-23T10:46:00Z")
+            ),
+            Decision::Deny
+        );
+    }
+}
