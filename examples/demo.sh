@@ -90,11 +90,20 @@ git_ clone -q "$work/remote.git" "$work/access" 2>/dev/null
 cp -r examples/access-repo/. "$work/access/"
 cd "$work/access"
 git_ checkout -q -b main
+# The policy first; then the grants on a branch, merged as GitHub's merge
+# button does (two parents), so the audit finds a pull request behind each.
+git_ add -A ':!grants'
+GIT_AUTHOR_DATE=2026-11-23T09:00:00Z GIT_COMMITTER_DATE=2026-11-23T09:00:00Z \
+  git_ commit -q -m "Access policy"
+git_ checkout -q -b requests
 git_ add -A
+GIT_AUTHOR_DATE=2026-11-23T09:30:00Z GIT_COMMITTER_DATE=2026-11-23T09:30:00Z \
+  git_ commit -q -m "Requests for alice, carol, bob and the vendor"
+git_ checkout -q main
 GIT_AUTHOR_DATE=2026-11-23T10:00:00Z GIT_COMMITTER_DATE=2026-11-23T10:00:00Z \
-  git_ commit -q -m "Merge pull request #1 from acme/bootstrap"
+  git_ merge -q --no-ff -m "Merge pull request #1 from acme/requests" requests
 git_ push -q origin main
-git log --oneline
+git log --oneline --graph
 
 step "gitgrant plan --now 2026-11-23T11:00:00Z (alice's and carol's windows are open)"
 "$gitgrant" plan --now 2026-11-23T11:00:00Z

@@ -128,13 +128,13 @@ roles:
     provider: aws-prod
     max_duration: 8h
     approvers: ["@acme/x"]
-    permissions: { assume_roles: ["arn:aws:iam::111111111111:role/RO"] }
+    permissions: { statements: [{ effect: Allow, actions: ["logs:GetLogEvents"], resources: ["*"] }] }
   dev:
     description: d
     provider: aws-dev
     max_duration: 8h
     approvers: ["@acme/x"]
-    permissions: { assume_roles: ["arn:aws:iam::222222222222:role/Dev"] }
+    permissions: { statements: [{ effect: Allow, actions: ["ec2:DescribeInstances"], resources: ["*"] }] }
 "#;
 
     fn file(path: &str, text: &str) -> SourceFile {

@@ -291,16 +291,23 @@ fn a_policy_under_its_old_name_is_replaced_without_a_gap_in_access() {
     assert_eq!(writes(&json), 0, "{:#}", json["calls"]);
 }
 
-#[test]
-fn a_grant_policy_attached_to_a_group_is_detached_as_drift() {
-    let m = moto();
-    let (repo, client) = setup_with(&m, &policy_with_roles(""));
+/// alice's 2h `ro` grant, landed at 10:00 and applied at 10:10: the
+/// repository, the account's client and the policy's ARN.
+fn alice_applied(m: &crate::moto::Moto) -> (GitRepo, aws_sdk_iam::Client, String) {
+    let (repo, client) = setup_with(m, &policy_with_roles(""));
     repo.land_grants(3, 1, &[("alice", "ro", "duration: 2h")]);
     reconcile(&repo.path, &m.url, "2026-11-23T10:10:00Z");
     let arn = format!(
         "arn:aws:iam::{ACCOUNT}:policy{PATH}{}",
         policy_of("ro/alice-1")
     );
+    (repo, client, arn)
+}
+
+#[test]
+fn a_grant_policy_attached_to_a_group_is_detached_as_drift() {
+    let m = moto();
+    let (repo, client, arn) = alice_applied(&m);
     block_on(async {
         client
             .create_group()
@@ -346,13 +353,7 @@ fn a_grant_policy_attached_to_a_group_is_detached_as_drift() {
 #[test]
 fn a_tampered_version_is_deleted_with_every_version_gitgrant_did_not_write() {
     let m = moto();
-    let (repo, client) = setup_with(&m, &policy_with_roles(""));
-    repo.land_grants(3, 1, &[("alice", "ro", "duration: 2h")]);
-    reconcile(&repo.path, &m.url, "2026-11-23T10:10:00Z");
-    let arn = format!(
-        "arn:aws:iam::{ACCOUNT}:policy{PATH}{}",
-        policy_of("ro/alice-1")
-    );
+    let (repo, client, arn) = alice_applied(&m);
     // The grantee writes `*` on `*` without the window as the default, and
     // leaves a spare tampered version behind it.
     block_on(async {
@@ -493,4 +494,73 @@ fn every_iam_write_role_is_refused_without_allow_admin_and_nothing_is_applied() 
             "{actions}: nothing applied"
         );
     }
+}
+
+#[test]
+fn the_documents_gitgrant_wrote_end_access_by_themselves_and_forbid_rewriting_them() {
+    use crate::oracle::{Decision, Request, evaluate};
+    let m = moto();
+    let (repo, client, arn) = alice_applied(&m);
+    drop(repo);
+    let seen = policies(&client, PATH);
+    let doc = &seen[0].document;
+    let logs = |now: &str| {
+        Request::new(
+            "logs:GetLogEvents",
+            "arn:aws:logs:eu-west-1:111111111111:log-group:x",
+            now,
+        )
+        .with("aws:username", "alice")
+    };
+    // Landed 10:00, 2h: the cloud refuses from 12:00 whether or not a run comes.
+    assert_eq!(
+        evaluate(&[doc], &logs("2026-11-23T09:59:59Z")),
+        Decision::ImplicitDeny
+    );
+    assert_eq!(
+        evaluate(&[doc], &logs("2026-11-23T11:59:59Z")),
+        Decision::Allow
+    );
+    assert_eq!(
+        evaluate(&[doc], &logs("2026-11-23T12:00:01Z")),
+        Decision::ImplicitDeny
+    );
+    // AssumeRole only with the session named after the user.
+    let assume = |session: &str| {
+        Request::new(
+            "sts:AssumeRole",
+            "arn:aws:iam::111111111111:role/ReadOnly",
+            "2026-11-23T11:00:00Z",
+        )
+        .with("aws:username", "alice")
+        .with("sts:RoleSessionName", session)
+    };
+    assert_eq!(evaluate(&[doc], &assume("alice")), Decision::Allow);
+    assert_eq!(
+        evaluate(&[doc], &assume("admin-looking")),
+        Decision::ImplicitDeny
+    );
+    // Even beside a policy that allows everything, the grant forbids
+    // rewriting or detaching gitgrant's own policies.
+    let everything =
+        serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    let rewrite = Request::new("iam:CreatePolicyVersion", &arn, "2026-11-23T11:00:00Z");
+    assert_eq!(evaluate(&[doc, &everything], &rewrite), Decision::Deny);
+    let detach = Request::new(
+        "iam:DetachUserPolicy",
+        "arn:aws:iam::111111111111:user/alice",
+        "2026-11-23T11:00:00Z",
+    )
+    .with("iam:PolicyARN", &arn);
+    assert_eq!(evaluate(&[doc, &everything], &detach), Decision::Deny);
+    let other = Request::new(
+        "iam:DetachUserPolicy",
+        "arn:aws:iam::111111111111:user/alice",
+        "2026-11-23T11:00:00Z",
+    )
+    .with(
+        "iam:PolicyARN",
+        "arn:aws:iam::111111111111:policy/team/theirs",
+    );
+    assert_eq!(evaluate(&[doc, &everything], &other), Decision::Allow);
 }

@@ -12,6 +12,7 @@ mod hardening;
 mod init;
 mod moto;
 mod no_panics;
+mod oracle;
 mod proxy;
 mod reconcile;
 mod request;

@@ -610,10 +610,9 @@ fn inside_github_actions_the_run_appends_markdown_to_the_step_summary() {
     assert!(text.contains("Applied 1 of 1 changes."), "{text}");
 }
 
-#[test]
-fn a_run_sharded_to_one_provider_leaves_the_other_accounts_grants_alone() {
-    let m = moto();
-    let (repo, prod) = setup(&m);
+/// A second account, aws-dev (222222222222), with alice in it: its IAM
+/// client and the repository's policy with the provider added.
+fn with_dev_account(m: &moto::Moto, repo: &GitRepo) -> (aws_sdk_iam::Client, String) {
     let dev = iam(&m.url, "222222222222");
     create_users(&dev, &["alice"]);
     let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml"))
@@ -621,7 +620,16 @@ fn a_run_sharded_to_one_provider_leaves_the_other_accounts_grants_alone() {
         .replace(
             "people:\n",
             "  aws-dev:\n    type: aws-iam\n    account: \"222222222222\"\n    assume_role: arn:aws:iam::222222222222:role/gitgrant-reconciler\npeople:\n",
-        )
+        );
+    (dev, policy)
+}
+
+#[test]
+fn a_run_sharded_to_one_provider_leaves_the_other_accounts_grants_alone() {
+    let m = moto();
+    let (repo, prod) = setup(&m);
+    let (dev, policy) = with_dev_account(&m, &repo);
+    let policy = policy
         + "  dev:\n    description: Development\n    provider: aws-dev\n    max_duration: 8h\n    approvers: [\"@acme/dev-leads\"]\n    permissions:\n      assume_roles: [arn:aws:iam::222222222222:role/Dev]\n";
     repo.pull_request(
         2,
@@ -683,14 +691,8 @@ fn a_run_sharded_to_one_provider_leaves_the_other_accounts_grants_alone() {
 fn a_role_over_two_accounts_is_granted_in_each_with_its_own_account_and_revoked_in_both() {
     let m = moto();
     let (repo, prod) = setup(&m);
-    let dev = iam(&m.url, "222222222222");
-    create_users(&dev, &["alice"]);
-    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml"))
-        .unwrap()
-        .replace(
-            "people:\n",
-            "  aws-dev:\n    type: aws-iam\n    account: \"222222222222\"\n    assume_role: arn:aws:iam::222222222222:role/gitgrant-reconciler\npeople:\n",
-        )
+    let (dev, policy) = with_dev_account(&m, &repo);
+    let policy = policy
         + "  ops:\n    description: Operations in both accounts\n    provider: [aws-prod, aws-dev]\n    max_duration: 8h\n    approvers: [\"@acme/sre-leads\"]\n    permissions:\n      assume_roles: [\"arn:aws:iam::{account}:role/Ops\"]\n";
     repo.pull_request(
         2,

@@ -163,8 +163,8 @@ impl AttachQuota {
 /// key an identity is compared by.
 fn key(identity: &Identity) -> (u8, String) {
     match identity {
-        Identity::AwsIamUser(u) => (0, u.to_lowercase()),
-        Identity::AwsIamRole(r) => (1, r.to_lowercase()),
+        Identity::AwsIamUser(u) => (0, crate::names::iam_name_key(u)),
+        Identity::AwsIamRole(r) => (1, crate::names::iam_name_key(r)),
     }
 }
 
@@ -583,6 +583,20 @@ pub fn plan(
             }
         }
     }
+    // A policy under its old name goes only once its grant's new one is
+    // made: when that was refused (a quota), the old one carries on.
+    let made: BTreeSet<(String, String)> = grants
+        .iter()
+        .chain(&updates)
+        .map(|c| (c.provider().to_string(), c.grant().to_string()))
+        .collect();
+    revokes.retain(|c| match c {
+        Change::Revoke {
+            reason: RevokeReason::Renamed,
+            ..
+        } => made.contains(&(c.provider().to_string(), c.grant().to_string())),
+        _ => true,
+    });
     let name = |c: &Change| (c.provider().to_string(), c.policy_name().to_string());
     revokes.sort_by_key(name);
     grants.into_iter().chain(updates).chain(revokes).collect()
@@ -836,6 +850,17 @@ mod tests {
             order[0].0 < order[1].0,
             "the new policy is made before the old one goes"
         );
+    }
+
+    #[test]
+    fn a_policy_under_its_old_name_stays_while_its_new_one_is_refused() {
+        // alice is at her quota: the old policy is one of her ten.
+        let d = desired("alice-1", "alice", "2026-11-22T12:00:00Z");
+        let mut old = observed_of(&d);
+        old.name = document::legacy_policy_name(&id("alice-1"));
+        let p = run(&[d], &account(vec![old], USERS, 9), &Known::new());
+        assert_eq!(p.refused.len(), 1, "{p}");
+        assert!(p.changes.is_empty(), "the old policy keeps her access: {p}");
     }
 
     #[test]
