@@ -603,7 +603,10 @@ async fn pace(headers: &http::HeaderMap) {
     if num("x-ratelimit-remaining") == Some(0)
         && let Some(reset) = num("x-ratelimit-reset")
     {
-        let secs = (reset - chrono::Utc::now().timestamp()).clamp(0, 3600) as u64;
+        // A hostile or broken header must not overflow: saturate, then cap.
+        let secs = reset
+            .saturating_sub(chrono::Utc::now().timestamp())
+            .clamp(0, 3600) as u64;
         if secs > 0 {
             tracing::warn!("GitHub rate limit spent: waiting {secs}s for its reset");
             tokio::time::sleep(Duration::from_secs(secs)).await;

@@ -48,7 +48,7 @@ pub struct Fenced {
 impl Fenced {
     /// The fence of `grant` for `session_name` over `window`.
     pub fn new(grant: &str, session_name: &str, window: Window) -> Fenced {
-        let w = window;
+        let w = window.enforced();
         Fenced {
             grant: grant.to_string(),
             session_name: session_name.to_string(),
