@@ -150,6 +150,16 @@ rules! {
     SubjectNotAuthor = "subject-not-author", "open the request as the person who needs the access; only logins or teams named in the role's `requesters` may ask for others";
     /// A pull request that changes gitgrant.yaml (or CODEOWNERS) and grants together.
     PolicyWithGrants = "policy-with-grants", "split the pull request: change gitgrant.yaml or CODEOWNERS on its own, then request access under the new policy";
+    /// An aws-identity-center provider without its instance, or an instance field on another kind.
+    IdentityCenterProvider = "identity-center-provider", "give an aws-identity-center provider `region`, `instance_arn` (arn:aws:sso:::instance/ssoins-…) and `identity_store_id` (d-…), as `aws sso-admin list-instances` prints them; other kinds take none of them";
+    /// An Identity Center role without `accounts`, an account that is not 12 digits, the instance's own account, or `accounts` on an aws-iam role.
+    RoleAccounts = "role-accounts", "list the 12-digit accounts an aws-identity-center role is assigned in under `accounts` (never the instance's own account: admin there could rewrite the permission set); aws-iam roles take their account from the provider";
+    /// A field of one provider kind on a role or person of another kind.
+    KindMismatch = "kind-mismatch", "managed_policies, customer_managed_policies, session_duration and aws_sso_user are for aws-identity-center; assume_roles, require_mfa, aws_iam_user and aws_iam_role are for aws-iam; a role names providers of one kind";
+    /// A session duration that is not a duration of at most 12h.
+    SessionDuration = "session-duration", "set session_duration between 1m and 12h, such as 1h (IAM Identity Center's limit)";
+    /// A managed or customer-managed policy reference that is not well formed, or too many.
+    PolicyReference = "policy-reference", "write managed_policies as AWS-managed ARNs (arn:aws:iam::aws:policy/…), customer_managed_policies as { name, path } with a path that starts and ends with `/`; at most 20 in all";
 }
 
 impl fmt::Display for Rule {
