@@ -211,5 +211,29 @@ impl Connected {
     }
 }
 
+/// The least-privilege policy the reconciler needs for `provider`, as its
+/// kind says.
+pub fn reconciler_policy(policy: &Policy, provider: &ProviderConfig) -> serde_json::Value {
+    match (&provider.kind, &provider.identity_center) {
+        (ProviderType::AwsIdentityCenter, Some(ic)) => {
+            let mut accounts: Vec<String> = policy
+                .roles
+                .values()
+                .filter(|r| r.providers.contains(&provider.name))
+                .flat_map(|r| r.accounts.iter().cloned())
+                .collect();
+            accounts.sort();
+            accounts.dedup();
+            aws_identity_center::document::reconciler_policy(
+                &ic.instance_arn,
+                &ic.identity_store_id,
+                &provider.account,
+                &accounts,
+            )
+        }
+        _ => aws_iam::reconciler_policy(policy, &provider.account),
+    }
+}
+
 /// Observations of every reached provider, by provider name.
 pub type Observations = BTreeMap<String, Observation>;

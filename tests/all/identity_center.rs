@@ -488,3 +488,106 @@ fn a_subject_without_an_identity_store_user_is_refused() {
     // alice's grant is applied all the same.
     assert_eq!(ours(&i).len(), 1);
 }
+
+#[test]
+fn iam_policy_prints_only_the_sso_and_identitystore_actions_the_reconciler_uses() {
+    let m = moto();
+    let (repo, _i) = setup(&m);
+    let out = crate::support::run_ok(&["iam-policy", "--provider", "sso"], &repo.path);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let actions: Vec<&str> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap())
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"sso:CreateAccountAssignment"), "{out}");
+    assert!(actions.contains(&"identitystore:GetUserId"), "{out}");
+    assert!(
+        actions
+            .iter()
+            .all(|a| a.starts_with("sso:") || a.starts_with("identitystore:")),
+        "{out}"
+    );
+    assert!(out.contains("arn:aws:sso:::account/111111111111"), "{out}");
+}
+
+/// The rules one policy breaks, by id, through `gitgrant validate`.
+fn rules_of(policy: &str) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("gitgrant.yaml"), policy).unwrap();
+    let out = crate::support::gitgrant()
+        .args(["validate", "--format", "json", "--repo"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut rules: Vec<String> = json["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["rule"].as_str().unwrap().to_string())
+        .collect();
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+#[test]
+fn identity_center_misuses_are_refused_with_their_rule() {
+    let base = |provider: &str, role: &str| {
+        format!(
+            "version: 1\nrepository: acme/access\nsecurity_team: \"@acme/security\"\n\
+             providers:\n  sso: {{ type: aws-identity-center, account: \"999999999999\"{provider} }}\n\
+             \x20 iam: {{ type: aws-iam, account: \"111111111111\" }}\n\
+             people:\n  alice: {{ aws_sso_user: alice@acme.com }}\n\
+             roles:\n  r:\n    description: d\n    max_duration: 1h\n    approvers: [\"@acme/x\"]\n{role}"
+        )
+    };
+    let full = ", region: eu-west-1, instance_arn: \"arn:aws:sso:::instance/ssoins-1234\", identity_store_id: d-1234567890";
+    let stmt = "    permissions: { statements: [{ effect: Allow, actions: [\"s3:GetObject\"], resources: [\"*\"] }] }\n";
+    // An Identity Center role without accounts.
+    assert_eq!(
+        rules_of(&base(full, &format!("    provider: sso\n{stmt}"))),
+        ["role-accounts"]
+    );
+    // The instance's own account among them.
+    assert_eq!(
+        rules_of(&base(
+            full,
+            &format!("    provider: sso\n    accounts: [\"999999999999\"]\n{stmt}")
+        )),
+        ["role-accounts"]
+    );
+    // An instance without its fields.
+    assert_eq!(
+        rules_of(&base(
+            "",
+            &format!("    provider: sso\n    accounts: [\"111111111111\"]\n{stmt}")
+        )),
+        ["identity-center-provider"]
+    );
+    // An aws-iam role with managed policies.
+    assert_eq!(
+        rules_of(&base(
+            full,
+            "    provider: iam\n    permissions: { managed_policies: [\"arn:aws:iam::aws:policy/ReadOnlyAccess\"] }\n"
+        )),
+        ["kind-mismatch"]
+    );
+    // A session longer than 12h, and a managed policy that is not AWS's.
+    assert_eq!(
+        rules_of(&base(
+            full,
+            "    provider: sso\n    accounts: [\"111111111111\"]\n    session_duration: 13h\n    permissions: { managed_policies: [\"arn:aws:iam::111111111111:policy/Mine\"] }\n"
+        )),
+        ["policy-reference", "session-duration"]
+    );
+}

@@ -198,6 +198,71 @@ pub fn is_policy_path(s: &str) -> bool {
         && !s.contains("//")
 }
 
+/// The least the reconciler needs for an Identity Center provider: the
+/// `sso:` reads and writes of the adapter on this instance, its permission
+/// sets and the accounts `accounts`, and `identitystore:GetUserId` in its
+/// Identity Store. Permission-set ARNs carry no name, so writes cannot be
+/// narrowed to gitgrant's own; the adapter's ownership check does that.
+pub fn reconciler_policy(
+    instance_arn: &str,
+    identity_store_id: &str,
+    account: &str,
+    accounts: &[String],
+) -> Value {
+    let instance_id = instance_arn.rsplit('/').next().unwrap_or_default();
+    let mut resources = vec![
+        instance_arn.to_string(),
+        format!("arn:aws:sso:::permissionSet/{instance_id}/*"),
+    ];
+    resources.extend(
+        accounts
+            .iter()
+            .map(|a| format!("arn:aws:sso:::account/{a}")),
+    );
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ManageThisRepositorysPermissionSets",
+                "Effect": "Allow",
+                "Action": [
+                    "sso:AttachCustomerManagedPolicyReferenceToPermissionSet",
+                    "sso:AttachManagedPolicyToPermissionSet",
+                    "sso:CreateAccountAssignment",
+                    "sso:CreatePermissionSet",
+                    "sso:DeleteAccountAssignment",
+                    "sso:DeletePermissionSet",
+                    "sso:DescribeAccountAssignmentCreationStatus",
+                    "sso:DescribeAccountAssignmentDeletionStatus",
+                    "sso:DescribePermissionSet",
+                    "sso:DescribePermissionSetProvisioningStatus",
+                    "sso:DetachCustomerManagedPolicyReferenceFromPermissionSet",
+                    "sso:DetachManagedPolicyFromPermissionSet",
+                    "sso:GetInlinePolicyForPermissionSet",
+                    "sso:ListAccountAssignments",
+                    "sso:ListAccountsForProvisionedPermissionSet",
+                    "sso:ListCustomerManagedPolicyReferencesInPermissionSet",
+                    "sso:ListManagedPoliciesInPermissionSet",
+                    "sso:ListPermissionSets",
+                    "sso:ProvisionPermissionSet",
+                    "sso:PutInlinePolicyToPermissionSet",
+                    "sso:UpdatePermissionSet"
+                ],
+                "Resource": resources
+            },
+            {
+                "Sid": "ResolveSubjects",
+                "Effect": "Allow",
+                "Action": ["identitystore:GetUserId"],
+                "Resource": [
+                    format!("arn:aws:identitystore::{account}:identitystore/{identity_store_id}"),
+                    "arn:aws:identitystore:::user/*"
+                ]
+            }
+        ]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
