@@ -98,8 +98,11 @@ fn main() {
     let observed: Vec<Observed> = state
         .wanted
         .iter()
-        .map(|w| {
-            let Wanted::AwsIam(d) = w;
+        .filter_map(|w| match w {
+            Wanted::AwsIam(d) => Some(d),
+            Wanted::AwsIdentityCenter(_) => None,
+        })
+        .map(|d| {
             *identities.entry(d.attach_to.clone()).or_insert(0) += 1;
             Observed {
                 provider: d.provider.clone(),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::grant::Grant;
 use crate::plan::{Known, Refusal, RevokeReason};
 use crate::policy::{Policy, ProviderType};
-use crate::providers::aws_iam;
+use crate::providers::{aws_iam, aws_identity_center};
 use crate::validate::Landings;
 
 /// One active grant's resource in one provider, in its kind's terms.
@@ -18,6 +18,8 @@ use crate::validate::Landings;
 pub enum Wanted {
     /// A managed policy in an AWS IAM account.
     AwsIam(aws_iam::Desired),
+    /// A permission set in an IAM Identity Center instance.
+    AwsIdentityCenter(aws_identity_center::Desired),
 }
 
 impl Wanted {
@@ -25,6 +27,7 @@ impl Wanted {
     pub fn grant(&self) -> &str {
         match self {
             Wanted::AwsIam(d) => &d.grant,
+            Wanted::AwsIdentityCenter(d) => &d.grant,
         }
     }
 
@@ -32,6 +35,7 @@ impl Wanted {
     pub fn provider(&self) -> &str {
         match self {
             Wanted::AwsIam(d) => &d.provider,
+            Wanted::AwsIdentityCenter(d) => &d.provider,
         }
     }
 }
@@ -87,6 +91,10 @@ pub fn desired_state(
                 ProviderType::AwsIam => {
                     aws_iam::plan::desired(policy, grant, role, target, window, commit)
                         .map(|d| d.map(Wanted::AwsIam))
+                }
+                ProviderType::AwsIdentityCenter => {
+                    aws_identity_center::plan::desired(policy, grant, role, target, window)
+                        .map(|d| d.map(Wanted::AwsIdentityCenter))
                 }
             };
             match made {
@@ -195,8 +203,9 @@ roles:
     fn iam(s: &DesiredState) -> Vec<&aws_iam::Desired> {
         s.wanted
             .iter()
-            .map(|w| match w {
-                Wanted::AwsIam(d) => d,
+            .filter_map(|w| match w {
+                Wanted::AwsIam(d) => Some(d),
+                Wanted::AwsIdentityCenter(_) => None,
             })
             .collect()
     }

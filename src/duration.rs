@@ -35,6 +35,21 @@ pub enum DurationError {
 }
 
 impl GrantDuration {
+    /// One hour.
+    pub const ONE_HOUR: GrantDuration = GrantDuration { minutes: 60 };
+    /// Twelve hours.
+    pub const TWELVE_HOURS: GrantDuration = GrantDuration { minutes: 12 * 60 };
+
+    /// As an ISO 8601 duration (`PT1H30M`), the form AWS APIs take.
+    pub fn iso8601(self) -> String {
+        let (h, m) = (self.minutes / 60, self.minutes % 60);
+        match (h, m) {
+            (0, m) => format!("PT{m}M"),
+            (h, 0) => format!("PT{h}H"),
+            (h, m) => format!("PT{h}H{m}M"),
+        }
+    }
+
     /// A duration of `minutes` minutes (`None` for zero).
     pub fn from_minutes(minutes: u64) -> Option<GrantDuration> {
         (minutes > 0).then_some(GrantDuration { minutes })

@@ -21,7 +21,7 @@ use crate::grant::{Grant, GrantId};
 use crate::history::{trailer, trailers};
 use crate::plan::{Change, Known, Plan, Refusal, RevokeReason, Unreadable};
 use crate::policy::Policy;
-use crate::providers::{Connected, Observation, Observations, Reach, aws_iam};
+use crate::providers::{Connected, Observation, Observations, Reach, aws_iam, aws_identity_center};
 use crate::removal::{Ended, Removal, RemovalReason};
 use crate::rule::Violation;
 
@@ -306,9 +306,12 @@ fn explain_from_history(
                 .policies
                 .iter()
                 .filter_map(|p| p.recorded_grant(&repository))
+                .map(|id| id.to_string())
                 .collect::<Vec<_>>(),
+            Observation::AwsIdentityCenter(o) => {
+                o.permission_sets.iter().map(|p| p.grant.clone()).collect()
+            }
         })
-        .map(|id| id.to_string())
         .filter(|id| !active.contains(id) && !known.contains_key(id))
         .collect();
     if gone.is_empty() {
@@ -337,19 +340,27 @@ pub fn plan(
     mut refused: Vec<Refusal>,
     unreadable: Vec<Unreadable>,
 ) -> Plan {
-    let iam_wanted: Vec<aws_iam::Desired> = wanted
-        .iter()
-        .map(|w| match w {
-            Wanted::AwsIam(d) => d.clone(),
-        })
-        .collect();
-    let iam_observed: BTreeMap<String, aws_iam::Observation> = observed
-        .iter()
-        .map(|(name, o)| match o {
-            Observation::AwsIam(o) => (name.clone(), o.clone()),
-        })
-        .collect();
-    let changes = aws_iam::plan::plan(
+    let mut iam_wanted: Vec<aws_iam::Desired> = Vec::new();
+    let mut ic_wanted: Vec<aws_identity_center::Desired> = Vec::new();
+    for w in wanted {
+        match w {
+            Wanted::AwsIam(d) => iam_wanted.push(d.clone()),
+            Wanted::AwsIdentityCenter(d) => ic_wanted.push(d.clone()),
+        }
+    }
+    let mut iam_observed: BTreeMap<String, aws_iam::Observation> = BTreeMap::new();
+    let mut ic_observed: BTreeMap<String, aws_identity_center::Observation> = BTreeMap::new();
+    for (name, o) in observed {
+        match o {
+            Observation::AwsIam(o) => {
+                iam_observed.insert(name.clone(), o.clone());
+            }
+            Observation::AwsIdentityCenter(o) => {
+                ic_observed.insert(name.clone(), o.clone());
+            }
+        }
+    }
+    let mut changes: Vec<Change> = aws_iam::plan::plan(
         &policy.repository(),
         &iam_wanted,
         &iam_observed,
@@ -359,6 +370,11 @@ pub fn plan(
     .into_iter()
     .map(Change::AwsIam)
     .collect();
+    changes.extend(
+        aws_identity_center::plan::plan(&ic_wanted, &ic_observed, known, &mut refused)
+            .into_iter()
+            .map(Change::AwsIdentityCenter),
+    );
     Plan::of(changes, refused, unreadable)
 }
 

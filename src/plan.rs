@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::providers::aws_iam;
+use crate::providers::{aws_iam, aws_identity_center};
 
 /// Why a grant's resource is revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,6 +55,8 @@ pub type Known = BTreeMap<String, RevokeReason>;
 pub enum Change {
     /// A change in an AWS IAM account.
     AwsIam(aws_iam::Change),
+    /// A change in an IAM Identity Center instance.
+    AwsIdentityCenter(aws_identity_center::Change),
 }
 
 impl Change {
@@ -62,6 +64,7 @@ impl Change {
     pub fn provider(&self) -> &str {
         match self {
             Change::AwsIam(c) => c.provider(),
+            Change::AwsIdentityCenter(c) => c.provider(),
         }
     }
 
@@ -69,6 +72,7 @@ impl Change {
     pub fn grant(&self) -> &str {
         match self {
             Change::AwsIam(c) => c.grant(),
+            Change::AwsIdentityCenter(c) => c.grant(),
         }
     }
 
@@ -76,6 +80,7 @@ impl Change {
     pub fn apply_order(&self) -> u8 {
         match self {
             Change::AwsIam(c) => c.apply_order(),
+            Change::AwsIdentityCenter(c) => c.apply_order(),
         }
     }
 
@@ -85,6 +90,9 @@ impl Change {
             Change::AwsIam(aws_iam::Change::Grant { .. }) => "grant",
             Change::AwsIam(aws_iam::Change::Update { .. }) => "update",
             Change::AwsIam(aws_iam::Change::Revoke { .. }) => "revoke",
+            Change::AwsIdentityCenter(aws_identity_center::Change::Grant { .. }) => "grant",
+            Change::AwsIdentityCenter(aws_identity_center::Change::Update { .. }) => "update",
+            Change::AwsIdentityCenter(aws_identity_center::Change::Revoke { .. }) => "revoke",
         }
     }
 
@@ -92,6 +100,7 @@ impl Change {
     pub fn is_drift(&self) -> bool {
         match self {
             Change::AwsIam(c) => c.is_drift(),
+            Change::AwsIdentityCenter(c) => c.is_drift(),
         }
     }
 
@@ -99,6 +108,7 @@ impl Change {
     pub fn line(&self) -> String {
         match self {
             Change::AwsIam(c) => c.line(),
+            Change::AwsIdentityCenter(c) => c.line(),
         }
     }
 }

@@ -44,12 +44,17 @@ pub enum ProviderType {
     /// AWS IAM managed policies attached to users or roles.
     #[serde(rename = "aws-iam")]
     AwsIam,
+    /// IAM Identity Center permission sets assigned to Identity Store users
+    /// in AWS accounts.
+    #[serde(rename = "aws-identity-center")]
+    AwsIdentityCenter,
 }
 
 impl std::fmt::Display for ProviderType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             ProviderType::AwsIam => "aws-iam",
+            ProviderType::AwsIdentityCenter => "aws-identity-center",
         })
     }
 }
@@ -61,11 +66,22 @@ pub struct RawProvider {
     /// The provider's kind.
     #[serde(rename = "type")]
     pub kind: ProviderType,
-    /// The 12-digit AWS account id, quoted.
+    /// The 12-digit AWS account id, quoted. For `aws-identity-center`, the
+    /// account that holds the instance (management or delegated admin).
     pub account: String,
     /// A role the reconciler assumes to manage this account (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assume_role: Option<String>,
+    /// `aws-identity-center` only: the region of the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// `aws-identity-center` only: the instance's ARN
+    /// (`arn:aws:sso:::instance/ssoins-…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_arn: Option<String>,
+    /// `aws-identity-center` only: the instance's Identity Store id (`d-…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_store_id: Option<String>,
 }
 
 /// A cloud identity.
@@ -78,6 +94,10 @@ pub struct RawIdentity {
     /// IAM role name the grant's policy is attached to (instead of a user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_iam_role: Option<String>,
+    /// Identity Store UserName the grant's permission set is assigned to
+    /// (aws-identity-center providers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_sso_user: Option<String>,
 }
 
 /// A person: the identity used on every provider, and per-provider overrides.
@@ -90,6 +110,10 @@ pub struct RawPerson {
     /// IAM role name used on every aws-iam provider without an override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_iam_role: Option<String>,
+    /// Identity Store UserName used on every aws-identity-center provider
+    /// without an override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_sso_user: Option<String>,
     /// Identities on particular providers, by provider name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub providers: BTreeMap<String, RawIdentity>,
@@ -127,6 +151,15 @@ pub struct RawRole {
     /// Allow statements granting `*` on `*`.
     #[serde(default)]
     pub allow_admin: bool,
+    /// `aws-identity-center` roles only (and required there): the 12-digit
+    /// AWS accounts a grant's permission set is assigned in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// `aws-identity-center` roles only: how long one sign-in session of the
+    /// permission set lasts, at most `12h` (default `1h`). The window's
+    /// denies end a session at the window's end whatever this says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_duration: Option<String>,
     /// What a grant of this role allows.
     pub permissions: RawPermissions,
 }
@@ -170,6 +203,31 @@ pub struct RawPermissions {
     /// IAM policy statements in force while the grant is active.
     #[serde(default)]
     pub statements: Vec<Statement>,
+    /// `aws-identity-center` roles only: AWS-managed policy ARNs
+    /// (`arn:aws:iam::aws:policy/…`) attached to the permission set. They
+    /// carry no window themselves; the permission set's denies end them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_policies: Vec<String>,
+    /// `aws-identity-center` roles only: customer-managed policies, by name
+    /// and path, that must exist in every account of the role.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub customer_managed_policies: Vec<CustomerManagedPolicy>,
+}
+
+/// A customer-managed policy a permission set references, by name and path
+/// as it exists in each account.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerManagedPolicy {
+    /// The policy's name.
+    pub name: String,
+    /// The policy's path, `/` by default.
+    #[serde(default = "root_path")]
+    pub path: String,
+}
+
+fn root_path() -> String {
+    "/".to_string()
 }
 
 /// `Allow` or `Deny`.
@@ -249,6 +307,19 @@ pub struct Provider {
     pub account: String,
     /// A role to assume for managing the account.
     pub assume_role: Option<String>,
+    /// The instance, for `aws-identity-center` providers.
+    pub identity_center: Option<IdentityCenter>,
+}
+
+/// Where an `aws-identity-center` provider's instance is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityCenter {
+    /// The instance's region.
+    pub region: String,
+    /// The instance's ARN.
+    pub instance_arn: String,
+    /// The instance's Identity Store id.
+    pub identity_store_id: String,
 }
 
 /// A cloud identity that a grant's access is attached to.
@@ -259,21 +330,29 @@ pub enum Identity {
     AwsIamUser(String),
     /// An IAM role.
     AwsIamRole(String),
+    /// An IAM Identity Center user, by Identity Store UserName.
+    AwsSsoUser(String),
 }
 
 /// A validated person.
 #[derive(Debug, Clone, Default)]
 pub struct Person {
-    /// Identity on every provider without an override.
+    /// Identity on every aws-iam provider without an override.
     pub default: Option<Identity>,
+    /// Identity on every aws-identity-center provider without an override.
+    pub sso_user: Option<Identity>,
     /// Identities by provider name.
     pub providers: BTreeMap<String, Identity>,
 }
 
 impl Person {
-    /// The identity this person has on `provider`.
-    pub fn identity_on(&self, provider: &str) -> Option<&Identity> {
-        self.providers.get(provider).or(self.default.as_ref())
+    /// The identity this person has on `provider`: its override, or the
+    /// default of the provider's kind.
+    pub fn identity_on(&self, provider: &Provider) -> Option<&Identity> {
+        self.providers.get(&provider.name).or(match provider.kind {
+            ProviderType::AwsIam => self.default.as_ref(),
+            ProviderType::AwsIdentityCenter => self.sso_user.as_ref(),
+        })
     }
 }
 
@@ -314,7 +393,17 @@ pub struct Role {
     pub break_glass: bool,
     /// What a grant allows.
     pub permissions: RawPermissions,
+    /// The accounts an Identity Center grant is assigned in.
+    pub accounts: Vec<String>,
+    /// An Identity Center permission set's session duration.
+    pub session_duration: GrantDuration,
 }
+
+/// The session duration of a permission set when the role names none.
+pub const DEFAULT_SESSION: GrantDuration = GrantDuration::ONE_HOUR;
+
+/// The longest session duration IAM Identity Center allows.
+pub const MAX_SESSION: GrantDuration = GrantDuration::TWELVE_HOURS;
 
 /// The placeholder for a provider's account in `assume_roles` ARNs.
 pub const ACCOUNT_PLACEHOLDER: &str = "{account}";

@@ -155,6 +155,16 @@ rules! {
     LandingTimeOutOfRange = "landing-time-out-of-range", "the commit that landed this grant has a committer date no window can be computed from; remove the file and land it again in a commit with a true date, or give `starts` and `expires`";
     /// A control character (escape, carriage return, NUL, …) in free text.
     ControlCharacter = "control-character", "write plain text: control characters such as escape sequences could rewrite an auditor's terminal";
+    /// An aws-identity-center provider without its instance, or an instance field on another kind.
+    IdentityCenterProvider = "identity-center-provider", "give an aws-identity-center provider `region`, `instance_arn` (arn:aws:sso:::instance/ssoins-…) and `identity_store_id` (d-…), as `aws sso-admin list-instances` prints them; other kinds take none of them";
+    /// An Identity Center role without `accounts`, an account that is not 12 digits, the instance's own account, or `accounts` on an aws-iam role.
+    RoleAccounts = "role-accounts", "list the 12-digit accounts an aws-identity-center role is assigned in under `accounts` (never the instance's own account: admin there could rewrite the permission set); aws-iam roles take their account from the provider";
+    /// A field of one provider kind on a role or person of another kind.
+    KindMismatch = "kind-mismatch", "managed_policies, customer_managed_policies, session_duration and aws_sso_user are for aws-identity-center; assume_roles, require_mfa, aws_iam_user and aws_iam_role are for aws-iam; a role names providers of one kind";
+    /// A session duration that is not a duration of at most 12h.
+    SessionDuration = "session-duration", "set session_duration between 1m and 12h, such as 1h (IAM Identity Center's limit)";
+    /// A managed or customer-managed policy reference that is not well formed, or too many.
+    PolicyReference = "policy-reference", "write managed_policies as AWS-managed ARNs (arn:aws:iam::aws:policy/…), customer_managed_policies as { name, path } with a path that starts and ends with `/`; at most 20 in all";
 }
 
 impl fmt::Display for Rule {

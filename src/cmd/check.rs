@@ -328,10 +328,14 @@ fn comment(pull: &Pull, ch: &Changes, grants: &[Grant], violations: &[Violation]
             .map(|provider| {
                 p.people
                     .get(&g.subject)
-                    .and_then(|person| person.identity_on(provider))
+                    .zip(p.providers.get(provider))
+                    .and_then(|(person, provider)| person.identity_on(provider))
                     .map_or("no identity".to_string(), |i| match i {
                         gitgrant::policy::Identity::AwsIamUser(u) => format!("IAM user `{u}`"),
                         gitgrant::policy::Identity::AwsIamRole(r) => format!("IAM role `{r}`"),
+                        gitgrant::policy::Identity::AwsSsoUser(u) => {
+                            format!("Identity Center user `{u}`")
+                        }
                     })
             })
             .collect::<std::collections::BTreeSet<_>>()

@@ -4,7 +4,8 @@ use gitgrant::exit;
 
 /// Print the least-privilege IAM policy the reconciler needs in each AWS
 /// account of gitgrant.yaml: it may change only policies under this access
-/// repository's path, and attach only those.
+/// repository's path, and attach only those. For an Identity Center
+/// provider: the `sso:` and `identitystore:` actions the reconciler uses.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this provider's account; prints its policy document alone.
@@ -22,7 +23,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                 eprintln!("error: no provider `{name}` in gitgrant.yaml");
                 return Ok(exit::INVALID);
             };
-            gitgrant::providers::aws_iam::reconciler_policy(&policy, &p.account)
+            gitgrant::providers::reconciler_policy(&policy, p)
         }
         None => serde_json::Value::Object(
             policy
@@ -31,7 +32,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                 .map(|p| {
                     (
                         p.name.clone(),
-                        gitgrant::providers::aws_iam::reconciler_policy(&policy, &p.account),
+                        gitgrant::providers::reconciler_policy(&policy, p),
                     )
                 })
                 .collect(),

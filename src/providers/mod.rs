@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod aws_iam;
+pub mod aws_identity_center;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -73,7 +74,9 @@ impl Calls {
 
 /// Whether an API operation only reads.
 pub fn is_read(operation: &str) -> bool {
-    operation.starts_with("Get") || operation.starts_with("List")
+    operation.starts_with("Get")
+        || operation.starts_with("List")
+        || operation.starts_with("Describe")
 }
 
 impl fmt::Display for Calls {
@@ -141,6 +144,8 @@ impl Reach {
 pub enum Connected {
     /// An AWS account managed through IAM.
     AwsIam(aws_iam::AwsIam),
+    /// An IAM Identity Center instance.
+    AwsIdentityCenter(aws_identity_center::AwsIdentityCenter),
 }
 
 /// What a provider of any kind holds, as its kind reads it.
@@ -149,6 +154,8 @@ pub enum Connected {
 pub enum Observation {
     /// An AWS IAM account's policies under this repository's path.
     AwsIam(aws_iam::Observation),
+    /// An Identity Center instance's permission sets of this repository.
+    AwsIdentityCenter(aws_identity_center::Observation),
 }
 
 impl Connected {
@@ -168,6 +175,10 @@ impl Connected {
                 )
                 .await?,
             ),
+            ProviderType::AwsIdentityCenter => Connected::AwsIdentityCenter(
+                aws_identity_center::AwsIdentityCenter::connect(&reach.aws, policy, provider)
+                    .await?,
+            ),
         })
     }
 
@@ -175,6 +186,7 @@ impl Connected {
     pub async fn observe(&self) -> Result<Observation, ProviderError> {
         Ok(match self {
             Connected::AwsIam(p) => Observation::AwsIam(p.observe().await?),
+            Connected::AwsIdentityCenter(p) => Observation::AwsIdentityCenter(p.observe().await?),
         })
     }
 
@@ -182,6 +194,11 @@ impl Connected {
     pub async fn apply(&self, change: &Change) -> Result<(), ProviderError> {
         match (self, change) {
             (Connected::AwsIam(p), Change::AwsIam(c)) => p.apply(c).await,
+            (Connected::AwsIdentityCenter(p), Change::AwsIdentityCenter(c)) => p.apply(c).await,
+            _ => Err(aws::AwsError::NotOurs(format!(
+                "a change of another kind was planned for provider {}",
+                change.provider()
+            ))),
         }
     }
 
@@ -189,7 +206,32 @@ impl Connected {
     pub fn calls(&self) -> Calls {
         match self {
             Connected::AwsIam(p) => p.calls(),
+            Connected::AwsIdentityCenter(p) => p.calls(),
         }
+    }
+}
+
+/// The least-privilege policy the reconciler needs for `provider`, as its
+/// kind says.
+pub fn reconciler_policy(policy: &Policy, provider: &ProviderConfig) -> serde_json::Value {
+    match (&provider.kind, &provider.identity_center) {
+        (ProviderType::AwsIdentityCenter, Some(ic)) => {
+            let mut accounts: Vec<String> = policy
+                .roles
+                .values()
+                .filter(|r| r.providers.contains(&provider.name))
+                .flat_map(|r| r.accounts.iter().cloned())
+                .collect();
+            accounts.sort();
+            accounts.dedup();
+            aws_identity_center::document::reconciler_policy(
+                &ic.instance_arn,
+                &ic.identity_store_id,
+                &provider.account,
+                &accounts,
+            )
+        }
+        _ => aws_iam::reconciler_policy(policy, &provider.account),
     }
 }
 

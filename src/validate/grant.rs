@@ -170,7 +170,10 @@ fn check_subject(g: &GrantFile, s: &mut Sink) {
     };
     let Some(role) = g.role else { return };
     for provider in &role.providers {
-        match person.identity_on(provider) {
+        let Some(config) = policy.providers.get(provider) else {
+            continue;
+        };
+        match person.identity_on(config) {
             None => s.at(
                 Rule::SubjectNoIdentity,
                 "subject",

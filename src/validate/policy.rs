@@ -62,7 +62,8 @@ use super::{Sink, parse_file};
 use crate::duration::{GrantDuration, HARD_CAP};
 use crate::names;
 use crate::policy::{
-    Effect, Identity, Person, Policy, Provider, RawIdentity, RawPolicy, Requester, Role,
+    DEFAULT_SESSION, Effect, Identity, IdentityCenter, MAX_SESSION, Person, Policy, Provider,
+    ProviderType, RawIdentity, RawPolicy, RawProvider, Requester, Role,
 };
 use crate::providers::aws_iam::catalogue::{Action, Class, Wildcard, catalogue, meet, wildcards};
 use crate::rule::{Rule, Violation};
@@ -80,6 +81,7 @@ static POLICY_CHECKS: &[(&str, PolicyCheck)] = &[
     ("duplicate-identities", check_duplicate_identities),
     ("roles", check_roles),
     ("shared-account", check_shared_accounts),
+    ("identity-center", check_identity_center),
 ];
 
 pub(super) fn check_policy(file: &SourceFile, out: &mut Vec<Violation>) -> Option<Policy> {
@@ -196,6 +198,18 @@ fn check_role_arn<'a>(arn: &'a str, path: &str, s: &mut Sink) -> Option<&'a str>
     }
 }
 
+fn check_sso_user(user: &Option<String>, path: &str, s: &mut Sink) {
+    if let Some(name) = user
+        && !crate::providers::aws_identity_center::document::is_user_name(name)
+    {
+        s.at(
+            Rule::InvalidIdentity,
+            &format!("{path}.aws_sso_user"),
+            format!("`{name}` is not an Identity Store UserName"),
+        );
+    }
+}
+
 fn check_identity(user: &Option<String>, role: &Option<String>, path: &str, s: &mut Sink) {
     if user.is_some() && role.is_some() {
         s.at(
@@ -228,6 +242,7 @@ fn check_people(p: &RawPolicy, s: &mut Sink) {
             );
         }
         check_identity(&person.aws_iam_user, &person.aws_iam_role, &path, s);
+        check_sso_user(&person.aws_sso_user, &path, s);
         for (provider, identity) in &person.providers {
             let ppath = format!("{path}.providers.{provider}");
             if !p.providers.contains_key(provider) {
@@ -238,6 +253,23 @@ fn check_people(p: &RawPolicy, s: &mut Sink) {
                 );
             }
             check_identity(&identity.aws_iam_user, &identity.aws_iam_role, &ppath, s);
+            check_sso_user(&identity.aws_sso_user, &ppath, s);
+            let kind = p.providers.get(provider).map(|pr| pr.kind);
+            let iam = identity.aws_iam_user.is_some() || identity.aws_iam_role.is_some();
+            let sso = identity.aws_sso_user.is_some();
+            if kind == Some(ProviderType::AwsIdentityCenter) && iam
+                || kind == Some(ProviderType::AwsIam) && sso
+                || iam && sso
+            {
+                s.at_key(
+                    Rule::KindMismatch,
+                    &ppath,
+                    format!(
+                        "the identity on provider `{provider}` is not one a {} provider uses",
+                        kind.map_or("known".to_string(), |k| k.to_string())
+                    ),
+                );
+            }
         }
     }
 }
@@ -253,6 +285,7 @@ fn identity_of(user: &Option<String>, role: &Option<String>) -> Option<Identity>
 fn build_person(raw: &crate::policy::RawPerson) -> Person {
     Person {
         default: identity_of(&raw.aws_iam_user, &raw.aws_iam_role),
+        sso_user: raw.aws_sso_user.clone().map(Identity::AwsSsoUser),
         providers: raw
             .providers
             .iter()
@@ -262,9 +295,12 @@ fn build_person(raw: &crate::policy::RawPerson) -> Person {
                     RawIdentity {
                         aws_iam_user,
                         aws_iam_role,
+                        aws_sso_user,
                     },
                 )| {
-                    identity_of(aws_iam_user, aws_iam_role).map(|i| (name.clone(), i))
+                    identity_of(aws_iam_user, aws_iam_role)
+                        .or_else(|| aws_sso_user.clone().map(Identity::AwsSsoUser))
+                        .map(|i| (name.clone(), i))
                 },
             )
             .collect(),
@@ -277,6 +313,8 @@ fn identity_key(identity: &Identity) -> Identity {
     match identity {
         Identity::AwsIamUser(u) => Identity::AwsIamUser(names::iam_name_key(u)),
         Identity::AwsIamRole(r) => Identity::AwsIamRole(names::iam_name_key(r)),
+        // Identity Store user names are unique ignoring case.
+        Identity::AwsSsoUser(u) => Identity::AwsSsoUser(u.to_lowercase()),
     }
 }
 
@@ -288,8 +326,8 @@ fn check_duplicate_identities(p: &RawPolicy, s: &mut Sink) {
         let person = build_person(raw);
         // One report per pair of people, naming the providers they collide on.
         let mut clashes: BTreeMap<&str, (Identity, Identity, Vec<&str>)> = BTreeMap::new();
-        for provider in p.providers.keys() {
-            let Some(identity) = person.identity_on(provider) else {
+        for (provider, config) in &p.providers {
+            let Some(identity) = person.identity_on(&model_provider(provider, config)) else {
                 continue;
             };
             let key = (provider.as_str(), identity_key(identity));
@@ -329,6 +367,7 @@ pub fn describe_identity(identity: &Identity) -> String {
     match identity {
         Identity::AwsIamUser(u) => format!("IAM user {u}"),
         Identity::AwsIamRole(r) => format!("IAM role {r}"),
+        Identity::AwsSsoUser(u) => format!("Identity Center user {u}"),
     }
 }
 
@@ -426,7 +465,11 @@ fn check_roles(p: &RawPolicy, s: &mut Sink) {
 fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
     let path = format!("roles.{name}.permissions");
     let perms = &role.permissions;
-    if perms.assume_roles.is_empty() && perms.statements.is_empty() {
+    if perms.assume_roles.is_empty()
+        && perms.statements.is_empty()
+        && perms.managed_policies.is_empty()
+        && perms.customer_managed_policies.is_empty()
+    {
         s.at_key(
             Rule::EmptyPermissions,
             &path,
@@ -753,6 +796,233 @@ fn check_identity_writes(
     report_actions(s, Rule::IamWrite, spath, what, &writes);
 }
 
+/// The model of one provider as written.
+fn model_provider(name: &str, p: &RawProvider) -> Provider {
+    let identity_center = match (p.kind, &p.region, &p.instance_arn, &p.identity_store_id) {
+        (ProviderType::AwsIdentityCenter, Some(region), Some(arn), Some(store)) => {
+            Some(IdentityCenter {
+                region: region.clone(),
+                instance_arn: arn.clone(),
+                identity_store_id: store.clone(),
+            })
+        }
+        _ => None,
+    };
+    Provider {
+        name: name.to_string(),
+        kind: p.kind,
+        account: p.account.clone(),
+        assume_role: p.assume_role.clone(),
+        identity_center,
+    }
+}
+
+/// The kinds of the providers a role names (those defined), once each.
+fn role_kinds(p: &RawPolicy, role: &crate::policy::RawRole) -> Vec<ProviderType> {
+    let mut kinds: Vec<ProviderType> = role
+        .provider
+        .names()
+        .iter()
+        .filter_map(|n| p.providers.get(*n).map(|pr| pr.kind))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+/// Identity Center's part of the policy: each provider names its instance,
+/// each role its accounts, and no field of one kind is used with another.
+fn check_identity_center(p: &RawPolicy, s: &mut Sink) {
+    use crate::providers::aws_identity_center::document as ic;
+    for (name, provider) in &p.providers {
+        let path = format!("providers.{name}");
+        let fields = [
+            (
+                "region",
+                &provider.region,
+                ic::is_region as fn(&str) -> bool,
+            ),
+            ("instance_arn", &provider.instance_arn, ic::is_instance_arn),
+            (
+                "identity_store_id",
+                &provider.identity_store_id,
+                ic::is_identity_store_id,
+            ),
+        ];
+        for (key, value, valid) in fields {
+            match (provider.kind, value) {
+                (ProviderType::AwsIdentityCenter, None) => s.at_key(
+                    Rule::IdentityCenterProvider,
+                    &path,
+                    format!("provider `{name}` is aws-identity-center but has no `{key}`"),
+                ),
+                (ProviderType::AwsIdentityCenter, Some(v)) if !valid(v) => s.at(
+                    Rule::IdentityCenterProvider,
+                    &format!("{path}.{key}"),
+                    format!("`{v}` is not a valid {key}"),
+                ),
+                (ProviderType::AwsIam, Some(_)) => s.at_key(
+                    Rule::IdentityCenterProvider,
+                    &format!("{path}.{key}"),
+                    format!("`{key}` is for aws-identity-center providers; `{name}` is aws-iam"),
+                ),
+                _ => {}
+            }
+        }
+    }
+    for (name, role) in &p.roles {
+        let path = format!("roles.{name}");
+        let kinds = role_kinds(p, role);
+        if kinds.len() > 1 {
+            s.at(
+                Rule::KindMismatch,
+                &format!("{path}.provider"),
+                format!("role `{name}` names providers of different kinds: {kinds:?}"),
+            );
+            continue;
+        }
+        let Some(kind) = kinds.first() else { continue };
+        let perms = &role.permissions;
+        match kind {
+            ProviderType::AwsIam => {
+                let misuse = [
+                    ("accounts", !role.accounts.is_empty()),
+                    ("session_duration", role.session_duration.is_some()),
+                    (
+                        "permissions.managed_policies",
+                        !perms.managed_policies.is_empty(),
+                    ),
+                    (
+                        "permissions.customer_managed_policies",
+                        !perms.customer_managed_policies.is_empty(),
+                    ),
+                ];
+                for (key, used) in misuse {
+                    if used {
+                        let rule = if key == "accounts" {
+                            Rule::RoleAccounts
+                        } else {
+                            Rule::KindMismatch
+                        };
+                        s.at_key(
+                            rule,
+                            &format!("{path}.{key}"),
+                            format!(
+                                "`{key}` is for aws-identity-center roles; `{name}` is aws-iam"
+                            ),
+                        );
+                    }
+                }
+            }
+            ProviderType::AwsIdentityCenter => {
+                check_ic_role(p, name, role, s);
+            }
+        }
+    }
+}
+
+fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
+    use crate::providers::aws_identity_center::document as ic;
+    let path = format!("roles.{name}");
+    let perms = &role.permissions;
+    if role.accounts.is_empty() {
+        s.at_key(
+            Rule::RoleAccounts,
+            &path,
+            format!("aws-identity-center role `{name}` has no `accounts`"),
+        );
+    }
+    let instance_accounts: Vec<&str> = role
+        .provider
+        .names()
+        .iter()
+        .filter_map(|n| p.providers.get(*n).map(|pr| pr.account.as_str()))
+        .collect();
+    for (i, account) in role.accounts.iter().enumerate() {
+        let at = format!("{path}.accounts.{i}");
+        if !names::is_account(account) {
+            s.at(
+                Rule::RoleAccounts,
+                &at,
+                format!("`{account}` is not a 12-digit AWS account id"),
+            );
+        } else if instance_accounts.contains(&account.as_str()) {
+            s.at(
+                Rule::RoleAccounts,
+                &at,
+                format!("`{account}` holds the Identity Center instance: a grantee there could rewrite permission sets"),
+            );
+        } else if role.accounts[..i].contains(account) {
+            s.at(
+                Rule::RoleAccounts,
+                &at,
+                format!("account `{account}` is named twice"),
+            );
+        }
+    }
+    if let Some(d) = &role.session_duration {
+        match d.parse::<GrantDuration>() {
+            Err(e) => s.at(
+                Rule::SessionDuration,
+                &format!("{path}.session_duration"),
+                e.to_string(),
+            ),
+            Ok(d) if d > MAX_SESSION => s.at(
+                Rule::SessionDuration,
+                &format!("{path}.session_duration"),
+                format!("session_duration {d} is above IAM Identity Center's 12h"),
+            ),
+            Ok(_) => {}
+        }
+    }
+    if !perms.assume_roles.is_empty() {
+        s.at_key(
+            Rule::KindMismatch,
+            &format!("{path}.permissions.assume_roles"),
+            format!("`assume_roles` is for aws-iam roles; `{name}` is aws-identity-center (give it statements or managed_policies)"),
+        );
+    }
+    if role.require_mfa {
+        s.at(
+            Rule::KindMismatch,
+            &format!("{path}.require_mfa"),
+            "Identity Center sessions never carry aws:MultiFactorAuthPresent: require MFA at sign-in in Identity Center instead",
+        );
+    }
+    for (i, arn) in perms.managed_policies.iter().enumerate() {
+        if !ic::is_aws_managed_policy(arn) {
+            s.at(
+                Rule::PolicyReference,
+                &format!("{path}.permissions.managed_policies.{i}"),
+                format!("`{arn}` is not an AWS-managed policy ARN"),
+            );
+        }
+    }
+    for (i, c) in perms.customer_managed_policies.iter().enumerate() {
+        if !names::is_iam_name(&c.name) || !ic::is_policy_path(&c.path) {
+            s.at(
+                Rule::PolicyReference,
+                &format!("{path}.permissions.customer_managed_policies.{i}"),
+                format!(
+                    "`{}{}` is not a customer-managed policy path and name",
+                    c.path, c.name
+                ),
+            );
+        }
+    }
+    let attached = perms.managed_policies.len() + perms.customer_managed_policies.len();
+    if attached > ic::MAX_ATTACHED_POLICIES {
+        s.at_key(
+            Rule::PolicyReference,
+            &format!("{path}.permissions"),
+            format!(
+                "role `{name}` attaches {attached} policies; a permission set holds at most {}",
+                ic::MAX_ATTACHED_POLICIES
+            ),
+        );
+    }
+}
+
 fn parse_requester(r: &str) -> Option<Requester> {
     if r == "*" {
         Some(Requester::Anyone)
@@ -780,17 +1050,7 @@ fn build_policy(raw: &RawPolicy) -> Policy {
         providers: raw
             .providers
             .iter()
-            .map(|(n, p)| {
-                (
-                    n.clone(),
-                    Provider {
-                        name: n.clone(),
-                        kind: p.kind,
-                        account: p.account.clone(),
-                        assume_role: p.assume_role.clone(),
-                    },
-                )
-            })
+            .map(|(n, p)| (n.clone(), model_provider(n, p)))
             .collect(),
         people: raw
             .people
@@ -828,6 +1088,13 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                         require_mfa: r.require_mfa,
                         break_glass: r.break_glass,
                         permissions: r.permissions.clone(),
+                        accounts: r.accounts.clone(),
+                        session_duration: r
+                            .session_duration
+                            .as_ref()
+                            .and_then(|d| d.parse().ok())
+                            .filter(|d| *d <= MAX_SESSION)
+                            .unwrap_or(DEFAULT_SESSION),
                     },
                 )
             })

@@ -9,6 +9,7 @@ mod git;
 mod github;
 mod github_fake;
 mod hardening;
+mod identity_center;
 mod init;
 mod moto;
 mod no_panics;

@@ -107,6 +107,10 @@ impl AwsIam {
                 .await
                 .map(drop)
                 .map_err(|e| call_error("AttachRolePolicy", what(), e)),
+            Identity::AwsSsoUser(_) => Err(AwsError::NotOurs(format!(
+                "{}: an Identity Center user has no IAM policies",
+                what()
+            ))),
         }
     }
 
@@ -142,6 +146,7 @@ impl AwsIam {
                 Err(e) if !gone(e.code()) => Err(call_error("DetachRolePolicy", what(), e)),
                 _ => Ok(()),
             },
+            Identity::AwsSsoUser(_) => Ok(()),
         }
     }
 

@@ -321,7 +321,10 @@ mod tests {
             permissions: RawPermissions {
                 assume_roles: vec!["arn:aws:iam::{account}:role/ProdReadOnly".into()],
                 statements,
+                ..RawPermissions::default()
             },
+            accounts: vec![],
+            session_duration: crate::policy::DEFAULT_SESSION,
         }
     }
 

@@ -48,10 +48,7 @@ pub fn desired(
     window: Window,
     commit: &str,
 ) -> Option<Result<Desired, String>> {
-    let identity = policy
-        .people
-        .get(&grant.subject)?
-        .identity_on(&provider.name)?;
+    let identity = policy.people.get(&grant.subject)?.identity_on(provider)?;
     let document = document::document(role, &provider.account, window);
     if let Some(why) = document::document_quota(&document) {
         return Some(Err(why));
@@ -154,7 +151,7 @@ impl AttachQuota {
     pub fn of(&self, identity: &Identity) -> usize {
         match identity {
             Identity::AwsIamUser(_) => self.per_user,
-            Identity::AwsIamRole(_) => self.per_role,
+            Identity::AwsIamRole(_) | Identity::AwsSsoUser(_) => self.per_role,
         }
     }
 }
@@ -165,6 +162,7 @@ fn key(identity: &Identity) -> (u8, String) {
     match identity {
         Identity::AwsIamUser(u) => (0, crate::names::iam_name_key(u)),
         Identity::AwsIamRole(r) => (1, crate::names::iam_name_key(r)),
+        Identity::AwsSsoUser(u) => (2, u.to_lowercase()),
     }
 }
 
