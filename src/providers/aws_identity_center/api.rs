@@ -300,7 +300,12 @@ impl AwsIdentityCenter {
     }
 
     /// Follows an asynchronous request until it succeeds or fails.
-    async fn wait<F, Fut>(&self, what: &str, mut poll: F) -> Result<(), ProviderError>
+    async fn wait<F, Fut>(
+        &self,
+        what: &str,
+        first: (Option<StatusValues>, Option<String>),
+        mut poll: F,
+    ) -> Result<(), ProviderError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<
@@ -309,8 +314,14 @@ impl AwsIdentityCenter {
     {
         let deadline = tokio::time::Instant::now() + WAIT;
         let mut pause = Duration::from_millis(200);
+        // The request's own answer is the first look; AWS is asked again
+        // only while it is in progress.
+        let mut next = Some(first);
         loop {
-            let (status, reason) = poll().await?;
+            let (status, reason) = match next.take() {
+                Some(f) => f,
+                None => poll().await?,
+            };
             match status {
                 Some(StatusValues::Succeeded) => return Ok(()),
                 Some(StatusValues::Failed) => {
@@ -364,16 +375,9 @@ impl AwsIdentityCenter {
             status.status().cloned(),
             status.failure_reason().map(str::to_string),
         );
-        let mut first = Some(first);
-        self.wait(&format!("CreateAccountAssignment {what}"), || {
-            let first = first.take();
+        self.wait(&format!("CreateAccountAssignment {what}"), first, || {
             let id = id.clone();
             async move {
-                if let Some(f) = first
-                    && f.0 != Some(StatusValues::InProgress)
-                {
-                    return Ok(f);
-                }
                 let s = self
                     .admin
                     .describe_account_assignment_creation_status()
@@ -413,19 +417,13 @@ impl AwsIdentityCenter {
             return Ok(());
         };
         let id = status.request_id().unwrap_or_default().to_string();
-        let mut first = Some((
+        let first = (
             status.status().cloned(),
             status.failure_reason().map(str::to_string),
-        ));
-        self.wait(&format!("DeleteAccountAssignment {what}"), || {
-            let first = first.take();
+        );
+        self.wait(&format!("DeleteAccountAssignment {what}"), first, || {
             let id = id.clone();
             async move {
-                if let Some(f) = first
-                    && f.0 != Some(StatusValues::InProgress)
-                {
-                    return Ok(f);
-                }
                 let s = self
                     .admin
                     .describe_account_assignment_deletion_status()
@@ -526,19 +524,13 @@ impl AwsIdentityCenter {
             return Ok(());
         };
         let id = status.request_id().unwrap_or_default().to_string();
-        let mut first = Some((
+        let first = (
             status.status().cloned(),
             status.failure_reason().map(str::to_string),
-        ));
-        self.wait(&format!("ProvisionPermissionSet {arn}"), || {
-            let first = first.take();
+        );
+        self.wait(&format!("ProvisionPermissionSet {arn}"), first, || {
             let id = id.clone();
             async move {
-                if let Some(f) = first
-                    && f.0 != Some(StatusValues::InProgress)
-                {
-                    return Ok(f);
-                }
                 let s = self
                     .admin
                     .describe_permission_set_provisioning_status()
