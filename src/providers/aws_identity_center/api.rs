@@ -151,36 +151,12 @@ impl AwsIdentityCenter {
         }
     }
 
-    async fn observe_one(&self, arn: &str) -> Result<Option<Observed>, ProviderError> {
-        let d = self
-            .admin
-            .describe_permission_set()
-            .instance_arn(&self.instance)
-            .permission_set_arn(arn)
-            .send()
-            .await
-            .map_err(|e| call_error("DescribePermissionSet", arn, e))?;
-        let Some(ps) = d.permission_set() else {
-            return Ok(None);
-        };
-        let name = ps.name().unwrap_or_default();
-        let Some(grant) =
-            document::owned_grant(&self.repository, name, ps.description().unwrap_or_default())
-        else {
-            return Ok(None);
-        };
-        let inline = self
-            .admin
-            .get_inline_policy_for_permission_set()
-            .instance_arn(&self.instance)
-            .permission_set_arn(arn)
-            .send()
-            .await
-            .map_err(|e| call_error("GetInlinePolicyForPermissionSet", arn, e))?;
-        let inline_policy = inline
-            .inline_policy()
-            .filter(|p| !p.is_empty())
-            .map(|p| serde_json::from_str(p).unwrap_or(serde_json::Value::String(p.to_string())));
+    /// The managed and customer-managed policies of a permission set,
+    /// sorted.
+    async fn attachments(
+        &self,
+        arn: &str,
+    ) -> Result<(Vec<String>, Vec<CustomerManagedPolicy>), ProviderError> {
         let mut managed_policies = Vec::new();
         let mut token = None;
         loop {
@@ -230,6 +206,45 @@ impl AwsIdentityCenter {
             }
         }
         customer_managed_policies.sort();
+        Ok((managed_policies, customer_managed_policies))
+    }
+
+    /// What `attachments` finds, or nothing if it cannot be read.
+    async fn attached(&self, arn: &str) -> (Vec<String>, Vec<CustomerManagedPolicy>) {
+        self.attachments(arn).await.unwrap_or_default()
+    }
+
+    async fn observe_one(&self, arn: &str) -> Result<Option<Observed>, ProviderError> {
+        let d = self
+            .admin
+            .describe_permission_set()
+            .instance_arn(&self.instance)
+            .permission_set_arn(arn)
+            .send()
+            .await
+            .map_err(|e| call_error("DescribePermissionSet", arn, e))?;
+        let Some(ps) = d.permission_set() else {
+            return Ok(None);
+        };
+        let name = ps.name().unwrap_or_default();
+        let Some(grant) =
+            document::owned_grant(&self.repository, name, ps.description().unwrap_or_default())
+        else {
+            return Ok(None);
+        };
+        let inline = self
+            .admin
+            .get_inline_policy_for_permission_set()
+            .instance_arn(&self.instance)
+            .permission_set_arn(arn)
+            .send()
+            .await
+            .map_err(|e| call_error("GetInlinePolicyForPermissionSet", arn, e))?;
+        let inline_policy = inline
+            .inline_policy()
+            .filter(|p| !p.is_empty())
+            .map(|p| serde_json::from_str(p).unwrap_or(serde_json::Value::String(p.to_string())));
+        let (managed_policies, customer_managed_policies) = self.attachments(arn).await?;
         // Where it is provisioned, and where its role says it should be.
         let mut accounts: BTreeSet<String> = self
             .role_accounts
@@ -411,9 +426,12 @@ impl AwsIdentityCenter {
                 .principal_id(&a.principal_id)
                 .send()
         })
-        .await
-        .map_err(|e| call_error("DeleteAccountAssignment", what.clone(), e))?;
-        let Some(status) = r.account_assignment_deletion_status() else {
+        .await;
+        let r = gone(r).map_err(|e| call_error("DeleteAccountAssignment", what.clone(), e))?;
+        let Some(status) = r
+            .as_ref()
+            .and_then(|r| r.account_assignment_deletion_status())
+        else {
             return Ok(());
         };
         let id = status.request_id().unwrap_or_default().to_string();
@@ -466,13 +484,23 @@ impl AwsIdentityCenter {
         customer: &[CustomerManagedPolicy],
     ) -> Result<(), ProviderError> {
         for m in managed {
-            conflicted(|| {
-                self.admin
+            // Identity Center answers an attachment that is already there
+            // with ConflictException too: a retried request whose answer
+            // was lost made it. Then it is done.
+            conflicted(|| async move {
+                let r = self
+                    .admin
                     .attach_managed_policy_to_permission_set()
                     .instance_arn(&self.instance)
                     .permission_set_arn(arn)
                     .managed_policy_arn(m)
                     .send()
+                    .await
+                    .map(|_| ());
+                match r {
+                    Err(e) if is_conflict(&e) && self.attached(arn).await.0.contains(m) => Ok(()),
+                    r => r,
+                }
             })
             .await
             .map_err(|e| {
@@ -489,13 +517,20 @@ impl AwsIdentityCenter {
                 .path(&c.path)
                 .build()
                 .map_err(|e| AwsError::NotOurs(e.to_string()))?;
-            conflicted(|| {
-                self.admin
+            conflicted(|| async {
+                let r = self
+                    .admin
                     .attach_customer_managed_policy_reference_to_permission_set()
                     .instance_arn(&self.instance)
                     .permission_set_arn(arn)
                     .customer_managed_policy_reference(reference.clone())
                     .send()
+                    .await
+                    .map(|_| ());
+                match r {
+                    Err(e) if is_conflict(&e) && self.attached(arn).await.1.contains(c) => Ok(()),
+                    r => r,
+                }
             })
             .await
             .map_err(|e| {
@@ -565,7 +600,7 @@ where
     let mut pause = Duration::from_millis(250);
     for _ in 1..CONFLICT_ATTEMPTS {
         match call().await {
-            Err(e) if e.code() == Some("ConflictException") => {
+            Err(e) if is_conflict(&e) => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(8));
             }
@@ -573,6 +608,23 @@ where
         }
     }
     call().await
+}
+
+/// Whether Identity Center refused a write because another update of the
+/// same permission set or account is in progress.
+fn is_conflict<E: ProvideErrorMetadata, R>(e: &aws_sdk_ssoadmin::error::SdkError<E, R>) -> bool {
+    e.code() == Some("ConflictException")
+}
+
+/// A removal's answer, with "it is not there" as success: a retried
+/// request whose first answer was lost has already removed it.
+fn gone<T, E: ProvideErrorMetadata, R>(
+    r: Result<T, aws_sdk_ssoadmin::error::SdkError<E, R>>,
+) -> Result<Option<T>, aws_sdk_ssoadmin::error::SdkError<E, R>> {
+    match r {
+        Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+        r => r.map(Some),
+    }
 }
 
 impl Provider for AwsIdentityCenter {
@@ -662,7 +714,7 @@ impl Provider for AwsIdentityCenter {
                     changed = true;
                 }
                 for m in detach {
-                    conflicted(|| {
+                    let r = conflicted(|| {
                         self.admin
                             .detach_managed_policy_from_permission_set()
                             .instance_arn(&self.instance)
@@ -670,8 +722,8 @@ impl Provider for AwsIdentityCenter {
                             .managed_policy_arn(m)
                             .send()
                     })
-                    .await
-                    .map_err(|e| {
+                    .await;
+                    gone(r).map_err(|e| {
                         call_error("DetachManagedPolicyFromPermissionSet", m.clone(), e)
                     })?;
                     changed = true;
@@ -682,7 +734,7 @@ impl Provider for AwsIdentityCenter {
                         .path(&c.path)
                         .build()
                         .map_err(|e| AwsError::NotOurs(e.to_string()))?;
-                    conflicted(|| {
+                    let r = conflicted(|| {
                         self.admin
                             .detach_customer_managed_policy_reference_from_permission_set()
                             .instance_arn(&self.instance)
@@ -690,8 +742,8 @@ impl Provider for AwsIdentityCenter {
                             .customer_managed_policy_reference(reference.clone())
                             .send()
                     })
-                    .await
-                    .map_err(|e| {
+                    .await;
+                    gone(r).map_err(|e| {
                         call_error(
                             "DetachCustomerManagedPolicyReferenceFromPermissionSet",
                             c.name.clone(),
@@ -718,15 +770,15 @@ impl Provider for AwsIdentityCenter {
                 for a in &o.assignments {
                     self.unassign(&o.arn, a).await?;
                 }
-                conflicted(|| {
+                let r = conflicted(|| {
                     self.admin
                         .delete_permission_set()
                         .instance_arn(&self.instance)
                         .permission_set_arn(&o.arn)
                         .send()
                 })
-                .await
-                .map_err(|e| call_error("DeletePermissionSet", o.arn.clone(), e))?;
+                .await;
+                gone(r).map_err(|e| call_error("DeletePermissionSet", o.arn.clone(), e))?;
                 Ok(())
             }
         }

@@ -404,12 +404,30 @@ pub fn plan(
         .iter()
         .map(|d| (d.provider.as_str(), d.name.as_str()))
         .collect();
+    // One permission set per name is the grant's: the one assigned most,
+    // then the first by ARN. AWS refuses a second of a name, but moto and
+    // a lost answer retried can make one; any other is drift.
+    let mut keep: BTreeMap<(&str, &str), &Observed> = BTreeMap::new();
     for (provider, o) in observed {
         for p in &o.permission_sets {
-            if !wanted.contains(&(provider.as_str(), p.name.as_str())) {
+            let rank = |p: &Observed| (std::cmp::Reverse(p.assignments.len()), p.arn.clone());
+            let kept = keep
+                .entry((provider.as_str(), p.name.as_str()))
+                .or_insert(p);
+            if rank(p) < rank(kept) {
+                *kept = p;
+            }
+        }
+    }
+    for (provider, o) in observed {
+        for p in &o.permission_sets {
+            let key = (provider.as_str(), p.name.as_str());
+            let kept = keep.get(&key).is_some_and(|k| std::ptr::eq(*k, p));
+            if !kept || !wanted.contains(&key) {
+                let reason = known.get(&p.grant).copied();
                 changes.push(Change::Revoke {
                     observed: p.clone(),
-                    reason: known.get(&p.grant).copied().unwrap_or(RevokeReason::Drift),
+                    reason: reason.filter(|_| kept).unwrap_or(RevokeReason::Drift),
                 });
             }
         }
@@ -431,7 +449,7 @@ pub fn plan(
             // user exists again or the grant ends.
             continue;
         };
-        match o.permission_sets.iter().find(|p| p.name == d.name) {
+        match keep.get(&(d.provider.as_str(), d.name.as_str())) {
             None => changes.push(Change::Grant {
                 desired: d.clone(),
                 user_id: user_id.clone(),
@@ -538,6 +556,29 @@ mod tests {
             &mut refused,
         );
         assert_eq!(c, vec![]);
+    }
+
+    #[test]
+    fn a_second_permission_set_of_a_grant_is_revoked_as_drift() {
+        let d = desired();
+        let kept = applied(&d);
+        let mut twin = applied(&d);
+        twin.arn = format!("{}-twin", kept.arn);
+        twin.assignments.truncate(1);
+        // Whatever order the instance lists them in, the one assigned in
+        // every account stays and the other goes.
+        for sets in [vec![kept.clone(), twin.clone()], vec![twin.clone(), kept]] {
+            let c = plan(
+                std::slice::from_ref(&d),
+                &observation(sets),
+                &Known::new(),
+                &mut vec![],
+            );
+            let [Change::Revoke { observed, reason }] = &c[..] else {
+                panic!("{c:?}");
+            };
+            assert_eq!((&observed.arn, *reason), (&twin.arn, RevokeReason::Drift));
+        }
     }
 
     #[test]
