@@ -120,14 +120,9 @@ fn a_run_killed_while_applying_is_followed_by_one_that_converges() {
             ..Faults::default()
         },
     );
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gitgrant"))
+    let mut child = crate::reconcile::aws_process(&proxy.url())
         .args(["reconcile", "--now", "2026-11-23T10:30:00Z", "--repo"])
         .arg(&repo.path)
-        .env("AWS_ENDPOINT_URL", proxy.url())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("GITHUB_STEP_SUMMARY")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

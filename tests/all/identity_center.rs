@@ -14,14 +14,14 @@ use crate::support::{GitRepo, grant_yaml};
 
 /// moto's account for the test credentials: the instance's account.
 const INSTANCE_ACCOUNT: &str = "123456789012";
-const ACCOUNTS: [&str; 2] = ["111111111111", "222222222222"];
+pub const ACCOUNTS: [&str; 2] = ["111111111111", "222222222222"];
 
 /// moto's instance, clients to it, and users made in its identity store.
-struct Instance {
-    arn: String,
-    store: String,
-    admin: aws_sdk_ssoadmin::Client,
-    users: std::collections::BTreeMap<String, String>,
+pub struct Instance {
+    pub arn: String,
+    pub store: String,
+    pub admin: aws_sdk_ssoadmin::Client,
+    pub users: std::collections::BTreeMap<String, String>,
 }
 
 async fn config(url: &str) -> aws_config::SdkConfig {
@@ -36,7 +36,7 @@ async fn config(url: &str) -> aws_config::SdkConfig {
 }
 
 /// Reads the instance moto holds and creates `users` in its identity store.
-fn instance(m: &Moto, users: &[&str]) -> Instance {
+pub fn instance(m: &Moto, users: &[&str]) -> Instance {
     block_on(async {
         let base = config(&m.url).await;
         let admin = aws_sdk_ssoadmin::Client::new(&base);
@@ -111,7 +111,7 @@ roles:
 }
 
 /// A repository with the policy, and alice's 2h grant landed at 10:00.
-fn setup(m: &Moto) -> (GitRepo, Instance) {
+pub fn setup(m: &Moto) -> (GitRepo, Instance) {
     let i = instance(m, &["alice@acme.com", "bob@acme.com"]);
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("gitgrant.yaml"), policy(&i)).unwrap();
@@ -129,19 +129,19 @@ fn setup(m: &Moto) -> (GitRepo, Instance) {
 
 /// A permission set as a test inspects it.
 #[derive(Debug)]
-struct Seen {
-    arn: String,
-    name: String,
-    description: String,
-    session: String,
-    inline: Value,
-    managed: Vec<String>,
-    customer: Vec<(String, String)>,
+pub struct Seen {
+    pub arn: String,
+    pub name: String,
+    pub description: String,
+    pub session: String,
+    pub inline: Value,
+    pub managed: Vec<String>,
+    pub customer: Vec<(String, String)>,
     /// (account, principal id)
-    assignments: Vec<(String, String)>,
+    pub assignments: Vec<(String, String)>,
 }
 
-fn permission_sets(i: &Instance) -> Vec<Seen> {
+pub fn permission_sets(i: &Instance) -> Vec<Seen> {
     block_on(async {
         let mut out = Vec::new();
         let arns = i
@@ -229,14 +229,14 @@ fn permission_sets(i: &Instance) -> Vec<Seen> {
     })
 }
 
-fn ours(i: &Instance) -> Vec<Seen> {
+pub fn ours(i: &Instance) -> Vec<Seen> {
     permission_sets(i)
         .into_iter()
         .filter(|p| p.description.contains("of acme/access"))
         .collect()
 }
 
-fn name_of(id: &str) -> String {
+pub fn name_of(id: &str) -> String {
     let id = gitgrant::grant::GrantId::from_path(&format!("grants/{id}.yaml")).unwrap();
     gitgrant::providers::aws_identity_center::document::permission_set_name("acme/access", &id)
 }
@@ -247,7 +247,7 @@ fn reconcile(dir: &Path, m: &Moto, now: &str) -> Value {
     json
 }
 
-fn sso_writes(json: &Value) -> u64 {
+pub fn sso_writes(json: &Value) -> u64 {
     json["calls"]["sso"]["writes"]
         .as_object()
         .map_or(0, |m| m.values().map(|v| v.as_u64().unwrap()).sum())
@@ -269,7 +269,7 @@ fn assign(i: &Instance, arn: &str, account: &str, principal: &str) {
     })
 }
 
-fn foreign(i: &Instance, name: &str, description: &str) -> String {
+pub fn foreign(i: &Instance, name: &str, description: &str) -> String {
     block_on(async {
         i.admin
             .create_permission_set()

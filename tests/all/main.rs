@@ -10,6 +10,7 @@ mod github;
 mod github_fake;
 mod hardening;
 mod identity_center;
+mod identity_center_faults;
 mod init;
 mod moto;
 mod no_panics;

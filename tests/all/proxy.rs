@@ -5,8 +5,14 @@
 //! whatever `MaxItems` says).
 //!
 //! IAM and STS speak the query protocol: a form-encoded POST naming its
-//! `Action`, answered in XML. moto does not check signatures, so requests are
-//! forwarded with their bodies unchanged.
+//! `Action`, answered in XML. sso-admin and identitystore speak JSON 1.1: a
+//! POST naming its operation in `X-Amz-Target`, errors as `__type` JSON.
+//! moto does not check signatures, so requests are forwarded with their
+//! bodies unchanged.
+//!
+//! For Identity Center it can also refuse writes with `ConflictException`
+//! (one update per account at a time) and make account assignments fail as
+//! AWS reports it: `IN_PROGRESS`, then `FAILED` with a reason.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -51,7 +57,18 @@ pub struct Faults {
     pub delay: Duration,
     /// Actions never faulted; `/moto-api/...` paths never are either.
     pub exempt: Vec<&'static str>,
+    /// Share of Identity Center writes answered `ConflictException`; rolls
+    /// after the four shares above, so adding it shifts none of them.
+    pub conflict: f64,
+    /// This many `CreateAccountAssignment` requests are not forwarded but
+    /// answered `IN_PROGRESS`; asked for, their status is `FAILED` with
+    /// `FAILURE_REASON`.
+    pub fail_assignments: u64,
 }
+
+/// The reason a failed assignment gives, as AWS words such failures.
+pub const FAILURE_REASON: &str =
+    "Received a 404 status error: Not supported policy arn:aws:iam::aws:policy/Missing.";
 
 /// What the proxy saw.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +85,10 @@ pub struct Stats {
     pub dropped_requests: u64,
     /// Dropped after moto answered.
     pub dropped_responses: u64,
+    /// Answered `ConflictException`.
+    pub conflicts: u64,
+    /// Account assignments answered as failing.
+    pub failed_assignments: u64,
     /// The `Action` of every request received, in order ("" if none).
     pub actions: Vec<String>,
 }
@@ -78,6 +99,7 @@ enum Fault {
     ServerError,
     DropRequest,
     DropResponse,
+    Conflict,
 }
 
 /// What the proxy's connections share.
@@ -88,15 +110,18 @@ struct State {
     faults: Faults,
     rng: u64,
     stats: Stats,
+    /// Request ids of the assignments answered as failing.
+    failing: Vec<String>,
 }
 
 impl State {
     /// Whether to fault this request; counted in the stats if so.
-    fn decide(&mut self, path: &str, action: &str) -> Option<Fault> {
+    fn decide(&mut self, path: &str, action: &str, json: bool) -> Option<Fault> {
         // Roll even when exempt, so exemptions do not shift later faults.
         let roll = (next(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64;
         let (f, s) = (&self.faults, &mut self.stats);
-        let injected = s.throttled + s.server_errors + s.dropped_requests + s.dropped_responses;
+        let injected =
+            s.throttled + s.server_errors + s.dropped_requests + s.dropped_responses + s.conflicts;
         if path.starts_with("/moto-api")
             || f.exempt.contains(&action)
             || f.max_faults.is_some_and(|max| injected >= max)
@@ -104,7 +129,15 @@ impl State {
             return None;
         }
         let mut edge = 0.0;
-        let shares = [f.throttle, f.server_error, f.drop_request, f.drop_response];
+        let write = json && WRITES.iter().any(|w| action.starts_with(w));
+        let conflict = if write { f.conflict } else { 0.0 };
+        let shares = [
+            f.throttle,
+            f.server_error,
+            f.drop_request,
+            f.drop_response,
+            conflict,
+        ];
         let hit = shares.iter().position(|share| {
             edge += share;
             roll < edge
@@ -113,12 +146,24 @@ impl State {
             0 => (Fault::Throttle, &mut s.throttled),
             1 => (Fault::ServerError, &mut s.server_errors),
             2 => (Fault::DropRequest, &mut s.dropped_requests),
-            _ => (Fault::DropResponse, &mut s.dropped_responses),
+            3 => (Fault::DropResponse, &mut s.dropped_responses),
+            _ => (Fault::Conflict, &mut s.conflicts),
         };
         *count += 1;
         Some(fault)
     }
 }
+
+/// How the Identity Center operations that write begin.
+const WRITES: [&str; 7] = [
+    "Create",
+    "Delete",
+    "Put",
+    "Attach",
+    "Detach",
+    "Provision",
+    "Update",
+];
 
 /// splitmix64: small, and good enough to spread faults.
 fn next(state: &mut u64) -> u64 {
@@ -139,7 +184,13 @@ impl Proxy {
     /// Starts a proxy on 127.0.0.1 in front of `upstream` (`http://host:port`).
     pub fn start(upstream: &str, faults: Faults) -> Proxy {
         let (rng, stats) = (faults.seed, Stats::default());
-        let state = Arc::new(Mutex::new(State { faults, rng, stats }));
+        let failing = Vec::new();
+        let state = Arc::new(Mutex::new(State {
+            faults,
+            rng,
+            stats,
+            failing,
+        }));
         let upstream: Arc<str> = upstream.trim_end_matches('/').into();
         let client = Client::builder(TokioExecutor::new()).build_http();
         let shared = state.clone();
@@ -238,6 +289,60 @@ fn error(status: u16, kind: &str, code: &str, message: &str, id: u128) -> Answer
     Ok(answer.body(Full::new(Bytes::from(body))).unwrap())
 }
 
+/// An error answer as the JSON 1.1 services (sso-admin, identitystore)
+/// word one.
+fn json_error(status: u16, code: &str, message: &str) -> Answer {
+    json_answer(
+        status,
+        &serde_json::json!({ "__type": code, "Message": message }),
+    )
+    .map(|mut a| {
+        let value = hyper::header::HeaderValue::from_str(code).unwrap();
+        a.headers_mut().insert("x-amzn-errortype", value);
+        a
+    })
+}
+
+/// A JSON 1.1 answer.
+fn json_answer(status: u16, body: &serde_json::Value) -> Answer {
+    let answer = Response::builder().status(status);
+    let answer = answer.header("content-type", "application/x-amz-json-1.1");
+    Ok(answer
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap())
+}
+
+/// The answer to an Identity Center request the proxy makes fail, if this
+/// is one: a `CreateAccountAssignment` among the first `fail_assignments`
+/// (not forwarded: AWS made nothing), or a status of one of those.
+fn failing(state: &mut State, action: &str, body: &[u8]) -> Option<Answer> {
+    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match action {
+        "CreateAccountAssignment"
+            if state.stats.failed_assignments < state.faults.fail_assignments =>
+        {
+            state.stats.failed_assignments += 1;
+            let id = format!("failing-{}", state.stats.failed_assignments);
+            state.failing.push(id.clone());
+            let mut status = request;
+            status["Status"] = "IN_PROGRESS".into();
+            status["RequestId"] = id.into();
+            let status = serde_json::json!({ "AccountAssignmentCreationStatus": status });
+            Some(json_answer(200, &status))
+        }
+        "DescribeAccountAssignmentCreationStatus" => {
+            let id = request["AccountAssignmentCreationRequestId"].as_str()?;
+            state.failing.iter().any(|f| f == id).then(|| {
+                let status = serde_json::json!({ "AccountAssignmentCreationStatus": {
+                    "Status": "FAILED", "RequestId": id, "FailureReason": FAILURE_REASON,
+                }});
+                json_answer(200, &status)
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Whether a header is copied across: not if hop-by-hop (RFC 9110 §7.6.1),
 /// nor if hyper or the proxy sets it itself.
 fn copied(name: &HeaderName) -> bool {
@@ -253,22 +358,43 @@ async fn handle(req: Request<Incoming>, state: Shared, url: Arc<str>, moto: Moto
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(io::Error::other)?.to_bytes();
     let form = String::from_utf8_lossy(&body).into_owned();
-    let action = field(&form, "Action").unwrap_or("").to_string();
+    // JSON 1.1: `X-Amz-Target: SWBExternalService.CreateAccountAssignment`.
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok());
+    let json = target.is_some();
+    let action = match target {
+        Some(t) => t.rsplit('.').next().unwrap_or(t),
+        None => field(&form, "Action").unwrap_or(""),
+    };
+    let action = action.to_string();
     let (fault, id, faults) = {
         let mut state = state.lock().unwrap();
         state.stats.requests += 1;
         state.stats.actions.push(action.clone());
+        if json && let Some(answer) = failing(&mut state, &action, &body) {
+            return answer;
+        }
         // Request ids from a sequence of their own, so as not to shift rolls.
         let mut seq = state.faults.seed ^ state.stats.requests.rotate_left(32);
         let id = u128::from(next(&mut seq)) << 64 | u128::from(next(&mut seq));
         let faults = state.faults.clone();
-        (state.decide(parts.uri.path(), &action), id, faults)
+        (state.decide(parts.uri.path(), &action, json), id, faults)
     };
+    let unknown = "Request processing has failed because of an unknown error.";
     match fault {
+        Some(Fault::Throttle) if json => {
+            return json_error(400, "ThrottlingException", "Rate exceeded");
+        }
         Some(Fault::Throttle) => return error(400, "Sender", "Throttling", "Rate exceeded", id),
-        Some(Fault::ServerError) => {
-            let message = "Request processing has failed because of an unknown error.";
-            return error(500, "Receiver", "ServiceFailure", message, id);
+        Some(Fault::ServerError) if json => {
+            return json_error(500, "InternalServerException", unknown);
+        }
+        Some(Fault::ServerError) => return error(500, "Receiver", "ServiceFailure", unknown, id),
+        Some(Fault::Conflict) => {
+            let message = "Another update is in progress for this account. Try again later.";
+            return json_error(400, "ConflictException", message);
         }
         Some(Fault::DropRequest) => return Err(io::Error::other("fault: request dropped")),
         Some(Fault::DropResponse) | None => {}
@@ -437,11 +563,24 @@ impl Fake {
     /// all that comes back: `None` if the connection closed (or was reset)
     /// without a byte of answer.
     fn post(&self, path: &str, form: &str) -> Option<(u16, String)> {
+        self.send(path, "", form)
+    }
+
+    /// POSTs a JSON 1.1 request for the sso-admin operation `op`.
+    fn post_json(&self, op: &str, body: &str) -> (u16, String) {
+        let target = format!("\r\nx-amz-target: SWBExternalService.{op}");
+        self.send("/", &target, body).expect("an answer")
+    }
+
+    /// POSTs `body` with `headers` (each after `\r\n`) added.
+    fn send(&self, path: &str, headers: &str, form: &str) -> Option<(u16, String)> {
         let mut stream = std::net::TcpStream::connect(self.proxy.server.addr).unwrap();
         let timeout = Some(Duration::from_secs(10));
         stream.set_read_timeout(timeout).unwrap();
         let length = form.len();
-        let head = format!("POST {path} HTTP/1.1\r\nconnection: close\r\ncontent-length: {length}");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nconnection: close\r\ncontent-length: {length}{headers}"
+        );
         let request = format!("{head}\r\n\r\n{form}");
         stream.write_all(request.as_bytes()).unwrap();
         let mut answer = String::new();
@@ -559,4 +698,45 @@ fn max_faults_bounds_them_and_a_seed_repeats_them() {
     for status in [200, 400, 500] {
         assert!(first.contains(&status), "{first:?}");
     }
+}
+
+#[test]
+fn identity_center_conflicts_throttling_and_failed_assignments_answer_as_aws_does() {
+    let fake = Fake::start(|f| (f.conflict, f.fail_assignments) = (1.0, 1));
+    // The first assignment never reaches moto: in progress, then failed.
+    let assign = r#"{"InstanceArn":"arn:aws:sso:::instance/ssoins-1","TargetId":"111111111111"}"#;
+    let (status, body) = fake.post_json("CreateAccountAssignment", assign);
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let created = &answer["AccountAssignmentCreationStatus"];
+    assert_eq!((status, &created["Status"]), (200, &"IN_PROGRESS".into()));
+    assert_eq!(created["TargetId"], "111111111111");
+    let ask = format!(
+        r#"{{"AccountAssignmentCreationRequestId":{}}}"#,
+        created["RequestId"]
+    );
+    let (status, body) = fake.post_json("DescribeAccountAssignmentCreationStatus", &ask);
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let asked = &answer["AccountAssignmentCreationStatus"];
+    assert_eq!((status, &asked["Status"]), (200, &"FAILED".into()));
+    assert_eq!(asked["FailureReason"], FAILURE_REASON);
+    assert_eq!(fake.proxy.stats().failed_assignments, 1);
+    // Later ones are writes like any other: refused as conflicting.
+    let (status, body) = fake.post_json("CreateAccountAssignment", assign);
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status, &error["__type"]),
+        (400, &"ConflictException".into())
+    );
+    // Reads never conflict, and reach moto.
+    assert_eq!(fake.post_json("ListPermissionSets", "{}").0, 200);
+    assert_eq!(fake.counts()[..3], [1, 4, 1]);
+    assert_eq!(fake.proxy.stats().conflicts, 1);
+
+    let fake = Fake::start(|f| f.throttle = 1.0);
+    let (status, body) = fake.post_json("ListPermissionSets", "{}");
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status, &error["__type"]),
+        (400, &"ThrottlingException".into())
+    );
 }

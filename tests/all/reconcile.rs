@@ -7,7 +7,7 @@ use gitgrant::providers::aws_iam::catalogue::catalogue;
 use serde_json::Value;
 
 use crate::moto::{self, SeenPolicy, create_users, iam, moto, plant_policy, policies};
-use crate::support::{GitRepo, fixtures, git, gitgrant, grant_yaml};
+use crate::support::{GitRepo, fixtures, git, grant_yaml};
 
 /// This repository's ownership path.
 pub const PATH: &str = "/gitgrant/acme/access/";
@@ -60,7 +60,12 @@ pub fn run_env(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> (i
 
 /// The real binary with static test credentials for moto at `url`.
 pub fn aws_cmd(url: &str) -> assert_cmd::Command {
-    let mut cmd = gitgrant();
+    assert_cmd::Command::from_std(aws_process(url))
+}
+
+/// [`aws_cmd`] as a process to spawn and stop.
+pub fn aws_process(url: &str) -> std::process::Command {
+    let mut cmd = crate::support::gitgrant_process();
     cmd.env("AWS_ENDPOINT_URL", url)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")

@@ -17,7 +17,12 @@ pub fn examples() -> PathBuf {
 /// The real `gitgrant` binary, with an environment that cannot leak in from
 /// the machine running the tests.
 pub fn gitgrant() -> Command {
-    let mut cmd = Command::cargo_bin("gitgrant").expect("the gitgrant binary is built");
+    Command::from_std(gitgrant_process())
+}
+
+/// [`gitgrant`] as a process to spawn and stop.
+pub fn gitgrant_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("gitgrant"));
     for var in [
         "GITGRANT_REPO",
         "GITGRANT_BRANCH",
