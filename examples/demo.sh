@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job: the example access repository's grants applied to AWS IAM
-# (a local moto_server standing in for two AWS accounts), revoked when they
-# end, their files removed in commits of their own pushed to a bare remote
-# standing in for GitHub, and every lifecycle rebuilt by the audit.
+# and to IAM Identity Center (a local moto_server standing in for two AWS
+# accounts and for the account that holds the Identity Center instance),
+# revoked when they end, their files removed in commits of their own pushed
+# to a bare remote standing in for GitHub, and every lifecycle rebuilt by
+# the audit.
 #
 # Needs a Rust toolchain, git and python3; installs moto_server into a venv
 # under target/ the first time.
@@ -26,7 +28,7 @@ trap cleanup EXIT
 step "gitgrant validate --repo examples/access-repo"
 "$gitgrant" validate --repo examples/access-repo --now 2026-11-23T12:00:00Z
 
-step "moto_server on 127.0.0.1, standing in for the accounts 111111111111 and 222222222222"
+step "moto_server on 127.0.0.1, standing in for the accounts 111111111111 and 222222222222, and 999999999999 that holds the Identity Center instance"
 port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
@@ -58,14 +60,19 @@ accounts = {"111111111111": ["alice", "bob.smith", "carol", "dave", "erin"],
             "222222222222": ["dave.ops", "vendor-globex"]}
 if sys.argv[1] == "users":
     for account, users in accounts.items():
+        client = iam(account)
         for u in users:
-            iam(account).create_user(UserName=u)
-        print(f"  {account}: IAM users {', '.join(users)}")
+            client.create_user(UserName=u)
+        # The role prod-operator's customer-managed policy: Identity Center
+        # attaches it by name and path in each account, so it must exist there.
+        client.create_policy(PolicyName="ProdOperator", Path="/acme/", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecs:ListServices", "Resource": "*"}]}))
+        print(f"  {account}: IAM users {', '.join(users)}; customer-managed policy /acme/ProdOperator")
     sys.exit()
 shown = 0
 for account in accounts:
     client = iam(account)
-    for p in client.list_policies(Scope="Local")["Policies"]:
+    for p in client.list_policies(Scope="Local", PathPrefix="/gitgrant/")["Policies"]:
         shown += 1
         doc = client.get_policy_version(PolicyArn=p["Arn"], VersionId=p["DefaultVersionId"])["PolicyVersion"]["Document"]
         if isinstance(doc, str):
@@ -83,12 +90,65 @@ PY
 }
 aws users
 
+# The same for IAM Identity Center, in the instance's account 999999999999
+# (moto keeps one instance per account and makes up its ARN and identity
+# store id): what its console would show.
+sso() {
+  "$python" - "$@" <<'PY'
+import json, sys, boto3
+sts = boto3.client("sts")
+c = sts.assume_role(RoleArn="arn:aws:iam::999999999999:role/demo", RoleSessionName="demo")["Credentials"]
+session = boto3.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                        aws_session_token=c["SessionToken"])
+admin, store = session.client("sso-admin"), session.client("identitystore")
+instance = admin.list_instances()["Instances"][0]
+arn, store_id = instance["InstanceArn"], instance["IdentityStoreId"]
+if sys.argv[1] == "users":
+    users = ["alice@acme.com", "dave@acme.com"]
+    for u in users:
+        store.create_user(IdentityStoreId=store_id, UserName=u, DisplayName=u,
+                          Name={"GivenName": u.split("@")[0], "FamilyName": "Acme"})
+    with open(sys.argv[2], "w") as f:
+        f.write(f"{arn} {store_id}\n")
+    print(f"  999999999999: instance {arn}, identity store {store_id}")
+    print(f"      Identity Store users {', '.join(users)}")
+    sys.exit()
+def when(cond):
+    ops = {"DateGreaterThan": ">", "DateGreaterThanEquals": ">=", "DateLessThan": "<"}
+    return " and ".join(f"aws:CurrentTime {ops[op]} {v['aws:CurrentTime']}" for op, v in cond.items())
+sets = admin.list_permission_sets(InstanceArn=arn)["PermissionSets"]
+for ps in sets:
+    d = admin.describe_permission_set(InstanceArn=arn, PermissionSetArn=ps)["PermissionSet"]
+    print(f"  permission set {d['Name']}: \"{d['Description']}\", session {d['SessionDuration']}")
+    for account in ["111111111111", "222222222222"]:
+        for a in admin.list_account_assignments(InstanceArn=arn, AccountId=account, PermissionSetArn=ps)["AccountAssignments"]:
+            user = store.describe_user(IdentityStoreId=store_id, UserId=a["PrincipalId"])["UserName"]
+            print(f"      assigned in {account} to {a['PrincipalType'].lower()} {user}")
+    managed = [m["Arn"] for m in admin.list_managed_policies_in_permission_set(
+        InstanceArn=arn, PermissionSetArn=ps)["AttachedManagedPolicies"]]
+    customer = [f"{r['Path']}{r['Name']}" for r in admin.list_customer_managed_policy_references_in_permission_set(
+        InstanceArn=arn, PermissionSetArn=ps)["CustomerManagedPolicyReferences"]]
+    print(f"      managed {', '.join(managed)}; customer-managed {', '.join(customer)}")
+    inline = json.loads(admin.get_inline_policy_for_permission_set(InstanceArn=arn, PermissionSetArn=ps)["InlinePolicy"])
+    for st in inline["Statement"]:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        print(f"      inline {st['Sid']}: {st['Effect']} {', '.join(actions)} when {when(st['Condition'])}")
+if not sets:
+    print("  (no permission sets)")
+PY
+}
+sso users "$work/instance"
+read -r instance_arn identity_store_id <"$work/instance"
+
 step "The access repository in git, with a bare remote as GitHub's stand-in"
 git_() { git -c user.name="Demo" -c user.email=demo@example.com -c init.defaultBranch=main "$@"; }
 git_ init -q --bare "$work/remote.git"
 git_ clone -q "$work/remote.git" "$work/access" 2>/dev/null
 cp -r examples/access-repo/. "$work/access/"
 cd "$work/access"
+# The example names a placeholder instance; this one is moto's.
+sed -i -e "s|instance_arn: .*|instance_arn: $instance_arn|" \
+  -e "s|identity_store_id: .*|identity_store_id: $identity_store_id|" gitgrant.yaml
 git_ checkout -q -b main
 # The policy first; then the grants on a branch, merged as GitHub's merge
 # button does (two parents), so the audit finds a pull request behind each.
@@ -98,14 +158,14 @@ GIT_AUTHOR_DATE=2026-11-23T09:00:00Z GIT_COMMITTER_DATE=2026-11-23T09:00:00Z \
 git_ checkout -q -b requests
 git_ add -A
 GIT_AUTHOR_DATE=2026-11-23T09:30:00Z GIT_COMMITTER_DATE=2026-11-23T09:30:00Z \
-  git_ commit -q -m "Requests for alice, carol, bob and the vendor"
+  git_ commit -q -m "Requests for alice, carol, bob, dave and the vendor"
 git_ checkout -q main
 GIT_AUTHOR_DATE=2026-11-23T10:00:00Z GIT_COMMITTER_DATE=2026-11-23T10:00:00Z \
   git_ merge -q --no-ff -m "Merge pull request #1 from acme/requests" requests
 git_ push -q origin main
 git log --oneline --graph
 
-step "gitgrant plan --now 2026-11-23T11:00:00Z (alice's and carol's windows are open)"
+step "gitgrant plan --now 2026-11-23T11:00:00Z (alice's, carol's and dave's windows are open)"
 "$gitgrant" plan --now 2026-11-23T11:00:00Z
 
 step "gitgrant reconcile --push origin --now 2026-11-23T11:00:00Z"
@@ -113,23 +173,33 @@ step "gitgrant reconcile --push origin --now 2026-11-23T11:00:00Z"
 echo
 echo "The policies in AWS; each ends by itself, even if no run ever comes:"
 aws list
+echo
+echo "Identity Center: dave's permission set, assigned in both accounts; its inline"
+echo "policy refuses every action outside the window, so it too ends without a run:"
+sso list
 
 step "Again, a minute later: nothing to do, no write calls"
 "$gitgrant" reconcile --push origin --now 2026-11-23T11:01:00Z
 
-step "gitgrant reconcile --push origin --now 2026-11-24T10:00:00Z (alice and carol ended; bob's and the vendor's scheduled windows opened)"
+step "gitgrant reconcile --push origin --now 2026-11-24T10:00:00Z (alice, carol and dave ended; bob's, the vendor's and alice's prod-operator windows opened)"
 "$gitgrant" reconcile --push origin --now 2026-11-24T10:00:00Z
 echo
 aws list
+echo
+echo "Identity Center: dave's permission set and its assignments are gone; alice's is new:"
+sso list
 
 step "gitgrant reconcile --push origin --now 2026-11-27T00:00:00Z (every window has ended)"
 "$gitgrant" reconcile --push origin --now 2026-11-27T00:00:00Z
 echo
 aws list
+sso list
 
 step "The removal commits on the remote, and their trailers read by plain git"
 git -C "$work/remote.git" log --format='%h %s' main
 git -C "$work/remote.git" log -1 --format=%B main
+echo "The removal commit of an Identity Center grant:"
+git -C "$work/remote.git" log -1 --format=%B --grep='^Gitgrant-Provider: sso$' main
 echo "Expired grants: $(git -C "$work/remote.git" log --format='%(trailers:key=Gitgrant-Grant,valueonly)' main | grep -v '^$' | tr '\n' ' ')"
 
 step "gitgrant audit: every lifecycle, rebuilt from history alone"
