@@ -1010,6 +1010,18 @@ fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &m
             );
         }
     }
+    // The policy's length does not depend on the window: any will do.
+    let any = crate::grant::Window {
+        start: chrono::DateTime::UNIX_EPOCH,
+        end: chrono::DateTime::UNIX_EPOCH,
+    };
+    if let Some(why) = ic::quota(&ic::inline_policy(&perms.statements, any), 0) {
+        s.at_key(
+            Rule::InlinePolicySize,
+            &format!("{path}.permissions.statements"),
+            format!("a grant of role `{name}`: {why}"),
+        );
+    }
     let attached = perms.managed_policies.len() + perms.customer_managed_policies.len();
     if attached > ic::MAX_ATTACHED_POLICIES {
         s.at_key(

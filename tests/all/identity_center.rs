@@ -590,4 +590,29 @@ fn identity_center_misuses_are_refused_with_their_rule() {
         )),
         ["policy-reference", "session-duration"]
     );
+    // Statements whose inline policy is over 10,240 characters: refused in
+    // the pull request, not first by the reconciler. 400 buckets are.
+    let buckets: Vec<String> = (0..400)
+        .map(|n| format!("\"arn:aws:s3:::acme-bucket-{n:03}/*\""))
+        .collect();
+    let big = format!(
+        "    provider: sso\n    accounts: [\"111111111111\"]\n    permissions: {{ statements: [{{ effect: Allow, actions: [\"s3:GetObject\"], resources: [{}] }}] }}\n",
+        buckets.join(", ")
+    );
+    assert_eq!(rules_of(&base(full, &big)), ["inline-policy-size"]);
+    // 280 of them fit (about 9,780 characters).
+    let fits = big.replace(&format!(", {}", buckets[280..].join(", ")), "");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("gitgrant.yaml"), base(full, &fits)).unwrap();
+    let out = crate::support::gitgrant()
+        .args(["validate", "--repo"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

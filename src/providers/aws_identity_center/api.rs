@@ -638,12 +638,14 @@ impl Provider for AwsIdentityCenter {
     async fn observe(&self) -> Result<Observation, ProviderError> {
         let users = self.user_ids().await?;
         let mut permission_sets = Vec::new();
-        for arn in self.permission_set_arns().await? {
-            permission_sets.extend(self.observe_one(&arn).await?);
+        let arns = self.permission_set_arns().await?;
+        for arn in &arns {
+            permission_sets.extend(self.observe_one(arn).await?);
         }
         Ok(Observation {
             permission_sets,
             users,
+            instance_permission_sets: arns.len(),
         })
     }
 

@@ -14,16 +14,20 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::grant::{GrantId, Window, fmt_time};
-use crate::policy::{Effect, Role};
+use crate::policy::{Effect, Statement};
 
 /// The most characters of a permission set's name.
 pub const MAX_NAME_CHARS: usize = 32;
 /// The most characters of a permission set's inline policy, whitespace
 /// removed.
 pub const MAX_INLINE_CHARS: usize = 10_240;
-/// The most managed and customer-managed policies one permission set holds
-/// (IAM Identity Center's default quota, 20 each is the documented floor).
+/// The most managed and customer-managed policies one permission set holds,
+/// the two counted together (IAM Identity Center's default quota; moto
+/// counts them together too).
 pub const MAX_ATTACHED_POLICIES: usize = 20;
+/// The most permission sets one instance holds (IAM Identity Center's
+/// default quota; AWS can raise it, gitgrant then refuses early).
+pub const MAX_PERMISSION_SETS: usize = 3_500;
 /// The readable start of every permission set gitgrant makes.
 pub const NAME_PREFIX: &str = "gitgrant-";
 
@@ -101,11 +105,11 @@ pub fn window_denies(window: Window) -> [Value; 2] {
     ]
 }
 
-/// The permission set's inline policy for a grant of `role` in `window`.
-pub fn inline_policy(role: &Role, window: Window) -> Value {
-    let mut statements: Vec<Value> = role
-        .permissions
-        .statements
+/// The permission set's inline policy for a grant of a role with
+/// `statements` in `window`. Its length does not depend on the window
+/// (every time is 20 characters), so validation checks it with any.
+pub fn inline_policy(statements: &[Statement], window: Window) -> Value {
+    let mut statements: Vec<Value> = statements
         .iter()
         .enumerate()
         .map(|(i, s)| {
@@ -266,7 +270,7 @@ pub fn reconciler_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{RawPermissions, Statement};
+    use crate::policy::Statement;
     use chrono::{DateTime, Utc};
 
     fn t(s: &str) -> DateTime<Utc> {
@@ -275,27 +279,6 @@ mod tests {
 
     fn id(role: &str, name: &str) -> GrantId {
         GrantId::from_path(&format!("grants/{role}/{name}.yaml")).unwrap()
-    }
-
-    fn role(statements: Vec<Statement>) -> Role {
-        Role {
-            name: "prod-admin".into(),
-            description: "d".into(),
-            providers: vec!["sso".into()],
-            max_duration: "8h".parse().unwrap(),
-            approvers: vec![],
-            min_approvals: 1,
-            requesters: vec![],
-            require_ticket: None,
-            require_mfa: false,
-            break_glass: false,
-            permissions: RawPermissions {
-                statements,
-                ..RawPermissions::default()
-            },
-            accounts: vec!["111111111111".into()],
-            session_duration: crate::policy::DEFAULT_SESSION,
-        }
     }
 
     #[test]
@@ -344,11 +327,11 @@ mod tests {
             end: t("2026-11-22T12:00:00Z"),
         };
         let doc = inline_policy(
-            &role(vec![Statement {
+            &[Statement {
                 effect: Effect::Allow,
                 actions: vec!["s3:GetObject".into()],
                 resources: vec!["*".into()],
-            }]),
+            }],
             w,
         );
         let st = doc["Statement"].as_array().unwrap();
@@ -372,10 +355,7 @@ mod tests {
         );
         // A role of managed policies only still gets the denies.
         assert_eq!(
-            inline_policy(&role(vec![]), w)["Statement"]
-                .as_array()
-                .unwrap()
-                .len(),
+            inline_policy(&[], w)["Statement"].as_array().unwrap().len(),
             2
         );
     }
@@ -391,9 +371,9 @@ mod tests {
             actions: (0..600).map(|i| format!("s3:GetObject{i}")).collect(),
             resources: vec!["*".into()],
         };
-        let doc = inline_policy(&role(vec![big]), w);
+        let doc = inline_policy(&[big], w);
         assert!(quota(&doc, 0).unwrap().contains("10240"));
-        let small = inline_policy(&role(vec![]), w);
+        let small = inline_policy(&[], w);
         assert_eq!(quota(&small, 20), None);
         assert!(quota(&small, 21).unwrap().contains("21 managed policies"));
     }

@@ -57,7 +57,7 @@ pub fn desired(
     else {
         return None;
     };
-    let inline_policy = document::inline_policy(role, window);
+    let inline_policy = document::inline_policy(&role.permissions.statements, window);
     let mut managed_policies = role.permissions.managed_policies.clone();
     managed_policies.sort();
     managed_policies.dedup();
@@ -134,6 +134,8 @@ pub struct Observation {
     /// Identity Store user ids by UserName, for every user name the policy
     /// maps a person to on this provider that exists.
     pub users: BTreeMap<String, String>,
+    /// How many permission sets the instance holds, ours and others'.
+    pub instance_permission_sets: usize,
 }
 
 /// One change to make in an instance.
@@ -432,6 +434,19 @@ pub fn plan(
             }
         }
     }
+    // Room for new permission sets under the instance's quota, once this
+    // run's revocations (applied first) have made theirs.
+    let mut room: BTreeMap<&str, usize> = observed
+        .iter()
+        .map(|(provider, o)| {
+            let freed = changes.iter().filter(|c| c.provider() == provider).count();
+            let held = o.instance_permission_sets.saturating_sub(freed);
+            (
+                provider.as_str(),
+                document::MAX_PERMISSION_SETS.saturating_sub(held),
+            )
+        })
+        .collect();
     for d in desired {
         let Some(o) = observed.get(&d.provider) else {
             continue;
@@ -450,10 +465,24 @@ pub fn plan(
             continue;
         };
         match keep.get(&(d.provider.as_str(), d.name.as_str())) {
-            None => changes.push(Change::Grant {
-                desired: d.clone(),
-                user_id: user_id.clone(),
-            }),
+            None => match room.get_mut(d.provider.as_str()) {
+                Some(0) | None => refused.push(Refusal {
+                    grant: d.grant.clone(),
+                    provider: d.provider.clone(),
+                    why: format!(
+                        "the instance holds {} permission sets, IAM Identity Center's quota of {}; ask AWS to raise it or end other grants",
+                        o.instance_permission_sets,
+                        document::MAX_PERMISSION_SETS
+                    ),
+                }),
+                Some(left) => {
+                    *left -= 1;
+                    changes.push(Change::Grant {
+                        desired: d.clone(),
+                        user_id: user_id.clone(),
+                    });
+                }
+            },
             Some(p) => changes.extend(update(d, p, user_id)),
         }
     }
@@ -517,11 +546,18 @@ mod tests {
     }
 
     fn observation(sets: Vec<Observed>) -> BTreeMap<String, Observation> {
+        let n = sets.len();
+        observation_of(sets, n)
+    }
+
+    /// An instance holding `sets` of ours among `n` in all.
+    fn observation_of(sets: Vec<Observed>, n: usize) -> BTreeMap<String, Observation> {
         [(
             "sso".to_string(),
             Observation {
                 permission_sets: sets,
                 users: [("alice@acme.com".to_string(), "u-1".to_string())].into(),
+                instance_permission_sets: n,
             },
         )]
         .into()
@@ -556,6 +592,40 @@ mod tests {
             &mut refused,
         );
         assert_eq!(c, vec![]);
+    }
+
+    #[test]
+    fn a_grant_past_the_instances_quota_is_refused_before_any_call() {
+        let full = document::MAX_PERMISSION_SETS;
+        let mut refused = vec![];
+        let c = plan(
+            &[desired()],
+            &observation_of(vec![], full),
+            &Known::new(),
+            &mut refused,
+        );
+        assert!(c.is_empty(), "{c:?}");
+        assert!(
+            refused[0].why.contains("holds 3500 permission sets"),
+            "{refused:?}"
+        );
+        // A revocation in the same run makes room: it is applied first.
+        let mut gone = applied(&desired());
+        gone.name = "gitgrant-gone".into();
+        gone.grant = "prod-admin/old-1".into();
+        let mut refused = vec![];
+        let c = plan(
+            &[desired()],
+            &observation_of(vec![gone], full),
+            &Known::new(),
+            &mut refused,
+        );
+        assert!(refused.is_empty(), "{refused:?}");
+        let actions: Vec<bool> = c
+            .iter()
+            .map(|c| matches!(c, Change::Grant { .. }))
+            .collect();
+        assert_eq!(actions, [false, true], "{c:?}");
     }
 
     #[test]
