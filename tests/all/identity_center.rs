@@ -72,7 +72,7 @@ pub fn instance(m: &Moto, users: &[&str]) -> Instance {
     })
 }
 
-fn policy(i: &Instance) -> String {
+pub fn policy(i: &Instance) -> String {
     format!(
         r#"version: 1
 repository: acme/access
@@ -144,14 +144,23 @@ pub struct Seen {
 pub fn permission_sets(i: &Instance) -> Vec<Seen> {
     block_on(async {
         let mut out = Vec::new();
-        let arns = i
-            .admin
-            .list_permission_sets()
-            .instance_arn(&i.arn)
-            .send()
-            .await
-            .unwrap();
-        for arn in arns.permission_sets() {
+        let (mut arns, mut token) = (Vec::new(), None);
+        loop {
+            let page = i
+                .admin
+                .list_permission_sets()
+                .instance_arn(&i.arn)
+                .set_next_token(token)
+                .send()
+                .await
+                .unwrap();
+            arns.extend(page.permission_sets().iter().cloned());
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        for arn in &arns {
             let d = i
                 .admin
                 .describe_permission_set()
