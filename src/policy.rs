@@ -282,17 +282,72 @@ impl Policy {
     }
 
     /// Where a grant of `role` applies, for people: ``AWS account `111111111111` (aws-prod)``,
-    /// or every account of a multi-provider role.
+    /// or every account of a multi-provider role; for Identity Center,
+    /// ``a permission set in AWS accounts `111111111111`, `222222222222` (sso)``.
     pub fn targets_text(&self, role: &Role) -> String {
-        let all: Vec<String> = self
+        let (iam, ic): (Vec<&Provider>, Vec<&Provider>) = self
             .targets(role)
+            .partition(|p| p.kind == ProviderType::AwsIam);
+        let iam: Vec<String> = iam
+            .iter()
             .map(|p| format!("`{}` ({})", p.account, p.name))
             .collect();
-        match all.len() {
-            0 => "no account".to_string(),
-            1 => format!("AWS account {}", all[0]),
-            _ => format!("AWS accounts {}", all.join(", ")),
+        let mut parts = Vec::new();
+        match iam.len() {
+            0 => {}
+            1 => parts.push(format!("AWS account {}", iam[0])),
+            _ => parts.push(format!("AWS accounts {}", iam.join(", "))),
         }
+        parts.extend(ic.iter().map(|p| {
+            format!(
+                "a permission set in {} ({})",
+                accounts_text(&role.accounts),
+                p.name
+            )
+        }));
+        if parts.is_empty() {
+            return "no account".to_string();
+        }
+        parts.join("; ")
+    }
+
+    /// How the cloud carries a grant of `role` to `subject`, in words:
+    /// ``policy attached to IAM user `alice` in account `111111111111` (aws-prod)``,
+    /// ``permission set in accounts `111111111111`, `222222222222` for Identity Center user `alice@acme.com` (sso)``.
+    pub fn access_text(&self, role: &Role, subject: &str) -> String {
+        let person = self.people.get(subject);
+        let all: Vec<String> = self
+            .targets(role)
+            .map(|p| {
+                let who = match person.and_then(|person| person.identity_on(p)) {
+                    Some(Identity::AwsIamUser(u)) => format!("IAM user `{u}`"),
+                    Some(Identity::AwsIamRole(r)) => format!("IAM role `{r}`"),
+                    Some(Identity::AwsSsoUser(u)) => format!("Identity Center user `{u}`"),
+                    None => format!("`{subject}`, who has no identity there"),
+                };
+                match p.kind {
+                    ProviderType::AwsIam => format!(
+                        "policy attached to {who} in account `{}` ({})",
+                        p.account, p.name
+                    ),
+                    ProviderType::AwsIdentityCenter => format!(
+                        "permission set in {} for {who} ({})",
+                        accounts_text(&role.accounts).trim_start_matches("AWS "),
+                        p.name
+                    ),
+                }
+            })
+            .collect();
+        all.join("; ")
+    }
+}
+
+/// ``AWS account `1…` `` or ``AWS accounts `1…`, `2…` ``.
+fn accounts_text(accounts: &[String]) -> String {
+    let all: Vec<String> = accounts.iter().map(|a| format!("`{a}`")).collect();
+    match all.len() {
+        1 => format!("AWS account {}", all[0]),
+        _ => format!("AWS accounts {}", all.join(", ")),
     }
 }
 

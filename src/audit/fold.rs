@@ -268,10 +268,13 @@ impl<'a> Fold<'a> {
             .grant
             .as_ref()
             .and_then(|g| g.window(Some(at.time())));
-        let provider = role
+        let policy_role = role
             .as_deref()
-            .and_then(|r| self.policy.as_ref()?.roles.get(r))
-            .map(|r| r.providers_text());
+            .and_then(|r| Some((self.policy.as_ref()?, self.policy.as_ref()?.roles.get(r)?)));
+        let provider = policy_role.map(|(_, r)| r.providers_text());
+        let access = policy_role
+            .zip(version.fields.subject.as_deref())
+            .map(|((policy, r), subject)| policy.access_text(r, subject));
         let lifecycle = Lifecycle {
             id: id.clone(),
             occurrence,
@@ -279,6 +282,7 @@ impl<'a> Fold<'a> {
             subject: version.fields.subject.clone(),
             role,
             provider,
+            access,
             reason: version.fields.reason.clone(),
             ticket: version.fields.ticket.clone(),
             requested: Request {

@@ -103,6 +103,10 @@ pub struct Lifecycle {
     pub role: Option<String>,
     /// The role's provider in the policy as it was when the grant landed.
     pub provider: Option<String>,
+    /// How the cloud carried it, by that policy: "policy attached to IAM
+    /// user … in account …" or "permission set in accounts … for Identity
+    /// Center user …".
+    pub access: Option<String>,
     /// Why, as written.
     pub reason: Option<String>,
     /// The ticket, if given.

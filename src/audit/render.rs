@@ -102,6 +102,7 @@ pub const CSV_HEADER: &[&str] = &[
     "ended_at",
     "findings",
     "approvers",
+    "access",
 ];
 
 /// One row per lifecycle, with a header. Text taken from grant files that a
@@ -159,6 +160,7 @@ fn csv_cells(l: &Lifecycle) -> Vec<String> {
             Some(crate::approval::Found::Judged(e)) => e.approvers.join(";"),
             _ => String::new(),
         },
+        opt(&l.access),
     ]
 }
 

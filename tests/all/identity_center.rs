@@ -399,6 +399,35 @@ fn an_extension_rewrites_the_inline_policy_and_expiry_removes_everything() {
     let log = crate::support::git(&repo.path, &["log", "-1", "--format=%B"], None);
     assert!(log.contains("Gitgrant-Grant: prod-admin/alice-1"), "{log}");
     assert!(log.contains("Gitgrant-Reason: expired"), "{log}");
+    // The audit says how the cloud carried it.
+    let out = crate::support::gitgrant()
+        .args([
+            "audit",
+            "--format",
+            "json",
+            "--now",
+            "2026-11-23T14:05:00Z",
+            "--repo",
+        ])
+        .arg(&repo.path)
+        .output()
+        .unwrap();
+    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let l = &audit["lifecycles"][0];
+    assert_eq!(
+        l["access"],
+        "permission set in accounts `111111111111`, `222222222222` for Identity Center user `alice@acme.com` (sso)",
+        "{l:#}"
+    );
+    // And the request's words, as the pull request and the check say them.
+    let snapshot = gitgrant::snapshot::Snapshot::from_dir(&repo.path).unwrap();
+    let (p, _) = gitgrant::validate::read_policy(snapshot.policy.as_ref().unwrap());
+    let p = p.unwrap();
+    let role = &p.roles["prod-admin"];
+    assert_eq!(
+        p.targets_text(role),
+        "a permission set in AWS accounts `111111111111`, `222222222222` (sso)"
+    );
     let tip = crate::support::git(&repo.path, &["ls-tree", "-r", "--name-only", "main"], None);
     assert!(!tip.contains("alice-1.yaml"), "{tip}");
 }
