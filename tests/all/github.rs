@@ -816,10 +816,19 @@ fn request_to_removal_end_to_end_with_approval_evidence() {
         .unwrap();
     let csv = String::from_utf8_lossy(&csv.stdout).into_owned();
     assert!(
-        csv.lines().next().unwrap().ends_with(",findings,approvers"),
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",findings,approvers,access"),
         "{csv}"
     );
-    assert!(csv.lines().nth(1).unwrap().ends_with(",carol"), "{csv}");
+    let row = csv.lines().nth(1).unwrap();
+    assert!(
+        row.ends_with(
+            ",carol,policy attached to IAM user `alice` in account `111111111111` (aws-prod)"
+        ),
+        "{csv}"
+    );
     assert!(
         String::from_utf8_lossy(&md.stdout).contains("| #1, approved by carol |"),
         "{}",
