@@ -11,7 +11,7 @@ use crate::support::GitRepo;
 
 /// Runs reconcile through `url` until a run succeeds with nothing left to
 /// change; returns how many runs it took.
-fn converge(repo: &GitRepo, url: &str, now: &str, most: usize) -> usize {
+pub fn converge(repo: &GitRepo, url: &str, now: &str, most: usize) -> usize {
     for n in 1..=most {
         let t = Instant::now();
         let (code, json) = run(&repo.path, url, &["reconcile", "--now", now]);
@@ -120,31 +120,12 @@ fn a_run_killed_while_applying_is_followed_by_one_that_converges() {
             ..Faults::default()
         },
     );
-    let mut child = crate::reconcile::aws_process(&proxy.url())
-        .args(["reconcile", "--now", "2026-11-23T10:30:00Z", "--repo"])
-        .arg(&repo.path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let writes_seen = |p: &Proxy| {
-        p.stats()
-            .actions
+    kill_when(&repo, &proxy, "2026-11-23T10:30:00Z", |actions| {
+        let writes = actions
             .iter()
-            .filter(|a| a.as_str() == "CreatePolicy" || a.as_str() == "AttachUserPolicy")
-            .count()
-    };
-    while writes_seen(&proxy) < 7 {
-        assert!(Instant::now() < deadline, "the run made too few writes");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended too soon"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+            .filter(|a| a.as_str() == "CreatePolicy" || a.as_str() == "AttachUserPolicy");
+        writes.count() >= 7
+    });
     let half = policies(&iam, PATH);
     assert!(
         !half.is_empty() && half.len() < 12,
@@ -169,4 +150,27 @@ fn a_run_killed_while_applying_is_followed_by_one_that_converges() {
     );
     assert_eq!(code, 0);
     assert_eq!(writes(&json), 0);
+}
+
+/// Starts `reconcile --now NOW` through `proxy` and kills it once the
+/// actions the proxy has received satisfy `midway`.
+pub fn kill_when(repo: &GitRepo, proxy: &Proxy, now: &str, midway: impl Fn(&[String]) -> bool) {
+    let mut child = crate::reconcile::aws_process(&proxy.url())
+        .args(["reconcile", "--now", now, "--repo"])
+        .arg(&repo.path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !midway(&proxy.stats().actions) {
+        assert!(Instant::now() < deadline, "the run made too few calls");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended too soon"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

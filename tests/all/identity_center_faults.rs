@@ -4,15 +4,15 @@
 //! midway. Each ends with the instance exactly as the grants say.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::faults::{converge, kill_when};
 use crate::identity_center::{ACCOUNTS, Instance, Seen, foreign, name_of, ours, setup, sso_writes};
 use crate::moto::moto;
 use crate::proxy::{FAILURE_REASON, Faults, Proxy};
 use crate::reconcile::run;
-use crate::support::GitRepo;
 
 /// Asserts that `ps` is exactly grant `id`'s permission set for the user
 /// `user`, windowed 10:00–12:00 and assigned in both accounts.
@@ -39,20 +39,6 @@ fn exactly(ps: &Seen, id: &str, user: &str) {
         .map(|a| (a.to_string(), user.to_string()))
         .collect();
     assert_eq!(got, want.iter().collect(), "{}", ps.name);
-}
-
-/// Runs reconcile through `url` until a run succeeds with nothing left to
-/// change; returns how many runs it took.
-fn converge(repo: &GitRepo, url: &str, now: &str, most: usize) -> usize {
-    for n in 1..=most {
-        let t = Instant::now();
-        let (code, json) = run(&repo.path, url, &["reconcile", "--now", now]);
-        eprintln!("run {n}: exit {code} in {:?}", t.elapsed());
-        if code == 0 && json["plan"]["changes"].as_array().unwrap().is_empty() {
-            return n;
-        }
-    }
-    panic!("reconcile did not converge in {most} runs");
 }
 
 /// The permission sets of ours, by name.
@@ -182,32 +168,13 @@ fn a_run_killed_midway_is_completed_by_the_next() {
             ..Faults::default()
         },
     );
-    let mut child = crate::reconcile::aws_process(&proxy.url())
-        .args(["reconcile", "--now", "2026-11-23T10:30:00Z", "--repo"])
-        .arg(&repo.path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
     // Stopped while the third permission set has its inline policy but is
     // neither attached nor assigned: its attachment is on its way.
-    let midway = |p: &Proxy| {
-        let actions = p.stats().actions;
+    kill_when(&repo, &proxy, "2026-11-23T10:30:00Z", |actions| {
         let made = actions.iter().filter(|a| *a == "CreatePermissionSet");
         made.count() == 3
             && actions.last().map(String::as_str) == Some("AttachManagedPolicyToPermissionSet")
-    };
-    while !midway(&proxy) {
-        assert!(Instant::now() < deadline, "the run made too few writes");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended too soon"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    });
     let half = ours(&i);
     let whole = |ps: &Seen| ps.assignments.len() == 2 && ps.inline != Value::Null;
     assert!(
