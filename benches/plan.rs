@@ -124,11 +124,12 @@ fn main() {
             policies: observed,
             identities: identities.clone(),
             quota: AttachQuota::default(),
+            roles: BTreeMap::new(),
         }),
     )]);
     let known = BTreeMap::new();
     let (s_med, s_best, p) = time(runs, || {
-        plan(policy, &state.wanted, &steady, &known, vec![], vec![])
+        plan(policy, &state.wanted, &steady, &known, now, vec![], vec![])
     });
     assert!(p.is_empty() && p.refused.is_empty());
 
@@ -142,10 +143,11 @@ fn main() {
                 .map(|i: &Identity| (i.clone(), 0))
                 .collect(),
             quota: AttachQuota::default(),
+            roles: BTreeMap::new(),
         }),
     )]);
     let (e_med, e_best, p) = time(runs, || {
-        plan(policy, &state.wanted, &empty, &known, vec![], vec![])
+        plan(policy, &state.wanted, &empty, &known, now, vec![], vec![])
     });
     assert_eq!(p.changes.len(), n);
 

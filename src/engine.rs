@@ -203,6 +203,7 @@ pub async fn prepare(
         &state.wanted,
         &observed,
         &known,
+        now,
         state.refused,
         unreadable,
     );
@@ -337,6 +338,7 @@ pub fn plan(
     wanted: &[Wanted],
     observed: &Observations,
     known: &Known,
+    now: DateTime<Utc>,
     mut refused: Vec<Refusal>,
     unreadable: Vec<Unreadable>,
 ) -> Plan {
@@ -360,6 +362,12 @@ pub fn plan(
             }
         }
     }
+    // Session fences: planned as policies of their own beside the grants'.
+    let (fences, unfenced, fence_refused) =
+        aws_iam::fence::plan(policy, &iam_wanted, &iam_observed, known, now);
+    iam_wanted.retain(|d| !fence_refused.iter().any(|r| r.grant == d.grant));
+    iam_wanted.extend(fences);
+    refused.extend(fence_refused);
     let mut changes: Vec<Change> = aws_iam::plan::plan(
         &policy.repository(),
         &iam_wanted,
@@ -375,7 +383,9 @@ pub fn plan(
             .into_iter()
             .map(Change::AwsIdentityCenter),
     );
-    Plan::of(changes, refused, unreadable)
+    let mut plan = Plan::of(changes, refused, unreadable);
+    plan.unfenced = unfenced;
+    plan
 }
 
 /// The outcome of one change.

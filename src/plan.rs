@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::providers::aws_iam::fence::Unfenced;
 use crate::providers::{aws_iam, aws_identity_center};
 
 /// Why a grant's resource is revoked.
@@ -28,6 +29,9 @@ pub enum RevokeReason {
     /// It carries an active grant under the name gitgrant used before names
     /// were made injective; it goes once the grant's new one is made.
     Renamed,
+    /// A session fence no grant needs any more: every session it ended has
+    /// expired.
+    Unneeded,
 }
 
 impl fmt::Display for RevokeReason {
@@ -39,6 +43,7 @@ impl fmt::Display for RevokeReason {
             RevokeReason::Invalid => "invalid",
             RevokeReason::NotStarted => "not-started",
             RevokeReason::Renamed => "renamed",
+            RevokeReason::Unneeded => "unneeded",
         })
     }
 }
@@ -84,9 +89,11 @@ impl Change {
         }
     }
 
-    /// `grant`, `update` or `revoke`.
+    /// `grant`, `update` or `revoke`; `fence` for a session fence made,
+    /// rewritten or deleted.
     pub fn action(&self) -> &'static str {
         match self {
+            Change::AwsIam(c) if c.is_fence() => "fence",
             Change::AwsIam(aws_iam::Change::Grant { .. }) => "grant",
             Change::AwsIam(aws_iam::Change::Update { .. }) => "update",
             Change::AwsIam(aws_iam::Change::Revoke { .. }) => "revoke",
@@ -146,6 +153,8 @@ pub struct Plan {
     pub refused: Vec<Refusal>,
     /// Providers that could not be read: nothing was planned there.
     pub unreadable: Vec<Unreadable>,
+    /// Grants whose role sessions no fence ends.
+    pub unfenced: Vec<Unfenced>,
 }
 
 impl Plan {
@@ -160,6 +169,7 @@ impl Plan {
             changes,
             refused,
             unreadable,
+            unfenced: Vec::new(),
         }
     }
 
@@ -173,6 +183,22 @@ impl Plan {
     }
 }
 
+impl Plan {
+    fn write_unfenced(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.unfenced.is_empty() {
+            writeln!(f, "\nThese grants' role sessions are not fenced:\n")?;
+            for u in &self.unfenced {
+                writeln!(
+                    f,
+                    "  ? unfenced {} in {}: {}: {}",
+                    u.grant, u.provider, u.role, u.why
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for u in &self.unreadable {
@@ -183,14 +209,15 @@ impl fmt::Display for Plan {
             )?;
         }
         if self.is_empty() && self.refused.is_empty() {
-            return if self.unreadable.is_empty() {
-                writeln!(f, "No changes: the cloud matches the access repository.")
+            if self.unreadable.is_empty() {
+                writeln!(f, "No changes: the cloud matches the access repository.")?;
             } else {
                 writeln!(
                     f,
                     "No changes in the providers that were read; the others were not compared."
-                )
-            };
+                )?;
+            }
+            return self.write_unfenced(f);
         }
         if !self.unreadable.is_empty() {
             writeln!(f)?;
@@ -210,12 +237,17 @@ impl fmt::Display for Plan {
                 writeln!(f, "  ! refused {} in {}: {}", r.grant, r.provider, r.why)?;
             }
         }
+        self.write_unfenced(f)?;
         writeln!(
             f,
-            "\nPlan: {} to grant, {} to update, {} to revoke{}.",
+            "\nPlan: {} to grant, {} to update, {} to revoke{}{}.",
             self.count("grant"),
             self.count("update"),
             self.count("revoke"),
+            match self.count("fence") {
+                0 => String::new(),
+                n => format!(", {n} fence change(s)"),
+            },
             match self.refused.len() {
                 0 => String::new(),
                 n => format!("; {n} refused"),

@@ -151,6 +151,11 @@ pub struct RawRole {
     /// Allow statements granting `*` on `*`.
     #[serde(default)]
     pub allow_admin: bool,
+    /// `aws-iam` roles only: refuse a grant whose `assume_roles` reach a
+    /// role gitgrant cannot fence (one outside every account it
+    /// reconciles), instead of reporting it as unfenced.
+    #[serde(default)]
+    pub require_fence: bool,
     /// `aws-identity-center` roles only (and required there): the 12-digit
     /// AWS accounts a grant's permission set is assigned in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -274,6 +279,15 @@ impl Policy {
     /// `owner/name`.
     pub fn repository(&self) -> String {
         format!("{}/{}", self.owner, self.name)
+    }
+
+    /// The `aws-iam` provider that reconciles the account of the IAM role
+    /// `arn` (`arn:aws:iam::<account>:role/…`), which can fence it.
+    pub fn iam_provider_of(&self, arn: &str) -> Option<&Provider> {
+        let account = arn.strip_prefix("arn:aws:iam::")?.split(':').next()?;
+        self.providers
+            .values()
+            .find(|p| p.kind == ProviderType::AwsIam && p.account == account)
     }
 
     /// The providers a grant of `role` is applied in (those defined).
@@ -446,6 +460,8 @@ pub struct Role {
     pub require_mfa: bool,
     /// Lands without review.
     pub break_glass: bool,
+    /// Grants whose target roles cannot be fenced are refused.
+    pub require_fence: bool,
     /// What a grant allows.
     pub permissions: RawPermissions,
     /// The accounts an Identity Center grant is assigned in.
@@ -472,6 +488,36 @@ impl Role {
             .iter()
             .map(|a| a.replace(ACCOUNT_PLACEHOLDER, account))
             .collect()
+    }
+
+    /// The roles a grant of this role lets the subject assume, in each
+    /// provider it applies in: `(provider, role ARN)`, `{account}`
+    /// replaced by that provider's account.
+    pub fn assumable<'a>(&'a self, policy: &'a Policy) -> Vec<(&'a Provider, String)> {
+        policy
+            .targets(self)
+            .filter(|p| p.kind == ProviderType::AwsIam)
+            .flat_map(|p| {
+                self.assume_roles_in(&p.account)
+                    .into_iter()
+                    .map(move |a| (p, a))
+            })
+            .collect()
+    }
+
+    /// The roles of [`Role::assumable`] gitgrant cannot fence: those in an
+    /// account no `aws-iam` provider of `policy` reconciles. Sessions of
+    /// such a role live until their own expiry, whatever the grant says.
+    pub fn unfenced(&self, policy: &Policy) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .assumable(policy)
+            .into_iter()
+            .filter(|(_, arn)| policy.iam_provider_of(arn).is_none())
+            .map(|(_, arn)| arn)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The role's providers joined for people: `aws-prod, aws-dev`.

@@ -1099,6 +1099,7 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                             .and_then(Result::ok),
                         require_mfa: r.require_mfa,
                         break_glass: r.break_glass,
+                        require_fence: r.require_fence,
                         permissions: r.permissions.clone(),
                         accounts: r.accounts.clone(),
                         session_duration: r

@@ -404,6 +404,7 @@ impl Provider for AwsIam {
         let mut attached: BTreeMap<String, Vec<Identity>> = BTreeMap::new();
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut policies = Vec::new();
+        let mut roles = BTreeMap::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| call_error("GetAccountAuthorizationDetails", "", e))?;
             let mut note = |identity: Identity, arns: Vec<&str>| {
@@ -427,6 +428,9 @@ impl Provider for AwsIam {
                 );
             }
             for r in page.role_detail_list() {
+                if let (Some(name), Some(id)) = (r.role_name(), r.role_id()) {
+                    roles.insert(name.to_string(), id.to_string());
+                }
                 let arns = r
                     .attached_managed_policies()
                     .iter()
@@ -510,6 +514,7 @@ impl Provider for AwsIam {
             policies,
             identities,
             quota,
+            roles,
         })
     }
 

@@ -17,15 +17,68 @@
 //! - `aws:CurrentTime` after the end makes the deny bite from the end on,
 //!   so no run is needed.
 //!
-//! Not yet wired into the reconciler: the plan does not yet make, attach or
-//! update fences (see NOTES.md).
+//! The fences are ordinary gitgrant policies to the rest of the IAM plan:
+//! [`plan`] turns them into [`Desired`] policies (one per shard of 6,144
+//! characters) under this repository's path, attached to the target role,
+//! so creating, rewriting, the attach quota and deleting are the grant
+//! policies' own code. Their names start `gitgrant-fence.` and their
+//! description records `fence:<role ARN>` instead of a grant.
+//!
+//! A statement outlives its grant's file: the deny must stand until no
+//! session it fences can be alive, 12 hours past its end. The reconciler
+//! reads those statements back from the fence it finds; a grant deleted
+//! before its window's end has its statement's end moved to the run's time,
+//! so its live sessions are refused from that run on.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::document::{MAX_DOCUMENT_CHARS, minified};
+use super::document::{MAX_DOCUMENT_CHARS, minified, ownership_path};
+use super::plan::{Desired, Observation};
 use crate::grant::{Window, fmt_time};
+use crate::plan::{Known, Refusal, RevokeReason};
+use crate::policy::{Identity, Policy};
+
+/// How the name of every fence policy begins.
+pub const FENCE_PREFIX: &str = "gitgrant-fence.";
+
+/// Whether `name` is one of gitgrant's fence policies.
+pub fn is_fence_name(name: &str) -> bool {
+    name.starts_with(FENCE_PREFIX)
+}
+
+/// What a fence policy records in place of a grant: `fence:<role ARN>`.
+pub fn label(role_arn: &str) -> String {
+    format!("fence:{role_arn}")
+}
+
+/// The name of shard `n` of the fence of `repository` on the role
+/// `role_arn`: `gitgrant-fence.` and 128 bits of SHA-256 of both, then
+/// `.n`. Names are unique per account; the hash keeps repositories and
+/// roles apart.
+pub fn name(repository: &str, role_arn: &str, n: usize) -> String {
+    let digest = Sha256::digest(format!("{repository}\0{role_arn}\0").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{FENCE_PREFIX}{hex}.{n}")
+}
+
+/// A grant whose role sessions no fence ends: they live until their own
+/// expiry (at most 12 h), whatever the grant's window says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unfenced {
+    /// The grant id.
+    pub grant: String,
+    /// The provider the grant applies in.
+    pub provider: String,
+    /// The role it lets the subject assume.
+    pub role: String,
+    /// Why it cannot be fenced.
+    pub why: String,
+}
 
 /// The longest a role session can live (a role's largest
 /// `MaxSessionDuration`): a fence statement is kept until its grant's end
@@ -35,8 +88,11 @@ pub const MAX_SESSION: chrono::TimeDelta = chrono::TimeDelta::hours(12);
 /// One fenced grant on one role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fenced {
-    /// The grant id.
+    /// The grant id, or the statement's id when read back from a fence
+    /// whose grant this run does not know.
     pub grant: String,
+    /// The statement's id: [`sid`] of the grant.
+    pub sid: String,
     /// The session name the grant pins (the subject's IAM user name).
     pub session_name: String,
     /// When sessions issued under the grant could start.
@@ -51,6 +107,7 @@ impl Fenced {
         let w = window.enforced();
         Fenced {
             grant: grant.to_string(),
+            sid: sid(grant),
             session_name: session_name.to_string(),
             start: w.start,
             end: w.end,
@@ -77,7 +134,7 @@ fn sid(grant: &str) -> String {
 /// The deny of one fenced grant on the role whose unique id is `role_id`.
 pub fn statement(role_id: &str, f: &Fenced) -> Value {
     json!({
-        "Sid": sid(&f.grant),
+        "Sid": f.sid,
         "Effect": "Deny",
         "Action": "*",
         "Resource": "*",
@@ -115,6 +172,182 @@ pub fn documents(role_id: &str, fenced: &[Fenced]) -> Option<Vec<Value>> {
             .map(|statements| json!({ "Version": "2012-10-17", "Statement": statements }))
             .collect(),
     )
+}
+
+/// The fenced grants a fence document holds, read back from its
+/// statements; statements not of gitgrant's shape are dropped (the fence
+/// is rewritten without them).
+pub fn read(document: &Value) -> Vec<Fenced> {
+    let time = |v: &Value| {
+        let t = DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
+        Some(t.to_utc())
+    };
+    let statements = document["Statement"].as_array().into_iter().flatten();
+    statements
+        .filter_map(|s| {
+            let c = &s["Condition"];
+            let sid = s["Sid"].as_str().filter(|sid| sid.starts_with("Fence"))?;
+            let userid = c["StringEquals"]["aws:userid"].as_str()?;
+            let (_, session_name) = userid.split_once(':')?;
+            let start = time(&c["DateGreaterThanEquals"]["aws:TokenIssueTime"])?;
+            let end = time(&c["DateLessThan"]["aws:TokenIssueTime"])?;
+            Some(Fenced {
+                grant: sid.to_string(),
+                sid: sid.to_string(),
+                session_name: session_name.to_string(),
+                start,
+                end,
+            })
+        })
+        .collect()
+}
+
+/// The role name of an IAM role ARN (the last part of its path).
+fn role_name(arn: &str) -> Option<&str> {
+    let (_, path) = arn.split_once(":role/")?;
+    path.rsplit('/').next().filter(|n| !n.is_empty())
+}
+
+/// What the fences should be, as the IAM plan's own [`Desired`] policies,
+/// from the grants `desired` (grant policies) and the fences `observed`:
+/// every active grant's sessions of each role it may assume, and every
+/// statement read back that is still needed at `now` — moved to end at
+/// `now` when its grant was deleted early. Also the grants that go
+/// unfenced, and refusals of those whose role says `require_fence`.
+pub fn plan(
+    policy: &Policy,
+    desired: &[Desired],
+    observed: &BTreeMap<String, Observation>,
+    known: &Known,
+    now: DateTime<Utc>,
+) -> (Vec<Desired>, Vec<Unfenced>, Vec<Refusal>) {
+    let repository = policy.repository();
+    let (mut unfenced, mut refused) = (Vec::new(), Vec::new());
+    // (fencing provider, role ARN) → the grants fenced there.
+    let mut fences: BTreeMap<(String, String), Vec<Fenced>> = BTreeMap::new();
+    for d in desired.iter().filter(|d| !is_fence_name(&d.name)) {
+        let Some(role) = d.grant.split('/').next().and_then(|r| policy.roles.get(r)) else {
+            continue;
+        };
+        let Some(provider) = policy.providers.get(&d.provider) else {
+            continue;
+        };
+        for arn in role.assume_roles_in(&provider.account) {
+            let why = match (&d.attach_to, policy.iam_provider_of(&arn)) {
+                (_, None) => Some(format!(
+                    "its account is not one gitgrant reconciles, so its sessions live until they expire (up to 12 h past {})",
+                    fmt_time(d.window.end)
+                )),
+                (Identity::AwsIamUser(_), Some(fp)) if !observed.contains_key(&fp.name) => None,
+                (Identity::AwsIamUser(_), Some(fp)) => {
+                    let exists = role_name(&arn).is_some_and(|n| {
+                        observed[&fp.name]
+                            .roles
+                            .keys()
+                            .any(|k| crate::names::iam_name_key(k) == crate::names::iam_name_key(n))
+                    });
+                    (!exists).then(|| format!("the role does not exist in {}", fp.name))
+                }
+                _ => Some(
+                    "the subject is an IAM role, whose sessions' names cannot be pinned".into(),
+                ),
+            };
+            match why {
+                Some(why) if role.require_fence => refused.push(Refusal {
+                    grant: d.grant.clone(),
+                    provider: d.provider.clone(),
+                    why: format!(
+                        "role `{}` requires a fence, and {arn} cannot be fenced: {why}",
+                        role.name
+                    ),
+                }),
+                Some(why) => unfenced.push(Unfenced {
+                    grant: d.grant.clone(),
+                    provider: d.provider.clone(),
+                    role: arn.clone(),
+                    why,
+                }),
+                None => {
+                    let (Identity::AwsIamUser(user), Some(fp)) =
+                        (&d.attach_to, policy.iam_provider_of(&arn))
+                    else {
+                        continue;
+                    };
+                    if observed.contains_key(&fp.name) {
+                        fences
+                            .entry((fp.name.clone(), arn.clone()))
+                            .or_default()
+                            .push(Fenced::new(&d.grant, user, d.window));
+                    }
+                }
+            }
+        }
+    }
+    // Statements read back: kept while needed, ended now if deleted early.
+    let by_sid: BTreeMap<String, (&String, RevokeReason)> = known
+        .iter()
+        .map(|(id, reason)| (sid(id), (id, *reason)))
+        .collect();
+    for (provider, o) in observed {
+        for p in o.policies.iter().filter(|p| is_fence_name(&p.name)) {
+            let Some(arn) = p.grant.as_deref().and_then(|g| g.strip_prefix("fence:")) else {
+                continue;
+            };
+            let key = (provider.clone(), arn.to_string());
+            let active: BTreeSet<String> = fences
+                .get(&key)
+                .map(|f| f.iter().map(|f| f.sid.clone()).collect())
+                .unwrap_or_default();
+            for mut f in read(&p.document) {
+                if active.contains(&f.sid) {
+                    continue;
+                }
+                if let Some((id, reason)) = by_sid.get(&f.sid) {
+                    f.grant = id.to_string();
+                    if *reason != RevokeReason::Expired && f.end > now {
+                        f.end = now;
+                    }
+                }
+                if f.needed_at(now) {
+                    fences.entry(key.clone()).or_default().push(f);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((provider, arn), mut fenced) in fences {
+        let (Some(o), Some(role)) = (observed.get(&provider), role_name(&arn)) else {
+            continue;
+        };
+        let Some((role, role_id)) = o
+            .roles
+            .iter()
+            .find(|(k, _)| crate::names::iam_name_key(k) == crate::names::iam_name_key(role))
+        else {
+            continue;
+        };
+        fenced.sort_by(|a, b| a.sid.cmp(&b.sid));
+        fenced.dedup_by(|a, b| a.sid == b.sid);
+        let Some(docs) = documents(role_id, &fenced) else {
+            continue;
+        };
+        let start = fenced.iter().map(|f| f.start).min().unwrap_or(now);
+        let end = fenced.iter().map(|f| f.end).max().unwrap_or(now);
+        for (n, document) in docs.into_iter().enumerate() {
+            out.push(Desired {
+                grant: label(&arn),
+                subject: String::new(),
+                provider: provider.clone(),
+                name: name(&repository, &arn, n),
+                path: ownership_path(policy),
+                document,
+                attach_to: Identity::AwsIamRole(role.clone()),
+                window: Window { start, end },
+                tags: vec![("gitgrant:fence".into(), arn.clone())],
+            });
+        }
+    }
+    (out, unfenced, refused)
 }
 
 #[cfg(test)]

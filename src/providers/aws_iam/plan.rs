@@ -124,6 +124,9 @@ pub struct Observation {
     pub identities: BTreeMap<Identity, usize>,
     /// The most managed policies one identity may have attached.
     pub quota: AttachQuota,
+    /// Every role in the account by name, with its unique id (`AROA…`):
+    /// what a fence's `aws:userid` names.
+    pub roles: BTreeMap<String, String>,
 }
 
 /// IAM's quota of managed policies attached to one user or role, read once
@@ -239,11 +242,13 @@ impl Change {
     }
 
     /// Revocations first, so the attachments they free count for the
-    /// grants that follow; then updates; then grants; last, policies under
+    /// grants that follow; then updates and fences (a fence stands before
+    /// the grant it fences is attached); then grants; last, policies under
     /// an old name whose grant has just been given its new one, so access
     /// never lapses.
     pub fn apply_order(&self) -> u8 {
         match self {
+            Change::Grant { desired } if desired.is_fence() => 1,
             Change::Revoke {
                 reason: RevokeReason::Renamed,
                 ..
@@ -263,8 +268,16 @@ impl Change {
         }
     }
 
+    /// Whether it makes, rewrites or deletes a session fence.
+    pub fn is_fence(&self) -> bool {
+        super::fence::is_fence_name(self.policy_name())
+    }
+
     /// The change in one line, as the plan and the run's summary show it.
     pub fn line(&self) -> String {
+        if self.is_fence() {
+            return self.fence_line();
+        }
         match self {
             Change::Grant { desired: d } => format!(
                 "+ grant   {} to {} in {} from {} until {}",
@@ -333,6 +346,46 @@ impl Change {
                 )
             }
         }
+    }
+}
+
+impl Change {
+    /// A fence change in one line: the role, and the grants whose sessions
+    /// it ends, with when.
+    fn fence_line(&self) -> String {
+        let role = self.grant().strip_prefix("fence:").unwrap_or(self.grant());
+        let fenced = |doc: &Value| {
+            let all: Vec<String> = super::fence::read(doc)
+                .iter()
+                .map(|f| format!("{} from {}", f.session_name, fmt_time(f.end)))
+                .collect();
+            all.join(", ")
+        };
+        match self {
+            Change::Grant { desired: d } => format!(
+                "+ fence   {role} in {} ({}): ends the sessions of {}",
+                d.provider,
+                d.name,
+                fenced(&d.document)
+            ),
+            Change::Update { desired: d, .. } => format!(
+                "~ fence   {role} in {} ({}): now ends the sessions of {}",
+                d.provider,
+                d.name,
+                fenced(&d.document)
+            ),
+            Change::Revoke { observed: o, .. } => format!(
+                "- unfence {role} in {} ({}): no session it fenced can still be alive",
+                o.provider, o.name
+            ),
+        }
+    }
+}
+
+impl Desired {
+    /// Whether this is a session fence rather than a grant's policy.
+    pub fn is_fence(&self) -> bool {
+        super::fence::is_fence_name(&self.name)
     }
 }
 
@@ -429,6 +482,11 @@ pub fn plan(
                     RevokeReason::Renamed
                 }
                 Some(g) => known.get(g).copied().unwrap_or(RevokeReason::Drift),
+                None if super::fence::is_fence_name(&o.name)
+                    && o.grant.as_deref().is_some_and(|g| g.starts_with("fence:")) =>
+                {
+                    RevokeReason::Unneeded
+                }
                 None => RevokeReason::Drift,
             };
             Change::Revoke {
@@ -536,7 +594,11 @@ pub fn plan(
             Some(o) => {
                 let document = o.document != d.document;
                 let mut drift = Vec::new();
-                if document && let Some(why) = tampering(&o.document) {
+                // A fence's statements change as grants come and go.
+                if document
+                    && !d.is_fence()
+                    && let Some(why) = tampering(&o.document)
+                {
                     drift.push(why);
                 }
                 if !o.old_versions.is_empty() {
@@ -688,6 +750,7 @@ mod tests {
                 policies,
                 identities,
                 quota: AttachQuota::default(),
+                roles: BTreeMap::new(),
             },
         )])
     }
