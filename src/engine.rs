@@ -379,7 +379,7 @@ pub fn plan(
     .map(Change::AwsIam)
     .collect();
     changes.extend(
-        aws_identity_center::plan::plan(&ic_wanted, &ic_observed, known, &mut refused)
+        aws_identity_center::plan::plan(&ic_wanted, &ic_observed, known, now, &mut refused)
             .into_iter()
             .map(Change::AwsIdentityCenter),
     );

@@ -4,6 +4,7 @@ mod audit;
 mod cli;
 mod codeowners_corpus;
 mod faults;
+mod fence;
 mod generated;
 mod git;
 mod github;

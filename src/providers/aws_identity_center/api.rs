@@ -768,7 +768,15 @@ impl Provider for AwsIdentityCenter {
                 }
                 Ok(())
             }
-            Change::Revoke { observed: o, .. } => {
+            Change::Revoke {
+                observed: o, cut, ..
+            } => {
+                // Ended early: the window ends now in every account before
+                // the assignments go, so no open session outlives the run.
+                if let Some(cut) = cut {
+                    self.put_inline(&o.arn, cut).await?;
+                    self.provision(&o.arn).await?;
+                }
                 for a in &o.assignments {
                     self.unassign(&o.arn, a).await?;
                 }

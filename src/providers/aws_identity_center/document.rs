@@ -13,6 +13,8 @@
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+use chrono::{DateTime, Utc};
+
 use crate::grant::{GrantId, Window, fmt_time};
 use crate::policy::{Effect, Statement};
 
@@ -124,6 +126,30 @@ pub fn inline_policy(statements: &[Statement], window: Window) -> Value {
         .collect();
     statements.extend(window_denies(window));
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// `policy` (an inline policy gitgrant wrote) with its window ending at
+/// `now` wherever it ended later: every statement's `DateLessThan` and the
+/// deny from the end's `DateGreaterThanEquals` on `aws:CurrentTime`.
+pub fn ending_at(policy: &Value, now: DateTime<Utc>) -> Value {
+    let now = fmt_time(now);
+    let mut out = policy.clone();
+    let statements = out.get_mut("Statement").and_then(Value::as_array_mut);
+    for s in statements.into_iter().flatten() {
+        for op in ["DateLessThan", "DateGreaterThanEquals"] {
+            let t = s
+                .get_mut("Condition")
+                .and_then(|c| c.get_mut(op))
+                .and_then(|o| o.get_mut("aws:CurrentTime"));
+            // Times gitgrant writes are RFC 3339 in UTC: they order as text.
+            if let Some(t) = t
+                && t.as_str().is_some_and(|t| t > now.as_str())
+            {
+                *t = Value::String(now.clone());
+            }
+        }
+    }
+    out
 }
 
 /// A quota the permission set would break, in words, checked in the plan

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -180,6 +181,11 @@ pub enum Change {
         observed: Observed,
         /// Why.
         reason: RevokeReason,
+        /// For a grant that ends before its window did (deleted early): its
+        /// inline policy ending now, written and provisioned first so that
+        /// sessions already open are refused before the assignments go.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cut: Option<Value>,
     },
 }
 
@@ -285,12 +291,13 @@ impl Change {
             Change::Revoke {
                 observed: o,
                 reason,
+                cut,
             } => {
                 let mut accounts: Vec<&str> =
                     o.assignments.iter().map(|a| a.account.as_str()).collect();
                 accounts.dedup();
                 format!(
-                    "- revoke  {} in {} ({reason}): permission set {}{}",
+                    "- revoke  {} in {} ({reason}): permission set {}{}{}",
                     o.grant,
                     o.provider,
                     o.name,
@@ -298,6 +305,11 @@ impl Change {
                         String::new()
                     } else {
                         format!(" in accounts {}", accounts.join(", "))
+                    },
+                    if cut.is_some() {
+                        "; its window is ended first, so open sessions stop now"
+                    } else {
+                        ""
                     }
                 )
             }
@@ -399,9 +411,16 @@ pub fn plan(
     desired: &[Desired],
     observed: &BTreeMap<String, Observation>,
     known: &Known,
+    now: DateTime<Utc>,
     refused: &mut Vec<Refusal>,
 ) -> Vec<Change> {
     let mut changes = Vec::new();
+    let cut = |p: &Observed, reason: RevokeReason| {
+        let early = !matches!(reason, RevokeReason::Expired);
+        let doc = p.inline_policy.as_ref()?;
+        let cut = document::ending_at(doc, now);
+        (early && p.assignments.iter().len() > 0 && &cut != doc).then_some(cut)
+    };
     let wanted: BTreeSet<(&str, &str)> = desired
         .iter()
         .map(|d| (d.provider.as_str(), d.name.as_str()))
@@ -427,9 +446,11 @@ pub fn plan(
             let kept = keep.get(&key).is_some_and(|k| std::ptr::eq(*k, p));
             if !kept || !wanted.contains(&key) {
                 let reason = known.get(&p.grant).copied();
+                let reason = reason.filter(|_| kept).unwrap_or(RevokeReason::Drift);
                 changes.push(Change::Revoke {
                     observed: p.clone(),
-                    reason: reason.filter(|_| kept).unwrap_or(RevokeReason::Drift),
+                    reason,
+                    cut: cut(p, reason),
                 });
             }
         }
@@ -500,6 +521,43 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    /// The plan at 11:00, inside `desired()`'s window.
+    fn plan(
+        desired: &[Desired],
+        observed: &BTreeMap<String, Observation>,
+        known: &Known,
+        refused: &mut Vec<Refusal>,
+    ) -> Vec<Change> {
+        super::plan(desired, observed, known, t("2026-11-22T11:00:00Z"), refused)
+    }
+
+    #[test]
+    fn an_early_revoke_ends_the_window_now_before_the_assignments_go() {
+        let o = applied(&desired());
+        let known: Known = [(o.grant.clone(), RevokeReason::Deleted)].into();
+        let c = plan(&[], &observation(vec![o.clone()]), &known, &mut vec![]);
+        let [Change::Revoke { cut: Some(cut), .. }] = &c[..] else {
+            panic!("{c:?}");
+        };
+        let st = cut["Statement"].as_array().unwrap();
+        assert_eq!(
+            st.iter()
+                .filter_map(|s| s["Condition"]["DateGreaterThanEquals"]["aws:CurrentTime"].as_str())
+                .collect::<Vec<_>>(),
+            ["2026-11-22T11:00:00Z"],
+            "{cut:#}"
+        );
+        assert!(
+            c[0].line().contains("open sessions stop now"),
+            "{}",
+            c[0].line()
+        );
+        // An expiry needs no cut: the window has ended by itself.
+        let known: Known = [(o.grant.clone(), RevokeReason::Expired)].into();
+        let c = plan(&[], &observation(vec![o]), &known, &mut vec![]);
+        assert!(matches!(&c[0], Change::Revoke { cut: None, .. }), "{c:?}");
     }
 
     fn desired() -> Desired {

@@ -1,0 +1,280 @@
+//! Session fences against moto, through the real binary: the role a grant
+//! lets alice assume carries gitgrant's fence, which denies her sessions of
+//! it from the window's end (or an early revoke) on; the documents gitgrant
+//! wrote are replayed through the IAM evaluator of `oracle.rs`, since moto
+//! evaluates no condition.
+
+use serde_json::Value;
+
+use crate::moto::{Moto, block_on, moto, policies};
+use crate::oracle::{Decision, Request, evaluate};
+use crate::reconcile::{PATH, run, setup, writes};
+use crate::support::GitRepo;
+
+/// The role the fixture's `ro` role lets its grants assume.
+const ROLE: &str = "ReadOnly";
+
+/// Creates the target role, with a policy of someone else's attached;
+/// returns the role's unique id.
+fn target_role(iam: &aws_sdk_iam::Client) -> String {
+    block_on(async {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sts:AssumeRole"}]}"#;
+        let role = iam
+            .create_role()
+            .role_name(ROLE)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .unwrap();
+        let theirs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+        let arn = iam
+            .create_policy()
+            .policy_name("read-data")
+            .policy_document(theirs)
+            .send()
+            .await
+            .unwrap()
+            .policy()
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_string();
+        iam.attach_role_policy()
+            .role_name(ROLE)
+            .policy_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        role.role().unwrap().role_id().to_string()
+    })
+}
+
+/// The managed policies attached to the role, by name.
+fn attached(iam: &aws_sdk_iam::Client) -> Vec<String> {
+    block_on(async {
+        let list = iam
+            .list_attached_role_policies()
+            .role_name(ROLE)
+            .send()
+            .await
+            .unwrap();
+        let mut names: Vec<String> = list
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_name().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    })
+}
+
+/// The fence policies gitgrant holds: (name, document).
+fn fences(iam: &aws_sdk_iam::Client) -> Vec<(String, Value)> {
+    policies(iam, PATH)
+        .into_iter()
+        .filter(|p| p.name.starts_with("gitgrant-fence."))
+        .map(|p| (p.name, p.document))
+        .collect()
+}
+
+/// The fixture with alice's 2h grant of `ro` (10:00–12:00) landed, and the
+/// target role; the role's unique id.
+fn fenced_setup(m: &Moto) -> (GitRepo, aws_sdk_iam::Client, String) {
+    let (repo, iam) = setup(m);
+    let id = target_role(&iam);
+    repo.land_grants(2, 1, &[("alice", "ro", "duration: 2h")]);
+    (repo, iam, id)
+}
+
+fn reconcile(repo: &GitRepo, m: &Moto, now: &str) -> Value {
+    let (code, json) = run(&repo.path, &m.url, &["reconcile", "--now", now]);
+    assert_eq!(code, 0, "{json:#}");
+    json
+}
+
+/// A call of the target role's session named `session`, issued at
+/// `issued`, made at `now`.
+fn call(role_id: &str, session: &str, issued: &str, now: &str) -> Request {
+    Request::new("s3:GetObject", "arn:aws:s3:::prod/k", now)
+        .with("aws:userid", &format!("{role_id}:{session}"))
+        .with("aws:TokenIssueTime", issued)
+}
+
+/// What IAM decides for `request` by a session of the role: the role's
+/// own permissions and every fence gitgrant wrote.
+fn decide(iam: &aws_sdk_iam::Client, request: &Request) -> Decision {
+    let theirs =
+        serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]});
+    let fences = fences(iam);
+    let mut docs: Vec<&Value> = fences.iter().map(|(_, d)| d).collect();
+    docs.push(&theirs);
+    evaluate(&docs, request)
+}
+
+#[test]
+fn a_grants_role_carries_a_fence_that_ends_the_subjects_sessions_at_the_end() {
+    let m = moto();
+    let (repo, iam, role_id) = fenced_setup(&m);
+    let json = reconcile(&repo, &m, "2026-11-23T10:30:00Z");
+    let fenced = fences(&iam);
+    assert_eq!(fenced.len(), 1, "{json:#}");
+    let (name, doc) = &fenced[0];
+    assert!(name.ends_with(".0"), "{name}");
+    assert_eq!(
+        doc["Statement"][0],
+        serde_json::json!({
+            "Sid": doc["Statement"][0]["Sid"],
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": { "aws:userid": format!("{role_id}:alice") },
+                "DateGreaterThanEquals": { "aws:TokenIssueTime": "2026-11-23T10:00:00Z" },
+                "DateLessThan": { "aws:TokenIssueTime": "2026-11-23T12:00:00Z" },
+                "DateGreaterThan": { "aws:CurrentTime": "2026-11-23T12:00:00Z" },
+            }
+        })
+    );
+    // Attached to the role beside its own policy, which is untouched.
+    assert_eq!(attached(&iam), [name.clone(), "read-data".to_string()]);
+    // The plan said so, in its own words.
+    let lines: Vec<&str> = json["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["action"].as_str())
+        .collect();
+    assert_eq!(lines, ["grant", "grant"], "{json:#}");
+
+    // IAM's decisions over what gitgrant wrote: alice's session issued a
+    // minute before the end works until the end, and not after; bob's
+    // session of the same role is untouched, and so is a session alice
+    // gets later from a standing right.
+    let issued = "2026-11-23T11:59:00Z";
+    let at = |session, issued, now| decide(&iam, &call(&role_id, session, issued, now));
+    assert_eq!(at("alice", issued, "2026-11-23T11:59:59Z"), Decision::Allow);
+    assert_eq!(at("alice", issued, "2026-11-23T12:00:01Z"), Decision::Deny);
+    assert_eq!(at("bob", issued, "2026-11-23T12:00:01Z"), Decision::Allow);
+    let later = "2026-11-23T13:00:00Z";
+    assert_eq!(at("alice", later, "2026-11-23T13:05:00Z"), Decision::Allow);
+
+    // A second run writes nothing.
+    let json = reconcile(&repo, &m, "2026-11-23T10:40:00Z");
+    assert_eq!(writes(&json), 0, "{json:#}");
+}
+
+#[test]
+fn an_early_revoke_ends_live_sessions_on_that_run_and_the_fence_goes_twelve_hours_later() {
+    let m = moto();
+    let (repo, iam, role_id) = fenced_setup(&m);
+    reconcile(&repo, &m, "2026-11-23T10:30:00Z");
+    let issued = "2026-11-23T10:35:00Z";
+    let at = |now| decide(&iam, &call(&role_id, "alice", issued, now));
+    assert_eq!(at("2026-11-23T11:06:00Z"), Decision::Allow);
+
+    repo.commit(
+        &[("grants/ro/alice-1.yaml", None)],
+        "Revoke alice early (#3)",
+        "2026-11-23T11:00:00Z",
+    );
+    let json = reconcile(&repo, &m, "2026-11-23T11:05:00Z");
+    let fenced = fences(&iam);
+    let c = &fenced[0].1["Statement"][0]["Condition"];
+    assert_eq!(
+        (
+            &c["DateLessThan"]["aws:TokenIssueTime"],
+            &c["DateGreaterThan"]["aws:CurrentTime"]
+        ),
+        (
+            &"2026-11-23T11:05:00Z".into(),
+            &"2026-11-23T11:05:00Z".into()
+        ),
+        "{json:#}"
+    );
+    // The session alice started at 10:35 is refused from that run on.
+    assert_eq!(at("2026-11-23T11:05:01Z"), Decision::Deny);
+
+    // Kept while a session it ended could live (12 h), then gone, and the
+    // role's own policy never touched.
+    reconcile(&repo, &m, "2026-11-23T23:04:00Z");
+    assert_eq!(fences(&iam).len(), 1);
+    let json = reconcile(&repo, &m, "2026-11-23T23:06:00Z");
+    assert!(fences(&iam).is_empty(), "{json:#}");
+    assert_eq!(attached(&iam), ["read-data"]);
+    let actions: Vec<&str> = json["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["reason"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(actions, ["unneeded"], "{json:#}");
+}
+
+#[test]
+fn a_full_role_refuses_the_fence_before_any_call_and_a_foreign_role_goes_unfenced() {
+    let m = moto();
+    let (repo, iam, _) = fenced_setup(&m);
+    // Nine more policies: ten in all, IAM's default quota per role.
+    block_on(async {
+        for n in 0..9 {
+            let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#;
+            let arn = iam
+                .create_policy()
+                .policy_name(format!("other-{n}"))
+                .policy_document(doc)
+                .send()
+                .await
+                .unwrap()
+                .policy()
+                .unwrap()
+                .arn()
+                .unwrap()
+                .to_string();
+            iam.attach_role_policy()
+                .role_name(ROLE)
+                .policy_arn(arn)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["plan", "--now", "2026-11-23T10:30:00Z"],
+    );
+    // A refusal is exit 1: something the repository asks for cannot be done.
+    assert_eq!(code, 1, "{json:#}");
+    let refused = &json["plan"]["refused"][0];
+    assert!(
+        refused["grant"]
+            .as_str()
+            .unwrap()
+            .starts_with("fence:arn:aws:iam::111111111111:role/ReadOnly")
+            && refused["why"].as_str().unwrap().contains("quota of 10"),
+        "{json:#}"
+    );
+    assert_eq!(writes(&json), 0);
+    assert_eq!(attached(&iam).len(), 10);
+
+    // A role in an account no provider reconciles cannot be fenced: the
+    // plan says so.
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap();
+    let policy = policy.replace(
+        "assume_roles: [arn:aws:iam::111111111111:role/ReadOnly]",
+        "assume_roles: [arn:aws:iam::999999999999:role/Elsewhere]",
+    );
+    repo.commit(
+        &[("gitgrant.yaml", Some(&policy))],
+        "Policy: ro assumes a role elsewhere (#4)",
+        "2026-11-23T10:00:00Z",
+    );
+    let (_, json) = run(
+        &repo.path,
+        &m.url,
+        &["plan", "--now", "2026-11-23T10:30:00Z"],
+    );
+    let unfenced = &json["plan"]["unfenced"][0];
+    assert_eq!(unfenced["grant"], "ro/alice-1", "{json:#}");
+    assert_eq!(unfenced["role"], "arn:aws:iam::999999999999:role/Elsewhere");
+}
