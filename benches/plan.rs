@@ -129,7 +129,7 @@ fn main() {
     )]);
     let known = BTreeMap::new();
     let (s_med, s_best, p) = time(runs, || {
-        plan(policy, &state.wanted, &steady, &known, now, vec![], vec![])
+        plan(policy, &state.wanted, &steady, &known, now, vec![])
     });
     assert!(p.is_empty() && p.refused.is_empty());
 
@@ -147,7 +147,7 @@ fn main() {
         }),
     )]);
     let (e_med, e_best, p) = time(runs, || {
-        plan(policy, &state.wanted, &empty, &known, now, vec![], vec![])
+        plan(policy, &state.wanted, &empty, &known, now, vec![])
     });
     assert_eq!(p.changes.len(), n);
 

@@ -198,15 +198,8 @@ pub async fn prepare(
     state
         .refused
         .retain(|r| !unreadable.iter().any(|u| u.provider == r.provider));
-    let plan = plan(
-        &policy,
-        &state.wanted,
-        &observed,
-        &known,
-        now,
-        state.refused,
-        unreadable,
-    );
+    let mut plan = plan(&policy, &state.wanted, &observed, &known, now, state.refused);
+    plan.unreadable = unreadable;
     let invalid = validation
         .violations
         .into_iter()
@@ -340,7 +333,6 @@ pub fn plan(
     known: &Known,
     now: DateTime<Utc>,
     mut refused: Vec<Refusal>,
-    unreadable: Vec<Unreadable>,
 ) -> Plan {
     let mut iam_wanted: Vec<aws_iam::Desired> = Vec::new();
     let mut ic_wanted: Vec<aws_identity_center::Desired> = Vec::new();
@@ -383,7 +375,7 @@ pub fn plan(
             .into_iter()
             .map(Change::AwsIdentityCenter),
     );
-    let mut plan = Plan::of(changes, refused, unreadable);
+    let mut plan = Plan::of(changes, refused, Vec::new());
     plan.unfenced = unfenced;
     plan
 }

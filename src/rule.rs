@@ -165,6 +165,8 @@ rules! {
     SessionDuration = "session-duration", "set session_duration between 1m and 12h, such as 1h (IAM Identity Center's limit)";
     /// A managed or customer-managed policy reference that is not well formed, or too many.
     PolicyReference = "policy-reference", "write managed_policies as AWS-managed ARNs (arn:aws:iam::aws:policy/…), customer_managed_policies as { name, path } with a path that starts and ends with `/`; at most 20 in all";
+    /// A role with `require_fence` that may assume a role gitgrant cannot fence.
+    UnfenceableRole = "unfenceable-role", "a role with `require_fence: true` may assume only roles in accounts an aws-iam provider reconciles, whose sessions gitgrant can end: add that account as a provider, or name a role there";
     /// An Identity Center role whose statements make an inline policy over the quota.
     InlinePolicySize = "inline-policy-size", "keep an aws-identity-center role's statements within IAM Identity Center's 10,240 characters of inline policy (whitespace not counted): move permissions into managed_policies or customer_managed_policies, or split the role";
 }

@@ -351,6 +351,15 @@ fn comment(pull: &Pull, ch: &Changes, grants: &[Grant], violations: &[Violation]
             g.timing.in_words()
         );
         let _ = writeln!(s, "  Reason: {}", g.reason.replace('\n', " "));
+        let unfenced = role.unfenced(p);
+        if !unfenced.is_empty() {
+            let roles: Vec<String> = unfenced.iter().map(|a| format!("`{a}`")).collect();
+            let _ = writeln!(
+                s,
+                "  Unfenced: sessions of {} are not ended at the window's end (no provider reconciles that account); they live until they expire, up to 12h later.",
+                roles.join(", ")
+            );
+        }
         if role.break_glass {
             let _ = writeln!(
                 s,

@@ -70,11 +70,27 @@ impl Repo {
             .context(|| format!("finding remote `{remote}`"))?;
         let tracking = format!("refs/remotes/{remote}/{branch}");
         let spec = format!("+refs/heads/{branch}:{tracking}");
-        let mut opts = FetchOptions::new();
-        opts.remote_callbacks(callbacks());
-        r.fetch(&[spec.as_str()], Some(&mut opts), None)
-            .context(|| format!("fetching {branch} from {remote}"))?;
-        self.resolve(&tracking)
+        // A remote on this machine is listed ref by ref; a ref another run
+        // deletes meanwhile (its private incoming ref) fails the listing.
+        // That ref was never ours to fetch: ask again.
+        let mut attempts = 0;
+        loop {
+            let mut opts = FetchOptions::new();
+            opts.remote_callbacks(callbacks());
+            match r.fetch(&[spec.as_str()], Some(&mut opts), None) {
+                Err(e)
+                    if attempts < 4
+                        && e.class() == git2::ErrorClass::Reference
+                        && e.code() == git2::ErrorCode::NotFound =>
+                {
+                    attempts += 1;
+                }
+                r => {
+                    r.context(|| format!("fetching {branch} from {remote}"))?;
+                    return self.resolve(&tracking);
+                }
+            }
+        }
     }
 
     /// Commits `removals` on the remote branch's newest tip and pushes them.

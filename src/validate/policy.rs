@@ -459,6 +459,35 @@ fn check_roles(p: &RawPolicy, s: &mut Sink) {
             );
         }
         check_permissions(name, role, s);
+        check_fence(p, name, role, s);
+    }
+}
+
+/// `require_fence` asks that every role a grant may assume be fenced: each
+/// must lie in an account an `aws-iam` provider reconciles (`{account}`
+/// always does).
+fn check_fence(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
+    if !role.require_fence {
+        return;
+    }
+    let reconciled: Vec<&str> = p
+        .providers
+        .values()
+        .filter(|pr| pr.kind == crate::policy::ProviderType::AwsIam)
+        .map(|pr| pr.account.as_str())
+        .collect();
+    for (i, arn) in role.permissions.assume_roles.iter().enumerate() {
+        let account = arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or_default();
+        if account != crate::policy::ACCOUNT_PLACEHOLDER && !reconciled.contains(&account) {
+            s.at(
+                Rule::UnfenceableRole,
+                &format!("roles.{name}.permissions.assume_roles.{i}"),
+                format!("role `{name}` requires a fence, but `{arn}` is in account {account}, which no aws-iam provider reconciles"),
+            );
+        }
     }
 }
 

@@ -277,4 +277,26 @@ fn a_full_role_refuses_the_fence_before_any_call_and_a_foreign_role_goes_unfence
     let unfenced = &json["plan"]["unfenced"][0];
     assert_eq!(unfenced["grant"], "ro/alice-1", "{json:#}");
     assert_eq!(unfenced["role"], "arn:aws:iam::999999999999:role/Elsewhere");
+
+    // Where a role requires the fence, that policy is refused outright.
+    let strict = policy.replace(
+        "    approvers: [\"@acme/sre-leads\"]\n",
+        "    approvers: [\"@acme/sre-leads\"]\n    require_fence: true\n",
+    );
+    assert_ne!(strict, policy);
+    std::fs::write(repo.path.join("gitgrant.yaml"), &strict).unwrap();
+    let out = crate::support::gitgrant()
+        .args(["validate", "--format", "json", "--repo"])
+        .arg(&repo.path)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{report:#}");
+    let rules: Vec<&str> = report["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["rule"].as_str())
+        .collect();
+    assert_eq!(rules, ["unfenceable-role"], "{report:#}");
 }

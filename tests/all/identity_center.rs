@@ -442,11 +442,44 @@ fn an_early_delete_revokes_the_permission_set() {
         "Revoke alice early (#4)",
         "2026-11-23T10:45:00Z",
     );
-    let json = reconcile(&repo.path, &m, "2026-11-23T10:50:00Z");
+    // Through a proxy that records the order of the calls.
+    let proxy = crate::proxy::Proxy::start(&m.url, crate::proxy::Faults::default());
+    let (code, json) = run(
+        &repo.path,
+        &proxy.url(),
+        &["reconcile", "--now", "2026-11-23T10:50:00Z"],
+    );
+    assert_eq!(code, 0, "{json:#}");
     assert!(ours(&i).is_empty(), "{json:#}");
     let change = &json["plan"]["changes"][0];
     assert_eq!(change["action"], "revoke", "{json:#}");
     assert_eq!(change["reason"], "deleted", "{json:#}");
+    // The window is ended at the run's time and provisioned to the accounts
+    // before any assignment goes: sessions already open are refused then.
+    let cut = &change["cut"]["Statement"];
+    let ends: Vec<&str> = cut
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["Condition"]["DateGreaterThanEquals"]["aws:CurrentTime"].as_str())
+        .collect();
+    assert_eq!(ends, ["2026-11-23T10:50:00Z"], "{json:#}");
+    let writes: Vec<String> = proxy
+        .stats()
+        .actions
+        .into_iter()
+        .filter(|a| !crate::identity_center_faults::READS.contains(&a.as_str()))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            "PutInlinePolicyToPermissionSet",
+            "ProvisionPermissionSet",
+            "DeleteAccountAssignment",
+            "DeleteAccountAssignment",
+            "DeletePermissionSet"
+        ]
+    );
 }
 
 #[test]

@@ -207,7 +207,7 @@ fn a_run_killed_midway_is_completed_by_the_next() {
 
 /// Every read, and the creation of a permission set (which AWS refuses to
 /// repeat: a name is made once), so that only the other writes lose answers.
-const READS: [&str; 13] = [
+pub const READS: [&str; 13] = [
     "GetCallerIdentity",
     "GetUserId",
     "ListPermissionSets",

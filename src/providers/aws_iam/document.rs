@@ -318,6 +318,7 @@ mod tests {
             require_ticket: None,
             require_mfa: mfa,
             break_glass: false,
+            require_fence: false,
             permissions: RawPermissions {
                 assume_roles: vec!["arn:aws:iam::{account}:role/ProdReadOnly".into()],
                 statements,

@@ -702,7 +702,12 @@ mod tests {
                 &Known::new(),
                 &mut vec![],
             );
-            let [Change::Revoke { observed, reason }] = &c[..] else {
+            let [
+                Change::Revoke {
+                    observed, reason, ..
+                },
+            ] = &c[..]
+            else {
                 panic!("{c:?}");
             };
             assert_eq!((&observed.arn, *reason), (&twin.arn, RevokeReason::Drift));
