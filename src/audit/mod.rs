@@ -83,7 +83,7 @@ pub struct Audit {
     pub lifecycles: Vec<Lifecycle>,
     /// Every finding, sorted by time, then rule id.
     pub findings: Vec<Finding>,
-    /// How access ended, over every lifecycle with a [`Revocation`].
+    /// How access ended, summed over the lifecycles with a `revocation`.
     pub revocation: RevocationSummary,
 }
 
@@ -307,7 +307,8 @@ pub struct Revocation {
 pub enum EndedBy {
     /// AWS refused access at the window's end by itself.
     Cloud,
-    /// A reconcile run revoked it before the window's end.
+    /// A reconcile run revoked it (or had to apply a shortened window)
+    /// before the window's end.
     Run,
 }
 
