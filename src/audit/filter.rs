@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use super::{Audit, Finding, Lifecycle};
+use super::{Audit, Finding, Lifecycle, RevocationSummary};
 
 /// What to keep of an audit. Every criterion set must hold; an empty filter
 /// keeps everything.
@@ -92,6 +92,7 @@ pub fn filter(audit: &Audit, filter: &Filter) -> Audit {
         version: audit.version,
         tip: audit.tip.clone(),
         now: audit.now,
+        revocation: RevocationSummary::of(&lifecycles),
         lifecycles,
         findings,
     }

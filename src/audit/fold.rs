@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::widening::widenings;
 use super::{
-    Audit, Edit, End, FORMAT_VERSION, Finding, FindingRule, GitEvidence, GrantViolation, Landing,
-    Lifecycle, Options, Request, State, Window,
+    Audit, Edit, End, EndedBy, FORMAT_VERSION, Finding, FindingRule, GitEvidence, GrantViolation,
+    Landing, Lifecycle, Options, Request, Revocation, RevocationSummary, State, Window,
 };
 use crate::grant::{Grant, fmt_time};
 use crate::history::{self, FileChange, FileVersion, HistoryCommit, Signature};
@@ -42,6 +42,9 @@ pub(super) struct Fold<'a> {
     /// The latest lifecycle of each grant id, as an index into `lifecycles`.
     latest: HashMap<String, usize>,
     lifecycles: Vec<Lifecycle>,
+    /// For each lifecycle (by index), the roles its grant may assume that
+    /// no session fence covers, by the policy at landing.
+    unfenced: Vec<Vec<String>>,
     findings: Vec<Finding>,
 }
 
@@ -101,6 +104,7 @@ impl<'a> Fold<'a> {
             open: BTreeMap::new(),
             latest: HashMap::new(),
             lifecycles: Vec::new(),
+            unfenced: Vec::new(),
             findings: Vec::new(),
         }
     }
@@ -167,6 +171,9 @@ impl<'a> Fold<'a> {
             self.judge_present(index, tip, now);
         }
         let mut lifecycles = self.lifecycles;
+        for (l, unfenced) in lifecycles.iter_mut().zip(self.unfenced) {
+            l.revocation = revocation(l, unfenced);
+        }
         let mut findings = self.findings;
         sort_findings(&mut findings);
         attach_findings(&mut lifecycles, &findings);
@@ -177,6 +184,7 @@ impl<'a> Fold<'a> {
             version: FORMAT_VERSION,
             tip: tip.map(|c| c.id.clone()),
             now,
+            revocation: RevocationSummary::of(&lifecycles),
             lifecycles,
             findings,
         }
@@ -275,6 +283,9 @@ impl<'a> Fold<'a> {
         let access = policy_role
             .zip(version.fields.subject.as_deref())
             .map(|((policy, r), subject)| policy.access_text(r, subject));
+        let unfenced = policy_role
+            .map(|(policy, r)| r.unfenced(policy))
+            .unwrap_or_default();
         let lifecycle = Lifecycle {
             id: id.clone(),
             occurrence,
@@ -301,6 +312,7 @@ impl<'a> Fold<'a> {
             edits: Vec::new(),
             end: None,
             state: State::Unknown,
+            revocation: None,
             unreadable: unreadable(&version),
             violations: grant_violations(at, &version.violations),
             findings: Vec::new(),
@@ -308,6 +320,7 @@ impl<'a> Fold<'a> {
         };
         let index = self.lifecycles.len();
         self.lifecycles.push(lifecycle);
+        self.unfenced.push(unfenced);
         self.latest.insert(id, index);
         if let Some(earlier) = earlier {
             self.re_added(at, earlier, index);
@@ -608,6 +621,49 @@ fn end_reason(time: DateTime<Utc>, window: Option<Window>) -> String {
     match window {
         Some(w) if time < w.end => "revoked-early".to_string(),
         _ => "removed".to_string(),
+    }
+}
+
+/// How and how late access ended, for a lifecycle that has ended or whose
+/// window is over: `None` while scheduled or active, or with no window.
+///
+/// The end git asked for is the window's end, or the file's removal when
+/// that came first (the reconciler's removal commit: its
+/// `Gitgrant-Revoked-At`). The cloud itself ends access at the end of the
+/// window its conditions carry, which is the file's window once a run has
+/// applied it; the latest end any version gave bounds that.
+fn revocation(l: &Lifecycle, unfenced: Vec<String>) -> Option<Revocation> {
+    let w = l.window?;
+    let latest = l.windows().map(|v| v.end).max().unwrap_or(w.end).max(w.end);
+    // When the file was removed, and when a run is known to have revoked.
+    let (removed, revoked) = match (&l.end, l.state) {
+        (Some(e), _) if e.by_reconciler => (Some(e.revoked_at), Some(e.revoked_at)),
+        (Some(e), _) => (Some(e.time), None),
+        (None, State::Expired) => (None, None),
+        (None, _) => return None,
+    };
+    let intended = removed.map_or(w.end, |t| t.min(w.end));
+    let revocation = |ended_by, lag_seconds, lag_at_most_seconds| {
+        Some(Revocation {
+            ended_by,
+            lag_seconds,
+            lag_at_most_seconds,
+            unfenced: unfenced.clone(),
+        })
+    };
+    if intended == w.end && latest == w.end {
+        // It ran to its window's end, and no version ever gave more.
+        return revocation(EndedBy::Cloud, Some(0), None);
+    }
+    // Removed early, or the window shortened: a run had to act. The cloud
+    // ends access by the latest end regardless; a reconciler's removal
+    // says when it revoked.
+    let ceiling = revoked.map_or(latest, |r| r.min(latest));
+    let at_most = (ceiling - intended).num_seconds().max(0);
+    if at_most == 0 {
+        revocation(EndedBy::Run, Some(0), None)
+    } else {
+        revocation(EndedBy::Run, None, Some(at_most))
     }
 }
 

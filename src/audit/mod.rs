@@ -83,6 +83,8 @@ pub struct Audit {
     pub lifecycles: Vec<Lifecycle>,
     /// Every finding, sorted by time, then rule id.
     pub findings: Vec<Finding>,
+    /// How access ended, summed over the lifecycles with a `revocation`.
+    pub revocation: RevocationSummary,
 }
 
 /// One grant file's life on the default branch: from the commit that added
@@ -124,6 +126,11 @@ pub struct Lifecycle {
     pub end: Option<End>,
     /// Where the grant stands as of the audit's `now`.
     pub state: State,
+    /// How long after the grant should have ended access really ended: for
+    /// a lifecycle that ended, or whose window is over though its file is
+    /// still present. Null while it is scheduled or active, and when it has
+    /// no known window.
+    pub revocation: Option<Revocation>,
     /// Why the grant file could not be read at all (as landed or as last
     /// edited); null when it could.
     pub unreadable: Option<String>,
@@ -259,6 +266,131 @@ pub struct End {
     /// The commit carries the reconciler's `Gitgrant-Grant` trailer for this
     /// grant.
     pub by_reconciler: bool,
+}
+
+/// How and how late access really ended, against the end git asked for:
+/// the window's end, or the removal of the file when that came first.
+///
+/// Every gitgrant IAM statement carries the window on `aws:CurrentTime`,
+/// Identity Center permission sets deny everything from the window's end,
+/// and the session fences of `assume_roles` end there too: a grant that ran
+/// to its window's end was ended by the cloud, with no run needed (lag 0).
+/// A file removed before its window's end (`revoked-early`), or a window
+/// shortened by an edit, was ended by the next reconcile run, which git
+/// does not record: its lag is unknown unless the history bounds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Revocation {
+    /// What ended access: `cloud` (the window's own conditions) or `run`
+    /// (a reconcile run deleting the policy and moving the fence's end).
+    pub ended_by: EndedBy,
+    /// Seconds from the intended end to the end of access: 0 when the cloud
+    /// enforced it (or the reconciler's own removal commit says when it
+    /// revoked); null when unknown, as for an early revoke, whose lag is the
+    /// time until the next reconcile run.
+    pub lag_seconds: Option<i64>,
+    /// When `lag_seconds` is unknown, the most it can be: the cloud ends
+    /// access at the latest window end any version of the file gave (or the
+    /// reconciler's `Gitgrant-Revoked-At`), whatever runs did. Null when the
+    /// lag is known.
+    pub lag_at_most_seconds: Option<i64>,
+    /// Role ARNs a grant of the role may assume (`assume_roles`, by the
+    /// policy as it was when the grant landed) in an account no `aws-iam`
+    /// provider reconciles, so that no session fence ends their sessions:
+    /// those can outlive the end by up to 12 hours (the longest role
+    /// session).
+    pub unfenced: Vec<String>,
+}
+
+/// What ended a grant's access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndedBy {
+    /// AWS refused access at the window's end by itself.
+    Cloud,
+    /// A reconcile run revoked it (or had to apply a shortened window)
+    /// before the window's end.
+    Run,
+}
+
+impl EndedBy {
+    /// The name used in every output format.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndedBy::Cloud => "cloud",
+            EndedBy::Run => "run",
+        }
+    }
+}
+
+impl fmt::Display for EndedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How access ended over an audit's lifecycles: those with a
+/// [`Revocation`] (ended, or expired and awaiting removal).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+pub struct RevocationSummary {
+    /// Lifecycles whose access has ended.
+    pub grants: u32,
+    /// Of those, ended by the cloud at the window's end.
+    pub cloud_enforced: u32,
+    /// Of those, ended early by a reconcile run.
+    pub by_run: u32,
+    /// Of those, with roles whose sessions no fence ends (up to 12 hours
+    /// more).
+    pub unfenced: u32,
+    /// The longest lag in seconds; 0 with no grants; null when any lag is
+    /// unknown.
+    pub max_lag_seconds: Option<i64>,
+}
+
+impl RevocationSummary {
+    /// The summary of these lifecycles.
+    pub fn of(lifecycles: &[Lifecycle]) -> Self {
+        let mut s = RevocationSummary {
+            max_lag_seconds: Some(0),
+            ..RevocationSummary::default()
+        };
+        for r in lifecycles.iter().filter_map(|l| l.revocation.as_ref()) {
+            s.grants += 1;
+            match r.ended_by {
+                EndedBy::Cloud => s.cloud_enforced += 1,
+                EndedBy::Run => s.by_run += 1,
+            }
+            if !r.unfenced.is_empty() {
+                s.unfenced += 1;
+            }
+            s.max_lag_seconds = s.max_lag_seconds.zip(r.lag_seconds).map(|(a, b)| a.max(b));
+        }
+        s
+    }
+
+    /// The summary line every format but CSV prints: `revocation: 3 grants,
+    /// cloud-enforced 2, max lag unknown, 1 ended early by a run`.
+    pub fn line(&self) -> String {
+        let lag = self.max_lag_seconds.map_or_else(
+            || "unknown".to_string(),
+            |s| fold::fmt_delta(TimeDelta::seconds(s)),
+        );
+        let mut line = format!(
+            "revocation: {} grant{}, cloud-enforced {}, max lag {lag}",
+            self.grants,
+            if self.grants == 1 { "" } else { "s" },
+            self.cloud_enforced
+        );
+        if self.by_run > 0 {
+            line.push_str(&format!(", {} ended early by a run", self.by_run));
+        }
+        if self.unfenced > 0 {
+            line.push_str(&format!(
+                ", {} with unfenced role sessions (up to 12h more)",
+                self.unfenced
+            ));
+        }
+        line
+    }
 }
 
 /// Where a grant stands as of the audit's `now`.

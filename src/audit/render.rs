@@ -103,9 +103,16 @@ pub const CSV_HEADER: &[&str] = &[
     "findings",
     "approvers",
     "access",
+    "revocation",
+    "lag_seconds",
+    "unfenced",
 ];
 
-/// One row per lifecycle, with a header. Text taken from grant files that a
+/// One row per lifecycle, with a header; the last columns say how access
+/// ended (`revocation`: `cloud` or `run`, `lag_seconds` empty when unknown,
+/// `unfenced` role ARNs joined with `;`). A CSV has no room for the audit's
+/// summary line (`revocation: …`): sum the rows, or use another format.
+/// Text taken from grant files that a
 /// spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`) is
 /// prefixed with `'`.
 pub fn csv(audit: &Audit) -> String {
@@ -133,6 +140,7 @@ fn csv_cells(l: &Lifecycle) -> Vec<String> {
     let opt = |s: &Option<String>| s.as_deref().map(spreadsheet_safe).unwrap_or_default();
     let time = |t: Option<DateTime<Utc>>| t.map(fmt_time).unwrap_or_default();
     let end = l.end.as_ref();
+    let rev = l.revocation.as_ref();
     vec![
         spreadsheet_safe(&l.id),
         opt(&l.subject),
@@ -161,6 +169,11 @@ fn csv_cells(l: &Lifecycle) -> Vec<String> {
             _ => String::new(),
         },
         opt(&l.access),
+        rev.map(|r| r.ended_by.to_string()).unwrap_or_default(),
+        rev.and_then(|r| r.lag_seconds)
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        rev.map(|r| r.unfenced.join(";")).unwrap_or_default(),
     ]
 }
 
@@ -177,7 +190,8 @@ fn spreadsheet_safe(s: &str) -> String {
 // Table
 
 /// A line per lifecycle (grant id, subject, landed, window end, state) in at
-/// most [`TABLE_WIDTH`] columns, then the findings, one per line.
+/// most [`TABLE_WIDTH`] columns, the revocation summary line, then the
+/// findings, one per line.
 pub fn table(audit: &Audit) -> String {
     let mut out = String::new();
     if audit.lifecycles.is_empty() {
@@ -186,6 +200,7 @@ pub fn table(audit: &Audit) -> String {
         lifecycle_table(&mut out, &audit.lifecycles);
     }
     out.push('\n');
+    let _ = writeln!(out, "{}\n", audit.revocation.line());
     if audit.findings.is_empty() {
         out.push_str("No findings.\n");
     } else {
@@ -329,6 +344,7 @@ pub fn markdown(audit: &Audit) -> String {
         }
         out.push('\n');
     }
+    let _ = writeln!(out, "{}\n", md_text(&audit.revocation.line()));
     out.push_str("### Findings\n\n");
     if audit.findings.is_empty() {
         out.push_str("No findings.\n");

@@ -1111,7 +1111,7 @@ fn formats_parse_by_name_and_an_empty_history_renders() {
     assert!(render::json(&empty).contains("\"tip\": null"));
     assert_eq!(
         render::table(&empty),
-        "No grants in the history.\n\nNo findings.\n"
+        "No grants in the history.\n\nrevocation: 0 grants, cloud-enforced 0, max lag 0s\n\nNo findings.\n"
     );
     assert_eq!(render::csv(&empty).lines().count(), 1);
     for rule in FindingRule::ALL {
@@ -1164,4 +1164,256 @@ fn a_late_after_past_the_calendar_is_never_late() {
     let a = audit(&h.commits, t("9999-12-31T23:59:59Z"), &options);
     assert!(a.findings.is_empty(), "{:?}", a.findings);
     assert_eq!(only(&a, "prod-readonly/alice-1").state, State::Expired);
+}
+
+// ---------------------------------------------------------------------------
+// Revocation: how long after the intended end access really ended
+
+fn revocation(a: &Audit, id: &str) -> Option<Revocation> {
+    only(a, id).revocation.clone()
+}
+
+#[test]
+fn an_expired_grant_was_ended_by_the_cloud_with_no_lag() {
+    let mut h = with_policy();
+    h.merge("a1", "2026-11-22T10:00:00Z", 12)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    // The reconciler came 5 minutes late: AWS had refused access at 12:00.
+    h.expire(
+        "a2",
+        "2026-11-22T12:05:00Z",
+        "prod-readonly/alice-1",
+        "2026-11-22T12:04:31Z",
+    );
+    let a = h.audit("2026-11-23T00:00:00Z");
+    let r = revocation(&a, "prod-readonly/alice-1").unwrap();
+    assert_eq!(r.ended_by, EndedBy::Cloud);
+    assert_eq!(r.lag_seconds, Some(0));
+    assert_eq!(r.lag_at_most_seconds, None);
+    assert!(r.unfenced.is_empty());
+    assert_eq!(
+        a.revocation.line(),
+        "revocation: 1 grant, cloud-enforced 1, max lag 0s"
+    );
+}
+
+#[test]
+fn removal_by_hand_after_the_end_and_a_grant_awaiting_removal_are_cloud_enforced() {
+    let mut h = with_policy();
+    h.merge("a1", "2026-11-22T10:00:00Z", 12)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    h.merge("a2", "2026-11-22T10:00:00Z", 13).add(
+        "grants/prod-readonly/bob-1.yaml",
+        &grant("bob", "prod-readonly", "duration: 1h"),
+    );
+    h.commit("a3", "2026-11-22T12:30:00Z", "Clean up alice (#14)")
+        .delete(ALICE);
+    let a = h.audit("2026-11-22T13:00:00Z");
+    for id in ["prod-readonly/alice-1", "prod-readonly/bob-1"] {
+        let r = revocation(&a, id).unwrap();
+        assert_eq!(
+            (r.ended_by, r.lag_seconds),
+            (EndedBy::Cloud, Some(0)),
+            "{id}"
+        );
+    }
+    assert_eq!(only(&a, "prod-readonly/bob-1").state, State::Expired);
+}
+
+#[test]
+fn an_early_revoke_was_ended_by_a_run_whose_lag_git_does_not_record() {
+    let mut h = with_policy();
+    h.merge("a1", "2026-11-22T10:00:00Z", 12)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    h.merge("a2", "2026-11-22T10:30:00Z", 13).delete(ALICE);
+    let a = h.audit("2026-11-23T00:00:00Z");
+    let r = revocation(&a, "prod-readonly/alice-1").unwrap();
+    assert_eq!(r.ended_by, EndedBy::Run);
+    assert_eq!(r.lag_seconds, None, "no run time in the history");
+    // The window's own conditions end access at 12:00 whatever runs did.
+    assert_eq!(r.lag_at_most_seconds, Some(90 * 60));
+    assert_eq!(a.revocation.max_lag_seconds, None);
+    assert_eq!(
+        a.revocation.line(),
+        "revocation: 1 grant, cloud-enforced 0, max lag unknown, 1 ended early by a run"
+    );
+    let json: serde_json::Value = serde_json::from_str(&render::json(&a)).unwrap();
+    assert_eq!(
+        json["lifecycles"][0]["revocation"],
+        serde_json::json!({
+            "ended_by": "run",
+            "lag_seconds": null,
+            "lag_at_most_seconds": 5400,
+            "unfenced": [],
+        })
+    );
+}
+
+#[test]
+fn a_reconciler_removal_before_the_end_says_when_the_run_revoked() {
+    let mut h = with_policy();
+    h.merge("a1", "2026-11-22T10:00:00Z", 12)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    h.commit(
+        "a2",
+        "2026-11-22T10:31:00Z",
+        "gitgrant: revoke prod-readonly/alice-1\n\nx\n\nGitgrant-Grant: prod-readonly/alice-1\n\
+         Gitgrant-Reason: invalid\nGitgrant-Revoked-At: 2026-11-22T10:30:00Z\n",
+    )
+    .delete(ALICE);
+    let a = h.audit("2026-11-23T00:00:00Z");
+    let r = revocation(&a, "prod-readonly/alice-1").unwrap();
+    assert_eq!((r.ended_by, r.lag_seconds), (EndedBy::Run, Some(0)));
+}
+
+#[test]
+fn a_window_shortened_by_an_edit_needed_a_run_to_end_on_time() {
+    let mut h = with_policy();
+    h.merge("a1", "2026-11-22T10:00:00Z", 12)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 4h"));
+    h.merge("a2", "2026-11-22T10:30:00Z", 13)
+        .modify(ALICE, &grant("alice", "prod-readonly", "duration: 1h"));
+    h.expire(
+        "a3",
+        "2026-11-22T11:05:00Z",
+        "prod-readonly/alice-1",
+        "2026-11-22T11:05:00Z",
+    );
+    let a = h.audit("2026-11-23T00:00:00Z");
+    let r = revocation(&a, "prod-readonly/alice-1").unwrap();
+    // Until a run applied the edit, the cloud held the 14:00 end; the
+    // reconciler's removal revoked at 11:05 at the latest.
+    assert_eq!(r.ended_by, EndedBy::Run);
+    assert_eq!(r.lag_seconds, None);
+    assert_eq!(r.lag_at_most_seconds, Some(5 * 60));
+}
+
+#[test]
+fn active_scheduled_and_unreadable_grants_have_no_revocation_yet() {
+    let mut h = with_policy();
+    h.merge("a1", "2026-11-22T10:00:00Z", 12)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    h.merge("a2", "2026-11-22T10:00:00Z", 13).add(
+        "grants/prod-readonly/bob-1.yaml",
+        &grant(
+            "bob",
+            "prod-readonly",
+            "starts: 2026-11-23T10:00:00Z\nexpires: 2026-11-23T11:00:00Z",
+        ),
+    );
+    h.merge("a3", "2026-11-22T10:00:00Z", 14)
+        .add("grants/prod-readonly/junk.yaml", "{{{ not: [yaml");
+    let a = h.audit("2026-11-22T11:00:00Z");
+    assert_eq!(only(&a, "prod-readonly/bob-1").state, State::Scheduled);
+    for l in &a.lifecycles {
+        assert_eq!(l.revocation, None, "{}", l.id);
+    }
+    assert_eq!(
+        a.revocation,
+        RevocationSummary {
+            max_lag_seconds: Some(0),
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        a.revocation.line(),
+        "revocation: 0 grants, cloud-enforced 0, max lag 0s"
+    );
+}
+
+/// The policy with a role that may assume a role in the reconciled account
+/// and one in an account no provider reconciles.
+fn cross_account_policy() -> String {
+    policy_with(
+        "        - { effect: Allow, actions: [\"ec2:*\"], resources: [\"*\"] }\n",
+        "        - { effect: Allow, actions: [\"ec2:*\"], resources: [\"*\"] }\n  \
+         deploy:\n    description: Deploy to production and the vendor account\n    \
+         provider: aws-prod\n    max_duration: 4h\n    approvers: [\"@acme/sre-leads\"]\n    \
+         min_approvals: 1\n    permissions:\n      assume_roles:\n        \
+         - \"arn:aws:iam::{account}:role/Deploy\"\n        \
+         - arn:aws:iam::333333333333:role/VendorDeploy\n",
+    )
+}
+
+#[test]
+fn roles_assumed_outside_every_reconciled_account_are_unfenced() {
+    let mut h = History::default();
+    h.commit("0", "2026-11-20T09:00:00Z", "Initial policy (#1)")
+        .add("gitgrant.yaml", &cross_account_policy());
+    let deploy = "grants/deploy/alice-1.yaml";
+    h.merge("a1", "2026-11-22T10:00:00Z", 12)
+        .add(deploy, &grant("alice", "deploy", "duration: 2h"));
+    h.merge("a2", "2026-11-22T10:00:00Z", 13).add(
+        "grants/prod-readonly/bob-1.yaml",
+        &grant("bob", "prod-readonly", "duration: 1h"),
+    );
+    h.merge("a3", "2026-11-22T10:30:00Z", 14)
+        .delete("grants/prod-readonly/bob-1.yaml");
+    h.expire(
+        "a4",
+        "2026-11-22T12:05:00Z",
+        "deploy/alice-1",
+        "2026-11-22T12:05:00Z",
+    );
+    let a = h.audit("2026-11-23T00:00:00Z");
+    assert_eq!(rules(&a), Vec::<&str>::new());
+    let r = revocation(&a, "deploy/alice-1").unwrap();
+    assert_eq!(r.ended_by, EndedBy::Cloud);
+    assert_eq!(
+        r.unfenced,
+        vec!["arn:aws:iam::333333333333:role/VendorDeploy"]
+    );
+    assert!(
+        revocation(&a, "prod-readonly/bob-1")
+            .unwrap()
+            .unfenced
+            .is_empty()
+    );
+    assert_eq!(
+        a.revocation,
+        RevocationSummary {
+            grants: 2,
+            cloud_enforced: 1,
+            by_run: 1,
+            unfenced: 1,
+            max_lag_seconds: None,
+        }
+    );
+    assert_eq!(
+        a.revocation.line(),
+        "revocation: 2 grants, cloud-enforced 1, max lag unknown, 1 ended early by a run, \
+         1 with unfenced role sessions (up to 12h more)"
+    );
+    // A filter sums what it keeps.
+    let kept = filter(
+        &a,
+        &Filter {
+            role: Some("deploy".to_string()),
+            ..Filter::default()
+        },
+    );
+    assert_eq!(
+        kept.revocation.line(),
+        "revocation: 1 grant, cloud-enforced 1, max lag 0s, 1 with unfenced role sessions (up to 12h more)"
+    );
+    // Every format carries it: the table and Markdown as the line, CSV per row.
+    assert!(render::table(&a).contains(&a.revocation.line()));
+    assert!(render::markdown(&a).contains("revocation: 2 grants, cloud-enforced 1"));
+    let csv = render::csv(&a);
+    let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+    let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let n = render::CSV_HEADER.len();
+    let deploy_row = rows.iter().find(|r| &r[0] == "deploy/alice-1").unwrap();
+    assert_eq!(
+        deploy_row.iter().skip(n - 3).collect::<Vec<_>>(),
+        ["cloud", "0", "arn:aws:iam::333333333333:role/VendorDeploy"]
+    );
+    let bob_row = rows
+        .iter()
+        .find(|r| &r[0] == "prod-readonly/bob-1")
+        .unwrap();
+    assert_eq!(
+        bob_row.iter().skip(n - 3).collect::<Vec<_>>(),
+        ["run", "", ""]
+    );
 }

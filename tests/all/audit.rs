@@ -53,6 +53,11 @@ fn normal_lifecycle() {
     expire(&repo.path, "2026-11-21T11:05:00Z");
     let json = audit_json(&repo.path, "2026-11-22T00:00:00Z", &[]);
     assert!(findings(&json).is_empty(), "{json}");
+    // Removed 5 minutes late, but AWS refused access at the window's end.
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["lifecycles"][0]["revocation"]["ended_by"], "cloud");
+    assert_eq!(v["lifecycles"][0]["revocation"]["lag_seconds"], 0);
+    assert_eq!(v["revocation"]["cloud_enforced"], 1);
     insta::assert_snapshot!("normal_lifecycle", json);
 }
 
@@ -96,7 +101,36 @@ fn early_revoke() {
     let json = audit_json(&repo.path, "2026-11-22T00:00:00Z", &[]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["lifecycles"][0]["end"]["reason"], "revoked-early");
+    // Git has the deletion's time, not the next run's: the lag is unknown,
+    // bounded by the window's end, when AWS refuses access regardless.
+    let r = &v["lifecycles"][0]["revocation"];
+    assert_eq!(r["ended_by"], "run", "{r:#}");
+    assert!(r["lag_seconds"].is_null(), "{r:#}");
+    assert_eq!(r["lag_at_most_seconds"], 7 * 3600, "{r:#}");
+    assert!(v["revocation"]["max_lag_seconds"].is_null(), "{json}");
     insta::assert_snapshot!("early_revoke", json);
+    let line = "revocation: 1 grant, cloud-enforced 0, max lag unknown, 1 ended early by a run";
+    for format in ["table", "markdown"] {
+        let out = run_ok(
+            &["audit", "--format", format, "--now", "2026-11-22T00:00:00Z"],
+            &repo.path,
+        );
+        assert!(out.contains(line), "{format}: {out}");
+    }
+    // CSV has no summary line: the revocation is in each row's last columns.
+    let csv = run_ok(
+        &["audit", "--format", "csv", "--now", "2026-11-22T00:00:00Z"],
+        &repo.path,
+    );
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .ends_with(",access,revocation,lag_seconds,unfenced"),
+        "{csv}"
+    );
+    assert!(lines.next().unwrap().ends_with(",run,,"), "{csv}");
 }
 
 #[test]
