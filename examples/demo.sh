@@ -68,6 +68,14 @@ if sys.argv[1] == "users":
         client.create_policy(PolicyName="ProdOperator", Path="/acme/", PolicyDocument=json.dumps(
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecs:ListServices", "Resource": "*"}]}))
         print(f"  {account}: IAM users {', '.join(users)}; customer-managed policy /acme/ProdOperator")
+    # The roles the example's aws-iam roles let people assume: gitgrant
+    # fences each, so sessions of them end with the grant.
+    client = iam("111111111111")
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "sts:AssumeRole"}]})
+    for role in ["ProdReadOnly", "ProdAdmin", "IncidentResponder"]:
+        client.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+    print("  111111111111: roles ProdReadOnly, ProdAdmin, IncidentResponder")
     sys.exit()
 shown = 0
 for account in accounts:
@@ -77,6 +85,16 @@ for account in accounts:
         doc = client.get_policy_version(PolicyArn=p["Arn"], VersionId=p["DefaultVersionId"])["PolicyVersion"]["Document"]
         if isinstance(doc, str):
             doc = json.loads(urllib.parse.unquote(doc))
+        if p["PolicyName"].startswith("gitgrant-fence."):
+            roles = client.list_entities_for_policy(PolicyArn=p["Arn"])["PolicyRoles"]
+            print(f"  {account} {p['Path']}{p['PolicyName']}")
+            print(f"      session fence on role {', '.join(r['RoleName'] for r in roles)}:")
+            for st in doc["Statement"]:
+                c = st["Condition"]
+                print(f"      deny * to session {c['StringEquals']['aws:userid']} issued"
+                      f" {c['DateGreaterThanEquals']['aws:TokenIssueTime']} .. {c['DateLessThan']['aws:TokenIssueTime']},"
+                      f" from {c['DateGreaterThan']['aws:CurrentTime']}")
+            continue
         cond = doc["Statement"][0]["Condition"]
         who = client.list_entities_for_policy(PolicyArn=p["Arn"])["PolicyUsers"]
         print(f"  {account} {p['Path']}{p['PolicyName']}")

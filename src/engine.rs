@@ -198,7 +198,14 @@ pub async fn prepare(
     state
         .refused
         .retain(|r| !unreadable.iter().any(|u| u.provider == r.provider));
-    let mut plan = plan(&policy, &state.wanted, &observed, &known, now, state.refused);
+    let mut plan = plan(
+        &policy,
+        &state.wanted,
+        &observed,
+        &known,
+        now,
+        state.refused,
+    );
     plan.unreadable = unreadable;
     let invalid = validation
         .violations

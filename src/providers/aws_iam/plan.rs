@@ -353,7 +353,11 @@ impl Change {
     /// A fence change in one line: the role, and the grants whose sessions
     /// it ends, with when.
     fn fence_line(&self) -> String {
-        let role = self.grant().strip_prefix("fence:").unwrap_or(self.grant());
+        let label = match self {
+            Change::Revoke { observed, .. } => observed.grant.as_deref().unwrap_or(&observed.name),
+            _ => self.grant(),
+        };
+        let role = label.strip_prefix("fence:").unwrap_or(label);
         let fenced = |doc: &Value| {
             let all: Vec<String> = super::fence::read(doc)
                 .iter()
