@@ -300,3 +300,40 @@ fn a_full_role_refuses_the_fence_before_any_call_and_a_foreign_role_goes_unfence
         .collect();
     assert_eq!(rules, ["unfenceable-role"], "{report:#}");
 }
+
+#[test]
+fn a_statement_goes_twelve_hours_after_its_end_while_the_others_stay() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    target_role(&iam);
+    repo.land_grants(
+        2,
+        1,
+        &[
+            ("alice", "ro", "duration: 2h"),
+            ("bob", "ro", "duration: 8h"),
+        ],
+    );
+    let sessions = |iam: &aws_sdk_iam::Client| {
+        let fenced = fences(iam);
+        let mut who: Vec<String> = fenced
+            .iter()
+            .flat_map(|(_, d)| d["Statement"].as_array().unwrap().clone())
+            .map(|s| {
+                let id = s["Condition"]["StringEquals"]["aws:userid"]
+                    .as_str()
+                    .unwrap();
+                id.split_once(':').unwrap().1.to_string()
+            })
+            .collect();
+        who.sort();
+        who
+    };
+    reconcile(&repo, &m, "2026-11-23T10:30:00Z");
+    assert_eq!(sessions(&iam), ["alice", "bob"]);
+    // alice's grant ended at 12:00; her statement stays until midnight.
+    reconcile(&repo, &m, "2026-11-23T12:30:00Z");
+    assert_eq!(sessions(&iam), ["alice", "bob"]);
+    let json = reconcile(&repo, &m, "2026-11-24T00:01:00Z");
+    assert_eq!(sessions(&iam), ["bob"], "{json:#}");
+}

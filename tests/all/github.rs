@@ -819,13 +819,13 @@ fn request_to_removal_end_to_end_with_approval_evidence() {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with(",findings,approvers,access"),
+            .ends_with(",findings,approvers,access,revocation,lag_seconds,unfenced"),
         "{csv}"
     );
     let row = csv.lines().nth(1).unwrap();
     assert!(
         row.ends_with(
-            ",carol,policy attached to IAM user `alice` in account `111111111111` (aws-prod)"
+            ",carol,policy attached to IAM user `alice` in account `111111111111` (aws-prod),cloud,0,"
         ),
         "{csv}"
     );

@@ -352,6 +352,27 @@ fn a_grant_is_a_windowed_permission_set_assigned_in_every_account_of_the_role() 
     );
     assert_eq!(ps.managed, ["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
     assert_eq!(ps.customer, [("/ops/".to_string(), "ProdOps".to_string())]);
+    // IAM's decisions over the inline policy gitgrant wrote, beside what
+    // the managed policy allows (moto evaluates none): the managed
+    // policy's permissions work in the window and are denied outside it,
+    // live sessions included.
+    use crate::oracle::{Decision, Request, evaluate};
+    let managed = serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]});
+    let at = |now| {
+        let call = Request::new("ec2:DescribeInstances", "*", now);
+        evaluate(&[&ps.inline, &managed], &call)
+    };
+    assert_eq!(at("2026-11-23T09:59:59Z"), Decision::Deny);
+    assert_eq!(at("2026-11-23T11:59:59Z"), Decision::Allow);
+    assert_eq!(at("2026-11-23T12:00:01Z"), Decision::Deny);
+    assert_eq!(
+        evaluate(
+            &[&managed],
+            &Request::new("ec2:DescribeInstances", "*", "2026-11-23T12:00:01Z")
+        ),
+        Decision::Allow,
+        "without the denies the managed policy would outlive the window"
+    );
     let alice = &i.users["alice@acme.com"];
     let mut want: Vec<(String, String)> = ACCOUNTS
         .iter()
@@ -464,6 +485,17 @@ fn an_early_delete_revokes_the_permission_set() {
         .filter_map(|s| s["Condition"]["DateGreaterThanEquals"]["aws:CurrentTime"].as_str())
         .collect();
     assert_eq!(ends, ["2026-11-23T10:50:00Z"], "{json:#}");
+    // A session open since 10:35 is refused from the run on.
+    use crate::oracle::{Decision, Request, evaluate};
+    let call = |now| Request::new("s3:GetObject", "arn:aws:s3:::b/k", now);
+    assert_eq!(
+        evaluate(&[&change["cut"]], &call("2026-11-23T10:49:59Z")),
+        Decision::Allow
+    );
+    assert_eq!(
+        evaluate(&[&change["cut"]], &call("2026-11-23T10:50:01Z")),
+        Decision::Deny
+    );
     let writes: Vec<String> = proxy
         .stats()
         .actions
