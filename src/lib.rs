@@ -12,6 +12,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod auto_approve;
 pub mod codeowners;
 pub mod desired;
 pub mod duration;

@@ -1,0 +1,332 @@
+//! Auto-approval rules, judged as pure values (issue 14, head start): a
+//! grant is approved by a rule when every condition of the rule holds at
+//! the moment the grant landed. Nothing here reads git, GitHub or an
+//! on-call schedule: the caller gathers those facts into [`Facts`], so the
+//! check and the reconciler judge alike and the reconciler never trusts
+//! the check's verdict.
+//!
+//! Not yet wired into the policy format, the check, the reconciler or the
+//! audit (see NOTES.md).
+
+use std::fmt;
+
+use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
+use chrono_tz::Tz;
+
+use crate::duration::GrantDuration;
+
+/// Office hours: the days and the times of day, in a time zone, in which a
+/// grant may land. `from` is inside, `to` is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hours {
+    /// The days of the week, in the time zone.
+    pub days: Vec<Weekday>,
+    /// The first moment of each day inside.
+    pub from: NaiveTime,
+    /// The first moment of each day outside again (after `from`).
+    pub to: NaiveTime,
+    /// The IANA time zone, such as `Europe/Berlin`: daylight saving is the
+    /// zone's own.
+    pub time_zone: Tz,
+}
+
+/// Why a field of [`Hours`] cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HoursError {
+    /// A day that is not `mon` … `sun`.
+    #[error("`{0}` is not a day: write mon, tue, wed, thu, fri, sat or sun")]
+    Day(String),
+    /// A time that is not `HH:MM`.
+    #[error("`{0}` is not a time of day: write HH:MM, such as 09:00")]
+    Time(String),
+    /// `to` not after `from`.
+    #[error("`to` ({to}) must come after `from` ({from}) on the same day")]
+    Order {
+        /// The start.
+        from: String,
+        /// The end.
+        to: String,
+    },
+    /// A zone not in the IANA database.
+    #[error("`{0}` is not an IANA time zone, such as Europe/Berlin or America/New_York")]
+    Zone(String),
+}
+
+impl Hours {
+    /// Reads hours as the policy writes them.
+    pub fn parse(days: &[String], from: &str, to: &str, zone: &str) -> Result<Hours, HoursError> {
+        let days = days
+            .iter()
+            .map(|d| match d.as_str() {
+                "mon" => Ok(Weekday::Mon),
+                "tue" => Ok(Weekday::Tue),
+                "wed" => Ok(Weekday::Wed),
+                "thu" => Ok(Weekday::Thu),
+                "fri" => Ok(Weekday::Fri),
+                "sat" => Ok(Weekday::Sat),
+                "sun" => Ok(Weekday::Sun),
+                other => Err(HoursError::Day(other.to_string())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let time = |t: &str| {
+            NaiveTime::parse_from_str(t, "%H:%M").map_err(|_| HoursError::Time(t.to_string()))
+        };
+        let (start, end) = (time(from)?, time(to)?);
+        if end <= start {
+            return Err(HoursError::Order {
+                from: from.to_string(),
+                to: to.to_string(),
+            });
+        }
+        let time_zone: Tz = zone
+            .parse()
+            .map_err(|_| HoursError::Zone(zone.to_string()))?;
+        Ok(Hours {
+            days,
+            from: start,
+            to: end,
+            time_zone,
+        })
+    }
+
+    /// Whether the instant `at` falls inside: its local day is one of
+    /// `days` and its local time is in `[from, to)`.
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        let local = at.with_timezone(&self.time_zone);
+        let time = local.time();
+        self.days.contains(&local.weekday()) && self.from <= time && time < self.to
+    }
+}
+
+impl fmt::Display for Hours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days: Vec<String> = self
+            .days
+            .iter()
+            .map(|d| d.to_string().to_lowercase())
+            .collect();
+        write!(
+            f,
+            "{} {}–{} {}",
+            days.join(","),
+            self.from.format("%H:%M"),
+            self.to.format("%H:%M"),
+            self.time_zone
+        )
+    }
+}
+
+/// One auto-approval rule of a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Its name, as the check, the reconciler and the audit name it.
+    pub name: String,
+    /// The longest window it approves.
+    pub max_duration: Option<GrantDuration>,
+    /// Logins it admits as subjects; empty: whoever the role admits.
+    /// (Teams are resolved by the caller into `Facts::requester_admitted`.)
+    pub requesters: Vec<String>,
+    /// Hours in which the grant must land.
+    pub hours: Option<Hours>,
+    /// Whether an on-call schedule must have the subject on call.
+    pub on_call: bool,
+    /// Whether the grant must carry a ticket matching the role's pattern.
+    pub require_ticket: bool,
+}
+
+/// What the caller found out about one grant, at its landing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// The grant's subject.
+    pub subject: String,
+    /// The pull request's author (the one who asked).
+    pub author: String,
+    /// Whether the rule's `requesters` admit the subject (teams resolved
+    /// through GitHub by the caller); `None` when that could not be found.
+    pub requester_admitted: Option<bool>,
+    /// The grant's whole window.
+    pub duration: GrantDuration,
+    /// When it landed.
+    pub landed: DateTime<Utc>,
+    /// Whether it carries a ticket matching the role's pattern.
+    pub ticket_matches: bool,
+    /// Whether the schedule had the subject on call at `landed`; `None`
+    /// when the schedule could not be read (which approves nothing).
+    pub on_call: Option<bool>,
+}
+
+/// Why a rule does not approve a grant, each failing condition in words;
+/// empty when it does.
+pub fn unmet(rule: &Rule, facts: &Facts) -> Vec<String> {
+    let mut why = Vec::new();
+    if facts.subject != facts.author {
+        why.push(format!(
+            "{} asked for {}: a rule approves only one's own request",
+            facts.author, facts.subject
+        ));
+    }
+    if let Some(max) = rule.max_duration
+        && facts.duration > max
+    {
+        why.push(format!(
+            "the window is {}, over the rule's {max}",
+            facts.duration
+        ));
+    }
+    let listed = rule.requesters.is_empty() || rule.requesters.contains(&facts.subject);
+    match facts.requester_admitted {
+        Some(true) => {}
+        Some(false) => why.push(format!("{} is not among its requesters", facts.subject)),
+        None if listed && rule.requesters.iter().all(|r| !r.starts_with('@')) => {}
+        None => why.push("its requesters' teams could not be read".into()),
+    }
+    if let Some(hours) = &rule.hours
+        && !hours.contains(facts.landed)
+    {
+        let local = facts.landed.with_timezone(&hours.time_zone);
+        why.push(format!(
+            "it landed {} ({}), outside {hours}",
+            local.format("%a %H:%M"),
+            hours.time_zone
+        ));
+    }
+    if rule.on_call {
+        match facts.on_call {
+            Some(true) => {}
+            Some(false) => why.push(format!("{} was not on call when it landed", facts.subject)),
+            None => why.push("the on-call schedule could not be read: nothing is approved".into()),
+        }
+    }
+    if rule.require_ticket && !facts.ticket_matches {
+        why.push("it carries no ticket matching the role's pattern".into());
+    }
+    why
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn berlin_office() -> Hours {
+        let days: Vec<String> = ["mon", "tue", "wed", "thu", "fri"]
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        Hours::parse(&days, "09:00", "18:00", "Europe/Berlin").unwrap()
+    }
+
+    #[test]
+    fn hours_follow_the_zones_own_daylight_saving() {
+        let h = berlin_office();
+        // Winter (CET, UTC+1): 17:59 local is in, 18:01 is out.
+        assert!(h.contains(t("2026-11-24T16:59:00Z")));
+        assert!(!h.contains(t("2026-11-24T17:01:00Z")));
+        // Summer (CEST, UTC+2): the same UTC instant is 19:01 local.
+        assert!(!h.contains(t("2026-07-14T17:01:00Z")));
+        assert!(h.contains(t("2026-07-14T15:59:00Z")));
+        // The week of the change, 29 March 2026: Friday 08:30Z is 09:30
+        // CET (in); the Monday after, 07:30Z is already 09:30 CEST (in)
+        // and 06:30Z is 08:30 (out).
+        assert!(h.contains(t("2026-03-27T08:30:00Z")));
+        assert!(h.contains(t("2026-03-30T07:30:00Z")));
+        assert!(!h.contains(t("2026-03-30T06:30:00Z")));
+        // The Sunday of the change is no office day at any hour.
+        assert!(!h.contains(t("2026-03-29T10:00:00Z")));
+        // Midnight UTC on a Friday is Friday 01:00 in Berlin: out by time.
+        assert!(!h.contains(t("2026-11-27T00:00:00Z")));
+    }
+
+    #[test]
+    fn hours_fields_are_checked() {
+        let days = vec!["mon".to_string(), "funday".to_string()];
+        assert_eq!(
+            Hours::parse(&days, "09:00", "18:00", "Europe/Berlin"),
+            Err(HoursError::Day("funday".into()))
+        );
+        let days = vec!["mon".to_string()];
+        assert!(matches!(
+            Hours::parse(&days, "18:00", "09:00", "Europe/Berlin"),
+            Err(HoursError::Order { .. })
+        ));
+        assert_eq!(
+            Hours::parse(&days, "9am", "18:00", "Europe/Berlin"),
+            Err(HoursError::Time("9am".into()))
+        );
+        assert_eq!(
+            Hours::parse(&days, "09:00", "18:00", "Mars/Olympus"),
+            Err(HoursError::Zone("Mars/Olympus".into()))
+        );
+    }
+
+    fn on_call_rule() -> Rule {
+        Rule {
+            name: "on-call".into(),
+            max_duration: Some("1h".parse().unwrap()),
+            requesters: vec![],
+            hours: None,
+            on_call: true,
+            require_ticket: false,
+        }
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            subject: "alice".into(),
+            author: "alice".into(),
+            requester_admitted: Some(true),
+            duration: "1h".parse().unwrap(),
+            landed: t("2026-11-24T10:00:00Z"),
+            ticket_matches: false,
+            on_call: Some(true),
+        }
+    }
+
+    #[test]
+    fn an_on_call_engineers_own_hour_is_approved() {
+        assert_eq!(unmet(&on_call_rule(), &facts()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_condition_that_fails_says_why() {
+        let rule = on_call_rule();
+        let over = Facts {
+            duration: "61m".parse().unwrap(),
+            ..facts()
+        };
+        assert!(unmet(&rule, &over)[0].contains("over the rule's 1h"));
+        let off = Facts {
+            on_call: Some(false),
+            ..facts()
+        };
+        assert!(unmet(&rule, &off)[0].contains("not on call"));
+        // A schedule that cannot be read approves nothing.
+        let down = Facts {
+            on_call: None,
+            ..facts()
+        };
+        assert!(unmet(&rule, &down)[0].contains("could not be read"));
+        let for_someone = Facts {
+            author: "mallory".into(),
+            ..facts()
+        };
+        assert!(unmet(&rule, &for_someone)[0].contains("own request"));
+        let office = Rule {
+            hours: Some(berlin_office()),
+            require_ticket: true,
+            on_call: false,
+            ..on_call_rule()
+        };
+        // 18:01 Berlin on a Tuesday in winter, and no ticket: two reasons.
+        let late = Facts {
+            landed: t("2026-11-24T17:01:00Z"),
+            ..facts()
+        };
+        let why = unmet(&office, &late);
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert!(why[0].contains("Tue 18:01"), "{why:?}");
+    }
+}
