@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 cargo build --quiet --locked
-gitgrant=$PWD/target/debug/gitgrant
+gitgrant=$(realpath "${CARGO_TARGET_DIR:-target}")/debug/gitgrant
 moto_server=$(scripts/moto-venv)
 python=$(dirname "$moto_server")/python
 step() { printf '\n== %s\n' "$*"; }
