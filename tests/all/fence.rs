@@ -17,7 +17,7 @@ const ROLE: &str = "ReadOnly";
 /// Creates the target role, with a policy of someone else's attached;
 /// returns the role's unique id.
 fn target_role(iam: &aws_sdk_iam::Client) -> String {
-    block_on(async {
+    let id = block_on(async {
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sts:AssumeRole"}]}"#;
         let role = iam
             .create_role()
@@ -26,26 +26,33 @@ fn target_role(iam: &aws_sdk_iam::Client) -> String {
             .send()
             .await
             .unwrap();
-        let theirs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
-        let arn = iam
+        role.role().unwrap().role_id().to_string()
+    });
+    attach_theirs(iam, "read-data", "s3:*");
+    id
+}
+
+/// Creates a policy of someone else's allowing `action`, attached to the
+/// target role.
+fn attach_theirs(iam: &aws_sdk_iam::Client, name: &str, action: &str) {
+    block_on(async {
+        let doc = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#
+        );
+        let created = iam
             .create_policy()
-            .policy_name("read-data")
-            .policy_document(theirs)
+            .policy_name(name)
+            .policy_document(doc)
             .send()
             .await
-            .unwrap()
-            .policy()
-            .unwrap()
-            .arn()
-            .unwrap()
-            .to_string();
+            .unwrap();
+        let arn = created.policy().unwrap().arn().unwrap();
         iam.attach_role_policy()
             .role_name(ROLE)
             .policy_arn(arn)
             .send()
             .await
             .unwrap();
-        role.role().unwrap().role_id().to_string()
     })
 }
 
@@ -215,29 +222,9 @@ fn a_full_role_refuses_the_fence_before_any_call_and_a_foreign_role_goes_unfence
     let m = moto();
     let (repo, iam, _) = fenced_setup(&m);
     // Nine more policies: ten in all, IAM's default quota per role.
-    block_on(async {
-        for n in 0..9 {
-            let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#;
-            let arn = iam
-                .create_policy()
-                .policy_name(format!("other-{n}"))
-                .policy_document(doc)
-                .send()
-                .await
-                .unwrap()
-                .policy()
-                .unwrap()
-                .arn()
-                .unwrap()
-                .to_string();
-            iam.attach_role_policy()
-                .role_name(ROLE)
-                .policy_arn(arn)
-                .send()
-                .await
-                .unwrap();
-        }
-    });
+    for n in 0..9 {
+        attach_theirs(&iam, &format!("other-{n}"), "s3:ListBucket");
+    }
     let (code, json) = run(
         &repo.path,
         &m.url,

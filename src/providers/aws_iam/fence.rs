@@ -202,6 +202,15 @@ pub fn read(document: &Value) -> Vec<Fenced> {
         .collect()
 }
 
+/// The role `arn` names in the account `o` read, with its unique id: IAM
+/// role names compare case-insensitively.
+fn find_role<'a>(o: &'a Observation, arn: &str) -> Option<(&'a String, &'a String)> {
+    let name = crate::names::iam_name_key(role_name(arn)?);
+    o.roles
+        .iter()
+        .find(|(k, _)| crate::names::iam_name_key(k) == name)
+}
+
 /// The role name of an IAM role ARN (the last part of its path).
 fn role_name(arn: &str) -> Option<&str> {
     let (_, path) = arn.split_once(":role/")?;
@@ -233,27 +242,29 @@ pub fn plan(
             continue;
         };
         for arn in role.assume_roles_in(&provider.account) {
-            let why = match (&d.attach_to, policy.iam_provider_of(&arn)) {
-                (_, None) => Some(format!(
+            let fenceable = match (&d.attach_to, policy.iam_provider_of(&arn)) {
+                (_, None) => Err(format!(
                     "its account is not one gitgrant reconciles, so its sessions live until they expire (up to 12 h past {})",
                     fmt_time(d.window.end)
                 )),
-                (Identity::AwsIamUser(_), Some(fp)) if !observed.contains_key(&fp.name) => None,
-                (Identity::AwsIamUser(_), Some(fp)) => {
-                    let exists = role_name(&arn).is_some_and(|n| {
-                        observed[&fp.name]
-                            .roles
-                            .keys()
-                            .any(|k| crate::names::iam_name_key(k) == crate::names::iam_name_key(n))
-                    });
-                    (!exists).then(|| format!("the role does not exist in {}", fp.name))
+                (Identity::AwsIamUser(user), Some(fp)) => match observed.get(&fp.name) {
+                    // Not read this run: nothing is planned there.
+                    None => continue,
+                    Some(o) if find_role(o, &arn).is_none() => {
+                        Err(format!("the role does not exist in {}", fp.name))
+                    }
+                    Some(_) => Ok((fp, user)),
+                },
+                _ => {
+                    Err("the subject is an IAM role, whose sessions' names cannot be pinned".into())
                 }
-                _ => Some(
-                    "the subject is an IAM role, whose sessions' names cannot be pinned".into(),
-                ),
             };
-            match why {
-                Some(why) if role.require_fence => refused.push(Refusal {
+            match fenceable {
+                Ok((fp, user)) => fences
+                    .entry((fp.name.clone(), arn.clone()))
+                    .or_default()
+                    .push(Fenced::new(&d.grant, user, d.window)),
+                Err(why) if role.require_fence => refused.push(Refusal {
                     grant: d.grant.clone(),
                     provider: d.provider.clone(),
                     why: format!(
@@ -261,25 +272,12 @@ pub fn plan(
                         role.name
                     ),
                 }),
-                Some(why) => unfenced.push(Unfenced {
+                Err(why) => unfenced.push(Unfenced {
                     grant: d.grant.clone(),
                     provider: d.provider.clone(),
                     role: arn.clone(),
                     why,
                 }),
-                None => {
-                    let (Identity::AwsIamUser(user), Some(fp)) =
-                        (&d.attach_to, policy.iam_provider_of(&arn))
-                    else {
-                        continue;
-                    };
-                    if observed.contains_key(&fp.name) {
-                        fences
-                            .entry((fp.name.clone(), arn.clone()))
-                            .or_default()
-                            .push(Fenced::new(&d.grant, user, d.window));
-                    }
-                }
             }
         }
     }
@@ -316,19 +314,19 @@ pub fn plan(
     }
     let mut out = Vec::new();
     for ((provider, arn), mut fenced) in fences {
-        let (Some(o), Some(role)) = (observed.get(&provider), role_name(&arn)) else {
-            continue;
-        };
-        let Some((role, role_id)) = o
-            .roles
-            .iter()
-            .find(|(k, _)| crate::names::iam_name_key(k) == crate::names::iam_name_key(role))
-        else {
+        // A role gone since its statements were written: nothing to fence.
+        let Some((role, role_id)) = observed.get(&provider).and_then(|o| find_role(o, &arn)) else {
             continue;
         };
         fenced.sort_by(|a, b| a.sid.cmp(&b.sid));
         fenced.dedup_by(|a, b| a.sid == b.sid);
         let Some(docs) = documents(role_id, &fenced) else {
+            unfenced.extend(fenced.iter().map(|f| Unfenced {
+                grant: f.grant.clone(),
+                provider: provider.clone(),
+                role: arn.clone(),
+                why: "its fence statement alone is over IAM's 6,144 characters".into(),
+            }));
             continue;
         };
         let start = fenced.iter().map(|f| f.start).min().unwrap_or(now);

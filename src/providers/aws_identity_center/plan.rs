@@ -419,7 +419,7 @@ pub fn plan(
         let early = !matches!(reason, RevokeReason::Expired);
         let doc = p.inline_policy.as_ref()?;
         let cut = document::ending_at(doc, now);
-        (early && p.assignments.iter().len() > 0 && &cut != doc).then_some(cut)
+        (early && !p.assignments.is_empty() && &cut != doc).then_some(cut)
     };
     let wanted: BTreeSet<(&str, &str)> = desired
         .iter()
