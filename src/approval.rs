@@ -51,12 +51,27 @@ pub struct Evidence {
     pub approvers: Vec<String>,
     /// Each reviewer's latest review and what it counted as.
     pub reviews: Vec<Judged>,
+    /// What the role's auto-approval rules say, judged at the landing
+    /// (the check: now); absent when the quorum is met or the role has
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<crate::auto_approve::Judgement>,
 }
 
 impl Evidence {
     /// Whether the quorum is met.
     pub fn met(&self) -> bool {
         self.approvers.len() as u64 >= u64::from(self.required)
+    }
+
+    /// The rule that approved the grant, when the quorum did not.
+    pub fn approved_by_rule(&self) -> Option<&str> {
+        self.rules.as_ref()?.approved_by.as_deref()
+    }
+
+    /// Whether the grant may be applied: its quorum, or a rule.
+    pub fn approved(&self) -> bool {
+        self.met() || self.approved_by_rule().is_some()
     }
 
     /// Whether the subject approved their own grant.
@@ -85,6 +100,9 @@ impl Evidence {
             .collect();
         if !ignored.is_empty() {
             s.push_str(&format!("; not counted: {}", ignored.join(", ")));
+        }
+        if let Some(j) = &self.rules {
+            s.push_str(&format!("; {}", j.summary()));
         }
         s
     }
@@ -136,9 +154,20 @@ impl Found {
     /// Whether the grant may be applied.
     pub fn ok(&self) -> bool {
         match self {
-            Found::Judged(e) => e.met(),
+            Found::Judged(e) => e.approved(),
             Found::NoPullRequest { .. } => false,
             Found::BreakGlass { .. } => true,
+        }
+    }
+
+    /// What approved the grant: `rule on-call`, the counted code owners
+    /// (`bob, carol`), `break-glass`; `None` when nothing did.
+    pub fn approved_by(&self) -> Option<String> {
+        match self {
+            Found::Judged(e) if e.met() => Some(e.approvers.join(", ")),
+            Found::Judged(e) => e.approved_by_rule().map(|r| format!("rule {r}")),
+            Found::BreakGlass { .. } => Some("break-glass".to_string()),
+            Found::NoPullRequest { .. } => None,
         }
     }
 
@@ -170,6 +199,21 @@ pub struct Need {
     pub subject: String,
     /// The role's `min_approvals`.
     pub required: u32,
+    /// The role's approvers, lower case: who owns the file when CODEOWNERS
+    /// leaves it unowned (roles with auto-approval rules, whose quorum the
+    /// required check and the reconciler enforce instead of GitHub).
+    pub approvers: Vec<String>,
+}
+
+impl Need {
+    /// Who may approve the file: its owners under `codeowners`, or, where
+    /// CODEOWNERS names none, the role's approvers.
+    pub fn owners<'a>(&'a self, codeowners: &'a crate::codeowners::Codeowners) -> &'a [String] {
+        match codeowners.owners(&self.path) {
+            [] => &self.approvers,
+            owners => owners,
+        }
+    }
 }
 
 /// A grant that landed, as the evidence lookup needs it.
@@ -181,6 +225,9 @@ pub struct Landed {
     pub break_glass: bool,
     /// The commit it landed in (full id).
     pub commit: String,
+    /// Its window as it is now, when the caller knows it: a rule must fit
+    /// the longer of this and the window it landed with.
+    pub window: Option<crate::grant::Window>,
 }
 
 impl Need {
@@ -190,6 +237,7 @@ impl Need {
             path,
             subject,
             required: role.min_approvals,
+            approvers: role.approvers.iter().map(|a| a.to_lowercase()).collect(),
         }
     }
 }
@@ -206,6 +254,7 @@ impl Landed {
             need: Need::new(role, path, subject),
             break_glass: role.break_glass,
             commit,
+            window: None,
         }
     }
 }
@@ -289,6 +338,7 @@ pub fn evaluate(
         required,
         approvers,
         reviews,
+        rules: None,
     }
 }
 

@@ -5,15 +5,15 @@
 //! check and the reconciler judge alike and the reconciler never trusts
 //! the check's verdict.
 //!
-//! Not yet wired into the policy format, the check, the reconciler or the
-//! audit (see NOTES.md).
-
 use std::fmt;
 
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::duration::GrantDuration;
+use crate::policy::Requester;
 
 /// Office hours: the days and the times of day, in a time zone, in which a
 /// grant may land. `from` is inside, `to` is not.
@@ -123,15 +123,58 @@ pub struct Rule {
     pub name: String,
     /// The longest window it approves.
     pub max_duration: Option<GrantDuration>,
-    /// Logins it admits as subjects; empty: whoever the role admits.
-    /// (Teams are resolved by the caller into `Facts::requester_admitted`.)
-    pub requesters: Vec<String>,
+    /// Who it admits as subjects; empty: whoever the role admits. (Teams
+    /// are resolved by the caller into `Facts::requester_admitted`.)
+    pub requesters: Vec<Requester>,
     /// Hours in which the grant must land.
     pub hours: Option<Hours>,
-    /// Whether an on-call schedule must have the subject on call.
-    pub on_call: bool,
+    /// The schedule that must have the subject on call.
+    pub on_call: Option<Schedule>,
     /// Whether the grant must carry a ticket matching the role's pattern.
     pub require_ticket: bool,
+}
+
+/// An on-call schedule, in the service that keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Schedule {
+    /// A PagerDuty schedule id.
+    PagerDuty(String),
+    /// An Opsgenie schedule id.
+    Opsgenie(String),
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::PagerDuty(id) => write!(f, "PagerDuty schedule {id}"),
+            Schedule::Opsgenie(id) => write!(f, "Opsgenie schedule {id}"),
+        }
+    }
+}
+
+impl Rule {
+    /// Its conditions in words, for the plan comment and the README:
+    /// `on call in PagerDuty schedule PABC123, at most 1h`.
+    pub fn conditions(&self) -> String {
+        let mut c = Vec::new();
+        if let Some(s) = &self.on_call {
+            c.push(format!("on call in {s}"));
+        }
+        if let Some(h) = &self.hours {
+            c.push(format!("landing {h}"));
+        }
+        if let Some(d) = self.max_duration {
+            c.push(format!("at most {d}"));
+        }
+        if self.require_ticket {
+            c.push("with a ticket".to_string());
+        }
+        if !self.requesters.is_empty() {
+            let who: Vec<String> = self.requesters.iter().map(ToString::to_string).collect();
+            c.push(format!("for {}", who.join(", ")));
+        }
+        c.join(", ")
+    }
 }
 
 /// What the caller found out about one grant, at its landing.
@@ -144,8 +187,10 @@ pub struct Facts {
     /// Whether the rule's `requesters` admit the subject (teams resolved
     /// through GitHub by the caller); `None` when that could not be found.
     pub requester_admitted: Option<bool>,
-    /// The grant's whole window.
-    pub duration: GrantDuration,
+    /// The grant's whole window; `None` when it cannot be computed.
+    pub duration: Option<GrantDuration>,
+    /// The subject's email in the policy, which schedules name people by.
+    pub email: Option<String>,
     /// When it landed.
     pub landed: DateTime<Utc>,
     /// Whether it carries a ticket matching the role's pattern.
@@ -165,19 +210,16 @@ pub fn unmet(rule: &Rule, facts: &Facts) -> Vec<String> {
             facts.author, facts.subject
         ));
     }
-    if let Some(max) = rule.max_duration
-        && facts.duration > max
-    {
-        why.push(format!(
-            "the window is {}, over the rule's {max}",
-            facts.duration
-        ));
+    if let Some(max) = rule.max_duration {
+        match facts.duration {
+            Some(d) if d > max => why.push(format!("the window is {d}, over the rule's {max}")),
+            Some(_) => {}
+            None => why.push("the window cannot be computed".into()),
+        }
     }
-    let listed = rule.requesters.is_empty() || rule.requesters.contains(&facts.subject);
     match facts.requester_admitted {
         Some(true) => {}
         Some(false) => why.push(format!("{} is not among its requesters", facts.subject)),
-        None if listed && rule.requesters.iter().all(|r| !r.starts_with('@')) => {}
         None => why.push("its requesters' teams could not be read".into()),
     }
     if let Some(hours) = &rule.hours
@@ -190,17 +232,83 @@ pub fn unmet(rule: &Rule, facts: &Facts) -> Vec<String> {
             hours.time_zone
         ));
     }
-    if rule.on_call {
+    if let Some(schedule) = &rule.on_call {
         match facts.on_call {
+            _ if facts.email.is_none() => why.push(format!(
+                "{} has no email in gitgrant.yaml's people, which {schedule} could name",
+                facts.subject
+            )),
             Some(true) => {}
-            Some(false) => why.push(format!("{} was not on call when it landed", facts.subject)),
-            None => why.push("the on-call schedule could not be read: nothing is approved".into()),
+            Some(false) => why.push(format!(
+                "{} was not on call in {schedule} when it landed",
+                facts.subject
+            )),
+            None => why.push(format!(
+                "{schedule} could not be read: nothing is approved"
+            )),
         }
     }
     if rule.require_ticket && !facts.ticket_matches {
         why.push("it carries no ticket matching the role's pattern".into());
     }
     why
+}
+
+/// What a role's rules say of one grant, judged at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Judgement {
+    /// The moment judged: the landing (reconciler, audit) or now (check).
+    #[serde(serialize_with = "crate::grant::ser_time")]
+    #[schemars(with = "String")]
+    pub at: DateTime<Utc>,
+    /// The first rule that holds, if any.
+    pub approved_by: Option<String>,
+    /// Each rule and why it does not hold (empty when it does).
+    pub rules: Vec<RuleOutcome>,
+}
+
+/// One rule's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct RuleOutcome {
+    /// The rule's name.
+    pub rule: String,
+    /// Why it does not approve; empty when it does.
+    pub unmet: Vec<String>,
+}
+
+impl Judgement {
+    /// Judges each rule over the facts gathered for it.
+    pub fn of<'r>(at: DateTime<Utc>, judged: impl IntoIterator<Item = (&'r Rule, Facts)>) -> Judgement {
+        let rules: Vec<RuleOutcome> = judged
+            .into_iter()
+            .map(|(r, facts)| RuleOutcome {
+                rule: r.name.clone(),
+                unmet: unmet(r, &facts),
+            })
+            .collect();
+        Judgement {
+            at,
+            approved_by: rules
+                .iter()
+                .find(|r| r.unmet.is_empty())
+                .map(|r| r.rule.clone()),
+            rules,
+        }
+    }
+
+    /// One line for people: `approved by rule on-call`, or each rule's
+    /// reasons.
+    pub fn summary(&self) -> String {
+        if let Some(r) = &self.approved_by {
+            return format!("approved by rule {r}");
+        }
+        let why: Vec<String> = self
+            .rules
+            .iter()
+            .map(|r| format!("{}: {}", r.rule, r.unmet.join("; ")))
+            .collect();
+        format!("no rule approves it ({})", why.join(" | "))
+    }
 }
 
 #[cfg(test)]
@@ -268,7 +376,7 @@ mod tests {
             max_duration: Some("1h".parse().unwrap()),
             requesters: vec![],
             hours: None,
-            on_call: true,
+            on_call: Some(Schedule::PagerDuty("PABC123".into())),
             require_ticket: false,
         }
     }
@@ -278,7 +386,8 @@ mod tests {
             subject: "alice".into(),
             author: "alice".into(),
             requester_admitted: Some(true),
-            duration: "1h".parse().unwrap(),
+            duration: Some("1h".parse().unwrap()),
+            email: Some("alice@acme.com".into()),
             landed: t("2026-11-24T10:00:00Z"),
             ticket_matches: false,
             on_call: Some(true),
@@ -294,7 +403,7 @@ mod tests {
     fn each_condition_that_fails_says_why() {
         let rule = on_call_rule();
         let over = Facts {
-            duration: "61m".parse().unwrap(),
+            duration: Some("61m".parse().unwrap()),
             ..facts()
         };
         assert!(unmet(&rule, &over)[0].contains("over the rule's 1h"));
@@ -317,7 +426,7 @@ mod tests {
         let office = Rule {
             hours: Some(berlin_office()),
             require_ticket: true,
-            on_call: false,
+            on_call: None,
             ..on_call_rule()
         };
         // 18:01 Berlin on a Tuesday in winter, and no ticket: two reasons.

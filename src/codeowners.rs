@@ -29,6 +29,16 @@ pub fn generate(policy: &Policy) -> String {
                 role.reviewers(team).join(" ")
             );
             let _ = writeln!(out, "/grants/{}/", role.name);
+        } else if !role.auto_approve.is_empty() {
+            let _ = writeln!(
+                out,
+                "# {}: auto-approval rules; unowned here so that a rule can approve without a review. \
+                 The required check `gitgrant check` (and the reconciler) demand {} approval(s) from {} for grants no rule approves",
+                role.name,
+                role.min_approvals,
+                role.approvers.join(" ")
+            );
+            let _ = writeln!(out, "/grants/{}/", role.name);
         } else {
             let _ = writeln!(out, "/grants/{}/ {}", role.name, role.approvers.join(" "));
         }

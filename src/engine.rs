@@ -166,12 +166,13 @@ pub async fn prepare(
     let mut approvals = BTreeMap::new();
     if policy.require_approval {
         let gh = github.as_ref().ok_or(EngineError::ApprovalNeedsGitHub)?;
-        let grants: Vec<(&Grant, CommitId)> = active_grants
+        let grants: Vec<(&Grant, crate::git::Landing)> = active_grants
             .iter()
-            .filter_map(|g| Some((*g, landed_in.get(&g.id.path())?.commit)))
+            .filter_map(|g| Some((*g, landed_in.get(&g.id.path())?.clone())))
             .collect();
         let items = crate::github::evidence::landed_items(&policy, &grants);
-        approvals = crate::github::evidence::landed(repo, gh, &options.branch, &items)
+        let mut oncall = crate::oncall::OnCall::from_env();
+        approvals = crate::github::evidence::landed(repo, gh, &options.branch, &items, &mut oncall)
             .await?
             .into_iter()
             .map(|f| (f.path().to_string(), f))

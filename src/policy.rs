@@ -117,6 +117,10 @@ pub struct RawPerson {
     /// Identities on particular providers, by provider name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub providers: BTreeMap<String, RawIdentity>,
+    /// The address on-call schedules (PagerDuty, Opsgenie) know this person
+    /// by; needed for `on_call` auto-approval rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// A role that can be granted.
@@ -165,8 +169,63 @@ pub struct RawRole {
     /// denies end a session at the window's end whatever this says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_duration: Option<String>,
+    /// Rules that approve a grant without a human review: any one whose
+    /// every condition holds when the grant lands approves it. Not for
+    /// break-glass roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auto_approve: Vec<RawAutoApprove>,
     /// What a grant of this role allows.
     pub permissions: RawPermissions,
+}
+
+/// One auto-approval rule as written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoApprove {
+    /// How the check, the reconciler and the audit name the rule.
+    pub name: String,
+    /// The longest window the rule approves (the grant's whole window must
+    /// fit), at most the role's `max_duration`.
+    pub max_duration: String,
+    /// Who the rule approves, as logins or `@org/team`; default: anyone the
+    /// role admits. The subject must be the pull request's author.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requesters: Vec<String>,
+    /// The subject must be on call in this schedule when the grant lands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_call: Option<RawOnCall>,
+    /// The grant must land inside these hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<RawHours>,
+    /// The grant must carry a ticket matching the role's `require_ticket`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_ticket: bool,
+}
+
+/// An on-call schedule: exactly one of its fields.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOnCall {
+    /// A PagerDuty schedule id, such as `PABC123`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagerduty_schedule: Option<String>,
+    /// An Opsgenie schedule id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opsgenie_schedule: Option<String>,
+}
+
+/// Office hours as written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHours {
+    /// Days of the week: `mon` … `sun`.
+    pub days: Vec<String>,
+    /// The first minute inside, `HH:MM`.
+    pub from: String,
+    /// The first minute outside again, `HH:MM`, later than `from`.
+    pub to: String,
+    /// An IANA time zone, such as `Europe/Berlin`; daylight saving is the zone's.
+    pub time_zone: String,
 }
 
 /// One provider's name, or several.
@@ -412,6 +471,8 @@ pub struct Person {
     pub sso_user: Option<Identity>,
     /// Identities by provider name.
     pub providers: BTreeMap<String, Identity>,
+    /// How on-call schedules know this person.
+    pub email: Option<String>,
 }
 
 impl Person {
@@ -434,6 +495,16 @@ pub enum Requester {
     Login(String),
     /// Members of a GitHub team (`@org/team`), known only to GitHub.
     Team(String),
+}
+
+impl std::fmt::Display for Requester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Requester::Anyone => f.write_str("*"),
+            Requester::Login(l) => f.write_str(l),
+            Requester::Team(t) => f.write_str(t),
+        }
+    }
 }
 
 /// A validated role.
@@ -468,6 +539,8 @@ pub struct Role {
     pub accounts: Vec<String>,
     /// An Identity Center permission set's session duration.
     pub session_duration: GrantDuration,
+    /// Rules that approve a grant without a human review.
+    pub auto_approve: Vec<crate::auto_approve::Rule>,
 }
 
 /// The session duration of a permission set when the role names none.

@@ -168,6 +168,12 @@ rules! {
     /// A role with `require_fence` that may assume a role gitgrant cannot fence.
     UnfenceableRole = "unfenceable-role", "a role with `require_fence: true` may assume only roles in accounts an aws-iam provider reconciles, whose sessions gitgrant can end: add that account as a provider, or name a role there";
     /// An Identity Center role whose statements make an inline policy over the quota.
+    /// An auto-approval rule that cannot be judged, or that would approve
+    /// what its role does not allow.
+    AutoApprove = "auto-approve", "give each auto_approve rule a unique name, a max_duration within the role's, a valid `hours` (days mon…sun, HH:MM from < to, an IANA time_zone) and at most one of pagerduty_schedule and opsgenie_schedule; require_ticket needs the role's require_ticket pattern; break-glass roles take no rules";
+    /// A person's email that is not an address.
+    InvalidEmail = "invalid-email", "write the address the on-call schedule knows the person by, such as alice@acme.com";
+    /// An Identity Center role whose statements make an inline policy over the quota.
     InlinePolicySize = "inline-policy-size", "keep an aws-identity-center role's statements within IAM Identity Center's 10,240 characters of inline policy (whitespace not counted): move permissions into managed_policies or customer_managed_policies, or split the role";
 }
 

@@ -317,6 +317,7 @@ impl<'a> Fold<'a> {
             violations: grant_violations(at, &version.violations),
             findings: Vec::new(),
             approval: None,
+            approved_by: None,
         };
         let index = self.lifecycles.len();
         self.lifecycles.push(lifecycle);

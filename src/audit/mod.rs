@@ -144,6 +144,11 @@ pub struct Lifecycle {
     /// Absent without `--github`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<crate::approval::Found>,
+    /// What approved the grant, in words (`audit --github`): `rule
+    /// on-call`, the code owners who counted (`bob, carol`), `break-glass`;
+    /// absent when nothing did or it was not asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
 }
 
 /// Where a grant was asked for.
@@ -615,16 +620,20 @@ pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::approval::Found
         match &f {
             Found::Judged(e) => {
                 if e.self_approved() {
+                    let rule = e
+                        .approved_by_rule()
+                        .map(|r| format!(" (it did not count; rule {r} approved the grant)"))
+                        .unwrap_or_default();
                     finding(
                         FindingRule::SelfApproval,
                         format!(
-                            "{} approved their own access in PR #{}",
+                            "{} approved their own access in PR #{}{rule}",
                             l.subject.as_deref().unwrap_or("the subject"),
                             e.pr
                         ),
                     );
                 }
-                if !e.met() {
+                if !e.approved() {
                     finding(FindingRule::MissingApproval, e.summary());
                 }
             }
@@ -637,6 +646,7 @@ pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::approval::Found
             ),
             Found::BreakGlass { .. } => {}
         }
+        l.approved_by = f.approved_by();
         l.approval = Some(f);
     }
     fold::sort_findings(&mut audit.findings);

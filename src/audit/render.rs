@@ -165,6 +165,9 @@ fn csv_cells(l: &Lifecycle) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(";"),
         match &l.approval {
+            Some(crate::approval::Found::Judged(e)) if !e.met() => {
+                e.approved_by_rule().map(|r| format!("rule {r}")).unwrap_or_default()
+            }
             Some(crate::approval::Found::Judged(e)) => e.approvers.join(";"),
             _ => String::new(),
         },
@@ -416,6 +419,11 @@ fn pr_text(l: &Lifecycle) -> String {
         .pr
         .map_or_else(|| "none".to_string(), |n| format!("#{n}"));
     match &l.approval {
+        Some(Found::Judged(e)) if !e.met() && e.approved_by_rule().is_some() => format!(
+            "#{}, approved by rule {}",
+            e.pr,
+            e.approved_by_rule().unwrap_or_default()
+        ),
         Some(Found::Judged(e)) if e.approvers.is_empty() => format!("#{}, not approved", e.pr),
         Some(Found::Judged(e)) => format!("#{}, approved by {}", e.pr, e.approvers.join(", ")),
         Some(Found::BreakGlass { .. }) => format!("{pr}, break-glass"),

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 
 use gitgrant::approval::{Found, Need};
 use gitgrant::exit;
-use gitgrant::git::{CommitId, Repo};
-use gitgrant::github::evidence::{Approvals, codeowners_at, landed, landed_items};
+use gitgrant::git::{Landing, Repo};
+use gitgrant::github::evidence::{
+    Approvals, Ask, codeowners_at, judge_rules, landed, landed_items,
+};
 use gitgrant::github::{GitHub, Pull};
 use gitgrant::grant::Grant;
 
@@ -31,35 +33,82 @@ pub struct Args {
     format: super::Format,
 }
 
+/// Judges an open pull request's grant files as if it merged at `now`:
+/// each grant's quorum of approvals at the head (with `gh`; without, no
+/// review counts), and, short of it, its role's auto-approval rules under
+/// the base branch's policy. `auto_only` judges only grants of roles with
+/// rules (on `pull_request`, where CODEOWNERS already guards the others).
+pub async fn judge_pull(
+    repo: &Repo,
+    gh: Option<&GitHub>,
+    ch: &super::check::Changes,
+    pull: &Pull,
+    now: chrono::DateTime<chrono::Utc>,
+    auto_only: bool,
+) -> anyhow::Result<Vec<Found>> {
+    let validation = gitgrant::validate::validate(
+        &ch.grants,
+        now,
+        &gitgrant::validate::Landings::new(),
+    );
+    let owners = codeowners_at(repo, ch.base);
+    let mut approvals = gh.map(Approvals::new);
+    let mut oncall = gitgrant::oncall::OnCall::from_env();
+    let mut found = Vec::new();
+    for g in &validation.grants {
+        let Some(role) = ch.policy.roles.get(g.role()) else {
+            continue;
+        };
+        if auto_only && role.auto_approve.is_empty() {
+            continue;
+        }
+        if role.break_glass {
+            found.push(Found::BreakGlass { path: g.id.path() });
+            continue;
+        }
+        let need = Need::new(role, g.id.path(), g.subject.clone());
+        let mut e = match approvals.as_mut() {
+            Some(a) => a.judge(pull, std::slice::from_ref(&need), &owners).await?.remove(0),
+            None => gitgrant::approval::evaluate(
+                &gitgrant::approval::PullFacts {
+                    pr: pull.number,
+                    author: &pull.user.login,
+                    head: &pull.head.sha,
+                    reviews: &[],
+                },
+                &need.path,
+                &need.subject,
+                need.owners(&owners),
+                &BTreeMap::new(),
+                need.required,
+            ),
+        };
+        if !e.met() && !role.auto_approve.is_empty() {
+            let ask = Ask {
+                policy: &ch.policy,
+                role,
+                grant: g,
+                author: &pull.user.login,
+                at: now,
+                duration: g.window(Some(now)).and_then(|w| w.length()),
+            };
+            e.rules = Some(judge_rules(approvals.as_mut(), &mut oncall, ask).await?);
+        }
+        found.push(Found::Judged(e));
+    }
+    Ok(found)
+}
+
 /// Judges an open pull request's grant files; prints and returns the exit
-/// code (1 until every grant has its quorum).
+/// code (1 until every grant has its quorum or a rule that approves it).
 pub async fn report_pull(
     repo: &Repo,
     gh: &GitHub,
     ch: &super::check::Changes,
     pull: &Pull,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<u8> {
-    let validation = gitgrant::validate::validate(
-        &ch.grants,
-        chrono::Utc::now(),
-        &gitgrant::validate::Landings::new(),
-    );
-    let mut found = Vec::new();
-    let mut needs = Vec::new();
-    for g in &validation.grants {
-        let Some(role) = ch.policy.roles.get(g.role()) else {
-            continue;
-        };
-        if role.break_glass {
-            found.push(Found::BreakGlass { path: g.id.path() });
-        } else {
-            needs.push(Need::new(role, g.id.path(), g.subject.clone()));
-        }
-    }
-    let owners = codeowners_at(repo, ch.base);
-    for e in Approvals::new(gh).judge(pull, &needs, &owners).await? {
-        found.push(Found::Judged(e));
-    }
+    let found = judge_pull(repo, Some(gh), ch, pull, now, false).await?;
     for f in &found {
         outln!("{}", f.line());
     }
@@ -100,7 +149,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             let pull = gh.pull(n).await?;
             let ch = super::check::changes(&repo, &pull, &format!("refs/pull/{n}/merge"))
                 .or_else(|_| super::check::changes(&repo, &pull, &pull.head.sha))?;
-            report_pull(&repo, &gh, &ch, &pull).await
+            report_pull(&repo, &gh, &ch, &pull, chrono::Utc::now()).await
         });
     }
     let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
@@ -113,13 +162,14 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             gitgrant::validate::read_grant(Some(&policy), f, now, landing.map(|l| l.time)).0,
             landing,
         ) {
-            grants.push((grant, l.commit));
+            grants.push((grant, l.clone()));
         }
     }
-    let refs: Vec<(&Grant, CommitId)> = grants.iter().map(|(g, c)| (g, *c)).collect();
+    let refs: Vec<(&Grant, Landing)> = grants.iter().map(|(g, l)| (g, l.clone())).collect();
     let items = landed_items(&policy, &refs);
+    let mut oncall = gitgrant::oncall::OnCall::from_env();
     let found: BTreeMap<String, Found> = rt
-        .block_on(landed(&repo, &gh, &args.branch, &items))?
+        .block_on(landed(&repo, &gh, &args.branch, &items, &mut oncall))?
         .into_iter()
         .map(|f| (f.path().to_string(), f))
         .collect();

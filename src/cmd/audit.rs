@@ -124,7 +124,8 @@ fn approvals(
     let found = rt.block_on(async {
         let policy_repo = audit_repository(repo, branch);
         let gh = gitgrant::github::GitHub::from_env(policy_repo.as_deref())?;
-        gitgrant::github::evidence::landed(repo, &gh, branch, &items).await
+        let mut oncall = gitgrant::oncall::OnCall::from_env();
+        gitgrant::github::evidence::landed(repo, &gh, branch, &items, &mut oncall).await
     })?;
     Ok(index
         .into_iter()

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use gitgrant::exit;
 use gitgrant::git::{CommitId, Repo};
+use gitgrant::approval::Found;
 use gitgrant::github::evidence::Approvals;
 use gitgrant::github::{GitHub, Pull};
 use gitgrant::grant::{Grant, GrantId};
@@ -50,8 +51,9 @@ pub struct Args {
     /// Validate and print, but write no comment.
     #[arg(long)]
     no_comment: bool,
-    /// Judge windows as of this time instead of now.
-    #[arg(long, value_parser = super::parse_time, hide = true)]
+    /// Judge windows and auto-approval rules as of this time (RFC 3339)
+    /// instead of now: "would a rule approve it if it merged then?".
+    #[arg(long, value_parser = super::parse_time)]
     now: Option<DateTime<Utc>>,
 }
 
@@ -232,7 +234,11 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
     }
     violations.sort();
     out!("{}", gitgrant::report::github(&violations));
-    let body = comment(pull, &ch, &validation.grants, &violations);
+    // Grants of roles with auto-approval rules are unowned in CODEOWNERS:
+    // this check is what holds them to a rule or their quorum.
+    let judged = super::approvals::judge_pull(repo, gh.as_ref(), &ch, pull, now, true).await?;
+    let awaiting: Vec<&Found> = judged.iter().filter(|f| !f.ok()).collect();
+    let body = comment(pull, &ch, &validation.grants, &violations, &judged);
     super::append_step_summary(&body)?;
     if !args.no_comment {
         match &gh {
@@ -247,9 +253,19 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
             ),
         }
     }
-    if violations.is_empty() {
+    for f in &judged {
+        outln!("{}", f.line());
+    }
+    if violations.is_empty() && awaiting.is_empty() {
         eprintln!("gitgrant check: pull request #{} is valid", pull.number);
         Ok(exit::SUCCESS)
+    } else if violations.is_empty() {
+        eprintln!(
+            "gitgrant check: pull request #{} is valid, but {} grant(s) need their approvals: no auto-approval rule holds",
+            pull.number,
+            awaiting.len()
+        );
+        Ok(exit::ERROR)
     } else {
         eprintln!(
             "gitgrant check: {} problem(s) in pull request #{}",
@@ -309,7 +325,13 @@ async fn may_ask_for_others(
 }
 
 /// The plan comment.
-fn comment(pull: &Pull, ch: &Changes, grants: &[Grant], violations: &[Violation]) -> String {
+fn comment(
+    pull: &Pull,
+    ch: &Changes,
+    grants: &[Grant],
+    violations: &[Violation],
+    judged: &[Found],
+) -> String {
     let p = &ch.policy;
     let mut s = format!(
         "{MARKER}\n### gitgrant: what merging #{} does\n\n",
@@ -360,12 +382,55 @@ fn comment(pull: &Pull, ch: &Changes, grants: &[Grant], violations: &[Violation]
                 roles.join(", ")
             );
         }
+        let path = g.id.path();
+        let rules = judged.iter().find_map(|f| match f {
+            Found::Judged(e) if e.path == path => Some(e),
+            _ => None,
+        });
         if role.break_glass {
             let _ = writeln!(
                 s,
                 "  Break-glass: lands without review, applies at once, and opens a review issue for {}.",
                 role.reviewers(&p.security_team).join(", ")
             );
+        } else if let Some(e) = rules {
+            match e.rules.as_ref() {
+                _ if e.met() => {
+                    let _ = writeln!(
+                        s,
+                        "  Approved by {} ({} of {} needed).",
+                        e.approvers.join(", "),
+                        e.approvers.len(),
+                        e.required
+                    );
+                }
+                Some(j) if j.approved_by.is_some() => {
+                    let name = j.approved_by.as_deref().unwrap_or_default();
+                    let conditions = role
+                        .auto_approve
+                        .iter()
+                        .find(|r| r.name == name)
+                        .map(|r| r.conditions())
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        s,
+                        "  Auto-approved by rule `{name}` if it merges now ({conditions}): no review needed. \
+                         The reconciler judges the rule again at the moment it lands."
+                    );
+                }
+                judgement => {
+                    let _ = writeln!(
+                        s,
+                        "  No auto-approval rule holds if it merged now; it needs {} approval(s) at the latest commit from: {} (not {}).",
+                        role.min_approvals,
+                        role.approvers.join(", "),
+                        g.subject
+                    );
+                    for r in judgement.map(|j| j.rules.as_slice()).unwrap_or_default() {
+                        let _ = writeln!(s, "  - rule `{}`: {}", r.rule, r.unmet.join("; "));
+                    }
+                }
+            }
         } else {
             let _ = writeln!(
                 s,
@@ -410,5 +475,5 @@ async fn on_review(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Result<u8> 
     let gh = GitHub::from_env(Some(&ch.policy.repository()))?;
     // The pull request as it is now: its head may have moved since the event.
     let pull = gh.pull(pull.number).await?;
-    super::approvals::report_pull(repo, &gh, &ch, &pull).await
+    super::approvals::report_pull(repo, &gh, &ch, &pull, super::now_or(args.now)).await
 }

@@ -39,9 +39,54 @@ pub struct Args {
     /// Only write the file into the working tree; open no pull request.
     #[arg(long)]
     no_pr: bool,
+    /// Turn on auto-merge for the pull request: it merges as soon as its
+    /// required checks pass (at once when an auto-approval rule holds).
+    #[arg(long, conflicts_with = "no_pr")]
+    auto_merge: bool,
     /// Judge the window as of this time instead of now.
     #[arg(long, value_parser = super::parse_time, hide = true)]
     now: Option<DateTime<Utc>>,
+}
+
+/// Whether a rule of `role` would approve `grant` if its subject opened
+/// the pull request and it merged at `now`, in words; `None` for a role
+/// without rules. Teams are asked of GitHub when a token is set.
+fn auto_approval(
+    policy: &gitgrant::policy::Policy,
+    role: &gitgrant::policy::Role,
+    grant: &gitgrant::grant::Grant,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<String>> {
+    if role.auto_approve.is_empty() {
+        return Ok(None);
+    }
+    let rt = super::runtime()?;
+    let _in_runtime = rt.enter();
+    let gh = gitgrant::github::GitHub::from_env_if_token(Some(&policy.repository()))?;
+    let judgement = rt.block_on(async {
+        let mut approvals = gh.as_ref().map(gitgrant::github::evidence::Approvals::new);
+        let mut oncall = gitgrant::oncall::OnCall::from_env();
+        let ask = gitgrant::github::evidence::Ask {
+            policy,
+            role,
+            grant,
+            author: &grant.subject,
+            at: now,
+            duration: grant.window(Some(now)).and_then(|w| w.length()),
+        };
+        gitgrant::github::evidence::judge_rules(approvals.as_mut(), &mut oncall, ask).await
+    })?;
+    Ok(Some(match &judgement.approved_by {
+        Some(rule) => format!(
+            "rule `{rule}` would approve this request if it merged now: no review needed (the reconciler judges again when it lands)"
+        ),
+        None => format!(
+            "{}; it needs {} approval(s) from {}",
+            judgement.summary(),
+            role.min_approvals,
+            role.approvers.join(", ")
+        ),
+    }))
 }
 
 pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
@@ -90,8 +135,12 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             return Ok(exit::INVALID);
         }
     };
+    let role = &policy.roles[&args.role];
+    let verdict = auto_approval(&policy, role, &grant, now)?;
+    if let Some(v) = &verdict {
+        eprintln!("{v}");
+    }
     if !args.no_pr {
-        let role = &policy.roles[&args.role];
         let window = grant.timing.in_words();
         let mut body = format!(
             "**{subject}** asks for the role **{}** ({}) in {}, {window}.\n\n\
@@ -118,6 +167,9 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                 role.min_approvals
             ));
         }
+        if let Some(v) = &verdict {
+            body.push_str(&format!("\n**Auto-approval:** {v}\n"));
+        }
         let id = rel.trim_start_matches("grants/").trim_end_matches(".yaml");
         let title = match grant.timing {
             Timing::Duration(d) => format!("Access request: {subject} → {} for {d}", role.name),
@@ -129,11 +181,14 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         };
         let url = super::revoke::open_pull_request(
             &policy,
-            &format!("gitgrant/request/{id}"),
-            &[(rel.clone(), Some(text))],
-            &format!("gitgrant: request {id}\n\n{}", raw.reason),
-            &title,
-            &body,
+            super::revoke::Proposal {
+                branch: &format!("gitgrant/request/{id}"),
+                changes: &[(rel.clone(), Some(text))],
+                message: &format!("gitgrant: request {id}\n\n{}", raw.reason),
+                title: &title,
+                body: &body,
+                auto_merge: args.auto_merge,
+            },
         )?;
         outln!("{url}");
         return Ok(exit::SUCCESS);

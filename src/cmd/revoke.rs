@@ -20,17 +20,35 @@ pub struct Args {
     reason: String,
 }
 
-/// Makes a branch off the default branch with one commit of `changes`
-/// (`None` deletes) through the Git Data API, and opens a pull request from
-/// it. Returns the pull request's URL.
-pub fn open_pull_request(
-    policy: &Policy,
-    branch: &str,
-    changes: &[(String, Option<String>)],
-    message: &str,
-    title: &str,
-    body: &str,
-) -> anyhow::Result<String> {
+/// A pull request to open: one commit of `changes` (`None` deletes) on a
+/// new `branch`.
+pub struct Proposal<'a> {
+    /// The new branch.
+    pub branch: &'a str,
+    /// Files written (`Some`) or deleted (`None`).
+    pub changes: &'a [(String, Option<String>)],
+    /// The commit message.
+    pub message: &'a str,
+    /// The pull request's title.
+    pub title: &'a str,
+    /// Its body.
+    pub body: &'a str,
+    /// Turn on auto-merge once it is open.
+    pub auto_merge: bool,
+}
+
+/// Makes the proposal's branch off the default branch with its commit
+/// through the Git Data API, and opens a pull request from it. Returns the
+/// pull request's URL.
+pub fn open_pull_request(policy: &Policy, p: Proposal<'_>) -> anyhow::Result<String> {
+    let Proposal {
+        branch,
+        changes,
+        message,
+        title,
+        body,
+        auto_merge,
+    } = p;
     super::runtime()?.block_on(async {
         let gh = GitHub::from_env(Some(&policy.repository()))?;
         let default = gh.repository_info().await?.default_branch;
@@ -47,6 +65,16 @@ pub fn open_pull_request(
         gh.create_branch(branch, &commit).await?;
         let pull = gh.open_pull(branch, &default, title, body).await?;
         eprintln!("opened pull request #{}", pull.number);
+        if auto_merge {
+            if gh.auto_merge(&pull).await? {
+                eprintln!("merged #{} at once: its required checks had passed", pull.number);
+            } else {
+                eprintln!(
+                    "auto-merge is on for #{}: it merges when its required checks pass",
+                    pull.number
+                );
+            }
+        }
         Ok(pull.html_url)
     })
 }
@@ -70,11 +98,14 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
     let url = open_pull_request(
         &policy,
-        &format!("gitgrant/revoke/{id}-{stamp}"),
-        &[(id.path(), None)],
-        &format!("gitgrant: revoke {id} early\n\n{}", args.reason),
-        &format!("Revoke {id} early"),
-        &body,
+        Proposal {
+            branch: &format!("gitgrant/revoke/{id}-{stamp}"),
+            changes: &[(id.path(), None)],
+            message: &format!("gitgrant: revoke {id} early\n\n{}", args.reason),
+            title: &format!("Revoke {id} early"),
+            body: &body,
+            auto_merge: false,
+        },
     )?;
     outln!("{url}");
     Ok(exit::SUCCESS)

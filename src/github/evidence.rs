@@ -3,11 +3,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
+
 use crate::approval::{Evidence, Found, Landed, Need, PullFacts, ReviewFact, evaluate, teams};
+use crate::auto_approve::{Facts, Judgement};
 use crate::codeowners::Codeowners;
-use crate::git::{CommitId, GitError, Repo};
+use crate::duration::GrantDuration;
+use crate::git::{CommitId, GitError, Landing, Repo};
 use crate::grant::Grant;
-use crate::policy::Policy;
+use crate::oncall::OnCall;
+use crate::policy::{Policy, Requester, Role};
+use crate::snapshot::{Content, SourceFile};
 
 use super::{GitHub, GitHubError, Pull};
 
@@ -78,7 +84,7 @@ impl<'a> Approvals<'a> {
             self.reviews.insert(pull.number, reviews);
         }
         for n in needs {
-            for (org, team) in teams(codeowners.owners(&n.path)) {
+            for (org, team) in teams(n.owners(codeowners)) {
                 self.members(&org, &team).await?;
             }
         }
@@ -91,7 +97,7 @@ impl<'a> Approvals<'a> {
         Ok(needs
             .iter()
             .map(|n| {
-                let owners = codeowners.owners(&n.path);
+                let owners = n.owners(codeowners);
                 evaluate(
                     &facts,
                     &n.path,
@@ -127,6 +133,80 @@ impl<'a> Approvals<'a> {
     }
 }
 
+/// What one grant asks of a role's auto-approval rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// The policy the rules are judged under (the base branch's).
+    pub policy: &'a Policy,
+    /// The role, in that policy.
+    pub role: &'a Role,
+    /// The grant.
+    pub grant: &'a Grant,
+    /// Who opened the pull request.
+    pub author: &'a str,
+    /// When it landed (the check: now).
+    pub at: DateTime<Utc>,
+    /// Its whole window.
+    pub duration: Option<GrantDuration>,
+}
+
+/// Judges `ask` under its role's rules: teams through `approvals` (`None`:
+/// no GitHub, so a team admits nobody), on-call schedules through `oncall`
+/// at `ask.at`. Rules that cannot be judged approve nothing.
+pub async fn judge_rules(
+    mut approvals: Option<&mut Approvals<'_>>,
+    oncall: &mut OnCall,
+    ask: Ask<'_>,
+) -> Result<Judgement, GitHubError> {
+    let subject = ask.grant.subject.to_lowercase();
+    let email = ask
+        .policy
+        .people
+        .get(&subject)
+        .and_then(|p| p.email.clone());
+    let ticket_matches = match (&ask.role.require_ticket, &ask.grant.ticket) {
+        (Some(re), Some(t)) => re.is_match(t),
+        _ => false,
+    };
+    let mut facts = Vec::new();
+    for rule in &ask.role.auto_approve {
+        let mut admitted = Some(rule.requesters.is_empty());
+        for r in &rule.requesters {
+            match r {
+                Requester::Anyone => admitted = Some(true),
+                Requester::Login(l) if l.eq_ignore_ascii_case(&subject) => admitted = Some(true),
+                Requester::Login(_) => {}
+                Requester::Team(t) => match approvals.as_deref_mut() {
+                    Some(a) => {
+                        if a.is_member(t, &subject).await? {
+                            admitted = Some(true);
+                        }
+                    }
+                    None => admitted = None,
+                },
+            }
+            if admitted == Some(true) {
+                break;
+            }
+        }
+        let on_call = match (&rule.on_call, &email) {
+            (Some(schedule), Some(email)) => oncall.was_on_call(schedule, email, ask.at).await.ok(),
+            _ => None,
+        };
+        facts.push(Facts {
+            subject: subject.clone(),
+            author: ask.author.to_lowercase(),
+            requester_admitted: admitted,
+            duration: ask.duration,
+            email: email.clone(),
+            landed: ask.at,
+            ticket_matches,
+            on_call,
+        });
+    }
+    Ok(Judgement::of(ask.at, ask.role.auto_approve.iter().zip(facts)))
+}
+
 /// Why approval evidence could not be gathered.
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
@@ -147,15 +227,22 @@ pub fn codeowners_at(repo: &Repo, commit: CommitId) -> Codeowners {
 /// in the order given. Each is judged under the CODEOWNERS GitHub applied:
 /// that of the landing commit's first parent (the base branch before the
 /// merge), read once per commit.
+///
+/// A grant short of its quorum whose role has auto-approval rules (in the
+/// policy of that same first parent) is judged by them at the landing
+/// commit's time, on the file as it landed: never on anyone's earlier
+/// verdict.
 pub async fn landed(
     repo: &Repo,
     gh: &GitHub,
     branch: &str,
     grants: &[Landed],
+    oncall: &mut OnCall,
 ) -> Result<Vec<Found>, EvidenceError> {
     let branch = branch.strip_prefix("origin/").unwrap_or(branch);
     let mut approvals = Approvals::new(gh);
     let mut owners: BTreeMap<String, Codeowners> = BTreeMap::new();
+    let mut policies: BTreeMap<String, Option<Policy>> = BTreeMap::new();
     let mut out = Vec::new();
     for g in grants {
         let path = g.need.path.clone();
@@ -176,27 +263,81 @@ pub async fn landed(
                 Err(_) => repo.resolve(&g.commit)?,
             };
             owners.insert(g.commit.clone(), codeowners_at(repo, base));
+            let policy = repo.policy_at(base)?.and_then(|f| {
+                let (p, errors) = crate::validate::read_policy(&f);
+                p.filter(|_| errors.is_empty())
+            });
+            policies.insert(g.commit.clone(), policy);
         }
-        let e = approvals
+        let mut e = approvals
             .judge(&pull, std::slice::from_ref(&g.need), &owners[&g.commit])
             .await?;
+        if let Some(policy) = &policies[&g.commit] {
+            for ev in e.iter_mut().filter(|ev| !ev.met()) {
+                ev.rules = rules_at_landing(repo, &mut approvals, oncall, policy, g, &pull).await?;
+            }
+        }
         out.extend(e.into_iter().map(Found::Judged));
     }
     Ok(out)
 }
 
-/// What [`landed`] needs of each grant, under `policy`.
-pub fn landed_items(policy: &Policy, grants: &[(&Grant, CommitId)]) -> Vec<Landed> {
+/// The rules of `g`'s role in `policy` (the base before its merge),
+/// judged at its landing commit's time on the file as it landed. `None`
+/// when the role there has no rules.
+async fn rules_at_landing(
+    repo: &Repo,
+    approvals: &mut Approvals<'_>,
+    oncall: &mut OnCall,
+    policy: &Policy,
+    g: &Landed,
+    pull: &Pull,
+) -> Result<Option<Judgement>, EvidenceError> {
+    let Some(role) = crate::grant::GrantId::from_path(&g.need.path)
+        .and_then(|id| policy.roles.get(&id.role))
+        .filter(|r| !r.auto_approve.is_empty())
+    else {
+        return Ok(None);
+    };
+    let commit = repo.resolve(&g.commit)?;
+    let at = repo.commit_time(commit)?;
+    let Some(text) = repo.text_at(commit, &g.need.path)? else {
+        return Ok(None);
+    };
+    let file = SourceFile {
+        path: g.need.path.clone(),
+        content: Content::Bytes(text.into_bytes()),
+    };
+    let Some(grant) = crate::validate::read_grant(Some(policy), &file, at, Some(at)).0 else {
+        return Ok(None);
+    };
+    // The window as it landed, or as it is now if an edit made it longer.
+    let now = g.window.and_then(|w| w.length());
+    let duration = grant
+        .window(Some(at))
+        .and_then(|w| w.length())
+        .map(|d| now.map_or(d, |n| n.max(d)));
+    let ask = Ask {
+        policy,
+        role,
+        grant: &grant,
+        author: &pull.user.login,
+        at,
+        duration,
+    };
+    Ok(Some(judge_rules(Some(approvals), oncall, ask).await?))
+}
+
+/// What [`landed`] needs of each grant, under `policy`, with its window as
+/// it is now.
+pub fn landed_items(policy: &Policy, grants: &[(&Grant, Landing)]) -> Vec<Landed> {
     grants
         .iter()
-        .filter_map(|(g, c)| {
+        .filter_map(|(g, l)| {
             let role = policy.roles.get(g.role())?;
-            Some(Landed::new(
-                role,
-                g.id.path(),
-                g.subject.clone(),
-                c.to_string(),
-            ))
+            let mut item = Landed::new(role, g.id.path(), g.subject.clone(), l.commit.to_string());
+            item.window = g.window(Some(l.time));
+            Some(item)
         })
         .collect()
 }

@@ -243,6 +243,15 @@ fn check_people(p: &RawPolicy, s: &mut Sink) {
         }
         check_identity(&person.aws_iam_user, &person.aws_iam_role, &path, s);
         check_sso_user(&person.aws_sso_user, &path, s);
+        if let Some(email) = &person.email
+            && !is_email(email)
+        {
+            s.at(
+                Rule::InvalidEmail,
+                &format!("{path}.email"),
+                format!("`{email}` is not an email address"),
+            );
+        }
         for (provider, identity) in &person.providers {
             let ppath = format!("{path}.providers.{provider}");
             if !p.providers.contains_key(provider) {
@@ -272,6 +281,18 @@ fn check_people(p: &RawPolicy, s: &mut Sink) {
             }
         }
     }
+}
+
+/// `local@domain.tld`, without spaces or control characters: enough to
+/// compare with what an on-call service reports.
+fn is_email(e: &str) -> bool {
+    e.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+    }) && !e.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 fn identity_of(user: &Option<String>, role: &Option<String>) -> Option<Identity> {
@@ -304,6 +325,7 @@ fn build_person(raw: &crate::policy::RawPerson) -> Person {
                 },
             )
             .collect(),
+        email: raw.email.as_ref().map(|e| e.to_lowercase()),
     }
 }
 
@@ -460,6 +482,120 @@ fn check_roles(p: &RawPolicy, s: &mut Sink) {
         }
         check_permissions(name, role, s);
         check_fence(p, name, role, s);
+        check_auto_approve(name, role, s);
+    }
+}
+
+/// Each auto-approval rule must be judgeable and approve no more than its
+/// role allows.
+fn check_auto_approve(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
+    if role.break_glass && !role.auto_approve.is_empty() {
+        s.at_key(
+            Rule::AutoApprove,
+            &format!("roles.{name}.auto_approve"),
+            format!("role `{name}` is break-glass: its grants land without review already"),
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, r) in role.auto_approve.iter().enumerate() {
+        let path = format!("roles.{name}.auto_approve.{i}");
+        if !names::is_slug(&r.name) {
+            s.at(
+                Rule::AutoApprove,
+                &format!("{path}.name"),
+                format!("rule name `{}` is not lower-case letters, digits and hyphens", r.name),
+            );
+        } else if !seen.insert(r.name.as_str()) {
+            s.at(
+                Rule::AutoApprove,
+                &format!("{path}.name"),
+                format!("role `{name}` has two rules named `{}`", r.name),
+            );
+        }
+        match (
+            r.max_duration.parse::<GrantDuration>(),
+            role.max_duration.parse::<GrantDuration>(),
+        ) {
+            (Err(e), _) => s.at(
+                Rule::InvalidDuration,
+                &format!("{path}.max_duration"),
+                e.to_string(),
+            ),
+            (Ok(d), Ok(max)) if d > max => s.at(
+                Rule::AutoApprove,
+                &format!("{path}.max_duration"),
+                format!("the rule approves {d}, longer than the role's max_duration {max}"),
+            ),
+            _ => {}
+        }
+        for (j, q) in r.requesters.iter().enumerate() {
+            if parse_requester(q).is_none() {
+                s.at(
+                    Rule::InvalidRequester,
+                    &format!("{path}.requesters.{j}"),
+                    format!("`{q}` is not \"*\", a login or @org/team"),
+                );
+            }
+        }
+        if let Some(h) = &r.hours
+            && let Err(e) = crate::auto_approve::Hours::parse(&h.days, &h.from, &h.to, &h.time_zone)
+        {
+            s.at(Rule::AutoApprove, &format!("{path}.hours"), e.to_string());
+        }
+        if let Some(o) = &r.on_call {
+            let ids = [&o.pagerduty_schedule, &o.opsgenie_schedule];
+            let given = ids.iter().filter(|i| i.is_some()).count();
+            if given != 1 {
+                s.at(
+                    Rule::AutoApprove,
+                    &format!("{path}.on_call"),
+                    "name exactly one schedule: pagerduty_schedule or opsgenie_schedule",
+                );
+            }
+            for id in ids.into_iter().flatten() {
+                if id.is_empty()
+                    || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    s.at(
+                        Rule::AutoApprove,
+                        &format!("{path}.on_call"),
+                        format!("`{id}` is not a schedule id (letters, digits, `-` and `_`)"),
+                    );
+                }
+            }
+        }
+        if r.require_ticket && role.require_ticket.is_none() {
+            s.at(
+                Rule::AutoApprove,
+                &format!("{path}.require_ticket"),
+                format!("role `{name}` has no require_ticket pattern for the rule to check"),
+            );
+        }
+    }
+}
+
+/// The model of one auto-approval rule (its checks have run).
+fn build_rule(r: &crate::policy::RawAutoApprove) -> crate::auto_approve::Rule {
+    use crate::auto_approve::{Hours, Schedule};
+    crate::auto_approve::Rule {
+        name: r.name.clone(),
+        max_duration: r.max_duration.parse().ok(),
+        requesters: r
+            .requesters
+            .iter()
+            .filter_map(|q| parse_requester(q))
+            .collect(),
+        hours: r
+            .hours
+            .as_ref()
+            .and_then(|h| Hours::parse(&h.days, &h.from, &h.to, &h.time_zone).ok()),
+        on_call: r.on_call.as_ref().and_then(|o| {
+            o.pagerduty_schedule
+                .clone()
+                .map(Schedule::PagerDuty)
+                .or_else(|| o.opsgenie_schedule.clone().map(Schedule::Opsgenie))
+        }),
+        require_ticket: r.require_ticket,
     }
 }
 
@@ -1137,6 +1273,7 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                             .and_then(|d| d.parse().ok())
                             .filter(|d| *d <= MAX_SESSION)
                             .unwrap_or(DEFAULT_SESSION),
+                        auto_approve: r.auto_approve.iter().map(build_rule).collect(),
                     },
                 )
             })

@@ -326,6 +326,7 @@ mod tests {
             },
             accounts: vec![],
             session_duration: crate::policy::DEFAULT_SESSION,
+            auto_approve: vec![],
         }
     }
 

@@ -1,0 +1,316 @@
+//! Who was on call: PagerDuty's `GET /oncalls` and Opsgenie's
+//! `GET /v2/schedules/{id}/on-calls`, asked about one person at one moment.
+//!
+//! An answer that cannot be had (no token, no connection, a timeout, an
+//! error status, a body of another shape) is an [`OnCallError`], which the
+//! caller turns into "approves nothing": on-call approval fails closed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+
+use crate::auto_approve::Schedule;
+
+/// PagerDuty's API when `PAGERDUTY_API_URL` is not set.
+pub const PAGERDUTY_API: &str = "https://api.pagerduty.com";
+/// Opsgenie's API when `OPSGENIE_API_URL` is not set (the EU instance is
+/// `https://api.eu.opsgenie.com`).
+pub const OPSGENIE_API: &str = "https://api.opsgenie.com";
+/// Seconds one request may take when `GITGRANT_ON_CALL_TIMEOUT` is not set.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+/// Attempts per question: a throttled, failing or silent service is asked
+/// again this many times in all, then the answer is "unknown".
+const ATTEMPTS: u32 = 3;
+
+/// Why a schedule could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OnCallError {
+    /// The credential's environment variable is not set.
+    #[error("{0} is not set: on-call rules approve nothing without it")]
+    NoToken(&'static str),
+    /// No answer (connection refused, timeout).
+    #[error("{service} did not answer ({detail}): on-call rules approve nothing")]
+    Unreachable {
+        /// PagerDuty or Opsgenie.
+        service: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+    /// An error status.
+    #[error("{service} answered {status} for {schedule}: on-call rules approve nothing")]
+    Status {
+        /// PagerDuty or Opsgenie.
+        service: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The schedule asked about.
+        schedule: String,
+    },
+    /// A body that is not the documented shape.
+    #[error("{service}'s answer is not the documented shape ({detail}): on-call rules approve nothing")]
+    Malformed {
+        /// PagerDuty or Opsgenie.
+        service: &'static str,
+        /// What did not parse.
+        detail: String,
+    },
+}
+
+/// Asks on-call services, remembering each answer for the run.
+#[derive(Debug)]
+pub struct OnCall {
+    client: Result<reqwest::Client, String>,
+    pagerduty: (String, Option<String>),
+    opsgenie: (String, Option<String>),
+    answers: BTreeMap<(Schedule, String, DateTime<Utc>), Result<bool, OnCallError>>,
+    requests: u64,
+}
+
+impl OnCall {
+    /// Reads `PAGERDUTY_TOKEN`, `PAGERDUTY_API_URL`, `OPSGENIE_API_KEY`,
+    /// `OPSGENIE_API_URL` and `GITGRANT_ON_CALL_TIMEOUT` (seconds).
+    pub fn from_env() -> OnCall {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let timeout = var("GITGRANT_ON_CALL_TIMEOUT")
+            .and_then(|t| t.parse::<f64>().ok())
+            .filter(|t| t.is_finite() && *t > 0.0 && *t < 3600.0)
+            .map_or(Duration::from_secs(DEFAULT_TIMEOUT_SECS), Duration::from_secs_f64);
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("gitgrant/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string());
+        let base = |k: &str, default: &str| {
+            var(k)
+                .unwrap_or_else(|| default.to_string())
+                .trim_end_matches('/')
+                .to_string()
+        };
+        OnCall {
+            client,
+            pagerduty: (
+                base("PAGERDUTY_API_URL", PAGERDUTY_API),
+                var("PAGERDUTY_TOKEN"),
+            ),
+            opsgenie: (
+                base("OPSGENIE_API_URL", OPSGENIE_API),
+                var("OPSGENIE_API_KEY"),
+            ),
+            answers: BTreeMap::new(),
+            requests: 0,
+        }
+    }
+
+    /// HTTP requests made so far.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Whether the person `email` was on call in `schedule` at `at`.
+    pub async fn was_on_call(
+        &mut self,
+        schedule: &Schedule,
+        email: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, OnCallError> {
+        let key = (schedule.clone(), email.to_lowercase(), at);
+        if let Some(a) = self.answers.get(&key) {
+            return a.clone();
+        }
+        let answer = match schedule {
+            Schedule::PagerDuty(id) => self.pagerduty(id, &key.1, at).await,
+            Schedule::Opsgenie(id) => self.opsgenie(id, &key.1, at).await,
+        };
+        if let Err(e) = &answer {
+            tracing::warn!("{e}");
+        }
+        self.answers.insert(key, answer.clone());
+        answer
+    }
+
+    async fn pagerduty(
+        &mut self,
+        id: &str,
+        email: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, OnCallError> {
+        const SERVICE: &str = "PagerDuty";
+        let (base, token) = self.pagerduty.clone();
+        let token = token.ok_or(OnCallError::NoToken("PAGERDUTY_TOKEN"))?;
+        let since = at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let until = (at + chrono::TimeDelta::seconds(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
+        let mut offset = 0u64;
+        loop {
+            let query = [
+                ("schedule_ids[]", id.to_string()),
+                ("since", since.clone()),
+                ("until", until.clone()),
+                ("include[]", "users".to_string()),
+                ("limit", "100".to_string()),
+                ("offset", offset.to_string()),
+            ];
+            let page: PagerDutyPage = self
+                .get(
+                    SERVICE,
+                    id,
+                    &format!("{base}/oncalls"),
+                    &query,
+                    &[
+                        ("Authorization", format!("Token token={token}")),
+                        ("Accept", "application/vnd.pagerduty+json;version=2".into()),
+                    ],
+                )
+                .await?;
+            let found = page.oncalls.iter().any(|o| {
+                o.schedule.as_ref().is_none_or(|s| s.id == id)
+                    && o.user.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email))
+                    && o.start.is_none_or(|s| s <= at)
+                    && o.end.is_none_or(|e| at < e)
+            });
+            if found {
+                return Ok(true);
+            }
+            if !page.more || page.oncalls.is_empty() {
+                return Ok(false);
+            }
+            offset += page.oncalls.len() as u64;
+        }
+    }
+
+    async fn opsgenie(
+        &mut self,
+        id: &str,
+        email: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, OnCallError> {
+        const SERVICE: &str = "Opsgenie";
+        let (base, key) = self.opsgenie.clone();
+        let key = key.ok_or(OnCallError::NoToken("OPSGENIE_API_KEY"))?;
+        let path = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC);
+        let body: OpsgenieBody = self
+            .get(
+                SERVICE,
+                id,
+                &format!("{base}/v2/schedules/{path}/on-calls"),
+                &[
+                    ("scheduleIdentifierType", "id".to_string()),
+                    ("flat", "true".to_string()),
+                    ("date", at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                ],
+                &[("Authorization", format!("GenieKey {key}"))],
+            )
+            .await?;
+        Ok(body
+            .data
+            .on_call_recipients
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(email)))
+    }
+
+    /// One GET, asked again on throttling, a 5xx or no answer.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &mut self,
+        service: &'static str,
+        schedule: &str,
+        url: &str,
+        query: &[(&str, String)],
+        headers: &[(&str, String)],
+    ) -> Result<T, OnCallError> {
+        let client = self.client.clone().map_err(|detail| OnCallError::Unreachable {
+            service,
+            detail,
+        })?;
+        let mut last = None;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
+            let mut req = client.get(url).query(query);
+            for (k, v) in headers {
+                req = req.header(*k, v);
+            }
+            self.requests += 1;
+            let response = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::info!("{service}: {e:?}");
+                    last = Some(OnCallError::Unreachable {
+                        service,
+                        detail: if e.is_timeout() {
+                            "timed out".to_string()
+                        } else {
+                            "no connection".to_string()
+                        },
+                    });
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status.is_success() {
+                let bytes = response.bytes().await.map_err(|e| OnCallError::Unreachable {
+                    service,
+                    detail: e.to_string(),
+                })?;
+                return serde_json::from_slice(&bytes).map_err(|e| OnCallError::Malformed {
+                    service,
+                    detail: e.to_string(),
+                });
+            }
+            let error = OnCallError::Status {
+                service,
+                status: status.as_u16(),
+                schedule: schedule.to_string(),
+            };
+            if status.as_u16() != 429 && !status.is_server_error() {
+                return Err(error);
+            }
+            last = Some(error);
+        }
+        Err(last.unwrap_or(OnCallError::Unreachable {
+            service,
+            detail: "no attempt made".into(),
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+struct PagerDutyPage {
+    oncalls: Vec<PagerDutyOnCall>,
+    #[serde(default)]
+    more: bool,
+}
+
+#[derive(Deserialize)]
+struct PagerDutyOnCall {
+    user: PagerDutyUser,
+    #[serde(default)]
+    schedule: Option<PagerDutyRef>,
+    #[serde(default)]
+    start: Option<DateTime<Utc>>,
+    #[serde(default)]
+    end: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct PagerDutyUser {
+    #[serde(default)]
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PagerDutyRef {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct OpsgenieBody {
+    data: OpsgenieData,
+}
+
+#[derive(Deserialize)]
+struct OpsgenieData {
+    #[serde(rename = "onCallRecipients", default)]
+    on_call_recipients: Vec<String>,
+}
