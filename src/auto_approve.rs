@@ -243,9 +243,7 @@ pub fn unmet(rule: &Rule, facts: &Facts) -> Vec<String> {
                 "{} was not on call in {schedule} when it landed",
                 facts.subject
             )),
-            None => why.push(format!(
-                "{schedule} could not be read: nothing is approved"
-            )),
+            None => why.push(format!("{schedule} could not be read: nothing is approved")),
         }
     }
     if rule.require_ticket && !facts.ticket_matches {
@@ -278,7 +276,10 @@ pub struct RuleOutcome {
 
 impl Judgement {
     /// Judges each rule over the facts gathered for it.
-    pub fn of<'r>(at: DateTime<Utc>, judged: impl IntoIterator<Item = (&'r Rule, Facts)>) -> Judgement {
+    pub fn of<'r>(
+        at: DateTime<Utc>,
+        judged: impl IntoIterator<Item = (&'r Rule, Facts)>,
+    ) -> Judgement {
         let rules: Vec<RuleOutcome> = judged
             .into_iter()
             .map(|(r, facts)| RuleOutcome {

@@ -24,6 +24,14 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
 /// again this many times in all, then the answer is "unknown".
 const ATTEMPTS: u32 = 3;
 
+/// What a schedule id must escape in a URL path: all but RFC 3986's
+/// unreserved characters.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Why a schedule could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OnCallError {
@@ -49,7 +57,9 @@ pub enum OnCallError {
         schedule: String,
     },
     /// A body that is not the documented shape.
-    #[error("{service}'s answer is not the documented shape ({detail}): on-call rules approve nothing")]
+    #[error(
+        "{service}'s answer is not the documented shape ({detail}): on-call rules approve nothing"
+    )]
     Malformed {
         /// PagerDuty or Opsgenie.
         service: &'static str,
@@ -76,7 +86,10 @@ impl OnCall {
         let timeout = var("GITGRANT_ON_CALL_TIMEOUT")
             .and_then(|t| t.parse::<f64>().ok())
             .filter(|t| t.is_finite() && *t > 0.0 && *t < 3600.0)
-            .map_or(Duration::from_secs(DEFAULT_TIMEOUT_SECS), Duration::from_secs_f64);
+            .map_or(
+                Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+                Duration::from_secs_f64,
+            );
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent(concat!("gitgrant/", env!("CARGO_PKG_VERSION")))
@@ -165,7 +178,10 @@ impl OnCall {
                 .await?;
             let found = page.oncalls.iter().any(|o| {
                 o.schedule.as_ref().is_none_or(|s| s.id == id)
-                    && o.user.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email))
+                    && o.user
+                        .email
+                        .as_deref()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(email))
                     && o.start.is_none_or(|s| s <= at)
                     && o.end.is_none_or(|e| at < e)
             });
@@ -188,7 +204,7 @@ impl OnCall {
         const SERVICE: &str = "Opsgenie";
         let (base, key) = self.opsgenie.clone();
         let key = key.ok_or(OnCallError::NoToken("OPSGENIE_API_KEY"))?;
-        let path = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC);
+        let path = percent_encoding::utf8_percent_encode(id, PATH_SEGMENT);
         let body: OpsgenieBody = self
             .get(
                 SERVICE,
@@ -218,10 +234,10 @@ impl OnCall {
         query: &[(&str, String)],
         headers: &[(&str, String)],
     ) -> Result<T, OnCallError> {
-        let client = self.client.clone().map_err(|detail| OnCallError::Unreachable {
-            service,
-            detail,
-        })?;
+        let client = self
+            .client
+            .clone()
+            .map_err(|detail| OnCallError::Unreachable { service, detail })?;
         let mut last = None;
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
@@ -249,10 +265,13 @@ impl OnCall {
             };
             let status = response.status();
             if status.is_success() {
-                let bytes = response.bytes().await.map_err(|e| OnCallError::Unreachable {
-                    service,
-                    detail: e.to_string(),
-                })?;
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| OnCallError::Unreachable {
+                        service,
+                        detail: e.to_string(),
+                    })?;
                 return serde_json::from_slice(&bytes).map_err(|e| OnCallError::Malformed {
                     service,
                     detail: e.to_string(),

@@ -165,9 +165,10 @@ fn csv_cells(l: &Lifecycle) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(";"),
         match &l.approval {
-            Some(crate::approval::Found::Judged(e)) if !e.met() => {
-                e.approved_by_rule().map(|r| format!("rule {r}")).unwrap_or_default()
-            }
+            Some(crate::approval::Found::Judged(e)) if !e.met() => e
+                .approved_by_rule()
+                .map(|r| format!("rule {r}"))
+                .unwrap_or_default(),
             Some(crate::approval::Found::Judged(e)) => e.approvers.join(";"),
             _ => String::new(),
         },

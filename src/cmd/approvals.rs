@@ -46,11 +46,8 @@ pub async fn judge_pull(
     now: chrono::DateTime<chrono::Utc>,
     auto_only: bool,
 ) -> anyhow::Result<Vec<Found>> {
-    let validation = gitgrant::validate::validate(
-        &ch.grants,
-        now,
-        &gitgrant::validate::Landings::new(),
-    );
+    let validation =
+        gitgrant::validate::validate(&ch.grants, now, &gitgrant::validate::Landings::new());
     let owners = codeowners_at(repo, ch.base);
     let mut approvals = gh.map(Approvals::new);
     let mut oncall = gitgrant::oncall::OnCall::from_env();
@@ -68,7 +65,10 @@ pub async fn judge_pull(
         }
         let need = Need::new(role, g.id.path(), g.subject.clone());
         let mut e = match approvals.as_mut() {
-            Some(a) => a.judge(pull, std::slice::from_ref(&need), &owners).await?.remove(0),
+            Some(a) => a
+                .judge(pull, std::slice::from_ref(&need), &owners)
+                .await?
+                .remove(0),
             None => gitgrant::approval::evaluate(
                 &gitgrant::approval::PullFacts {
                     pr: pull.number,

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use gitgrant::approval::Found;
 use gitgrant::exit;
 use gitgrant::git::{CommitId, Repo};
-use gitgrant::approval::Found;
 use gitgrant::github::evidence::Approvals;
 use gitgrant::github::{GitHub, Pull};
 use gitgrant::grant::{Grant, GrantId};

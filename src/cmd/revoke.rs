@@ -67,7 +67,10 @@ pub fn open_pull_request(policy: &Policy, p: Proposal<'_>) -> anyhow::Result<Str
         eprintln!("opened pull request #{}", pull.number);
         if auto_merge {
             if gh.auto_merge(&pull).await? {
-                eprintln!("merged #{} at once: its required checks had passed", pull.number);
+                eprintln!(
+                    "merged #{} at once: its required checks had passed",
+                    pull.number
+                );
             } else {
                 eprintln!(
                     "auto-merge is on for #{}: it merges when its required checks pass",

@@ -204,7 +204,10 @@ pub async fn judge_rules(
             on_call,
         });
     }
-    Ok(Judgement::of(ask.at, ask.role.auto_approve.iter().zip(facts)))
+    Ok(Judgement::of(
+        ask.at,
+        ask.role.auto_approve.iter().zip(facts),
+    ))
 }
 
 /// Why approval evidence could not be gathered.

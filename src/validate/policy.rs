@@ -503,7 +503,10 @@ fn check_auto_approve(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
             s.at(
                 Rule::AutoApprove,
                 &format!("{path}.name"),
-                format!("rule name `{}` is not lower-case letters, digits and hyphens", r.name),
+                format!(
+                    "rule name `{}` is not lower-case letters, digits and hyphens",
+                    r.name
+                ),
             );
         } else if !seen.insert(r.name.as_str()) {
             s.at(
@@ -554,7 +557,9 @@ fn check_auto_approve(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
             }
             for id in ids.into_iter().flatten() {
                 if id.is_empty()
-                    || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    || !id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                 {
                     s.at(
                         Rule::AutoApprove,

@@ -21,17 +21,23 @@ const LOGINS: &[&str] = &[
 ];
 
 /// An access repository on a fake GitHub.
-struct Flow {
-    repo: GitRepo,
+pub(crate) struct Flow {
+    pub(crate) repo: GitRepo,
     #[allow(dead_code)]
     bare: PathBuf,
-    fake: FakeGitHub,
+    pub(crate) fake: FakeGitHub,
     _rt: tokio::runtime::Runtime,
 }
 
 fn flow() -> Flow {
+    flow_from("github-access")
+}
+
+/// An access repository made from the fixture `template`, on a fake
+/// GitHub with the users and teams of the GitHub tests.
+pub(crate) fn flow_from(template: &str) -> Flow {
     let repo = GitRepo::from_template(
-        &fixtures().join("github-access"),
+        &fixtures().join(template),
         "2026-11-23T08:00:00Z",
         "Access policy (#1)",
     );
@@ -58,13 +64,18 @@ fn flow() -> Flow {
 }
 
 impl Flow {
-    fn work(&self) -> &Path {
+    pub(crate) fn work(&self) -> &Path {
         &self.repo.path
     }
 
     /// Pushes `files` on a new branch off GitHub's main and opens a pull
     /// request by `author`.
-    fn open_pr(&self, author: &str, branch: &str, files: &[(&str, Option<&str>)]) -> u64 {
+    pub(crate) fn open_pr(
+        &self,
+        author: &str,
+        branch: &str,
+        files: &[(&str, Option<&str>)],
+    ) -> u64 {
         fetch(self.work());
         git(
             self.work(),
@@ -83,7 +94,7 @@ impl Flow {
 
     /// A pull request by `author` on `branch` adding one grant,
     /// `grants/<role>/<subject>-1.yaml`, for `duration`.
-    fn grant_pr(
+    pub(crate) fn grant_pr(
         &self,
         author: &str,
         branch: &str,
@@ -98,12 +109,12 @@ impl Flow {
 
     /// A pull request by `who` asking for an hour of the admin role (two
     /// approvals needed).
-    fn admin_pr(&self, who: &str) -> u64 {
+    pub(crate) fn admin_pr(&self, who: &str) -> u64 {
         self.grant_pr(who, "adm", who, "admin", "1h")
     }
 
     /// Another commit on an open pull request's branch.
-    fn push_to(&self, branch: &str, files: &[(&str, Option<&str>)]) {
+    pub(crate) fn push_to(&self, branch: &str, files: &[(&str, Option<&str>)]) {
         git(self.work(), &["checkout", "-q", branch], None);
         self.repo
             .commit(files, "More changes", "2026-11-23T08:40:00Z");
@@ -113,7 +124,7 @@ impl Flow {
 
     /// Merges pull request `n` with a merge commit at `date`, as the merge
     /// button does, and tells the fake.
-    fn merge(&self, n: u64, date: &str) -> String {
+    pub(crate) fn merge(&self, n: u64, date: &str) -> String {
         let branch = self.fake.lock().pulls[n as usize - 1].head_ref.clone();
         sync_main(self.work());
         git(
@@ -135,14 +146,14 @@ impl Flow {
     }
 
     /// Pushes straight to main, as an admin bypassing protection would.
-    fn push_main(&self, files: &[(&str, Option<&str>)], date: &str) -> String {
+    pub(crate) fn push_main(&self, files: &[(&str, Option<&str>)], date: &str) -> String {
         sync_main(self.work());
         let sha = self.repo.commit(files, "Direct change", date);
         git(self.work(), &["push", "-q", "origin", "main"], None);
         sha
     }
 
-    fn gitgrant(&self, login: &str) -> assert_cmd::Command {
+    pub(crate) fn gitgrant(&self, login: &str) -> assert_cmd::Command {
         let mut cmd = gitgrant();
         cmd.envs(self.fake.env(login));
         cmd
@@ -150,13 +161,13 @@ impl Flow {
 
     /// `gitgrant check` for `event` on pull request `n`, run as Actions runs
     /// it: in a checkout of the merge commit, with the event payload.
-    fn check(&self, n: u64, event: &str, token_login: &str) -> Output {
+    pub(crate) fn check(&self, n: u64, event: &str, token_login: &str) -> Output {
         self.check_env(n, event, token_login, &[])
     }
 
     /// `gitgrant check` for `event` exits `code`, saying `words`; returns
     /// what it printed.
-    fn expect_check(&self, n: u64, event: &str, code: i32, words: &str) -> String {
+    pub(crate) fn expect_check(&self, n: u64, event: &str, code: i32, words: &str) -> String {
         let c = self.check(n, event, "gitgrant-bot");
         let out = text(&c);
         assert_eq!(c.status.code(), Some(code), "{out}");
@@ -165,7 +176,27 @@ impl Flow {
     }
 
     /// [`Flow::check`] with more environment variables.
-    fn check_env(&self, n: u64, event: &str, token_login: &str, env: &[(&str, &Path)]) -> Output {
+    pub(crate) fn check_env(
+        &self,
+        n: u64,
+        event: &str,
+        token_login: &str,
+        env: &[(&str, &Path)],
+    ) -> Output {
+        let env: Vec<(&str, &std::ffi::OsStr)> =
+            env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+        self.check_at(n, event, token_login, "2026-11-23T08:55:00Z", &env)
+    }
+
+    /// [`Flow::check`] as of `now`, with more environment variables.
+    pub(crate) fn check_at(
+        &self,
+        n: u64,
+        event: &str,
+        token_login: &str,
+        now: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Output {
         let branch = self.fake.lock().pulls[n as usize - 1].head_ref.clone();
         fetch(self.work());
         git(
@@ -190,7 +221,7 @@ impl Flow {
         std::fs::write(&event_path, payload.to_string()).unwrap();
         let out = self
             .gitgrant(token_login)
-            .args(["check", "--now", "2026-11-23T08:55:00Z", "--repo"])
+            .args(["check", "--now", now, "--repo"])
             .arg(self.work())
             .env("GITHUB_EVENT_NAME", event)
             .env("GITHUB_EVENT_PATH", &event_path)
@@ -202,7 +233,7 @@ impl Flow {
     }
 
     /// `gitgrant request ro --for 2h` by alice, through the API; must succeed.
-    fn request_as_alice(&self, reason: &str) -> Output {
+    pub(crate) fn request_as_alice(&self, reason: &str) -> Output {
         let out = self
             .gitgrant("alice")
             .args([
@@ -224,7 +255,7 @@ impl Flow {
     }
 
     /// `gitgrant approvals --pr N`: exit code and stdout.
-    fn approvals(&self, n: u64) -> (i32, String) {
+    pub(crate) fn approvals(&self, n: u64) -> (i32, String) {
         let out = self
             .gitgrant("gitgrant-bot")
             .args(["approvals", "--pr", &n.to_string(), "--repo"])
@@ -235,14 +266,14 @@ impl Flow {
     }
 
     /// `gitgrant approvals --pr N` exits `code`, saying `words`.
-    fn expect_approvals(&self, n: u64, code: i32, words: &str) {
+    pub(crate) fn expect_approvals(&self, n: u64, code: i32, words: &str) {
         let (got, out) = self.approvals(n);
         assert_eq!(got, code, "{out}");
         assert!(out.contains(words), "{words:?} not in {out}");
     }
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -635,7 +666,7 @@ use crate::moto::{Moto, create_users, iam, moto, policies};
 use crate::reconcile::{ACCOUNT, PATH, aws_cmd, run_env};
 
 /// moto with this policy's users, and its IAM client.
-fn aws() -> (Moto, aws_sdk_iam::Client) {
+pub(crate) fn aws() -> (Moto, aws_sdk_iam::Client) {
     let m = moto();
     let client = iam(&m.url, ACCOUNT);
     create_users(&client, &["alice", "bob", "carol", "dave", "mallory"]);
@@ -645,9 +676,21 @@ fn aws() -> (Moto, aws_sdk_iam::Client) {
 impl Flow {
     /// `gitgrant reconcile --now NOW --removal api EXTRA…` as the bot, on
     /// a checkout of GitHub's main (Actions' checkout on push).
-    fn reconcile(&self, m: &Moto, now: &str, extra: &[&str]) -> (i32, Value) {
+    pub(crate) fn reconcile(&self, m: &Moto, now: &str, extra: &[&str]) -> (i32, Value) {
+        self.reconcile_env(m, now, extra, &[])
+    }
+
+    /// [`Flow::reconcile`] with more environment variables.
+    pub(crate) fn reconcile_env(
+        &self,
+        m: &Moto,
+        now: &str,
+        extra: &[&str],
+        more: &[(String, String)],
+    ) -> (i32, Value) {
         sync_main(self.work());
-        let env = self.fake.env("gitgrant-bot");
+        let mut env = self.fake.env("gitgrant-bot");
+        env.extend(more.iter().cloned());
         let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let mut args = vec!["reconcile", "--now", now];
         if !extra.contains(&"--removal") {
@@ -658,7 +701,7 @@ impl Flow {
     }
 
     /// GitHub's main, fetched: the message of each commit, newest first.
-    fn main_log(&self) -> Vec<String> {
+    pub(crate) fn main_log(&self) -> Vec<String> {
         fetch(self.work());
         git(
             self.work(),
@@ -677,7 +720,7 @@ impl Flow {
     }
 
     /// `gitgrant audit --github --format json` of GitHub's main.
-    fn audit_github(&self, now: &str) -> Value {
+    pub(crate) fn audit_github(&self, now: &str) -> Value {
         let out = self
             .gitgrant("gitgrant-bot")
             .args([
@@ -698,7 +741,7 @@ impl Flow {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    fn on_main(&self, path: &str) -> bool {
+    pub(crate) fn on_main(&self, path: &str) -> bool {
         fetch(self.work());
         git(
             self.work(),
@@ -710,7 +753,7 @@ impl Flow {
     }
 }
 
-fn users_of(client: &aws_sdk_iam::Client) -> Vec<Vec<String>> {
+pub(crate) fn users_of(client: &aws_sdk_iam::Client) -> Vec<Vec<String>> {
     policies(client, PATH)
         .into_iter()
         .map(|p| p.users)

@@ -1,6 +1,7 @@
 //! gitgrant's integration tests: one binary, a module per area.
 
 mod audit;
+mod auto_approve;
 mod cli;
 mod codeowners_corpus;
 mod faults;
@@ -15,6 +16,7 @@ mod identity_center_faults;
 mod init;
 mod moto;
 mod no_panics;
+mod oncall_fake;
 mod oracle;
 mod proxy;
 mod reconcile;
