@@ -170,7 +170,7 @@ rules! {
     /// An Identity Center role whose statements make an inline policy over the quota.
     /// An auto-approval rule that cannot be judged, or that would approve
     /// what its role does not allow.
-    AutoApprove = "auto-approve", "give each auto_approve rule a unique name, a max_duration within the role's, a valid `hours` (days mon…sun, HH:MM from < to, an IANA time_zone) and at most one of pagerduty_schedule and opsgenie_schedule; require_ticket needs the role's require_ticket pattern; break-glass roles take no rules";
+    AutoApprove = "auto-approve", "each auto_approve rule needs a unique name, a max_duration within the role's, valid hours (mon…sun, HH:MM, an IANA time_zone), one schedule, and a role pattern for require_ticket; break-glass roles take none";
     /// A person's email that is not an address.
     InvalidEmail = "invalid-email", "write the address the on-call schedule knows the person by, such as alice@acme.com";
     /// An Identity Center role whose statements make an inline policy over the quota.

@@ -543,7 +543,21 @@ fn check_auto_approve(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
         if let Some(h) = &r.hours
             && let Err(e) = crate::auto_approve::Hours::parse(&h.days, &h.from, &h.to, &h.time_zone)
         {
-            s.at(Rule::AutoApprove, &format!("{path}.hours"), e.to_string());
+            use crate::auto_approve::HoursError as E;
+            let field = match &e {
+                E::Day(d) => {
+                    let i = h.days.iter().position(|x| x == d).unwrap_or_default();
+                    format!("days.{i}")
+                }
+                E::Time(t) if *t == h.from => "from".to_string(),
+                E::Time(_) | E::Order { .. } => "to".to_string(),
+                E::Zone(_) => "time_zone".to_string(),
+            };
+            s.at(
+                Rule::AutoApprove,
+                &format!("{path}.hours.{field}"),
+                e.to_string(),
+            );
         }
         if let Some(o) = &r.on_call {
             let ids = [&o.pagerduty_schedule, &o.opsgenie_schedule];

@@ -82,6 +82,15 @@ impl Setup {
         self.f.reconcile_env(&self.m, now, &[], &self.oncall.env())
     }
 
+    /// A reconcile at `now` succeeds and leaves exactly `users`' grants
+    /// applied; returns its JSON.
+    fn expect_applied(&self, now: &str, users: &[&str]) -> Value {
+        let (code, json) = self.reconcile(now);
+        assert_eq!(code, 0, "{json:#}");
+        assert_eq!(users_of(&self.iam), [users], "{json:#}");
+        json
+    }
+
     /// The reconcile's refusals, by their reason.
     fn refused(json: &Value) -> Vec<String> {
         json["plan"]["refused"]
@@ -145,9 +154,7 @@ fn an_on_call_engineers_hour_checks_green_merges_and_is_applied() {
     s.f.merge(n, "2026-11-23T09:00:00Z");
     // Judged at landing (09:00, on call): still approved at 09:30, after
     // her shift ended.
-    let (code, json) = s.reconcile("2026-11-23T09:30:00Z");
-    assert_eq!(code, 0, "{json:#}");
-    assert_eq!(users_of(&s.iam), [["alice"]]);
+    let json = s.expect_applied("2026-11-23T09:30:00Z", &["alice"]);
     let evidence = json["approvals"]["grants/oncall-ro/alice-1.yaml"].clone();
     assert_eq!(evidence["rules"]["approved_by"], "on-call", "{evidence:#}");
     assert_eq!(evidence["rules"]["at"], "2026-11-23T09:00:00Z");
@@ -325,9 +332,7 @@ fn an_on_call_source_that_fails_or_times_out_approves_nothing() {
     );
     // Once it answers again, the same landing is judged and approved.
     s.oncall.fault(None);
-    let (code, json) = s.reconcile("2026-11-23T19:20:00Z");
-    assert_eq!(code, 0, "{json:#}");
-    assert_eq!(users_of(&s.iam), [["alice"]]);
+    s.expect_applied("2026-11-23T19:20:00Z", &["alice"]);
 }
 
 #[test]
@@ -357,9 +362,7 @@ fn an_opsgenie_schedule_approves_who_it_has_on_call() {
         s.oncall.requests()
     );
     s.f.merge(bob, "2026-11-23T09:00:00Z");
-    let (code, json) = s.reconcile("2026-11-23T09:30:00Z");
-    assert_eq!(code, 0, "{json:#}");
-    assert_eq!(users_of(&s.iam), [["bob"]]);
+    s.expect_applied("2026-11-23T09:30:00Z", &["bob"]);
 }
 
 #[test]
