@@ -32,6 +32,12 @@ pub struct Judged {
     pub reviewer: String,
     /// What the review counted as.
     pub verdict: Verdict,
+    /// The review's id on GitHub.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_id: Option<u64>,
+    /// When it was submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The evidence for one grant file in one pull request.
@@ -41,6 +47,9 @@ pub struct Evidence {
     pub pr: u64,
     /// Who opened it.
     pub author: String,
+    /// Its final head commit.
+    #[serde(default)]
+    pub head: String,
     /// The grant file.
     pub path: String,
     /// The code owners of the file under CODEOWNERS.
@@ -268,6 +277,10 @@ pub struct ReviewFact {
     pub state: crate::github::ReviewState,
     /// The head it was submitted at.
     pub commit: Option<String>,
+    /// Its id on GitHub.
+    pub id: Option<u64>,
+    /// When it was submitted.
+    pub submitted_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What is known about the pull request that landed a grant file.
@@ -328,11 +341,17 @@ pub fn evaluate(
         if verdict == Verdict::Counted {
             approvers.push(reviewer.clone());
         }
-        reviews.push(Judged { reviewer, verdict });
+        reviews.push(Judged {
+            reviewer,
+            verdict,
+            review_id: r.id,
+            submitted_at: r.submitted_at,
+        });
     }
     Evidence {
         pr: pull.pr,
         author: pull.author.to_lowercase(),
+        head: pull.head.to_string(),
         path: path.to_string(),
         owners: owners.to_vec(),
         required,
@@ -363,6 +382,8 @@ mod tests {
             reviewer: who.into(),
             state,
             commit: Some(commit.into()),
+            id: None,
+            submitted_at: None,
         }
     }
 

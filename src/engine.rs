@@ -99,6 +99,8 @@ pub struct Prepared {
     pub break_glass: Vec<BreakGlass>,
     /// GitHub, when a token was given.
     pub github: Option<GitHub>,
+    /// The commit each grant file on the branch landed in, by path.
+    pub landed: BTreeMap<String, CommitId>,
 }
 
 /// The outcome of preparing a run.
@@ -159,27 +161,7 @@ pub async fn prepare(
         })
         .collect();
 
-    // Under require_approval, a grant applies only with evidence of its
-    // quorum from GitHub. Without GitHub nothing is decided: the cloud
-    // still ends every applied grant on time by itself.
     let github = GitHub::from_env_if_token(Some(&policy.repository()))?;
-    let mut approvals = BTreeMap::new();
-    if policy.require_approval {
-        let gh = github.as_ref().ok_or(EngineError::ApprovalNeedsGitHub)?;
-        let grants: Vec<(&Grant, crate::git::Landing)> = active_grants
-            .iter()
-            .filter_map(|g| Some((*g, landed_in.get(&g.id.path())?.clone())))
-            .collect();
-        let items = crate::github::evidence::landed_items(&policy, &grants);
-        let mut oncall = crate::oncall::OnCall::from_env();
-        approvals = crate::github::evidence::landed(repo, gh, &options.branch, &items, &mut oncall)
-            .await?
-            .into_iter()
-            .map(|f| (f.path().to_string(), f))
-            .collect();
-        refuse_unapproved(&approvals, &mut state.wanted, &mut state.refused);
-    }
-
     let (providers, observed, unreadable) = observe(&policy, options).await;
 
     // Why each resource that no active grant explains should go.
@@ -205,8 +187,49 @@ pub async fn prepare(
         &observed,
         &known,
         now,
-        state.refused,
+        state.refused.clone(),
     );
+
+    // Under require_approval, a grant is created or changed only with
+    // evidence of its quorum (or an auto-approval rule) from GitHub. Only
+    // those grants are asked about: one already applied as its file says
+    // was verified when it was created, so a run with nothing new asks
+    // GitHub nothing. Without GitHub nothing is decided: the cloud still
+    // ends every applied grant on time by itself.
+    let mut approvals = BTreeMap::new();
+    let changing: BTreeSet<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action(), "grant" | "update"))
+        .map(|c| c.grant())
+        .filter(|g| active.contains(*g))
+        .collect();
+    if policy.require_approval && !changing.is_empty() {
+        let gh = github.as_ref().ok_or(EngineError::ApprovalNeedsGitHub)?;
+        let grants: Vec<(&Grant, crate::git::Landing)> = active_grants
+            .iter()
+            .filter(|g| changing.contains(g.id.to_string().as_str()))
+            .filter_map(|g| Some((*g, landed_in.get(&g.id.path())?.clone())))
+            .collect();
+        let items = crate::github::evidence::landed_items(&policy, &grants);
+        let mut oncall = crate::oncall::OnCall::from_env();
+        approvals = crate::github::evidence::landed(repo, gh, &options.branch, &items, &mut oncall)
+            .await?
+            .into_iter()
+            .map(|f| (f.path().to_string(), f))
+            .collect();
+        if approvals.values().any(|f| !f.ok()) {
+            refuse_unapproved(&approvals, &mut state.wanted, &mut state.refused);
+            plan = self::plan(
+                &policy,
+                &state.wanted,
+                &observed,
+                &known,
+                now,
+                state.refused,
+            );
+        }
+    }
     plan.unreadable = unreadable;
     let invalid = validation
         .violations
@@ -223,6 +246,10 @@ pub async fn prepare(
         approvals,
         break_glass,
         github,
+        landed: landed_in
+            .iter()
+            .map(|(path, l)| (path.clone(), l.commit))
+            .collect(),
     })))
 }
 
@@ -463,6 +490,16 @@ pub fn ended_files(
             .as_ref()
             .and_then(|p| p.roles.get(grant.role()))
             .map_or("unknown".to_string(), |r| r.providers_text());
+        // The evidence note, copied into the protected branch's history.
+        let record = repo
+            .note(landing.commit)
+            .and_then(|n| n.grants.get(&file.path).cloned());
+        let review = reviews.get(&grant.id.to_string()).cloned().or_else(|| {
+            match &record.as_ref()?.approved {
+                crate::git::notes::Approved::BreakGlass { review } => review.clone(),
+                _ => None,
+            }
+        });
         let message = crate::removal::message(&Ended {
             grant: &grant,
             provider: &providers,
@@ -470,7 +507,9 @@ pub fn ended_files(
             landed: &landing.commit.short(),
             revoked_at: now,
             reason: RemovalReason::Expired,
-            review: reviews.get(&grant.id.to_string()).map(String::as_str),
+            review: review.as_deref(),
+            approved_by: record.as_ref().map(|r| r.approved.text()),
+            pull_request: record.as_ref().and_then(|r| r.pull_request),
         });
         let Some(blob) = repo.blob_at(tip, &file.path)? else {
             continue;
@@ -519,12 +558,13 @@ pub const REVIEW_LABEL: &str = "gitgrant-break-glass";
 /// The title of a break-glass grant's review issue, before the grant id.
 pub const REVIEW_TITLE: &str = "Break-glass review: ";
 
-/// The review issue of every active break-glass grant, opened if missing:
-/// grant id → issue URL. Issues are found again by label and title, so a
+/// The review issue of each of `grants` (active break-glass grants), opened
+/// if missing: grant id → issue URL. Issues are found again by label and title, so a
 /// later run (and the removal commit) links the same one.
 pub async fn review_issues(
     gh: &GitHub,
     p: &Prepared,
+    grants: &[&BreakGlass],
 ) -> Result<BTreeMap<String, String>, GitHubError> {
     let existing = gh.issues_with_label(REVIEW_LABEL).await?;
     let mut out = BTreeMap::new();
@@ -533,7 +573,7 @@ pub async fn review_issues(
             out.insert(id.to_string(), i.html_url.clone());
         }
     }
-    for b in &p.break_glass {
+    for b in grants {
         if out.contains_key(&b.grant) {
             continue;
         }
@@ -564,7 +604,25 @@ pub async fn review_issues(
         );
         out.insert(b.grant.clone(), issue.html_url);
     }
+    out.retain(|g, _| grants.iter().any(|b| &b.grant == g));
     Ok(out)
+}
+
+/// The review issue each active break-glass grant's evidence note records.
+pub fn recorded_reviews(repo: &Repo, p: &Prepared) -> BTreeMap<String, String> {
+    p.break_glass
+        .iter()
+        .filter_map(|b| {
+            let path = format!("grants/{}.yaml", b.grant);
+            let note = repo.note(*p.landed.get(&path)?)?;
+            match &note.grants.get(&path)?.approved {
+                crate::git::notes::Approved::BreakGlass { review: Some(r) } => {
+                    Some((b.grant.clone(), r.clone()))
+                }
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// The branch removal pull requests come from.

@@ -33,6 +33,7 @@ pub mod rule;
 pub mod scaffold;
 pub mod schema;
 pub mod snapshot;
+pub mod trail;
 pub mod validate;
 pub mod yaml;
 

@@ -62,6 +62,10 @@ pub struct Ended<'a> {
     pub reason: RemovalReason,
     /// A review issue to link (break-glass grants).
     pub review: Option<&'a str>,
+    /// What approved it, as its evidence note says (`Gitgrant-Approved-By`).
+    pub approved_by: Option<String>,
+    /// The pull request that landed it, as its note says.
+    pub pull_request: Option<u64>,
 }
 
 /// The removal commit's message (DESIGN §3).
@@ -92,6 +96,12 @@ pub fn message(e: &Ended) -> String {
     }
     if let Some(review) = e.review {
         let _ = writeln!(m, "Gitgrant-Review: {review}");
+    }
+    if let Some(by) = &e.approved_by {
+        let _ = writeln!(m, "Gitgrant-Approved-By: {by}");
+    }
+    if let Some(pr) = e.pull_request {
+        let _ = writeln!(m, "Gitgrant-Pull-Request: #{pr}");
     }
     m
 }
@@ -126,6 +136,8 @@ mod tests {
             revoked_at: t("2026-11-22T12:04:31Z"),
             reason: RemovalReason::Expired,
             review: None,
+            approved_by: Some("carol".into()),
+            pull_request: Some(12),
         });
         assert_eq!(
             m,
@@ -138,7 +150,9 @@ mod tests {
              Gitgrant-Window: 2026-11-22T10:00:00Z/2026-11-22T12:00:00Z\n\
              Gitgrant-Reason: expired\n\
              Gitgrant-Landed: 9c1e2f0\n\
-             Gitgrant-Revoked-At: 2026-11-22T12:04:31Z\n"
+             Gitgrant-Revoked-At: 2026-11-22T12:04:31Z\n\
+             Gitgrant-Approved-By: carol\n\
+             Gitgrant-Pull-Request: #12\n"
         );
         let t = trailers(&m);
         assert_eq!(

@@ -22,6 +22,8 @@ use crate::validate;
 const TRAILER_GRANT: &str = "Gitgrant-Grant";
 const TRAILER_REASON: &str = "Gitgrant-Reason";
 const TRAILER_REVOKED_AT: &str = "Gitgrant-Revoked-At";
+const TRAILER_APPROVED_BY: &str = "Gitgrant-Approved-By";
+const TRAILER_PULL_REQUEST: &str = "Gitgrant-Pull-Request";
 
 /// The committer of the commits GitHub writes itself ("web-flow"): merge
 /// and squash merges of pull requests, web edits, API commits. GitHub signs
@@ -318,6 +320,8 @@ impl<'a> Fold<'a> {
             findings: Vec::new(),
             approval: None,
             approved_by: None,
+            approved_by_source: None,
+            recorded: None,
         };
         let index = self.lifecycles.len();
         self.lifecycles.push(lifecycle);
@@ -401,6 +405,12 @@ impl<'a> Fold<'a> {
             reason,
             revoked_at,
             by_reconciler,
+            approved_by: history::trailer(&at.trailers, TRAILER_APPROVED_BY)
+                .filter(|a| by_reconciler && !a.is_empty())
+                .map(str::to_string),
+            pull_request: history::trailer(&at.trailers, TRAILER_PULL_REQUEST)
+                .filter(|_| by_reconciler)
+                .and_then(|p| p.trim_start_matches('#').parse().ok()),
         });
         lifecycle.state = State::Ended;
         if let Some(w) = window

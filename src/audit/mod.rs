@@ -144,11 +144,20 @@ pub struct Lifecycle {
     /// Absent without `--github`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<crate::approval::Found>,
-    /// What approved the grant, in words (`audit --github`): `rule
-    /// on-call`, the code owners who counted (`bob, carol`), `break-glass`;
-    /// absent when nothing did or it was not asked.
+    /// What approved the grant, in words: `rule on-call`, the code owners
+    /// who counted (`bob, carol`), `break-glass`. From the reconciler's
+    /// evidence note or removal trailers without a network; from GitHub
+    /// with `--github`. Absent when nothing recorded or approved it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// Where `approved_by` comes from: `note`, `trailer` or `github`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by_source: Option<String>,
+    /// The reconciler's evidence note for this grant on its landing commit
+    /// (`refs/notes/gitgrant`), as recorded: a claim anyone with write
+    /// access could have pushed; `--github` checks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<crate::git::notes::Record>,
 }
 
 /// Where a grant was asked for.
@@ -271,6 +280,13 @@ pub struct End {
     /// The commit carries the reconciler's `Gitgrant-Grant` trailer for this
     /// grant.
     pub by_reconciler: bool,
+    /// What approved the grant, as the removal commit's
+    /// `Gitgrant-Approved-By` trailer repeats it from the evidence note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// The pull request, from `Gitgrant-Pull-Request`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<u64>,
 }
 
 /// How and how late access really ended, against the end git asked for:
@@ -550,6 +566,10 @@ finding_rules! {
     /// quorum of code-owner approvals at the final head (`--github`).
     MissingApproval = "missing-approval",
         "GitHub has no approval of the grant by enough of its role's code owners at the final head";
+    /// The evidence recorded in git (note or trailers) says another thing
+    /// approved the grant than GitHub does (`--github`).
+    EvidenceMismatch = "evidence-mismatch",
+        "the recorded evidence disagrees with GitHub: find who wrote refs/notes/gitgrant or the removal commit, and trust GitHub's answer";
 }
 
 impl fmt::Display for FindingRule {
@@ -593,6 +613,30 @@ impl Lifecycle {
                 .edits
                 .iter()
                 .any(|e| e.subject.as_deref() == Some(login))
+    }
+}
+
+/// Adds what git records of each lifecycle's approval: the evidence note
+/// on its landing commit (`notes`, by commit id), else its removal
+/// commit's `Gitgrant-Approved-By` trailer.
+pub fn add_recorded(
+    audit: &mut Audit,
+    notes: &std::collections::BTreeMap<String, crate::git::notes::Note>,
+) {
+    for l in &mut audit.lifecycles {
+        let record = notes
+            .get(&l.landed.commit)
+            .and_then(|n| n.grants.get(&l.path))
+            .filter(|r| r.grant == l.id)
+            .cloned();
+        if let Some(r) = &record {
+            l.approved_by = Some(r.approved.text());
+            l.approved_by_source = Some("note".into());
+        } else if let Some(by) = l.end.as_ref().and_then(|e| e.approved_by.clone()) {
+            l.approved_by = Some(by);
+            l.approved_by_source = Some("trailer".into());
+        }
+        l.recorded = record;
     }
 }
 
@@ -646,7 +690,21 @@ pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::approval::Found
             ),
             Found::BreakGlass { .. } => {}
         }
-        l.approved_by = f.approved_by();
+        let github = f.approved_by();
+        if let Some(recorded) = l.approved_by.clone()
+            && github.as_deref() != Some(recorded.as_str())
+        {
+            finding(
+                FindingRule::EvidenceMismatch,
+                format!(
+                    "git records it as approved by {recorded} ({}), GitHub says {}",
+                    l.approved_by_source.as_deref().unwrap_or("git"),
+                    github.as_deref().unwrap_or("nothing approved it")
+                ),
+            );
+        }
+        l.approved_by = github;
+        l.approved_by_source = l.approved_by.as_ref().map(|_| "github".to_string());
         l.approval = Some(f);
     }
     fold::sort_findings(&mut audit.findings);

@@ -170,7 +170,8 @@ fn csv_cells(l: &Lifecycle) -> Vec<String> {
                 .map(|r| format!("rule {r}"))
                 .unwrap_or_default(),
             Some(crate::approval::Found::Judged(e)) => e.approvers.join(";"),
-            _ => String::new(),
+            Some(_) => String::new(),
+            None => l.approved_by.clone().unwrap_or_default().replace(", ", ";"),
         },
         opt(&l.access),
         rev.map(|r| r.ended_by.to_string()).unwrap_or_default(),
@@ -428,7 +429,11 @@ fn pr_text(l: &Lifecycle) -> String {
         Some(Found::Judged(e)) if e.approvers.is_empty() => format!("#{}, not approved", e.pr),
         Some(Found::Judged(e)) => format!("#{}, approved by {}", e.pr, e.approvers.join(", ")),
         Some(Found::BreakGlass { .. }) => format!("{pr}, break-glass"),
-        Some(Found::NoPullRequest { .. }) | None => pr,
+        Some(Found::NoPullRequest { .. }) => pr,
+        None => match &l.approved_by {
+            Some(by) => format!("{pr}, approved by {by}"),
+            None => pr,
+        },
     }
 }
 

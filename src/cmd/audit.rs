@@ -69,6 +69,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         late_after: args.late_after.to_delta(),
     };
     let mut full = audit::audit(&history, now, &options);
+    audit::add_recorded(&mut full, &repo.notes());
     if args.github {
         let found = approvals(&repo, &args.branch, &full)?;
         audit::add_approvals(&mut full, found);

@@ -253,6 +253,16 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
         Some(remote) => repo.fetch(remote, &args.target.branch)?,
         None => repo.branch_tip(&args.target.branch)?,
     };
+    // The evidence notes of earlier runs: what they verified and which
+    // break-glass review issues exist, so that nothing is asked twice.
+    let notes_remote = args.push.clone().or_else(|| {
+        (args.removal != RemovalMode::Git && repo.has_remote("origin")).then(|| "origin".into())
+    });
+    if let Some(remote) = &notes_remote
+        && let Err(e) = repo.fetch_notes(remote, super::now_or(args.target.now))
+    {
+        eprintln!("warning: the evidence notes could not be fetched from {remote}: {e}");
+    }
     let rt = super::runtime()?;
     let p = match prepare(&rt, &repo, base, &args.target, args.format)? {
         Ok(p) => p,
@@ -265,17 +275,35 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
     } else {
         rt.block_on(engine::apply(&p))
     };
-    // Break-glass grants: each active one has a review issue, opened once.
-    let mut reviews: BTreeMap<String, String> = BTreeMap::new();
-    if let Some(gh) = &p.github
-        && !args.dry_run
-    {
-        reviews = rt.block_on(engine::review_issues(gh, &p))?;
-    } else if !p.break_glass.is_empty() && !args.dry_run {
+    // Break-glass grants: each active one has a review issue, opened once
+    // and then recorded in its evidence note.
+    let mut reviews = engine::recorded_reviews(&repo, &p);
+    let unreviewed: Vec<&engine::BreakGlass> = p
+        .break_glass
+        .iter()
+        .filter(|b| !reviews.contains_key(&b.grant))
+        .collect();
+    if unreviewed.is_empty() || args.dry_run {
+    } else if let Some(gh) = &p.github {
+        reviews.extend(rt.block_on(engine::review_issues(gh, &p, &unreviewed))?);
+    } else {
         eprintln!(
             "warning: {} break-glass grant(s) are active and no GITHUB_TOKEN was given: no review issue was opened",
-            p.break_glass.len()
+            unreviewed.len()
         );
+    }
+    // What this run verified and applied, as evidence notes on the landing
+    // commits (written here, then pushed with the removals).
+    let records = gitgrant::trail::records(&p, &applied, &reviews, &gitgrant::trail::run_name())
+        .into_iter()
+        .filter(|(commit, path, r)| {
+            repo.note(*commit)
+                .and_then(|n| n.grants.get(path).cloned())
+                .is_none_or(|old| old.approved != r.approved)
+        })
+        .collect::<Vec<_>>();
+    if !args.dry_run && !records.is_empty() {
+        repo.add_records(&records, p.now)?;
     }
     // Remove the files of ended grants — those of providers this run read,
     // and whose revocation did not fail.
@@ -303,6 +331,16 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
         repo.advance_branch(&args.target.branch, base, tip)?;
         (tip, shas(made))
     };
+    // The notes go where the removals went.
+    if !args.dry_run && !records.is_empty() {
+        if let Some(remote) = &args.push {
+            repo.push_notes(remote, p.now, 8)?;
+        } else if args.removal != RemovalMode::Git
+            && let Some(gh) = &p.github
+        {
+            rt.block_on(gitgrant::trail::api_notes(gh, &records, p.now))?;
+        }
+    }
     let made: HashMap<&str, String> = made
         .iter()
         .map(|(r, c)| (r.path.as_str(), c.clone()))

@@ -6,6 +6,7 @@
 //! working tree, so an uncommitted or unmerged file can never be applied.
 
 mod history;
+pub mod notes;
 mod push;
 
 use std::collections::HashMap;
@@ -59,7 +60,7 @@ impl<T> Context<T> for Result<T, git2::Error> {
 }
 
 /// A commit id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CommitId(Oid);
 
 impl fmt::Display for CommitId {

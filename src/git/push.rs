@@ -117,7 +117,7 @@ impl Repo {
                     attempts: attempt,
                 });
             }
-            match self.try_push(remote, branch, base, tip) {
+            match self.try_push(remote, &format!("refs/heads/{branch}"), Some(base), tip) {
                 Ok(()) => {
                     self.follow(branch, tip);
                     return Ok(PushOutcome {
@@ -138,13 +138,13 @@ impl Repo {
         })
     }
 
-    /// Pushes `tip` to the remote branch, provided the branch is still at
-    /// `base`.
+    /// Pushes `tip` to the remote's `dest` ref, provided it is still at
+    /// `base` (absent, for `None`).
     fn try_push(
         &self,
         remote: &str,
-        branch: &str,
-        base: CommitId,
+        dest: &str,
+        base: Option<CommitId>,
         tip: CommitId,
     ) -> Result<(), Attempt> {
         let url = self
@@ -159,8 +159,8 @@ impl Repo {
             .context(|| format!("naming {tip} for the push"))
             .map_err(Attempt::Failed)?;
         let result = match local_path(&url) {
-            Some(path) => self.push_local(remote, &path, branch, base, tip),
-            None => self.push_refspec(remote, &format!("{temp}:refs/heads/{branch}")),
+            Some(path) => self.push_local(remote, &path, dest, base, tip),
+            None => self.push_refspec(remote, &format!("{temp}:{dest}")),
         };
         if let Ok(mut r) = self.repo.find_reference(temp) {
             let _ = r.delete();
@@ -210,8 +210,8 @@ impl Repo {
         &self,
         remote: &str,
         path: &Path,
-        branch: &str,
-        base: CommitId,
+        dest: &str,
+        base: Option<CommitId>,
         tip: CommitId,
     ) -> Result<(), Attempt> {
         let temp = TEMP_REF;
@@ -228,13 +228,11 @@ impl Repo {
         let theirs = git2::Repository::open(path)
             .context(|| format!("opening {}", path.display()))
             .map_err(Attempt::Failed)?;
-        let moved = theirs.reference_matching(
-            &format!("refs/heads/{branch}"),
-            tip.0,
-            true,
-            base.0,
-            "gitgrant: remove ended grants",
-        );
+        let moved = match base {
+            Some(base) => theirs.reference_matching(dest, tip.0, true, base.0, "gitgrant: push"),
+            // A ref that must not exist yet: creating it fails if it does.
+            None => theirs.reference(dest, tip.0, false, "gitgrant: push"),
+        };
         if let Ok(mut r) = theirs.find_reference(&incoming) {
             let _ = r.delete();
         }
@@ -243,16 +241,86 @@ impl Repo {
             Err(e)
                 if matches!(
                     e.code(),
-                    git2::ErrorCode::Modified | git2::ErrorCode::Locked
+                    git2::ErrorCode::Modified | git2::ErrorCode::Locked | git2::ErrorCode::Exists
                 ) =>
             {
                 Err(Attempt::Moved(e.message().to_string()))
             }
             Err(e) => Err(Attempt::Failed(GitError::Git {
-                context: format!("updating {branch} in {}", path.display()),
+                context: format!("updating {dest} in {}", path.display()),
                 source: e,
             })),
         }
+    }
+
+    /// Pushes the evidence notes to `remote`: fetches the remote's notes,
+    /// folds ours onto them, and moves the remote's notes ref only if no
+    /// one moved it meanwhile (else again, up to `max_attempts` times).
+    pub fn push_notes(
+        &self,
+        remote: &str,
+        time: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<(), GitError> {
+        let notes = super::notes::NOTES_REF;
+        for attempt in 1..=max_attempts {
+            let theirs = self.fetch_notes(remote, time)?;
+            let Some(ours) = self.notes_tip() else {
+                return Ok(());
+            };
+            if Some(ours) == theirs {
+                return Ok(());
+            }
+            match self.try_push(remote, notes, theirs, ours) {
+                Ok(()) => return Ok(()),
+                Err(Attempt::Moved(why)) => {
+                    tracing::info!("notes push attempt {attempt} did not land ({why}); again");
+                    std::thread::sleep(Duration::from_millis(25 * u64::from(attempt)));
+                }
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+        Err(GitError::PushRetriesExhausted {
+            attempts: max_attempts,
+        })
+    }
+
+    /// Fetches `remote`'s evidence notes and folds them into ours (see
+    /// [`Repo::absorb_notes`]); returns the remote's notes commit, `None`
+    /// when it has none.
+    pub fn fetch_notes(
+        &self,
+        remote: &str,
+        time: DateTime<Utc>,
+    ) -> Result<Option<CommitId>, GitError> {
+        const THEIRS: &str = "refs/gitgrant/remote-notes";
+        let notes = super::notes::NOTES_REF;
+        if let Ok(mut r) = self.repo.find_reference(THEIRS) {
+            let _ = r.delete();
+        }
+        let mut r = self
+            .repo
+            .find_remote(remote)
+            .context(|| format!("finding remote `{remote}`"))?;
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(callbacks());
+        r.fetch(
+            &[format!("+{notes}:{THEIRS}").as_str()],
+            Some(&mut opts),
+            None,
+        )
+        .context(|| format!("fetching {notes} from {remote}"))?;
+        // A remote without notes yet leaves THEIRS unset.
+        let theirs = self.repo.refname_to_id(THEIRS).ok().map(CommitId);
+        if let Some(t) = theirs {
+            self.absorb_notes(t, time)?;
+        }
+        Ok(theirs)
+    }
+
+    /// Whether the repository has a remote named `name`.
+    pub fn has_remote(&self, name: &str) -> bool {
+        self.repo.find_remote(name).is_ok()
     }
 
     /// Fast-forwards the local branch to the remote's tip when it can.

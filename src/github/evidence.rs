@@ -78,6 +78,8 @@ impl<'a> Approvals<'a> {
                         reviewer: r.user?.login,
                         state: r.state,
                         commit: r.commit_id,
+                        id: Some(r.id),
+                        submitted_at: r.submitted_at,
                     })
                 })
                 .collect();

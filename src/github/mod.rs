@@ -78,6 +78,9 @@ pub enum GitHubError {
     /// A GraphQL call that answered with errors.
     #[error("GitHub GraphQL: {0}")]
     GraphQl(String),
+    /// A ref kept moving while gitgrant tried to move it.
+    #[error("{0} kept moving on GitHub; the next run writes it again")]
+    Moved(String),
 }
 
 impl GitHubError {
@@ -458,7 +461,21 @@ impl GitHub {
         changes: &[(String, Option<String>)],
         message: &str,
     ) -> Result<String, GitHubError> {
-        let base = self.git_commit(parent).await?;
+        self.commit_on(Some(parent), changes, message).await
+    }
+
+    /// [`GitHub::make_commit`] on `parent`, or as a first commit of its own
+    /// (`None`: a tree of `changes` alone, no parent).
+    pub async fn commit_on(
+        &self,
+        parent: Option<&str>,
+        changes: &[(String, Option<String>)],
+        message: &str,
+    ) -> Result<String, GitHubError> {
+        let base = match parent {
+            Some(p) => Some(self.git_commit(p).await?.tree.sha),
+            None => None,
+        };
         let mut entries = Vec::new();
         for (path, content) in changes {
             let sha = match content {
@@ -475,19 +492,78 @@ impl GitHub {
             };
             entries.push(json!({ "path": path, "mode": "100644", "type": "blob", "sha": sha }));
         }
-        let tree: Sha = self
-            .post(
-                &self.repo_path("/git/trees"),
-                json!({ "base_tree": base.tree.sha, "tree": entries }),
-            )
-            .await?;
+        let tree = match base {
+            Some(base) => json!({ "base_tree": base, "tree": entries }),
+            None => json!({ "tree": entries }),
+        };
+        let tree: Sha = self.post(&self.repo_path("/git/trees"), tree).await?;
+        let parents: Vec<&str> = parent.into_iter().collect();
         let commit: Sha = self
             .post(
                 &self.repo_path("/git/commits"),
-                json!({ "message": message, "tree": tree.sha, "parents": [parent] }),
+                json!({ "message": message, "tree": tree.sha, "parents": parents }),
             )
             .await?;
         Ok(commit.sha)
+    }
+
+    /// The commit a ref (`notes/gitgrant`, `heads/main`) points at; `None`
+    /// when there is no such ref.
+    pub async fn ref_sha(&self, name: &str) -> Result<Option<String>, GitHubError> {
+        match self
+            .get::<Ref>(&self.repo_path(&format!("/git/ref/{name}")))
+            .await
+        {
+            Ok(r) => Ok(Some(r.object.sha)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the ref `refs/<name>` at `sha`; `Ok(false)` when it exists
+    /// already (someone made it meanwhile).
+    pub async fn create_ref(&self, name: &str, sha: &str) -> Result<bool, GitHubError> {
+        let body = json!({ "ref": format!("refs/{name}"), "sha": sha });
+        match self.post::<Ref>(&self.repo_path("/git/refs"), body).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(422) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves `refs/<name>` to `sha` as a fast-forward; `Ok(false)` when it
+    /// moved meanwhile.
+    pub async fn move_ref(&self, name: &str, sha: &str) -> Result<bool, GitHubError> {
+        let path = self.repo_path(&format!("/git/refs/{name}"));
+        let body = json!({ "sha": sha, "force": false });
+        match self.call::<Ref>(Method::Patch, &path, Some(&body)).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(422) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The text of `path` at commit `rev` (contents API, base64), if it
+    /// is there and is UTF-8.
+    pub async fn file_text(&self, path: &str, rev: &str) -> Result<Option<String>, GitHubError> {
+        use base64::Engine as _;
+        #[derive(serde::Deserialize)]
+        struct Content {
+            #[serde(default)]
+            content: String,
+        }
+        let url = self.repo_path(&format!("/contents/{path}?ref={rev}"));
+        match self.get::<Content>(&url).await {
+            Ok(c) => {
+                let packed: String = c.content.split_whitespace().collect();
+                Ok(base64::engine::general_purpose::STANDARD
+                    .decode(packed)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok()))
+            }
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Creates a branch at `sha`.

@@ -23,8 +23,7 @@ const LOGINS: &[&str] = &[
 /// An access repository on a fake GitHub.
 pub(crate) struct Flow {
     pub(crate) repo: GitRepo,
-    #[allow(dead_code)]
-    bare: PathBuf,
+    pub(crate) bare: PathBuf,
     pub(crate) fake: FakeGitHub,
     _rt: tokio::runtime::Runtime,
 }
@@ -778,8 +777,9 @@ fn request_to_removal_end_to_end_with_approval_evidence() {
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(users_of(&client), [["alice"]]);
     // Evidence for one grant: its pull request, the reviews, the owning
-    // team's members, and the break-glass issue list — one page each.
-    assert_eq!(json["github_calls"], json!([4, 0, 0]), "{json:#}");
+    // team's members — one page each; then its evidence note (the notes
+    // ref, a blob, a tree, a commit, the new ref).
+    assert_eq!(json["github_calls"], json!([8, 0, 0]), "{json:#}");
     let evidence = json["approvals"]
         .as_object()
         .unwrap()
@@ -1094,9 +1094,14 @@ fn grants_landed_together_cost_one_evidence_lookup() {
     let (code, json) = f.reconcile(&m, "2026-11-23T09:30:00Z", &[]);
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(policies(&client, PATH).len(), 3);
-    // One pull request lookup, one page of reviews, one team, one issue
-    // list — for three grants.
-    assert_eq!(json["github_calls"], json!([4, 0, 0]), "{json:#}");
+    // One pull request lookup, one page of reviews, one team — for three
+    // grants; then their evidence note through the Git Data API: the notes
+    // ref (none yet), a blob, a tree, a commit and the new ref.
+    assert_eq!(json["github_calls"], json!([8, 0, 0]), "{json:#}");
+    // Nothing new: the next run asks GitHub nothing.
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:45:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["github_calls"], json!([0, 0, 0]), "{json:#}");
 }
 
 #[test]

@@ -456,8 +456,8 @@ fn route(
             fixture("repository"),
             json!({ "full_name": REPO, "name": "access", "default_branch": "main" }),
         )),
-        ("GET", ["git", "ref", "heads", branch @ ..]) => {
-            let name = format!("refs/heads/{}", branch.join("/"));
+        ("GET", ["git", "ref", name @ ..]) => {
+            let name = format!("refs/{}", name.join("/"));
             match repo.refname_to_id(&name) {
                 Ok(oid) => ResponseTemplate::new(200).set_body_json(ref_json(&name, oid)),
                 Err(_) => error(404, "Not Found"),
@@ -474,8 +474,8 @@ fn route(
             repo.reference(name, oid, false, "api").unwrap();
             ResponseTemplate::new(201).set_body_json(ref_json(name, oid))
         }
-        ("PATCH", ["git", "refs", "heads", branch @ ..]) => {
-            let name = format!("refs/heads/{}", branch.join("/"));
+        ("PATCH", ["git", "refs", name @ ..]) => {
+            let name = format!("refs/{}", name.join("/"));
             if let Some(paths) = s.move_before_update.take() {
                 let tip = repo.refname_to_id(&name).unwrap();
                 let c = commit_change(&repo, tip, &paths, "Someone else's merge");
@@ -509,11 +509,14 @@ fn route(
             ))
         }
         ("POST", ["git", "trees"]) => {
-            let base = body["base_tree"]
-                .as_str()
-                .and_then(|t| repo.find_tree(Oid::from_str(t).ok()?).ok());
+            // Without base_tree, the tree holds the entries alone.
+            let empty = repo.treebuilder(None).unwrap().write().unwrap();
+            let base = match body["base_tree"].as_str() {
+                Some(t) => Oid::from_str(t).ok().and_then(|o| repo.find_tree(o).ok()),
+                None => repo.find_tree(empty).ok(),
+            };
             let Some(base) = base else {
-                return error(422, "base_tree is required by this fake");
+                return error(422, "base_tree is not a tree");
             };
             let mut b = git2::build::TreeUpdateBuilder::new();
             for e in body["tree"].as_array().cloned().unwrap_or_default() {
@@ -581,10 +584,24 @@ fn route(
             };
             let p = file.join("/");
             match commit.tree().unwrap().get_path(Path::new(&p)) {
-                Ok(e) => ResponseTemplate::new(200).set_body_json(merge_json(
-                    fixture("content-file"),
-                    json!({ "path": p, "name": file.last(), "sha": e.id().to_string() }),
-                )),
+                Ok(e) => {
+                    use base64::Engine as _;
+                    let blob = repo.find_blob(e.id()).unwrap();
+                    // GitHub wraps the base64 at 60 characters.
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(blob.content());
+                    let wrapped: Vec<String> = b64
+                        .as_bytes()
+                        .chunks(60)
+                        .map(|c| String::from_utf8_lossy(c).into_owned())
+                        .collect();
+                    ResponseTemplate::new(200).set_body_json(merge_json(
+                        fixture("content-file"),
+                        json!({
+                            "path": p, "name": file.last(), "sha": e.id().to_string(),
+                            "size": blob.content().len(), "content": wrapped.join("\n") + "\n",
+                        }),
+                    ))
+                }
                 Err(_) => error(404, "Not Found"),
             }
         }

@@ -23,4 +23,5 @@ mod reconcile;
 mod request;
 mod scale;
 mod support;
+mod trail;
 mod validate;

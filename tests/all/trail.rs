@@ -1,0 +1,270 @@
+//! The trail in git (issue 15): evidence notes on landing commits, the
+//! removal commit's approval trailers, an audit that reads them with no
+//! network, and a reconciler that never takes a note's word for anything.
+//! The real binary, the GitHub fake over a real bare repository, moto.
+
+use serde_json::{Value, json};
+
+use crate::github::{Flow, aws, flow_from, text, users_of};
+use crate::support::{git, gitgrant, grant_yaml};
+
+const RO_ALICE: &str = "grants/ro/alice-1.yaml";
+
+/// The evidence note on `commit` in the bare remote, as JSON.
+fn note(f: &Flow, commit: &str) -> Option<Value> {
+    let out = std::process::Command::new("git")
+        .args(["notes", "--ref", "gitgrant", "show", commit])
+        .current_dir(&f.bare)
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// alice's 2h read-only grant, approved by carol and merged at 09:00;
+/// returns the landing (merge) commit.
+fn approved_grant(f: &Flow) -> String {
+    let n = f.grant_pr("alice", "a", "alice", "ro", "2h");
+    f.fake.review(n, "carol", "APPROVED");
+    f.merge(n, "2026-11-23T09:00:00Z")
+}
+
+/// `gitgrant audit --format json` of `dir`'s `branch`, with GitHub
+/// unreachable (nothing listens on the API URL).
+fn offline_audit(dir: &std::path::Path, branch: &str, extra: &[&str]) -> Value {
+    let out = gitgrant()
+        .env("GITHUB_API_URL", "http://127.0.0.1:9/")
+        .env("GITHUB_TOKEN", "unused")
+        .args(["audit", "--format", "json", "--branch", branch])
+        .args(["--now", "2026-11-23T12:00:00Z"])
+        .args(extra)
+        .arg("--repo")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_reconciler_records_its_evidence_in_a_note_and_the_removal_trailers() {
+    let (m, client) = aws();
+    let f = flow_from("github-access");
+    let landing = approved_grant(&f);
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(users_of(&client), [["alice"]]);
+
+    // The note, written through the Git Data API onto the landing commit.
+    let n = note(&f, &landing).expect("a note on the landing commit");
+    let r = &n["grants"][RO_ALICE];
+    assert_eq!(r["grant"], "ro/alice-1", "{n:#}");
+    assert_eq!(r["pull_request"], 1);
+    assert_eq!(r["head"], f.fake.head_sha(1));
+    assert_eq!(r["approved"]["by"], "reviews");
+    assert_eq!(r["approved"]["approvals"][0]["reviewer"], "carol");
+    assert!(r["approved"]["approvals"][0]["review_id"].is_u64(), "{n:#}");
+    assert_eq!(r["verified_at"], "2026-11-23T09:30:00Z");
+
+    // Nothing new: no GitHub request at all, and the note is not rewritten.
+    let notes_tip = git(&f.bare, &["rev-parse", "refs/notes/gitgrant"], None);
+    let (code, json) = f.reconcile(&m, "2026-11-23T10:00:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["github_calls"], json!([0, 0, 0]), "{json:#}");
+    assert_eq!(
+        git(&f.bare, &["rev-parse", "refs/notes/gitgrant"], None),
+        notes_tip
+    );
+
+    // The removal commit repeats the evidence on the protected branch.
+    let (code, json) = f.reconcile(&m, "2026-11-23T11:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    let removal = git(&f.bare, &["log", "-1", "--format=%B", "main"], None);
+    assert!(
+        removal.contains("Gitgrant-Approved-By: carol\n"),
+        "{removal}"
+    );
+    assert!(removal.contains("Gitgrant-Pull-Request: #1\n"), "{removal}");
+}
+
+#[test]
+fn a_clone_audits_every_approver_with_github_unreachable() {
+    let (m, _client) = aws();
+    let f = flow_from("github-access");
+    approved_grant(&f);
+    // Bob's grant lands later and is still active at the audit.
+    let n = f.grant_pr("bob", "b", "bob", "ro", "4h");
+    f.fake.review(n, "dave", "APPROVED");
+    f.merge(n, "2026-11-23T09:10:00Z");
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    let (code, json) = f.reconcile(&m, "2026-11-23T11:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("clone");
+    git(
+        dir.path(),
+        &["clone", "-q", f.bare.to_str().unwrap(), "clone"],
+        None,
+    );
+    // A plain clone has no notes: the ended grant's approver comes from its
+    // removal commit; the active one's is unknown.
+    let audit = offline_audit(&clone, "origin/main", &[]);
+    let by = |a: &Value, id: &str| {
+        let l = a["lifecycles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == id)
+            .unwrap()
+            .clone();
+        (l["approved_by"].clone(), l["approved_by_source"].clone())
+    };
+    assert_eq!(by(&audit, "ro/alice-1"), (json!("carol"), json!("trailer")));
+    assert_eq!(by(&audit, "ro/bob-1"), (Value::Null, Value::Null));
+    // With the notes fetched, every approver is there.
+    git(
+        &clone,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "refs/notes/gitgrant:refs/notes/gitgrant",
+        ],
+        None,
+    );
+    let audit = offline_audit(&clone, "origin/main", &[]);
+    assert_eq!(by(&audit, "ro/alice-1"), (json!("carol"), json!("note")));
+    assert_eq!(by(&audit, "ro/bob-1"), (json!("dave"), json!("note")));
+    let table = gitgrant()
+        .args(["audit", "--format", "markdown", "--branch", "origin/main"])
+        .args(["--now", "2026-11-23T12:00:00Z"])
+        .arg("--repo")
+        .arg(&clone)
+        .output()
+        .unwrap();
+    assert!(
+        text(&table).contains("#2, approved by dave"),
+        "{}",
+        text(&table)
+    );
+}
+
+/// Replaces the note on `commit` in the bare remote, as anyone who may
+/// push could.
+fn forge_note(f: &Flow, commit: &str, path: &str, grant: &str, reviewer: &str) {
+    let forged = json!({
+        "version": 1,
+        "grants": { path: {
+            "grant": grant, "pull_request": 1,
+            "approved": { "by": "reviews", "approvals": [{ "reviewer": reviewer }] },
+            "verified_at": "2026-11-23T09:00:00Z", "run": "local"
+        } }
+    });
+    git(
+        &f.bare,
+        &[
+            "notes",
+            "--ref",
+            "gitgrant",
+            "add",
+            "-f",
+            "-m",
+            &forged.to_string(),
+            commit,
+        ],
+        None,
+    );
+}
+
+#[test]
+fn audit_github_flags_a_note_that_disagrees_with_github() {
+    let (m, _client) = aws();
+    let f = flow_from("github-access");
+    let landing = approved_grant(&f);
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    forge_note(&f, &landing, RO_ALICE, "ro/alice-1", "mallory");
+    git(
+        f.work(),
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "+refs/notes/gitgrant:refs/notes/gitgrant",
+        ],
+        None,
+    );
+    let offline = offline_audit(f.work(), "origin/main", &[]);
+    assert_eq!(offline["lifecycles"][0]["approved_by"], "mallory");
+    let audit = f.audit_github("2026-11-23T10:00:00Z");
+    assert_eq!(audit["lifecycles"][0]["approved_by"], "carol", "{audit:#}");
+    let mismatch: Vec<&Value> = audit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["rule"] == "evidence-mismatch")
+        .collect();
+    assert_eq!(mismatch.len(), 1, "{audit:#}");
+    assert!(
+        mismatch[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("approved by mallory (note), GitHub says carol"),
+        "{audit:#}"
+    );
+}
+
+#[test]
+fn a_forged_note_does_not_get_an_unapproved_grant_applied() {
+    let (m, client) = aws();
+    let f = flow_from("github-access");
+    // Pushed straight to main, with a note claiming carol approved it.
+    let landing = f.push_main(
+        &[(RO_ALICE, Some(&grant_yaml("alice", "ro", "duration: 2h")))],
+        "2026-11-23T09:00:00Z",
+    );
+    forge_note(&f, &landing, RO_ALICE, "ro/alice-1", "carol");
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 1, "{json:#}");
+    assert!(users_of(&client).is_empty(), "nothing applied: {json:#}");
+    assert!(
+        json["plan"]["refused"][0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("without a merged pull request"),
+        "{json:#}"
+    );
+}
+
+#[test]
+fn push_mode_pushes_the_notes_with_the_removals() {
+    let (m, client) = aws();
+    let f = flow_from("github-access");
+    let landing = approved_grant(&f);
+    let (code, json) = f.reconcile(
+        &m,
+        "2026-11-23T09:30:00Z",
+        &["--removal", "git", "--push", "origin"],
+    );
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(users_of(&client), [["alice"]]);
+    let n = note(&f, &landing).expect("the note was pushed");
+    assert_eq!(
+        n["grants"][RO_ALICE]["approved"]["approvals"][0]["reviewer"],
+        "carol"
+    );
+    let (code, json) = f.reconcile(
+        &m,
+        "2026-11-23T11:30:00Z",
+        &["--removal", "git", "--push", "origin"],
+    );
+    assert_eq!(code, 0, "{json:#}");
+    let removal = git(&f.bare, &["log", "-1", "--format=%B", "main"], None);
+    assert!(
+        removal.contains("Gitgrant-Approved-By: carol\n"),
+        "{removal}"
+    );
+}
