@@ -37,6 +37,8 @@ pub enum DurationError {
 impl GrantDuration {
     /// One hour.
     pub const ONE_HOUR: GrantDuration = GrantDuration { minutes: 60 };
+    /// Fifteen minutes.
+    pub const FIFTEEN_MINUTES: GrantDuration = GrantDuration { minutes: 15 };
     /// Twelve hours.
     pub const TWELVE_HOURS: GrantDuration = GrantDuration { minutes: 12 * 60 };
 

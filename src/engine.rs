@@ -78,6 +78,25 @@ pub struct BreakGlass {
     pub role: String,
 }
 
+/// An active grant, as notifications name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveGrant {
+    /// Its subject.
+    pub subject: String,
+    /// Its role.
+    pub role: String,
+    /// Where it applies, in words.
+    pub targets: String,
+    /// Its window.
+    pub window: crate::grant::Window,
+    /// The providers it applies in.
+    pub providers: Vec<String>,
+    /// Whether its role is break-glass.
+    pub break_glass: bool,
+    /// The pull request that landed it, when known (evidence or its note).
+    pub pull_request: Option<u64>,
+}
+
 /// Everything decided before anything is changed.
 #[derive(Debug)]
 pub struct Prepared {
@@ -101,6 +120,8 @@ pub struct Prepared {
     pub github: Option<GitHub>,
     /// The commit each grant file on the branch landed in, by path.
     pub landed: BTreeMap<String, CommitId>,
+    /// Every active grant, by id.
+    pub active: BTreeMap<String, ActiveGrant>,
 }
 
 /// The outcome of preparing a run.
@@ -236,6 +257,32 @@ pub async fn prepare(
         .into_iter()
         .filter(|v| validation.rejected.contains(&v.file))
         .collect();
+    let active = active_grants
+            .iter()
+            .filter_map(|g| {
+                let role = policy.roles.get(g.role())?;
+                let path = g.id.path();
+                let landing = landed_in.get(&path)?;
+                let pull_request = match approvals.get(&path) {
+                    Some(Found::Judged(e)) => Some(e.pr),
+                    _ => repo
+                        .note(landing.commit)
+                        .and_then(|n| n.grants.get(&path)?.pull_request),
+                };
+                Some((
+                    g.id.to_string(),
+                    ActiveGrant {
+                        subject: g.subject.clone(),
+                        role: role.name.clone(),
+                        targets: policy.targets_text(role),
+                        window: g.window(Some(landing.time))?,
+                        providers: role.providers.clone(),
+                        break_glass: role.break_glass,
+                        pull_request,
+                    },
+                ))
+            })
+            .collect();
     Ok(Prepare::Ready(Box::new(Prepared {
         now,
         tip,
@@ -246,6 +293,7 @@ pub async fn prepare(
         approvals,
         break_glass,
         github,
+        active,
         landed: landed_in
             .iter()
             .map(|(path, l)| (path.clone(), l.commit))

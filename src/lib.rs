@@ -22,6 +22,7 @@ pub mod github;
 pub mod grant;
 pub mod history;
 pub mod names;
+pub mod notify;
 pub mod oncall;
 pub mod plan;
 pub mod policy;

@@ -103,6 +103,22 @@ impl Change {
         }
     }
 
+    /// Whether it is a session fence, not a grant's own access.
+    pub fn is_fence(&self) -> bool {
+        matches!(self, Change::AwsIam(c) if c.is_fence())
+    }
+
+    /// Why a revocation happens; `None` for a grant or an update.
+    pub fn revoke_reason(&self) -> Option<RevokeReason> {
+        match self {
+            Change::AwsIam(aws_iam::Change::Revoke { reason, .. })
+            | Change::AwsIdentityCenter(aws_identity_center::Change::Revoke { reason, .. }) => {
+                Some(*reason)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether it repairs tampering (drift): a security event.
     pub fn is_drift(&self) -> bool {
         match self {

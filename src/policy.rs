@@ -34,7 +34,102 @@ pub struct RawPolicy {
     pub people: BTreeMap<String, RawPerson>,
     /// Roles that can be granted, by name (the folder under `grants/`).
     pub roles: BTreeMap<String, RawRole>,
+    /// Where the reconciler tells people what happened: Slack, Teams, or a
+    /// signed webhook. URLs and secrets come from environment variables,
+    /// never from git.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<RawChannel>,
 }
+
+/// A notification channel as written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannel {
+    /// Its name in the run's summary.
+    pub name: String,
+    /// What it posts.
+    pub kind: ChannelKind,
+    /// The environment variable that holds the URL.
+    pub url_env: String,
+    /// `webhook` only: the environment variable that holds the HMAC key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    /// The events it gets.
+    pub events: Vec<Event>,
+    /// How long before a grant's end `expiring` is sent (default `15m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiring_lead: Option<String>,
+}
+
+/// What a channel posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// A Slack incoming webhook: Block Kit with a text fallback.
+    Slack,
+    /// A Microsoft Teams Workflows webhook: an Adaptive Card.
+    Teams,
+    /// Any HTTPS endpoint: a CloudEvents 1.0 JSON body, signed with
+    /// HMAC-SHA256 when `secret_env` is set.
+    Webhook,
+}
+
+/// Something the reconciler tells.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    /// A grant was applied.
+    Applied,
+    /// A grant ends within the channel's lead time.
+    Expiring,
+    /// A grant's access was revoked (with the reason).
+    Revoked,
+    /// A grant was refused (no approval, a quota, no identity).
+    Refused,
+    /// A break-glass grant was applied.
+    BreakGlass,
+    /// Tampering was found and repaired.
+    Drift,
+    /// A change failed.
+    Failed,
+}
+
+impl Event {
+    /// Its name: `applied`, `break-glass`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Applied => "applied",
+            Event::Expiring => "expiring",
+            Event::Revoked => "revoked",
+            Event::Refused => "refused",
+            Event::BreakGlass => "break-glass",
+            Event::Drift => "drift",
+            Event::Failed => "failed",
+        }
+    }
+}
+
+/// A validated channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    /// Its name.
+    pub name: String,
+    /// What it posts.
+    pub kind: ChannelKind,
+    /// The URL's environment variable.
+    pub url_env: String,
+    /// The HMAC key's environment variable.
+    pub secret_env: Option<String>,
+    /// Its events.
+    pub events: Vec<Event>,
+    /// The lead of `expiring`.
+    pub expiring_lead: GrantDuration,
+}
+
+/// `expiring`'s lead when a channel names none.
+pub const DEFAULT_EXPIRING_LEAD: GrantDuration = GrantDuration::FIFTEEN_MINUTES;
 
 /// The kind of a provider.
 #[derive(
@@ -332,6 +427,8 @@ pub struct Policy {
     pub people: BTreeMap<String, Person>,
     /// Roles by name.
     pub roles: BTreeMap<String, Role>,
+    /// Notification channels.
+    pub notify: Vec<Channel>,
 }
 
 impl Policy {

@@ -131,6 +131,7 @@ const NOTES_API_REF: &str = "notes/gitgrant";
 pub async fn api_notes(
     gh: &GitHub,
     records: &[(CommitId, String, Record)],
+    sent: &[(CommitId, String)],
     time: DateTime<Utc>,
 ) -> Result<Option<String>, GitHubError> {
     let mut by_commit: BTreeMap<String, Note> = BTreeMap::new();
@@ -140,6 +141,16 @@ pub async fn api_notes(
             .or_default()
             .grants
             .insert(path.clone(), record.clone());
+    }
+    for (commit, id) in sent {
+        by_commit
+            .entry(commit.to_string())
+            .or_default()
+            .sent
+            .insert(id.clone(), crate::grant::fmt_time(time));
+    }
+    if by_commit.is_empty() {
+        return Ok(None);
     }
     for _attempt in 1..=8 {
         let tip = gh.ref_sha(NOTES_API_REF).await?;

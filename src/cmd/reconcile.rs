@@ -237,6 +237,7 @@ struct ReconcileOutput<'a> {
     reviews: &'a BTreeMap<String, String>,
     pushed_to: Option<&'a str>,
     calls: BTreeMap<String, Calls>,
+    notifications: &'a [gitgrant::notify::Delivery],
 }
 
 #[derive(Debug, Serialize)]
@@ -331,14 +332,41 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
         repo.advance_branch(&args.target.branch, base, tip)?;
         (tip, shas(made))
     };
+    // Tell people, once each: what was applied, ends soon, was revoked,
+    // refused, repaired or failed. A channel that fails never fails the run.
+    let mut deliveries = Vec::new();
+    let mut sent = Vec::new();
+    if !args.dry_run && !p.policy.notify.is_empty() {
+        let notices = gitgrant::notify::notices(&p, &applied, &due);
+        let anchors: Vec<CommitId> = notices.iter().map(|n| n.anchor).collect();
+        let before = gitgrant::notify::already_sent(&repo, &anchors);
+        let run = gitgrant::trail::run_name();
+        for (d, anchor) in rt.block_on(gitgrant::notify::send(&p, &notices, &before, &run)) {
+            if let Some(a) = anchor {
+                sent.push((a, format!("{}:{}", d.channel, d.id)));
+            }
+            if d.status != "sent" {
+                eprintln!(
+                    "warning: notification {} {} to {} {}: {}",
+                    d.event.name(),
+                    d.grant,
+                    d.channel,
+                    d.status,
+                    d.error.as_deref().unwrap_or_default()
+                );
+            }
+            deliveries.push(d);
+        }
+        repo.add_sent(&sent, p.now)?;
+    }
     // The notes go where the removals went.
-    if !args.dry_run && !records.is_empty() {
+    if !args.dry_run && (!records.is_empty() || !sent.is_empty()) {
         if let Some(remote) = &args.push {
             repo.push_notes(remote, p.now, 8)?;
         } else if args.removal != RemovalMode::Git
             && let Some(gh) = &p.github
         {
-            rt.block_on(gitgrant::trail::api_notes(gh, &records, p.now))?;
+            rt.block_on(gitgrant::trail::api_notes(gh, &records, &sent, p.now))?;
         }
     }
     let made: HashMap<&str, String> = made
@@ -373,6 +401,7 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
                 reviews: &reviews,
                 pushed_to: args.push.as_deref().filter(|_| !args.dry_run),
                 calls: calls.clone(),
+                notifications: &deliveries,
             };
             outln!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -380,6 +409,11 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
             report_invalid(&repo, base, &p.invalid)?;
             out!("{}", p.plan);
             out!("{}", human_summary(&args, &applied, &removals, &calls));
+            for (channel, counts) in gitgrant::notify::summary(&deliveries) {
+                let counts: Vec<String> =
+                    counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+                outln!("Notified {channel}: {}.", counts.join(", "));
+            }
         }
         Format::Markdown => out!("{}", markdown(&p, Some(&applied), &removals)),
     }

@@ -28,6 +28,10 @@ pub struct Note {
     /// Records by grant file.
     #[serde(default)]
     pub grants: BTreeMap<String, Record>,
+    /// Notifications sent about what this commit landed: `<channel>:<event
+    /// id>` → when. A later run sends none of these again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sent: BTreeMap<String, String>,
 }
 
 fn one() -> u32 {
@@ -123,6 +127,9 @@ impl Note {
         for (path, r) in &other.grants {
             self.grants.entry(path.clone()).or_insert_with(|| r.clone());
         }
+        for (id, at) in &other.sent {
+            self.sent.entry(id.clone()).or_insert_with(|| at.clone());
+        }
     }
 }
 
@@ -174,6 +181,37 @@ impl Repo {
             self.repo
                 .note(&sig, &sig, Some(NOTES_REF), commit.0, &note.to_text(), true)
                 .context(|| format!("writing the evidence note on {commit}"))?;
+            wrote = true;
+        }
+        Ok(wrote)
+    }
+
+    /// Records that the notifications `sent` (`(commit, "<channel>:<id>")`)
+    /// went out at `time`, on each commit's note.
+    pub fn add_sent(
+        &self,
+        sent: &[(CommitId, String)],
+        time: DateTime<Utc>,
+    ) -> Result<bool, GitError> {
+        let mut by_commit: BTreeMap<CommitId, Note> = BTreeMap::new();
+        for (commit, id) in sent {
+            by_commit
+                .entry(*commit)
+                .or_default()
+                .sent
+                .insert(id.clone(), crate::grant::fmt_time(time));
+        }
+        let sig = self.signature(time)?;
+        let mut wrote = false;
+        for (commit, mut note) in by_commit {
+            let old = self.note(commit).unwrap_or_default();
+            note.merge(&old);
+            if note == old {
+                continue;
+            }
+            self.repo
+                .note(&sig, &sig, Some(NOTES_REF), commit.0, &note.to_text(), true)
+                .context(|| format!("recording notifications on {commit}"))?;
             wrote = true;
         }
         Ok(wrote)

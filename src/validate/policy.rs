@@ -82,7 +82,57 @@ static POLICY_CHECKS: &[(&str, PolicyCheck)] = &[
     ("roles", check_roles),
     ("shared-account", check_shared_accounts),
     ("identity-center", check_identity_center),
+    ("notify", check_notify),
 ];
+
+/// Each channel names its URL (and key) by environment variable, gets
+/// known events, and has a name of its own.
+fn check_notify(p: &RawPolicy, s: &mut Sink) {
+    let env_name = |v: &str| {
+        !v.is_empty()
+            && v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && !v.starts_with(|c: char| c.is_ascii_digit())
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, c) in p.notify.iter().enumerate() {
+        let path = format!("notify.{i}");
+        if !names::is_slug(&c.name) || !seen.insert(c.name.as_str()) {
+            s.at(
+                Rule::Notify,
+                &format!("{path}.name"),
+                format!("channel name `{}` is not unique lower-case letters, digits and hyphens", c.name),
+            );
+        }
+        if !env_name(&c.url_env) {
+            s.at(
+                Rule::Notify,
+                &format!("{path}.url_env"),
+                format!("`{}` is not an environment variable's name (A-Z, 0-9, _): the URL itself never goes in git", c.url_env),
+            );
+        }
+        match (&c.secret_env, c.kind) {
+            (Some(v), crate::policy::ChannelKind::Webhook) if !env_name(v) => s.at(
+                Rule::Notify,
+                &format!("{path}.secret_env"),
+                format!("`{v}` is not an environment variable's name (A-Z, 0-9, _)"),
+            ),
+            (Some(_), kind) if kind != crate::policy::ChannelKind::Webhook => s.at(
+                Rule::Notify,
+                &format!("{path}.secret_env"),
+                "only a webhook signs its messages: slack and teams take no secret_env",
+            ),
+            _ => {}
+        }
+        if c.events.is_empty() {
+            s.at(Rule::Notify, &format!("{path}.events"), "the channel gets no events");
+        }
+        if let Some(lead) = &c.expiring_lead
+            && let Err(e) = lead.parse::<GrantDuration>()
+        {
+            s.at(Rule::InvalidDuration, &format!("{path}.expiring_lead"), e.to_string());
+        }
+    }
+}
 
 pub(super) fn check_policy(file: &SourceFile, out: &mut Vec<Violation>) -> Option<Policy> {
     let doc = parse_file::<RawPolicy>(file, out)?;
@@ -1239,6 +1289,22 @@ fn build_policy(raw: &RawPolicy) -> Policy {
         .split_once('/')
         .unwrap_or((raw.repository.as_str(), ""));
     Policy {
+        notify: raw
+            .notify
+            .iter()
+            .map(|c| crate::policy::Channel {
+                name: c.name.clone(),
+                kind: c.kind,
+                url_env: c.url_env.clone(),
+                secret_env: c.secret_env.clone(),
+                events: c.events.clone(),
+                expiring_lead: c
+                    .expiring_lead
+                    .as_ref()
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(crate::policy::DEFAULT_EXPIRING_LEAD),
+            })
+            .collect(),
         owner: owner.to_string(),
         name: name.to_string(),
         security_team: raw.security_team.clone(),
