@@ -258,31 +258,31 @@ pub async fn prepare(
         .filter(|v| validation.rejected.contains(&v.file))
         .collect();
     let active = active_grants
-            .iter()
-            .filter_map(|g| {
-                let role = policy.roles.get(g.role())?;
-                let path = g.id.path();
-                let landing = landed_in.get(&path)?;
-                let pull_request = match approvals.get(&path) {
-                    Some(Found::Judged(e)) => Some(e.pr),
-                    _ => repo
-                        .note(landing.commit)
-                        .and_then(|n| n.grants.get(&path)?.pull_request),
-                };
-                Some((
-                    g.id.to_string(),
-                    ActiveGrant {
-                        subject: g.subject.clone(),
-                        role: role.name.clone(),
-                        targets: policy.targets_text(role),
-                        window: g.window(Some(landing.time))?,
-                        providers: role.providers.clone(),
-                        break_glass: role.break_glass,
-                        pull_request,
-                    },
-                ))
-            })
-            .collect();
+        .iter()
+        .filter_map(|g| {
+            let role = policy.roles.get(g.role())?;
+            let path = g.id.path();
+            let landing = landed_in.get(&path)?;
+            let pull_request = match approvals.get(&path) {
+                Some(Found::Judged(e)) => Some(e.pr),
+                _ => repo
+                    .note(landing.commit)
+                    .and_then(|n| n.grants.get(&path)?.pull_request),
+            };
+            Some((
+                g.id.to_string(),
+                ActiveGrant {
+                    subject: g.subject.clone(),
+                    role: role.name.clone(),
+                    targets: policy.targets_text(role),
+                    window: g.window(Some(landing.time))?,
+                    providers: role.providers.clone(),
+                    break_glass: role.break_glass,
+                    pull_request,
+                },
+            ))
+        })
+        .collect();
     Ok(Prepare::Ready(Box::new(Prepared {
         now,
         tip,

@@ -78,7 +78,12 @@ fn id_of(parts: &[&str]) -> String {
         h.update(p.as_bytes());
         h.update([0]);
     }
-    let hex: String = h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     hex
 }
 
@@ -151,7 +156,12 @@ pub fn notices(p: &Prepared, applied: &[Applied], due: &[Removal]) -> Vec<Notice
             w.targets,
             fmt_time(w.window.end)
         );
-        out.push(notice(Event::Applied, grant, "", format!("Granted: {words}")));
+        out.push(notice(
+            Event::Applied,
+            grant,
+            "",
+            format!("Granted: {words}"),
+        ));
         if w.break_glass {
             out.push(notice(
                 Event::BreakGlass,
@@ -229,7 +239,10 @@ pub fn notices(p: &Prepared, applied: &[Applied], due: &[Removal]) -> Vec<Notice
             Event::Failed,
             &a.grant,
             &format!("{}:{}:{error}", a.provider, a.action),
-            format!("Failed: {} {} in {}: {error}", a.action, a.grant, a.provider),
+            format!(
+                "Failed: {} {} in {}: {error}",
+                a.action, a.grant, a.provider
+            ),
         ));
     }
     out
@@ -240,14 +253,22 @@ pub fn notices(p: &Prepared, applied: &[Applied], due: &[Removal]) -> Vec<Notice
 fn wants(channel: &Channel, n: &Notice, now: DateTime<Utc>) -> bool {
     channel.events.contains(&n.event)
         && (n.event != Event::Expiring
-            || n.window.is_some_and(|w| {
-                now < w.end && w.end - now <= channel.expiring_lead.to_delta()
-            }))
+            || n.window
+                .is_some_and(|w| now < w.end && w.end - now <= channel.expiring_lead.to_delta()))
 }
 
 /// The body `channel` gets for `n`.
-pub fn body(channel: &Channel, n: &Notice, repository: &str, run: &str, now: DateTime<Utc>) -> Value {
-    let mut facts = vec![("Event", n.event.name().to_string()), ("Grant", n.grant.clone())];
+pub fn body(
+    channel: &Channel,
+    n: &Notice,
+    repository: &str,
+    run: &str,
+    now: DateTime<Utc>,
+) -> Value {
+    let mut facts = vec![
+        ("Event", n.event.name().to_string()),
+        ("Grant", n.grant.clone()),
+    ];
     if let Some(s) = &n.subject {
         facts.push(("Subject", s.clone()));
     }
@@ -258,7 +279,10 @@ pub fn body(channel: &Channel, n: &Notice, repository: &str, run: &str, now: Dat
         facts.push(("Where", t.clone()));
     }
     if let Some(w) = n.window {
-        facts.push(("Window", format!("{} → {}", fmt_time(w.start), fmt_time(w.end))));
+        facts.push((
+            "Window",
+            format!("{} → {}", fmt_time(w.start), fmt_time(w.end)),
+        ));
     }
     let pr_url = n
         .pull_request
@@ -291,7 +315,8 @@ pub fn body(channel: &Channel, n: &Notice, repository: &str, run: &str, now: Dat
                 actions.push(json!({ "type": "Action.OpenUrl", "title": "The run", "url": run }));
             }
             if let Some(u) = &pr_url {
-                actions.push(json!({ "type": "Action.OpenUrl", "title": "Pull request", "url": u }));
+                actions
+                    .push(json!({ "type": "Action.OpenUrl", "title": "Pull request", "url": u }));
             }
             json!({
                 "type": "message",
@@ -336,7 +361,9 @@ pub fn body(channel: &Channel, n: &Notice, repository: &str, run: &str, now: Dat
 
 /// Slack's mrkdwn escapes: `&`, `<` and `>`.
 fn slack_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// `sha256=<hex>` of HMAC-SHA256 over `body` with `key`.
@@ -368,7 +395,9 @@ pub async fn send(
     let repository = p.policy.repository();
     let mut out = Vec::new();
     for channel in &p.policy.notify {
-        let url = std::env::var(&channel.url_env).ok().filter(|u| !u.is_empty());
+        let url = std::env::var(&channel.url_env)
+            .ok()
+            .filter(|u| !u.is_empty());
         let key = channel
             .secret_env
             .as_ref()
@@ -392,8 +421,8 @@ pub async fn send(
                 out.push((d, None));
                 continue;
             };
-            let body = serde_json::to_vec(&body(channel, n, &repository, run, p.now))
-                .unwrap_or_default();
+            let body =
+                serde_json::to_vec(&body(channel, n, &repository, run, p.now)).unwrap_or_default();
             let content_type = match channel.kind {
                 ChannelKind::Webhook => "application/cloudevents+json; charset=utf-8",
                 _ => "application/json",

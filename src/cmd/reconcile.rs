@@ -410,8 +410,7 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
             out!("{}", p.plan);
             out!("{}", human_summary(&args, &applied, &removals, &calls));
             for (channel, counts) in gitgrant::notify::summary(&deliveries) {
-                let counts: Vec<String> =
-                    counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+                let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
                 outln!("Notified {channel}: {}.", counts.join(", "));
             }
         }

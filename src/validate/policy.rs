@@ -90,7 +90,8 @@ static POLICY_CHECKS: &[(&str, PolicyCheck)] = &[
 fn check_notify(p: &RawPolicy, s: &mut Sink) {
     let env_name = |v: &str| {
         !v.is_empty()
-            && v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && v.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             && !v.starts_with(|c: char| c.is_ascii_digit())
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -100,7 +101,10 @@ fn check_notify(p: &RawPolicy, s: &mut Sink) {
             s.at(
                 Rule::Notify,
                 &format!("{path}.name"),
-                format!("channel name `{}` is not unique lower-case letters, digits and hyphens", c.name),
+                format!(
+                    "channel name `{}` is not unique lower-case letters, digits and hyphens",
+                    c.name
+                ),
             );
         }
         if !env_name(&c.url_env) {
@@ -124,12 +128,20 @@ fn check_notify(p: &RawPolicy, s: &mut Sink) {
             _ => {}
         }
         if c.events.is_empty() {
-            s.at(Rule::Notify, &format!("{path}.events"), "the channel gets no events");
+            s.at(
+                Rule::Notify,
+                &format!("{path}.events"),
+                "the channel gets no events",
+            );
         }
         if let Some(lead) = &c.expiring_lead
             && let Err(e) = lead.parse::<GrantDuration>()
         {
-            s.at(Rule::InvalidDuration, &format!("{path}.expiring_lead"), e.to_string());
+            s.at(
+                Rule::InvalidDuration,
+                &format!("{path}.expiring_lead"),
+                e.to_string(),
+            );
         }
     }
 }

@@ -16,6 +16,7 @@ mod identity_center_faults;
 mod init;
 mod moto;
 mod no_panics;
+mod notify;
 mod oncall_fake;
 mod oracle;
 mod proxy;

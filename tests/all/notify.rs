@@ -1,0 +1,349 @@
+//! Notifications, end to end: the real binary against moto, posting to a
+//! local HTTP sink that stands in for Slack, Teams and a webhook receiver.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
+
+use crate::moto::{moto, policies};
+use crate::reconcile::{PATH, aws_process, run_env, setup};
+use crate::support::{GitRepo, grant_yaml};
+
+const SECRET: &str = "webhook-test-secret";
+
+/// A request the sink received: its path, headers and body.
+type Received = (String, Vec<(String, String)>, Vec<u8>);
+
+/// A received request with its body read as JSON.
+type Message = (String, Vec<(String, String)>, Value, Vec<u8>);
+
+/// What the sink received, and how it answers.
+#[derive(Default)]
+struct Sink {
+    received: Vec<Received>,
+    /// Status for the webhook path (default 200).
+    hook_status: Option<u16>,
+    /// Delay before answering Slack.
+    slack_delay: Option<Duration>,
+}
+
+struct Recorder(Arc<Mutex<Sink>>);
+
+impl Respond for Recorder {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().unwrap();
+        let headers = req
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect();
+        let path = req.url.path().to_string();
+        s.received.push((path.clone(), headers, req.body.clone()));
+        let status = match path.as_str() {
+            "/hook" => s.hook_status.unwrap_or(200),
+            _ => 200,
+        };
+        let mut r = ResponseTemplate::new(status).set_body_string("ok");
+        if path == "/slack"
+            && let Some(d) = s.slack_delay
+        {
+            r = r.set_delay(d);
+        }
+        r
+    }
+}
+
+struct Setup {
+    m: crate::moto::Moto,
+    repo: GitRepo,
+    iam: aws_sdk_iam::Client,
+    sink: Arc<Mutex<Sink>>,
+    url: String,
+    _server: MockServer,
+    _rt: tokio::runtime::Runtime,
+}
+
+const NOTIFY: &str = "notify:
+  - name: security
+    kind: slack
+    url_env: TEST_SLACK_URL
+    events: [applied, expiring, revoked, refused, failed]
+  - name: ops
+    kind: teams
+    url_env: TEST_TEAMS_URL
+    events: [applied]
+  - name: siem
+    kind: webhook
+    url_env: TEST_HOOK_URL
+    secret_env: TEST_HOOK_SECRET
+    events: [applied, revoked]
+";
+
+fn start() -> Setup {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap();
+    repo.commit(
+        &[("gitgrant.yaml", Some(&format!("{policy}{NOTIFY}")))],
+        "Notify security, ops and the SIEM (#2)",
+        "2026-11-23T08:10:00Z",
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sink = Arc::new(Mutex::new(Sink::default()));
+    let server = rt.block_on(async {
+        let server = MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(Recorder(sink.clone()))
+            .mount(&server)
+            .await;
+        server
+    });
+    Setup {
+        url: server.uri(),
+        m,
+        repo,
+        iam,
+        sink,
+        _server: server,
+        _rt: rt,
+    }
+}
+
+impl Setup {
+    fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("TEST_SLACK_URL".into(), format!("{}/slack", self.url)),
+            ("TEST_TEAMS_URL".into(), format!("{}/teams", self.url)),
+            ("TEST_HOOK_URL".into(), format!("{}/hook", self.url)),
+            ("TEST_HOOK_SECRET".into(), SECRET.into()),
+        ]
+    }
+
+    fn reconcile(&self, now: &str, extra: &[&str]) -> (i32, Value) {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let mut args = vec!["reconcile", "--now", now];
+        args.extend(extra);
+        run_env(&self.repo.path, &self.m.url, &args, &env)
+    }
+
+    /// The bodies each path received, in order, and forget them.
+    fn take(&self) -> Vec<Message> {
+        let mut s = self.sink.lock().unwrap();
+        s.received
+            .drain(..)
+            .map(|(p, h, b)| (p, h, serde_json::from_slice(&b).unwrap(), b))
+            .collect()
+    }
+}
+
+/// The event each message is about: Slack's fallback text, Teams' title,
+/// the CloudEvent's type.
+fn what(path: &str, body: &Value) -> String {
+    match path {
+        "/slack" => body["text"].as_str().unwrap().to_string(),
+        "/teams" => body["attachments"][0]["content"]["body"][0]["text"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        _ => body["type"].as_str().unwrap().to_string(),
+    }
+}
+
+#[test]
+fn each_event_is_told_once_across_runs_and_a_dry_run_tells_nothing() {
+    let s = start();
+    s.repo.commit(
+        &[(
+            "grants/ro/alice-1.yaml",
+            Some(&grant_yaml("alice", "ro", "duration: 2h")),
+        )],
+        "alice: ro for 2h (#3)",
+        "2026-11-23T09:00:00Z",
+    );
+    let (code, json) = s.reconcile("2026-11-23T09:30:00Z", &["--dry-run"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(s.take().is_empty(), "a dry run sends nothing");
+
+    let (code, json) = s.reconcile("2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    let got = s.take();
+    let mut seen: Vec<(String, String)> = got
+        .iter()
+        .map(|(p, _, b, _)| (p.clone(), what(p, b)))
+        .collect();
+    seen.sort();
+    assert_eq!(seen.len(), 3, "{seen:#?}");
+    assert!(
+        seen[0].0 == "/hook" && seen[0].1 == "dev.gitgrant.grant.applied",
+        "{seen:?}"
+    );
+    assert!(seen[1].0 == "/slack" && seen[1].1.starts_with("gitgrant: Granted: alice has ro in AWS account `111111111111` (aws-prod) until 2026-11-23T11:00:00Z"), "{seen:?}");
+    assert_eq!(seen[2].0, "/teams");
+
+    // The webhook's body is a CloudEvent, signed over its raw bytes.
+    let (_, headers, event, raw) = got.iter().find(|(p, ..)| p == "/hook").unwrap().clone();
+    assert_eq!(event["specversion"], "1.0");
+    assert_eq!(event["source"], "https://github.com/acme/access");
+    assert_eq!(event["subject"], "ro/alice-1");
+    assert_eq!(event["data"]["window"]["end"], "2026-11-23T11:00:00Z");
+    let header = |k: &str| {
+        headers
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert!(header("content-type").starts_with("application/cloudevents+json"));
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&raw);
+    let want: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(header("x-gitgrant-signature-256"), format!("sha256={want}"));
+    let applied_id = event["id"].as_str().unwrap().to_string();
+
+    // The next run has nothing new to tell.
+    let (code, json) = s.reconcile("2026-11-23T10:00:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(s.take().is_empty());
+    // Within the 15 minutes before the end: `expiring`, to Slack only, once.
+    s.reconcile("2026-11-23T10:50:00Z", &[]);
+    let got = s.take();
+    assert_eq!(got.len(), 1);
+    assert!(
+        what(&got[0].0, &got[0].2)
+            .starts_with("gitgrant: Expiring: alice loses ro at 2026-11-23T11:00:00Z")
+    );
+    s.reconcile("2026-11-23T10:55:00Z", &[]);
+    assert!(s.take().is_empty(), "expiring is told once");
+
+    // Ended: revoked, to Slack and the webhook, once.
+    let (code, json) = s.reconcile("2026-11-23T11:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(policies(&s.iam, PATH).is_empty());
+    let got = s.take();
+    let mut seen: Vec<String> = got
+        .iter()
+        .map(|(p, _, b, _)| format!("{p} {}", what(p, b)))
+        .collect();
+    seen.sort();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0], "/hook dev.gitgrant.grant.revoked");
+    assert!(
+        seen[1].starts_with("/slack gitgrant: Revoked: ro/alice-1"),
+        "{seen:?}"
+    );
+    let revoked_id = got.iter().find(|(p, ..)| p == "/hook").unwrap().2["id"].clone();
+    assert_ne!(revoked_id, applied_id.as_str());
+    s.reconcile("2026-11-23T11:45:00Z", &[]);
+    assert!(s.take().is_empty());
+}
+
+#[test]
+fn a_failing_channel_is_retried_and_reported_and_the_reconcile_still_succeeds() {
+    let s = start();
+    s.sink.lock().unwrap().hook_status = Some(500);
+    s.repo.commit(
+        &[(
+            "grants/ro/alice-1.yaml",
+            Some(&grant_yaml("alice", "ro", "duration: 2h")),
+        )],
+        "alice: ro for 2h (#3)",
+        "2026-11-23T09:00:00Z",
+    );
+    let (code, json) = s.reconcile("2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(policies(&s.iam, PATH).len(), 1, "applied regardless");
+    let hook: Vec<&Value> = json["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["channel"] == "siem")
+        .collect();
+    assert_eq!(hook.len(), 1, "{json:#}");
+    assert_eq!(hook[0]["status"], "failed");
+    assert_eq!(hook[0]["attempts"], 3);
+    assert_eq!(hook[0]["error"], "answered 500 Internal Server Error");
+    let got = s.take();
+    assert_eq!(got.iter().filter(|(p, ..)| p == "/hook").count(), 3);
+    // Answering again: the next run sends what the last one could not,
+    // and nothing else.
+    s.sink.lock().unwrap().hook_status = None;
+    let (code, json) = s.reconcile("2026-11-23T09:45:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    let got = s.take();
+    assert_eq!(
+        got.len(),
+        1,
+        "{:?}",
+        got.iter().map(|g| &g.0).collect::<Vec<_>>()
+    );
+    assert_eq!(got[0].2["type"], "dev.gitgrant.grant.applied");
+}
+
+#[test]
+fn a_run_killed_after_applying_tells_on_the_next_run() {
+    let s = start();
+    s.sink.lock().unwrap().slack_delay = Some(Duration::from_secs(30));
+    s.repo.commit(
+        &[(
+            "grants/ro/alice-1.yaml",
+            Some(&grant_yaml("alice", "ro", "duration: 2h")),
+        )],
+        "alice: ro for 2h (#3)",
+        "2026-11-23T09:00:00Z",
+    );
+    let mut run = aws_process(&s.m.url);
+    run.args(["reconcile", "--now", "2026-11-23T09:30:00Z", "--repo"])
+        .arg(&s.repo.path)
+        .envs(s.env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = run.spawn().unwrap();
+    // Killed once the grant is in the cloud and Slack has the message in
+    // hand but has not answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while s
+        .sink
+        .lock()
+        .unwrap()
+        .received
+        .iter()
+        .all(|(p, ..)| p != "/slack")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached Slack"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(policies(&s.iam, PATH).len(), 1);
+    s.take();
+    s.sink.lock().unwrap().slack_delay = None;
+    let (code, json) = s.reconcile("2026-11-23T09:35:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    let got = s.take();
+    let slack: Vec<String> = got
+        .iter()
+        .filter(|(p, ..)| p == "/slack")
+        .map(|(p, _, b, _)| what(p, b))
+        .collect();
+    assert_eq!(slack.len(), 1, "{slack:?}");
+    assert!(
+        slack[0].starts_with("gitgrant: Granted: alice"),
+        "{slack:?}"
+    );
+}
