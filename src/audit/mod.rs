@@ -64,6 +64,22 @@ pub fn audit(history: &[HistoryCommit], now: DateTime<Utc>, options: &Options) -
     fold.finish(history.last(), now)
 }
 
+/// [`audit`] over commits as they come, holding only the lifecycles (and
+/// the last commit, the tip): a walk in another thread can feed it.
+pub fn audit_stream(
+    history: impl IntoIterator<Item = HistoryCommit>,
+    now: DateTime<Utc>,
+    options: &Options,
+) -> Audit {
+    let mut fold = fold::Fold::new(options);
+    let mut last = None;
+    for commit in history {
+        fold.commit(&commit);
+        last = Some(commit);
+    }
+    fold.finish(last.as_ref(), now)
+}
+
 /// The result of an audit: what `gitgrant audit --format json` prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[schemars(title = "gitgrant audit", rename = "Audit")]

@@ -61,14 +61,25 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             let _ = write!(stderr.lock(), "\rreading history: {n} commits");
         }
     };
-    let history = repo.history(tip, &mut progress)?;
-    if show {
-        let _ = write!(stderr.lock(), "\r\x1b[K");
-    }
     let options = Options {
         late_after: args.late_after.to_delta(),
     };
-    let mut full = audit::audit(&history, now, &options);
+    // Two cores: one thread walks the history and reads the files that
+    // changed, this one folds the commits into lifecycles as they come.
+    let git_dir = repo.git_dir().to_path_buf();
+    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+    let (mut full, walked) = std::thread::scope(|scope| {
+        let walker = scope.spawn(move || -> Result<(), gitgrant::git::GitError> {
+            let repo = Repo::open(&git_dir)?;
+            repo.history_each(tip, &mut progress, &mut |c| tx.send(c).is_ok())
+        });
+        let full = audit::audit_stream(rx, now, &options);
+        (full, walker.join())
+    });
+    walked.map_err(|_| anyhow::anyhow!("the history walk stopped unexpectedly"))??;
+    if show {
+        let _ = write!(stderr.lock(), "\r\x1b[K");
+    }
     audit::add_recorded(&mut full, &repo.notes());
     if args.github {
         let found = approvals(&repo, &args.branch, &full)?;

@@ -16,6 +16,25 @@ pub(super) fn walk(
     tip: super::CommitId,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<HistoryCommit>, GitError> {
+    let mut out = Vec::new();
+    walk_each(repo, tip, false, progress, &mut |c| {
+        out.push(c);
+        true
+    })?;
+    Ok(out)
+}
+
+/// The first-parent history oldest first, one commit at a time into
+/// `emit` (which returns false to stop). With `only_changes`, a commit that
+/// changes nothing gitgrant reads is skipped, unless it is the tip or where
+/// the history is cut: the audit learns nothing from it.
+pub(super) fn walk_each(
+    repo: &Repo,
+    tip: super::CommitId,
+    only_changes: bool,
+    progress: &mut dyn FnMut(usize),
+    emit: &mut dyn FnMut(HistoryCommit) -> bool,
+) -> Result<(), GitError> {
     let r = &repo.repo;
     // The chain, newest first; then read oldest first.
     let mut chain: Vec<Oid> = Vec::new();
@@ -36,49 +55,62 @@ pub(super) fn walk(
             Err(_) => break true,
         }
     };
+    drop(commit);
     let total = chain.len();
-    let mut out = Vec::with_capacity(total);
     let mut prev: Option<Tree> = None;
+    let mut cache = Cache::new();
     for (i, oid) in chain.into_iter().rev().enumerate() {
         let c = r.find_commit(oid).context(|| format!("reading {oid}"))?;
-        let tree = c.tree().context(|| format!("reading the tree of {oid}"))?;
+        let tree_id = c.tree_id();
         let mut changes = Vec::new();
-        if prev.as_ref().map(Tree::id) != Some(tree.id()) {
-            diff_top(repo, prev.as_ref(), &tree, &mut changes)?;
+        let tree = if prev.as_ref().map(Tree::id) != Some(tree_id) {
+            let tree = c.tree().context(|| format!("reading the tree of {oid}"))?;
+            diff_top(repo, &mut cache, prev.as_ref(), &tree, &mut changes)?;
+            Some(tree)
+        } else {
+            None
+        };
+        let cut = truncated && i == 0;
+        if !only_changes || !changes.is_empty() || cut || i + 1 == total {
+            let (time, offset_minutes) = git_time(c.committer().when());
+            let author = c.author();
+            let committer = c.committer();
+            let keep_going = emit(HistoryCommit {
+                id: oid.to_string(),
+                time,
+                offset_minutes,
+                author: format!(
+                    "{} <{}>",
+                    String::from_utf8_lossy(author.name_bytes()),
+                    String::from_utf8_lossy(author.email_bytes())
+                ),
+                committer: format!(
+                    "{} <{}>",
+                    String::from_utf8_lossy(committer.name_bytes()),
+                    String::from_utf8_lossy(committer.email_bytes())
+                ),
+                signature: signature(&c),
+                message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
+                parents: c.parent_count(),
+                merged_head: (c.parent_count() > 1)
+                    .then(|| c.parent_id(1).ok())
+                    .flatten()
+                    .map(|p| p.to_string()),
+                changes,
+                truncated: cut,
+            });
+            if !keep_going {
+                return Ok(());
+            }
         }
-        let (time, offset_minutes) = git_time(c.committer().when());
-        let author = c.author();
-        let committer = c.committer();
-        out.push(HistoryCommit {
-            id: oid.to_string(),
-            time,
-            offset_minutes,
-            author: format!(
-                "{} <{}>",
-                String::from_utf8_lossy(author.name_bytes()),
-                String::from_utf8_lossy(author.email_bytes())
-            ),
-            committer: format!(
-                "{} <{}>",
-                String::from_utf8_lossy(committer.name_bytes()),
-                String::from_utf8_lossy(committer.email_bytes())
-            ),
-            signature: signature(&c),
-            message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
-            parents: c.parent_count(),
-            merged_head: (c.parent_count() > 1)
-                .then(|| c.parent_id(1).ok())
-                .flatten()
-                .map(|p| p.to_string()),
-            changes,
-            truncated: truncated && i == 0,
-        });
         if i.is_multiple_of(4096) {
             progress(total + i);
         }
-        prev = Some(tree);
+        if let Some(t) = tree {
+            prev = Some(t);
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn entry_id(tree: Option<&Tree>, name: &str) -> Option<(Oid, i32)> {
@@ -89,6 +121,7 @@ fn entry_id(tree: Option<&Tree>, name: &str) -> Option<(Oid, i32)> {
 /// Changes to `gitgrant.yaml` and under `grants/` between two root trees.
 fn diff_top(
     repo: &Repo,
+    cache: &mut Cache,
     old: Option<&Tree>,
     new: &Tree,
     out: &mut Vec<FileChange>,
@@ -98,10 +131,10 @@ fn diff_top(
         out.push(FileChange {
             path: POLICY_PATH.to_string(),
             old: o
-                .map(|(id, mode)| version(repo, POLICY_PATH, id, mode))
+                .map(|(id, mode)| version(repo, cache, POLICY_PATH, id, mode, Side::Old))
                 .transpose()?,
             new: n
-                .map(|(id, mode)| version(repo, POLICY_PATH, id, mode))
+                .map(|(id, mode)| version(repo, cache, POLICY_PATH, id, mode, Side::New))
                 .transpose()?,
         });
     }
@@ -110,6 +143,7 @@ fn diff_top(
     if old_grants.as_ref().map(TreeEntry::id) != new_grants.as_ref().map(TreeEntry::id) {
         diff_entry(
             repo,
+            cache,
             "grants",
             old_grants.as_ref(),
             new_grants.as_ref(),
@@ -138,18 +172,21 @@ fn subtree<'r>(repo: &'r Repo, e: Option<&TreeEntry>) -> Result<Option<Tree<'r>>
 /// files become changes.
 fn diff_entry(
     repo: &Repo,
+    cache: &mut Cache,
     path: &str,
     old: Option<&TreeEntry>,
     new: Option<&TreeEntry>,
     out: &mut Vec<FileChange>,
 ) -> Result<(), GitError> {
-    let file = |e: Option<&TreeEntry>| -> Result<Option<FileVersion>, GitError> {
+    let mut file = |e: Option<&TreeEntry>, side| -> Result<Option<FileVersion>, GitError> {
         match e {
-            Some(e) if !is_tree(Some(e)) => version(repo, path, e.id(), e.filemode()).map(Some),
+            Some(e) if !is_tree(Some(e)) => {
+                version(repo, cache, path, e.id(), e.filemode(), side).map(Some)
+            }
             _ => Ok(None),
         }
     };
-    let (old_file, new_file) = (file(old)?, file(new)?);
+    let (old_file, new_file) = (file(old, Side::Old)?, file(new, Side::New)?);
     if (old_file.is_some() || new_file.is_some()) && !is_placeholder(path) {
         out.push(FileChange {
             path: path.to_string(),
@@ -159,7 +196,7 @@ fn diff_entry(
     }
     if is_tree(old) || is_tree(new) {
         let (ot, nt) = (subtree(repo, old)?, subtree(repo, new)?);
-        diff_trees(repo, path, ot.as_ref(), nt.as_ref(), out)?;
+        diff_trees(repo, cache, path, ot.as_ref(), nt.as_ref(), out)?;
     }
     Ok(())
 }
@@ -167,6 +204,7 @@ fn diff_entry(
 /// Merge-joins two sorted trees' entries, skipping those with equal ids.
 fn diff_trees(
     repo: &Repo,
+    cache: &mut Cache,
     prefix: &str,
     old: Option<&Tree>,
     new: Option<&Tree>,
@@ -211,15 +249,49 @@ fn diff_trees(
             .expect("one side is present")
             .name_bytes();
         let path = format!("{prefix}/{}", String::from_utf8_lossy(name));
-        diff_entry(repo, &path, o.as_ref(), n.as_ref(), out)?;
+        diff_entry(repo, cache, &path, o.as_ref(), n.as_ref(), out)?;
     }
     Ok(())
 }
 
-fn version(repo: &Repo, path: &str, id: Oid, mode: i32) -> Result<FileVersion, GitError> {
+/// The content of every file version present at the commit last walked,
+/// by blob id and mode: a change's old side is what an earlier commit's new
+/// side read, so each blob is inflated once. Entries leave when their file
+/// changes or goes, so it holds the files of one tree, not the history.
+type Cache = std::collections::HashMap<(Oid, i32), crate::snapshot::Content>;
+
+/// Which side of a change a version is.
+#[derive(Clone, Copy)]
+enum Side {
+    Old,
+    New,
+}
+
+fn version(
+    repo: &Repo,
+    cache: &mut Cache,
+    path: &str,
+    id: Oid,
+    mode: i32,
+    side: Side,
+) -> Result<FileVersion, GitError> {
+    let content = match side {
+        Side::Old => match cache.remove(&(id, mode)) {
+            Some(c) => c,
+            None => repo.file_content(path, id, mode)?,
+        },
+        Side::New => {
+            let c = match cache.get(&(id, mode)) {
+                Some(c) => c.clone(),
+                None => repo.file_content(path, id, mode)?,
+            };
+            cache.insert((id, mode), c.clone());
+            c
+        }
+    };
     Ok(FileVersion {
         blob: id.to_string(),
-        content: repo.file_content(path, id, mode)?,
+        content,
     })
 }
 

@@ -589,4 +589,21 @@ impl Repo {
     ) -> Result<Vec<crate::history::HistoryCommit>, GitError> {
         history::walk(self, tip, progress)
     }
+
+    /// [`Repo::history`], one commit at a time into `emit` (false stops
+    /// the walk), leaving out commits that change nothing gitgrant reads
+    /// (but not the tip, nor where the history is cut).
+    pub fn history_each(
+        &self,
+        tip: CommitId,
+        progress: &mut dyn FnMut(usize),
+        emit: &mut dyn FnMut(crate::history::HistoryCommit) -> bool,
+    ) -> Result<(), GitError> {
+        history::walk_each(self, tip, true, progress, emit)
+    }
+
+    /// The directory of the repository (its `.git`, or itself when bare).
+    pub fn git_dir(&self) -> &Path {
+        self.repo.path()
+    }
 }

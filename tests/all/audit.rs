@@ -435,3 +435,78 @@ fn a_merge_is_github_signed_only_when_committed_and_signed_as_github() {
     let alice = lifecycle(&json, "prod-readonly/alice-20261121-00a1");
     assert_eq!(alice["landed"]["evidence"], "github-signed", "{alice:#}");
 }
+
+#[test]
+fn the_streamed_audit_reads_what_the_full_walk_reads() {
+    // The command folds commits as a second thread walks, and skips commits
+    // that change nothing it reads: the audit must come out the same.
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let a = grant_yaml("alice", "prod-readonly", "duration: 2h");
+    let b = grant_yaml("bob", "prod-readonly", "duration: 4h");
+    repo.commit(
+        &[("README.md", Some("notes\n"))],
+        "Docs (#2)",
+        "2026-11-20T09:30:00Z",
+    );
+    repo.pull_request(
+        3,
+        &[("grants/prod-readonly/alice-1.yaml", Some(&a))],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00Z",
+    );
+    repo.commit(
+        &[("README.md", Some("more notes\n"))],
+        "Docs (#4)",
+        "2026-11-21T09:10:00Z",
+    );
+    repo.pull_request(
+        5,
+        &[("grants/prod-readonly/bob-1.yaml", Some(&b))],
+        "2026-11-21T09:20:00Z",
+        "2026-11-21T09:30:00Z",
+    );
+    let longer = grant_yaml("alice", "prod-readonly", "duration: 3h");
+    repo.commit(
+        &[("grants/prod-readonly/alice-1.yaml", Some(&longer))],
+        "Extend (#6)",
+        "2026-11-21T10:00:00Z",
+    );
+    repo.commit(
+        &[("grants/prod-readonly/bob-1.yaml", None)],
+        "Revoke bob (#7)",
+        "2026-11-21T10:30:00Z",
+    );
+    repo.commit(
+        &[("grants/prod-readonly/bob-2.yaml", Some(&b))],
+        "bob again (#8)",
+        "2026-11-21T11:00:00Z",
+    );
+    repo.commit(
+        &[("README.md", Some("last\n"))],
+        "Docs (#9)",
+        "2026-11-21T11:30:00Z",
+    );
+
+    let r = gitgrant::git::Repo::open(&repo.path).unwrap();
+    let tip = r.resolve("HEAD").unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let options = gitgrant::audit::Options {
+        late_after: chrono::TimeDelta::hours(1),
+    };
+    let full = gitgrant::audit::audit(&r.history(tip, &mut |_| {}).unwrap(), now, &options);
+    let mut streamed = Vec::new();
+    r.history_each(tip, &mut |_| {}, &mut |c| {
+        streamed.push(c);
+        true
+    })
+    .unwrap();
+    assert_eq!(
+        streamed.len(),
+        7,
+        "the three documentation-only commits but the tip are skipped"
+    );
+    assert_eq!(gitgrant::audit::audit_stream(streamed, now, &options), full);
+    assert_eq!(full.lifecycles.len(), 3);
+}
