@@ -57,60 +57,173 @@ pub(super) fn walk_each(
     };
     drop(commit);
     let total = chain.len();
-    let mut prev: Option<Tree> = None;
-    let mut cache = Cache::new();
-    for (i, oid) in chain.into_iter().rev().enumerate() {
-        let c = r.find_commit(oid).context(|| format!("reading {oid}"))?;
-        let tree_id = c.tree_id();
-        let mut changes = Vec::new();
-        let tree = if prev.as_ref().map(Tree::id) != Some(tree_id) {
-            let tree = c.tree().context(|| format!("reading the tree of {oid}"))?;
-            diff_top(repo, &mut cache, prev.as_ref(), &tree, &mut changes)?;
-            Some(tree)
-        } else {
-            None
-        };
-        let cut = truncated && i == 0;
-        if !only_changes || !changes.is_empty() || cut || i + 1 == total {
-            let (time, offset_minutes) = git_time(c.committer().when());
-            let author = c.author();
-            let committer = c.committer();
-            let keep_going = emit(HistoryCommit {
-                id: oid.to_string(),
-                time,
-                offset_minutes,
-                author: format!(
-                    "{} <{}>",
-                    String::from_utf8_lossy(author.name_bytes()),
-                    String::from_utf8_lossy(author.email_bytes())
-                ),
-                committer: format!(
-                    "{} <{}>",
-                    String::from_utf8_lossy(committer.name_bytes()),
-                    String::from_utf8_lossy(committer.email_bytes())
-                ),
-                signature: signature(&c),
-                message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
-                parents: c.parent_count(),
-                merged_head: (c.parent_count() > 1)
-                    .then(|| c.parent_id(1).ok())
-                    .flatten()
-                    .map(|p| p.to_string()),
-                changes,
-                truncated: cut,
-            });
-            if !keep_going {
+    chain.reverse();
+    if total < 2 * CHUNK {
+        let mut w = Walker::new(repo);
+        for i in 0..total {
+            if let Some(c) = w.read(&chain, i, truncated, only_changes)?
+                && !emit(c)
+            {
                 return Ok(());
             }
+            if i.is_multiple_of(4096) {
+                progress(total + i);
+            }
         }
-        if i.is_multiple_of(4096) {
-            progress(total + i);
+        return Ok(());
+    }
+    // Two threads diff alternate chunks of the chain, each with its own
+    // repository handle; chunks are emitted in order, a few at a time, so
+    // memory holds a few chunks, not the history.
+    let chunks = total.div_ceil(CHUNK);
+    let dir = repo.repo.path().to_path_buf();
+    std::thread::scope(|scope| -> Result<(), GitError> {
+        let mut inboxes = Vec::new();
+        for worker in 0..WORKERS {
+            let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            inboxes.push(rx);
+            let (chain, dir) = (&chain, &dir);
+            scope.spawn(move || {
+                let repo = match Repo::open(dir) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut w = Walker::new(&repo);
+                for k in (worker..chunks).step_by(WORKERS) {
+                    let range = k * CHUNK..((k + 1) * CHUNK).min(chain.len());
+                    w.prev = None;
+                    let mut out = Vec::new();
+                    let mut failed = None;
+                    for i in range {
+                        match w.read(chain, i, truncated, only_changes) {
+                            Ok(Some(c)) => out.push(c),
+                            Ok(None) => {}
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    let sent = match failed {
+                        Some(e) => tx.send(Err(e)),
+                        None => tx.send(Ok(out)),
+                    };
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            });
         }
-        if let Some(t) = tree {
-            prev = Some(t);
+        for k in 0..chunks {
+            let got = inboxes[k % WORKERS]
+                .recv()
+                .map_err(|_| GitError::Walk("a history reader stopped".into()))?;
+            for c in got? {
+                if !emit(c) {
+                    return Ok(());
+                }
+            }
+            progress(total + (k + 1) * CHUNK);
+        }
+        Ok(())
+    })
+}
+
+/// Commits per chunk a reader diffs in one go.
+const CHUNK: usize = 1024;
+
+/// Readers diffing chunks at once.
+const WORKERS: usize = 2;
+
+/// Reads commits of a first-parent chain (oldest first) one after another.
+struct Walker<'r> {
+    repo: &'r Repo,
+    /// The tree of the commit read last, when it was the one before.
+    prev: Option<(usize, Tree<'r>)>,
+    cache: Cache,
+}
+
+impl<'r> Walker<'r> {
+    fn new(repo: &'r Repo) -> Walker<'r> {
+        Walker {
+            repo,
+            prev: None,
+            cache: Cache::new(),
         }
     }
-    Ok(())
+
+    /// Commit `i` of `chain` compared with commit `i - 1`; `None` when
+    /// `only_changes` and it changes nothing (and is neither the tip nor
+    /// the cut).
+    fn read(
+        &mut self,
+        chain: &[Oid],
+        i: usize,
+        truncated: bool,
+        only_changes: bool,
+    ) -> Result<Option<HistoryCommit>, GitError> {
+        let r = &self.repo.repo;
+        let oid = chain[i];
+        let prev = match self.prev.take() {
+            Some((at, t)) if at + 1 == i => Some(t),
+            _ if i > 0 => Some(
+                r.find_commit(chain[i - 1])
+                    .and_then(|c| c.tree())
+                    .context(|| format!("reading the tree of {}", chain[i - 1]))?,
+            ),
+            _ => None,
+        };
+        let c = r.find_commit(oid).context(|| format!("reading {oid}"))?;
+        let mut changes = Vec::new();
+        let tree = if prev.as_ref().map(Tree::id) != Some(c.tree_id()) {
+            let tree = c.tree().context(|| format!("reading the tree of {oid}"))?;
+            diff_top(
+                self.repo,
+                &mut self.cache,
+                prev.as_ref(),
+                &tree,
+                &mut changes,
+            )?;
+            tree
+        } else {
+            prev.expect("equal to the commit's tree")
+        };
+        self.prev = Some((i, tree));
+        let cut = truncated && i == 0;
+        if only_changes && changes.is_empty() && !cut && i + 1 != chain.len() {
+            return Ok(None);
+        }
+        let (time, offset_minutes) = git_time(c.committer().when());
+        let author = c.author();
+        let committer = c.committer();
+        Ok(Some(HistoryCommit {
+            id: oid.to_string(),
+            time,
+            offset_minutes,
+            author: format!(
+                "{} <{}>",
+                String::from_utf8_lossy(author.name_bytes()),
+                String::from_utf8_lossy(author.email_bytes())
+            ),
+            committer: format!(
+                "{} <{}>",
+                String::from_utf8_lossy(committer.name_bytes()),
+                String::from_utf8_lossy(committer.email_bytes())
+            ),
+            signature: signature(&c),
+            message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
+            parents: c.parent_count(),
+            merged_head: (c.parent_count() > 1)
+                .then(|| c.parent_id(1).ok())
+                .flatten()
+                .map(|p| p.to_string()),
+            changes,
+            truncated: cut,
+        }))
+    }
 }
 
 fn entry_id(tree: Option<&Tree>, name: &str) -> Option<(Oid, i32)> {

@@ -38,6 +38,9 @@ pub enum GitError {
     /// A revision or branch that does not exist.
     #[error("no commit `{0}` in the access repository")]
     UnknownRevision(String),
+    /// A thread reading the history stopped.
+    #[error("reading the history: {0}")]
+    Walk(String),
     /// The remote kept moving while gitgrant pushed.
     #[error("the remote branch kept moving; gave up after {attempts} attempts")]
     PushRetriesExhausted {

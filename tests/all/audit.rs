@@ -510,3 +510,90 @@ fn the_streamed_audit_reads_what_the_full_walk_reads() {
     assert_eq!(gitgrant::audit::audit_stream(streamed, now, &options), full);
     assert_eq!(full.lifecycles.len(), 3);
 }
+
+#[test]
+fn a_long_history_read_by_two_threads_keeps_every_lifecycle_in_order() {
+    // 3,000 commits (over two chunks per reader): grants added one a commit,
+    // each removed 7 commits later, with documentation commits between,
+    // made with `git fast-import`.
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap();
+    let mut stream = String::new();
+    let mut mark_time = 1_795_200_000u64;
+    let blob = |s: &mut String, data: &str| {
+        s.push_str(&format!("data {}\n{data}\n", data.len()));
+    };
+    let mut expected = Vec::new();
+    for i in 0..3000u64 {
+        mark_time += 60;
+        stream.push_str(&format!(
+            "commit refs/heads/main\ncommitter Dev <dev@example.com> {mark_time} +0000\n"
+        ));
+        blob(&mut stream, &format!("step {i}"));
+        if i == 0 {
+            stream.push_str("from refs/heads/main^0\n");
+            stream.push_str("M 100644 inline gitgrant.yaml\n");
+            blob(&mut stream, &policy);
+        }
+        match i % 3 {
+            0 => {
+                let name = format!("grants/prod-readonly/alice-{i}.yaml");
+                stream.push_str(&format!("M 100644 inline {name}\n"));
+                blob(
+                    &mut stream,
+                    &grant_yaml("alice", "prod-readonly", "duration: 2h"),
+                );
+                expected.push(format!("prod-readonly/alice-{i}"));
+                if i >= 21 {
+                    stream.push_str(&format!("D grants/prod-readonly/alice-{}.yaml\n", i - 21));
+                }
+            }
+            _ => {
+                stream.push_str("M 100644 inline README.md\n");
+                blob(&mut stream, &format!("notes {i}\n"));
+            }
+        }
+        stream.push('\n');
+    }
+    let mut child = std::process::Command::new("git")
+        .args(["fast-import", "--quiet", "--force"])
+        .current_dir(&repo.path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stream.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let r = gitgrant::git::Repo::open(&repo.path).unwrap();
+    let tip = r.resolve("refs/heads/main").unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-30T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let options = gitgrant::audit::Options {
+        late_after: chrono::TimeDelta::hours(1),
+    };
+    let history = r.history(tip, &mut |_| {}).unwrap();
+    assert_eq!(history.len(), 3001, "every commit, oldest first");
+    assert!(history.windows(2).all(|w| w[0].time <= w[1].time));
+    let full = gitgrant::audit::audit(&history, now, &options);
+    let mut streamed = Vec::new();
+    r.history_each(tip, &mut |_| {}, &mut |c| {
+        streamed.push(c);
+        true
+    })
+    .unwrap();
+    assert_eq!(streamed.len(), 1002, "the policy commit, the grant commits and the tip");
+    assert_eq!(gitgrant::audit::audit_stream(streamed, now, &options), full);
+    let mut ids: Vec<String> = full.lifecycles.iter().map(|l| l.id.clone()).collect();
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let ended = full.lifecycles.iter().filter(|l| l.end.is_some()).count();
+    assert_eq!(ended, 1000 - 7, "all but the last seven were removed");
+}
