@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// mimalloc, also for libgit2's C allocations ("override"): the audit's
+// history readers and its fold allocate on different threads, where the
+// system allocator spent a third of the time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
     cmd::init_logging(&cli.global);

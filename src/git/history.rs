@@ -143,7 +143,7 @@ struct Walker<'r> {
     repo: &'r Repo,
     /// The tree of the commit read last, when it was the one before.
     prev: Option<(usize, Tree<'r>)>,
-    cache: Cache,
+    cache: Cache<'r>,
 }
 
 impl<'r> Walker<'r> {
@@ -187,6 +187,7 @@ impl<'r> Walker<'r> {
                 &tree,
                 &mut changes,
             )?;
+            self.cache.next_commit();
             tree
         } else {
             prev.expect("equal to the commit's tree")
@@ -232,9 +233,9 @@ fn entry_id(tree: Option<&Tree>, name: &str) -> Option<(Oid, i32)> {
 }
 
 /// Changes to `gitgrant.yaml` and under `grants/` between two root trees.
-fn diff_top(
-    repo: &Repo,
-    cache: &mut Cache,
+fn diff_top<'r>(
+    repo: &'r Repo,
+    cache: &mut Cache<'r>,
     old: Option<&Tree>,
     new: &Tree,
     out: &mut Vec<FileChange>,
@@ -283,9 +284,9 @@ fn subtree<'r>(repo: &'r Repo, e: Option<&TreeEntry>) -> Result<Option<Tree<'r>>
 
 /// Compares what one path holds before and after: trees are descended into,
 /// files become changes.
-fn diff_entry(
-    repo: &Repo,
-    cache: &mut Cache,
+fn diff_entry<'r>(
+    repo: &'r Repo,
+    cache: &mut Cache<'r>,
     path: &str,
     old: Option<&TreeEntry>,
     new: Option<&TreeEntry>,
@@ -308,16 +309,26 @@ fn diff_entry(
         });
     }
     if is_tree(old) || is_tree(new) {
-        let (ot, nt) = (subtree(repo, old)?, subtree(repo, new)?);
+        let ot = match old.filter(|e| is_tree(Some(e))) {
+            Some(e) => match cache.trees.remove(&e.id()) {
+                Some(t) => Some(t),
+                None => subtree(repo, old)?,
+            },
+            None => None,
+        };
+        let nt = subtree(repo, new)?;
         diff_trees(repo, cache, path, ot.as_ref(), nt.as_ref(), out)?;
+        if let Some(t) = nt {
+            cache.fresh.insert(t.id(), t);
+        }
     }
     Ok(())
 }
 
 /// Merge-joins two sorted trees' entries, skipping those with equal ids.
-fn diff_trees(
-    repo: &Repo,
-    cache: &mut Cache,
+fn diff_trees<'r>(
+    repo: &'r Repo,
+    cache: &mut Cache<'r>,
     prefix: &str,
     old: Option<&Tree>,
     new: Option<&Tree>,
@@ -371,7 +382,28 @@ fn diff_trees(
 /// by blob id and mode: a change's old side is what an earlier commit's new
 /// side read, so each blob is inflated once. Entries leave when their file
 /// changes or goes, so it holds the files of one tree, not the history.
-type Cache = std::collections::HashMap<(Oid, i32), crate::snapshot::Content>;
+///
+/// Subtrees are kept the same way: the trees under `grants/` a commit's
+/// new side read are the next commit's old side, inflated once.
+#[derive(Default)]
+struct Cache<'r> {
+    blobs: std::collections::HashMap<(Oid, i32), crate::snapshot::Content>,
+    /// Subtrees the commit before read, by id.
+    trees: std::collections::HashMap<Oid, Tree<'r>>,
+    /// Subtrees this commit read, by id.
+    fresh: std::collections::HashMap<Oid, Tree<'r>>,
+}
+
+impl<'r> Cache<'r> {
+    fn new() -> Cache<'r> {
+        Cache::default()
+    }
+
+    /// A commit is done: what it read is what the next one starts from.
+    fn next_commit(&mut self) {
+        self.trees = std::mem::take(&mut self.fresh);
+    }
+}
 
 /// Which side of a change a version is.
 #[derive(Clone, Copy)]
@@ -382,23 +414,23 @@ enum Side {
 
 fn version(
     repo: &Repo,
-    cache: &mut Cache,
+    cache: &mut Cache<'_>,
     path: &str,
     id: Oid,
     mode: i32,
     side: Side,
 ) -> Result<FileVersion, GitError> {
     let content = match side {
-        Side::Old => match cache.remove(&(id, mode)) {
+        Side::Old => match cache.blobs.remove(&(id, mode)) {
             Some(c) => c,
             None => repo.file_content(path, id, mode)?,
         },
         Side::New => {
-            let c = match cache.get(&(id, mode)) {
+            let c = match cache.blobs.get(&(id, mode)) {
                 Some(c) => c.clone(),
                 None => repo.file_content(path, id, mode)?,
             };
-            cache.insert((id, mode), c.clone());
+            cache.blobs.insert((id, mode), c.clone());
             c
         }
     };
