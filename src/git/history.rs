@@ -36,26 +36,37 @@ pub(super) fn walk_each(
     emit: &mut dyn FnMut(HistoryCommit) -> bool,
 ) -> Result<(), GitError> {
     let r = &repo.repo;
-    // The chain, newest first; then read oldest first.
+    // The chain, newest first, by libgit2's revision walk (which parses only
+    // parents and times); then read oldest first.
+    r.find_commit(tip.0).context(|| format!("reading {tip}"))?;
+    let mut walk = r.revwalk().context(|| "starting the history walk".into())?;
+    walk.push(tip.0)
+        .and_then(|()| walk.simplify_first_parent())
+        .context(|| format!("walking from {tip}"))?;
     let mut chain: Vec<Oid> = Vec::new();
-    let mut commit = r.find_commit(tip.0).context(|| format!("reading {tip}"))?;
-    let truncated = loop {
-        chain.push(commit.id());
+    // A parent named but missing: history rewritten or cut.
+    let mut truncated = false;
+    for oid in walk {
+        match oid {
+            Ok(oid) => chain.push(oid),
+            Err(_) => {
+                truncated = true;
+                break;
+            }
+        }
         if chain.len().is_multiple_of(4096) {
             progress(chain.len());
         }
-        if commit.parent_count() == 0 {
-            // A shallow clone shows its boundary commits without parents;
-            // the commit object itself still names them.
-            break names_a_parent(&commit);
+    }
+    if !truncated && let Some(last) = chain.last() {
+        // A shallow clone shows its boundary commits without parents; the
+        // commit object itself still names them.
+        let commit = r.find_commit(*last).context(|| format!("reading {last}"))?;
+        truncated = commit.parent_count() == 0 && names_a_parent(&commit);
+        if commit.parent_count() > 0 && commit.parent(0).is_err() {
+            truncated = true;
         }
-        match commit.parent(0) {
-            Ok(p) => commit = p,
-            // Named but missing: history rewritten or cut.
-            Err(_) => break true,
-        }
-    };
-    drop(commit);
+    }
     let total = chain.len();
     chain.reverse();
     if total < 2 * CHUNK {
