@@ -170,9 +170,19 @@ impl Repo {
                 .grants
                 .insert(path.clone(), record.clone());
         }
+        self.merge_notes(by_commit, time)
+    }
+
+    /// Merges each of `notes` into the note already on its commit, writing
+    /// only those that change. Returns whether anything was written.
+    fn merge_notes(
+        &self,
+        notes: BTreeMap<CommitId, Note>,
+        time: DateTime<Utc>,
+    ) -> Result<bool, GitError> {
         let sig = self.signature(time)?;
         let mut wrote = false;
-        for (commit, mut note) in by_commit {
+        for (commit, mut note) in notes {
             let old = self.note(commit).unwrap_or_default();
             note.merge(&old);
             if note == old {
@@ -201,20 +211,7 @@ impl Repo {
                 .sent
                 .insert(id.clone(), crate::grant::fmt_time(time));
         }
-        let sig = self.signature(time)?;
-        let mut wrote = false;
-        for (commit, mut note) in by_commit {
-            let old = self.note(commit).unwrap_or_default();
-            note.merge(&old);
-            if note == old {
-                continue;
-            }
-            self.repo
-                .note(&sig, &sig, Some(NOTES_REF), commit.0, &note.to_text(), true)
-                .context(|| format!("recording notifications on {commit}"))?;
-            wrote = true;
-        }
-        Ok(wrote)
+        self.merge_notes(by_commit, time)
     }
 
     /// The tip of [`NOTES_REF`].

@@ -436,6 +436,37 @@ fn a_merge_is_github_signed_only_when_committed_and_signed_as_github() {
     assert_eq!(alice["landed"]["evidence"], "github-signed", "{alice:#}");
 }
 
+/// The audit of `dir`'s HEAD over every commit, after checking that the
+/// streamed walk (which skips commits changing nothing read) gives `kept`
+/// commits, oldest first, and the same audit.
+fn streamed_and_full(dir: &Path, now: &str, kept: usize) -> gitgrant::audit::Audit {
+    let r = gitgrant::git::Repo::open(dir).unwrap();
+    let tip = r.resolve("HEAD").unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339(now).unwrap().to_utc();
+    let options = gitgrant::audit::Options {
+        late_after: chrono::TimeDelta::hours(1),
+    };
+    let history = r.history(tip, &mut |_| {}).unwrap();
+    assert!(
+        history.windows(2).all(|w| w[0].time <= w[1].time),
+        "oldest first"
+    );
+    let full = gitgrant::audit::audit(&history, now, &options);
+    let mut streamed = Vec::new();
+    r.history_each(tip, &mut |_| {}, &mut |c| {
+        streamed.push(c);
+        true
+    })
+    .unwrap();
+    assert_eq!(
+        streamed.len(),
+        kept,
+        "commits that change nothing read (but the tip) are skipped"
+    );
+    assert_eq!(gitgrant::audit::audit_stream(streamed, now, &options), full);
+    full
+}
+
 #[test]
 fn the_streamed_audit_reads_what_the_full_walk_reads() {
     // The command folds commits as a second thread walks, and skips commits
@@ -487,27 +518,7 @@ fn the_streamed_audit_reads_what_the_full_walk_reads() {
         "2026-11-21T11:30:00Z",
     );
 
-    let r = gitgrant::git::Repo::open(&repo.path).unwrap();
-    let tip = r.resolve("HEAD").unwrap();
-    let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T00:00:00Z")
-        .unwrap()
-        .to_utc();
-    let options = gitgrant::audit::Options {
-        late_after: chrono::TimeDelta::hours(1),
-    };
-    let full = gitgrant::audit::audit(&r.history(tip, &mut |_| {}).unwrap(), now, &options);
-    let mut streamed = Vec::new();
-    r.history_each(tip, &mut |_| {}, &mut |c| {
-        streamed.push(c);
-        true
-    })
-    .unwrap();
-    assert_eq!(
-        streamed.len(),
-        7,
-        "the three documentation-only commits but the tip are skipped"
-    );
-    assert_eq!(gitgrant::audit::audit_stream(streamed, now, &options), full);
+    let full = streamed_and_full(&repo.path, "2026-11-22T00:00:00Z", 7);
     assert_eq!(full.lifecycles.len(), 3);
 }
 
@@ -570,26 +581,7 @@ fn a_long_history_read_by_two_threads_keeps_every_lifecycle_in_order() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 
-    let r = gitgrant::git::Repo::open(&repo.path).unwrap();
-    let tip = r.resolve("refs/heads/main").unwrap();
-    let now = chrono::DateTime::parse_from_rfc3339("2026-11-30T00:00:00Z")
-        .unwrap()
-        .to_utc();
-    let options = gitgrant::audit::Options {
-        late_after: chrono::TimeDelta::hours(1),
-    };
-    let history = r.history(tip, &mut |_| {}).unwrap();
-    assert_eq!(history.len(), 3001, "every commit, oldest first");
-    assert!(history.windows(2).all(|w| w[0].time <= w[1].time));
-    let full = gitgrant::audit::audit(&history, now, &options);
-    let mut streamed = Vec::new();
-    r.history_each(tip, &mut |_| {}, &mut |c| {
-        streamed.push(c);
-        true
-    })
-    .unwrap();
-    assert_eq!(streamed.len(), 1002, "the policy commit, the grant commits and the tip");
-    assert_eq!(gitgrant::audit::audit_stream(streamed, now, &options), full);
+    let full = streamed_and_full(&repo.path, "2026-11-30T00:00:00Z", 1002);
     let mut ids: Vec<String> = full.lifecycles.iter().map(|l| l.id.clone()).collect();
     ids.sort();
     expected.sort();

@@ -125,6 +125,18 @@ impl Setup {
         ]
     }
 
+    /// alice's 2h read-only grant lands at 09:00.
+    fn land_alice(&self) {
+        self.repo.commit(
+            &[(
+                "grants/ro/alice-1.yaml",
+                Some(&grant_yaml("alice", "ro", "duration: 2h")),
+            )],
+            "alice: ro for 2h (#3)",
+            "2026-11-23T09:00:00Z",
+        );
+    }
+
     fn reconcile(&self, now: &str, extra: &[&str]) -> (i32, Value) {
         let env = self.env();
         let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
@@ -159,14 +171,7 @@ fn what(path: &str, body: &Value) -> String {
 #[test]
 fn each_event_is_told_once_across_runs_and_a_dry_run_tells_nothing() {
     let s = start();
-    s.repo.commit(
-        &[(
-            "grants/ro/alice-1.yaml",
-            Some(&grant_yaml("alice", "ro", "duration: 2h")),
-        )],
-        "alice: ro for 2h (#3)",
-        "2026-11-23T09:00:00Z",
-    );
+    s.land_alice();
     let (code, json) = s.reconcile("2026-11-23T09:30:00Z", &["--dry-run"]);
     assert_eq!(code, 0, "{json:#}");
     assert!(s.take().is_empty(), "a dry run sends nothing");
@@ -254,14 +259,7 @@ fn each_event_is_told_once_across_runs_and_a_dry_run_tells_nothing() {
 fn a_failing_channel_is_retried_and_reported_and_the_reconcile_still_succeeds() {
     let s = start();
     s.sink.lock().unwrap().hook_status = Some(500);
-    s.repo.commit(
-        &[(
-            "grants/ro/alice-1.yaml",
-            Some(&grant_yaml("alice", "ro", "duration: 2h")),
-        )],
-        "alice: ro for 2h (#3)",
-        "2026-11-23T09:00:00Z",
-    );
+    s.land_alice();
     let (code, json) = s.reconcile("2026-11-23T09:30:00Z", &[]);
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(policies(&s.iam, PATH).len(), 1, "applied regardless");
@@ -296,14 +294,7 @@ fn a_failing_channel_is_retried_and_reported_and_the_reconcile_still_succeeds() 
 fn a_run_killed_after_applying_tells_on_the_next_run() {
     let s = start();
     s.sink.lock().unwrap().slack_delay = Some(Duration::from_secs(30));
-    s.repo.commit(
-        &[(
-            "grants/ro/alice-1.yaml",
-            Some(&grant_yaml("alice", "ro", "duration: 2h")),
-        )],
-        "alice: ro for 2h (#3)",
-        "2026-11-23T09:00:00Z",
-    );
+    s.land_alice();
     let mut run = aws_process(&s.m.url);
     run.args(["reconcile", "--now", "2026-11-23T09:30:00Z", "--repo"])
         .arg(&s.repo.path)
