@@ -26,6 +26,7 @@ pub mod notify;
 pub mod oncall;
 pub mod plan;
 pub mod policy;
+pub mod portal;
 pub mod providers;
 pub mod removal;
 pub mod report;
