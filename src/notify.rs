@@ -229,7 +229,13 @@ pub fn notices(p: &Prepared, applied: &[Applied], due: &[Removal]) -> Vec<Notice
                 Event::Drift,
                 c.grant(),
                 &format!("{line}@{}", fmt_time(p.now)),
-                format!("Drift repaired in {}: {}", c.provider(), line.trim()),
+                format!(
+                    "Drift repaired: {}",
+                    line.trim_start_matches(['-', '+', '~', ' '])
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
             ));
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
-use crate::moto::{moto, policies};
+use crate::moto::{moto, plant_policy, policies};
 use crate::reconcile::{PATH, aws_process, run_env, setup};
 use crate::support::{GitRepo, grant_yaml};
 
@@ -69,7 +69,7 @@ const NOTIFY: &str = "notify:
   - name: security
     kind: slack
     url_env: TEST_SLACK_URL
-    events: [applied, expiring, revoked, refused, failed]
+    events: [applied, expiring, revoked, refused, drift, failed]
   - name: ops
     kind: teams
     url_env: TEST_TEAMS_URL
@@ -337,4 +337,28 @@ fn a_run_killed_after_applying_tells_on_the_next_run() {
         slack[0].starts_with("gitgrant: Granted: alice"),
         "{slack:?}"
     );
+}
+
+#[test]
+fn tampering_repaired_is_told_once() {
+    let s = start();
+    plant_policy(&s.iam, PATH, "gitgrant-ro-stray", "bob");
+    let (code, json) = s.reconcile("2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(
+        policies(&s.iam, PATH).is_empty(),
+        "the planted policy is gone"
+    );
+    let got: Vec<String> = s
+        .take()
+        .iter()
+        .map(|(p, _, b, _)| format!("{p} {}", what(p, b)))
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0],
+        "/slack gitgrant: Drift repaired: revoke gitgrant-ro-stray in aws-prod (drift), detaching from IAM user bob"
+    );
+    s.reconcile("2026-11-23T09:45:00Z", &[]);
+    assert!(s.take().is_empty());
 }
