@@ -185,7 +185,8 @@ impl Repo {
         for (commit, mut note) in notes {
             let old = self.note(commit).unwrap_or_default();
             note.merge(&old);
-            if note == old {
+            // Compared as written: times are kept in whole seconds.
+            if note.to_text() == old.to_text() {
                 continue;
             }
             self.repo

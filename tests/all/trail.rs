@@ -268,3 +268,42 @@ fn push_mode_pushes_the_notes_with_the_removals() {
         "{removal}"
     );
 }
+
+#[test]
+fn notes_fetch_from_a_remote_without_notes_is_nothing_and_push_creates_them() {
+    let repo = crate::support::GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let bare = repo.with_bare_remote();
+    let r = gitgrant::git::Repo::open(&repo.path).unwrap();
+    let now = chrono::Utc::now();
+    assert_eq!(r.fetch_notes("origin", now).unwrap(), None);
+    let tip = r.resolve("HEAD").unwrap();
+    let record = gitgrant::git::notes::Record {
+        grant: "ro/alice-1".into(),
+        pull_request: Some(3),
+        head: None,
+        approved: gitgrant::git::notes::Approved::Rule {
+            rule: "on-call".into(),
+        },
+        verified_at: now,
+        run: "local".into(),
+    };
+    assert!(
+        r.add_records(
+            &[(tip, "grants/ro/alice-1.yaml".into(), record.clone())],
+            now
+        )
+        .unwrap()
+    );
+    // The same record again writes nothing.
+    assert!(
+        !r.add_records(&[(tip, "grants/ro/alice-1.yaml".into(), record)], now)
+            .unwrap()
+    );
+    r.push_notes("origin", now, 4).unwrap();
+    let pushed = git(
+        &bare,
+        &["notes", "--ref", "gitgrant", "show", &tip.to_string()],
+        None,
+    );
+    assert!(pushed.contains("\"rule\": \"on-call\""), "{pushed}");
+}
