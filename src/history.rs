@@ -21,7 +21,9 @@ pub struct FileVersion {
 pub struct FileChange {
     /// Path relative to the repository's top.
     pub path: String,
-    /// Before the commit (`None`: added).
+    /// Before the commit (`None`: added). Its `content` is what the walk
+    /// read for that blob at an earlier commit, and empty when it read none
+    /// (old sides are told apart by `blob`, which is always there).
     pub old: Option<FileVersion>,
     /// After the commit (`None`: deleted).
     pub new: Option<FileVersion>,
