@@ -123,51 +123,34 @@ pub fn records(
 /// The notes ref's name under `refs/`, as the Git Data API takes it.
 const NOTES_API_REF: &str = "notes/gitgrant";
 
-/// Writes `records` into GitHub's `refs/notes/gitgrant` through the Git
+/// Writes `notes` into GitHub's `refs/notes/gitgrant` through the Git
 /// Data API: each landing commit's note, read and merged, in one notes
 /// commit on the ref's tip, which then moves only as a fast-forward (again
 /// from the new tip when it moved meanwhile). Returns the notes commit, or
 /// `None` when every record was there already.
 pub async fn api_notes(
     gh: &GitHub,
-    records: &[(CommitId, String, Record)],
-    sent: &[(CommitId, String)],
+    notes: &BTreeMap<CommitId, Note>,
     time: DateTime<Utc>,
 ) -> Result<Option<String>, GitHubError> {
-    let mut by_commit: BTreeMap<String, Note> = BTreeMap::new();
-    for (commit, path, record) in records {
-        by_commit
-            .entry(commit.to_string())
-            .or_default()
-            .grants
-            .insert(path.clone(), record.clone());
-    }
-    for (commit, id) in sent {
-        by_commit
-            .entry(commit.to_string())
-            .or_default()
-            .sent
-            .insert(id.clone(), crate::grant::fmt_time(time));
-    }
-    if by_commit.is_empty() {
+    if notes.is_empty() {
         return Ok(None);
     }
     for _attempt in 1..=8 {
         let tip = gh.ref_sha(NOTES_API_REF).await?;
         let mut changes = Vec::new();
-        for (commit, new) in &by_commit {
+        for (commit, new) in notes {
+            let commit = commit.to_string();
             let old = match &tip {
                 Some(t) => gh
-                    .file_text(commit, t)
+                    .file_text(&commit, t)
                     .await?
                     .and_then(|t| Note::parse(&t))
                     .unwrap_or_default(),
                 None => Note::default(),
             };
-            let mut merged = old.clone();
-            merged.merge(new);
-            if merged != old {
-                changes.push((commit.clone(), Some(merged.to_text())));
+            if let Some(merged) = Note::over(&old, new) {
+                changes.push((commit, Some(merged.to_text())));
             }
         }
         if changes.is_empty() {

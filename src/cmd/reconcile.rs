@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use gitgrant::engine::{self, Applied, Prepare, Prepared};
 use gitgrant::exit;
-use gitgrant::git::{CommitId, Repo};
+use gitgrant::git::{CommitId, Repo, notes};
 use gitgrant::github::GitHub;
 use gitgrant::grant::fmt_time;
 use gitgrant::plan::Plan;
@@ -295,16 +295,11 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
     }
     // What this run verified and applied, as evidence notes on the landing
     // commits (written here, then pushed with the removals).
-    let records = gitgrant::trail::records(&p, &applied, &reviews, &gitgrant::trail::run_name())
-        .into_iter()
-        .filter(|(commit, path, r)| {
-            repo.note(*commit)
-                .and_then(|n| n.grants.get(path).cloned())
-                .is_none_or(|old| old.approved != r.approved)
-        })
-        .collect::<Vec<_>>();
-    if !args.dry_run && !records.is_empty() {
-        repo.add_records(&records, p.now)?;
+    let records = gitgrant::trail::records(&p, &applied, &reviews, &gitgrant::trail::run_name());
+    // The notes this run changed, to push with the removals.
+    let mut changed = BTreeMap::new();
+    if !args.dry_run {
+        changed = repo.write_notes(notes::batch(&records, &[], p.now), p.now)?;
     }
     // Remove the files of ended grants — those of providers this run read,
     // and whose revocation did not fail.
@@ -357,16 +352,18 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
             }
             deliveries.push(d);
         }
-        repo.add_sent(&sent, p.now)?;
+        for (commit, note) in repo.write_notes(notes::batch(&[], &sent, p.now), p.now)? {
+            changed.entry(commit).or_default().absorb(&note);
+        }
     }
     // The notes go where the removals went.
-    if !args.dry_run && (!records.is_empty() || !sent.is_empty()) {
+    if !changed.is_empty() {
         if let Some(remote) = &args.push {
             repo.push_notes(remote, p.now, 8)?;
         } else if args.removal != RemovalMode::Git
             && let Some(gh) = &p.github
         {
-            rt.block_on(gitgrant::trail::api_notes(gh, &records, &sent, p.now))?;
+            rt.block_on(gitgrant::trail::api_notes(gh, &changed, p.now))?;
         }
     }
     let made: HashMap<&str, String> = made

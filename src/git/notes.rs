@@ -121,16 +121,55 @@ impl Note {
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
     }
 
-    /// Adds `other`'s records to this note, keeping this note's where both
-    /// have one.
-    pub fn merge(&mut self, other: &Note) {
-        for (path, r) in &other.grants {
-            self.grants.entry(path.clone()).or_insert_with(|| r.clone());
+    /// Lays `new` over this note: a record of `new` takes its file's place
+    /// when this note has none or says something else approved the grant
+    /// (otherwise the first verification, and its time, stays); sent
+    /// notifications are added.
+    pub fn absorb(&mut self, new: &Note) {
+        for (path, r) in &new.grants {
+            if self
+                .grants
+                .get(path)
+                .is_none_or(|old| old.approved != r.approved)
+            {
+                self.grants.insert(path.clone(), r.clone());
+            }
         }
-        for (id, at) in &other.sent {
+        for (id, at) in &new.sent {
             self.sent.entry(id.clone()).or_insert_with(|| at.clone());
         }
     }
+
+    /// `new` laid over `old` ([`Note::absorb`]), when that changes `old`
+    /// as written (times are kept in whole seconds).
+    pub fn over(old: &Note, new: &Note) -> Option<Note> {
+        let mut merged = old.clone();
+        merged.absorb(new);
+        (merged.to_text() != old.to_text()).then_some(merged)
+    }
+}
+
+/// The notes `records` and notifications `sent` (`<channel>:<id>`, sent at
+/// `time`) make, by commit.
+pub fn batch(
+    records: &[(CommitId, String, Record)],
+    sent: &[(CommitId, String)],
+    time: DateTime<Utc>,
+) -> BTreeMap<CommitId, Note> {
+    let mut out: BTreeMap<CommitId, Note> = BTreeMap::new();
+    for (commit, path, record) in records {
+        out.entry(*commit)
+            .or_default()
+            .grants
+            .insert(path.clone(), record.clone());
+    }
+    for (commit, id) in sent {
+        out.entry(*commit)
+            .or_default()
+            .sent
+            .insert(id.clone(), crate::grant::fmt_time(time));
+    }
+    out
 }
 
 impl Repo {
@@ -154,65 +193,33 @@ impl Repo {
         out
     }
 
-    /// Records `records` on their commits under [`NOTES_REF`], each merged
-    /// into the note already there (a record already there is kept).
-    /// Returns whether anything was written.
-    pub fn add_records(
-        &self,
-        records: &[(CommitId, String, Record)],
-        time: DateTime<Utc>,
-    ) -> Result<bool, GitError> {
-        let mut by_commit: BTreeMap<CommitId, Note> = BTreeMap::new();
-        for (commit, path, record) in records {
-            by_commit
-                .entry(*commit)
-                .or_default()
-                .grants
-                .insert(path.clone(), record.clone());
-        }
-        self.merge_notes(by_commit, time)
-    }
-
-    /// Merges each of `notes` into the note already on its commit, writing
-    /// only those that change. Returns whether anything was written.
-    fn merge_notes(
+    /// Lays each of `notes` over the note on its commit under
+    /// [`NOTES_REF`] ([`Note::absorb`]), writing only those that change.
+    /// Returns the ones that did, as given: what is still to be pushed.
+    pub fn write_notes(
         &self,
         notes: BTreeMap<CommitId, Note>,
         time: DateTime<Utc>,
-    ) -> Result<bool, GitError> {
+    ) -> Result<BTreeMap<CommitId, Note>, GitError> {
         let sig = self.signature(time)?;
-        let mut wrote = false;
-        for (commit, mut note) in notes {
-            let old = self.note(commit).unwrap_or_default();
-            note.merge(&old);
-            // Compared as written: times are kept in whole seconds.
-            if note.to_text() == old.to_text() {
+        let mut changed = BTreeMap::new();
+        for (commit, note) in notes {
+            let Some(merged) = Note::over(&self.note(commit).unwrap_or_default(), &note) else {
                 continue;
-            }
+            };
             self.repo
-                .note(&sig, &sig, Some(NOTES_REF), commit.0, &note.to_text(), true)
+                .note(
+                    &sig,
+                    &sig,
+                    Some(NOTES_REF),
+                    commit.0,
+                    &merged.to_text(),
+                    true,
+                )
                 .context(|| format!("writing the evidence note on {commit}"))?;
-            wrote = true;
+            changed.insert(commit, note);
         }
-        Ok(wrote)
-    }
-
-    /// Records that the notifications `sent` (`(commit, "<channel>:<id>")`)
-    /// went out at `time`, on each commit's note.
-    pub fn add_sent(
-        &self,
-        sent: &[(CommitId, String)],
-        time: DateTime<Utc>,
-    ) -> Result<bool, GitError> {
-        let mut by_commit: BTreeMap<CommitId, Note> = BTreeMap::new();
-        for (commit, id) in sent {
-            by_commit
-                .entry(*commit)
-                .or_default()
-                .sent
-                .insert(id.clone(), crate::grant::fmt_time(time));
-        }
-        self.merge_notes(by_commit, time)
+        Ok(changed)
     }
 
     /// The tip of [`NOTES_REF`].
@@ -248,20 +255,11 @@ impl Repo {
             .graph_descendant_of(theirs.0, ours.0)
             .unwrap_or(false)
         {
-            let sig = self.signature(time)?;
-            for (commit, note) in mine {
-                let Ok(oid) = git2::Oid::from_str(&commit) else {
-                    continue;
-                };
-                let mut merged = self.note(CommitId(oid)).unwrap_or_default();
-                let before = merged.clone();
-                merged.merge(&note);
-                if merged != before {
-                    self.repo
-                        .note(&sig, &sig, Some(NOTES_REF), oid, &merged.to_text(), true)
-                        .context(|| format!("merging the evidence note on {commit}"))?;
-                }
-            }
+            let mine = mine
+                .into_iter()
+                .filter_map(|(c, n)| Some((CommitId(git2::Oid::from_str(&c).ok()?), n)))
+                .collect();
+            self.write_notes(mine, time)?;
         }
         Ok(self.notes_tip().unwrap_or(theirs))
     }

@@ -287,18 +287,33 @@ fn notes_fetch_from_a_remote_without_notes_is_nothing_and_push_creates_them() {
         verified_at: now,
         run: "local".into(),
     };
-    assert!(
-        r.add_records(
+    let write = |record: &gitgrant::git::notes::Record| {
+        let batch = gitgrant::git::notes::batch(
             &[(tip, "grants/ro/alice-1.yaml".into(), record.clone())],
-            now
-        )
-        .unwrap()
-    );
+            &[],
+            now,
+        );
+        !r.write_notes(batch, now).unwrap().is_empty()
+    };
+    assert!(write(&record));
     // The same record again writes nothing.
+    assert!(!write(&record));
+    // Another approval replaces it; the same one again (a later run's
+    // verification) does not.
+    let later = gitgrant::git::notes::Record {
+        verified_at: now + chrono::TimeDelta::hours(1),
+        ..record.clone()
+    };
+    assert!(!write(&later), "the first verification stays");
+    let by_reviews = gitgrant::git::notes::Record {
+        approved: gitgrant::git::notes::Approved::Reviews { approvals: vec![] },
+        ..record.clone()
+    };
     assert!(
-        !r.add_records(&[(tip, "grants/ro/alice-1.yaml".into(), record)], now)
-            .unwrap()
+        write(&by_reviews),
+        "a record of another approval replaces it"
     );
+    assert!(write(&record));
     r.push_notes("origin", now, 4).unwrap();
     let pushed = git(
         &bare,
