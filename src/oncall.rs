@@ -75,7 +75,6 @@ pub struct OnCall {
     pagerduty: (String, Option<String>),
     opsgenie: (String, Option<String>),
     answers: BTreeMap<(Schedule, String, DateTime<Utc>), Result<bool, OnCallError>>,
-    requests: u64,
 }
 
 impl OnCall {
@@ -112,13 +111,7 @@ impl OnCall {
                 var("OPSGENIE_API_KEY"),
             ),
             answers: BTreeMap::new(),
-            requests: 0,
         }
-    }
-
-    /// HTTP requests made so far.
-    pub fn requests(&self) -> u64 {
-        self.requests
     }
 
     /// Whether the person `email` was on call in `schedule` at `at`.
@@ -247,7 +240,6 @@ impl OnCall {
             for (k, v) in headers {
                 req = req.header(*k, v);
             }
-            self.requests += 1;
             let response = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {

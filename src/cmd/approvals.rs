@@ -36,35 +36,30 @@ pub struct Args {
 /// Judges an open pull request's grant files as if it merged at `now`:
 /// each grant's quorum of approvals at the head (with `gh`; without, no
 /// review counts), and, short of it, its role's auto-approval rules under
-/// the base branch's policy. `auto_only` judges only grants of roles with
-/// rules (on `pull_request`, where CODEOWNERS already guards the others).
+/// the base branch's policy. `grants` are the pull request's validated
+/// grants (on `pull_request`, only those of roles with rules: CODEOWNERS
+/// guards the others).
 pub async fn judge_pull(
     repo: &Repo,
-    gh: Option<&GitHub>,
+    mut approvals: Option<&mut Approvals<'_>>,
     ch: &super::check::Changes,
+    grants: &[&Grant],
     pull: &Pull,
     now: chrono::DateTime<chrono::Utc>,
-    auto_only: bool,
 ) -> anyhow::Result<Vec<Found>> {
-    let validation =
-        gitgrant::validate::validate(&ch.grants, now, &gitgrant::validate::Landings::new());
     let owners = codeowners_at(repo, ch.base);
-    let mut approvals = gh.map(Approvals::new);
     let mut oncall = gitgrant::oncall::OnCall::from_env();
     let mut found = Vec::new();
-    for g in &validation.grants {
+    for g in grants {
         let Some(role) = ch.policy.roles.get(g.role()) else {
             continue;
         };
-        if auto_only && role.auto_approve.is_empty() {
-            continue;
-        }
         if role.break_glass {
             found.push(Found::BreakGlass { path: g.id.path() });
             continue;
         }
         let need = Need::new(role, g.id.path(), g.subject.clone());
-        let mut e = match approvals.as_mut() {
+        let mut e = match approvals.as_deref_mut() {
             Some(a) => a
                 .judge(pull, std::slice::from_ref(&need), &owners)
                 .await?
@@ -92,7 +87,7 @@ pub async fn judge_pull(
                 at: now,
                 duration: g.window(Some(now)).and_then(|w| w.length()),
             };
-            e.rules = Some(judge_rules(approvals.as_mut(), &mut oncall, ask).await?);
+            e.rules = Some(judge_rules(approvals.as_deref_mut(), &mut oncall, ask).await?);
         }
         found.push(Found::Judged(e));
     }
@@ -108,7 +103,11 @@ pub async fn report_pull(
     pull: &Pull,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<u8> {
-    let found = judge_pull(repo, Some(gh), ch, pull, now, false).await?;
+    let validation =
+        gitgrant::validate::validate(&ch.grants, now, &gitgrant::validate::Landings::new());
+    let mut approvals = Approvals::new(gh);
+    let grants: Vec<&Grant> = validation.grants.iter().collect();
+    let found = judge_pull(repo, Some(&mut approvals), ch, &grants, pull, now).await?;
     for f in &found {
         outln!("{}", f.line());
     }

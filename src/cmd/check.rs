@@ -236,7 +236,18 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
     out!("{}", gitgrant::report::github(&violations));
     // Grants of roles with auto-approval rules are unowned in CODEOWNERS:
     // this check is what holds them to a rule or their quorum.
-    let judged = super::approvals::judge_pull(repo, gh.as_ref(), &ch, pull, now, true).await?;
+    let ruled: Vec<&Grant> = validation
+        .grants
+        .iter()
+        .filter(|g| {
+            ch.policy
+                .roles
+                .get(g.role())
+                .is_some_and(|r| !r.auto_approve.is_empty())
+        })
+        .collect();
+    let judged =
+        super::approvals::judge_pull(repo, approvals.as_mut(), &ch, &ruled, pull, now).await?;
     let awaiting: Vec<&Found> = judged.iter().filter(|f| !f.ok()).collect();
     let body = comment(pull, &ch, &validation.grants, &violations, &judged);
     super::append_step_summary(&body)?;

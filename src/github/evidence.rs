@@ -247,7 +247,11 @@ pub async fn landed(
     let branch = branch.strip_prefix("origin/").unwrap_or(branch);
     let mut approvals = Approvals::new(gh);
     let mut owners: BTreeMap<String, Codeowners> = BTreeMap::new();
-    let mut policies: BTreeMap<String, Option<Policy>> = BTreeMap::new();
+    // The base's policy, parsed once per version of the file and only for a
+    // grant short of its quorum.
+    let mut bases: BTreeMap<String, CommitId> = BTreeMap::new();
+    let mut policies: std::collections::HashMap<Option<SourceFile>, Option<Policy>> =
+        std::collections::HashMap::new();
     let mut out = Vec::new();
     for g in grants {
         let path = g.need.path.clone();
@@ -268,17 +272,18 @@ pub async fn landed(
                 Err(_) => repo.resolve(&g.commit)?,
             };
             owners.insert(g.commit.clone(), codeowners_at(repo, base));
-            let policy = repo.policy_at(base)?.and_then(|f| {
-                let (p, errors) = crate::validate::read_policy(&f);
-                p.filter(|_| errors.is_empty())
-            });
-            policies.insert(g.commit.clone(), policy);
+            bases.insert(g.commit.clone(), base);
         }
         let mut e = approvals
             .judge(&pull, std::slice::from_ref(&g.need), &owners[&g.commit])
             .await?;
-        if let Some(policy) = &policies[&g.commit] {
-            for ev in e.iter_mut().filter(|ev| !ev.met()) {
+        for ev in e.iter_mut().filter(|ev| !ev.met()) {
+            let file = repo.policy_at(bases[&g.commit])?;
+            let policy = policies.entry(file).or_insert_with_key(|f| {
+                let (p, errors) = crate::validate::read_policy(f.as_ref()?);
+                p.filter(|_| errors.is_empty())
+            });
+            if let Some(policy) = policy {
                 ev.rules = rules_at_landing(repo, &mut approvals, oncall, policy, g, &pull).await?;
             }
         }
