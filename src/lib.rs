@@ -21,6 +21,7 @@ pub mod git;
 pub mod github;
 pub mod grant;
 pub mod history;
+pub mod http;
 pub mod names;
 pub mod notify;
 pub mod oncall;

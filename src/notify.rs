@@ -22,10 +22,6 @@ use crate::plan::RevokeReason;
 use crate::policy::{Channel, ChannelKind, Event};
 use crate::removal::Removal;
 
-/// Attempts per message: a channel that answers 429 or 5xx, or does not
-/// answer, is asked again this many times in all.
-const ATTEMPTS: u32 = 3;
-
 /// One thing to tell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notice {
@@ -394,10 +390,7 @@ pub async fn send(
     sent: &BTreeSet<String>,
     run: &str,
 ) -> Vec<(Delivery, Option<CommitId>)> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .user_agent(concat!("gitgrant/", env!("CARGO_PKG_VERSION")))
-        .build();
+    let client = crate::http::client(Duration::from_secs(10));
     let repository = p.policy.repository();
     let mut out = Vec::new();
     for channel in &p.policy.notify {
@@ -433,40 +426,25 @@ pub async fn send(
                 ChannelKind::Webhook => "application/cloudevents+json; charset=utf-8",
                 _ => "application/json",
             };
-            d.status = "failed";
-            for attempt in 0..ATTEMPTS {
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-                }
-                d.attempts += 1;
-                let mut req = client
+            let make = || {
+                let req = client
                     .post(url)
                     .header("Content-Type", content_type)
                     .body(body.clone());
-                if let Some(k) = &key {
-                    req = req.header("X-Gitgrant-Signature-256", signature(k.as_bytes(), &body));
+                match &key {
+                    Some(k) => {
+                        req.header("X-Gitgrant-Signature-256", signature(k.as_bytes(), &body))
+                    }
+                    None => req,
                 }
-                match req.send().await {
-                    Ok(r) if r.status().is_success() => {
-                        d.status = "sent";
-                        d.error = None;
-                        break;
-                    }
-                    Ok(r) => {
-                        let status = r.status();
-                        d.error = Some(format!("answered {status}"));
-                        if status.as_u16() != 429 && !status.is_server_error() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::info!("{}: {e:?}", channel.name);
-                        d.error = Some(if e.is_timeout() {
-                            "timed out".into()
-                        } else {
-                            "no connection".into()
-                        });
-                    }
+            };
+            let (result, attempts) = crate::http::send(&channel.name, make).await;
+            d.attempts = attempts;
+            match result {
+                Ok(_) => d.status = "sent",
+                Err(f) => {
+                    d.status = "failed";
+                    d.error = Some(f.to_string());
                 }
             }
             let anchor = (d.status == "sent").then_some(n.anchor);

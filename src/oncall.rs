@@ -20,9 +20,6 @@ pub const PAGERDUTY_API: &str = "https://api.pagerduty.com";
 pub const OPSGENIE_API: &str = "https://api.opsgenie.com";
 /// Seconds one request may take when `GITGRANT_ON_CALL_TIMEOUT` is not set.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
-/// Attempts per question: a throttled, failing or silent service is asked
-/// again this many times in all, then the answer is "unknown".
-const ATTEMPTS: u32 = 3;
 
 /// What a schedule id must escape in a URL path: all but RFC 3986's
 /// unreserved characters.
@@ -89,11 +86,7 @@ impl OnCall {
                 Duration::from_secs(DEFAULT_TIMEOUT_SECS),
                 Duration::from_secs_f64,
             );
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("gitgrant/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.to_string());
+        let client = crate::http::client(timeout);
         let base = |k: &str, default: &str| {
             var(k)
                 .unwrap_or_else(|| default.to_string())
@@ -231,58 +224,40 @@ impl OnCall {
             .client
             .clone()
             .map_err(|detail| OnCallError::Unreachable { service, detail })?;
-        let mut last = None;
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-            }
+        let make = || {
             let mut req = client.get(url).query(query);
             for (k, v) in headers {
                 req = req.header(*k, v);
             }
-            let response = match req.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::info!("{service}: {e:?}");
-                    last = Some(OnCallError::Unreachable {
-                        service,
-                        detail: if e.is_timeout() {
-                            "timed out".to_string()
-                        } else {
-                            "no connection".to_string()
-                        },
-                    });
-                    continue;
-                }
-            };
-            let status = response.status();
-            if status.is_success() {
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(|e| OnCallError::Unreachable {
-                        service,
-                        detail: e.to_string(),
-                    })?;
-                return serde_json::from_slice(&bytes).map_err(|e| OnCallError::Malformed {
+            req
+        };
+        let response = match crate::http::send(service, make).await.0 {
+            Ok(r) => r,
+            Err(crate::http::Failure::Status(status)) => {
+                return Err(OnCallError::Status {
                     service,
-                    detail: e.to_string(),
+                    status: status.as_u16(),
+                    schedule: schedule.to_string(),
                 });
             }
-            let error = OnCallError::Status {
-                service,
-                status: status.as_u16(),
-                schedule: schedule.to_string(),
-            };
-            if status.as_u16() != 429 && !status.is_server_error() {
-                return Err(error);
+            Err(f) => {
+                return Err(OnCallError::Unreachable {
+                    service,
+                    detail: f.to_string(),
+                });
             }
-            last = Some(error);
-        }
-        Err(last.unwrap_or(OnCallError::Unreachable {
+        };
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| OnCallError::Unreachable {
+                service,
+                detail: e.to_string(),
+            })?;
+        serde_json::from_slice(&bytes).map_err(|e| OnCallError::Malformed {
             service,
-            detail: "no attempt made".into(),
-        }))
+            detail: e.to_string(),
+        })
     }
 }
 
