@@ -1,6 +1,8 @@
 # bench/lib.sh — what the benchmark scripts share; sourced, not run.
 # Needs WORK (a scratch directory) set before time_cmd or peak_rss is called.
 
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
@@ -24,23 +26,21 @@ else
     time_cmd() {
         local name=$1 runs=$2 warmup=$3; shift 3
         log "timing $name: $warmup warmup + $runs runs"
-        python3 - "$runs" "$warmup" "$@" >"$WORK/$name.times" <<'PY'
-import statistics, subprocess, sys, time
-runs, warmup, cmd = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
-times = []
-for i in range(warmup + runs):
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    t = time.perf_counter() - t0
-    if p.returncode != 0:
-        sys.stderr.write(p.stderr.decode(errors="replace")[-3000:])
-        sys.exit(f"bench: error: {cmd[0]} exited {p.returncode}")
-    if i >= warmup:
-        times.append(t)
-print(statistics.median(times), min(times), len(times))
-PY
+        python3 "$BENCH_DIR/timing.py" one "$WORK/$name.times" "$runs" "$warmup" "$@"
     }
 fi
+
+# time_pair A B RUNS N CMD_A... CMD_B... — times A and B alternately, where
+# CMD_A is the first N words (see bench/timing.py), so that a machine whose
+# speed drifts during the benchmark slows both alike. Writes "median best
+# runs" to $WORK/A.times and $WORK/B.times, and the median of the per-pair
+# ratios B/A to $WORK/A-B.ratio.
+time_pair() {
+    local a=$1 b=$2 runs=$3; shift 3
+    log "timing $a and $b, interleaved: 1 warmup + $runs runs each"
+    python3 "$BENCH_DIR/timing.py" pair "$WORK/$a.times" "$WORK/$b.times" \
+        "$WORK/$a-$b.ratio" "$runs" "$@"
+}
 
 # Peak resident memory of one run of CMD..., in KiB.
 peak_rss() {

@@ -36,43 +36,34 @@ pub(super) fn walk_each(
     emit: &mut dyn FnMut(HistoryCommit) -> bool,
 ) -> Result<(), GitError> {
     let r = &repo.repo;
-    // The chain, newest first, by libgit2's revision walk (which parses only
-    // parents and times); then read oldest first.
-    r.find_commit(tip.0).context(|| format!("reading {tip}"))?;
-    let mut walk = r.revwalk().context(|| "starting the history walk".into())?;
-    walk.push(tip.0)
-        .and_then(|()| walk.simplify_first_parent())
-        .context(|| format!("walking from {tip}"))?;
-    let mut chain: Vec<Oid> = Vec::new();
-    // A parent named but missing: history rewritten or cut.
-    let mut truncated = false;
-    for oid in walk {
-        match oid {
-            Ok(oid) => chain.push(oid),
-            Err(_) => {
-                truncated = true;
-                break;
-            }
+    // The chain, newest first: each commit read once, here, into what the
+    // audit keeps of it; the readers below only compare trees.
+    let mut c = r.find_commit(tip.0).context(|| format!("reading {tip}"))?;
+    let mut links: Vec<(HistoryCommit, Oid)> = Vec::new();
+    // A parent named but missing: history rewritten or cut. A shallow
+    // clone shows its boundary commits without parents; the commit object
+    // itself still names them.
+    let truncated = loop {
+        links.push((skeleton(&c), c.tree_id()));
+        if links.len().is_multiple_of(4096) {
+            progress(links.len());
         }
-        if chain.len().is_multiple_of(4096) {
-            progress(chain.len());
+        if c.parent_count() == 0 {
+            break names_a_parent(&c);
         }
-    }
-    if !truncated && let Some(last) = chain.last() {
-        // A shallow clone shows its boundary commits without parents; the
-        // commit object itself still names them.
-        let commit = r.find_commit(*last).context(|| format!("reading {last}"))?;
-        truncated = commit.parent_count() == 0 && names_a_parent(&commit);
-        if commit.parent_count() > 0 && commit.parent(0).is_err() {
-            truncated = true;
+        match c.parent(0) {
+            Ok(p) => c = p,
+            Err(_) => break true,
         }
-    }
-    let total = chain.len();
-    chain.reverse();
+    };
+    drop(c);
+    let total = links.len();
+    links.reverse();
+    let trees: Vec<Oid> = links.iter().map(|(_, t)| *t).collect();
     if total < 2 * CHUNK {
         let mut w = Walker::new(repo);
-        for i in 0..total {
-            if let Some(c) = w.read(&chain, i, truncated, only_changes)?
+        for (i, (skeleton, _)) in links.into_iter().enumerate() {
+            if let Some(c) = w.read(&trees, i, skeleton, truncated, only_changes)?
                 && !emit(c)
             {
                 return Ok(());
@@ -84,18 +75,24 @@ pub(super) fn walk_each(
         return Ok(());
     }
     // Two threads diff alternate chunks of the chain, each with its own
-    // repository handle; chunks are emitted in order, a few at a time, so
-    // memory holds a few chunks, not the history.
+    // handle on the objects (see `Repo::objects_apart`); chunks are emitted
+    // in order, a few at a time, so memory holds a few chunks of changes.
     let chunks = total.div_ceil(CHUNK);
-    let dir = repo.repo.path().to_path_buf();
+    let mut work: Vec<Vec<(usize, Vec<HistoryCommit>)>> =
+        (0..WORKERS).map(|_| Vec::new()).collect();
+    let mut links = links.into_iter().map(|(c, _)| c);
+    for k in 0..chunks {
+        work[k % WORKERS].push((k, links.by_ref().take(CHUNK).collect()));
+    }
+    let dir = repo.repo.commondir().join("objects");
     std::thread::scope(|scope| -> Result<(), GitError> {
         let mut inboxes = Vec::new();
-        for worker in 0..WORKERS {
+        for (worker, mine) in work.into_iter().enumerate() {
             let (tx, rx) = std::sync::mpsc::sync_channel(2);
             inboxes.push(rx);
-            let (chain, dir) = (&chain, &dir);
+            let (trees, dir) = (&trees, &dir);
             scope.spawn(move || {
-                let repo = match Repo::open(dir) {
+                let repo = match Repo::objects_apart(dir, worker) {
                     Ok(r) => r,
                     Err(e) => {
                         let _ = tx.send(Err(e));
@@ -103,13 +100,12 @@ pub(super) fn walk_each(
                     }
                 };
                 let mut w = Walker::new(&repo);
-                for k in (worker..chunks).step_by(WORKERS) {
-                    let range = k * CHUNK..((k + 1) * CHUNK).min(chain.len());
+                for (k, skeletons) in mine {
                     w.prev = None;
                     let mut out = Vec::new();
                     let mut failed = None;
-                    for i in range {
-                        match w.read(chain, i, truncated, only_changes) {
+                    for (i, skeleton) in (k * CHUNK..).zip(skeletons) {
+                        match w.read(trees, i, skeleton, truncated, only_changes) {
                             Ok(Some(c)) => out.push(c),
                             Ok(None) => {}
                             Err(e) => {
@@ -143,6 +139,34 @@ pub(super) fn walk_each(
     })
 }
 
+/// What the audit keeps of a commit, before its changes are known.
+fn skeleton(c: &git2::Commit) -> HistoryCommit {
+    let (time, offset_minutes) = git_time(c.committer().when());
+    let person = |s: git2::Signature| {
+        format!(
+            "{} <{}>",
+            String::from_utf8_lossy(s.name_bytes()),
+            String::from_utf8_lossy(s.email_bytes())
+        )
+    };
+    HistoryCommit {
+        id: c.id().to_string(),
+        time,
+        offset_minutes,
+        author: person(c.author()),
+        committer: person(c.committer()),
+        signature: signature(c),
+        message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
+        parents: c.parent_count(),
+        merged_head: (c.parent_count() > 1)
+            .then(|| c.parent_id(1).ok())
+            .flatten()
+            .map(|p| p.to_string()),
+        changes: Vec::new(),
+        truncated: false,
+    }
+}
+
 /// Commits per chunk a reader diffs in one go.
 const CHUNK: usize = 1024;
 
@@ -166,37 +190,36 @@ impl<'r> Walker<'r> {
         }
     }
 
-    /// Commit `i` of `chain` compared with commit `i - 1`; `None` when
-    /// `only_changes` and it changes nothing (and is neither the tip nor
-    /// the cut).
+    /// Commit `i` of the chain (whose trees are `trees`, oldest first)
+    /// compared with commit `i - 1`, filling in `commit`'s changes; `None`
+    /// when `only_changes` and it changes nothing (and is neither the tip
+    /// nor the cut).
     fn read(
         &mut self,
-        chain: &[Oid],
+        trees: &[Oid],
         i: usize,
+        mut commit: HistoryCommit,
         truncated: bool,
         only_changes: bool,
     ) -> Result<Option<HistoryCommit>, GitError> {
         let r = &self.repo.repo;
-        let oid = chain[i];
+        let find = |id: Oid| {
+            r.find_tree(id)
+                .context(|| format!("reading the tree of {}", commit.id))
+        };
         let prev = match self.prev.take() {
             Some((at, t)) if at + 1 == i => Some(t),
-            _ if i > 0 => Some(
-                r.find_commit(chain[i - 1])
-                    .and_then(|c| c.tree())
-                    .context(|| format!("reading the tree of {}", chain[i - 1]))?,
-            ),
+            _ if i > 0 => Some(find(trees[i - 1])?),
             _ => None,
         };
-        let c = r.find_commit(oid).context(|| format!("reading {oid}"))?;
-        let mut changes = Vec::new();
-        let tree = if prev.as_ref().map(Tree::id) != Some(c.tree_id()) {
-            let tree = c.tree().context(|| format!("reading the tree of {oid}"))?;
+        let tree = if prev.as_ref().map(Tree::id) != Some(trees[i]) {
+            let tree = find(trees[i])?;
             diff_top(
                 self.repo,
                 &mut self.cache,
                 prev.as_ref(),
                 &tree,
-                &mut changes,
+                &mut commit.changes,
             )?;
             self.cache.next_commit();
             tree
@@ -204,37 +227,11 @@ impl<'r> Walker<'r> {
             prev.expect("equal to the commit's tree")
         };
         self.prev = Some((i, tree));
-        let cut = truncated && i == 0;
-        if only_changes && changes.is_empty() && !cut && i + 1 != chain.len() {
+        commit.truncated = truncated && i == 0;
+        if only_changes && commit.changes.is_empty() && !commit.truncated && i + 1 != trees.len() {
             return Ok(None);
         }
-        let (time, offset_minutes) = git_time(c.committer().when());
-        let author = c.author();
-        let committer = c.committer();
-        Ok(Some(HistoryCommit {
-            id: oid.to_string(),
-            time,
-            offset_minutes,
-            author: format!(
-                "{} <{}>",
-                String::from_utf8_lossy(author.name_bytes()),
-                String::from_utf8_lossy(author.email_bytes())
-            ),
-            committer: format!(
-                "{} <{}>",
-                String::from_utf8_lossy(committer.name_bytes()),
-                String::from_utf8_lossy(committer.email_bytes())
-            ),
-            signature: signature(&c),
-            message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
-            parents: c.parent_count(),
-            merged_head: (c.parent_count() > 1)
-                .then(|| c.parent_id(1).ok())
-                .flatten()
-                .map(|p| p.to_string()),
-            changes,
-            truncated: cut,
-        }))
+        Ok(Some(commit))
     }
 }
 
@@ -441,7 +438,7 @@ fn version(
         Side::New => {
             let c = match cache.blobs.get(&(id, mode)) {
                 Some(c) => c.clone(),
-                None => repo.file_content(path, id, mode)?,
+                None => repo.history_content(path, id, mode)?,
             };
             cache.blobs.insert((id, mode), c.clone());
             c

@@ -134,6 +134,26 @@ impl Repo {
         Ok(Repo { repo })
     }
 
+    /// A handle on the object database at `objects` alone, for reader
+    /// `worker` of a walk.
+    ///
+    /// libgit2 shares one in-memory pack (its index, its delta-base cache
+    /// and the lock around them) among every handle that names the pack by
+    /// the same path, so two threads reading one history would take turns
+    /// on that lock; each reader names the directory by a path of its own
+    /// (`objects`, `objects/.`, `objects/./.`, …) and gets a pack of its
+    /// own; the first shares the pack of the handle that walked the chain,
+    /// idle by then.
+    fn objects_apart(objects: &Path, worker: usize) -> Result<Repo, GitError> {
+        let dir = format!("{}{}", objects.display(), "/.".repeat(worker));
+        let odb = git2::Odb::new()
+            .and_then(|odb| odb.add_disk_alternate(&dir).map(|()| odb))
+            .context(|| format!("opening the objects at {}", objects.display()))?;
+        let repo = Repository::from_odb(odb)
+            .context(|| format!("opening the objects at {}", objects.display()))?;
+        Ok(Repo { repo })
+    }
+
     /// Resolves a revision (`main`, `origin/main`, a commit id) to a commit.
     pub fn resolve(&self, rev: &str) -> Result<CommitId, GitError> {
         let obj = self
@@ -310,6 +330,26 @@ impl Repo {
             .repo
             .find_blob(blob)
             .context(|| format!("reading {path}"))?;
+        Ok(Content::Bytes(blob.content().to_vec()))
+    }
+
+    /// The content of a file version met in history: inflated at once and
+    /// judged by its size after. Asking the size first (as `file_content`
+    /// does) resolves a deltified blob's chain a second time, which cost more
+    /// than the read itself over a long history of small grant files; a blob
+    /// past the limit is held only while its size is looked at.
+    fn history_content(&self, path: &str, blob: Oid, mode: i32) -> Result<Content, GitError> {
+        if mode == 0o120000 {
+            return Ok(Content::Symlink);
+        }
+        let blob = self
+            .repo
+            .find_blob(blob)
+            .context(|| format!("reading {path}"))?;
+        let size = blob.size() as u64;
+        if size > MAX_FILE_BYTES {
+            return Ok(Content::TooLarge(size));
+        }
         Ok(Content::Bytes(blob.content().to_vec()))
     }
 
