@@ -26,6 +26,7 @@ mod completions;
 mod expire;
 mod iam_policy;
 mod init;
+mod portal;
 mod reconcile;
 mod request;
 mod revoke;
@@ -77,7 +78,13 @@ pub struct Global {
 enum Command {
     Init(init::Args),
     Validate(validate::Args),
+    /// Write .github/CODEOWNERS from gitgrant.yaml: each role's grants owned
+    /// by its approvers, the policy and .github/ by the security team.
     Codeowners(codeowners::Args),
+    /// Write the request form (.github/ISSUE_TEMPLATE/gitgrant-request.yml)
+    /// from gitgrant.yaml, and the workflow that turns its issues into pull
+    /// requests (.github/workflows/gitgrant-portal.yml).
+    Portal(portal::Args),
     Schema(schema::Args),
     Request(request::Args),
     Revoke(revoke::Args),
@@ -107,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Init(a) => init::run(a),
         Command::Validate(a) => validate::run(g, a),
         Command::Codeowners(a) => codeowners::run(g, a),
+        Command::Portal(a) => portal::run(g, a),
         Command::Schema(a) => schema::run(g, a),
         Command::Request(a) => request::run(g, a),
         Command::Revoke(a) => revoke::run(g, a),
@@ -234,6 +242,36 @@ pub fn print_violations(snapshot: &Snapshot, v: &[gitgrant::rule::Violation]) {
         "{}",
         gitgrant::report::human(v, snapshot, color_on(&std::io::stdout()))
     );
+}
+
+/// `--check` of a command that writes files generated from the policy.
+#[derive(Debug, clap::Args)]
+pub struct GeneratedArgs {
+    /// Change nothing; fail when a file differs from what the policy gives.
+    #[arg(long)]
+    check: bool,
+}
+
+/// Writes (or with `--check`, compares) the files `make` gives from the
+/// policy: success when every one is current, an error when one drifted.
+pub fn generate(
+    g: &Global,
+    args: GeneratedArgs,
+    how: &str,
+    make: impl FnOnce(&gitgrant::policy::Policy) -> Vec<(&'static str, String)>,
+) -> anyhow::Result<u8> {
+    let Some(policy) = load_policy(g)? else {
+        return Ok(gitgrant::exit::INVALID);
+    };
+    let mut fresh = true;
+    for (rel, text) in make(&policy) {
+        fresh &= write_generated(g, rel, &text, args.check, how)?;
+    }
+    Ok(if fresh {
+        gitgrant::exit::SUCCESS
+    } else {
+        gitgrant::exit::ERROR
+    })
 }
 
 /// Compares a generated file with what the repository holds; writes it

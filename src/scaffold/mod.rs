@@ -1,7 +1,7 @@
 //! A new access repository, as the files `gitgrant init` writes: the policy
 //! filled in for one GitHub repository and one AWS account, the generated
-//! CODEOWNERS and schemas, the two workflows that call gitgrant's reusable
-//! ones, and the IAM policies of the reconciler's role.
+//! CODEOWNERS and schemas, the three workflows that call gitgrant's reusable
+//! ones, the request form, and the IAM policies of the reconciler's role.
 //!
 //! Pure: the files are values, built and checked before anything is written.
 
@@ -16,6 +16,8 @@ pub const CHECK_WORKFLOW: &str = include_str!("gitgrant-check.yml");
 /// The reconcile workflow, the same in every access repository: the role it
 /// assumes is a repository variable, and one job reconciles every provider.
 pub const RECONCILE_WORKFLOW: &str = include_str!("gitgrant-reconcile.yml");
+/// The request form's workflow, the same in every access repository.
+pub const PORTAL_WORKFLOW: &str = include_str!("gitgrant-portal.yml");
 const POLICY_TEMPLATE: &str = include_str!("gitgrant.yaml");
 const README_TEMPLATE: &str = include_str!("README.md");
 
@@ -23,6 +25,8 @@ const README_TEMPLATE: &str = include_str!("README.md");
 pub const CHECK_WORKFLOW_PATH: &str = ".github/workflows/gitgrant-check.yml";
 /// Where the reconcile workflow lives in an access repository.
 pub const RECONCILE_WORKFLOW_PATH: &str = ".github/workflows/gitgrant-reconcile.yml";
+/// Where the request form's workflow lives in an access repository.
+pub const PORTAL_WORKFLOW_PATH: &str = ".github/workflows/gitgrant-portal.yml";
 /// The trust policy of the reconciler's role.
 pub const TRUST_POLICY_PATH: &str = "aws/trust-policy.json";
 /// The permission policy of the reconciler's role.
@@ -121,6 +125,14 @@ pub fn files(target: &Target) -> Result<Vec<File>, ScaffoldError> {
         File {
             path: RECONCILE_WORKFLOW_PATH.into(),
             text: RECONCILE_WORKFLOW.into(),
+        },
+        File {
+            path: PORTAL_WORKFLOW_PATH.into(),
+            text: PORTAL_WORKFLOW.into(),
+        },
+        File {
+            path: crate::portal::FORM_PATH.into(),
+            text: crate::portal::issue_form(&policy),
         },
         File {
             path: TRUST_POLICY_PATH.into(),

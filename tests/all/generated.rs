@@ -98,3 +98,43 @@ fn codeowners_puts_the_security_team_last_so_no_role_can_take_over_policy_files(
     // A break-glass role's folder has no owners, so it can land without review.
     assert!(lines.contains(&"/grants/prod-break-glass/"));
 }
+
+#[test]
+fn the_example_request_form_is_up_to_date_and_drift_is_caught_and_mended() {
+    let (code, stderr) = check(&["portal", "--check"], &examples().join("access-repo"));
+    assert_eq!(
+        code, 0,
+        "run `cargo run -- portal --repo examples/access-repo`\n{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&examples().join("access-repo"), dir.path());
+    // A role's longer maximum is news to the form's dropdown.
+    let policy = dir.path().join("gitgrant.yaml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    let text = text.replacen("max_duration: 8h", "max_duration: 12h", 1);
+    std::fs::write(&policy, text).unwrap();
+    let (code, stderr) = check(&["portal", "--check"], dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            ".github/ISSUE_TEMPLATE/gitgrant-request.yml is out of date: run `gitgrant portal`"
+        ),
+        "{stderr}"
+    );
+    // A workflow removed by hand is missing.
+    std::fs::remove_file(dir.path().join(".github/workflows/gitgrant-portal.yml")).unwrap();
+    let (_, stderr) = check(&["portal", "--check"], dir.path());
+    assert!(
+        stderr.contains(".github/workflows/gitgrant-portal.yml is missing"),
+        "{stderr}"
+    );
+    assert_eq!(check(&["portal"], dir.path()).0, 0);
+    let form = std::fs::read_to_string(
+        dir.path()
+            .join(".github/ISSUE_TEMPLATE/gitgrant-request.yml"),
+    )
+    .unwrap();
+    assert!(form.contains("(at most 12h;"), "{form}");
+    assert_eq!(check(&["portal", "--check"], dir.path()).0, 0);
+}

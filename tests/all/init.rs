@@ -52,6 +52,8 @@ fn init_makes_a_repository_that_validates_and_whose_generated_files_are_current(
         ".github/CODEOWNERS",
         ".github/workflows/gitgrant-check.yml",
         ".github/workflows/gitgrant-reconcile.yml",
+        ".github/workflows/gitgrant-portal.yml",
+        ".github/ISSUE_TEMPLATE/gitgrant-request.yml",
         "aws/trust-policy.json",
         "aws/reconciler-policy.json",
         "schema/grant.schema.json",
@@ -65,6 +67,7 @@ fn init_makes_a_repository_that_validates_and_whose_generated_files_are_current(
     assert!(valid.starts_with("valid: gitgrant.yaml"), "{valid}");
     run_ok(&["codeowners", "--check"], &repo);
     run_ok(&["schema", "--check"], &repo);
+    run_ok(&["portal", "--check"], &repo);
     assert_eq!(
         run_ok(&["iam-policy", "--provider", "aws"], &repo),
         read(&repo.join("aws/reconciler-policy.json")),
@@ -177,7 +180,11 @@ fn the_example_workflows_and_aws_policies_are_what_gitgrant_writes() {
     let repo = tmp.path().join("new-repo");
     assert_eq!(init(&repo).status.code(), Some(0));
     let example = examples().join("access-repo");
-    for workflow in ["gitgrant-check.yml", "gitgrant-reconcile.yml"] {
+    for workflow in [
+        "gitgrant-check.yml",
+        "gitgrant-reconcile.yml",
+        "gitgrant-portal.yml",
+    ] {
         let rel = format!(".github/workflows/{workflow}");
         assert_eq!(
             read(&example.join(&rel)),
@@ -312,7 +319,7 @@ fn workflow_calls_name_declared_inputs_and_grant_the_permissions_called_jobs_nee
             calls += 1;
         }
     }
-    assert_eq!(calls, 2, "both example workflows call gitgrant's");
+    assert_eq!(calls, 3, "the three example workflows call gitgrant's");
 }
 
 #[test]

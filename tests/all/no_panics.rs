@@ -475,6 +475,7 @@ fn commands(format: usize) -> Vec<Vec<&'static str>> {
         ],
         vec!["expire", "--dry-run", "--now", NOW],
         vec!["codeowners", "--check"],
+        vec!["portal", "--check"],
     ]
 }
 
