@@ -87,6 +87,38 @@ pub fn visible(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The longest run of backticks in `s`.
+fn backtick_run(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// Text someone else wrote, as a Markdown code span on one line: GitHub
+/// renders nothing in it (no mention, link, image or HTML), and a backtick
+/// in it cannot close the span early.
+pub fn md_code(s: &str) -> String {
+    let line = visible(s).replace("\\u{a}", " ");
+    let fence = "`".repeat(backtick_run(&line) + 1);
+    let pad = if line.is_empty() || line.starts_with('`') || line.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{line}{pad}{fence}")
+}
+
+/// Text someone else wrote, over several lines, as a fenced Markdown code
+/// block that nothing in it can close.
+pub fn md_block(s: &str) -> String {
+    let lines: Vec<String> = s
+        .trim_end()
+        .lines()
+        .map(|l| visible(l).into_owned())
+        .collect();
+    let text = lines.join("\n");
+    let fence = "`".repeat(backtick_run(&text).max(2) + 1);
+    format!("{fence}text\n{text}\n{fence}")
+}
+
 /// The byte offset of a position in `text` (clamped to the text).
 fn byte_offset(text: &str, pos: Pos) -> usize {
     let mut line_start = 0;
@@ -197,5 +229,23 @@ mod tests {
             text.find('x').unwrap()
         );
         assert_eq!(byte_offset(text, Pos { line: 9, col: 1 }), text.len());
+    }
+}
+
+#[cfg(test)]
+mod markdown_tests {
+    use super::*;
+
+    #[test]
+    fn code_spans_and_blocks_cannot_be_closed_from_inside() {
+        assert_eq!(md_code("INC-1"), "`INC-1`");
+        assert_eq!(md_code("a `b` c"), "``a `b` c``");
+        assert_eq!(md_code("`x"), "`` `x ``");
+        assert_eq!(
+            md_code("two\nlines @acme/security"),
+            "`two lines @acme/security`"
+        );
+        let block = md_block("ok\n```\n@acme/security <img src=x>\n");
+        assert_eq!(block, "````text\nok\n```\n@acme/security <img src=x>\n````");
     }
 }

@@ -24,6 +24,7 @@ mod check;
 mod codeowners;
 mod completions;
 mod expire;
+mod from_issue;
 mod iam_policy;
 mod init;
 mod portal;

@@ -17,13 +17,25 @@ use gitgrant::grant::{RawGrant, Timing, fmt_time};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The role to ask for.
-    role: String,
+    #[arg(required_unless_present = "from_issue", conflicts_with = "from_issue")]
+    role: Option<String>,
     /// How long, from landing: 30m, 2h, 1d, 1h30m.
-    #[arg(long = "for", value_name = "DURATION", required_unless_present = "expires", conflicts_with_all = ["starts", "expires"])]
+    #[arg(long = "for", value_name = "DURATION", required_unless_present_any = ["expires", "from_issue"], conflicts_with_all = ["starts", "expires"])]
     duration: Option<String>,
     /// Why the access is needed.
-    #[arg(long)]
-    reason: String,
+    #[arg(
+        long,
+        required_unless_present = "from_issue",
+        conflicts_with = "from_issue"
+    )]
+    reason: Option<String>,
+    /// Make the request an issue opened from the request form asks for: the
+    /// portal workflow's event file (GITHUB_EVENT_PATH). The subject is the
+    /// issue's author; the pull request is opened (or, for an edited issue,
+    /// updated) and linked on the issue. For a portal pull request that
+    /// closed, its issue is closed.
+    #[arg(long, value_name = "EVENT_FILE", conflicts_with_all = ["subject", "ticket", "starts", "expires", "auto_merge"])]
+    from_issue: Option<std::path::PathBuf>,
     /// Whose access (a GitHub login in gitgrant.yaml `people`).
     #[arg(long, env = "GITHUB_ACTOR")]
     subject: Option<String>,
@@ -46,6 +58,50 @@ pub struct Args {
     /// Judge the window as of this time instead of now.
     #[arg(long, value_parser = super::parse_time, hide = true)]
     now: Option<DateTime<Utc>>,
+}
+
+/// The title and body of the pull request that asks for `grant`.
+pub(super) fn describe(
+    policy: &gitgrant::policy::Policy,
+    role: &gitgrant::policy::Role,
+    grant: &gitgrant::grant::Grant,
+    raw: &RawGrant,
+) -> (String, String) {
+    let subject = &raw.subject;
+    let mut body = format!(
+        "**{subject}** asks for the role **{}** ({}) in {}, {}.\n\n**Reason:**\n\n{}\n",
+        role.name,
+        role.description,
+        policy.targets_text(role),
+        grant.timing.in_words(),
+        gitgrant::report::md_block(&raw.reason)
+    );
+    if let Some(t) = &raw.ticket {
+        body.push_str(&format!("**Ticket:** {}\n", gitgrant::report::md_code(t)));
+    }
+    if role.break_glass {
+        body.push_str(&format!(
+            "\nBreak-glass role: this may merge without review. The grant applies at once, \
+             and a review issue opens for {} after the fact.\n",
+            role.reviewers(&policy.security_team).join(", ")
+        ));
+    } else {
+        body.push_str(&format!(
+            "\n**Approvers:** {} ({} approval(s) needed on the latest commit; \
+             {subject} cannot approve their own access).\n",
+            role.approvers.join(", "),
+            role.min_approvals
+        ));
+    }
+    let title = match grant.timing {
+        Timing::Duration(d) => format!("Access request: {subject} → {} for {d}", role.name),
+        Timing::Window { expires, .. } => format!(
+            "Access request: {subject} → {} until {}",
+            role.name,
+            fmt_time(expires)
+        ),
+    };
+    (title, body)
 }
 
 /// Whether a rule of `role` would approve `grant` if its subject opened
@@ -91,6 +147,13 @@ fn auto_approval(
 
 pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     let now = super::now_or(args.now);
+    if let Some(event) = &args.from_issue {
+        return super::from_issue::run(g, event, args.no_pr, now);
+    }
+    let (Some(role_name), Some(reason)) = (args.role.clone(), args.reason.clone()) else {
+        eprintln!("error: give the role and --reason (or --from-issue EVENT_FILE)");
+        return Ok(exit::INVALID);
+    };
     let Some(subject) = args.subject.map(|s| s.to_lowercase()) else {
         eprintln!("error: say whose access this is with --subject LOGIN (or set GITHUB_ACTOR)");
         return Ok(exit::INVALID);
@@ -100,8 +163,8 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     };
     let raw = RawGrant {
         subject: subject.clone(),
-        role: args.role.clone(),
-        reason: args.reason.clone(),
+        role: role_name.clone(),
+        reason,
         ticket: args.ticket,
         duration: args.duration,
         starts: args.starts.map(fmt_time),
@@ -112,7 +175,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     let (rel, full) = loop {
         let rel = format!(
             "grants/{}/{}.yaml",
-            args.role,
+            role_name,
             gitgrant::request::grant_name(&subject, now)
         );
         let full = g.repo.join(&rel);
@@ -135,50 +198,17 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             return Ok(exit::INVALID);
         }
     };
-    let role = &policy.roles[&args.role];
+    let role = &policy.roles[&role_name];
     let verdict = auto_approval(&policy, role, &grant, now)?;
     if let Some(v) = &verdict {
         eprintln!("{v}");
     }
     if !args.no_pr {
-        let window = grant.timing.in_words();
-        let mut body = format!(
-            "**{subject}** asks for the role **{}** ({}) in {}, {window}.\n\n\
-             **Reason:** {}\n",
-            role.name,
-            role.description,
-            policy.targets_text(role),
-            raw.reason.replace('\n', " ")
-        );
-        if let Some(t) = &raw.ticket {
-            body.push_str(&format!("**Ticket:** {t}\n"));
-        }
-        if role.break_glass {
-            body.push_str(&format!(
-                "\nBreak-glass role: this may merge without review. The grant applies at once, \
-                 and a review issue opens for {} after the fact.\n",
-                role.reviewers(&policy.security_team).join(", ")
-            ));
-        } else {
-            body.push_str(&format!(
-                "\n**Approvers:** {} ({} approval(s) needed on the latest commit; \
-                 {subject} cannot approve their own access).\n",
-                role.approvers.join(", "),
-                role.min_approvals
-            ));
-        }
+        let id = rel.trim_start_matches("grants/").trim_end_matches(".yaml");
+        let (title, mut body) = describe(&policy, role, &grant, &raw);
         if let Some(v) = &verdict {
             body.push_str(&format!("\n**Auto-approval:** {v}\n"));
         }
-        let id = rel.trim_start_matches("grants/").trim_end_matches(".yaml");
-        let title = match grant.timing {
-            Timing::Duration(d) => format!("Access request: {subject} → {} for {d}", role.name),
-            Timing::Window { expires, .. } => format!(
-                "Access request: {subject} → {} until {}",
-                role.name,
-                fmt_time(expires)
-            ),
-        };
         let url = super::revoke::open_pull_request(
             &policy,
             super::revoke::Proposal {

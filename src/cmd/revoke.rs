@@ -37,6 +37,17 @@ pub struct Proposal<'a> {
     pub auto_merge: bool,
 }
 
+/// The default branch's name and the commit it points at, which a pull
+/// request gitgrant opens starts from.
+pub async fn default_branch(gh: &GitHub) -> anyhow::Result<(String, String)> {
+    let default = gh.repository_info().await?.default_branch;
+    let base = gh
+        .branch_sha(&default)
+        .await?
+        .with_context(|| format!("the default branch {default} does not exist on GitHub"))?;
+    Ok((default, base))
+}
+
 /// Makes the proposal's branch off the default branch with its commit
 /// through the Git Data API, and opens a pull request from it. Returns the
 /// pull request's URL.
@@ -51,11 +62,7 @@ pub fn open_pull_request(policy: &Policy, p: Proposal<'_>) -> anyhow::Result<Str
     } = p;
     super::runtime()?.block_on(async {
         let gh = GitHub::from_env(Some(&policy.repository()))?;
-        let default = gh.repository_info().await?.default_branch;
-        let base = gh
-            .branch_sha(&default)
-            .await?
-            .with_context(|| format!("the default branch {default} does not exist on GitHub"))?;
+        let (default, base) = default_branch(&gh).await?;
         for (path, content) in changes {
             if content.is_none() && gh.blob_sha(path, &default).await?.is_none() {
                 anyhow::bail!("{path} is not on {default}: nothing to revoke");

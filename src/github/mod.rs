@@ -412,6 +412,21 @@ impl GitHub {
         .await
     }
 
+    /// One issue, as GitHub has it now.
+    pub async fn issue(&self, number: u64) -> Result<Issue, GitHubError> {
+        self.get(&self.repo_path(&format!("/issues/{number}")))
+            .await
+    }
+
+    /// Closes an issue, `completed` or `not_planned`.
+    pub async fn close_issue(&self, number: u64, reason: &str) -> Result<(), GitHubError> {
+        let path = self.repo_path(&format!("/issues/{number}"));
+        let body = json!({ "state": "closed", "state_reason": reason });
+        self.call::<Issue>(Method::Patch, &path, Some(&body))
+            .await?;
+        Ok(())
+    }
+
     /// Every issue (open or closed) with `label`, pull requests left out.
     pub async fn issues_with_label(&self, label: &str) -> Result<Vec<Issue>, GitHubError> {
         let all: Vec<Issue> = self
@@ -605,6 +620,18 @@ impl GitHub {
             .list(&self.repo_path(&format!("/pulls?state=open&head={owner}:{head}")))
             .await?;
         Ok(pulls.into_iter().next())
+    }
+
+    /// Sets a pull request's title and body.
+    pub async fn edit_pull(
+        &self,
+        number: u64,
+        title: &str,
+        body: &str,
+    ) -> Result<Pull, GitHubError> {
+        let path = self.repo_path(&format!("/pulls/{number}"));
+        let body = json!({ "title": title, "body": body });
+        self.call(Method::Patch, &path, Some(&body)).await
     }
 
     /// Opens a pull request from `head` into `base`.

@@ -119,6 +119,12 @@ pub struct Issue {
     /// Present when the "issue" is a pull request.
     #[serde(default)]
     pub pull_request: Option<serde_json::Value>,
+    /// Who opened it (GitHub always says; absent only in hand-made JSON).
+    #[serde(default)]
+    pub user: Option<User>,
+    /// `open` or `closed`.
+    #[serde(default)]
+    pub state: String,
 }
 
 /// Something with a sha: a blob, tree or commit just made.

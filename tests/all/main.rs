@@ -19,6 +19,7 @@ mod no_panics;
 mod notify;
 mod oncall_fake;
 mod oracle;
+mod portal;
 mod proxy;
 mod reconcile;
 mod request;
