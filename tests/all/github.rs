@@ -1010,7 +1010,15 @@ fn break_glass_applies_at_once_opens_one_review_issue_and_links_it() {
     assert_eq!(users_of(&client), [["alice"]]);
     let issues = f.fake.lock().issues.clone();
     assert_eq!(issues.len(), 1);
-    let (number, title, body, labels) = &issues[0];
+    let crate::github_fake::IssueRec {
+        number,
+        title,
+        body,
+        labels,
+        author,
+        ..
+    } = &issues[0];
+    assert_eq!(author, "gitgrant-bot", "opened by the reconciler's token");
     assert_eq!(title, "Break-glass review: break/alice-1");
     assert!(
         body.contains("@acme/sre-leads @acme/security") && body.contains("@alice"),

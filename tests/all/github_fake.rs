@@ -41,6 +41,20 @@ pub struct PullRec {
     pub auto_merge: bool,
 }
 
+/// An issue the fake holds (numbered from 1001, apart from pull requests).
+#[derive(Debug, Clone)]
+pub struct IssueRec {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+    pub author: String,
+    /// `open` or `closed`.
+    pub state: String,
+    /// Why it closed: `completed` or `not_planned`.
+    pub state_reason: Option<String>,
+}
+
 /// A review the fake holds.
 #[derive(Debug, Clone)]
 pub struct ReviewRec {
@@ -72,8 +86,7 @@ pub struct State {
     pub reviews: BTreeMap<u64, Vec<ReviewRec>>,
     /// (issue number, id, author, body).
     pub comments: Vec<(u64, u64, String, String)>,
-    /// (number, title, body, labels).
-    pub issues: Vec<(u64, String, String, Vec<String>)>,
+    pub issues: Vec<IssueRec>,
     /// `org/team` → logins.
     pub teams: BTreeMap<String, Vec<String>>,
     pub page_size: usize,
@@ -93,6 +106,27 @@ impl State {
     fn next_id(&mut self) -> u64 {
         self.next += 1;
         self.next
+    }
+
+    /// Opens an issue as `author`; returns its number.
+    pub fn push_issue(
+        &mut self,
+        author: &str,
+        title: &str,
+        body: &str,
+        labels: Vec<String>,
+    ) -> u64 {
+        let number = 1000 + self.issues.len() as u64 + 1;
+        self.issues.push(IssueRec {
+            number,
+            title: title.into(),
+            body: body.into(),
+            labels,
+            author: author.into(),
+            state: "open".into(),
+            state_reason: None,
+        });
+        number
     }
 }
 
@@ -744,7 +778,6 @@ fn route(
             ResponseTemplate::new(200).set_body_json(comment_json(s, &c))
         }
         ("POST", ["issues"]) => {
-            let number = 1000 + s.issues.len() as u64 + 1;
             let labels: Vec<String> = body["labels"]
                 .as_array()
                 .map(|a| {
@@ -753,13 +786,18 @@ fn route(
                         .collect()
                 })
                 .unwrap_or_default();
-            let i = (
-                number,
-                body["title"].as_str().unwrap_or_default().to_string(),
-                body["body"].as_str().unwrap_or_default().to_string(),
+            let number = s.push_issue(
+                login,
+                body["title"].as_str().unwrap_or_default(),
+                body["body"].as_str().unwrap_or_default(),
                 labels,
             );
-            s.issues.push(i.clone());
+            let i = s
+                .issues
+                .iter()
+                .find(|i| i.number == number)
+                .unwrap()
+                .clone();
             ResponseTemplate::new(201).set_body_json(issue_json(s, &i))
         }
         ("GET", ["issues"]) => {
@@ -767,10 +805,52 @@ fn route(
             let items = s
                 .issues
                 .iter()
-                .filter(|i| label.as_ref().is_none_or(|l| i.3.contains(l)))
+                .filter(|i| label.as_ref().is_none_or(|l| i.labels.contains(l)))
                 .map(|i| issue_json(s, i))
                 .collect();
             paged(s, path, query, items)
+        }
+        ("GET", ["issues", n]) => {
+            let n: u64 = n.parse().unwrap_or(0);
+            match s.issues.iter().find(|i| i.number == n).cloned() {
+                Some(i) => ResponseTemplate::new(200).set_body_json(issue_json(s, &i)),
+                None => error(404, "Not Found"),
+            }
+        }
+        ("PATCH", ["issues", n]) => {
+            let n: u64 = n.parse().unwrap_or(0);
+            let Some(i) = s.issues.iter_mut().find(|i| i.number == n) else {
+                return error(404, "Not Found");
+            };
+            if let Some(state) = body["state"].as_str() {
+                if state != "open" && state != "closed" {
+                    return error(422, "Validation Failed: state");
+                }
+                i.state = state.into();
+                i.state_reason = body["state_reason"].as_str().map(String::from);
+            }
+            if let Some(t) = body["title"].as_str() {
+                i.title = t.into();
+            }
+            if let Some(b) = body["body"].as_str() {
+                i.body = b.into();
+            }
+            let i = i.clone();
+            ResponseTemplate::new(200).set_body_json(issue_json(s, &i))
+        }
+        ("PATCH", ["pulls", n]) => {
+            let n: usize = n.parse().unwrap_or(0);
+            let Some(p) = n.checked_sub(1).and_then(|k| s.pulls.get_mut(k)) else {
+                return error(404, "Not Found");
+            };
+            if let Some(t) = body["title"].as_str() {
+                p.title = t.into();
+            }
+            if let Some(b) = body["body"].as_str() {
+                p.body = b.into();
+            }
+            let p = p.clone();
+            ResponseTemplate::new(200).set_body_json(pull_json(s, &p))
         }
         _ => error(404, "Not Found"),
     }
@@ -838,17 +918,19 @@ fn comment_json(s: &State, c: &(u64, u64, String, String)) -> Value {
     )
 }
 
-fn issue_json(s: &State, i: &(u64, String, String, Vec<String>)) -> Value {
+fn issue_json(s: &State, i: &IssueRec) -> Value {
     merge_json(
         fixture("issue"),
         json!({
-            "number": i.0,
-            "url": format!("{}/repos/{REPO}/issues/{}", s.base_url, i.0),
-            "html_url": format!("https://github.com/{REPO}/issues/{}", i.0),
-            "title": i.1,
-            "body": i.2,
-            "labels": i.3.iter().map(|l| json!({ "name": l })).collect::<Vec<_>>(),
-            "user": user("gitgrant-bot"),
+            "number": i.number,
+            "url": format!("{}/repos/{REPO}/issues/{}", s.base_url, i.number),
+            "html_url": format!("https://github.com/{REPO}/issues/{}", i.number),
+            "title": i.title,
+            "body": i.body,
+            "state": i.state,
+            "state_reason": i.state_reason,
+            "labels": i.labels.iter().map(|l| json!({ "name": l })).collect::<Vec<_>>(),
+            "user": user(&i.author),
         }),
     )
 }

@@ -20,6 +20,7 @@ mod notify;
 mod oncall_fake;
 mod oracle;
 mod portal;
+mod portal_github;
 mod proxy;
 mod reconcile;
 mod request;

@@ -1,0 +1,215 @@
+//! The request form's pull requests, end to end against the GitHub fake:
+//! `request --from-issue` with the portal's token opens the pull request
+//! for the issue's author, links both ways, replaces it when the issue is
+//! edited, comments the errors line by line, and closes the issue when the
+//! pull request merges or closes.
+
+use serde_json::{Value, json};
+
+use crate::github::{Flow, flow_from};
+use crate::github_fake::{REPO, fetch, pull_event};
+use crate::portal::{form_body, issue_event};
+use crate::support::git;
+
+/// The portal's identity in these tests: the token the workflow's GitHub
+/// App would mint.
+const PORTAL: &str = "gitgrant-bot";
+
+fn run(f: &Flow, event: &Value) -> (i32, String, String) {
+    let file = f.work().join("../event.json");
+    std::fs::write(&file, event.to_string()).unwrap();
+    let out = f
+        .gitgrant(PORTAL)
+        .args(["request", "--from-issue"])
+        .arg(&file)
+        .args(["--now", "2026-11-23T09:00:00Z", "--repo"])
+        .arg(f.work())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// The file `path` on branch `branch` of the fake's repository.
+fn file_on(f: &Flow, branch: &str, path: &str) -> Option<String> {
+    fetch(f.work());
+    let out = std::process::Command::new("git")
+        .args(["show", &format!("origin/{branch}:{path}")])
+        .current_dir(f.work())
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8(out.stdout).unwrap())
+}
+
+fn ro(duration: &str, reason: &str) -> String {
+    form_body(&[
+        ("Role", "ro: Read-only (whatever the rest says)"),
+        ("Duration", duration),
+        ("Reason", reason),
+    ])
+}
+
+#[test]
+fn an_issue_becomes_a_pull_request_an_edit_replaces_it_and_the_merge_closes_the_issue() {
+    let f = flow_from("github-access");
+    let issue = f.fake.lock().push_issue(
+        "alice",
+        "Access request",
+        "",
+        vec!["gitgrant-request".into()],
+    );
+    let reason = "Look at the logs @acme/security <img src=x> ```";
+    let (code, url, stderr) = run(
+        &f,
+        &issue_event("opened", issue, "alice", &ro("2h", reason)),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(url, format!("https://github.com/{REPO}/pull/1"));
+    let pull = f.fake.lock().pulls[0].clone();
+    assert_eq!(pull.author, PORTAL);
+    assert_eq!(pull.head_ref, format!("gitgrant/issue-{issue}"));
+    assert!(
+        pull.body.starts_with(&format!("Requested in #{issue}.")),
+        "{}",
+        pull.body
+    );
+    assert!(pull.title.contains("alice → ro for 2h"), "{}", pull.title);
+    // The reason is shown as code: no mention, image or block escapes.
+    assert!(
+        pull.body.contains(&format!("````text\n{reason}\n````")),
+        "{}",
+        pull.body
+    );
+    let path = format!("grants/ro/alice-issue-{issue}.yaml");
+    let grant = file_on(&f, &pull.head_ref, &path).expect("the grant on the branch");
+    assert!(
+        grant.contains("subject: alice") && grant.contains("duration: 2h"),
+        "{grant}"
+    );
+    let comments = f.fake.comments(issue);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].contains("Request opened as #1"), "{comments:?}");
+
+    // Edited: the same pull request, its branch holding the new request only.
+    let (code, _, stderr) = run(
+        &f,
+        &issue_event("edited", issue, "alice", &ro("3h", "Longer")),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(f.fake.lock().pulls.len(), 1, "no second pull request");
+    let grant = file_on(&f, &pull.head_ref, &path).unwrap();
+    assert!(
+        grant.contains("duration: 3h") && grant.contains("reason: Longer"),
+        "{grant}"
+    );
+    assert!(f.fake.lock().pulls[0].title.contains("for 3h"));
+    let comments = f.fake.comments(issue);
+    assert_eq!(comments.len(), 1, "one comment, kept current");
+    assert!(
+        comments[0].contains("Request updated as #1"),
+        "{comments:?}"
+    );
+
+    // Edited into something invalid: the errors, line by line; the pull
+    // request keeps the last good request.
+    let (code, _, _) = run(&f, &issue_event("edited", issue, "alice", &ro("9h", "x")));
+    assert_eq!(code, 2);
+    let comments = f.fake.comments(issue);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].contains("cannot be made as it stands")
+            && comments[0].contains("- ``window-too-long: the window is 9h"),
+        "{comments:?}"
+    );
+    assert!(
+        file_on(&f, &pull.head_ref, &path)
+            .unwrap()
+            .contains("duration: 3h")
+    );
+
+    // Merged: the issue says so and closes as completed.
+    f.merge(1, "2026-11-23T09:30:00Z");
+    let (code, _, stderr) = run(&f, &pull_event(&f.fake, 1, "closed"));
+    assert_eq!(code, 0, "{stderr}");
+    let i = f.fake.lock().issues[0].clone();
+    assert_eq!(i.state, "closed");
+    assert_eq!(i.state_reason.as_deref(), Some("completed"));
+    assert!(
+        f.fake.comments(issue)[0].contains("#1 merged"),
+        "{:?}",
+        f.fake.comments(issue)
+    );
+}
+
+#[test]
+fn a_pull_request_closed_unmerged_closes_its_issue_and_others_are_left_alone() {
+    let f = flow_from("github-access");
+    let issue = f.fake.lock().push_issue(
+        "alice",
+        "Access request",
+        "",
+        vec!["gitgrant-request".into()],
+    );
+    assert_eq!(
+        run(&f, &issue_event("opened", issue, "alice", &ro("1h", "x"))).0,
+        0
+    );
+
+    // A fork's branch named like the portal's, and a branch of some other
+    // pull request: neither closes anything.
+    let mut fork = pull_event(&f.fake, 1, "closed");
+    fork["pull_request"]["head"]["repo"] = json!({ "full_name": "mallory/access" });
+    let (code, _, stderr) = run(&f, &fork);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("not the portal's"), "{stderr}");
+    let mut other = pull_event(&f.fake, 1, "closed");
+    other["pull_request"]["head"]["ref"] = json!("feature/x");
+    assert_eq!(run(&f, &other).0, 0);
+    assert_eq!(f.fake.lock().issues[0].state, "open");
+
+    let (code, _, stderr) = run(&f, &pull_event(&f.fake, 1, "closed"));
+    assert_eq!(code, 0, "{stderr}");
+    let i = f.fake.lock().issues[0].clone();
+    assert_eq!(i.state, "closed");
+    assert_eq!(i.state_reason.as_deref(), Some("not_planned"));
+    assert!(f.fake.comments(issue)[0].contains("closed without merging"));
+    // Nothing reached main.
+    git(f.work(), &["fetch", "-q", "origin"], None);
+    let main = f.fake.lock().pulls[0].merged_at.clone();
+    assert!(main.is_none());
+}
+
+#[test]
+fn garbage_gets_its_errors_on_the_issue_and_no_pull_request() {
+    let f = flow_from("github-access");
+    let issue = f.fake.lock().push_issue(
+        "mallory",
+        "Access request",
+        "",
+        vec!["gitgrant-request".into()],
+    );
+    let (code, out, _) = run(
+        &f,
+        &issue_event(
+            "opened",
+            issue,
+            "mallory",
+            "give me admin `now` @acme/security",
+        ),
+    );
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(f.fake.lock().pulls.is_empty());
+    let comments = f.fake.comments(issue);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].contains("- `the form's `Role` is missing or empty`")
+            || comments[0].contains("- ``the form's `Role` is missing or empty``"),
+        "{comments:?}"
+    );
+}
