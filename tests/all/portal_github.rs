@@ -46,6 +46,16 @@ fn file_on(f: &Flow, branch: &str, path: &str) -> Option<String> {
         .then(|| String::from_utf8(out.stdout).unwrap())
 }
 
+/// An issue opened from the form by `author`, as GitHub holds it.
+fn open_issue(f: &Flow, author: &str) -> u64 {
+    f.fake.lock().push_issue(
+        author,
+        "Access request",
+        "",
+        vec!["gitgrant-request".into()],
+    )
+}
+
 fn ro(duration: &str, reason: &str) -> String {
     form_body(&[
         ("Role", "ro: Read-only (whatever the rest says)"),
@@ -57,12 +67,7 @@ fn ro(duration: &str, reason: &str) -> String {
 #[test]
 fn an_issue_becomes_a_pull_request_an_edit_replaces_it_and_the_merge_closes_the_issue() {
     let f = flow_from("github-access");
-    let issue = f.fake.lock().push_issue(
-        "alice",
-        "Access request",
-        "",
-        vec!["gitgrant-request".into()],
-    );
+    let issue = open_issue(&f, "alice");
     let reason = "Look at the logs @acme/security <img src=x> ```";
     let (code, url, stderr) = run(
         &f,
@@ -149,12 +154,7 @@ fn an_issue_becomes_a_pull_request_an_edit_replaces_it_and_the_merge_closes_the_
 #[test]
 fn a_pull_request_closed_unmerged_closes_its_issue_and_others_are_left_alone() {
     let f = flow_from("github-access");
-    let issue = f.fake.lock().push_issue(
-        "alice",
-        "Access request",
-        "",
-        vec!["gitgrant-request".into()],
-    );
+    let issue = open_issue(&f, "alice");
     assert_eq!(
         run(&f, &issue_event("opened", issue, "alice", &ro("1h", "x"))).0,
         0
@@ -187,12 +187,7 @@ fn a_pull_request_closed_unmerged_closes_its_issue_and_others_are_left_alone() {
 #[test]
 fn garbage_gets_its_errors_on_the_issue_and_no_pull_request() {
     let f = flow_from("github-access");
-    let issue = f.fake.lock().push_issue(
-        "mallory",
-        "Access request",
-        "",
-        vec!["gitgrant-request".into()],
-    );
+    let issue = open_issue(&f, "mallory");
     let (code, out, _) = run(
         &f,
         &issue_event(
