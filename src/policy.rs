@@ -39,6 +39,20 @@ pub struct RawPolicy {
     /// never from git.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<RawChannel>,
+    /// The request form (`gitgrant portal`): who opens its pull requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal: Option<RawPortal>,
+}
+
+/// The request form's settings as written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPortal {
+    /// The GitHub login that opens the form's pull requests: the portal
+    /// workflow's GitHub App, as `<app-slug>[bot]`. The check accepts a pull
+    /// request it opened on behalf of an issue's author only when that issue,
+    /// read from GitHub, was opened by the grant's subject.
+    pub identity: String,
 }
 
 /// A notification channel as written.
@@ -429,6 +443,9 @@ pub struct Policy {
     pub roles: BTreeMap<String, Role>,
     /// Notification channels.
     pub notify: Vec<Channel>,
+    /// The login (lower case) that opens the request form's pull requests
+    /// on behalf of issues' authors, if the form is used.
+    pub portal_identity: Option<String>,
 }
 
 impl Policy {

@@ -31,6 +31,15 @@ pub mod label {
     pub const TICKET: &str = "Ticket";
 }
 
+/// What the branch of every pull request the form opens starts with; the
+/// issue's number follows.
+pub const BRANCH_PREFIX: &str = "gitgrant/issue-";
+
+/// The branch of the pull request opened for issue `issue`.
+pub fn branch_of(issue: u64) -> String {
+    format!("{BRANCH_PREFIX}{issue}")
+}
+
 /// What GitHub writes for an optional field left empty.
 pub const NO_RESPONSE: &str = "_No response_";
 

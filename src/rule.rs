@@ -171,6 +171,8 @@ rules! {
     /// An auto-approval rule that cannot be judged, or that would approve
     /// what its role does not allow.
     AutoApprove = "auto-approve", "each auto_approve rule needs a unique name, a max_duration within the role's, valid hours (mon…sun, HH:MM, an IANA time_zone), one schedule, and a role pattern for require_ticket; break-glass roles take none";
+    /// The request form's identity is not a login, or holds access itself.
+    Portal = "portal", "name the request form's GitHub App as `portal: { identity: <app-slug>[bot] }`, a login that is not in `people`";
     /// A notification channel that cannot be used.
     Notify = "notify", "give each notify channel a unique name, url_env (and for a webhook secret_env) naming environment variables, and at least one event";
     /// A person's email that is not an address.

@@ -49,6 +49,13 @@ pub async fn judge_pull(
 ) -> anyhow::Result<Vec<Found>> {
     let owners = codeowners_at(repo, ch.base);
     let mut oncall = gitgrant::oncall::OnCall::from_env();
+    // Who asked (the author for the request form's pull requests);
+    // nobody when that cannot be told, and then no rule holds.
+    let author = match approvals.as_deref_mut() {
+        Some(a) => a.requester(&ch.policy, pull).await?,
+        None => gitgrant::github::evidence::requester(None, &ch.policy, pull).await?,
+    }
+    .unwrap_or_default();
     let mut found = Vec::new();
     for g in grants {
         let Some(role) = ch.policy.roles.get(g.role()) else {
@@ -83,7 +90,7 @@ pub async fn judge_pull(
                 policy: &ch.policy,
                 role,
                 grant: g,
-                author: &pull.user.login,
+                author: &author,
                 at: now,
                 duration: g.window(Some(now)).and_then(|w| w.length()),
             };

@@ -165,7 +165,11 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
         .collect();
     let gh = GitHub::from_env_if_token(Some(&ch.policy.repository()))?;
     let mut approvals = gh.as_ref().map(Approvals::new);
-    let author = pull.user.login.to_lowercase();
+    // Who asked: the author, or for the request form's pull requests the
+    // issue's author as GitHub has it (the bot itself when it cannot be read).
+    let author = gitgrant::github::evidence::requester(gh.as_ref(), &ch.policy, pull)
+        .await?
+        .unwrap_or_else(|| pull.user.login.to_lowercase());
     for grant in &validation.grants {
         let Some(role) = ch.policy.roles.get(grant.role()) else {
             continue;

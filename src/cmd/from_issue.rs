@@ -13,17 +13,9 @@ use gitgrant::exit;
 use gitgrant::github::GitHub;
 use gitgrant::grant::RawGrant;
 use gitgrant::policy::{Admission, Policy};
+use gitgrant::portal::{BRANCH_PREFIX, branch_of};
 use gitgrant::report::md_code;
 use serde_json::Value;
-
-/// The branch of the pull request opened for issue `n`.
-pub fn branch_of(issue: u64) -> String {
-    format!("{BRANCH_PREFIX}{issue}")
-}
-
-/// What every portal branch starts with (the portal workflow's `if:` names
-/// it too).
-pub const BRANCH_PREFIX: &str = "gitgrant/issue-";
 
 /// Marks the one comment the portal keeps up to date on an issue.
 const MARKER: &str = "<!-- gitgrant:portal -->";

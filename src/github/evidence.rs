@@ -39,6 +39,20 @@ impl<'a> Approvals<'a> {
         }
     }
 
+    /// Who asked for what `pull` adds: its author, except for a pull
+    /// request that the policy's portal identity opened from its own
+    /// branch `gitgrant/issue-<n>` of this repository, which asks for the
+    /// author of issue `n` as GitHub has it now (never as the pull
+    /// request's text says). `None` when the portal opened it and the
+    /// issue cannot be read: then nobody is taken to have asked.
+    pub async fn requester(
+        &mut self,
+        policy: &Policy,
+        pull: &Pull,
+    ) -> Result<Option<String>, GitHubError> {
+        requester(Some(self.gh), policy, pull).await
+    }
+
     /// The merged pull request that brought commit `sha` into `branch`:
     /// the one whose merge commit it is, else any merged into `branch`.
     /// `None` for a commit pushed directly.
@@ -150,6 +164,38 @@ pub struct Ask<'a> {
     pub at: DateTime<Utc>,
     /// Its whole window.
     pub duration: Option<GrantDuration>,
+}
+
+/// [`Approvals::requester`], with or without GitHub (`None`: a portal
+/// pull request's issue cannot be read).
+pub async fn requester(
+    gh: Option<&GitHub>,
+    policy: &Policy,
+    pull: &Pull,
+) -> Result<Option<String>, GitHubError> {
+    let author = pull.user.login.to_lowercase();
+    if policy.portal_identity.as_deref() != Some(author.as_str()) {
+        return Ok(Some(author));
+    }
+    let own_branch = pull
+        .head
+        .repo
+        .as_ref()
+        .is_some_and(|r| r.full_name.eq_ignore_ascii_case(&policy.repository()));
+    let issue = pull
+        .head
+        .name
+        .strip_prefix(crate::portal::BRANCH_PREFIX)
+        .and_then(|n| n.parse::<u64>().ok());
+    let (Some(gh), true, Some(issue)) = (gh, own_branch, issue) else {
+        return Ok(None);
+    };
+    match gh.issue(issue).await {
+        Ok(i) if i.pull_request.is_none() => Ok(i.user.map(|u| u.login.to_lowercase())),
+        Ok(_) => Ok(None),
+        Err(e) if e.status() == Some(404) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Judges `ask` under its role's rules: teams through `approvals` (`None`:
@@ -327,11 +373,14 @@ async fn rules_at_landing(
         .window(Some(at))
         .and_then(|w| w.length())
         .map(|d| now.map_or(d, |n| n.max(d)));
+    // A pull request the portal opened asks for its issue's author; one
+    // whose issue cannot be read asks for nobody, and no rule holds.
+    let author = approvals.requester(policy, pull).await?.unwrap_or_default();
     let ask = Ask {
         policy,
         role,
         grant: &grant,
-        author: &pull.user.login,
+        author: &author,
         at,
         duration,
     };

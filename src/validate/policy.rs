@@ -83,7 +83,30 @@ static POLICY_CHECKS: &[(&str, PolicyCheck)] = &[
     ("shared-account", check_shared_accounts),
     ("identity-center", check_identity_center),
     ("notify", check_notify),
+    ("portal", check_portal),
 ];
+
+/// The portal's identity is a GitHub login, a bot's (`name[bot]`) or a
+/// user's, and not someone who can be a grant's subject.
+fn check_portal(p: &RawPolicy, s: &mut Sink) {
+    let Some(portal) = &p.portal else {
+        return;
+    };
+    let id = portal.identity.as_str();
+    if !names::is_login(id.strip_suffix("[bot]").unwrap_or(id)) {
+        s.at(
+            Rule::Portal,
+            "portal.identity",
+            format!("`{id}` is not a GitHub login such as acme-gitgrant[bot]"),
+        );
+    } else if p.people.contains_key(&id.to_lowercase()) {
+        s.at(
+            Rule::Portal,
+            "portal.identity",
+            format!("`{id}` is in `people`: the portal opens requests for others and must not hold access itself"),
+        );
+    }
+}
 
 /// Each channel names its URL (and key) by environment variable, gets
 /// known events, and has a name of its own.
@@ -1317,6 +1340,7 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                     .unwrap_or(crate::policy::DEFAULT_EXPIRING_LEAD),
             })
             .collect(),
+        portal_identity: raw.portal.as_ref().map(|p| p.identity.to_lowercase()),
         owner: owner.to_string(),
         name: name.to_string(),
         security_team: raw.security_team.clone(),

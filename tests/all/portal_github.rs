@@ -208,3 +208,66 @@ fn garbage_gets_its_errors_on_the_issue_and_no_pull_request() {
         "{comments:?}"
     );
 }
+
+/// `gitgrant.yaml` of the GitHub tests with `portal.identity` set, pushed
+/// to main.
+fn with_portal(f: &Flow) {
+    let policy = std::fs::read_to_string(f.work().join("gitgrant.yaml")).unwrap();
+    let policy = format!("{policy}portal:\n  identity: {PORTAL}\n");
+    f.push_main(&[("gitgrant.yaml", Some(&policy))], "2026-11-23T08:10:00Z");
+}
+
+#[test]
+fn the_check_takes_the_portals_pull_request_as_the_issues_author_asking_and_only_then() {
+    let f = flow_from("github-access");
+    with_portal(&f);
+    let issue = open_issue(&f, "alice");
+    assert_eq!(
+        run(&f, &issue_event("opened", issue, "alice", &ro("2h", "x"))).0,
+        0
+    );
+    // Opened by the portal for alice, who opened the issue: no
+    // subject-not-author (the approvers' quorum is still to come).
+    let out = f.expect_check(1, "pull_request", 0, "");
+    assert!(!out.contains("subject-not-author"), "{out}");
+    assert!(
+        f.fake.seen(&format!("GET /repos/{REPO}/issues/{issue}")) >= 1,
+        "the issue's author is read from GitHub"
+    );
+
+    // Someone with write access changes the grant on the portal's branch to
+    // another subject: the issue was not opened by bob.
+    let path = format!("grants/ro/alice-issue-{issue}.yaml");
+    let bob = crate::support::grant_yaml("bob", "ro", "duration: 2h");
+    let branch = f.fake.lock().pulls[0].head_ref.clone();
+    fetch(f.work());
+    f.push_to(&branch, &[(path.as_str(), Some(bob.as_str()))]);
+    let out = f.expect_check(1, "pull_request", 2, "subject-not-author");
+    assert!(out.contains("asks for access for bob"), "{out}");
+
+    // The same branch name pushed by a person is that person's request.
+    let n = f.open_pr(
+        "mallory",
+        &format!("gitgrant/issue-{issue}-x"),
+        &[(
+            "grants/ro/alice-2.yaml",
+            Some(&crate::support::grant_yaml("alice", "ro", "duration: 1h")),
+        )],
+    );
+    f.expect_check(n, "pull_request", 2, "subject-not-author");
+}
+
+#[test]
+fn without_a_portal_identity_the_bots_pull_request_asks_for_nobody_else() {
+    let f = flow_from("github-access");
+    let issue = open_issue(&f, "alice");
+    assert_eq!(
+        run(&f, &issue_event("opened", issue, "alice", &ro("2h", "x"))).0,
+        0
+    );
+    f.expect_check(1, "pull_request", 2, "subject-not-author");
+    // And an issue it cannot read (deleted) proves nothing either.
+    with_portal(&f);
+    f.fake.lock().issues.clear();
+    f.expect_check(1, "pull_request", 2, "subject-not-author");
+}
