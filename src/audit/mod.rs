@@ -25,6 +25,7 @@ use crate::history::HistoryCommit;
 
 mod filter;
 mod fold;
+pub mod html;
 pub mod render;
 mod widening;
 
@@ -611,6 +612,35 @@ impl Lifecycle {
         self.landed.time <= t
             && self.end.as_ref().is_none_or(|e| t < e.time)
             && self.window_at(t).is_some_and(|w| w.contains(t))
+    }
+
+    /// The instants at which [`usable_at`](Lifecycle::usable_at) holds, as
+    /// disjoint windows in time order: each version of the file's window,
+    /// cut to the time that version was in force, from landing to removal.
+    pub fn usable_intervals(&self) -> Vec<Window> {
+        let versions: Vec<(DateTime<Utc>, Option<Window>)> =
+            std::iter::once((self.landed.time, self.landed.window))
+                .chain(self.edits.iter().map(|e| (e.time, e.after)))
+                .collect();
+        let mut out: Vec<Window> = Vec::new();
+        for (i, (from, window)) in versions.iter().enumerate() {
+            let until = versions
+                .get(i + 1)
+                .map(|(t, _)| *t)
+                .into_iter()
+                .chain(self.end.as_ref().map(|e| e.time))
+                .min();
+            let Some(w) = window else { continue };
+            let start = w.start.max(*from);
+            let end = until.map_or(w.end, |u| u.min(w.end));
+            if start < end {
+                match out.last_mut() {
+                    Some(last) if last.end == start => last.end = end,
+                    _ => out.push(Window { start, end }),
+                }
+            }
+        }
+        out
     }
 
     /// Every window the file gave, as landed and after each edit.

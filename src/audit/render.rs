@@ -25,12 +25,20 @@ pub enum Format {
     Csv,
     /// A table of lifecycles and a list of findings.
     Markdown,
+    /// One self-contained HTML page: a timeline, a cursor, filters and the
+    /// tables.
+    Html,
 }
 
 impl Format {
     /// Every format, in the order `--help` lists them.
-    pub const ALL: &'static [Format] =
-        &[Format::Table, Format::Json, Format::Csv, Format::Markdown];
+    pub const ALL: &'static [Format] = &[
+        Format::Table,
+        Format::Json,
+        Format::Csv,
+        Format::Markdown,
+        Format::Html,
+    ];
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
@@ -39,6 +47,7 @@ impl Format {
             Format::Json => "json",
             Format::Csv => "csv",
             Format::Markdown => "markdown",
+            Format::Html => "html",
         }
     }
 }
@@ -57,7 +66,7 @@ impl FromStr for Format {
             .iter()
             .copied()
             .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown format `{s}`; use table, json, csv or markdown"))
+            .ok_or_else(|| format!("unknown format `{s}`; use table, json, csv, markdown or html"))
     }
 }
 
@@ -68,6 +77,7 @@ pub fn render(audit: &Audit, format: Format) -> String {
         Format::Json => json(audit),
         Format::Csv => csv(audit),
         Format::Markdown => markdown(audit),
+        Format::Html => super::html::html(audit, None),
     }
 }
 

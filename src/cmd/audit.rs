@@ -22,7 +22,7 @@ pub struct Args {
     /// Judge still-present grants as of this time instead of now.
     #[arg(long, value_parser = super::parse_time)]
     now: Option<DateTime<Utc>>,
-    /// Output: table, json, csv or markdown.
+    /// Output: table, json, csv, markdown, or html (one self-contained page with a timeline).
     #[arg(long, default_value = "table")]
     format: Format,
     /// Only grants of this person.
@@ -93,7 +93,18 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         at: args.at,
     };
     let shown = audit::filter(&full, &filter);
-    out!("{}", audit::render::render(&shown, args.format));
+    let text = match args.format {
+        // The report links commits and pull requests where origin is a
+        // GitHub-style remote.
+        Format::Html => {
+            let links = repo
+                .remote_url("origin")
+                .and_then(|u| audit::html::web_address(&u));
+            audit::html::html(&shown, links.as_deref())
+        }
+        format => audit::render::render(&shown, format),
+    };
+    out!("{text}");
     // The process ends here: freeing a long history's lifecycles one by one
     // would only delay the exit.
     std::mem::forget((full, shown));

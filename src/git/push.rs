@@ -323,6 +323,14 @@ impl Repo {
         self.repo.find_remote(name).is_ok()
     }
 
+    /// The URL of remote `name`, if it has one.
+    pub fn remote_url(&self, name: &str) -> Option<String> {
+        self.repo
+            .find_remote(name)
+            .ok()
+            .and_then(|r| r.url().ok().map(String::from))
+    }
+
     /// Fast-forwards the local branch to the remote's tip when it can.
     fn follow(&self, branch: &str, to: CommitId) {
         let Ok(local) = self.branch_tip(branch) else {

@@ -23,6 +23,7 @@ mod portal;
 mod portal_github;
 mod proxy;
 mod reconcile;
+mod report;
 mod request;
 mod scale;
 mod support;

@@ -462,7 +462,7 @@ fn policy_repo() -> GitRepo {
 /// cover them all), to stay within a minute.
 fn commands(format: usize) -> Vec<Vec<&'static str>> {
     let validate = ["human", "json", "github"][format % 3];
-    let audit = ["table", "json", "csv", "markdown"][format % 4];
+    let audit = ["table", "json", "csv", "markdown", "html"][format % 5];
     vec![
         vec!["validate", "--format", validate, "--now", NOW],
         vec!["audit", "--format", audit, "--now", NOW],
