@@ -153,8 +153,8 @@ pub fn html(audit: &Audit, links: Option<&str>) -> String {
          <section id=\"legend\"></section>\n\
          <section id=\"timeline\"></section>\n\
          <section id=\"cursor\"><h2>Usable at <span id=\"at-text\"></span></h2><ul id=\"usable\"></ul></section>\n\
-         <section><h2>Lifecycles</h2><table id=\"lifecycles\"><thead></thead><tbody></tbody></table></section>\n\
-         <section><h2>Findings</h2><table id=\"findings\"><thead></thead><tbody></tbody></table></section>\n\
+         <section><h2>Lifecycles</h2><p class=\"pages\" id=\"lifecycles-pages\"></p><table id=\"lifecycles\"><thead></thead><tbody></tbody></table></section>\n\
+         <section><h2>Findings</h2><p class=\"pages\" id=\"findings-pages\"></p><table id=\"findings\"><thead></thead><tbody></tbody></table></section>\n\
          <script type=\"application/json\" id=\"data\">{json}</script>\n\
          <script>\n{SCRIPT}</script>\n</body>\n</html>\n",
         escape(&title),

@@ -191,62 +191,92 @@
     if (v) setAt(Date.parse(v + (v.length === 16 ? ":00Z" : "Z")));
   });
 
-  function tables() {
-    const head = (t, cols) => {
-      const tr = el("tr", {});
-      for (const c of cols) tr.appendChild(el("th", {}, c));
-      const th = t.querySelector("thead");
-      th.textContent = "";
-      th.appendChild(tr);
+  // The tables, a page of rows at a time: a browser lays out 10,000 rows
+  // of nine cells slowly, and a page is what a person reads. "all" shows
+  // every row (for printing).
+  const PAGE = 500;
+  const pages = { lifecycles: 0, findings: 0 };
+  function pager(name, total, render) {
+    const box = $(name + "-pages");
+    box.textContent = "";
+    const all = pages[name] === -1;
+    const first = all ? 0 : pages[name] * PAGE;
+    const last = all ? total : Math.min(total, first + PAGE);
+    render(first, last);
+    if (total <= PAGE) return;
+    box.appendChild(document.createTextNode("rows " + (total ? first + 1 : 0) + "–" + last + " of " + total + " "));
+    const button = (text, page, enabled) => {
+      const b = el("button", { type: "button" }, text);
+      b.disabled = !enabled;
+      b.addEventListener("click", () => { pages[name] = page; tables(); });
+      box.appendChild(b);
     };
+    button("‹ previous", pages[name] - 1, !all && pages[name] > 0);
+    button("next ›", pages[name] + 1, !all && last < total);
+    button(all ? "pages" : "all rows", all ? 0 : -1, true);
+  }
+  function head(t, cols) {
+    const tr = el("tr", {});
+    for (const c of cols) tr.appendChild(el("th", {}, c));
+    const th = t.querySelector("thead");
+    th.textContent = "";
+    th.appendChild(tr);
+  }
+  function tables() {
     const lt = $("lifecycles");
     head(lt, ["grant", "subject", "role", "landed", "ended", "how", "approved by", "reason", "findings"]);
-    const lb = document.createDocumentFragment();
-    for (const l of L) {
-      const tr = el("tr", { "data-id": key(l), class: shown(l) ? "" : "hidden" });
-      tr.appendChild(el("td", {}, l.occurrence > 1 ? l.id + " #" + l.occurrence : l.id));
-      tr.appendChild(el("td", {}, l.subject));
-      tr.appendChild(el("td", {}, l.role));
-      const landed = el("td", {});
-      landed.appendChild(link("/commit/" + l.landed_commit, iso(l.landed)));
-      if (l.pr) { landed.appendChild(document.createTextNode(" ")); landed.appendChild(link("/pull/" + l.pr, "#" + l.pr)); }
-      tr.appendChild(landed);
-      const ended = el("td", {});
-      if (l.end !== null) ended.appendChild(link("/commit/" + l.end_commit, iso(l.end)));
-      tr.appendChild(ended);
-      const how = el("td", { class: "kind" });
-      how.appendChild(el("i", { class: "k-" + l.kind }));
-      how.appendChild(document.createTextNode(l.end_reason || "present, " + l.state));
-      tr.appendChild(how);
-      tr.appendChild(el("td", {}, l.approved_by));
-      tr.appendChild(el("td", {}, l.reason));
-      tr.appendChild(el("td", {}, l.findings.join(", ")));
-      lb.appendChild(tr);
-    }
-    const ltb = lt.querySelector("tbody");
-    ltb.textContent = "";
-    ltb.appendChild(lb);
+    const rows = L.filter(shown);
+    pager("lifecycles", rows.length, (first, last) => {
+      const lb = document.createDocumentFragment();
+      for (const l of rows.slice(first, last)) {
+        const tr = el("tr", { "data-id": key(l) });
+        tr.appendChild(el("td", {}, l.occurrence > 1 ? l.id + " #" + l.occurrence : l.id));
+        tr.appendChild(el("td", {}, l.subject));
+        tr.appendChild(el("td", {}, l.role));
+        const landed = el("td", {});
+        landed.appendChild(link("/commit/" + l.landed_commit, iso(l.landed)));
+        if (l.pr) { landed.appendChild(document.createTextNode(" ")); landed.appendChild(link("/pull/" + l.pr, "#" + l.pr)); }
+        tr.appendChild(landed);
+        const ended = el("td", {});
+        if (l.end !== null) ended.appendChild(link("/commit/" + l.end_commit, iso(l.end)));
+        tr.appendChild(ended);
+        const how = el("td", { class: "kind" });
+        how.appendChild(el("i", { class: "k-" + l.kind }));
+        how.appendChild(document.createTextNode(l.end_reason || "present, " + l.state));
+        tr.appendChild(how);
+        tr.appendChild(el("td", {}, l.approved_by));
+        tr.appendChild(el("td", {}, l.reason));
+        tr.appendChild(el("td", {}, l.findings.join(", ")));
+        lb.appendChild(tr);
+      }
+      const ltb = lt.querySelector("tbody");
+      ltb.textContent = "";
+      ltb.appendChild(lb);
+    });
     const ft = $("findings");
     head(ft, ["time", "finding", "grant", "commit", "what"]);
-    const fb = document.createDocumentFragment();
-    for (const f of F) {
-      const tr = el("tr", { "data-rule": f.rule, "data-grant": f.grant ? f.grant + "#" + f.occurrence : "", class: findingShown(f) ? "" : "hidden" });
-      tr.appendChild(el("td", {}, iso(f.time)));
-      tr.appendChild(el("td", {}, f.rule));
-      tr.appendChild(el("td", {}, f.grant));
-      const c = el("td", {});
-      c.appendChild(link("/commit/" + f.commit, f.commit.slice(0, 7)));
-      tr.appendChild(c);
-      tr.appendChild(el("td", {}, f.message));
-      fb.appendChild(tr);
-    }
-    const ftb = ft.querySelector("tbody");
-    ftb.textContent = "";
-    ftb.appendChild(fb);
+    const marks = F.filter(findingShown);
+    pager("findings", marks.length, (first, last) => {
+      const fb = document.createDocumentFragment();
+      for (const f of marks.slice(first, last)) {
+        const tr = el("tr", { "data-rule": f.rule, "data-grant": f.grant ? f.grant + "#" + f.occurrence : "" });
+        tr.appendChild(el("td", {}, iso(f.time)));
+        tr.appendChild(el("td", {}, f.rule));
+        tr.appendChild(el("td", {}, f.grant));
+        const c = el("td", {});
+        c.appendChild(link("/commit/" + f.commit, f.commit.slice(0, 7)));
+        tr.appendChild(c);
+        tr.appendChild(el("td", {}, f.message));
+        fb.appendChild(tr);
+      }
+      const ftb = ft.querySelector("tbody");
+      ftb.textContent = "";
+      ftb.appendChild(fb);
+    });
   }
 
   for (const id of ["lanes", "f-subject", "f-role", "f-finding"]) {
-    $(id).addEventListener("change", () => { draw(); tables(); });
+    $(id).addEventListener("change", () => { pages.lifecycles = 0; pages.findings = 0; draw(); tables(); });
   }
   const ended = L.filter((l) => l.end !== null).length;
   $("summary").textContent = L.length + " grant lifecycles (" + ended + " ended), " + F.length +
@@ -257,6 +287,10 @@
   setAt(isNaN(fromHash) ? data.now : fromHash);
   draw();
   tables();
+  // Layout done (reading a size forces it): what the script took, and the
+  // time since the page began to load.
+  void document.body.offsetHeight;
   document.body.setAttribute("data-render-ms", Math.round(performance.now() - t0));
+  document.body.setAttribute("data-since-navigation-ms", Math.round(performance.now()));
   document.body.setAttribute("data-ready", "true");
 })();
