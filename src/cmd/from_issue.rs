@@ -222,6 +222,16 @@ fn closed(policy: &Policy, pull: &Value) -> anyhow::Result<u8> {
         eprintln!("pull request from another repository's {head}: not the portal's, nothing to do");
         return Ok(exit::SUCCESS);
     }
+    // With an identity named, only its pull requests are the portal's: a
+    // person with write access can push a branch of that name too.
+    if let Some(id) = &policy.portal_identity
+        && !pull["user"]["login"]
+            .as_str()
+            .is_some_and(|l| l.eq_ignore_ascii_case(id))
+    {
+        eprintln!("pull request from {head} not opened by {id}: not the portal's, nothing to do");
+        return Ok(exit::SUCCESS);
+    }
     let number = pull["number"].as_u64().unwrap_or_default();
     let merged = pull["merged"].as_bool().unwrap_or(false);
     let (text, reason) = if merged {

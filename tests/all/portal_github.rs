@@ -171,6 +171,14 @@ fn a_pull_request_closed_unmerged_closes_its_issue_and_others_are_left_alone() {
     other["pull_request"]["head"]["ref"] = json!("feature/x");
     assert_eq!(run(&f, &other).0, 0);
     assert_eq!(f.fake.lock().issues[0].state, "open");
+    // With the portal's identity named, a person's pull request from a
+    // branch of the portal's name is not the portal's either.
+    with_portal(&f);
+    let mut person = pull_event(&f.fake, 1, "closed");
+    person["pull_request"]["user"] = json!({ "login": "mallory" });
+    let (_, _, stderr) = run(&f, &person);
+    assert!(stderr.contains("not opened by gitgrant-bot"), "{stderr}");
+    assert_eq!(f.fake.lock().issues[0].state, "open");
 
     let (code, _, stderr) = run(&f, &pull_event(&f.fake, 1, "closed"));
     assert_eq!(code, 0, "{stderr}");
