@@ -47,7 +47,7 @@ page = os.path.join(work, "report.html")
 script, nav, wall, bars = [], [], [], None
 for i in range(runs):
     t0 = time.perf_counter()
-    out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                           f"--user-data-dir={work}/profile-{i}", "--window-size=1400,900",
                           "--dump-dom", f"file://{page}#at={now}"],
                          capture_output=True, text=True, check=True).stdout

@@ -40,6 +40,8 @@ fn browser(args: &[&str], url: &str) -> std::process::Output {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            // Containers often give /dev/shm a few MiB only.
+            "--disable-dev-shm-usage",
             "--no-first-run",
             "--disable-extensions",
             "--allow-file-access-from-files",
