@@ -190,12 +190,10 @@ pub async fn requester(
     let (Some(gh), true, Some(issue)) = (gh, own_branch, issue) else {
         return Ok(None);
     };
-    match gh.issue(issue).await {
-        Ok(i) if i.pull_request.is_none() => Ok(i.user.map(|u| u.login.to_lowercase())),
-        Ok(_) => Ok(None),
-        Err(e) if e.status() == Some(404) => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(super::found(gh.issue(issue).await)?
+        .filter(|i| i.pull_request.is_none())
+        .and_then(|i| i.user)
+        .map(|u| u.login.to_lowercase()))
 }
 
 /// Judges `ask` under its role's rules: teams through `approvals` (`None`:

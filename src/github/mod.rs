@@ -169,6 +169,15 @@ impl Method {
     }
 }
 
+/// What a read that 404s means here: nothing there.
+pub(crate) fn found<T>(r: Result<T, GitHubError>) -> Result<Option<T>, GitHubError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.status() == Some(404) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl GitHub {
     /// From the environment Actions sets: `GITHUB_API_URL`, `GITHUB_TOKEN`
     /// (or `GH_TOKEN`) and `GITHUB_REPOSITORY`, falling back to `repository`
@@ -440,25 +449,14 @@ impl GitHub {
 
     /// The commit a branch points at; `None` when there is no such branch.
     pub async fn branch_sha(&self, branch: &str) -> Result<Option<String>, GitHubError> {
-        match self
-            .get::<Ref>(&self.repo_path(&format!("/git/ref/heads/{branch}")))
-            .await
-        {
-            Ok(r) => Ok(Some(r.object.sha)),
-            Err(e) if e.status() == Some(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.ref_sha(&format!("heads/{branch}")).await
     }
 
     /// The blob id of `path` at `rev` (a commit or branch); `None` when it
     /// is not there.
     pub async fn blob_sha(&self, path: &str, rev: &str) -> Result<Option<String>, GitHubError> {
         let url = self.repo_path(&format!("/contents/{path}?ref={rev}"));
-        match self.get::<Sha>(&url).await {
-            Ok(s) => Ok(Some(s.sha)),
-            Err(e) if e.status() == Some(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(found(self.get::<Sha>(&url).await)?.map(|s| s.sha))
     }
 
     /// A commit of the Git database.
@@ -525,14 +523,10 @@ impl GitHub {
     /// The commit a ref (`notes/gitgrant`, `heads/main`) points at; `None`
     /// when there is no such ref.
     pub async fn ref_sha(&self, name: &str) -> Result<Option<String>, GitHubError> {
-        match self
+        let r = self
             .get::<Ref>(&self.repo_path(&format!("/git/ref/{name}")))
-            .await
-        {
-            Ok(r) => Ok(Some(r.object.sha)),
-            Err(e) if e.status() == Some(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+            .await;
+        Ok(found(r)?.map(|r| r.object.sha))
     }
 
     /// Creates the ref `refs/<name>` at `sha`; `Ok(false)` when it exists
@@ -568,17 +562,13 @@ impl GitHub {
             content: String,
         }
         let url = self.repo_path(&format!("/contents/{path}?ref={rev}"));
-        match self.get::<Content>(&url).await {
-            Ok(c) => {
-                let packed: String = c.content.split_whitespace().collect();
-                Ok(base64::engine::general_purpose::STANDARD
-                    .decode(packed)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok()))
-            }
-            Err(e) if e.status() == Some(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(found(self.get::<Content>(&url).await)?.and_then(|c| {
+            let packed: String = c.content.split_whitespace().collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(packed)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+        }))
     }
 
     /// Creates a branch at `sha`.
@@ -595,13 +585,7 @@ impl GitHub {
     /// Moves a branch to `sha`, only as a fast-forward. `Ok(false)` when
     /// GitHub refuses because the branch moved meanwhile.
     pub async fn fast_forward(&self, branch: &str, sha: &str) -> Result<bool, GitHubError> {
-        let path = self.repo_path(&format!("/git/refs/heads/{branch}"));
-        let body = json!({ "sha": sha, "force": false });
-        match self.call::<Ref>(Method::Patch, &path, Some(&body)).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.status() == Some(422) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.move_ref(&format!("heads/{branch}"), sha).await
     }
 
     /// Moves a branch to `sha` whatever it pointed at (gitgrant's own
