@@ -132,8 +132,37 @@ pub fn is_resource(s: &str) -> bool {
     s == "*" || (RESOURCE_ARN.is_match(s) && foreign_partition(s).is_none())
 }
 
+/// The first `chars` hex digits of SHA-256 over `parts`, each followed by a
+/// NUL byte (which none of them can contain), so that the parts stay
+/// apart: `["ab", "c"]` and `["a", "bc"]` differ. What gitgrant's cloud
+/// names and event ids end in; changing it renames them.
+pub fn hash_hex(parts: &[&str], chars: usize) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let mut hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    hex.truncate(chars);
+    hex
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn hash_hex_is_sha256_over_nul_terminated_parts() {
+        // As `printf 'acme/access\0ro\0alice-1\0' | sha256sum` gives it: the
+        // names already in the cloud depend on these bytes.
+        assert_eq!(
+            hash_hex(&["acme/access", "ro", "alice-1"], 64),
+            "78ef9668724ec9dee31c92addeab2897c686cf2774f9141d9e200479559467e4"
+        );
+        assert_eq!(hash_hex(&["ab", "c"], 8), "629c2f14");
+        assert_eq!(hash_hex(&["a", "bc"], 8), "aa795aa4");
+    }
+
     use super::*;
 
     #[test]

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::engine::{Applied, Prepared};
 use crate::git::CommitId;
@@ -69,18 +69,7 @@ pub struct Delivery {
 }
 
 fn id_of(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    let hex: String = h
-        .finalize()
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    hex
+    crate::names::hash_hex(parts, 24)
 }
 
 /// The notices of a run: what it applied (or found applied), what ends

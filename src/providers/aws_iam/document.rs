@@ -6,7 +6,6 @@
 //! The adapter (`api`) sends these values; nothing here calls AWS.
 
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 use crate::grant::{Grant, GrantId, Window, fmt_time};
 use crate::policy::{Effect, Policy, Role};
@@ -38,17 +37,7 @@ pub fn ownership_path(policy: &Policy) -> String {
 /// stays unique when a long readable part is cut to fit IAM's 128
 /// characters. Two names meet only if SHA-256 collides in 128 bits.
 pub fn policy_name(repository: &str, id: &GrantId) -> String {
-    let mut h = Sha256::new();
-    for part in [repository, &id.role, &id.name] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    let hash: String = h
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()[..HASH_HEX]
-        .to_string();
+    let hash = crate::names::hash_hex(&[repository, &id.role, &id.name], HASH_HEX);
     let readable = format!("gitgrant.{}.{}", id.role, id.name);
     let room = MAX_NAME_CHARS - HASH_HEX - 1;
     let cut = &readable[..readable.len().min(room)];

@@ -61,8 +61,7 @@ pub fn label(role_arn: &str) -> String {
 /// `.n`. Names are unique per account; the hash keeps repositories and
 /// roles apart.
 pub fn name(repository: &str, role_arn: &str, n: usize) -> String {
-    let digest = Sha256::digest(format!("{repository}\0{role_arn}\0").as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = crate::names::hash_hex(&[repository, role_arn], 32);
     format!("{FENCE_PREFIX}{hex}.{n}")
 }
 

@@ -11,7 +11,6 @@
 //! reconciler run comes.
 
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 use chrono::{DateTime, Utc};
 
@@ -47,16 +46,11 @@ pub const NAME_PREFIX: &str = "gitgrant-";
 /// *and* its description record the same grant of this repository, so a
 /// collision can never adopt someone else's permission set.
 pub fn permission_set_name(repository: &str, id: &GrantId) -> String {
-    let mut h = Sha256::new();
-    for part in [repository, &id.role, &id.name] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{NAME_PREFIX}{}",
-        &hex[..MAX_NAME_CHARS - NAME_PREFIX.len()]
-    )
+    let hex = crate::names::hash_hex(
+        &[repository, &id.role, &id.name],
+        MAX_NAME_CHARS - NAME_PREFIX.len(),
+    );
+    format!("{NAME_PREFIX}{hex}")
 }
 
 /// The permission set's description: it names the grant and the
