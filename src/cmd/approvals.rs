@@ -86,14 +86,7 @@ pub async fn judge_pull(
             ),
         };
         if !e.met() && !role.auto_approve.is_empty() {
-            let ask = Ask {
-                policy: &ch.policy,
-                role,
-                grant: g,
-                author: &author,
-                at: now,
-                duration: g.window(Some(now)).and_then(|w| w.length()),
-            };
+            let ask = Ask::landing_at(&ch.policy, role, g, &author, now);
             e.rules = Some(judge_rules(approvals.as_deref_mut(), &mut oncall, ask).await?);
         }
         found.push(Found::Judged(e));

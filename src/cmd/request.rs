@@ -122,14 +122,8 @@ fn auto_approval(
     let judgement = rt.block_on(async {
         let mut approvals = gh.as_ref().map(gitgrant::github::evidence::Approvals::new);
         let mut oncall = gitgrant::oncall::OnCall::from_env();
-        let ask = gitgrant::github::evidence::Ask {
-            policy,
-            role,
-            grant,
-            author: &grant.subject,
-            at: now,
-            duration: grant.window(Some(now)).and_then(|w| w.length()),
-        };
+        let ask =
+            gitgrant::github::evidence::Ask::landing_at(policy, role, grant, &grant.subject, now);
         gitgrant::github::evidence::judge_rules(approvals.as_mut(), &mut oncall, ask).await
     })?;
     Ok(Some(match &judgement.approved_by {

@@ -196,6 +196,27 @@ pub async fn requester(
         .map(|u| u.login.to_lowercase()))
 }
 
+impl<'a> Ask<'a> {
+    /// `grant` asked for by `author`, as if it landed at `at`: its window
+    /// then is what the rules judge.
+    pub fn landing_at(
+        policy: &'a Policy,
+        role: &'a Role,
+        grant: &'a Grant,
+        author: &'a str,
+        at: DateTime<Utc>,
+    ) -> Ask<'a> {
+        Ask {
+            policy,
+            role,
+            grant,
+            author,
+            at,
+            duration: grant.window(Some(at)).and_then(|w| w.length()),
+        }
+    }
+}
+
 /// Judges `ask` under its role's rules: teams through `approvals` (`None`:
 /// no GitHub, so a team admits nobody), on-call schedules through `oncall`
 /// at `ask.at`. Rules that cannot be judged approve nothing.
