@@ -197,7 +197,13 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
         };
         // A team in `requesters` is known only to GitHub.
         if role.admits(&grant.subject) == Admission::IfTeamMember {
-            match admitted_by_team(&mut approvals, &role.requesters, &grant.subject).await? {
+            match gitgrant::github::evidence::admitted(
+                approvals.as_mut(),
+                &role.requesters,
+                &grant.subject,
+            )
+            .await?
+            {
                 Some(true) => {}
                 Some(false) => violation(
                     Rule::RequesterNotAllowed,
@@ -294,25 +300,6 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
 fn is_fork(pull: &Pull) -> bool {
     let repo = |b: &gitgrant::github::Branch| b.repo.as_ref().map(|r| r.full_name.to_lowercase());
     repo(&pull.head) != repo(&pull.base)
-}
-
-/// Whether `subject` is in one of the requester teams; `None` without GitHub.
-async fn admitted_by_team(
-    approvals: &mut Option<Approvals<'_>>,
-    requesters: &[Requester],
-    subject: &str,
-) -> anyhow::Result<Option<bool>> {
-    let Some(a) = approvals else {
-        return Ok(None);
-    };
-    for r in requesters {
-        if let Requester::Team(t) = r
-            && a.is_member(t, subject).await?
-        {
-            return Ok(Some(true));
-        }
-    }
-    Ok(Some(false))
 }
 
 /// Whether `author` is named in `requesters` (by login or team): those may

@@ -217,6 +217,33 @@ impl<'a> Ask<'a> {
     }
 }
 
+/// Whether `requesters` admit `login`: `*`, the login itself, or a member
+/// of one of the teams, asked of GitHub through `approvals`. `None` when
+/// only a team could admit them and there is no GitHub to ask.
+pub async fn admitted(
+    mut approvals: Option<&mut Approvals<'_>>,
+    requesters: &[Requester],
+    login: &str,
+) -> Result<Option<bool>, GitHubError> {
+    let mut unknown = false;
+    for r in requesters {
+        match r {
+            Requester::Anyone => return Ok(Some(true)),
+            Requester::Login(l) if l.eq_ignore_ascii_case(login) => return Ok(Some(true)),
+            Requester::Login(_) => {}
+            Requester::Team(t) => match approvals.as_deref_mut() {
+                Some(a) => {
+                    if a.is_member(t, login).await? {
+                        return Ok(Some(true));
+                    }
+                }
+                None => unknown = true,
+            },
+        }
+    }
+    Ok(if unknown { None } else { Some(false) })
+}
+
 /// Judges `ask` under its role's rules: teams through `approvals` (`None`:
 /// no GitHub, so a team admits nobody), on-call schedules through `oncall`
 /// at `ask.at`. Rules that cannot be judged approve nothing.
@@ -237,25 +264,11 @@ pub async fn judge_rules(
     };
     let mut facts = Vec::new();
     for rule in &ask.role.auto_approve {
-        let mut admitted = Some(rule.requesters.is_empty());
-        for r in &rule.requesters {
-            match r {
-                Requester::Anyone => admitted = Some(true),
-                Requester::Login(l) if l.eq_ignore_ascii_case(&subject) => admitted = Some(true),
-                Requester::Login(_) => {}
-                Requester::Team(t) => match approvals.as_deref_mut() {
-                    Some(a) => {
-                        if a.is_member(t, &subject).await? {
-                            admitted = Some(true);
-                        }
-                    }
-                    None => admitted = None,
-                },
-            }
-            if admitted == Some(true) {
-                break;
-            }
-        }
+        let admitted = if rule.requesters.is_empty() {
+            Some(true)
+        } else {
+            admitted(approvals.as_deref_mut(), &rule.requesters, &subject).await?
+        };
         let on_call = match (&rule.on_call, &email) {
             (Some(schedule), Some(email)) => oncall.was_on_call(schedule, email, ask.at).await.ok(),
             _ => None,
