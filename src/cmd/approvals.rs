@@ -51,11 +51,9 @@ pub async fn judge_pull(
     let mut oncall = gitgrant::oncall::OnCall::from_env();
     // Who asked (the author for the request form's pull requests);
     // nobody when that cannot be told, and then no rule holds.
-    let author = match approvals.as_deref_mut() {
-        Some(a) => a.requester(&ch.policy, pull).await?,
-        None => gitgrant::github::evidence::requester(None, &ch.policy, pull).await?,
-    }
-    .unwrap_or_default();
+    let author = gitgrant::github::evidence::requester(approvals.as_deref_mut(), &ch.policy, pull)
+        .await?
+        .unwrap_or_default();
     let mut found = Vec::new();
     for g in grants {
         let Some(role) = ch.policy.roles.get(g.role()) else {

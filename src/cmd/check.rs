@@ -167,7 +167,7 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
     let mut approvals = gh.as_ref().map(Approvals::new);
     // Who asked: the author, or for the request form's pull requests the
     // issue's author as GitHub has it (the bot itself when it cannot be read).
-    let author = gitgrant::github::evidence::requester(gh.as_ref(), &ch.policy, pull)
+    let author = gitgrant::github::evidence::requester(approvals.as_mut(), &ch.policy, pull)
         .await?
         .unwrap_or_else(|| pull.user.login.to_lowercase());
     for grant in &validation.grants {

@@ -26,6 +26,8 @@ pub struct Approvals<'a> {
     members: BTreeMap<String, BTreeSet<String>>,
     pulls: BTreeMap<String, Option<Pull>>,
     reviews: BTreeMap<u64, Vec<ReviewFact>>,
+    /// [`Approvals::requester`] by pull request number.
+    requesters: BTreeMap<u64, Option<String>>,
 }
 
 impl<'a> Approvals<'a> {
@@ -36,6 +38,7 @@ impl<'a> Approvals<'a> {
             members: BTreeMap::new(),
             pulls: BTreeMap::new(),
             reviews: BTreeMap::new(),
+            requesters: BTreeMap::new(),
         }
     }
 
@@ -50,7 +53,12 @@ impl<'a> Approvals<'a> {
         policy: &Policy,
         pull: &Pull,
     ) -> Result<Option<String>, GitHubError> {
-        requester(Some(self.gh), policy, pull).await
+        if let Some(r) = self.requesters.get(&pull.number) {
+            return Ok(r.clone());
+        }
+        let r = portal_requester(Some(self.gh), policy, pull).await?;
+        self.requesters.insert(pull.number, r.clone());
+        Ok(r)
     }
 
     /// The merged pull request that brought commit `sha` into `branch`:
@@ -166,9 +174,20 @@ pub struct Ask<'a> {
     pub duration: Option<GrantDuration>,
 }
 
-/// [`Approvals::requester`], with or without GitHub (`None`: a portal
-/// pull request's issue cannot be read).
+/// [`Approvals::requester`] where there is GitHub to ask (asked once per
+/// pull request); without it, a portal pull request asks for nobody.
 pub async fn requester(
+    approvals: Option<&mut Approvals<'_>>,
+    policy: &Policy,
+    pull: &Pull,
+) -> Result<Option<String>, GitHubError> {
+    match approvals {
+        Some(a) => a.requester(policy, pull).await,
+        None => portal_requester(None, policy, pull).await,
+    }
+}
+
+async fn portal_requester(
     gh: Option<&GitHub>,
     policy: &Policy,
     pull: &Pull,

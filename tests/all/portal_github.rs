@@ -238,9 +238,11 @@ fn the_check_takes_the_portals_pull_request_as_the_issues_author_asking_and_only
     // subject-not-author (the approvers' quorum is still to come).
     let out = f.expect_check(1, "pull_request", 0, "");
     assert!(!out.contains("subject-not-author"), "{out}");
-    assert!(
-        f.fake.seen(&format!("GET /repos/{REPO}/issues/{issue}")) >= 1,
-        "the issue's author is read from GitHub"
+    let read = format!("GET /repos/{REPO}/issues/{issue}");
+    assert_eq!(
+        f.fake.lock().log.iter().filter(|l| **l == read).count(),
+        1,
+        "the issue's author is read from GitHub, once a check"
     );
 
     // Someone with write access changes the grant on the portal's branch to
