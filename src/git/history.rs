@@ -438,7 +438,7 @@ fn version(
         Side::New => {
             let c = match cache.blobs.get(&(id, mode)) {
                 Some(c) => c.clone(),
-                None => repo.history_content(path, id, mode)?,
+                None => repo.content(path, id, mode, false)?,
             };
             cache.blobs.insert((id, mode), c.clone());
             c

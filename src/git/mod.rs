@@ -312,35 +312,34 @@ impl Repo {
     }
 
     /// A file's content from its blob: symlinks by mode, large blobs unread.
-    fn file_content(&self, path: &str, blob: Oid, mode: i32) -> Result<Content, GitError> {
+    /// A file's content: a symlink is not followed, a file over
+    /// [`MAX_FILE_BYTES`] is not returned. With `size_first`, the size is
+    /// asked before the blob is inflated, so a huge blob (a pull request's,
+    /// say) is never held in memory. Without, the blob is inflated at once
+    /// and judged by its size after: asking first resolves a deltified
+    /// blob's chain a second time, which cost more than the read itself over
+    /// a long history of small grant files.
+    fn content(
+        &self,
+        path: &str,
+        blob: Oid,
+        mode: i32,
+        size_first: bool,
+    ) -> Result<Content, GitError> {
         if mode == 0o120000 {
             return Ok(Content::Symlink);
         }
-        let odb = self
-            .repo
-            .odb()
-            .context(|| "opening the object database".into())?;
-        let (size, _) = odb
-            .read_header(blob)
-            .context(|| format!("reading {path}"))?;
-        if size as u64 > MAX_FILE_BYTES {
-            return Ok(Content::TooLarge(size as u64));
-        }
-        let blob = self
-            .repo
-            .find_blob(blob)
-            .context(|| format!("reading {path}"))?;
-        Ok(Content::Bytes(blob.content().to_vec()))
-    }
-
-    /// The content of a file version met in history: inflated at once and
-    /// judged by its size after. Asking the size first (as `file_content`
-    /// does) resolves a deltified blob's chain a second time, which cost more
-    /// than the read itself over a long history of small grant files; a blob
-    /// past the limit is held only while its size is looked at.
-    fn history_content(&self, path: &str, blob: Oid, mode: i32) -> Result<Content, GitError> {
-        if mode == 0o120000 {
-            return Ok(Content::Symlink);
+        if size_first {
+            let odb = self
+                .repo
+                .odb()
+                .context(|| "opening the object database".into())?;
+            let (size, _) = odb
+                .read_header(blob)
+                .context(|| format!("reading {path}"))?;
+            if size as u64 > MAX_FILE_BYTES {
+                return Ok(Content::TooLarge(size as u64));
+            }
         }
         let blob = self
             .repo
@@ -356,7 +355,7 @@ impl Repo {
     fn source_file(&self, path: &str, blob: Oid, mode: i32) -> Result<SourceFile, GitError> {
         Ok(SourceFile {
             path: path.to_string(),
-            content: self.file_content(path, blob, mode)?,
+            content: self.content(path, blob, mode, true)?,
         })
     }
 
