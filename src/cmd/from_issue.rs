@@ -7,7 +7,6 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use gitgrant::exit;
 use gitgrant::github::GitHub;
@@ -98,12 +97,7 @@ pub fn run(g: &super::Global, event: &Path, no_pr: bool, now: DateTime<Utc>) -> 
         }
     };
     if no_pr {
-        let full = g.repo.join(&proposed.rel);
-        if let Some(dir) = full.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        std::fs::write(&full, &proposed.text)
-            .with_context(|| format!("writing {}", full.display()))?;
+        super::write_file(&g.repo.join(&proposed.rel), &proposed.text)?;
         outln!("{}", proposed.rel);
         return Ok(exit::SUCCESS);
     }

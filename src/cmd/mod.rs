@@ -301,13 +301,18 @@ pub fn write_generated(
         return Ok(fresh);
     }
     if !fresh {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        write_file(&path, text)?;
         tracing::info!("wrote {rel}");
     }
     Ok(true)
+}
+
+/// Writes `text` to `path`, making its directories first.
+pub fn write_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The async runtime the cloud and GitHub commands run on. octocrab's client

@@ -1,7 +1,6 @@
 //! `gitgrant request`: write a new grant file that passes validation, and
 //! open the pull request that asks for it.
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use gitgrant::exit;
 use gitgrant::grant::{RawGrant, Timing, fmt_time};
@@ -217,10 +216,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         outln!("{url}");
         return Ok(exit::SUCCESS);
     }
-    if let Some(dir) = full.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(&full, &text).with_context(|| format!("writing {}", full.display()))?;
+    super::write_file(&full, &text)?;
     outln!("{rel}");
     Ok(exit::SUCCESS)
 }
