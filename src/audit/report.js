@@ -26,8 +26,7 @@
   }
   function link(path, text) {
     if (!data.links) return el("code", {}, text);
-    const a = el("a", { href: data.links + path }, text);
-    return a;
+    return el("a", { href: data.links + path }, text);
   }
 
   // Filters' choices.
@@ -50,12 +49,18 @@
   fk.appendChild(document.createTextNode("finding"));
   $("legend").appendChild(fk);
 
+  // The filters as chosen, read once per redraw rather than once a grant.
+  let want = {};
+  function readFilters() {
+    want = { s: $("f-subject").value, r: $("f-role").value, f: $("f-finding").value };
+  }
+  readFilters();
   function shown(l) {
-    const s = $("f-subject").value, r = $("f-role").value, f = $("f-finding").value;
+    const { s, r, f } = want;
     return (!s || l.subject === s) && (!r || l.role === r) && (!f || l.findings.indexOf(f) >= 0);
   }
   function findingShown(f) {
-    const s = $("f-subject").value, r = $("f-role").value, rule = $("f-finding").value;
+    const { s, r, f: rule } = want;
     if (rule && f.rule !== rule) return false;
     if (!s && !r) return true;
     const l = f.grant ? byKey.get(f.grant + "#" + f.occurrence) : null;
@@ -160,10 +165,10 @@
 
   // The cursor: who could use what at `at` (audit --at).
   let at = data.now;
-  function setAt(ms) {
+  function setAt(ms, redraw) {
     at = ms;
     $("at").value = iso(ms).slice(0, 19);
-    cursor();
+    if (redraw !== false) cursor();
   }
   function cursor() {
     const line = $("cursor-line");
@@ -276,7 +281,7 @@
   }
 
   for (const id of ["lanes", "f-subject", "f-role", "f-finding"]) {
-    $(id).addEventListener("change", () => { pages.lifecycles = 0; pages.findings = 0; draw(); tables(); });
+    $(id).addEventListener("change", () => { readFilters(); pages.lifecycles = 0; pages.findings = 0; draw(); tables(); });
   }
   const ended = L.filter((l) => l.end !== null).length;
   $("summary").textContent = L.length + " grant lifecycles (" + ended + " ended), " + F.length +
@@ -284,8 +289,8 @@
   // `#at=2026-11-23T10:00:00Z` in the address sets the cursor.
   const m = /[#&]at=([^&]+)/.exec(location.hash);
   const fromHash = m ? Date.parse(decodeURIComponent(m[1])) : NaN;
-  setAt(isNaN(fromHash) ? data.now : fromHash);
-  draw();
+  setAt(isNaN(fromHash) ? data.now : fromHash, false);
+  draw(); // draws the cursor too
   tables();
   // Layout done (reading a size forces it): what the script took, and the
   // time since the page began to load.
