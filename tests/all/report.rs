@@ -286,9 +286,19 @@ fn what_grant_files_say_cannot_break_out_of_the_page() {
     let page = repo.dir.path().join("report.html");
     std::fs::write(&page, &html).unwrap();
     let dom = dom(&page, NOW);
-    // Two script elements, the data's and the page's: none made from the
-    // reason, and the title it tried to set is untouched.
-    assert_eq!(dom.matches("<script").count(), 2, "{dom}");
+    // The data element holds the whole data: the reason's `</script>` did
+    // not end it early (the rest would then be markup), and the title the
+    // reason tried to set is untouched.
+    let open = r#"<script type="application/json" id="data">"#;
+    let data = &dom[dom.find(open).expect("the data element") + open.len()..];
+    let data = &data[..data.find("</script>").unwrap()];
+    let data: serde_json::Value = serde_json::from_str(data).expect("the data is whole JSON");
+    assert!(
+        data["lifecycles"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(nasty)),
+        "{data}"
+    );
     assert!(
         dom.contains("<title>gitgrant audit</title>"),
         "title untouched"
