@@ -24,6 +24,7 @@ use crate::policy::Policy;
 use crate::providers::{Connected, Observation, Observations, Reach, aws_iam, aws_identity_center};
 use crate::removal::{Ended, Removal, RemovalReason};
 use crate::rule::Violation;
+use crate::signing::{AllowedSigners, Signer, Signing};
 
 /// What a run reads and how.
 #[derive(Debug, Clone)]
@@ -50,6 +51,9 @@ pub enum EngineError {
     /// `--provider` names no provider of the policy.
     #[error("there is no provider {0} in gitgrant.yaml")]
     NoSuchProvider(String),
+    /// The signing key or the allowed-signers file could not be read.
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
     /// Approval evidence could not be gathered.
     #[error(transparent)]
     Evidence(#[from] crate::github::evidence::EvidenceError),
@@ -122,6 +126,35 @@ pub struct Prepared {
     pub landed: BTreeMap<String, CommitId>,
     /// Every active grant, by id.
     pub active: BTreeMap<String, ActiveGrant>,
+    /// The run's signing key and the keys whose notes it believes.
+    pub signing: Signing,
+}
+
+/// The key this run signs with ([`crate::signing::SIGNING_KEY_ENV`]) and
+/// the allowed-signers file at `tip`. A key the file does not allow is
+/// used all the same, with a warning: what it signs will read as
+/// unverified until the file lists it.
+pub fn signing(repo: &Repo, tip: CommitId, now: DateTime<Utc>) -> Result<Signing, EngineError> {
+    let signer = Signer::from_env()?;
+    let allowed = repo
+        .text_at(tip, crate::signing::ALLOWED_SIGNERS_PATH)?
+        .map(|t| AllowedSigners::parse(&t))
+        .transpose()?;
+    if let Some(s) = &signer {
+        let allowed_now = allowed.as_ref().is_some_and(|a| {
+            a.allows(s.public_key(), crate::signing::COMMIT_NAMESPACE, now)
+                && a.allows(s.public_key(), crate::signing::NOTE_NAMESPACE, now)
+        });
+        if !allowed_now {
+            tracing::warn!(
+                "{} does not allow the signing key {} for the namespaces git and gitgrant: \
+                 what this run signs reads as unverified until it does",
+                crate::signing::ALLOWED_SIGNERS_PATH,
+                s.public_text()
+            );
+        }
+    }
+    Ok(Signing { signer, allowed })
 }
 
 /// The outcome of preparing a run.
@@ -182,6 +215,7 @@ pub async fn prepare(
         })
         .collect();
 
+    let signing = signing(repo, tip, now)?;
     let github = GitHub::from_env_if_token(Some(&policy.repository()))?;
     let (providers, observed, unreadable) = observe(&policy, options).await;
 
@@ -266,7 +300,7 @@ pub async fn prepare(
             let pull_request = match approvals.get(&path) {
                 Some(Found::Judged(e)) => Some(e.pr),
                 _ => repo
-                    .note(landing.commit)
+                    .signed_note(landing.commit, signing.allowed.as_ref())
                     .and_then(|n| n.grants.get(&path)?.pull_request),
             };
             Some((
@@ -298,6 +332,7 @@ pub async fn prepare(
             .iter()
             .map(|(path, l)| (path.clone(), l.commit))
             .collect(),
+        signing,
     })))
 }
 
@@ -512,6 +547,7 @@ pub fn ended_files(
     tip: CommitId,
     now: DateTime<Utc>,
     reviews: &BTreeMap<String, String>,
+    allowed: Option<&AllowedSigners>,
 ) -> Result<Vec<(Removal, DateTime<Utc>)>, GitError> {
     let snapshot = repo.snapshot(tip)?;
     let policy = snapshot
@@ -539,8 +575,10 @@ pub fn ended_files(
             .and_then(|p| p.roles.get(grant.role()))
             .map_or("unknown".to_string(), |r| r.providers_text());
         // The evidence note, copied into the protected branch's history.
+        // Only a note the reconciler signed: what anyone could have
+        // written never reaches the protected branch as evidence.
         let record = repo
-            .note(landing.commit)
+            .signed_note(landing.commit, allowed)
             .and_then(|n| n.grants.get(&file.path).cloned());
         let review = reviews.get(&grant.id.to_string()).cloned().or_else(|| {
             match &record.as_ref()?.approved {
@@ -589,15 +627,18 @@ pub fn removals_due(
         .filter(|a| !a.ok)
         .map(|a| a.grant.as_str())
         .collect();
-    Ok(ended_files(repo, base, p.now, reviews)?
-        .into_iter()
-        .map(|(r, _)| r)
-        .filter(|r| {
-            let role = GrantId::from_path(&r.path).and_then(|id| p.policy.roles.get(&id.role));
-            role.is_some_and(|role| role.providers.iter().all(|pr| p.providers.contains_key(pr)))
-                && !failed.contains(r.grant.as_str())
-        })
-        .collect())
+    Ok(
+        ended_files(repo, base, p.now, reviews, p.signing.allowed.as_ref())?
+            .into_iter()
+            .map(|(r, _)| r)
+            .filter(|r| {
+                let role = GrantId::from_path(&r.path).and_then(|id| p.policy.roles.get(&id.role));
+                role.is_some_and(|role| {
+                    role.providers.iter().all(|pr| p.providers.contains_key(pr))
+                }) && !failed.contains(r.grant.as_str())
+            })
+            .collect(),
+    )
 }
 
 /// The label of break-glass review issues.
@@ -662,7 +703,7 @@ pub fn recorded_reviews(repo: &Repo, p: &Prepared) -> BTreeMap<String, String> {
         .iter()
         .filter_map(|b| {
             let path = format!("grants/{}.yaml", b.grant);
-            let note = repo.note(*p.landed.get(&path)?)?;
+            let note = repo.signed_note(*p.landed.get(&path)?, p.signing.allowed.as_ref())?;
             match &note.grants.get(&path)?.approved {
                 crate::git::notes::Approved::BreakGlass { review: Some(r) } => {
                     Some((b.grant.clone(), r.clone()))
@@ -687,6 +728,8 @@ pub async fn api_removals(
     branch: &str,
     pull_request: bool,
     due: &[Removal],
+    signer: Option<&Signer>,
+    time: DateTime<Utc>,
 ) -> Result<(Vec<(Removal, String)>, Option<String>), EngineError> {
     for attempt in 1..=8 {
         let tip = gh
@@ -700,9 +743,14 @@ pub async fn api_removals(
                 tracing::info!("{} was removed or changed on {branch}; left", r.path);
                 continue;
             }
-            parent = gh
-                .make_commit(&parent, &[(r.path.clone(), None)], &r.message)
-                .await?;
+            let change = [(r.path.clone(), None)];
+            parent = match signer {
+                Some(signer) => {
+                    gh.make_signed_commit(&parent, &change, &r.message, signer, time)
+                        .await?
+                }
+                None => gh.make_commit(&parent, &change, &r.message).await?,
+            };
             made.push((r.clone(), parent.clone()));
         }
         if made.is_empty() {

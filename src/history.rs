@@ -46,6 +46,11 @@ pub struct HistoryCommit {
     /// The kind of signature the commit object carries (its `gpgsig`
     /// header), if any. Never verified: that needs the signer's public key.
     pub signature: Option<Signature>,
+    /// A commit that claims to be a reconciler's removal (a
+    /// `Gitgrant-Grant` trailer) and carries an SSH signature: the
+    /// signature and what it signs, for the audit to check against the
+    /// allowed signers. `None` for every other commit.
+    pub ssh_signed: Option<Box<SshSigned>>,
     /// The whole commit message.
     pub message: String,
     /// How many parents the commit has (2 or more: a merge).
@@ -59,6 +64,16 @@ pub struct HistoryCommit {
     /// clone, or history rewritten by a force-push): the walk stops here and
     /// everything present in this commit counts as added by it.
     pub truncated: bool,
+}
+
+/// An SSH commit signature and the bytes it signs (the commit object
+/// without its `gpgsig` header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshSigned {
+    /// The armoured `SSHSIG`.
+    pub armour: String,
+    /// The signed commit content.
+    pub payload: Vec<u8>,
 }
 
 /// The kind of a commit's signature, from its armour.

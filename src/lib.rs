@@ -35,6 +35,7 @@ pub mod request;
 pub mod rule;
 pub mod scaffold;
 pub mod schema;
+pub mod signing;
 pub mod snapshot;
 pub mod trail;
 pub mod validate;

@@ -444,11 +444,21 @@ pub async fn send(
 }
 
 /// The `<channel>:<id>` of every notification the notes record as sent,
-/// from the notes of `anchors`.
-pub fn already_sent(repo: &crate::git::Repo, anchors: &[CommitId]) -> BTreeSet<String> {
+/// from the notes of `anchors`. With a signing key, only the reconciler's
+/// signed notes count, so a forged note cannot silence a notification;
+/// without one nothing is signed and every note counts (the README says
+/// what that leaves open).
+pub fn already_sent(
+    repo: &crate::git::Repo,
+    anchors: &[CommitId],
+    keys: crate::signing::Keys,
+) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for a in anchors.iter().collect::<BTreeSet<_>>() {
-        if let Some(n) = repo.note(*a) {
+        let note = repo.note(*a, keys.allowed);
+        if let Some((n, trust)) = note
+            && (keys.signer.is_none() || trust == crate::git::notes::Trust::Signed)
+        {
             out.extend(n.sent.keys().cloned());
         }
     }

@@ -11,6 +11,7 @@ use crate::engine::{Applied, Prepared};
 use crate::git::CommitId;
 use crate::git::notes::{Approved, NOTES_REF, Note, Record, ReviewRecord};
 use crate::github::{GitHub, GitHubError};
+use crate::signing::Keys;
 
 /// The run, as a record names it: the Actions run's URL when this is one,
 /// else `local`.
@@ -132,6 +133,7 @@ pub async fn api_notes(
     gh: &GitHub,
     notes: &BTreeMap<CommitId, Note>,
     time: DateTime<Utc>,
+    keys: Keys<'_>,
 ) -> Result<Option<String>, GitHubError> {
     if notes.is_empty() {
         return Ok(None);
@@ -140,17 +142,18 @@ pub async fn api_notes(
         let tip = gh.ref_sha(NOTES_API_REF).await?;
         let mut changes = Vec::new();
         for (commit, new) in notes {
-            let commit = commit.to_string();
-            let old = match &tip {
+            let stored = match &tip {
                 Some(t) => gh
-                    .file_text(&commit, t)
+                    .file_text(&commit.to_string(), t)
                     .await?
-                    .and_then(|t| Note::parse(&t))
-                    .unwrap_or_default(),
-                None => Note::default(),
+                    .and_then(|t| Note::read(&t, *commit, keys.allowed)),
+                None => None,
             };
-            if let Some(merged) = Note::over(&old, new) {
-                changes.push((commit, Some(merged.to_text())));
+            if let Some(merged) = Note::over(&Note::base(stored, keys.signer), new) {
+                let text = merged
+                    .text_for(*commit, keys.signer)
+                    .map_err(|e| GitHubError::Signing(e.to_string()))?;
+                changes.push((commit.to_string(), Some(text)));
             }
         }
         if changes.is_empty() {

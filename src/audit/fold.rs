@@ -388,8 +388,15 @@ impl<'a> Fold<'a> {
         };
         let index = open.index;
         let lifecycle = &self.lifecycles[index];
-        let by_reconciler =
-            history::trailer(&at.trailers, TRAILER_GRANT) == Some(lifecycle.id.as_str());
+        let claimed = history::trailer(&at.trailers, TRAILER_GRANT) == Some(lifecycle.id.as_str());
+        let (landed, window) = (lifecycle.landed.time, lifecycle.window);
+        // The trailers are the reconciler's only when its key signed the
+        // commit; anyone can type them into a merge message.
+        let by_reconciler = claimed && self.signed(at);
+        if claimed {
+            self.check_claims(at, index, landed, window, by_reconciler);
+        }
+        let lifecycle = &self.lifecycles[index];
         let reason = history::trailer(&at.trailers, TRAILER_REASON)
             .filter(|r| by_reconciler && !r.is_empty())
             .map_or_else(|| end_reason(at.time(), lifecycle.window), str::to_string);
@@ -422,6 +429,76 @@ impl<'a> Fold<'a> {
                 fmt_time(w.end)
             );
             self.finding(FindingRule::LateRemoval, index, at, message);
+        }
+    }
+
+    /// Whether a key of the allowed signers signed the commit, at its time.
+    fn signed(&self, at: &At) -> bool {
+        let (Some(allowed), Some(signed)) = (&self.options.allowed, &at.commit.ssh_signed) else {
+            return false;
+        };
+        allowed
+            .verify(
+                crate::signing::COMMIT_NAMESPACE,
+                &signed.payload,
+                &signed.armour,
+                at.time(),
+            )
+            .is_some()
+    }
+
+    /// A commit that says it is the reconciler's removal: unsigned, it is
+    /// reported; signed or not, trailers that contradict the history are.
+    fn check_claims(
+        &mut self,
+        at: &At,
+        index: usize,
+        landed: DateTime<Utc>,
+        window: Option<Window>,
+        signed: bool,
+    ) {
+        if !signed {
+            let message = format!(
+                "{} carries the reconciler's removal trailers, but no key of {} signed it: \
+                 its reason, revocation time and approver are not believed",
+                at.commit.short_id(),
+                crate::signing::ALLOWED_SIGNERS_PATH
+            );
+            self.finding(FindingRule::UnverifiedEvidence, index, at, message);
+        }
+        let mut wrong = Vec::new();
+        if history::trailer(&at.trailers, TRAILER_REASON) == Some("expired")
+            && let Some(w) = window
+            && at.time() < w.end
+        {
+            wrong.push(format!(
+                "says expired at {}, before the window's end {}",
+                fmt_time(at.time()),
+                fmt_time(w.end)
+            ));
+        }
+        if let Some(t) = history::trailer(&at.trailers, TRAILER_REVOKED_AT) {
+            match DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)) {
+                Ok(t) if t < landed => wrong.push(format!(
+                    "says revoked at {}, before the grant landed at {}",
+                    fmt_time(t),
+                    fmt_time(landed)
+                )),
+                Ok(t) if t > at.time() => wrong.push(format!(
+                    "says revoked at {}, after its own commit at {}",
+                    fmt_time(t),
+                    fmt_time(at.time())
+                )),
+                Ok(_) => {}
+                Err(_) => wrong.push(format!(
+                    "has a Gitgrant-Revoked-At that is no time: {:?}",
+                    crate::report::visible(t)
+                )),
+            }
+        }
+        for w in wrong {
+            let message = format!("{} {w}", at.commit.short_id());
+            self.finding(FindingRule::ImplausibleRemoval, index, at, message);
         }
     }
 

@@ -39,18 +39,22 @@ pub use filter::{Filter, filter};
 pub const FORMAT_VERSION: u32 = 1;
 
 /// How the audit judges a history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// How long after a window's end the grant file may still be present
     /// before its removal counts as late (`late-removal`). The reconciler
     /// runs on a schedule, so some lag is normal.
     pub late_after: TimeDelta,
+    /// The keys whose signatures make a removal commit the reconciler's
+    /// (the allowed-signers file at the tip); `None`: no commit is.
+    pub allowed: Option<crate::signing::AllowedSigners>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             late_after: TimeDelta::hours(1),
+            allowed: None,
         }
     }
 }
@@ -295,7 +299,8 @@ pub struct End {
     #[schemars(with = "DateTime<Utc>")]
     pub revoked_at: DateTime<Utc>,
     /// The commit carries the reconciler's `Gitgrant-Grant` trailer for this
-    /// grant.
+    /// grant and is signed by a key of the allowed-signers file: only then
+    /// are its other trailers believed.
     pub by_reconciler: bool,
     /// What approved the grant, as the removal commit's
     /// `Gitgrant-Approved-By` trailer repeats it from the evidence note.
@@ -587,6 +592,16 @@ finding_rules! {
     /// approved the grant than GitHub does (`--github`).
     EvidenceMismatch = "evidence-mismatch",
         "the recorded evidence disagrees with GitHub: find who wrote refs/notes/gitgrant or the removal commit, and trust GitHub's answer";
+    /// An evidence note, or a commit with the reconciler's removal
+    /// trailers, that no key of `.github/allowed_signers` signed: what it
+    /// says is not believed.
+    UnverifiedEvidence = "unverified-evidence",
+        "anyone with push access can write a note or a commit message: only what the reconciler's key signed counts; if the reconciler wrote it, give it a signing key (GITGRANT_SIGNING_KEY) listed in .github/allowed_signers, else find who wrote it";
+    /// A removal commit whose trailers contradict the history: `expired`
+    /// before the window's end, or a `Gitgrant-Revoked-At` before the
+    /// landing or after the commit itself.
+    ImplausibleRemoval = "implausible-removal",
+        "the removal's trailers say what cannot be: find who wrote the commit; the audit uses the commit's own time and the window instead";
 }
 
 impl fmt::Display for FindingRule {
@@ -667,14 +682,40 @@ impl Lifecycle {
 /// commit's `Gitgrant-Approved-By` trailer.
 pub fn add_recorded(
     audit: &mut Audit,
-    notes: &std::collections::BTreeMap<String, crate::git::notes::Note>,
+    notes: &std::collections::BTreeMap<String, (crate::git::notes::Note, crate::git::notes::Trust)>,
 ) {
+    use crate::git::notes::Trust;
     for l in &mut audit.lifecycles {
-        let record = notes
+        let (record, trust) = notes
             .get(&l.landed.commit)
-            .and_then(|n| n.grants.get(&l.path))
-            .filter(|r| r.grant == l.id)
-            .cloned();
+            .and_then(|(n, trust)| Some((n.grants.get(&l.path)?, *trust)))
+            .filter(|(r, _)| r.grant == l.id)
+            .map_or((None, Trust::Signed), |(r, t)| (Some(r.clone()), t));
+        // A record nobody signed is reported, never believed.
+        let record = match (record, trust) {
+            (Some(r), Trust::Unsigned) => {
+                let rule = FindingRule::UnverifiedEvidence;
+                audit.findings.push(Finding {
+                    rule,
+                    grant: Some(l.id.clone()),
+                    occurrence: Some(l.occurrence),
+                    role: l.role.clone(),
+                    commit: l.landed.commit.clone(),
+                    time: l.landed.time,
+                    message: format!(
+                        "the evidence note on {} says {} approved it, but no key of {} signed the note",
+                        l.landed.commit.get(..7).unwrap_or(&l.landed.commit),
+                        crate::report::visible(&r.approved.text()),
+                        crate::signing::ALLOWED_SIGNERS_PATH
+                    ),
+                });
+                if !l.findings.contains(&rule) {
+                    l.findings.push(rule);
+                }
+                None
+            }
+            (r, _) => r,
+        };
         if let Some(r) = &record {
             l.approved_by = Some(r.approved.text());
             l.approved_by_source = Some("note".into());

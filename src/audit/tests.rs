@@ -49,6 +49,7 @@ impl History {
             author: "Alice <alice@example.com>".to_string(),
             committer: "Alice <alice@example.com>".to_string(),
             signature: None,
+            ssh_signed: None,
             message: message.to_string(),
             parents: 1,
             merged_head: None,
@@ -81,7 +82,19 @@ impl History {
              Gitgrant-Grant: {grant}\nGitgrant-Reason: expired\nGitgrant-Revoked-At: {revoked_at}\n"
         );
         self.commit(label, time, &message)
+            .signed()
             .delete(&format!("grants/{grant}.yaml"))
+    }
+
+    /// Signs the last commit with the reconciler's (test) key.
+    fn signed(&mut self) -> &mut Self {
+        let last = self.last();
+        let payload = last.message.clone().into_bytes();
+        let armour = crate::signing::test_key::signer()
+            .sign(crate::signing::COMMIT_NAMESPACE, &payload)
+            .unwrap();
+        last.ssh_signed = Some(Box::new(crate::history::SshSigned { armour, payload }));
+        self
     }
 
     fn truncated(&mut self) -> &mut Self {
@@ -124,8 +137,13 @@ impl History {
         self.commits.last_mut().expect("a commit first")
     }
 
+    /// The audit, believing the test key's signatures.
     fn audit(&self, now: &str) -> Audit {
-        audit(&self.commits, t(now), &Options::default())
+        let options = Options {
+            allowed: Some(crate::signing::test_key::allowed()),
+            ..Options::default()
+        };
+        audit(&self.commits, t(now), &options)
     }
 }
 
@@ -712,6 +730,7 @@ fn removal_more_than_the_lag_after_expiry_is_late() {
     // A longer lag accepts it.
     let lenient = Options {
         late_after: TimeDelta::hours(4),
+        allowed: Some(crate::signing::test_key::allowed()),
     };
     assert!(
         audit(&h.commits, t("2026-11-23T00:00:00Z"), &lenient)
@@ -1160,6 +1179,7 @@ fn a_late_after_past_the_calendar_is_never_late() {
         .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
     let options = Options {
         late_after: TimeDelta::MAX,
+        ..Default::default()
     };
     let a = audit(&h.commits, t("9999-12-31T23:59:59Z"), &options);
     assert!(a.findings.is_empty(), "{:?}", a.findings);
@@ -1260,6 +1280,7 @@ fn a_reconciler_removal_before_the_end_says_when_the_run_revoked() {
         "gitgrant: revoke prod-readonly/alice-1\n\nx\n\nGitgrant-Grant: prod-readonly/alice-1\n\
          Gitgrant-Reason: invalid\nGitgrant-Revoked-At: 2026-11-22T10:30:00Z\n",
     )
+    .signed()
     .delete(ALICE);
     let a = h.audit("2026-11-23T00:00:00Z");
     let r = revocation(&a, "prod-readonly/alice-1").unwrap();

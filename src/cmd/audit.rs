@@ -61,8 +61,15 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             let _ = write!(stderr.lock(), "\rreading history: {n} commits");
         }
     };
+    // The keys whose signatures make evidence the reconciler's: the
+    // allowed-signers file as the audited branch has it now.
+    let allowed = repo
+        .text_at(tip, gitgrant::signing::ALLOWED_SIGNERS_PATH)?
+        .map(|t| gitgrant::signing::AllowedSigners::parse(&t))
+        .transpose()?;
     let options = Options {
         late_after: args.late_after.to_delta(),
+        allowed,
     };
     // Two cores: one thread walks the history and reads the files that
     // changed, this one folds the commits into lifecycles as they come.
@@ -80,7 +87,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     if show {
         let _ = write!(stderr.lock(), "\r\x1b[K");
     }
-    audit::add_recorded(&mut full, &repo.notes());
+    audit::add_recorded(&mut full, &repo.notes(options.allowed.as_ref()));
     if args.github {
         let found = approvals(&repo, &args.branch, &full)?;
         audit::add_approvals(&mut full, found);

@@ -59,15 +59,29 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         Some(remote) => repo.fetch(remote, &args.branch)?,
         None => repo.branch_tip(&args.branch)?,
     };
-    let due = gitgrant::engine::ended_files(&repo, base, now, &Default::default())?;
+    let signing = gitgrant::engine::signing(&repo, base, now)?;
+    let due = gitgrant::engine::ended_files(
+        &repo,
+        base,
+        now,
+        &Default::default(),
+        signing.allowed.as_ref(),
+    )?;
     let removals: Vec<Removal> = due.iter().map(|(r, _)| r.clone()).collect();
     let (tip, made) = if args.dry_run || removals.is_empty() {
         (base, Vec::new())
     } else if let Some(remote) = &args.push {
-        let out = repo.push_removals(remote, &args.branch, &removals, now, 8)?;
+        let out = repo.push_removals(
+            remote,
+            &args.branch,
+            &removals,
+            now,
+            8,
+            signing.signer.as_ref(),
+        )?;
         (out.tip, out.made)
     } else {
-        let (tip, made) = repo.commit_removals(base, &removals, now)?;
+        let (tip, made) = repo.commit_removals(base, &removals, now, signing.signer.as_ref())?;
         repo.advance_branch(&args.branch, base, tip)?;
         (tip, made)
     };

@@ -259,8 +259,9 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
     let notes_remote = args.push.clone().or_else(|| {
         (args.removal != RemovalMode::Git && repo.has_remote("origin")).then(|| "origin".into())
     });
+    let now = super::now_or(args.target.now);
     if let Some(remote) = &notes_remote
-        && let Err(e) = repo.fetch_notes(remote, super::now_or(args.target.now))
+        && let Err(e) = repo.fetch_notes(remote, now, engine::signing(&repo, base, now)?.keys())
     {
         eprintln!("warning: the evidence notes could not be fetched from {remote}: {e}");
     }
@@ -299,7 +300,7 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
     // The notes this run changed, to push with the removals.
     let mut changed = BTreeMap::new();
     if !args.dry_run {
-        changed = repo.write_notes(notes::batch(&records, &[], p.now), p.now)?;
+        changed = repo.write_notes(notes::batch(&records, &[], p.now), p.now, p.signing.keys())?;
     }
     // Remove the files of ended grants — those of providers this run read,
     // and whose revocation did not fail.
@@ -316,14 +317,23 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
             &args.target.branch,
             args.removal == RemovalMode::Pr,
             &due,
+            p.signing.signer.as_ref(),
+            p.now,
         ))?;
         removal_pr = pr;
         (base, made)
     } else if let Some(remote) = &args.push {
-        let out = repo.push_removals(remote, &args.target.branch, &due, p.now, 8)?;
+        let out = repo.push_removals(
+            remote,
+            &args.target.branch,
+            &due,
+            p.now,
+            8,
+            p.signing.signer.as_ref(),
+        )?;
         (out.tip, shas(out.made))
     } else {
-        let (tip, made) = repo.commit_removals(base, &due, p.now)?;
+        let (tip, made) = repo.commit_removals(base, &due, p.now, p.signing.signer.as_ref())?;
         repo.advance_branch(&args.target.branch, base, tip)?;
         (tip, shas(made))
     };
@@ -334,7 +344,7 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
     if !args.dry_run && !p.policy.notify.is_empty() {
         let notices = gitgrant::notify::notices(&p, &applied, &due);
         let anchors: Vec<CommitId> = notices.iter().map(|n| n.anchor).collect();
-        let before = gitgrant::notify::already_sent(&repo, &anchors);
+        let before = gitgrant::notify::already_sent(&repo, &anchors, p.signing.keys());
         let run = gitgrant::trail::run_name();
         for (d, anchor) in rt.block_on(gitgrant::notify::send(&p, &notices, &before, &run)) {
             if let Some(a) = anchor {
@@ -352,18 +362,25 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
             }
             deliveries.push(d);
         }
-        for (commit, note) in repo.write_notes(notes::batch(&[], &sent, p.now), p.now)? {
+        for (commit, note) in
+            repo.write_notes(notes::batch(&[], &sent, p.now), p.now, p.signing.keys())?
+        {
             changed.entry(commit).or_default().absorb(&note);
         }
     }
     // The notes go where the removals went.
     if !changed.is_empty() {
         if let Some(remote) = &args.push {
-            repo.push_notes(remote, p.now, 8)?;
+            repo.push_notes(remote, p.now, 8, p.signing.keys())?;
         } else if args.removal != RemovalMode::Git
             && let Some(gh) = &p.github
         {
-            rt.block_on(gitgrant::trail::api_notes(gh, &changed, p.now))?;
+            rt.block_on(gitgrant::trail::api_notes(
+                gh,
+                &changed,
+                p.now,
+                p.signing.keys(),
+            ))?;
         }
     }
     let made: HashMap<&str, String> = made

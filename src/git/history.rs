@@ -7,7 +7,7 @@
 use git2::{ObjectType, Oid, Tree, TreeEntry};
 
 use super::{Context as _, GitError, Repo, git_time};
-use crate::history::{FileChange, FileVersion, HistoryCommit, Signature};
+use crate::history::{FileChange, FileVersion, HistoryCommit, Signature, SshSigned};
 use crate::policy::POLICY_PATH;
 use crate::snapshot::is_placeholder;
 
@@ -44,7 +44,7 @@ pub(super) fn walk_each(
     // clone shows its boundary commits without parents; the commit object
     // itself still names them.
     let truncated = loop {
-        links.push((skeleton(&c), c.tree_id()));
+        links.push((skeleton(r, &c), c.tree_id()));
         if links.len().is_multiple_of(4096) {
             progress(links.len());
         }
@@ -140,7 +140,7 @@ pub(super) fn walk_each(
 }
 
 /// What the audit keeps of a commit, before its changes are known.
-fn skeleton(c: &git2::Commit) -> HistoryCommit {
+fn skeleton(r: &git2::Repository, c: &git2::Commit) -> HistoryCommit {
     let (time, offset_minutes) = git_time(c.committer().when());
     let person = |s: git2::Signature| {
         format!(
@@ -156,6 +156,7 @@ fn skeleton(c: &git2::Commit) -> HistoryCommit {
         author: person(c.author()),
         committer: person(c.committer()),
         signature: signature(c),
+        ssh_signed: ssh_signed(r, c),
         message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
         parents: c.parent_count(),
         merged_head: (c.parent_count() > 1)
@@ -458,6 +459,28 @@ fn signature(commit: &git2::Commit) -> Option<Signature> {
         .find_map(|field| commit.header_field_bytes(field).ok())
         .map(|armour| Signature::of(armour.trim_ascii_start()))
 }
+
+/// The SSH signature of a commit that says it is a reconciler's removal,
+/// and what it signs. Other commits are not read further: checking is for
+/// the commits whose trailers would otherwise be believed.
+fn ssh_signed(r: &git2::Repository, c: &git2::Commit) -> Option<Box<SshSigned>> {
+    if signature(c) != Some(Signature::Ssh)
+        || !c
+            .message_bytes()
+            .windows(TRAILER.len())
+            .any(|w| w == TRAILER)
+    {
+        return None;
+    }
+    let (armour, payload) = r.extract_signature(&c.id(), None).ok()?;
+    Some(Box::new(SshSigned {
+        armour: String::from_utf8_lossy(&armour).into_owned(),
+        payload: payload.to_vec(),
+    }))
+}
+
+/// The trailer a removal commit names its grant with.
+const TRAILER: &[u8] = b"\nGitgrant-Grant: ";
 
 /// Whether the commit object names a parent (whatever grafts or a shallow
 /// boundary say).

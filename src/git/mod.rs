@@ -41,6 +41,9 @@ pub enum GitError {
     /// A thread reading the history stopped.
     #[error("reading the history: {0}")]
     Walk(String),
+    /// Signing a commit or note failed.
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
     /// The remote kept moving while gitgrant pushed.
     #[error("the remote branch kept moving; gave up after {attempts} attempts")]
     PushRetriesExhausted {
@@ -445,6 +448,7 @@ impl Repo {
         base: CommitId,
         removals: &[Removal],
         time: DateTime<Utc>,
+        signer: Option<&crate::signing::Signer>,
     ) -> Result<(CommitId, Vec<(Removal, CommitId)>), GitError> {
         let sig = self.signature(time)?;
         let mut tip = self
@@ -472,8 +476,7 @@ impl Repo {
             }
             let new_tree = self.without(&tree, &r.path)?;
             let id = self
-                .repo
-                .commit(None, &sig, &sig, &r.message, &new_tree, &[&tip])
+                .commit_signed(&sig, &r.message, &new_tree, &[&tip], signer)
                 .context(|| format!("committing the removal of {}", r.path))?;
             tip = self
                 .repo
@@ -535,14 +538,40 @@ impl Repo {
 
     /// Who makes gitgrant's commits: the repository's configured user, or
     /// `gitgrant`; at `time`, so `--now` pins commits in tests.
+    /// Writes a commit (no ref moves), with `signer`'s SSH signature in
+    /// its `gpgsig` header when there is one, as `git commit -S` with
+    /// `gpg.format ssh` writes it.
+    fn commit_signed(
+        &self,
+        sig: &git2::Signature,
+        message: &str,
+        tree: &Tree,
+        parents: &[&git2::Commit],
+        signer: Option<&crate::signing::Signer>,
+    ) -> Result<Oid, git2::Error> {
+        let Some(signer) = signer else {
+            return self.repo.commit(None, sig, sig, message, tree, parents);
+        };
+        let buffer = self
+            .repo
+            .commit_create_buffer(sig, sig, message, tree, parents)?;
+        let content = std::str::from_utf8(&buffer)
+            .map_err(|e| git2::Error::from_str(&format!("commit is not UTF-8: {e}")))?;
+        let armour = signer
+            .sign(crate::signing::COMMIT_NAMESPACE, content.as_bytes())
+            .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+        self.repo.commit_signed(content, armour.trim_end(), None)
+    }
+
     fn signature(&self, time: DateTime<Utc>) -> Result<git2::Signature<'static>, GitError> {
         let config = self.repo.config().context(|| "reading git config".into())?;
+        let (default_name, default_email) = crate::signing::COMMITTER;
         let name = config
             .get_string("user.name")
-            .unwrap_or_else(|_| "gitgrant".to_string());
+            .unwrap_or_else(|_| default_name.to_string());
         let email = config
             .get_string("user.email")
-            .unwrap_or_else(|_| "gitgrant@users.noreply.github.com".to_string());
+            .unwrap_or_else(|_| default_email.to_string());
         git2::Signature::new(&name, &email, &git2::Time::new(time.timestamp(), 0))
             .context(|| "making the commit signature".into())
     }

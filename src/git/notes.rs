@@ -15,16 +15,26 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{CommitId, Context as _, GitError, Repo};
+use crate::signing::{self, AllowedSigners, Keys, Signer, SigningError};
 
 /// The notes ref gitgrant writes.
 pub const NOTES_REF: &str = "refs/notes/gitgrant";
 
 /// The note on one landing commit: a record per grant file that landed in it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Written with a signing key, the note names the commit it annotates and
+/// its text is followed by the reconciler's SSH signature over the text
+/// before it ([`crate::signing`]): only such a note, signed by a key of the
+/// allowed-signers file, is believed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Note {
     /// Format version; only `1` exists.
     #[serde(default = "one")]
     pub version: u32,
+    /// The commit the note is on, bound into what is signed so that a
+    /// signed note cannot be moved onto another commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// Records by grant file.
     #[serde(default)]
     pub grants: BTreeMap<String, Record>,
@@ -36,6 +46,26 @@ pub struct Note {
 
 fn one() -> u32 {
     1
+}
+
+impl Default for Note {
+    fn default() -> Note {
+        Note {
+            version: one(),
+            commit: None,
+            grants: BTreeMap::new(),
+            sent: BTreeMap::new(),
+        }
+    }
+}
+
+/// How far a note read from the notes ref can be believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Signed, for this commit, by a key of the allowed-signers file.
+    Signed,
+    /// Anything else: anyone with push access can write it.
+    Unsigned,
 }
 
 /// What the reconciler verified about one grant before applying it.
@@ -111,14 +141,91 @@ impl Approved {
 }
 
 impl Note {
-    /// Reads a note's text; `None` when it is not a gitgrant note.
+    /// Reads a note's text, a signature after it or not; `None` when it is
+    /// not a gitgrant note.
     pub fn parse(text: &str) -> Option<Note> {
-        serde_json::from_str(text).ok()
+        let data = signing::split_signed(text).map_or(text, |(data, _)| data);
+        serde_json::from_str(data).ok()
+    }
+
+    /// Reads the note on `commit` and says whether it is the reconciler's:
+    /// signed by a key that `signers` allows, for that very commit.
+    pub fn read(
+        text: &str,
+        commit: CommitId,
+        signers: Option<&AllowedSigners>,
+    ) -> Option<(Note, Trust)> {
+        let note = Note::parse(text)?;
+        let signed = match (signing::split_signed(text), signers) {
+            (Some((data, sig)), Some(signers)) => {
+                note.commit.as_deref() == Some(commit.to_string().as_str())
+                    && signers
+                        .verify(
+                            signing::NOTE_NAMESPACE,
+                            data.as_bytes(),
+                            sig,
+                            note.signed_at(),
+                        )
+                        .is_some()
+            }
+            _ => false,
+        };
+        Some((
+            note,
+            if signed {
+                Trust::Signed
+            } else {
+                Trust::Unsigned
+            },
+        ))
+    }
+
+    /// When the note was last signed: the latest time it records.
+    fn signed_at(&self) -> DateTime<Utc> {
+        let sent = self
+            .sent
+            .values()
+            .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        self.grants
+            .values()
+            .map(|r| r.verified_at)
+            .chain(sent)
+            .max()
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     /// The note's text.
     pub fn to_text(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// The note's text for `commit`: signed by `signer` when there is one
+    /// (naming the commit, the signature appended), else as it is.
+    pub fn text_for(
+        &self,
+        commit: CommitId,
+        signer: Option<&Signer>,
+    ) -> Result<String, SigningError> {
+        let Some(signer) = signer else {
+            return Ok(self.to_text());
+        };
+        let mut bound = self.clone();
+        bound.commit = Some(commit.to_string());
+        let text = bound.to_text();
+        let sig = signer.sign(signing::NOTE_NAMESPACE, text.as_bytes())?;
+        Ok(text + &sig)
+    }
+
+    /// What a run writing with `signer` builds on: the stored note as it
+    /// is when nothing is signed, else only if it is the reconciler's own
+    /// (a note anyone could have written is dropped, never re-signed).
+    pub fn base(stored: Option<(Note, Trust)>, signer: Option<&Signer>) -> Note {
+        match stored {
+            Some((note, Trust::Signed)) => note,
+            Some((note, Trust::Unsigned)) if signer.is_none() => note,
+            _ => Note::default(),
+        }
     }
 
     /// Lays `new` over this note: a record of `new` takes its file's place
@@ -173,20 +280,34 @@ pub fn batch(
 }
 
 impl Repo {
-    /// The note on `commit`, if there is a gitgrant one.
-    pub fn note(&self, commit: CommitId) -> Option<Note> {
+    /// The note on `commit`, if there is a gitgrant one, and whether a key
+    /// of `signers` signed it ([`Note::read`]).
+    pub fn note(
+        &self,
+        commit: CommitId,
+        signers: Option<&AllowedSigners>,
+    ) -> Option<(Note, Trust)> {
         let n = self.repo.find_note(Some(NOTES_REF), commit.0).ok()?;
-        Note::parse(n.message().ok()?)
+        Note::read(n.message().ok()?, commit, signers)
     }
 
-    /// Every gitgrant note, by commit.
-    pub fn notes(&self) -> BTreeMap<String, Note> {
+    /// The note on `commit` only when the reconciler signed it: what a run
+    /// may act on or copy into a removal commit.
+    pub fn signed_note(&self, commit: CommitId, signers: Option<&AllowedSigners>) -> Option<Note> {
+        match self.note(commit, signers)? {
+            (note, Trust::Signed) => Some(note),
+            (_, Trust::Unsigned) => None,
+        }
+    }
+
+    /// Every gitgrant note, by commit, with whether it is signed.
+    pub fn notes(&self, signers: Option<&AllowedSigners>) -> BTreeMap<String, (Note, Trust)> {
         let mut out = BTreeMap::new();
         let Ok(iter) = self.repo.notes(Some(NOTES_REF)) else {
             return out;
         };
         for (_, annotated) in iter.flatten() {
-            if let Some(note) = self.note(CommitId(annotated)) {
+            if let Some(note) = self.note(CommitId(annotated), signers) {
                 out.insert(annotated.to_string(), note);
             }
         }
@@ -194,28 +315,25 @@ impl Repo {
     }
 
     /// Lays each of `notes` over the note on its commit under
-    /// [`NOTES_REF`] ([`Note::absorb`]), writing only those that change.
+    /// [`NOTES_REF`] ([`Note::absorb`] on [`Note::base`]), signed by
+    /// `signer` when there is one, writing only those that change.
     /// Returns the ones that did, as given: what is still to be pushed.
     pub fn write_notes(
         &self,
         notes: BTreeMap<CommitId, Note>,
         time: DateTime<Utc>,
+        keys: Keys,
     ) -> Result<BTreeMap<CommitId, Note>, GitError> {
         let sig = self.signature(time)?;
         let mut changed = BTreeMap::new();
         for (commit, note) in notes {
-            let Some(merged) = Note::over(&self.note(commit).unwrap_or_default(), &note) else {
+            let stored = self.note(commit, keys.allowed);
+            let Some(merged) = Note::over(&Note::base(stored, keys.signer), &note) else {
                 continue;
             };
+            let text = merged.text_for(commit, keys.signer)?;
             self.repo
-                .note(
-                    &sig,
-                    &sig,
-                    Some(NOTES_REF),
-                    commit.0,
-                    &merged.to_text(),
-                    true,
-                )
+                .note(&sig, &sig, Some(NOTES_REF), commit.0, &text, true)
                 .context(|| format!("writing the evidence note on {commit}"))?;
             changed.insert(commit, note);
         }
@@ -235,6 +353,7 @@ impl Repo {
         &self,
         theirs: CommitId,
         time: DateTime<Utc>,
+        keys: Keys,
     ) -> Result<CommitId, GitError> {
         let Some(ours) = self.notes_tip() else {
             self.set_notes(theirs)?;
@@ -248,18 +367,23 @@ impl Repo {
         {
             return Ok(ours);
         }
-        let mine = self.notes();
+        let mine = self.notes(keys.allowed);
         self.set_notes(theirs)?;
         if !self
             .repo
             .graph_descendant_of(theirs.0, ours.0)
             .unwrap_or(false)
         {
+            // Ours are re-applied as records, so only what may be re-signed
+            // travels ([`Note::base`]).
             let mine = mine
                 .into_iter()
-                .filter_map(|(c, n)| Some((CommitId(git2::Oid::from_str(&c).ok()?), n)))
+                .filter_map(|(c, n)| {
+                    let commit = CommitId(git2::Oid::from_str(&c).ok()?);
+                    Some((commit, Note::base(Some(n), keys.signer)))
+                })
                 .collect();
-            self.write_notes(mine, time)?;
+            self.write_notes(mine, time, keys)?;
         }
         Ok(self.notes_tip().unwrap_or(theirs))
     }

@@ -105,10 +105,11 @@ impl Repo {
         removals: &[Removal],
         time: DateTime<Utc>,
         max_attempts: u32,
+        signer: Option<&crate::signing::Signer>,
     ) -> Result<PushOutcome, GitError> {
         for attempt in 1..=max_attempts {
             let base = self.fetch(remote, branch)?;
-            let (tip, made) = self.commit_removals(base, removals, time)?;
+            let (tip, made) = self.commit_removals(base, removals, time, signer)?;
             if made.is_empty() {
                 self.follow(branch, base);
                 return Ok(PushOutcome {
@@ -261,10 +262,11 @@ impl Repo {
         remote: &str,
         time: DateTime<Utc>,
         max_attempts: u32,
+        keys: crate::signing::Keys,
     ) -> Result<(), GitError> {
         let notes = super::notes::NOTES_REF;
         for attempt in 1..=max_attempts {
-            let theirs = self.fetch_notes(remote, time)?;
+            let theirs = self.fetch_notes(remote, time, keys)?;
             let Some(ours) = self.notes_tip() else {
                 return Ok(());
             };
@@ -292,6 +294,7 @@ impl Repo {
         &self,
         remote: &str,
         time: DateTime<Utc>,
+        keys: crate::signing::Keys,
     ) -> Result<Option<CommitId>, GitError> {
         const THEIRS: &str = "refs/gitgrant/remote-notes";
         let notes = super::notes::NOTES_REF;
@@ -313,7 +316,7 @@ impl Repo {
         // A remote without notes yet leaves THEIRS unset.
         let theirs = self.repo.refname_to_id(THEIRS).ok().map(CommitId);
         if let Some(t) = theirs {
-            self.absorb_notes(t, time)?;
+            self.absorb_notes(t, time, keys)?;
         }
         Ok(theirs)
     }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use http_body_util::BodyExt as _;
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::{RateLimitMetrics, RetryConfig};
@@ -78,6 +79,9 @@ pub enum GitHubError {
     /// A GraphQL call that answered with errors.
     #[error("GitHub GraphQL: {0}")]
     GraphQl(String),
+    /// A commit or note could not be signed.
+    #[error("signing: {0}")]
+    Signing(String),
     /// A ref kept moving while gitgrant tried to move it.
     #[error("{0} kept moving on GitHub; the next run writes it again")]
     Moved(String),
@@ -477,6 +481,50 @@ impl GitHub {
         self.commit_on(Some(parent), changes, message).await
     }
 
+    /// [`GitHub::make_commit`] signed by `signer`: the commit's author and
+    /// committer are gitgrant at `time`, and its SSH signature, over the
+    /// commit as git writes it, goes in the `signature` field, which
+    /// GitHub puts in the commit's `gpgsig` header (then GitHub does not
+    /// sign it itself).
+    pub async fn make_signed_commit(
+        &self,
+        parent: &str,
+        changes: &[(String, Option<String>)],
+        message: &str,
+        signer: &crate::signing::Signer,
+        time: DateTime<Utc>,
+    ) -> Result<String, GitHubError> {
+        let tree = self.tree_on(Some(parent), changes).await?;
+        let (name, email) = crate::signing::COMMITTER;
+        let stamp = time.timestamp();
+        let payload = format!(
+            "tree {tree}\nparent {parent}\nauthor {name} <{email}> {stamp} +0000\n\
+             committer {name} <{email}> {stamp} +0000\n\n{message}"
+        );
+        let signature = signer
+            .sign(crate::signing::COMMIT_NAMESPACE, payload.as_bytes())
+            .map_err(|e| GitHubError::Signing(e.to_string()))?;
+        let person = json!({
+            "name": name,
+            "email": email,
+            "date": time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        });
+        let commit: Sha = self
+            .post(
+                &self.repo_path("/git/commits"),
+                json!({
+                    "message": message,
+                    "tree": tree,
+                    "parents": [parent],
+                    "author": person,
+                    "committer": person,
+                    "signature": signature.trim_end(),
+                }),
+            )
+            .await?;
+        Ok(commit.sha)
+    }
+
     /// [`GitHub::make_commit`] on `parent`, or as a first commit of its own
     /// (`None`: a tree of `changes` alone, no parent).
     pub async fn commit_on(
@@ -484,6 +532,24 @@ impl GitHub {
         parent: Option<&str>,
         changes: &[(String, Option<String>)],
         message: &str,
+    ) -> Result<String, GitHubError> {
+        let tree = self.tree_on(parent, changes).await?;
+        let parents: Vec<&str> = parent.into_iter().collect();
+        let commit: Sha = self
+            .post(
+                &self.repo_path("/git/commits"),
+                json!({ "message": message, "tree": tree, "parents": parents }),
+            )
+            .await?;
+        Ok(commit.sha)
+    }
+
+    /// The tree of `parent` with `changes` made (or of `changes` alone),
+    /// written through the Git Data API; returns its sha.
+    async fn tree_on(
+        &self,
+        parent: Option<&str>,
+        changes: &[(String, Option<String>)],
     ) -> Result<String, GitHubError> {
         let base = match parent {
             Some(p) => Some(self.git_commit(p).await?.tree.sha),
@@ -510,14 +576,7 @@ impl GitHub {
             None => json!({ "tree": entries }),
         };
         let tree: Sha = self.post(&self.repo_path("/git/trees"), tree).await?;
-        let parents: Vec<&str> = parent.into_iter().collect();
-        let commit: Sha = self
-            .post(
-                &self.repo_path("/git/commits"),
-                json!({ "message": message, "tree": tree.sha, "parents": parents }),
-            )
-            .await?;
-        Ok(commit.sha)
+        Ok(tree.sha)
     }
 
     /// The commit a ref (`notes/gitgrant`, `heads/main`) points at; `None`

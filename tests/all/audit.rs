@@ -445,6 +445,7 @@ fn streamed_and_full(dir: &Path, now: &str, kept: usize) -> gitgrant::audit::Aud
     let now = chrono::DateTime::parse_from_rfc3339(now).unwrap().to_utc();
     let options = gitgrant::audit::Options {
         late_after: chrono::TimeDelta::hours(1),
+        ..Default::default()
     };
     let history = r.history(tip, &mut |_| {}).unwrap();
     assert!(
