@@ -647,6 +647,28 @@ pub const REVIEW_LABEL: &str = "gitgrant-break-glass";
 /// The title of a break-glass grant's review issue, before the grant id.
 pub const REVIEW_TITLE: &str = "Break-glass review: ";
 
+/// The environment variable naming the GitHub login gitgrant's token
+/// acts as (`github-actions[bot]` for the workflow's `GITHUB_TOKEN`, the
+/// App's `<slug>[bot]` for an App token).
+pub const LOGIN_ENV: &str = "GITGRANT_GITHUB_LOGIN";
+
+/// The login gitgrant's own issues are opened by ([`LOGIN_ENV`]).
+fn own_login() -> String {
+    std::env::var(LOGIN_ENV)
+        .ok()
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "github-actions[bot]".to_string())
+}
+
+/// The title of a break-glass grant's review issue: the grant and the
+/// commit it landed in.
+fn review_title(grant: &str, landed: Option<&CommitId>) -> String {
+    match landed {
+        Some(c) => format!("{REVIEW_TITLE}{grant} (landed in {})", c.short()),
+        None => format!("{REVIEW_TITLE}{grant}"),
+    }
+}
+
 /// The review issue of each of `grants` (active break-glass grants), opened
 /// if missing: grant id → issue URL. Issues are found again by label and title, so a
 /// later run (and the removal commit) links the same one.
@@ -656,14 +678,19 @@ pub async fn review_issues(
     grants: &[&BreakGlass],
 ) -> Result<BTreeMap<String, String>, GitHubError> {
     let existing = gh.issues_with_label(REVIEW_LABEL).await?;
+    let me = own_login();
     let mut out = BTreeMap::new();
-    for i in &existing {
-        if let Some(id) = i.title.strip_prefix(REVIEW_TITLE) {
-            out.insert(id.to_string(), i.html_url.clone());
-        }
-    }
     for b in grants {
-        if out.contains_key(&b.grant) {
+        // The grant's issue names its landing commit, so a grant id used
+        // again gets an issue of its own; only gitgrant's own identity's
+        // issue counts, so a look-alike opened (and closed) by anyone else
+        // silences nothing.
+        let title = review_title(&b.grant, p.landed.get(&format!("grants/{}.yaml", b.grant)));
+        if let Some(i) = existing
+            .iter()
+            .find(|i| i.title == title && i.user.as_ref().is_some_and(|u| u.login == me))
+        {
+            out.insert(b.grant.clone(), i.html_url.clone());
             continue;
         }
         let r = &p.policy.roles[&b.role];
@@ -679,13 +706,7 @@ pub async fn review_issues(
             subject = b.subject,
             role = b.role,
         );
-        let issue = gh
-            .open_issue(
-                &format!("{REVIEW_TITLE}{}", b.grant),
-                &body,
-                &[REVIEW_LABEL],
-            )
-            .await?;
+        let issue = gh.open_issue(&title, &body, &[REVIEW_LABEL]).await?;
         tracing::info!(
             "opened review issue #{} for break-glass grant {}",
             issue.number,

@@ -62,6 +62,12 @@ pub(crate) fn flow_from(template: &str) -> Flow {
     }
 }
 
+/// The private key `name` of tests/fixtures/signing (`reconciler`, which
+/// the fixtures' `.github/allowed_signers` list, or `mallory`).
+pub(crate) fn signing_key(name: &str) -> String {
+    std::fs::read_to_string(fixtures().join("signing").join(name)).unwrap()
+}
+
 impl Flow {
     pub(crate) fn work(&self) -> &Path {
         &self.repo.path
@@ -689,6 +695,9 @@ impl Flow {
     ) -> (i32, Value) {
         sync_main(self.work());
         let mut env = self.fake.env("gitgrant-bot");
+        // The reconciler signs with the key the fixtures' allowed-signers
+        // files list, as a repository secret would give it.
+        env.push(("GITGRANT_SIGNING_KEY".into(), signing_key("reconciler")));
         env.extend(more.iter().cloned());
         let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let mut args = vec!["reconcile", "--now", now];
@@ -792,13 +801,14 @@ fn request_to_removal_end_to_end_with_approval_evidence() {
     assert_eq!(evidence["pr"], 1);
 
     // Two hours later: revoked, and the file removed by a commit made
-    // through the Git Data API (authored by the bot's token).
+    // through the Git Data API, authored and signed as gitgrant (the
+    // signature covers the author and committer it names).
     let (code, json) = f.reconcile(&m, "2026-11-23T11:30:00Z", &[]);
     assert_eq!(code, 0, "{json:#}");
     assert!(policies(&client, PATH).is_empty());
     let log = f.main_log();
     assert!(
-        log[0].starts_with("gitgrant-bot\ngitgrant: expire ro/alice-"),
+        log[0].starts_with("gitgrant\ngitgrant: expire ro/alice-"),
         "{}",
         log[0]
     );
@@ -1004,7 +1014,7 @@ fn break_glass_applies_at_once_opens_one_review_issue_and_links_it() {
         "bg",
         &[(path, Some(&grant_yaml("alice", "break", "duration: 1h")))],
     );
-    f.merge(n, "2026-11-23T09:00:00Z");
+    let landing = f.merge(n, "2026-11-23T09:00:00Z");
     let (code, json) = f.reconcile(&m, "2026-11-23T09:05:00Z", &[]);
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(users_of(&client), [["alice"]]);
@@ -1019,7 +1029,15 @@ fn break_glass_applies_at_once_opens_one_review_issue_and_links_it() {
         ..
     } = &issues[0];
     assert_eq!(author, "gitgrant-bot", "opened by the reconciler's token");
-    assert_eq!(title, "Break-glass review: break/alice-1");
+    // The title names the landing commit: a grant id used again gets an
+    // issue of its own.
+    assert_eq!(
+        *title,
+        format!(
+            "Break-glass review: break/alice-1 (landed in {})",
+            &landing[..7]
+        )
+    );
     assert!(
         body.contains("@acme/sre-leads @acme/security") && body.contains("@alice"),
         "{body}"

@@ -214,6 +214,7 @@ impl FakeGitHub {
             ("GITHUB_API_URL".into(), self.server.uri()),
             ("GITHUB_TOKEN".into(), format!("tok-{login}")),
             ("GITHUB_REPOSITORY".into(), REPO.into()),
+            ("GITGRANT_GITHUB_LOGIN".into(), login.into()),
         ]
     }
 
@@ -590,17 +591,35 @@ fn route(
                 })
                 .collect();
             let refs: Vec<&git2::Commit> = parents.iter().collect();
-            let sig = Signature::now(login, &format!("{login}@users.noreply.github.com")).unwrap();
-            let oid = repo
-                .commit(
-                    None,
-                    &sig,
-                    &sig,
-                    body["message"].as_str().unwrap_or_default(),
-                    &tree,
-                    &refs,
+            // GitHub takes author and committer (name, email, ISO 8601
+            // date) from the body, else the token's user now; a
+            // `signature` goes into the commit's gpgsig header as given.
+            let person = |p: &Value| {
+                let date = p["date"].as_str()?;
+                let at = chrono::DateTime::parse_from_rfc3339(date).ok()?;
+                Signature::new(
+                    p["name"].as_str()?,
+                    p["email"].as_str()?,
+                    &git2::Time::new(at.timestamp(), 0),
                 )
-                .unwrap();
+                .ok()
+            };
+            let own = Signature::now(login, &format!("{login}@users.noreply.github.com")).unwrap();
+            let author = person(&body["author"]).unwrap_or_else(|| own.clone());
+            let committer = person(&body["committer"]).unwrap_or_else(|| author.clone());
+            let message = body["message"].as_str().unwrap_or_default();
+            let oid = match body["signature"].as_str() {
+                Some(armour) => {
+                    let buffer = repo
+                        .commit_create_buffer(&author, &committer, message, &tree, &refs)
+                        .unwrap();
+                    repo.commit_signed(std::str::from_utf8(&buffer).unwrap(), armour, None)
+                        .unwrap()
+                }
+                None => repo
+                    .commit(None, &author, &committer, message, &tree, &refs)
+                    .unwrap(),
+            };
             let c = repo.find_commit(oid).unwrap();
             ResponseTemplate::new(201).set_body_json(commit_json(s, &c))
         }

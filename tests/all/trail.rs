@@ -17,9 +17,12 @@ fn note(f: &Flow, commit: &str) -> Option<Value> {
         .current_dir(&f.bare)
         .output()
         .unwrap();
+    // The note's JSON, without the signature after it.
+    let text = String::from_utf8(out.stdout).unwrap();
+    let json = text.split("-----BEGIN SSH SIGNATURE-----").next().unwrap();
     out.status
         .success()
-        .then(|| serde_json::from_slice(&out.stdout).unwrap())
+        .then(|| serde_json::from_str(json).unwrap())
 }
 
 /// alice's 2h read-only grant, approved by carol and merged at 09:00;
@@ -180,7 +183,7 @@ fn forge_note(f: &Flow, commit: &str, path: &str, grant: &str, reviewer: &str) {
 }
 
 #[test]
-fn audit_github_flags_a_note_that_disagrees_with_github() {
+fn a_forged_note_is_not_the_audits_approver_offline_or_online() {
     let (m, _client) = aws();
     let f = flow_from("github-access");
     let landing = approved_grant(&f);
@@ -197,24 +200,26 @@ fn audit_github_flags_a_note_that_disagrees_with_github() {
         ],
         None,
     );
+    // The forged note replaced the reconciler's signed one: offline, no
+    // approver is believed and the note is reported.
     let offline = offline_audit(f.work(), "origin/main", &[]);
-    assert_eq!(offline["lifecycles"][0]["approved_by"], "mallory");
+    assert_eq!(offline["lifecycles"][0]["approved_by"], Value::Null);
+    let unverified = |a: &Value| -> Vec<String> {
+        a["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["rule"] == "unverified-evidence")
+            .map(|x| x["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let found = unverified(&offline);
+    assert_eq!(found.len(), 1, "{offline:#}");
+    assert!(found[0].contains("says mallory approved it"), "{found:?}");
+    // GitHub gives the real approver.
     let audit = f.audit_github("2026-11-23T10:00:00Z");
     assert_eq!(audit["lifecycles"][0]["approved_by"], "carol", "{audit:#}");
-    let mismatch: Vec<&Value> = audit["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["rule"] == "evidence-mismatch")
-        .collect();
-    assert_eq!(mismatch.len(), 1, "{audit:#}");
-    assert!(
-        mismatch[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("approved by mallory (note), GitHub says carol"),
-        "{audit:#}"
-    );
+    assert_eq!(unverified(&audit).len(), 1, "{audit:#}");
 }
 
 #[test]
@@ -267,6 +272,8 @@ fn push_mode_pushes_the_notes_with_the_removals() {
         removal.contains("Gitgrant-Approved-By: carol\n"),
         "{removal}"
     );
+    // Committed here and pushed: signed all the same.
+    assert!(git_verifies(&f, &removal_commit(&f)));
 }
 
 #[test]
@@ -275,7 +282,10 @@ fn notes_fetch_from_a_remote_without_notes_is_nothing_and_push_creates_them() {
     let bare = repo.with_bare_remote();
     let r = gitgrant::git::Repo::open(&repo.path).unwrap();
     let now = chrono::Utc::now();
-    assert_eq!(r.fetch_notes("origin", now).unwrap(), None);
+    assert_eq!(
+        r.fetch_notes("origin", now, Default::default()).unwrap(),
+        None
+    );
     let tip = r.resolve("HEAD").unwrap();
     let record = gitgrant::git::notes::Record {
         grant: "ro/alice-1".into(),
@@ -293,7 +303,9 @@ fn notes_fetch_from_a_remote_without_notes_is_nothing_and_push_creates_them() {
             &[],
             now,
         );
-        !r.write_notes(batch, now).unwrap().is_empty()
+        !r.write_notes(batch, now, Default::default())
+            .unwrap()
+            .is_empty()
     };
     assert!(write(&record));
     // The same record again writes nothing.
@@ -314,11 +326,173 @@ fn notes_fetch_from_a_remote_without_notes_is_nothing_and_push_creates_them() {
         "a record of another approval replaces it"
     );
     assert!(write(&record));
-    r.push_notes("origin", now, 4).unwrap();
+    r.push_notes("origin", now, 4, Default::default()).unwrap();
     let pushed = git(
         &bare,
         &["notes", "--ref", "gitgrant", "show", &tip.to_string()],
         None,
     );
     assert!(pushed.contains("\"rule\": \"on-call\""), "{pushed}");
+}
+
+/// The commit on GitHub's main that removed `path`.
+fn removal_commit(f: &Flow) -> String {
+    git(&f.bare, &["rev-parse", "main"], None)
+        .trim()
+        .to_string()
+}
+
+/// `git verify-commit` of `commit` in the bare remote, with the allowed
+/// signers of the fixture: plain git, as an auditor would run it.
+fn git_verifies(f: &Flow, commit: &str) -> bool {
+    let signers = crate::support::fixtures().join("github-access/.github/allowed_signers");
+    let out = std::process::Command::new("git")
+        .arg("-c")
+        .arg(format!("gpg.ssh.allowedSignersFile={}", signers.display()))
+        .args(["verify-commit", "--raw", commit])
+        .current_dir(&f.bare)
+        .output()
+        .unwrap();
+    eprintln!("git verify-commit {commit}: {}", text(&out));
+    out.status.success()
+}
+
+#[test]
+fn a_forged_note_before_expiry_is_not_copied_into_the_removal_commit() {
+    let (m, _client) = aws();
+    let f = flow_from("github-access");
+    let landing = approved_grant(&f);
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    // Before expiry, someone with push access replaces the reconciler's
+    // signed note with one that names mallory.
+    forge_note(&f, &landing, RO_ALICE, "ro/alice-1", "mallory");
+    // The next run starts from a fresh checkout, as in Actions: no notes
+    // but the remote's.
+    git(f.work(), &["update-ref", "-d", "refs/notes/gitgrant"], None);
+    let (code, json) = f.reconcile(&m, "2026-11-23T11:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    let removal = git(&f.bare, &["log", "-1", "--format=%B", "main"], None);
+    assert!(
+        removal.contains("Gitgrant-Grant: ro/alice-1\n"),
+        "{removal}"
+    );
+    assert!(!removal.contains("mallory"), "{removal}");
+    assert!(!removal.contains("Gitgrant-Approved-By"), "{removal}");
+    // The removal is the reconciler's: signed, as plain git can check.
+    assert!(git_verifies(&f, &removal_commit(&f)));
+}
+
+#[test]
+fn the_reconcilers_removal_is_signed_and_believed_and_a_key_not_allowed_is_not() {
+    let (m, _client) = aws();
+    let f = flow_from("github-access");
+    approved_grant(&f);
+    assert_eq!(f.reconcile(&m, "2026-11-23T09:30:00Z", &[]).0, 0);
+    assert_eq!(f.reconcile(&m, "2026-11-23T11:30:00Z", &[]).0, 0);
+    let signed = removal_commit(&f);
+    assert!(git_verifies(&f, &signed));
+    git(f.work(), &["fetch", "-q", "origin"], None);
+    let audit = offline_audit(f.work(), "origin/main", &[]);
+    let l = &audit["lifecycles"][0];
+    assert_eq!(l["end"]["by_reconciler"], true, "{audit:#}");
+    assert_eq!(l["end"]["reason"], "expired");
+    assert_eq!(l["approved_by"], "carol", "{audit:#}");
+    assert_eq!(audit["findings"], json!([]), "{audit:#}");
+
+    // The same run with a key the allowed-signers file does not list
+    // (mallory's): its removal reads as unverified, its trailers as claims.
+    let (m2, _c2) = aws();
+    let g = flow_from("github-access");
+    approved_grant(&g);
+    let mallory = [(
+        "GITGRANT_SIGNING_KEY".to_string(),
+        crate::github::signing_key("mallory"),
+    )];
+    assert_eq!(
+        g.reconcile_env(&m2, "2026-11-23T09:30:00Z", &[], &mallory)
+            .0,
+        0
+    );
+    assert_eq!(
+        g.reconcile_env(&m2, "2026-11-23T11:30:00Z", &[], &mallory)
+            .0,
+        0
+    );
+    assert!(!git_verifies(&g, &removal_commit(&g)));
+    git(g.work(), &["fetch", "-q", "origin"], None);
+    let audit = offline_audit(g.work(), "origin/main", &[]);
+    let l = &audit["lifecycles"][0];
+    assert_eq!(l["end"]["by_reconciler"], false, "{audit:#}");
+    assert_eq!(l["approved_by"], Value::Null, "{audit:#}");
+    let rules: Vec<&Value> = audit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| &x["rule"])
+        .collect();
+    assert!(rules.contains(&&json!("unverified-evidence")), "{audit:#}");
+}
+
+#[test]
+fn a_merge_message_typed_with_removal_trailers_is_not_the_reconcilers_removal() {
+    let (m, _client) = aws();
+    let f = flow_from("github-access");
+    approved_grant(&f);
+    assert_eq!(f.reconcile(&m, "2026-11-23T09:30:00Z", &[]).0, 0);
+    // 40 minutes in, the file is deleted by a commit whose message claims
+    // to be the reconciler's: expired, revoked before it landed, approved
+    // by mallory.
+    sync(&f);
+    f.repo.commit(
+        &[(RO_ALICE, None)],
+        "gitgrant: expire ro/alice-1\n\nAccess ended.\n\n\
+         Gitgrant-Grant: ro/alice-1\nGitgrant-Reason: expired\n\
+         Gitgrant-Revoked-At: 2026-11-23T08:00:00Z\nGitgrant-Approved-By: mallory\n",
+        "2026-11-23T09:40:00Z",
+    );
+    git(f.work(), &["push", "-q", "origin", "main"], None);
+    let audit = offline_audit(f.work(), "main", &[]);
+    let l = &audit["lifecycles"][0];
+    assert_eq!(l["end"]["by_reconciler"], false, "{audit:#}");
+    assert_eq!(l["end"]["reason"], "revoked-early", "{audit:#}");
+    assert_eq!(l["end"]["revoked_at"], "2026-11-23T09:40:00Z", "{audit:#}");
+    assert_ne!(l["approved_by"], "mallory", "{audit:#}");
+    let findings: Vec<(String, String)> = audit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["rule"].as_str().unwrap().to_string(),
+                x["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let of = |rule: &str| -> Vec<&String> {
+        findings
+            .iter()
+            .filter(|(r, _)| r == rule)
+            .map(|(_, m)| m)
+            .collect()
+    };
+    assert_eq!(of("unverified-evidence").len(), 1, "{findings:?}");
+    let implausible = of("implausible-removal");
+    assert_eq!(implausible.len(), 2, "{findings:?}");
+    assert!(
+        implausible[0].contains(
+            "says expired at 2026-11-23T09:40:00Z, before the window's end 2026-11-23T11:00:00Z"
+        ),
+        "{implausible:?}"
+    );
+    assert!(
+        implausible[1].contains("says revoked at 2026-11-23T08:00:00Z, before the grant landed"),
+        "{implausible:?}"
+    );
+}
+
+/// The work tree's main at GitHub's.
+fn sync(f: &Flow) {
+    git(f.work(), &["fetch", "-q", "origin"], None);
+    git(f.work(), &["reset", "-q", "--hard", "origin/main"], None);
 }
