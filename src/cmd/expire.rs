@@ -76,7 +76,6 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             &args.branch,
             &removals,
             now,
-            8,
             signing.signer.as_ref(),
         )?;
         (out.tip, out.made)

@@ -328,7 +328,6 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
             &args.target.branch,
             &due,
             p.now,
-            8,
             p.signing.signer.as_ref(),
         )?;
         (out.tip, shas(out.made))
@@ -371,7 +370,7 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
     // The notes go where the removals went.
     if !changed.is_empty() {
         if let Some(remote) = &args.push {
-            repo.push_notes(remote, p.now, 8, p.signing.keys())?;
+            repo.push_notes(remote, p.now, p.signing.keys())?;
         } else if args.removal != RemovalMode::Git
             && let Some(gh) = &p.github
         {

@@ -395,3 +395,45 @@ impl Repo {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::test_key;
+
+    fn commit(hex: &str) -> CommitId {
+        CommitId(git2::Oid::from_str(hex).unwrap())
+    }
+
+    #[test]
+    fn a_note_made_from_nothing_is_version_1() {
+        assert_eq!(Note::default().version, 1);
+        assert!(Note::default().to_text().contains("\"version\": 1"));
+    }
+
+    #[test]
+    fn a_signed_note_is_believed_only_on_its_own_commit_and_unaltered() {
+        let a = commit("1111111111111111111111111111111111111111");
+        let b = commit("2222222222222222222222222222222222222222");
+        let mut note = Note::default();
+        note.sent
+            .insert("ops:x".into(), "2026-11-23T09:00:00Z".into());
+        let signer = test_key::signer();
+        let allowed = test_key::allowed();
+        let text = note.text_for(a, Some(&signer)).unwrap();
+        let trust = |t: &str, c| Note::read(t, c, Some(&allowed)).map(|(_, t)| t);
+        assert_eq!(trust(&text, a), Some(Trust::Signed));
+        // Moved onto another commit, or edited, or with no signers known.
+        assert_eq!(trust(&text, b), Some(Trust::Unsigned));
+        let edited = text.replace("ops:x", "ops:y");
+        assert_eq!(trust(&edited, a), Some(Trust::Unsigned));
+        assert_eq!(
+            Note::read(&text, a, None).map(|(_, t)| t),
+            Some(Trust::Unsigned)
+        );
+        // What a signing run builds on: never an unsigned note's content.
+        let forged = Some((note.clone(), Trust::Unsigned));
+        assert_eq!(Note::base(forged.clone(), Some(&signer)), Note::default());
+        assert_eq!(Note::base(forged, None), note);
+    }
+}

@@ -11,6 +11,9 @@ use git2::{Cred, FetchOptions, PushOptions, RemoteCallbacks};
 use super::{CommitId, Context as _, GitError, Repo};
 use crate::removal::Removal;
 
+/// How often a push is tried again when the remote moved meanwhile.
+pub const PUSH_ATTEMPTS: u32 = 8;
+
 /// What a push of removals did.
 #[derive(Debug, Clone)]
 pub struct PushOutcome {
@@ -104,9 +107,9 @@ impl Repo {
         branch: &str,
         removals: &[Removal],
         time: DateTime<Utc>,
-        max_attempts: u32,
         signer: Option<&crate::signing::Signer>,
     ) -> Result<PushOutcome, GitError> {
+        let max_attempts = PUSH_ATTEMPTS;
         for attempt in 1..=max_attempts {
             let base = self.fetch(remote, branch)?;
             let (tip, made) = self.commit_removals(base, removals, time, signer)?;
@@ -256,14 +259,14 @@ impl Repo {
 
     /// Pushes the evidence notes to `remote`: fetches the remote's notes,
     /// folds ours onto them, and moves the remote's notes ref only if no
-    /// one moved it meanwhile (else again, up to `max_attempts` times).
+    /// one moved it meanwhile (else again, up to [`PUSH_ATTEMPTS`] times).
     pub fn push_notes(
         &self,
         remote: &str,
         time: DateTime<Utc>,
-        max_attempts: u32,
         keys: crate::signing::Keys,
     ) -> Result<(), GitError> {
+        let max_attempts = PUSH_ATTEMPTS;
         let notes = super::notes::NOTES_REF;
         for attempt in 1..=max_attempts {
             let theirs = self.fetch_notes(remote, time, keys)?;

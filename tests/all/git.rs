@@ -193,7 +193,7 @@ fn a_moved_remote_gets_rebuilt_removals_and_a_changed_grant_is_left() {
         .unwrap()
         .to_utc();
     let out = r
-        .push_removals("origin", "main", &removals, now, 5, None)
+        .push_removals("origin", "main", &removals, now, None)
         .unwrap();
     assert!(out.made.is_empty(), "the changed grant must not be removed");
     assert_eq!(

@@ -1173,3 +1173,65 @@ fn the_plan_comment_says_a_deleted_grant_is_revoked_early() {
         "{comment}"
     );
 }
+
+#[test]
+fn a_closed_look_alike_review_issue_does_not_stand_for_a_break_glass_grant() {
+    let (m, _client) = aws();
+    let f = flow();
+    let path = "grants/break/alice-1.yaml";
+    // mallory opens (and closes) issues titled as the reviews would be,
+    // with the label, before and after the grant lands.
+    let look_alike = |title: &str| {
+        let mut s = f.fake.lock();
+        let n = s.push_issue(
+            "mallory",
+            title,
+            "nothing to see",
+            vec!["gitgrant-break-glass".into()],
+        );
+        let i = s.issues.iter_mut().find(|i| i.number == n).unwrap();
+        i.state = "closed".into();
+    };
+    look_alike("Break-glass review: break/alice-1");
+    let n = f.open_pr(
+        "alice",
+        "bg",
+        &[(path, Some(&grant_yaml("alice", "break", "duration: 1h")))],
+    );
+    let landing = f.merge(n, "2026-11-23T09:00:00Z");
+    look_alike(&format!(
+        "Break-glass review: break/alice-1 (landed in {})",
+        &landing[..7]
+    ));
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:05:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    let issues = f.fake.lock().issues.clone();
+    let ours: Vec<_> = issues
+        .iter()
+        .filter(|i| i.author == "gitgrant-bot")
+        .collect();
+    assert_eq!(ours.len(), 1, "{issues:?}");
+    assert_eq!(ours[0].state, "open");
+}
+
+#[test]
+fn a_grant_id_used_again_gets_a_review_issue_of_its_own() {
+    let (m, _client) = aws();
+    let f = flow();
+    let path = "grants/break/alice-1.yaml";
+    let grant = grant_yaml("alice", "break", "duration: 1h");
+    let n = f.open_pr("alice", "bg", &[(path, Some(&grant))]);
+    f.merge(n, "2026-11-23T09:00:00Z");
+    assert_eq!(f.reconcile(&m, "2026-11-23T09:05:00Z", &[]).0, 0);
+    // Ended and removed; the first review is done and closed.
+    assert_eq!(f.reconcile(&m, "2026-11-23T10:30:00Z", &[]).0, 0);
+    assert!(!f.on_main(path));
+    f.fake.lock().issues[0].state = "closed".into();
+    // The same id lands again.
+    let n = f.open_pr("alice", "bg2", &[(path, Some(&grant))]);
+    f.merge(n, "2026-11-23T11:00:00Z");
+    assert_eq!(f.reconcile(&m, "2026-11-23T11:05:00Z", &[]).0, 0);
+    let issues = f.fake.lock().issues.clone();
+    assert_eq!(issues.len(), 2, "{issues:?}");
+    assert_eq!(issues[1].state, "open", "{issues:?}");
+}

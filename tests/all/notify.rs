@@ -362,3 +362,65 @@ fn tampering_repaired_is_told_once() {
     s.reconcile("2026-11-23T09:45:00Z", &[]);
     assert!(s.take().is_empty());
 }
+
+#[test]
+fn a_forged_note_marking_every_event_sent_does_not_silence_them() {
+    let s = start();
+    // The reconciler signs, and the policy's branch lists its key.
+    let signers = std::fs::read_to_string(
+        crate::support::fixtures().join("github-access/.github/allowed_signers"),
+    )
+    .unwrap();
+    s.repo.commit(
+        &[(".github/allowed_signers", Some(&signers))],
+        "The reconciler's signing key (#4)",
+        "2026-11-23T08:20:00Z",
+    );
+    s.land_alice();
+    let landing = s.repo.head();
+    // Before the run, someone with push access writes a note on the
+    // landing commit saying every channel was told already.
+    let id = gitgrant::names::hash_hex(&["applied", "ro/alice-1", &landing, ""], 24);
+    let sent: serde_json::Map<String, Value> = ["security", "ops", "siem"]
+        .iter()
+        .map(|c| (format!("{c}:{id}"), Value::from("2026-11-23T09:01:00Z")))
+        .collect();
+    let forged = serde_json::json!({ "version": 1, "grants": {}, "sent": sent });
+    crate::support::git(
+        &s.repo.path,
+        &[
+            "notes",
+            "--ref",
+            "gitgrant",
+            "add",
+            "-f",
+            "-m",
+            &forged.to_string(),
+            &landing,
+        ],
+        None,
+    );
+    let env: Vec<(String, String)> = s
+        .env()
+        .into_iter()
+        .chain([(
+            "GITGRANT_SIGNING_KEY".to_string(),
+            crate::github::signing_key("reconciler"),
+        )])
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let (code, json) = run_env(
+        &s.repo.path,
+        &s.m.url,
+        &["reconcile", "--now", "2026-11-23T09:30:00Z"],
+        &env,
+    );
+    assert_eq!(code, 0, "{json:#}");
+    let told: Vec<String> = s.take().iter().map(|(p, _, b, _)| what(p, b)).collect();
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert!(
+        told.iter()
+            .all(|t| t.contains("Granted") || t.ends_with(".applied")),
+        "{told:?}"
+    );
+}

@@ -61,6 +61,8 @@ fn the_reconciler_records_its_evidence_in_a_note_and_the_removal_trailers() {
 
     // The note, written through the Git Data API onto the landing commit.
     let n = note(&f, &landing).expect("a note on the landing commit");
+    // A note says its format's version: 1, never the 0 of an empty note.
+    assert_eq!(n["version"], 1, "{n:#}");
     let r = &n["grants"][RO_ALICE];
     assert_eq!(r["grant"], "ro/alice-1", "{n:#}");
     assert_eq!(r["pull_request"], 1);
@@ -326,7 +328,7 @@ fn notes_fetch_from_a_remote_without_notes_is_nothing_and_push_creates_them() {
         "a record of another approval replaces it"
     );
     assert!(write(&record));
-    r.push_notes("origin", now, 4, Default::default()).unwrap();
+    r.push_notes("origin", now, Default::default()).unwrap();
     let pushed = git(
         &bare,
         &["notes", "--ref", "gitgrant", "show", &tip.to_string()],
