@@ -694,24 +694,18 @@ pub fn add_recorded(
         // A record nobody signed is reported, never believed.
         let record = match (record, trust) {
             (Some(r), Trust::Unsigned) => {
-                let rule = FindingRule::UnverifiedEvidence;
-                audit.findings.push(Finding {
-                    rule,
-                    grant: Some(l.id.clone()),
-                    occurrence: Some(l.occurrence),
-                    role: l.role.clone(),
-                    commit: l.landed.commit.clone(),
-                    time: l.landed.time,
-                    message: format!(
-                        "the evidence note on {} says {} approved it, but no key of {} signed the note",
-                        l.landed.commit.get(..7).unwrap_or(&l.landed.commit),
-                        crate::report::visible(&r.approved.text()),
-                        crate::signing::ALLOWED_SIGNERS_PATH
-                    ),
-                });
-                if !l.findings.contains(&rule) {
-                    l.findings.push(rule);
-                }
+                let message = format!(
+                    "the evidence note on {} says {} approved it, but no key of {} signed the note",
+                    l.landed.commit.get(..7).unwrap_or(&l.landed.commit),
+                    crate::report::visible(&r.approved.text()),
+                    crate::signing::ALLOWED_SIGNERS_PATH
+                );
+                landing_finding(
+                    &mut audit.findings,
+                    l,
+                    FindingRule::UnverifiedEvidence,
+                    message,
+                );
                 None
             }
             (r, _) => r,
@@ -727,6 +721,28 @@ pub fn add_recorded(
     }
 }
 
+/// A finding about a lifecycle, placed at its landing, and its rule on the
+/// lifecycle.
+fn landing_finding(
+    findings: &mut Vec<Finding>,
+    l: &mut Lifecycle,
+    rule: FindingRule,
+    message: String,
+) {
+    findings.push(Finding {
+        rule,
+        grant: Some(l.id.clone()),
+        occurrence: Some(l.occurrence),
+        role: l.role.clone(),
+        commit: l.landed.commit.clone(),
+        time: l.landed.time,
+        message,
+    });
+    if !l.findings.contains(&rule) {
+        l.findings.push(rule);
+    }
+}
+
 /// Adds approval evidence to an audit: `found` holds, for each lifecycle in
 /// order, what GitHub says of the pull request that landed it (`None` where
 /// it was not asked). Self-approval and missing approvals become findings.
@@ -734,20 +750,8 @@ pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::approval::Found
     use crate::approval::Found;
     for (l, f) in audit.lifecycles.iter_mut().zip(found) {
         let Some(f) = f else { continue };
-        let mut finding = |rule: FindingRule, message: String| {
-            audit.findings.push(Finding {
-                rule,
-                grant: Some(l.id.clone()),
-                occurrence: Some(l.occurrence),
-                role: l.role.clone(),
-                commit: l.landed.commit.clone(),
-                time: l.landed.time,
-                message,
-            });
-            if !l.findings.contains(&rule) {
-                l.findings.push(rule);
-            }
-        };
+        let mut found = Vec::new();
+        let mut finding = |rule: FindingRule, message: String| found.push((rule, message));
         match &f {
             Found::Judged(e) => {
                 if e.self_approved() {
@@ -789,6 +793,9 @@ pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::approval::Found
                     github.as_deref().unwrap_or("nothing approved it")
                 ),
             );
+        }
+        for (rule, message) in found {
+            landing_finding(&mut audit.findings, l, rule, message);
         }
         l.approved_by = github;
         l.approved_by_source = l.approved_by.as_ref().map(|_| "github".to_string());
