@@ -7,13 +7,14 @@
 # the audit.
 #
 # Needs a Rust toolchain, git and python3; installs moto_server into a venv
-# under target/ the first time.
+# under target/ the first time, and ssh-keygen (openssh-client) if missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 cargo build --quiet --locked
 gitgrant=$(realpath "${CARGO_TARGET_DIR:-target}")/debug/gitgrant
 moto_server=$(scripts/moto-venv)
+scripts/apt-need openssh-client ssh-keygen >/dev/null
 python=$(dirname "$moto_server")/python
 step() { printf '\n== %s\n' "$*"; }
 
@@ -167,6 +168,13 @@ cd "$work/access"
 # The example names a placeholder instance; this one is moto's.
 sed -i -e "s|instance_arn: .*|instance_arn: $instance_arn|" \
   -e "s|identity_store_id: .*|identity_store_id: $identity_store_id|" gitgrant.yaml
+# The reconciler's signing key: in Actions a repository secret; its public
+# half in .github/allowed_signers, which the security team owns.
+ssh-keygen -q -t ed25519 -N '' -C gitgrant@acme-access -f "$work/signing-key"
+printf 'gitgrant@acme-access namespaces="git,gitgrant" %s\n' \
+  "$(cut -d' ' -f1,2 "$work/signing-key.pub")" >.github/allowed_signers
+GITGRANT_SIGNING_KEY=$(cat "$work/signing-key")
+export GITGRANT_SIGNING_KEY
 git_ checkout -q -b main
 # The policy first; then the grants on a branch, merged as GitHub's merge
 # button does (two parents), so the audit finds a pull request behind each.
@@ -219,6 +227,9 @@ git -C "$work/remote.git" log -1 --format=%B main
 echo "The removal commit of an Identity Center grant:"
 git -C "$work/remote.git" log -1 --format=%B --grep='^Gitgrant-Provider: sso$' main
 echo "Expired grants: $(git -C "$work/remote.git" log --format='%(trailers:key=Gitgrant-Grant,valueonly)' main | grep -v '^$' | tr '\n' ' ')"
+echo "Each is signed by the reconciler's key, as plain git checks:"
+git -C "$work/remote.git" -c gpg.ssh.allowedSignersFile="$work/access/.github/allowed_signers" \
+  verify-commit main 2>&1
 
 step "gitgrant audit: every lifecycle, rebuilt from history alone"
 echo "(The demo's runs came a day apart, so the audit flags late removals; AWS itself"
