@@ -9,7 +9,7 @@ use crate::support::{GitRepo, git, gitgrant, grant_yaml, run_ok};
 const BOB: &str = "grants/prod-readonly/bob-20261121-00b0.yaml";
 
 fn expire(dir: &Path, now: &str) {
-    run_ok(&["expire", "--now", now], dir);
+    crate::support::run_signed(&["expire", "--now", now], dir);
 }
 
 /// The audit JSON with every commit id replaced by `C<n>` (n counting all

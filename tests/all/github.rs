@@ -62,12 +62,6 @@ pub(crate) fn flow_from(template: &str) -> Flow {
     }
 }
 
-/// The private key `name` of tests/fixtures/signing (`reconciler`, which
-/// the fixtures' `.github/allowed_signers` list, or `mallory`).
-pub(crate) fn signing_key(name: &str) -> String {
-    std::fs::read_to_string(fixtures().join("signing").join(name)).unwrap()
-}
-
 impl Flow {
     pub(crate) fn work(&self) -> &Path {
         &self.repo.path
@@ -697,7 +691,10 @@ impl Flow {
         let mut env = self.fake.env("gitgrant-bot");
         // The reconciler signs with the key the fixtures' allowed-signers
         // files list, as a repository secret would give it.
-        env.push(("GITGRANT_SIGNING_KEY".into(), signing_key("reconciler")));
+        env.push((
+            "GITGRANT_SIGNING_KEY".into(),
+            crate::support::signing_key("reconciler"),
+        ));
         env.extend(more.iter().cloned());
         let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let mut args = vec!["reconcile", "--now", now];

@@ -405,7 +405,7 @@ fn a_forged_note_marking_every_event_sent_does_not_silence_them() {
         .into_iter()
         .chain([(
             "GITGRANT_SIGNING_KEY".to_string(),
-            crate::github::signing_key("reconciler"),
+            crate::support::signing_key("reconciler"),
         )])
         .collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();

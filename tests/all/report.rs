@@ -104,7 +104,7 @@ fn history() -> GitRepo {
         "2026-11-21T08:00:00Z",
         "2026-11-21T09:00:00Z",
     );
-    run_ok(&["expire", "--now", "2026-11-21T11:05:00Z"], &repo.path);
+    crate::support::run_signed(&["expire", "--now", "2026-11-21T11:05:00Z"], &repo.path);
     repo.pull_request(
         3,
         &[(

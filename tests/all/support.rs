@@ -186,6 +186,13 @@ impl GitRepo {
         std::fs::create_dir_all(&path).unwrap();
         git(&path, &["init", "-q", "-b", "main"], None);
         std::fs::write(path.join("gitgrant.yaml"), policy).unwrap();
+        // The reconciler's key, as `run_signed` signs with it.
+        std::fs::create_dir_all(path.join(".github")).unwrap();
+        std::fs::copy(
+            fixtures().join("github-access/.github/allowed_signers"),
+            path.join(".github/allowed_signers"),
+        )
+        .unwrap();
         git(&path, &["add", "-A"], None);
         git(
             &path,
@@ -234,6 +241,7 @@ impl GitRepo {
                     .args(["-v", "expire", "--push", "origin", "--now", now, "--repo"])
                     .arg(self.dir.path().join(name))
                     .env("NO_COLOR", "1")
+                    .env("GITGRANT_SIGNING_KEY", signing_key("reconciler"))
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
                     .spawn()
@@ -245,6 +253,30 @@ impl GitRepo {
             assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
         }
     }
+}
+
+/// The private key `name` of tests/fixtures/signing (`reconciler`, which
+/// the fixtures' `.github/allowed_signers` list, or `mallory`).
+pub fn signing_key(name: &str) -> String {
+    std::fs::read_to_string(fixtures().join("signing").join(name)).unwrap()
+}
+
+/// [`run_ok`] as the reconciler runs in Actions: with its signing key.
+pub fn run_signed(args: &[&str], dir: &Path) -> String {
+    let out = gitgrant()
+        .env("GITGRANT_SIGNING_KEY", signing_key("reconciler"))
+        .args(args)
+        .arg("--repo")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "gitgrant {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs `gitgrant ARGS --repo DIR`, asserts it succeeded (showing stderr when

@@ -404,21 +404,20 @@ fn the_reconcilers_removal_is_signed_and_believed_and_a_key_not_allowed_is_not()
 
     // The same run with a key the allowed-signers file does not list
     // (mallory's): its removal reads as unverified, its trailers as claims.
-    let (m2, _c2) = aws();
+    // (One moto per test: the first grant's policy is gone by now.)
+    let m2 = &m;
     let g = flow_from("github-access");
     approved_grant(&g);
     let mallory = [(
         "GITGRANT_SIGNING_KEY".to_string(),
-        crate::github::signing_key("mallory"),
+        crate::support::signing_key("mallory"),
     )];
     assert_eq!(
-        g.reconcile_env(&m2, "2026-11-23T09:30:00Z", &[], &mallory)
-            .0,
+        g.reconcile_env(m2, "2026-11-23T09:30:00Z", &[], &mallory).0,
         0
     );
     assert_eq!(
-        g.reconcile_env(&m2, "2026-11-23T11:30:00Z", &[], &mallory)
-            .0,
+        g.reconcile_env(m2, "2026-11-23T11:30:00Z", &[], &mallory).0,
         0
     );
     assert!(!git_verifies(&g, &removal_commit(&g)));
