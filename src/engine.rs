@@ -437,6 +437,7 @@ pub fn plan(
             }
         }
     }
+    aws_iam::plan::spell_as_iam(&mut iam_wanted, &iam_observed);
     // Session fences: planned as policies of their own beside the grants'.
     let (fences, unfenced, fence_refused) =
         aws_iam::fence::plan(policy, &iam_wanted, &iam_observed, known, now);

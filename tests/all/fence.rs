@@ -324,3 +324,34 @@ fn a_statement_goes_twelve_hours_after_its_end_while_the_others_stay() {
     let json = reconcile(&repo, &m, "2026-11-24T00:01:00Z");
     assert_eq!(sessions(&iam), ["bob"], "{json:#}");
 }
+
+#[test]
+fn a_subject_written_in_another_case_than_iam_spells_her_cannot_keep_her_sessions_past_the_end() {
+    // `people` says `Alice`; IAM's user is `alice`. IAM accepts either for
+    // the grant, and `${aws:username}` pins her sessions to `alice`: the
+    // fence must name that spelling, as `aws:userid` compares it exactly.
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    let role_id = target_role(&iam);
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap();
+    let policy = policy.replace(
+        "alice: { aws_iam_user: alice }",
+        "alice: { aws_iam_user: Alice }",
+    );
+    repo.commit(
+        &[("gitgrant.yaml", Some(&policy))],
+        "People: alice as HR spells her (#2)",
+        "2026-11-23T09:00:00Z",
+    );
+    repo.land_grants(3, 1, &[("alice", "ro", "duration: 2h")]);
+    let json = reconcile(&repo, &m, "2026-11-23T10:30:00Z");
+    let fenced = fences(&iam);
+    assert_eq!(fenced.len(), 1, "{json:#}");
+    assert_eq!(
+        fenced[0].1["Statement"][0]["Condition"]["StringEquals"]["aws:userid"],
+        format!("{role_id}:alice")
+    );
+    let at = |now| decide(&iam, &call(&role_id, "alice", "2026-11-23T11:59:00Z", now));
+    assert_eq!(at("2026-11-23T11:59:59Z"), Decision::Allow);
+    assert_eq!(at("2026-11-23T12:00:01Z"), Decision::Deny, "{json:#}");
+}

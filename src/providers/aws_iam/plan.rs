@@ -173,6 +173,22 @@ fn same(a: &Identity, b: &Identity) -> bool {
     key(a) == key(b)
 }
 
+/// Names each grant's identity as IAM spells it in the account read:
+/// `people` may write `Alice` for IAM's `alice`. IAM finds either, but a
+/// session's `aws:userid` carries IAM's spelling (the grant pins the session
+/// name to `${aws:username}`), and a fence compares it case-sensitively.
+/// An identity not found is left as written (the plan refuses its grant).
+pub fn spell_as_iam(desired: &mut [Desired], observed: &BTreeMap<String, Observation>) {
+    for d in desired {
+        let found = observed
+            .get(&d.provider)
+            .and_then(|o| o.identities.keys().find(|i| same(i, &d.attach_to)));
+        if let Some(i) = found {
+            d.attach_to = i.clone();
+        }
+    }
+}
+
 /// One change to make in an account.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
