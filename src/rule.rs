@@ -167,6 +167,10 @@ rules! {
     PolicyReference = "policy-reference", "write managed_policies as AWS-managed ARNs (arn:aws:iam::aws:policy/…), customer_managed_policies as { name, path } with a path that starts and ends with `/`; at most 20 in all";
     /// A role with `require_fence` that may assume a role gitgrant cannot fence.
     UnfenceableRole = "unfenceable-role", "a role with `require_fence: true` may assume only roles in accounts an aws-iam provider reconciles, whose sessions gitgrant can end: add that account as a provider, or name a role there";
+    /// An Allow statement that lets its grantee call `sts:AssumeRole`: the
+    /// session holds the target role's permissions until it expires,
+    /// whatever the window says, with a name nothing pins and no fence.
+    AssumeRoleStatement = "assume-role-statement", "a role session outlives the grant's window by up to 12 hours; name the role in `assume_roles` (aws-iam), which pins the session to the subject and fences it at the window's end, and keep sts:AssumeRole out of `statements` (an aws-identity-center role cannot assume roles: give it the permissions instead)";
     /// An Identity Center role whose statements make an inline policy over the quota.
     /// An auto-approval rule that cannot be judged, or that would approve
     /// what its role does not allow.
