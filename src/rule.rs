@@ -110,7 +110,9 @@ rules! {
     InvalidAction = "invalid-action", "write actions as service:Action, such as logs:GetLogEvents or s3:Get*";
     /// An action, service or wildcard that names no IAM action.
     UnknownAction = "unknown-action", "check the spelling against AWS's Service Authorization Reference; an action AWS added after this gitgrant was built needs a newer gitgrant";
-    /// An Allow statement that can write IAM, STS or Organizations, without `allow_admin: true`.
+    /// An Allow statement that can write IAM, STS, Organizations or IAM
+    /// Identity Center (`sso`, `sso-directory`, `identitystore`), without
+    /// `allow_admin: true`.
     IamWrite = "iam-write", "a grantee who can write IAM can remove the window from their own grant, so AWS no longer ends their access by itself; narrow the actions, or set `allow_admin: true` on the role to say the organisation accepts that";
     /// An Allow statement that can change gitgrant's own policies or attach and detach policies.
     WritesGitgrantPolicies = "writes-gitgrant-policies", "not even `allow_admin: true` permits this: a grantee could rewrite or detach the policies that carry every grant's window; keep policy writes off arn:aws:iam::*:policy/gitgrant/ and drop Attach/Detach*Policy";

@@ -17,8 +17,10 @@
 //!   `arn:*:*:*:*:*`, `arn:aws:*:*:*:*` or `arn:aws:*:*:*:*/*`), without
 //!   `allow_admin: true`. With it, `writes-gitgrant-policies` still refuses
 //!   the statement: full admin cannot be granted through `statements`.
-//! - `iam-write`: any action of `iam`, `sts` or `organizations` whose access
-//!   level is Write, Permissions management or Tagging, on any resource,
+//! - `iam-write`: any action of `iam`, `sts`, `organizations`, `sso`,
+//!   `sso-directory` or `identitystore` (IAM Identity Center's permission
+//!   sets, assignments, users and groups) whose access level is Write,
+//!   Permissions management or Tagging, on any resource,
 //!   without `allow_admin: true` (resources are not consulted: `*` on an S3
 //!   bucket counts, write `s3:*`). `allow_admin` is the organisation saying
 //!   it accepts that the window may not hold. One exception: the STS session
@@ -884,8 +886,17 @@ fn check_shared_accounts(p: &RawPolicy, s: &mut Sink) {
 }
 
 /// Services whose writes change who may do what, and so can take the window
-/// off a grant.
-const IDENTITY_SERVICES: &[&str] = &["iam", "sts", "organizations"];
+/// off a grant: IAM's, and IAM Identity Center's (`sso` holds the permission
+/// sets and their assignments, `sso-directory` and `identitystore` the users
+/// and groups they are assigned to).
+const IDENTITY_SERVICES: &[&str] = &[
+    "iam",
+    "sts",
+    "organizations",
+    "sso",
+    "sso-directory",
+    "identitystore",
+];
 
 /// STS actions that start or label a session of a role. On exact role ARNs
 /// they are what a JIT grant is for; on anything wider they let the grantee
@@ -1092,8 +1103,8 @@ fn check_assume_role(
     );
 }
 
-/// Requires `allow_admin` for an Allow statement that can write IAM, STS or
-/// Organizations.
+/// Requires `allow_admin` for an Allow statement that can write IAM, STS,
+/// Organizations or Identity Center.
 fn check_identity_writes(
     name: &str,
     st: &crate::policy::Statement,
@@ -1119,10 +1130,10 @@ fn check_identity_writes(
     writes.sort_by_key(|(j, a)| (std::cmp::Reverse(a.level()), *j));
     let what = if writes.iter().any(|(_, a)| session(a)) {
         format!(
-            "role `{name}` can assume any role that trusts the account (name roles in `assume_roles` instead) or write IAM, STS or Organizations"
+            "role `{name}` can assume any role that trusts the account (name roles in `assume_roles` instead) or write IAM, STS, Organizations or Identity Center"
         )
     } else {
-        format!("role `{name}` can write IAM, STS or Organizations")
+        format!("role `{name}` can write IAM, STS, Organizations or Identity Center")
     };
     report_actions(s, Rule::IamWrite, spath, what, &writes);
 }

@@ -393,7 +393,7 @@ fn a_role_that_assumes_a_role_through_statements_is_refused_even_with_allow_admi
     // permissions up to 12 h past the window, under any name, unfenced.
     let (code, stdout) = validate_human("policy-assume-role-in-statements");
     assert_eq!(code, Some(2), "{stdout}");
-    assert_reported(&stdout, "assume-role-statement", "gitgrant.yaml:44:38");
+    assert_reported(&stdout, "assume-role-statement", "gitgrant.yaml:42:38");
     assert_contains_all(
         &stdout,
         &[
@@ -402,4 +402,15 @@ fn a_role_that_assumes_a_role_through_statements_is_refused_even_with_allow_admi
             "`assume_roles`",
         ],
     );
+}
+
+#[test]
+fn a_role_that_can_rewrite_identity_center_permission_sets_and_users_needs_allow_admin() {
+    // A grantee with sso:* could edit her own permission set (its inline
+    // policy, its description) and keep it assigned past the window.
+    let (code, stdout) = validate_human("policy-identity-center-writes");
+    assert_eq!(code, Some(2), "{stdout}");
+    assert_reported(&stdout, "iam-write", "gitgrant.yaml:42:38");
+    assert_reported(&stdout, "iam-write", "gitgrant.yaml:43:38");
+    assert_contains_all(&stdout, &["sso:", "identitystore:", "Identity Center"]);
 }
