@@ -193,19 +193,28 @@ fn an_early_revoke_ends_live_sessions_on_that_run_and_the_fence_goes_twelve_hour
             &c["DateGreaterThan"]["aws:CurrentTime"]
         ),
         (
-            &"2026-11-23T11:05:00Z".into(),
-            &"2026-11-23T11:05:00Z".into()
+            &"2026-11-23T12:00:00Z".into(),
+            &"2026-11-23T11:00:00Z".into()
         ),
         "{json:#}"
     );
-    // The session alice started at 10:35 is refused from that run on.
+    // The session alice started at 10:35 is refused from that run on, and
+    // so is one she started after the removal, before the run.
     assert_eq!(at("2026-11-23T11:05:01Z"), Decision::Deny);
+    let late = call(
+        &role_id,
+        "alice",
+        "2026-11-23T11:02:00Z",
+        "2026-11-23T11:05:01Z",
+    );
+    assert_eq!(decide(&iam, &late), Decision::Deny);
 
-    // Kept while a session it ended could live (12 h), then gone, and the
-    // role's own policy never touched.
-    reconcile(&repo, &m, "2026-11-23T23:04:00Z");
+    // Kept while a session it ended could live (12 h past the last moment
+    // one could be issued), then gone, and the role's own policy never
+    // touched.
+    reconcile(&repo, &m, "2026-11-23T23:59:00Z");
     assert_eq!(fences(&iam).len(), 1);
-    let json = reconcile(&repo, &m, "2026-11-23T23:06:00Z");
+    let json = reconcile(&repo, &m, "2026-11-24T00:01:00Z");
     assert!(fences(&iam).is_empty(), "{json:#}");
     assert_eq!(attached(&iam), ["read-data"]);
     let actions: Vec<&str> = json["plan"]["changes"]
@@ -354,4 +363,67 @@ fn a_subject_written_in_another_case_than_iam_spells_her_cannot_keep_her_session
     let at = |now| decide(&iam, &call(&role_id, "alice", "2026-11-23T11:59:00Z", now));
     assert_eq!(at("2026-11-23T11:59:59Z"), Decision::Allow);
     assert_eq!(at("2026-11-23T12:00:01Z"), Decision::Deny, "{json:#}");
+}
+
+/// What a role session that can write IAM does to the fence on its own
+/// role: a new default version without gitgrant's statements.
+fn strip_fences(iam: &aws_sdk_iam::Client) {
+    let harmless = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Nothing","Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::nothing"}]}"#;
+    for (name, _) in fences(iam) {
+        let arn = format!("arn:aws:iam::111111111111:policy{PATH}{name}");
+        block_on(async {
+            iam.create_policy_version()
+                .policy_arn(&arn)
+                .policy_document(harmless)
+                .set_as_default(true)
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+}
+
+#[test]
+fn a_role_session_that_strips_its_own_fence_in_the_last_minute_gets_it_back_as_drift() {
+    let m = moto();
+    let (repo, iam, role_id) = fenced_setup(&m);
+    reconcile(&repo, &m, "2026-11-23T10:30:00Z");
+    // alice's session of the role, issued at 11:58, writes IAM: at 11:59
+    // it strips the fence, hoping to live on past 12:00.
+    strip_fences(&iam);
+    let at = |now| decide(&iam, &call(&role_id, "alice", "2026-11-23T11:58:00Z", now));
+    assert_eq!(at("2026-11-23T12:05:01Z"), Decision::Allow, "stripped");
+
+    // The first run after the end puts the statement back from git, and
+    // says the fence was tampered with.
+    let json = reconcile(&repo, &m, "2026-11-23T12:05:00Z");
+    assert_eq!(at("2026-11-23T12:05:01Z"), Decision::Deny, "{json:#}");
+    let fence = json["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["desired"]["grant"]
+                .as_str()
+                .is_some_and(|g| g.starts_with("fence:"))
+        })
+        .unwrap_or_else(|| panic!("no fence change: {json:#}"));
+    assert_eq!(fence["action"], "update", "{json:#}");
+    let drift = fence["drift"].to_string();
+    assert!(
+        drift.contains("alice") && drift.contains("ro/alice-1") && drift.contains("missing"),
+        "{json:#}"
+    );
+
+    // After the file's removal too (that run's own commit), git still
+    // knows the statement until 12 h past the end.
+    let tree = crate::support::git(&repo.path, &["ls-tree", "-r", "--name-only", "main"], None);
+    assert!(!tree.contains("alice-1"), "{tree}");
+    strip_fences(&iam);
+    let json = reconcile(&repo, &m, "2026-11-23T13:00:00Z");
+    assert_eq!(at("2026-11-23T13:00:01Z"), Decision::Deny, "{json:#}");
+    assert!(
+        json["plan"]["changes"].to_string().contains("missing"),
+        "{json:#}"
+    );
 }
