@@ -647,6 +647,10 @@ pub struct Role {
     pub break_glass: bool,
     /// Grants whose target roles cannot be fenced are refused.
     pub require_fence: bool,
+    /// The organisation accepts that a grantee may lift their own window:
+    /// needed for statements that write IAM and for `assume_roles` into a
+    /// role that can.
+    pub allow_admin: bool,
     /// What a grant allows.
     pub permissions: RawPermissions,
     /// The accounts an Identity Center grant is assigned in.

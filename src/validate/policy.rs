@@ -1055,6 +1055,38 @@ fn check_gitgrant_policies(
     !found.is_empty()
 }
 
+/// Whether an IAM policy document (as AWS returns it) allows some write of
+/// IAM, STS, Organizations or Identity Center, as `iam-write` counts them
+/// (`sts:AssumeRole` included: a chained session is another way out). A
+/// `NotAction` allow counts.
+pub(crate) fn document_writes_iam(document: &serde_json::Value) -> bool {
+    let list = |v: &serde_json::Value| -> Vec<String> {
+        match v {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let statements = match &document["Statement"] {
+        serde_json::Value::Array(a) => a.clone(),
+        one @ serde_json::Value::Object(_) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    statements.iter().any(|st| {
+        st["Effect"] == "Allow"
+            && (!st["NotAction"].is_null()
+                || list(&st["Action"]).iter().any(|a| {
+                    catalogue()
+                        .expand(a)
+                        .into_iter()
+                        .any(|x| IDENTITY_SERVICES.contains(&x.service()) && x.level().changes())
+                }))
+    })
+}
+
 /// Whether `a` is `sts:AssumeRole`, the call that starts a role session.
 fn is_assume_role(a: &Action) -> bool {
     a.service() == "sts" && a.name() == "AssumeRole"
@@ -1459,6 +1491,7 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                         require_mfa: r.require_mfa,
                         break_glass: r.break_glass,
                         require_fence: r.require_fence,
+                        allow_admin: r.allow_admin,
                         permissions: r.permissions.clone(),
                         accounts: r.accounts.clone(),
                         session_duration: r
@@ -1701,6 +1734,26 @@ mod statement_tests {
         let found = check(false, &allow("sts:SetSourceIdentity", "*"));
         assert_eq!(found[0].0, Rule::IamWrite);
         assert!(found[0].1.contains("assume_roles"), "{}", found[0].1);
+    }
+
+    #[test]
+    fn a_document_that_can_write_iam_is_told_from_one_that_cannot() {
+        use super::document_writes_iam;
+        let doc = |v: serde_json::Value| serde_json::json!({ "Statement": v });
+        let allow =
+            |a: &str| doc(serde_json::json!([{ "Effect": "Allow", "Action": a, "Resource": "*" }]));
+        assert!(document_writes_iam(&allow("iam:*")));
+        assert!(document_writes_iam(&allow("*")));
+        assert!(document_writes_iam(&allow("sso:CreatePermissionSet")));
+        assert!(document_writes_iam(&allow("sts:AssumeRole")));
+        assert!(!document_writes_iam(&allow("s3:*")));
+        assert!(!document_writes_iam(&allow("iam:Get*")));
+        let not_action =
+            doc(serde_json::json!({ "Effect": "Allow", "NotAction": "s3:*", "Resource": "*" }));
+        assert!(document_writes_iam(&not_action));
+        let deny =
+            doc(serde_json::json!([{ "Effect": "Deny", "Action": "iam:*", "Resource": "*" }]));
+        assert!(!document_writes_iam(&deny));
     }
 
     #[test]

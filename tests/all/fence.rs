@@ -427,3 +427,43 @@ fn a_role_session_that_strips_its_own_fence_in_the_last_minute_gets_it_back_as_d
         "{json:#}"
     );
 }
+
+#[test]
+fn assuming_a_role_that_can_write_iam_is_refused_without_allow_admin() {
+    // A session of a role that can write IAM could strip the fence on it
+    // (or chain into roles no fence reaches): the grant must not be
+    // applied unless the role says the organisation accepts that.
+    let m = moto();
+    let (repo, iam, _) = fenced_setup(&m);
+    attach_theirs(&iam, "manage-iam", "iam:*");
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:30:00Z"],
+    );
+    assert_eq!(code, 1, "{json:#}");
+    let refused = &json["plan"]["refused"][0];
+    assert_eq!(refused["grant"], "ro/alice-1", "{json:#}");
+    assert!(
+        refused["why"].as_str().unwrap().contains("can write IAM")
+            && refused["why"].as_str().unwrap().contains("allow_admin"),
+        "{json:#}"
+    );
+    assert_eq!(writes(&json), 0, "{json:#}");
+
+    // With allow_admin on the role, it is granted, fenced as ever.
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap();
+    let admin = policy.replacen(
+        "    approvers: [\"@acme/sre-leads\"]\n",
+        "    approvers: [\"@acme/sre-leads\"]\n    allow_admin: true\n",
+        1,
+    );
+    assert_ne!(admin, policy);
+    repo.commit(
+        &[("gitgrant.yaml", Some(&admin))],
+        "Policy: ro may reach an IAM-writing role (#4)",
+        "2026-11-23T10:31:00Z",
+    );
+    let json = reconcile(&repo, &m, "2026-11-23T10:35:00Z");
+    assert_eq!(fences(&iam).len(), 1, "{json:#}");
+}

@@ -368,6 +368,24 @@ pub fn plan(
                     Some(o) if find_role(o, &arn).is_none() => {
                         Err(format!("the role does not exist in {}", fp.name))
                     }
+                    // A session of a role that can write IAM can rewrite
+                    // the fence on it, and chain into roles no fence
+                    // reaches: admin-like, so the role must say so.
+                    Some(o)
+                        if !role.allow_admin
+                            && find_role(o, &arn)
+                                .is_some_and(|(name, _)| o.iam_writers.contains(name)) =>
+                    {
+                        refused.push(Refusal {
+                            grant: d.grant.clone(),
+                            provider: d.provider.clone(),
+                            why: format!(
+                                "{arn} can write IAM, so a session of it could strip its own fence and outlive the window: set `allow_admin: true` on role `{}` to accept that, or assume a role that cannot write IAM",
+                                role.name
+                            ),
+                        });
+                        continue;
+                    }
                     Some(_) => Ok((fp, user)),
                 },
                 _ => {

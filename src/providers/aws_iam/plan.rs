@@ -127,6 +127,12 @@ pub struct Observation {
     /// Every role in the account by name, with its unique id (`AROA…`):
     /// what a fence's `aws:userid` names.
     pub roles: BTreeMap<String, String>,
+    /// The roles (by name) whose own policies can write IAM: an inline or
+    /// customer-managed policy that allows an IAM write
+    /// ([`crate::validate::policy::document_writes_iam`]), or AWS's
+    /// `AdministratorAccess` or `IAMFullAccess`. A session of such a role
+    /// could rewrite the fence on it.
+    pub iam_writers: BTreeSet<String>,
 }
 
 /// IAM's quota of managed policies attached to one user or role, read once
@@ -771,6 +777,7 @@ mod tests {
                 identities,
                 quota: AttachQuota::default(),
                 roles: BTreeMap::new(),
+                iam_writers: BTreeSet::new(),
             },
         )])
     }
