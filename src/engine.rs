@@ -513,6 +513,10 @@ fn plan_fenced(
     iam_wanted.retain(|d| !fence_refused.iter().any(|r| r.grant == d.grant));
     iam_wanted.extend(fences);
     refused.extend(fence_refused);
+    let ids: Vec<String> = (ic_wanted.iter().map(|d| d.grant.clone()))
+        .chain(known.keys().cloned())
+        .collect();
+    aws_identity_center::plan::claim(&mut ic_observed, &policy.repository(), &ids);
     let mut changes: Vec<Change> = aws_iam::plan::plan(
         &policy.repository(),
         &iam_wanted,
