@@ -298,22 +298,18 @@ fn ended_fences(
             continue;
         };
         for (provider, arn) in role.assumable(policy) {
-            let Some(Identity::AwsIamUser(user)) = person.identity_on(provider) else {
+            let Some(identity) = person.identity_on(provider) else {
+                continue;
+            };
+            let Identity::AwsIamUser(user) =
+                super::plan::as_iam_spells(observed.get(&provider.name), identity)
+            else {
                 continue;
             };
             let Some(fp) = policy.iam_provider_of(&arn) else {
                 continue;
             };
-            let user = observed
-                .get(&provider.name)
-                .and_then(|o| {
-                    o.identities.keys().find_map(|i| match i {
-                        Identity::AwsIamUser(n) if crate::names::same_iam_name(n, user) => Some(n),
-                        _ => None,
-                    })
-                })
-                .map_or(user.as_str(), String::as_str);
-            let mut f = Fenced::new(&e.grant, user, e.window);
+            let mut f = Fenced::new(&e.grant, &user, e.window);
             let original = f.end;
             f.end = f.end.min(e.end.max(f.start));
             if f.needed_at(now) {

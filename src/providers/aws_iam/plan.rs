@@ -186,13 +186,15 @@ fn same(a: &Identity, b: &Identity) -> bool {
 /// An identity not found is left as written (the plan refuses its grant).
 pub fn spell_as_iam(desired: &mut [Desired], observed: &BTreeMap<String, Observation>) {
     for d in desired {
-        let found = observed
-            .get(&d.provider)
-            .and_then(|o| o.identities.keys().find(|i| same(i, &d.attach_to)));
-        if let Some(i) = found {
-            d.attach_to = i.clone();
-        }
+        d.attach_to = as_iam_spells(observed.get(&d.provider), &d.attach_to);
     }
+}
+
+/// `identity` as the account `o` read spells it, or as given when not found.
+pub fn as_iam_spells(o: Option<&Observation>, identity: &Identity) -> Identity {
+    o.and_then(|o| o.identities.keys().find(|i| same(i, identity)))
+        .unwrap_or(identity)
+        .clone()
 }
 
 /// One change to make in an account.
