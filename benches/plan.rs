@@ -125,6 +125,7 @@ fn main() {
             identities: identities.clone(),
             quota: AttachQuota::default(),
             roles: BTreeMap::new(),
+            iam_writers: Default::default(),
         }),
     )]);
     let known = BTreeMap::new();
@@ -144,6 +145,7 @@ fn main() {
                 .collect(),
             quota: AttachQuota::default(),
             roles: BTreeMap::new(),
+            iam_writers: Default::default(),
         }),
     )]);
     let (e_med, e_best, p) = time(runs, || {

@@ -227,6 +227,7 @@ pub async fn prepare(
         }
     }
     explain_from_history(repo, tip, &policy, &observed, &active, &mut known)?;
+    let fenced_ended = ended_for_fences(repo, tip, &policy, &validation.grants, &landings, now)?;
 
     // Nothing is planned in a provider that was not read: its grants are
     // neither granted nor refused, and the plan says it was not compared.
@@ -236,11 +237,14 @@ pub async fn prepare(
     state
         .refused
         .retain(|r| !unreadable.iter().any(|u| u.provider == r.provider));
-    let mut plan = plan(
+    let mut plan = plan_fenced(
         &policy,
         &state.wanted,
         &observed,
-        &known,
+        Past {
+            known: &known,
+            ended: &fenced_ended,
+        },
         now,
         state.refused.clone(),
     );
@@ -275,11 +279,14 @@ pub async fn prepare(
             .collect();
         if approvals.values().any(|f| !f.ok()) {
             refuse_unapproved(&approvals, &mut state.wanted, &mut state.refused);
-            plan = self::plan(
+            plan = plan_fenced(
                 &policy,
                 &state.wanted,
                 &observed,
-                &known,
+                Past {
+                    known: &known,
+                    ended: &fenced_ended,
+                },
                 now,
                 state.refused,
             );
@@ -443,12 +450,74 @@ fn explain_from_history(
     Ok(())
 }
 
+/// The grants no longer active whose role sessions a fence may still have
+/// to end at `now`, as git tells them: those in the tree whose window has
+/// ended, and those whose file a commit of the last 12 hours removed (their
+/// end is the removal's time when it came before the window's end).
+fn ended_for_fences(
+    repo: &Repo,
+    tip: CommitId,
+    policy: &Policy,
+    grants: &[Grant],
+    landings: &crate::validate::Landings,
+    now: DateTime<Utc>,
+) -> Result<Vec<aws_iam::fence::Ended>, EngineError> {
+    let ended = |g: &Grant, landed: Option<DateTime<Utc>>, removed: Option<DateTime<Utc>>| {
+        let window = g.window(landed)?;
+        let end = removed.map_or(window.end, |r| r.min(window.end));
+        (end <= now).then(|| aws_iam::fence::Ended {
+            grant: g.id.to_string(),
+            subject: g.subject.clone(),
+            window,
+            end,
+        })
+    };
+    // An active grant's window has not ended: none is among them.
+    let mut out: Vec<aws_iam::fence::Ended> = grants
+        .iter()
+        .filter_map(|g| ended(g, landings.get(&g.id.path()).copied(), None))
+        .collect();
+    let since = now
+        .checked_sub_signed(aws_iam::fence::MAX_SESSION)
+        .unwrap_or(now);
+    for r in repo.removed_since(tip, since)? {
+        let (grant, _) = crate::validate::read_grant(Some(policy), &r.file, now, r.landed);
+        if let Some(e) = grant.and_then(|g| ended(&g, r.landed, Some(r.removed_at)))
+            && !out.iter().any(|o| o.grant == e.grant)
+        {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
 /// Each kind plans its own providers; the plan is where they meet.
 pub fn plan(
     policy: &Policy,
     wanted: &[Wanted],
     observed: &Observations,
     known: &Known,
+    now: DateTime<Utc>,
+    refused: Vec<Refusal>,
+) -> Plan {
+    let past = Past { known, ended: &[] };
+    plan_fenced(policy, wanted, observed, past, now, refused)
+}
+
+/// What git says of the grants no longer active: why their resources
+/// should go, and the ended grants whose fence statements it gives.
+#[derive(Clone, Copy)]
+struct Past<'a> {
+    known: &'a Known,
+    ended: &'a [aws_iam::fence::Ended],
+}
+
+/// [`plan`], with the ended grants whose fence statements git gives.
+fn plan_fenced(
+    policy: &Policy,
+    wanted: &[Wanted],
+    observed: &Observations,
+    Past { known, ended }: Past,
     now: DateTime<Utc>,
     mut refused: Vec<Refusal>,
 ) -> Plan {
@@ -472,12 +541,17 @@ pub fn plan(
             }
         }
     }
+    aws_iam::plan::spell_as_iam(&mut iam_wanted, &iam_observed);
     // Session fences: planned as policies of their own beside the grants'.
-    let (fences, unfenced, fence_refused) =
-        aws_iam::fence::plan(policy, &iam_wanted, &iam_observed, known, now);
+    let (fences, unfenced, fence_refused, fence_drift) =
+        aws_iam::fence::plan(policy, &iam_wanted, &iam_observed, known, ended, now);
     iam_wanted.retain(|d| !fence_refused.iter().any(|r| r.grant == d.grant));
     iam_wanted.extend(fences);
     refused.extend(fence_refused);
+    let ids: Vec<String> = (ic_wanted.iter().map(|d| d.grant.clone()))
+        .chain(known.keys().cloned())
+        .collect();
+    aws_identity_center::plan::claim(&mut ic_observed, &policy.repository(), &ids);
     let mut changes: Vec<Change> = aws_iam::plan::plan(
         &policy.repository(),
         &iam_wanted,
@@ -486,7 +560,10 @@ pub fn plan(
         &mut refused,
     )
     .into_iter()
-    .map(Change::AwsIam)
+    .map(|mut c| {
+        aws_iam::fence::report_drift(&mut c, &fence_drift);
+        Change::AwsIam(c)
+    })
     .collect();
     changes.extend(
         aws_identity_center::plan::plan(&ic_wanted, &ic_observed, known, now, &mut refused)

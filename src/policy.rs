@@ -647,6 +647,10 @@ pub struct Role {
     pub break_glass: bool,
     /// Grants whose target roles cannot be fenced are refused.
     pub require_fence: bool,
+    /// The organisation accepts that a grantee may lift their own window:
+    /// needed for statements that write IAM and for `assume_roles` into a
+    /// role that can.
+    pub allow_admin: bool,
     /// What a grant allows.
     pub permissions: RawPermissions,
     /// The accounts an Identity Center grant is assigned in.
@@ -695,12 +699,22 @@ impl Role {
     /// The roles of [`Role::assumable`] gitgrant cannot fence: those in an
     /// account no `aws-iam` provider of `policy` reconciles. Sessions of
     /// such a role live until their own expiry, whatever the grant says.
+    /// Also the resources of statements that allow `sts:AssumeRole` (which
+    /// validation now refuses, but a policy of before says): no fence ends
+    /// those sessions, on either provider kind.
     pub fn unfenced(&self, policy: &Policy) -> Vec<String> {
+        let through_statements = self
+            .permissions
+            .statements
+            .iter()
+            .filter(|st| crate::validate::policy::assumes_roles(st))
+            .flat_map(|st| st.resources.iter().cloned());
         let mut out: Vec<String> = self
             .assumable(policy)
             .into_iter()
             .filter(|(_, arn)| policy.iam_provider_of(arn).is_none())
             .map(|(_, arn)| arn)
+            .chain(through_statements)
             .collect();
         out.sort();
         out.dedup();

@@ -110,7 +110,9 @@ rules! {
     InvalidAction = "invalid-action", "write actions as service:Action, such as logs:GetLogEvents or s3:Get*";
     /// An action, service or wildcard that names no IAM action.
     UnknownAction = "unknown-action", "check the spelling against AWS's Service Authorization Reference; an action AWS added after this gitgrant was built needs a newer gitgrant";
-    /// An Allow statement that can write IAM, STS or Organizations, without `allow_admin: true`.
+    /// An Allow statement that can write IAM, STS, Organizations or IAM
+    /// Identity Center (`sso`, `sso-directory`, `identitystore`), without
+    /// `allow_admin: true`.
     IamWrite = "iam-write", "a grantee who can write IAM can remove the window from their own grant, so AWS no longer ends their access by itself; narrow the actions, or set `allow_admin: true` on the role to say the organisation accepts that";
     /// An Allow statement that can change gitgrant's own policies or attach and detach policies.
     WritesGitgrantPolicies = "writes-gitgrant-policies", "not even `allow_admin: true` permits this: a grantee could rewrite or detach the policies that carry every grant's window; keep policy writes off arn:aws:iam::*:policy/gitgrant/ and drop Attach/Detach*Policy";
@@ -167,6 +169,10 @@ rules! {
     PolicyReference = "policy-reference", "write managed_policies as AWS-managed ARNs (arn:aws:iam::aws:policy/…), customer_managed_policies as { name, path } with a path that starts and ends with `/`; at most 20 in all";
     /// A role with `require_fence` that may assume a role gitgrant cannot fence.
     UnfenceableRole = "unfenceable-role", "a role with `require_fence: true` may assume only roles in accounts an aws-iam provider reconciles, whose sessions gitgrant can end: add that account as a provider, or name a role there";
+    /// An Allow statement that lets its grantee call `sts:AssumeRole`: the
+    /// session holds the target role's permissions until it expires,
+    /// whatever the window says, with a name nothing pins and no fence.
+    AssumeRoleStatement = "assume-role-statement", "a role session outlives the grant's window by up to 12 hours; name the role in `assume_roles` (aws-iam), which pins the session to the subject and fences it at the window's end, and keep sts:AssumeRole out of `statements` (an aws-identity-center role cannot assume roles: give it the permissions instead)";
     /// An Identity Center role whose statements make an inline policy over the quota.
     /// An auto-approval rule that cannot be judged, or that would approve
     /// what its role does not allow.

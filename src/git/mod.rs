@@ -82,6 +82,17 @@ impl CommitId {
     }
 }
 
+/// A grant file removed from the branch (see [`Repo::removed_since`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemovedGrant {
+    /// The file as it was before its removal.
+    pub file: SourceFile,
+    /// When it had landed, if known.
+    pub landed: Option<DateTime<Utc>>,
+    /// The removing commit's committer time.
+    pub removed_at: DateTime<Utc>,
+}
+
 /// Where and when a grant file landed on the branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Landing {
@@ -643,6 +654,60 @@ impl Repo {
                     out.insert(path.to_string(), (CommitId(commit.id()), message));
                     false
                 });
+            }
+            commit = parent;
+            grants = parent_grants;
+        }
+        Ok(out)
+    }
+
+    /// The grant files removed on the first-parent chain from `tip` by
+    /// commits whose committer time is at or after `since`, newest removal
+    /// first: each with its content before the removal, when it had landed
+    /// (as [`Repo::landings`] tells at the removing commit's parent) and the
+    /// removing commit's time. A path present at `tip` is left out. The walk
+    /// stops at the first commit older than `since`.
+    pub fn removed_since(
+        &self,
+        tip: CommitId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RemovedGrant>, GitError> {
+        let mut out: Vec<RemovedGrant> = Vec::new();
+        let mut commit = self
+            .repo
+            .find_commit(tip.0)
+            .context(|| format!("reading {tip}"))?;
+        let present = self.snapshot(tip)?;
+        let mut grants = self.grants_tree(&commit)?;
+        loop {
+            let here = Landing::of(&commit);
+            if here.time < since {
+                break;
+            }
+            let Ok(parent) = commit.parent(0) else { break };
+            let parent_grants = self.grants_tree(&parent)?;
+            if parent_grants.as_ref().map(Tree::id) != grants.as_ref().map(Tree::id) {
+                let before = self.snapshot(CommitId(parent.id()))?;
+                let after = self.snapshot(CommitId(commit.id()))?;
+                for file in before.grants {
+                    let gone = |s: &crate::snapshot::Snapshot| {
+                        !s.grants.iter().any(|f| f.path == file.path)
+                    };
+                    if gone(&after)
+                        && gone(&present)
+                        && !out.iter().any(|r| r.file.path == file.path)
+                    {
+                        let landed = self
+                            .landings(CommitId(parent.id()), std::slice::from_ref(&file.path))?
+                            .remove(&file.path)
+                            .map(|l| l.time);
+                        out.push(RemovedGrant {
+                            file,
+                            landed,
+                            removed_at: here.time,
+                        });
+                    }
+                }
             }
             commit = parent;
             grants = parent_grants;

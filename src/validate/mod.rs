@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 mod grant;
-mod policy;
+pub(crate) mod policy;
 
 use crate::grant::Grant;
 use crate::policy::{POLICY_PATH, Policy};

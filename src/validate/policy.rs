@@ -17,8 +17,10 @@
 //!   `arn:*:*:*:*:*`, `arn:aws:*:*:*:*` or `arn:aws:*:*:*:*/*`), without
 //!   `allow_admin: true`. With it, `writes-gitgrant-policies` still refuses
 //!   the statement: full admin cannot be granted through `statements`.
-//! - `iam-write`: any action of `iam`, `sts` or `organizations` whose access
-//!   level is Write, Permissions management or Tagging, on any resource,
+//! - `iam-write`: any action of `iam`, `sts`, `organizations`, `sso`,
+//!   `sso-directory` or `identitystore` (IAM Identity Center's permission
+//!   sets, assignments, users and groups) whose access level is Write,
+//!   Permissions management or Tagging, on any resource,
 //!   without `allow_admin: true` (resources are not consulted: `*` on an S3
 //!   bucket counts, write `s3:*`). `allow_admin` is the organisation saying
 //!   it accepts that the window may not hold. One exception: the STS session
@@ -30,6 +32,14 @@
 //!   window the README describes). On `*` or a wildcard ARN they let the
 //!   grantee become any role that trusts the account, which is admin-like, so
 //!   they count. `assume_roles` is the intended way to grant role sessions.
+//!   `sts:AssumeRole` itself is left to the next rule.
+//! - `assume-role-statement`, whatever `allow_admin` says, on either provider
+//!   kind: an Allow statement whose actions cover `sts:AssumeRole` on a
+//!   resource that can match a role ARN. The session it returns holds the
+//!   target role's own permissions until it expires (up to 12 hours past
+//!   the window), under any session name, and no fence ends it: role
+//!   sessions are granted through `assume_roles`, which pins and fences
+//!   them.
 //! - `writes-gitgrant-policies`, whatever `allow_admin` says: an Allow
 //!   statement that can change the policies carrying every grant's window, or
 //!   their attachments. It counts
@@ -788,7 +798,10 @@ fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
         let covered = covered_actions(st, &spath, s);
         // A Deny grants nothing, so only its spelling matters.
         if st.effect == Effect::Allow {
-            check_gitgrant_policies(name, st, &covered, &spath, s);
+            // One refusal that no flag lifts is enough for a statement.
+            if !check_gitgrant_policies(name, st, &covered, &spath, s) {
+                check_assume_role(name, st, &covered, &spath, s);
+            }
             let all_actions = st.actions.iter().any(|a| a == "*");
             let all_resources = st.resources.iter().any(|r| covers_everything(r));
             if all_actions && all_resources && !role.allow_admin {
@@ -873,8 +886,17 @@ fn check_shared_accounts(p: &RawPolicy, s: &mut Sink) {
 }
 
 /// Services whose writes change who may do what, and so can take the window
-/// off a grant.
-const IDENTITY_SERVICES: &[&str] = &["iam", "sts", "organizations"];
+/// off a grant: IAM's, and IAM Identity Center's (`sso` holds the permission
+/// sets and their assignments, `sso-directory` and `identitystore` the users
+/// and groups they are assigned to).
+const IDENTITY_SERVICES: &[&str] = &[
+    "iam",
+    "sts",
+    "organizations",
+    "sso",
+    "sso-directory",
+    "identitystore",
+];
 
 /// STS actions that start or label a session of a role. On exact role ARNs
 /// they are what a JIT grant is for; on anything wider they let the grantee
@@ -1003,14 +1025,15 @@ fn report_actions(
 }
 
 /// Refuses, whatever `allow_admin` says, an Allow statement that can change
-/// the policies carrying grants' windows or attach and detach policies.
+/// the policies carrying grants' windows or attach and detach policies;
+/// whether it did.
 fn check_gitgrant_policies(
     name: &str,
     st: &crate::policy::Statement,
     covered: &[(usize, &'static Action)],
     spath: &str,
     s: &mut Sink,
-) {
+) -> bool {
     let reaches = |kind: &str| st.resources.iter().any(|r| reaches_iam(r, kind));
     let found: Vec<_> = covered
         .iter()
@@ -1029,10 +1052,91 @@ fn check_gitgrant_policies(
         format!("role `{name}` can change gitgrant's own policies or attach and detach policies"),
         &found,
     );
+    !found.is_empty()
 }
 
-/// Requires `allow_admin` for an Allow statement that can write IAM, STS or
-/// Organizations.
+/// Whether an IAM policy document (as AWS returns it) allows some write of
+/// IAM, STS, Organizations or Identity Center, as `iam-write` counts them
+/// (`sts:AssumeRole` included: a chained session is another way out). A
+/// `NotAction` allow counts.
+pub(crate) fn document_writes_iam(document: &serde_json::Value) -> bool {
+    let list = |v: &serde_json::Value| -> Vec<String> {
+        match v {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let statements = match &document["Statement"] {
+        serde_json::Value::Array(a) => a.clone(),
+        one @ serde_json::Value::Object(_) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    statements.iter().any(|st| {
+        st["Effect"] == "Allow"
+            && (!st["NotAction"].is_null()
+                || list(&st["Action"]).iter().any(|a| {
+                    catalogue()
+                        .expand(a)
+                        .into_iter()
+                        .any(|x| IDENTITY_SERVICES.contains(&x.service()) && x.level().changes())
+                }))
+    })
+}
+
+/// Whether `a` is `sts:AssumeRole`, the call that starts a role session.
+fn is_assume_role(a: &Action) -> bool {
+    a.service() == "sts" && a.name() == "AssumeRole"
+}
+
+/// Whether any resource of `st` can match a role ARN.
+fn reaches_roles(st: &crate::policy::Statement) -> bool {
+    st.resources.iter().any(|r| reaches_iam(r, "role/"))
+}
+
+/// Whether an Allow statement lets its grantee start sessions of some role
+/// (`sts:AssumeRole` on a resource that can match a role ARN): sessions no
+/// fence ends and no name pins. Validation refuses such statements
+/// (`assume-role-statement`); a policy of before that rule is read with
+/// them, and its grants are reported unfenced.
+pub(crate) fn assumes_roles(st: &crate::policy::Statement) -> bool {
+    st.effect == Effect::Allow
+        && reaches_roles(st)
+        && st
+            .actions
+            .iter()
+            .any(|a| catalogue().expand(a).into_iter().any(is_assume_role))
+}
+
+/// Refuses, whatever `allow_admin` says, an Allow statement that lets its
+/// grantee call `sts:AssumeRole` on a role: see [`assumes_roles`].
+fn check_assume_role(
+    name: &str,
+    st: &crate::policy::Statement,
+    covered: &[(usize, &'static Action)],
+    spath: &str,
+    s: &mut Sink,
+) {
+    if !reaches_roles(st) {
+        return;
+    }
+    let found: Vec<_> = covered.iter().filter(|(_, a)| is_assume_role(a)).collect();
+    report_actions(
+        s,
+        Rule::AssumeRoleStatement,
+        spath,
+        format!(
+            "role `{name}` lets its grantee start role sessions through `statements`, which no fence ends and no session name pins"
+        ),
+        &found,
+    );
+}
+
+/// Requires `allow_admin` for an Allow statement that can write IAM, STS,
+/// Organizations or Identity Center.
 fn check_identity_writes(
     name: &str,
     st: &crate::policy::Statement,
@@ -1051,16 +1155,17 @@ fn check_identity_writes(
             IDENTITY_SERVICES.contains(&a.service())
                 && a.level().changes()
                 && !(session(a) && exact_roles)
+                && !(is_assume_role(a) && reaches_roles(st))
         })
         .collect();
     // The most powerful first: they are the ones worth naming.
     writes.sort_by_key(|(j, a)| (std::cmp::Reverse(a.level()), *j));
     let what = if writes.iter().any(|(_, a)| session(a)) {
         format!(
-            "role `{name}` can assume any role that trusts the account (name roles in `assume_roles` instead) or write IAM, STS or Organizations"
+            "role `{name}` can assume any role that trusts the account (name roles in `assume_roles` instead) or write IAM, STS, Organizations or Identity Center"
         )
     } else {
-        format!("role `{name}` can write IAM, STS or Organizations")
+        format!("role `{name}` can write IAM, STS, Organizations or Identity Center")
     };
     report_actions(s, Rule::IamWrite, spath, what, &writes);
 }
@@ -1386,6 +1491,7 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                         require_mfa: r.require_mfa,
                         break_glass: r.break_glass,
                         require_fence: r.require_fence,
+                        allow_admin: r.allow_admin,
                         permissions: r.permissions.clone(),
                         accounts: r.accounts.clone(),
                         session_duration: r
@@ -1593,27 +1699,79 @@ mod statement_tests {
     }
 
     #[test]
-    fn assume_role_on_an_exact_role_arn_is_ordinary_jit_access() {
-        let statement = "{ effect: Allow, actions: [\"sts:AssumeRole\", \"sts:TagSession\"], resources: [\"arn:aws:iam::111111111111:role/Deploy\"] }";
-        assert_eq!(rules(false, statement), []);
-    }
-
-    #[test]
-    fn assume_role_on_any_role_needs_allow_admin() {
-        for wide in ["*", "arn:aws:iam::111111111111:role/*"] {
-            let found = check(false, &allow("sts:AssumeRole", wide));
-            assert_eq!(found.len(), 1, "{wide}: {found:?}");
-            assert_eq!(found[0].0, Rule::IamWrite);
-            assert!(found[0].1.contains("assume_roles"), "{}", found[0].1);
+    fn assume_role_in_statements_is_refused_whatever_allow_admin_says() {
+        // Before: on an exact role ARN this was taken for ordinary JIT use,
+        // and with allow_admin on any role too; the session escaped every
+        // fence and pin. `assume_roles` is the way.
+        for resource in [
+            "arn:aws:iam::111111111111:role/Deploy",
+            "arn:aws:iam::111111111111:role/*",
+            "*",
+        ] {
+            for admin in [false, true] {
+                let found = check(admin, &allow("sts:AssumeRole", resource));
+                assert_eq!(found.len(), 1, "{resource}: {found:?}");
+                assert_eq!(found[0].0, Rule::AssumeRoleStatement);
+            }
         }
+        // Tagging a session on a named role still needs nothing.
+        let tag = allow("sts:TagSession", "arn:aws:iam::111111111111:role/Deploy");
+        assert_eq!(rules(false, &tag), []);
+        // On something that is no role, AssumeRole reaches no session.
+        assert_eq!(
+            rules(false, &allow("sts:AssumeRole", "arn:aws:s3:::bucket")),
+            [Rule::IamWrite]
+        );
         // sts:* holds more than sessions, whatever the resource.
         assert_eq!(
             rules(
                 false,
                 &allow("sts:*", "arn:aws:iam::111111111111:role/Deploy")
             ),
-            [Rule::IamWrite]
+            [Rule::IamWrite, Rule::AssumeRoleStatement]
         );
+        // Wider session actions still need allow_admin.
+        let found = check(false, &allow("sts:SetSourceIdentity", "*"));
+        assert_eq!(found[0].0, Rule::IamWrite);
+        assert!(found[0].1.contains("assume_roles"), "{}", found[0].1);
+    }
+
+    #[test]
+    fn a_document_that_can_write_iam_is_told_from_one_that_cannot() {
+        use super::document_writes_iam;
+        let doc = |v: serde_json::Value| serde_json::json!({ "Statement": v });
+        let allow =
+            |a: &str| doc(serde_json::json!([{ "Effect": "Allow", "Action": a, "Resource": "*" }]));
+        assert!(document_writes_iam(&allow("iam:*")));
+        assert!(document_writes_iam(&allow("*")));
+        assert!(document_writes_iam(&allow("sso:CreatePermissionSet")));
+        assert!(document_writes_iam(&allow("sts:AssumeRole")));
+        assert!(!document_writes_iam(&allow("s3:*")));
+        assert!(!document_writes_iam(&allow("iam:Get*")));
+        let not_action =
+            doc(serde_json::json!({ "Effect": "Allow", "NotAction": "s3:*", "Resource": "*" }));
+        assert!(document_writes_iam(&not_action));
+        let deny =
+            doc(serde_json::json!([{ "Effect": "Deny", "Action": "iam:*", "Resource": "*" }]));
+        assert!(!document_writes_iam(&deny));
+    }
+
+    #[test]
+    fn an_identity_center_role_cannot_assume_roles_through_statements() {
+        let text = "version: 1\nrepository: acme/access\nsecurity_team: \"@acme/security\"\n\
+             providers:\n  sso: { type: aws-identity-center, account: \"999999999999\", region: eu-west-1, \
+             instance_arn: \"arn:aws:sso:::instance/ssoins-1234567890abcdef\", identity_store_id: d-1234567890 }\n\
+             people:\n  alice: { aws_sso_user: alice@acme.com }\n\
+             roles:\n  ops:\n    description: Operations\n    provider: sso\n    accounts: [\"111111111111\"]\n\
+             \x20   max_duration: 1h\n    approvers: [\"@acme/sre\"]\n    permissions:\n      statements:\n\
+             \x20       - { effect: Allow, actions: [\"sts:AssumeRole\"], resources: [\"arn:aws:iam::111111111111:role/Deploy\"] }\n";
+        let file = SourceFile {
+            path: "gitgrant.yaml".into(),
+            content: Content::Bytes(text.as_bytes().to_vec()),
+        };
+        let (_, found) = super::super::read_policy(&file);
+        let rules: Vec<Rule> = found.iter().map(|v| v.rule).collect();
+        assert_eq!(rules, [Rule::AssumeRoleStatement], "{found:?}");
     }
 
     #[test]

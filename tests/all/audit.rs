@@ -590,3 +590,41 @@ fn a_long_history_read_by_two_threads_keeps_every_lifecycle_in_order() {
     let ended = full.lifecycles.iter().filter(|l| l.end.is_some()).count();
     assert_eq!(ended, 1000 - 7, "all but the last seven were removed");
 }
+
+#[test]
+fn a_grant_that_assumed_a_role_through_statements_is_not_reported_as_ended_by_the_cloud_alone() {
+    // A policy of before `assume-role-statement`: the role's statements
+    // allow sts:AssumeRole, whose session no fence ended and which could
+    // live 12 h past the window. The audit must say so, not just "lag 0".
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap();
+    let old = policy.replace(
+        "      assume_roles: [arn:aws:iam::111111111111:role/ProdReadOnly]\n",
+        "      statements:\n        - { effect: Allow, actions: [\"sts:AssumeRole\"], resources: [\"arn:aws:iam::111111111111:role/ProdReadOnly\"] }\n",
+    );
+    assert_ne!(policy, old);
+    repo.commit(
+        &[("gitgrant.yaml", Some(&old))],
+        "Policy: prod-readonly through a statement (#2)",
+        "2026-11-20T10:00:00Z",
+    );
+    let grant = grant_yaml("bob", "prod-readonly", "duration: 2h");
+    repo.pull_request(
+        3,
+        &[(BOB, Some(&grant))],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00Z",
+    );
+    expire(&repo.path, "2026-11-21T11:05:00Z");
+    let json = audit_json(&repo.path, "2026-11-22T00:00:00Z", &[]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let revocation = &v["lifecycles"][0]["revocation"];
+    assert_eq!(
+        revocation["unfenced"],
+        serde_json::json!(["arn:aws:iam::111111111111:role/ProdReadOnly"]),
+        "{json}"
+    );
+    assert_eq!(v["revocation"]["unfenced"], 1, "{json}");
+    let text = run_ok(&["audit", "--now", "2026-11-22T00:00:00Z"], &repo.path);
+    assert!(text.contains("1 with unfenced role sessions"), "{text}");
+}

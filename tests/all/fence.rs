@@ -193,19 +193,28 @@ fn an_early_revoke_ends_live_sessions_on_that_run_and_the_fence_goes_twelve_hour
             &c["DateGreaterThan"]["aws:CurrentTime"]
         ),
         (
-            &"2026-11-23T11:05:00Z".into(),
-            &"2026-11-23T11:05:00Z".into()
+            &"2026-11-23T12:00:00Z".into(),
+            &"2026-11-23T11:00:00Z".into()
         ),
         "{json:#}"
     );
-    // The session alice started at 10:35 is refused from that run on.
+    // The session alice started at 10:35 is refused from that run on, and
+    // so is one she started after the removal, before the run.
     assert_eq!(at("2026-11-23T11:05:01Z"), Decision::Deny);
+    let late = call(
+        &role_id,
+        "alice",
+        "2026-11-23T11:02:00Z",
+        "2026-11-23T11:05:01Z",
+    );
+    assert_eq!(decide(&iam, &late), Decision::Deny);
 
-    // Kept while a session it ended could live (12 h), then gone, and the
-    // role's own policy never touched.
-    reconcile(&repo, &m, "2026-11-23T23:04:00Z");
+    // Kept while a session it ended could live (12 h past the last moment
+    // one could be issued), then gone, and the role's own policy never
+    // touched.
+    reconcile(&repo, &m, "2026-11-23T23:59:00Z");
     assert_eq!(fences(&iam).len(), 1);
-    let json = reconcile(&repo, &m, "2026-11-23T23:06:00Z");
+    let json = reconcile(&repo, &m, "2026-11-24T00:01:00Z");
     assert!(fences(&iam).is_empty(), "{json:#}");
     assert_eq!(attached(&iam), ["read-data"]);
     let actions: Vec<&str> = json["plan"]["changes"]
@@ -323,4 +332,138 @@ fn a_statement_goes_twelve_hours_after_its_end_while_the_others_stay() {
     assert_eq!(sessions(&iam), ["alice", "bob"]);
     let json = reconcile(&repo, &m, "2026-11-24T00:01:00Z");
     assert_eq!(sessions(&iam), ["bob"], "{json:#}");
+}
+
+#[test]
+fn a_subject_written_in_another_case_than_iam_spells_her_cannot_keep_her_sessions_past_the_end() {
+    // `people` says `Alice`; IAM's user is `alice`. IAM accepts either for
+    // the grant, and `${aws:username}` pins her sessions to `alice`: the
+    // fence must name that spelling, as `aws:userid` compares it exactly.
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    let role_id = target_role(&iam);
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap();
+    let policy = policy.replace(
+        "alice: { aws_iam_user: alice }",
+        "alice: { aws_iam_user: Alice }",
+    );
+    repo.commit(
+        &[("gitgrant.yaml", Some(&policy))],
+        "People: alice as HR spells her (#2)",
+        "2026-11-23T09:00:00Z",
+    );
+    repo.land_grants(3, 1, &[("alice", "ro", "duration: 2h")]);
+    let json = reconcile(&repo, &m, "2026-11-23T10:30:00Z");
+    let fenced = fences(&iam);
+    assert_eq!(fenced.len(), 1, "{json:#}");
+    assert_eq!(
+        fenced[0].1["Statement"][0]["Condition"]["StringEquals"]["aws:userid"],
+        format!("{role_id}:alice")
+    );
+    let at = |now| decide(&iam, &call(&role_id, "alice", "2026-11-23T11:59:00Z", now));
+    assert_eq!(at("2026-11-23T11:59:59Z"), Decision::Allow);
+    assert_eq!(at("2026-11-23T12:00:01Z"), Decision::Deny, "{json:#}");
+}
+
+/// What a role session that can write IAM does to the fence on its own
+/// role: a new default version without gitgrant's statements.
+fn strip_fences(iam: &aws_sdk_iam::Client) {
+    let harmless = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Nothing","Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::nothing"}]}"#;
+    for (name, _) in fences(iam) {
+        let arn = format!("arn:aws:iam::111111111111:policy{PATH}{name}");
+        block_on(async {
+            iam.create_policy_version()
+                .policy_arn(&arn)
+                .policy_document(harmless)
+                .set_as_default(true)
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+}
+
+#[test]
+fn a_role_session_that_strips_its_own_fence_in_the_last_minute_gets_it_back_as_drift() {
+    let m = moto();
+    let (repo, iam, role_id) = fenced_setup(&m);
+    reconcile(&repo, &m, "2026-11-23T10:30:00Z");
+    // alice's session of the role, issued at 11:58, writes IAM: at 11:59
+    // it strips the fence, hoping to live on past 12:00.
+    strip_fences(&iam);
+    let at = |now| decide(&iam, &call(&role_id, "alice", "2026-11-23T11:58:00Z", now));
+    assert_eq!(at("2026-11-23T12:05:01Z"), Decision::Allow, "stripped");
+
+    // The first run after the end puts the statement back from git, and
+    // says the fence was tampered with.
+    let json = reconcile(&repo, &m, "2026-11-23T12:05:00Z");
+    assert_eq!(at("2026-11-23T12:05:01Z"), Decision::Deny, "{json:#}");
+    let fence = json["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["desired"]["grant"]
+                .as_str()
+                .is_some_and(|g| g.starts_with("fence:"))
+        })
+        .unwrap_or_else(|| panic!("no fence change: {json:#}"));
+    assert_eq!(fence["action"], "update", "{json:#}");
+    let drift = fence["drift"].to_string();
+    assert!(
+        drift.contains("alice") && drift.contains("ro/alice-1") && drift.contains("missing"),
+        "{json:#}"
+    );
+
+    // After the file's removal too (that run's own commit), git still
+    // knows the statement until 12 h past the end.
+    let tree = crate::support::git(&repo.path, &["ls-tree", "-r", "--name-only", "main"], None);
+    assert!(!tree.contains("alice-1"), "{tree}");
+    strip_fences(&iam);
+    let json = reconcile(&repo, &m, "2026-11-23T13:00:00Z");
+    assert_eq!(at("2026-11-23T13:00:01Z"), Decision::Deny, "{json:#}");
+    assert!(
+        json["plan"]["changes"].to_string().contains("missing"),
+        "{json:#}"
+    );
+}
+
+#[test]
+fn assuming_a_role_that_can_write_iam_is_refused_without_allow_admin() {
+    // A session of a role that can write IAM could strip the fence on it
+    // (or chain into roles no fence reaches): the grant must not be
+    // applied unless the role says the organisation accepts that.
+    let m = moto();
+    let (repo, iam, _) = fenced_setup(&m);
+    attach_theirs(&iam, "manage-iam", "iam:*");
+    let (code, json) = run(
+        &repo.path,
+        &m.url,
+        &["reconcile", "--now", "2026-11-23T10:30:00Z"],
+    );
+    assert_eq!(code, 1, "{json:#}");
+    let refused = &json["plan"]["refused"][0];
+    assert_eq!(refused["grant"], "ro/alice-1", "{json:#}");
+    assert!(
+        refused["why"].as_str().unwrap().contains("can write IAM")
+            && refused["why"].as_str().unwrap().contains("allow_admin"),
+        "{json:#}"
+    );
+    assert_eq!(writes(&json), 0, "{json:#}");
+
+    // With allow_admin on the role, it is granted, fenced as ever.
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap();
+    let admin = policy.replacen(
+        "    approvers: [\"@acme/sre-leads\"]\n",
+        "    approvers: [\"@acme/sre-leads\"]\n    allow_admin: true\n",
+        1,
+    );
+    assert_ne!(admin, policy);
+    repo.commit(
+        &[("gitgrant.yaml", Some(&admin))],
+        "Policy: ro may reach an IAM-writing role (#4)",
+        "2026-11-23T10:31:00Z",
+    );
+    let json = reconcile(&repo, &m, "2026-11-23T10:35:00Z");
+    assert_eq!(fences(&iam).len(), 1, "{json:#}");
 }

@@ -719,3 +719,48 @@ fn identity_center_misuses_are_refused_with_their_rule() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Rewrites a permission set's description, as a grantee with sso:* can
+/// (moto overwrites every field, named or not, so the session is given).
+fn describe(i: &Instance, arn: &str, description: &str, session: &str) {
+    block_on(async {
+        i.admin
+            .update_permission_set()
+            .instance_arn(&i.arn)
+            .permission_set_arn(arn)
+            .description(description)
+            .session_duration(session)
+            .send()
+            .await
+            .unwrap();
+    })
+}
+
+#[test]
+fn a_grantee_who_adds_a_space_to_her_permission_sets_description_still_loses_it_at_the_end() {
+    let m = moto();
+    let (repo, i) = setup(&m);
+    reconcile(&repo.path, &m, "2026-11-23T10:30:00Z");
+    let ps = &ours(&i)[0];
+    let (arn, marker, session) = (ps.arn.clone(), ps.description.clone(), ps.session.clone());
+    // One space: the description no longer reads as gitgrant's marker.
+    describe(&i, &arn, &format!("{marker} "), &session);
+
+    // The next run finds it by its name, says so, and writes the marker back.
+    let json = reconcile(&repo.path, &m, "2026-11-23T11:00:00Z");
+    assert!(
+        json["plan"]["changes"].to_string().contains("marker"),
+        "{json:#}"
+    );
+    assert_eq!(ours(&i)[0].description, marker, "{json:#}");
+
+    // Tampered again just before the end: the run at the end still
+    // revokes it, and nothing of hers stays assigned.
+    describe(&i, &arn, &format!("{marker} "), &session);
+    let json = reconcile(&repo.path, &m, "2026-11-23T12:05:00Z");
+    let left: Vec<Seen> = permission_sets(&i)
+        .into_iter()
+        .filter(|p| p.name == name_of("prod-admin/alice-1"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}\n{json:#}");
+}

@@ -385,3 +385,32 @@ fn a_subject_spelled_in_another_case_than_its_login_is_refused() {
     };
     assert!(v["help"].as_str().unwrap().contains("`alice`"), "{v}");
 }
+
+#[test]
+fn a_role_that_assumes_a_role_through_statements_is_refused_even_with_allow_admin_and_require_fence()
+ {
+    // The session sts:AssumeRole returns would hold the Deploy role's
+    // permissions up to 12 h past the window, under any name, unfenced.
+    let (code, stdout) = validate_human("policy-assume-role-in-statements");
+    assert_eq!(code, Some(2), "{stdout}");
+    assert_reported(&stdout, "assume-role-statement", "gitgrant.yaml:42:38");
+    assert_contains_all(
+        &stdout,
+        &[
+            "sts:AssumeRole",
+            "help: a role session outlives the grant's window",
+            "`assume_roles`",
+        ],
+    );
+}
+
+#[test]
+fn a_role_that_can_rewrite_identity_center_permission_sets_and_users_needs_allow_admin() {
+    // A grantee with sso:* could edit her own permission set (its inline
+    // policy, its description) and keep it assigned past the window.
+    let (code, stdout) = validate_human("policy-identity-center-writes");
+    assert_eq!(code, Some(2), "{stdout}");
+    assert_reported(&stdout, "iam-write", "gitgrant.yaml:42:38");
+    assert_reported(&stdout, "iam-write", "gitgrant.yaml:43:38");
+    assert_contains_all(&stdout, &["sso:", "identitystore:", "Identity Center"]);
+}

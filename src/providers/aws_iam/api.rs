@@ -6,7 +6,7 @@
 //! Users, roles, groups and every other policy in the account are read,
 //! never written — attaching and detaching our own policies aside.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_config::SdkConfig;
 use aws_sdk_iam::Client;
@@ -405,6 +405,11 @@ impl Provider for AwsIam {
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut policies = Vec::new();
         let mut roles = BTreeMap::new();
+        // Whether each customer-managed policy can write IAM, and the
+        // roles with the managed policies they carry.
+        let mut writing: BTreeMap<String, bool> = BTreeMap::new();
+        let mut role_policies: Vec<(String, Vec<String>)> = Vec::new();
+        let mut iam_writers = BTreeSet::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| call_error("GetAccountAuthorizationDetails", "", e))?;
             let mut note = |identity: Identity, arns: Vec<&str>| {
@@ -430,6 +435,21 @@ impl Provider for AwsIam {
             for r in page.role_detail_list() {
                 if let (Some(name), Some(id)) = (r.role_name(), r.role_id()) {
                     roles.insert(name.to_string(), id.to_string());
+                    let inline = r.role_policy_list().iter().any(|p| {
+                        p.policy_document().is_some_and(|d| {
+                            crate::validate::policy::document_writes_iam(&decode_document(d))
+                        })
+                    });
+                    if inline {
+                        iam_writers.insert(name.to_string());
+                    }
+                    role_policies.push((
+                        name.to_string(),
+                        r.attached_managed_policies()
+                            .iter()
+                            .filter_map(|p| p.policy_arn().map(str::to_string))
+                            .collect(),
+                    ));
                 }
                 let arns = r
                     .attached_managed_policies()
@@ -452,6 +472,15 @@ impl Provider for AwsIam {
                 }
             }
             for p in page.policies() {
+                let default = p
+                    .policy_version_list()
+                    .iter()
+                    .find(|v| v.is_default_version() || v.version_id() == p.default_version_id());
+                if let (Some(arn), Some(doc)) = (p.arn(), default.and_then(|v| v.document())) {
+                    let writes =
+                        crate::validate::policy::document_writes_iam(&decode_document(doc));
+                    writing.insert(arn.to_string(), writes);
+                }
                 // Ownership is the path, exactly: not a prefix of another
                 // repository's, not the bare /gitgrant/.
                 if p.path() != Some(self.path.as_str()) {
@@ -510,11 +539,24 @@ impl Provider for AwsIam {
             p.groups.sort();
         }
         policies.sort_by(|a, b| a.name.cmp(&b.name));
+        const ADMIN: &[&str] = &[
+            "arn:aws:iam::aws:policy/AdministratorAccess",
+            "arn:aws:iam::aws:policy/IAMFullAccess",
+        ];
+        for (role, arns) in role_policies {
+            if arns
+                .iter()
+                .any(|a| ADMIN.contains(&a.as_str()) || writing.get(a) == Some(&true))
+            {
+                iam_writers.insert(role);
+            }
+        }
         Ok(Observation {
             policies,
             identities,
             quota,
             roles,
+            iam_writers,
         })
     }
 

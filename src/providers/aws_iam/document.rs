@@ -308,6 +308,7 @@ mod tests {
             require_mfa: mfa,
             break_glass: false,
             require_fence: false,
+            allow_admin: false,
             permissions: RawPermissions {
                 assume_roles: vec!["arn:aws:iam::{account}:role/ProdReadOnly".into()],
                 statements,

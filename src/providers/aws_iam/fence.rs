@@ -25,10 +25,18 @@
 //! description records `fence:<role ARN>` instead of a grant.
 //!
 //! A statement outlives its grant's file: the deny must stand until no
-//! session it fences can be alive, 12 hours past its end. The reconciler
-//! reads those statements back from the fence it finds; a grant deleted
-//! before its window's end has its statement's end moved to the run's time,
-//! so its live sessions are refused from that run on.
+//! session it fences can be alive, 12 hours past the last moment one could
+//! be issued (the window's end). Those statements come from git, not from
+//! the fence a role session that can write IAM could have rewritten: every
+//! grant in the tree whose window has ended, and every grant file a commit
+//! of the last 12 hours removed ([`Ended`]); a file removed before its
+//! window's end denies from the removing commit's time on (sessions issued
+//! until the window's end, so one started between the removal and the run
+//! is caught too). A fence found missing such a statement, or with it
+//! loosened, is drift ([`FenceDrift`]), reported on the fence's update and
+//! repaired by it. Statements read back that git does not explain are kept
+//! while needed (a deny only takes away); one whose grant is known to have
+//! gone early is cut to the run's time.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -96,6 +104,9 @@ pub struct Fenced {
     pub session_name: String,
     /// When sessions issued under the grant could start.
     pub start: DateTime<Utc>,
+    /// Until when such sessions could be issued: the window's end (the
+    /// grant's `sts:AssumeRole` carries it).
+    pub issued_until: DateTime<Utc>,
     /// When they must stop: the window's end, or an early revoke.
     pub end: DateTime<Utc>,
 }
@@ -109,14 +120,15 @@ impl Fenced {
             sid: sid(grant),
             session_name: session_name.to_string(),
             start: w.start,
+            issued_until: w.end,
             end: w.end,
         }
     }
 
-    /// Whether the statement is still needed at `now`: until the end plus
-    /// the longest session.
+    /// Whether the statement is still needed at `now`: until the last
+    /// moment a session could be issued plus the longest session.
     pub fn needed_at(&self, now: DateTime<Utc>) -> bool {
-        self.end
+        self.issued_until
             .checked_add_signed(MAX_SESSION)
             .is_none_or(|until| now < until)
     }
@@ -140,7 +152,7 @@ pub fn statement(role_id: &str, f: &Fenced) -> Value {
         "Condition": {
             "StringEquals": { "aws:userid": format!("{role_id}:{}", f.session_name) },
             "DateGreaterThanEquals": { "aws:TokenIssueTime": fmt_time(f.start) },
-            "DateLessThan": { "aws:TokenIssueTime": fmt_time(f.end) },
+            "DateLessThan": { "aws:TokenIssueTime": fmt_time(f.issued_until) },
             "DateGreaterThan": { "aws:CurrentTime": fmt_time(f.end) },
         },
     })
@@ -189,12 +201,14 @@ pub fn read(document: &Value) -> Vec<Fenced> {
             let userid = c["StringEquals"]["aws:userid"].as_str()?;
             let (_, session_name) = userid.split_once(':')?;
             let start = time(&c["DateGreaterThanEquals"]["aws:TokenIssueTime"])?;
-            let end = time(&c["DateLessThan"]["aws:TokenIssueTime"])?;
+            let issued_until = time(&c["DateLessThan"]["aws:TokenIssueTime"])?;
+            let end = time(&c["DateGreaterThan"]["aws:CurrentTime"])?;
             Some(Fenced {
                 grant: sid.to_string(),
                 sid: sid.to_string(),
                 session_name: session_name.to_string(),
                 start,
+                issued_until,
                 end,
             })
         })
@@ -216,19 +230,117 @@ fn role_name(arn: &str) -> Option<&str> {
     path.rsplit('/').next().filter(|n| !n.is_empty())
 }
 
+/// A grant that is no longer active (its window ended, or its file is
+/// invalid or was removed), as git tells it: its statements are derived
+/// from this, never only read back from a fence a role session could have
+/// rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// The grant id.
+    pub grant: String,
+    /// Its subject (a GitHub login of `people`).
+    pub subject: String,
+    /// Its window as the file gave it.
+    pub window: Window,
+    /// When its access ended: the window's end, or the removing commit's
+    /// time when that came first.
+    pub end: DateTime<Utc>,
+}
+
+/// A fence found weaker than git says it must be: a statement of an ended
+/// grant missing or loosened. Reported as drift on the fence's update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FenceDrift {
+    /// The fencing provider.
+    pub provider: String,
+    /// The fence's label ([`label`] of the role ARN).
+    pub fence: String,
+    /// What was found, in words.
+    pub why: String,
+}
+
+/// Adds to a fence's update the drift found in it.
+pub fn report_drift(change: &mut super::plan::Change, drift: &[FenceDrift]) {
+    if let super::plan::Change::Update {
+        desired: d,
+        drift: found,
+        ..
+    } = change
+    {
+        found.extend(
+            drift
+                .iter()
+                .filter(|f| f.provider == d.provider && f.fence == d.grant)
+                .map(|f| f.why.clone()),
+        );
+    }
+}
+
+/// Statements git gives, by (fencing provider, role ARN): each with the
+/// end its window alone gives.
+type FromGit = BTreeMap<(String, String), Vec<(Fenced, DateTime<Utc>)>>;
+
+/// The statements `ended` grants need on each (fencing provider, role ARN)
+/// at `now`: their subjects' sessions of every role the role's
+/// `assume_roles` name, while a session could still be alive.
+fn ended_fences(
+    policy: &Policy,
+    ended: &[Ended],
+    observed: &BTreeMap<String, Observation>,
+    now: DateTime<Utc>,
+) -> FromGit {
+    let mut out = FromGit::new();
+    for e in ended {
+        let Some(role) = e.grant.split('/').next().and_then(|r| policy.roles.get(r)) else {
+            continue;
+        };
+        let Some(person) = policy.people.get(&e.subject) else {
+            continue;
+        };
+        for (provider, arn) in role.assumable(policy) {
+            let Some(identity) = person.identity_on(provider) else {
+                continue;
+            };
+            let Identity::AwsIamUser(user) =
+                super::plan::as_iam_spells(observed.get(&provider.name), identity)
+            else {
+                continue;
+            };
+            let Some(fp) = policy.iam_provider_of(&arn) else {
+                continue;
+            };
+            let mut f = Fenced::new(&e.grant, &user, e.window);
+            let original = f.end;
+            f.end = f.end.min(e.end.max(f.start));
+            if f.needed_at(now) {
+                out.entry((fp.name.clone(), arn.clone()))
+                    .or_default()
+                    .push((f, original));
+            }
+        }
+    }
+    out
+}
+
 /// What the fences should be, as the IAM plan's own [`Desired`] policies,
 /// from the grants `desired` (grant policies) and the fences `observed`:
 /// every active grant's sessions of each role it may assume, and every
 /// statement read back that is still needed at `now` — moved to end at
 /// `now` when its grant was deleted early. Also the grants that go
 /// unfenced, and refusals of those whose role says `require_fence`.
+///
+/// The statements of `ended` grants come from git: written whether or not
+/// the fence still holds them, and a fence found without one, or with one
+/// loosened, is drift ([`FenceDrift`]). Statements read back whose grant
+/// git does not name are kept while needed (they only deny).
 pub fn plan(
     policy: &Policy,
     desired: &[Desired],
     observed: &BTreeMap<String, Observation>,
     known: &Known,
+    ended: &[Ended],
     now: DateTime<Utc>,
-) -> (Vec<Desired>, Vec<Unfenced>, Vec<Refusal>) {
+) -> (Vec<Desired>, Vec<Unfenced>, Vec<Refusal>, Vec<FenceDrift>) {
     let repository = policy.repository();
     let (mut unfenced, mut refused) = (Vec::new(), Vec::new());
     // (fencing provider, role ARN) → the grants fenced there.
@@ -251,6 +363,24 @@ pub fn plan(
                     None => continue,
                     Some(o) if find_role(o, &arn).is_none() => {
                         Err(format!("the role does not exist in {}", fp.name))
+                    }
+                    // A session of a role that can write IAM can rewrite
+                    // the fence on it, and chain into roles no fence
+                    // reaches: admin-like, so the role must say so.
+                    Some(o)
+                        if !role.allow_admin
+                            && find_role(o, &arn)
+                                .is_some_and(|(name, _)| o.iam_writers.contains(name)) =>
+                    {
+                        refused.push(Refusal {
+                            grant: d.grant.clone(),
+                            provider: d.provider.clone(),
+                            why: format!(
+                                "{arn} can write IAM, so a session of it could strip its own fence and outlive the window: set `allow_admin: true` on role `{}` to accept that, or assume a role that cannot write IAM",
+                                role.name
+                            ),
+                        });
+                        continue;
                     }
                     Some(_) => Ok((fp, user)),
                 },
@@ -280,7 +410,53 @@ pub fn plan(
             }
         }
     }
-    // Statements read back: kept while needed, ended now if deleted early.
+    // Statements of ended grants, from git.
+    let from_git = ended_fences(policy, ended, observed, now);
+    let mut drift = Vec::new();
+    for (key, wanted) in &from_git {
+        let found: Vec<Fenced> = observed
+            .get(&key.0)
+            .into_iter()
+            .flat_map(|o| &o.policies)
+            .filter(|p| {
+                is_fence_name(&p.name) && p.grant.as_deref() == Some(label(&key.1).as_str())
+            })
+            .flat_map(|p| read(&p.document))
+            .collect();
+        let active: BTreeSet<String> = fences
+            .get(key)
+            .map(|f| f.iter().map(|f| f.sid.clone()).collect())
+            .unwrap_or_default();
+        for (f, original) in wanted.iter().filter(|(f, _)| !active.contains(&f.sid)) {
+            let why = match found.iter().find(|o| o.sid == f.sid) {
+                None => Some("was missing"),
+                // A run that has not yet cut an early revoke finds the
+                // window's own end: that is no tampering.
+                Some(o)
+                    if o.session_name != f.session_name
+                        || o.start != f.start
+                        || o.issued_until < f.issued_until
+                        || (o.end > f.end && o.end != *original) =>
+                {
+                    Some("was loosened")
+                }
+                Some(_) => None,
+            };
+            if let Some(why) = why {
+                drift.push(FenceDrift {
+                    provider: key.0.clone(),
+                    fence: label(&key.1),
+                    why: format!(
+                        "the statement fencing {}'s sessions of grant {} {why}: restored from git",
+                        f.session_name, f.grant
+                    ),
+                });
+            }
+            fences.entry(key.clone()).or_default().push(f.clone());
+        }
+    }
+    // Statements read back: kept while needed, ended now if deleted early,
+    // unless git says what they are.
     let by_sid: BTreeMap<String, (&String, RevokeReason)> = known
         .iter()
         .map(|(id, reason)| (sid(id), (id, *reason)))
@@ -295,7 +471,16 @@ pub fn plan(
                 .get(&key)
                 .map(|f| f.iter().map(|f| f.sid.clone()).collect())
                 .unwrap_or_default();
+            let derived: BTreeSet<&String> = from_git
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .map(|(f, _)| &f.sid)
+                .collect();
             for mut f in read(&p.document) {
+                if derived.contains(&f.sid) {
+                    continue;
+                }
                 if active.contains(&f.sid) {
                     continue;
                 }
@@ -329,7 +514,11 @@ pub fn plan(
             continue;
         };
         let start = fenced.iter().map(|f| f.start).min().unwrap_or(now);
-        let end = fenced.iter().map(|f| f.end).max().unwrap_or(now);
+        let end = fenced
+            .iter()
+            .map(|f| f.issued_until.max(f.end))
+            .max()
+            .unwrap_or(now);
         for (n, document) in docs.into_iter().enumerate() {
             out.push(Desired {
                 grant: label(&arn),
@@ -344,7 +533,7 @@ pub fn plan(
             });
         }
     }
-    (out, unfenced, refused)
+    (out, unfenced, refused, drift)
 }
 
 #[cfg(test)]

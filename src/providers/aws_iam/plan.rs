@@ -127,6 +127,12 @@ pub struct Observation {
     /// Every role in the account by name, with its unique id (`AROA…`):
     /// what a fence's `aws:userid` names.
     pub roles: BTreeMap<String, String>,
+    /// The roles (by name) whose own policies can write IAM: an inline or
+    /// customer-managed policy that allows an IAM write
+    /// ([`crate::validate::policy::document_writes_iam`]), or AWS's
+    /// `AdministratorAccess` or `IAMFullAccess`. A session of such a role
+    /// could rewrite the fence on it.
+    pub iam_writers: BTreeSet<String>,
 }
 
 /// IAM's quota of managed policies attached to one user or role, read once
@@ -171,6 +177,24 @@ fn key(identity: &Identity) -> (u8, String) {
 
 fn same(a: &Identity, b: &Identity) -> bool {
     key(a) == key(b)
+}
+
+/// Names each grant's identity as IAM spells it in the account read:
+/// `people` may write `Alice` for IAM's `alice`. IAM finds either, but a
+/// session's `aws:userid` carries IAM's spelling (the grant pins the session
+/// name to `${aws:username}`), and a fence compares it case-sensitively.
+/// An identity not found is left as written (the plan refuses its grant).
+pub fn spell_as_iam(desired: &mut [Desired], observed: &BTreeMap<String, Observation>) {
+    for d in desired {
+        d.attach_to = as_iam_spells(observed.get(&d.provider), &d.attach_to);
+    }
+}
+
+/// `identity` as the account `o` read spells it, or as given when not found.
+pub fn as_iam_spells(o: Option<&Observation>, identity: &Identity) -> Identity {
+    o.and_then(|o| o.identities.keys().find(|i| same(i, identity)))
+        .unwrap_or(identity)
+        .clone()
 }
 
 /// One change to make in an account.
@@ -755,6 +779,7 @@ mod tests {
                 identities,
                 quota: AttachQuota::default(),
                 roles: BTreeMap::new(),
+                iam_writers: BTreeSet::new(),
             },
         )])
     }

@@ -227,10 +227,14 @@ impl AwsIdentityCenter {
             return Ok(None);
         };
         let name = ps.name().unwrap_or_default();
-        let Some(grant) =
-            document::owned_grant(&self.repository, name, ps.description().unwrap_or_default())
-        else {
-            return Ok(None);
+        let description = ps.description().unwrap_or_default();
+        // A name of gitgrant's whose description is not ours may be ours
+        // with its marker tampered with: read it, unclaimed (grant ""), and
+        // let the plan claim it by the name its grant gets, or leave it.
+        let grant = match document::owned_grant(&self.repository, name, description) {
+            Some(g) => Some(g),
+            None if name.starts_with(document::NAME_PREFIX) => None,
+            None => return Ok(None),
         };
         let inline = self
             .admin
@@ -246,13 +250,12 @@ impl AwsIdentityCenter {
             .map(|p| serde_json::from_str(p).unwrap_or(serde_json::Value::String(p.to_string())));
         let (managed_policies, customer_managed_policies) = self.attachments(arn).await?;
         // Where it is provisioned, and where its role says it should be.
-        let mut accounts: BTreeSet<String> = self
-            .role_accounts
-            .get(&grant.role)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let mut accounts: BTreeSet<String> = match &grant {
+            Some(g) => self.role_accounts.get(&g.role).cloned().unwrap_or_default(),
+            None => self.role_accounts.values().flatten().cloned().collect(),
+        }
+        .into_iter()
+        .collect();
         let mut token = None;
         loop {
             let page = self
@@ -305,7 +308,8 @@ impl AwsIdentityCenter {
             provider: self.name.clone(),
             arn: arn.to_string(),
             name: name.to_string(),
-            grant: grant.to_string(),
+            grant: grant.map(|g| g.to_string()).unwrap_or_default(),
+            description: description.to_string(),
             session_duration: ps.session_duration().map(str::to_string),
             inline_policy,
             managed_policies,
@@ -698,13 +702,16 @@ impl Provider for AwsIdentityCenter {
                     self.unassign(&o.arn, a).await?;
                 }
                 let mut changed = false;
-                if o.session_duration.as_deref() != Some(d.session_duration.as_str()) {
+                if o.session_duration.as_deref() != Some(d.session_duration.as_str())
+                    || o.description != d.description
+                {
                     conflicted(|| {
                         self.admin
                             .update_permission_set()
                             .instance_arn(&self.instance)
                             .permission_set_arn(&o.arn)
                             .session_duration(&d.session_duration)
+                            .description(&d.description)
                             .send()
                     })
                     .await

@@ -112,8 +112,11 @@ pub struct Observed {
     pub arn: String,
     /// Its name.
     pub name: String,
-    /// The grant its name and description record.
+    /// The grant its name and description record (or, when its
+    /// description was tampered with, the one [`claim`] finds by its name).
     pub grant: String,
+    /// Its description as found: gitgrant's marker, unless tampered with.
+    pub description: String,
     /// Its session duration.
     pub session_duration: Option<String>,
     /// Its inline policy, when it has one.
@@ -317,11 +320,44 @@ impl Change {
     }
 }
 
+/// Claims the permission sets read without gitgrant's marker (grant
+/// `""`: a name of gitgrant's, a description that is not this
+/// repository's) by what gitgrant recorded: the name `ids` (the grants
+/// active or known to have gone) get. One whose name no such grant gets is
+/// not ours, and is dropped from the observation.
+pub fn claim(observed: &mut BTreeMap<String, Observation>, repository: &str, ids: &[String]) {
+    let names: BTreeMap<String, &String> = ids
+        .iter()
+        .filter_map(|id| {
+            let g = crate::grant::GrantId::from_path(&format!("grants/{id}.yaml"))?;
+            Some((document::permission_set_name(repository, &g), id))
+        })
+        .collect();
+    for o in observed.values_mut() {
+        o.permission_sets.retain_mut(|p| {
+            if !p.grant.is_empty() {
+                return true;
+            }
+            match names.get(&p.name) {
+                Some(id) => {
+                    p.grant = (*id).clone();
+                    true
+                }
+                None => false,
+            }
+        });
+    }
+}
+
 /// The differences of a permission set from its desired state.
 fn update(d: &Desired, o: &Observed, user_id: &str) -> Option<Change> {
     let mut drift = Vec::new();
+    if o.description != d.description {
+        drift.push("its description, gitgrant's marker, was changed: written again".to_string());
+    }
     let rewrite = o.inline_policy.as_ref() != Some(&d.inline_policy)
-        || o.session_duration.as_deref() != Some(d.session_duration.as_str());
+        || o.session_duration.as_deref() != Some(d.session_duration.as_str())
+        || o.description != d.description;
     if let Some(found) = &o.inline_policy
         && rewrite
         && !is_gitgrant_shaped(found)
@@ -587,6 +623,7 @@ mod tests {
             arn: "arn:aws:sso:::permissionSet/ssoins-1/ps-1".into(),
             name: d.name.clone(),
             grant: d.grant.clone(),
+            description: d.description.clone(),
             session_duration: Some(d.session_duration.clone()),
             inline_policy: Some(d.inline_policy.clone()),
             managed_policies: d.managed_policies.clone(),
