@@ -237,6 +237,9 @@ pub struct Landed {
     /// Its window as it is now, when the caller knows it: a rule must fit
     /// the longer of this and the window it landed with.
     pub window: Option<crate::grant::Window>,
+    /// The windows of the subject's other grants of the role on the
+    /// branch: a rule counts those that adjoin this one with it.
+    pub neighbours: Vec<crate::grant::Window>,
 }
 
 impl Need {
@@ -264,6 +267,7 @@ impl Landed {
             break_glass: role.break_glass,
             commit,
             window: None,
+            neighbours: Vec::new(),
         }
     }
 }

@@ -232,7 +232,12 @@ pub async fn prepare(
             .filter(|g| changing.contains(g.id.to_string().as_str()))
             .filter_map(|g| Some((*g, landed_in.get(&g.id.path())?.clone())))
             .collect();
-        let items = crate::github::evidence::landed_items(&policy, &grants);
+        let all: Vec<(&Grant, crate::git::Landing)> = validation
+            .grants
+            .iter()
+            .filter_map(|g| Some((g, landed_in.get(&g.id.path())?.clone())))
+            .collect();
+        let items = crate::github::evidence::landed_items(&policy, &grants, &all);
         let mut oncall = crate::oncall::OnCall::from_env();
         approvals = crate::github::evidence::landed(repo, gh, &options.branch, &items, &mut oncall)
             .await?

@@ -54,6 +54,22 @@ pub async fn judge_pull(
     let author = gitgrant::github::evidence::requester(approvals.as_deref_mut(), &ch.policy, pull)
         .await?
         .unwrap_or_default();
+    // The base's grants, each with its landing, and the pull request's
+    // (landing now): a rule counts adjoining windows of one subject and
+    // role together.
+    let base = repo.snapshot(ch.base)?;
+    let base_paths: Vec<String> = base.grants.iter().map(|f| f.path.clone()).collect();
+    let base_landings = repo.landings(ch.base, &base_paths)?;
+    let base_grants: Vec<(Grant, Option<chrono::DateTime<chrono::Utc>>)> = base
+        .grants
+        .iter()
+        .filter(|f| !ch.deleted.contains(&f.path) && !grants.iter().any(|g| g.id.path() == f.path))
+        .filter_map(|f| {
+            let landed = base_landings.get(&f.path).map(|l| l.time);
+            let g = gitgrant::validate::read_grant(Some(&ch.policy), f, now, landed).0?;
+            Some((g, landed))
+        })
+        .collect();
     let mut found = Vec::new();
     for g in grants {
         let Some(role) = ch.policy.roles.get(g.role()) else {
@@ -84,7 +100,17 @@ pub async fn judge_pull(
             ),
         };
         if !e.met() && !role.auto_approve.is_empty() {
-            let ask = Ask::landing_at(&ch.policy, role, g, &author, now);
+            let neighbours = gitgrant::github::evidence::neighbours(
+                g,
+                base_grants
+                    .iter()
+                    .map(|(o, l)| (o, *l))
+                    .chain(grants.iter().map(|o| (*o, Some(now)))),
+            );
+            let ask = Ask {
+                neighbours: &neighbours,
+                ..Ask::landing_at(&ch.policy, role, g, &author, now)
+            };
             e.rules = Some(judge_rules(approvals.as_deref_mut(), &mut oncall, ask).await?);
         }
         found.push(Found::Judged(e));
@@ -163,7 +189,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         }
     }
     let refs: Vec<(&Grant, Landing)> = grants.iter().map(|(g, l)| (g, l.clone())).collect();
-    let items = landed_items(&policy, &refs);
+    let items = landed_items(&policy, &refs, &refs);
     let mut oncall = gitgrant::oncall::OnCall::from_env();
     let found: BTreeMap<String, Found> = rt
         .block_on(landed(&repo, &gh, &args.branch, &items, &mut oncall))?
