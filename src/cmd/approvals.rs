@@ -11,7 +11,8 @@ use gitgrant::github::evidence::{
     Approvals, Ask, codeowners_at, judge_rules, landed, landed_items,
 };
 use gitgrant::github::{GitHub, Pull};
-use gitgrant::grant::Grant;
+use gitgrant::grant::{Grant, GrantId};
+use gitgrant::snapshot::{Content, SourceFile};
 
 /// Show the approval evidence of grants: the pull request that landed each,
 /// the code owners who approved its final head, and whether the role's
@@ -80,25 +81,7 @@ pub async fn judge_pull(
             continue;
         }
         let need = Need::new(role, g.id.path(), g.subject.clone());
-        let mut e = match approvals.as_deref_mut() {
-            Some(a) => a
-                .judge(pull, std::slice::from_ref(&need), &owners)
-                .await?
-                .remove(0),
-            None => gitgrant::approval::evaluate(
-                &gitgrant::approval::PullFacts {
-                    pr: pull.number,
-                    author: &pull.user.login,
-                    head: &pull.head.sha,
-                    reviews: &[],
-                },
-                &need.path,
-                &need.subject,
-                need.owners(&owners),
-                &BTreeMap::new(),
-                need.required,
-            ),
-        };
+        let mut e = judge_need(approvals.as_deref_mut(), pull, &need, &owners).await?;
         if !e.met() && !role.auto_approve.is_empty() {
             let neighbours = gitgrant::github::evidence::neighbours(
                 g,
@@ -115,7 +98,74 @@ pub async fn judge_pull(
         }
         found.push(Found::Judged(e));
     }
+    // A deletion revokes someone's access: CODEOWNERS guards it where it
+    // owns the file; where it leaves the file unowned (roles with rules,
+    // break-glass roles) the grant's subject, or a requester for others,
+    // may delete it, and anyone else needs the role's quorum.
+    for path in &ch.deleted {
+        let Some(role) = GrantId::from_path(path).and_then(|id| ch.policy.roles.get(&id.role))
+        else {
+            continue;
+        };
+        if !owners.owners(path).is_empty() {
+            continue;
+        }
+        let subject = match repo.text_at(ch.base, path)? {
+            Some(text) => {
+                let file = SourceFile {
+                    path: path.clone(),
+                    content: Content::Bytes(text.into_bytes()),
+                };
+                gitgrant::validate::read_grant(Some(&ch.policy), &file, now, None)
+                    .0
+                    .map(|g| g.subject.to_lowercase())
+            }
+            None => None,
+        };
+        if subject.as_deref() == Some(author.as_str())
+            || super::check::may_ask_for_others(approvals.as_deref_mut(), &role.requesters, &author)
+                .await?
+        {
+            continue;
+        }
+        let mut need = Need::new(role, path.clone(), subject.unwrap_or_default());
+        need.required = need.required.max(1);
+        if need.approvers.is_empty() {
+            need.approvers = vec![ch.policy.security_team.to_lowercase()];
+        }
+        let e = judge_need(approvals.as_deref_mut(), pull, &need, &owners).await?;
+        found.push(Found::Judged(e));
+    }
     Ok(found)
+}
+
+/// `need` judged on `pull`'s reviews (with GitHub; without, no review
+/// counts).
+async fn judge_need(
+    approvals: Option<&mut Approvals<'_>>,
+    pull: &Pull,
+    need: &Need,
+    owners: &gitgrant::codeowners::Codeowners,
+) -> anyhow::Result<gitgrant::approval::Evidence> {
+    Ok(match approvals {
+        Some(a) => a
+            .judge(pull, std::slice::from_ref(need), owners)
+            .await?
+            .remove(0),
+        None => gitgrant::approval::evaluate(
+            &gitgrant::approval::PullFacts {
+                pr: pull.number,
+                author: &pull.user.login,
+                head: &pull.head.sha,
+                reviews: &[],
+            },
+            &need.path,
+            &need.subject,
+            need.owners(owners),
+            &BTreeMap::new(),
+            need.required,
+        ),
+    })
 }
 
 /// Judges an open pull request's grant files; prints and returns the exit

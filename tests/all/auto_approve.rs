@@ -642,3 +642,27 @@ fn four_back_to_back_hours_in_one_pull_request_get_no_hour_from_a_one_hour_rule(
         "{json:#}"
     );
 }
+
+#[test]
+fn deleting_someone_elses_grant_of_an_unowned_role_needs_its_subject_or_the_quorum() {
+    let s = alice_on_call_on_monday();
+    let n = s.pr("alice", "oncall-ro", "1h");
+    s.f.merge(n, "2026-11-23T09:00:00Z");
+    s.expect_applied("2026-11-23T09:05:00Z", &["alice"]);
+    // CODEOWNERS leaves grants/oncall-ro/ unowned (rules approve there), so
+    // no review guards a pull request that deletes alice's grant.
+    let path = "grants/oncall-ro/alice-1.yaml";
+    let mallory = s.f.open_pr("mallory", "revoke-alice", &[(path, None)]);
+    let out = s.expect_check(mallory, "2026-11-23T09:10:00Z", 1, "need their approvals");
+    assert!(
+        out.contains(&format!("FAIL {path}: PR #{mallory}: 0 of 1 approval(s)")),
+        "{out}"
+    );
+    // Alice may end her own access early.
+    let own = s.f.open_pr("alice", "revoke-own", &[(path, None)]);
+    s.expect_check(own, "2026-11-23T09:10:00Z", 0, "is valid");
+    // A lead's approval of mallory's pull request is the role's quorum.
+    s.f.fake.review(mallory, "carol", "APPROVED");
+    let out = s.check(mallory, "pull_request_review", "2026-11-23T09:11:00Z");
+    assert!(out.status.success(), "{}", text(&out));
+}
