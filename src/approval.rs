@@ -240,6 +240,8 @@ pub struct Landed {
     /// The windows of the subject's other grants of the role on the
     /// branch: a rule counts those that adjoin this one with it.
     pub neighbours: Vec<crate::grant::Window>,
+    /// When the grant landed, when `commit` is a later edit of its file.
+    pub landed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Need {
@@ -268,6 +270,7 @@ impl Landed {
             commit,
             window: None,
             neighbours: Vec::new(),
+            landed_at: None,
         }
     }
 }

@@ -434,6 +434,9 @@ async fn rules_at_landing(
     };
     let commit = repo.resolve(&g.commit)?;
     let at = repo.commit_time(commit)?;
+    // An edit is judged at its own commit on the file as it left it; the
+    // window still counts from the grant's landing.
+    let landed = g.landed_at.unwrap_or(at);
     let Some(text) = repo.text_at(commit, &g.need.path)? else {
         return Ok(None);
     };
@@ -441,17 +444,17 @@ async fn rules_at_landing(
         path: g.need.path.clone(),
         content: Content::Bytes(text.into_bytes()),
     };
-    let Some(grant) = crate::validate::read_grant(Some(policy), &file, at, Some(at)).0 else {
+    let Some(grant) = crate::validate::read_grant(Some(policy), &file, at, Some(landed)).0 else {
         return Ok(None);
     };
     // The window as it landed, or as it is now if an edit made it longer.
-    let window = grant.window(Some(at)).map(|w| Window {
+    let window = grant.window(Some(landed)).map(|w| Window {
         start: w.start,
         end: g.window.map_or(w.end, |n| n.end.max(w.end)),
     });
     let now = g.window.and_then(|w| w.length());
     let duration = grant
-        .window(Some(at))
+        .window(Some(landed))
         .and_then(|w| w.length())
         .map(|d| now.map_or(d, |n| n.max(d)));
     // A pull request the portal opened asks for its issue's author; one

@@ -666,3 +666,54 @@ fn deleting_someone_elses_grant_of_an_unowned_role_needs_its_subject_or_the_quor
     let out = s.check(mallory, "pull_request_review", "2026-11-23T09:11:00Z");
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn a_direct_push_that_turns_an_approved_grant_into_another_persons_gets_nothing_applied() {
+    let s = setup();
+    let path = "grants/ro/alice-1.yaml";
+    let n = s.pr("alice", "ro", "1h");
+    s.f.fake.review(n, "carol", "APPROVED");
+    s.f.merge(n, "2026-11-23T09:00:00Z");
+    s.expect_applied("2026-11-23T09:05:00Z", &["alice"]);
+    // Straight to main, past review: the same file now gives mallory 8h.
+    let widened = grant("mallory", "ro", "8h");
+    s.f.push_main(&[(path, Some(&widened))], "2026-11-23T09:10:00Z");
+    let (code, json) = s.reconcile("2026-11-23T09:15:00Z");
+    assert_eq!(code, 1, "{json:#}");
+    // Alice's approved hour keeps running; mallory gets nothing.
+    assert_eq!(users_of(&s.iam), [["alice"]], "{json:#}");
+    let refused = Setup::refused(&json);
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.contains(&format!("the edit of {path} in"))
+                && r.contains("has no approval evidence")
+                && r.contains("without a merged pull request")
+                && r.contains("the grant stays as")),
+        "{refused:?}"
+    );
+    assert!(
+        !json["approvals"][path]["approvers"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "the landing's evidence is still carol's: {json:#}"
+    );
+}
+
+#[test]
+fn a_reviewed_extension_of_an_auto_approved_grant_is_applied_and_nothing_is_revoked() {
+    let s = alice_on_call_on_monday();
+    let path = "grants/oncall-ro/alice-1.yaml";
+    let n = s.pr("alice", "oncall-ro", "1h");
+    s.f.merge(n, "2026-11-23T09:00:00Z");
+    s.expect_applied("2026-11-23T09:05:00Z", &["alice"]);
+    // Three hours are over the rule's one: a lead reviews the extension.
+    let longer = grant("alice", "oncall-ro", "3h");
+    let m = s.f.open_pr("alice", "extend", &[(path, Some(&longer))]);
+    s.f.fake.review(m, "carol", "APPROVED");
+    s.f.merge(m, "2026-11-23T09:30:00Z");
+    let json = s.expect_applied("2026-11-23T09:35:00Z", &["alice"]);
+    assert!(Setup::refused(&json).is_empty(), "{json:#}");
+    let changes = json["plan"]["changes"].to_string();
+    assert!(!changes.contains("revoke"), "{json:#}");
+}
