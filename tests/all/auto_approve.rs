@@ -717,3 +717,51 @@ fn a_reviewed_extension_of_an_auto_approved_grant_is_applied_and_nothing_is_revo
     let changes = json["plan"]["changes"].to_string();
     assert!(!changes.contains("revoke"), "{json:#}");
 }
+
+#[test]
+fn an_hour_that_outlasts_the_on_call_shift_is_not_approved_by_the_on_call_rule() {
+    let s = setup();
+    // Alice's shift ends a quarter of an hour into the hour she asks for;
+    // bob's two back-to-back shifts cover his hour without a gap.
+    s.oncall.shift(
+        "PABC123",
+        "alice@acme.com",
+        "2026-11-23T06:00:00Z",
+        "2026-11-23T09:15:00Z",
+    );
+    s.oncall.shift(
+        "PABC123",
+        "bob@acme.com",
+        "2026-11-23T06:00:00Z",
+        "2026-11-23T09:30:00Z",
+    );
+    s.oncall.shift(
+        "PABC123",
+        "bob@acme.com",
+        "2026-11-23T09:30:00Z",
+        "2026-11-23T12:00:00Z",
+    );
+    let alice = s.pr("alice", "oncall-ro", "1h");
+    let bob = s.pr("bob", "oncall-ro", "1h");
+    s.expect_check(
+        alice,
+        "2026-11-23T09:00:00Z",
+        1,
+        "alice was not on call in PagerDuty schedule PABC123 for the whole window",
+    );
+    s.expect_check(bob, "2026-11-23T09:00:00Z", 0, "approved by rule on-call");
+    s.f.merge(alice, "2026-11-23T09:00:00Z");
+    s.f.merge(bob, "2026-11-23T09:01:00Z");
+    let (code, json) = s.reconcile("2026-11-23T09:05:00Z");
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(users_of(&s.iam), [["bob"]], "{json:#}");
+    assert!(
+        s.oncall
+            .requests()
+            .iter()
+            .any(|r| r.contains("since=2026-11-23T09%3A00%3A00Z")
+                && r.contains("until=2026-11-23T10%3A00%3A00Z")),
+        "{:?}",
+        s.oncall.requests()
+    );
+}
