@@ -449,6 +449,16 @@ fn comment(
             s,
             "- **Revokes** `{id}` early: its access ends on the next reconcile."
         );
+        if let Some(Found::Judged(e)) = judged.iter().find(|f| f.path() == path)
+            && !e.met()
+        {
+            let _ = writeln!(
+                s,
+                "  It is another person's grant, in a file CODEOWNERS leaves unowned: deleting it needs {} approval(s) at the latest commit from: {}.",
+                e.required,
+                e.owners.join(", ")
+            );
+        }
     }
     if !violations.is_empty() {
         let _ = writeln!(

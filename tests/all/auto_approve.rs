@@ -658,6 +658,12 @@ fn deleting_someone_elses_grant_of_an_unowned_role_needs_its_subject_or_the_quor
         out.contains(&format!("FAIL {path}: PR #{mallory}: 0 of 1 approval(s)")),
         "{out}"
     );
+    let comment = s.f.fake.comments(mallory).pop().unwrap();
+    assert!(
+        comment
+            .contains("deleting it needs 1 approval(s) at the latest commit from: @acme/sre-leads"),
+        "{comment}"
+    );
     // Alice may end her own access early.
     let own = s.f.open_pr("alice", "revoke-own", &[(path, None)]);
     s.expect_check(own, "2026-11-23T09:10:00Z", 0, "is valid");
