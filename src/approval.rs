@@ -237,6 +237,11 @@ pub struct Landed {
     /// Its window as it is now, when the caller knows it: a rule must fit
     /// the longer of this and the window it landed with.
     pub window: Option<crate::grant::Window>,
+    /// The windows of the subject's other grants of the role on the
+    /// branch: a rule counts those that adjoin this one with it.
+    pub neighbours: Vec<crate::grant::Window>,
+    /// When the grant landed, when `commit` is a later edit of its file.
+    pub landed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Need {
@@ -264,6 +269,8 @@ impl Landed {
             break_glass: role.break_glass,
             commit,
             window: None,
+            neighbours: Vec::new(),
+            landed_at: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Auto-approval rules, judged as pure values (issue 14, head start): a
-//! grant is approved by a rule when every condition of the rule holds at
-//! the moment the grant landed. Nothing here reads git, GitHub or an
+//! grant is approved by a rule when every condition of the rule holds over
+//! the whole window it approves, and that window starts at the landing
+//! (within [`START_SLACK`]). Nothing here reads git, GitHub or an
 //! on-call schedule: the caller gathers those facts into [`Facts`], so the
 //! check and the reconciler judge alike and the reconciler never trusts
 //! the check's verdict.
@@ -13,7 +14,13 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::duration::GrantDuration;
+use crate::grant::Window;
 use crate::policy::Requester;
+
+/// How long after its landing a rule-approved window may start: a rule
+/// approves access that begins when it lands, not a window booked for
+/// later (when the rule's conditions were never asked about).
+pub const START_SLACK: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// Office hours: the days and the times of day, in a time zone, in which a
 /// grant may land. `from` is inside, `to` is not.
@@ -96,6 +103,18 @@ impl Hours {
         let time = local.time();
         self.days.contains(&local.weekday()) && self.from <= time && time < self.to
     }
+
+    /// Whether every instant of `window` falls inside: its start and its
+    /// last instant are inside on the same local day (the hours of one day
+    /// are one interval, so nothing between them is outside).
+    pub fn covers(&self, window: &Window) -> bool {
+        let last = window.end - chrono::TimeDelta::nanoseconds(1);
+        let day = |t: DateTime<Utc>| t.with_timezone(&self.time_zone).date_naive();
+        window.start < window.end
+            && self.contains(window.start)
+            && self.contains(last)
+            && day(window.start) == day(last)
+    }
 }
 
 impl fmt::Display for Hours {
@@ -126,9 +145,9 @@ pub struct Rule {
     /// Who it admits as subjects; empty: whoever the role admits. (Teams
     /// are resolved by the caller into `Facts::requester_admitted`.)
     pub requesters: Vec<Requester>,
-    /// Hours in which the grant must land.
+    /// Hours that must hold the grant's whole window.
     pub hours: Option<Hours>,
-    /// The schedule that must have the subject on call.
+    /// The schedule that must have the subject on call for the whole window.
     pub on_call: Option<Schedule>,
     /// Whether the grant must carry a ticket matching the role's pattern.
     pub require_ticket: bool,
@@ -161,7 +180,7 @@ impl Rule {
             c.push(format!("on call in {s}"));
         }
         if let Some(h) = &self.hours {
-            c.push(format!("landing {h}"));
+            c.push(format!("the whole window within {h}"));
         }
         if let Some(d) = self.max_duration {
             c.push(format!("at most {d}"));
@@ -187,17 +206,41 @@ pub struct Facts {
     /// Whether the rule's `requesters` admit the subject (teams resolved
     /// through GitHub by the caller); `None` when that could not be found.
     pub requester_admitted: Option<bool>,
-    /// The grant's whole window; `None` when it cannot be computed.
+    /// What counts against `max_duration`: the grant's whole window,
+    /// joined with the windows of the subject's other grants of the role
+    /// that overlap or adjoin it; `None` when it cannot be computed.
     pub duration: Option<GrantDuration>,
+    /// The window the rule approves (from its landing at the earliest);
+    /// `None` when it cannot be computed.
+    pub window: Option<Window>,
     /// The subject's email in the policy, which schedules name people by.
     pub email: Option<String>,
     /// When it landed.
     pub landed: DateTime<Utc>,
     /// Whether it carries a ticket matching the role's pattern.
     pub ticket_matches: bool,
-    /// Whether the schedule had the subject on call at `landed`; `None`
-    /// when the schedule could not be read (which approves nothing).
+    /// Whether the schedule has the subject on call for every instant of
+    /// `window`; `None` when the schedule could not be read (which approves
+    /// nothing).
     pub on_call: Option<bool>,
+}
+
+/// `window` joined with every window of `others` that overlaps or adjoins
+/// it, and theirs in turn: the span of continuous access they give.
+pub fn joined(window: Window, others: &[Window]) -> Window {
+    let mut span = window;
+    loop {
+        let before = span;
+        for o in others {
+            if o.start <= span.end && span.start <= o.end {
+                span.start = span.start.min(o.start);
+                span.end = span.end.max(o.end);
+            }
+        }
+        if span == before {
+            return span;
+        }
+    }
 }
 
 /// Why a rule does not approve a grant, each failing condition in words;
@@ -212,7 +255,9 @@ pub fn unmet(rule: &Rule, facts: &Facts) -> Vec<String> {
     }
     if let Some(max) = rule.max_duration {
         match facts.duration {
-            Some(d) if d > max => why.push(format!("the window is {d}, over the rule's {max}")),
+            Some(d) if d > max => why.push(format!(
+                "the window is {d}, over the rule's {max} (counting the subject's adjoining windows of the role)"
+            )),
             Some(_) => {}
             None => why.push("the window cannot be computed".into()),
         }
@@ -222,13 +267,26 @@ pub fn unmet(rule: &Rule, facts: &Facts) -> Vec<String> {
         Some(false) => why.push(format!("{} is not among its requesters", facts.subject)),
         None => why.push("its requesters' teams could not be read".into()),
     }
-    if let Some(hours) = &rule.hours
-        && !hours.contains(facts.landed)
-    {
-        let local = facts.landed.with_timezone(&hours.time_zone);
+    let Some(window) = facts.window else {
+        why.push("the window cannot be computed".into());
+        return why;
+    };
+    if window.start > facts.landed + START_SLACK {
         why.push(format!(
-            "it landed {} ({}), outside {hours}",
-            local.format("%a %H:%M"),
+            "the window starts {}, over {} after it landed ({}): a rule approves only access that starts when it lands",
+            crate::grant::fmt_time(window.start),
+            GrantDuration::from_delta(START_SLACK).map_or_else(String::new, |d| d.to_string()),
+            crate::grant::fmt_time(facts.landed),
+        ));
+    }
+    if let Some(hours) = &rule.hours
+        && !hours.covers(&window)
+    {
+        let local = |t: DateTime<Utc>| t.with_timezone(&hours.time_zone).format("%a %H:%M");
+        why.push(format!(
+            "the window {}–{} ({}) reaches outside {hours}",
+            local(window.start),
+            local(window.end),
             hours.time_zone
         ));
     }
@@ -240,7 +298,7 @@ pub fn unmet(rule: &Rule, facts: &Facts) -> Vec<String> {
             )),
             Some(true) => {}
             Some(false) => why.push(format!(
-                "{} was not on call in {schedule} when it landed",
+                "{} was not on call in {schedule} for the whole window",
                 facts.subject
             )),
             None => why.push(format!("{schedule} could not be read: nothing is approved")),
@@ -371,6 +429,44 @@ mod tests {
         );
     }
 
+    #[test]
+    fn hours_cover_a_window_only_when_every_instant_is_inside() {
+        let h = berlin_office();
+        let w = |a: &str, b: &str| Window {
+            start: t(a),
+            end: t(b),
+        };
+        // Tuesday 10:00–18:00 Berlin (CET): the end is outside, the last
+        // instant inside.
+        assert!(h.covers(&w("2026-11-24T09:00:00Z", "2026-11-24T17:00:00Z")));
+        assert!(!h.covers(&w("2026-11-24T09:00:00Z", "2026-11-24T17:00:01Z")));
+        // Friday 17:00 until Monday 10:00: both ends inside, the weekend not.
+        assert!(!h.covers(&w("2026-11-27T16:00:00Z", "2026-11-30T09:00:00Z")));
+        // Sunday night, whatever the landing.
+        assert!(!h.covers(&w("2026-11-29T21:00:00Z", "2026-11-29T22:00:00Z")));
+    }
+
+    #[test]
+    fn a_window_that_starts_after_the_slack_is_not_approved() {
+        let later = Facts {
+            window: Some(Window {
+                start: t("2026-11-28T10:00:00Z"),
+                end: t("2026-11-28T11:00:00Z"),
+            }),
+            ..facts()
+        };
+        let why = unmet(&on_call_rule(), &later);
+        assert!(why[0].contains("starts when it lands"), "{why:?}");
+        let within = Facts {
+            window: Some(Window {
+                start: t("2026-11-24T10:05:00Z"),
+                end: t("2026-11-24T11:00:00Z"),
+            }),
+            ..facts()
+        };
+        assert_eq!(unmet(&on_call_rule(), &within), Vec::<String>::new());
+    }
+
     fn on_call_rule() -> Rule {
         Rule {
             name: "on-call".into(),
@@ -390,6 +486,10 @@ mod tests {
             duration: Some("1h".parse().unwrap()),
             email: Some("alice@acme.com".into()),
             landed: t("2026-11-24T10:00:00Z"),
+            window: Some(Window {
+                start: t("2026-11-24T10:00:00Z"),
+                end: t("2026-11-24T11:00:00Z"),
+            }),
             ticket_matches: false,
             on_call: Some(true),
         }
@@ -433,6 +533,10 @@ mod tests {
         // 18:01 Berlin on a Tuesday in winter, and no ticket: two reasons.
         let late = Facts {
             landed: t("2026-11-24T17:01:00Z"),
+            window: Some(Window {
+                start: t("2026-11-24T17:01:00Z"),
+                end: t("2026-11-24T18:01:00Z"),
+            }),
             ..facts()
         };
         let why = unmet(&office, &late);

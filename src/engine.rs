@@ -231,12 +231,7 @@ pub async fn prepare(
 
     // Nothing is planned in a provider that was not read: its grants are
     // neither granted nor refused, and the plan says it was not compared.
-    state
-        .wanted
-        .retain(|w| !unreadable.iter().any(|u| u.provider == w.provider()));
-    state
-        .refused
-        .retain(|r| !unreadable.iter().any(|u| u.provider == r.provider));
+    without_unreadable(&mut state, &unreadable);
     let mut plan = plan_fenced(
         &policy,
         &state.wanted,
@@ -270,15 +265,111 @@ pub async fn prepare(
             .filter(|g| changing.contains(g.id.to_string().as_str()))
             .filter_map(|g| Some((*g, landed_in.get(&g.id.path())?.clone())))
             .collect();
-        let items = crate::github::evidence::landed_items(&policy, &grants);
+        let all: Vec<(&Grant, crate::git::Landing)> = validation
+            .grants
+            .iter()
+            .filter_map(|g| Some((g, landed_in.get(&g.id.path())?.clone())))
+            .collect();
+        // The landing and each edit since are judged on their own, each on
+        // the file as its commit left it.
+        let mut items = crate::github::evidence::landed_items(&policy, &grants, &all);
+        let landings_judged = items.len();
+        let mut edits: Vec<(String, CommitId, crate::git::Landing)> = Vec::new();
+        for item in items.iter_mut() {
+            item.window = None;
+        }
+        for i in 0..landings_judged {
+            let path = items[i].need.path.clone();
+            let Some(landing) = landed_in.get(&path) else {
+                continue;
+            };
+            for c in repo.edits_since(tip, landing.commit, &path)? {
+                let mut edit = items[i].clone();
+                if let Some(g) = grant_at(repo, &policy, c, &path, landing.time, now)? {
+                    edit.need.subject = g.subject;
+                }
+                edit.commit = c.to_string();
+                edit.landed_at = Some(landing.time);
+                items.push(edit);
+                edits.push((path.clone(), c, landing.clone()));
+            }
+        }
         let mut oncall = crate::oncall::OnCall::from_env();
-        approvals = crate::github::evidence::landed(repo, gh, &options.branch, &items, &mut oncall)
-            .await?
+        let mut found =
+            crate::github::evidence::landed(repo, gh, &options.branch, &items, &mut oncall).await?;
+        let edit_found = found.split_off(landings_judged.min(found.len()));
+        approvals = found
             .into_iter()
             .map(|f| (f.path().to_string(), f))
             .collect();
-        if approvals.values().any(|f| !f.ok()) {
+        // A grant whose landing is approved keeps running as the last
+        // evidenced version left its file; the first edit without evidence
+        // and every later one are not applied.
+        let mut kept: BTreeMap<String, (Option<Grant>, String)> = BTreeMap::new();
+        let mut last_good: BTreeMap<String, CommitId> = BTreeMap::new();
+        for ((path, commit, landing), f) in edits.iter().zip(&edit_found) {
+            if kept.contains_key(path) || !approvals.get(path).is_some_and(Found::ok) {
+                continue;
+            }
+            if f.ok() {
+                last_good.insert(path.clone(), *commit);
+                continue;
+            }
+            let good = last_good.get(path).copied().unwrap_or(landing.commit);
+            let grant = grant_at(repo, &policy, good, path, landing.time, now)?;
+            let why = format!(
+                "the edit of {path} in {} has no approval evidence (require_approval): {}; {}",
+                commit.short(),
+                f.why(),
+                match &grant {
+                    Some(_) => format!("the grant stays as {} left it", good.short()),
+                    None => format!("the file as {} left it is not valid", good.short()),
+                }
+            );
+            kept.insert(path.clone(), (grant, why));
+        }
+        if approvals.values().any(|f| !f.ok()) || !kept.is_empty() {
+            let grants_now: Vec<Grant> = validation
+                .grants
+                .iter()
+                .filter_map(|g| match kept.get(&g.id.path()) {
+                    Some((old, _)) => old.clone(),
+                    None => Some(g.clone()),
+                })
+                .collect();
+            let mut state = desired_state(
+                &policy,
+                &grants_now,
+                &landings,
+                now,
+                &tip.to_string(),
+                options.provider.as_deref(),
+            );
+            without_unreadable(&mut state, &unreadable);
+            for (id, reason) in &state.ended {
+                known.insert(id.clone(), *reason);
+            }
             refuse_unapproved(&approvals, &mut state.wanted, &mut state.refused);
+            for (path, (_, why)) in &kept {
+                let Some(id) = GrantId::from_path(path) else {
+                    continue;
+                };
+                for provider in policy
+                    .roles
+                    .get(&id.role)
+                    .map(|r| r.providers.clone())
+                    .unwrap_or_default()
+                {
+                    if unreadable.iter().any(|u| u.provider == provider) {
+                        continue;
+                    }
+                    state.refused.push(Refusal {
+                        grant: id.to_string(),
+                        provider,
+                        why: why.clone(),
+                    });
+                }
+            }
             plan = plan_fenced(
                 &policy,
                 &state.wanted,
@@ -341,6 +432,37 @@ pub async fn prepare(
             .collect(),
         signing,
     })))
+}
+
+/// `state` without what it wants or refuses in providers not read.
+fn without_unreadable(state: &mut crate::desired::DesiredState, unreadable: &[Unreadable]) {
+    state
+        .wanted
+        .retain(|w| !unreadable.iter().any(|u| u.provider == w.provider()));
+    state
+        .refused
+        .retain(|r| !unreadable.iter().any(|u| u.provider == r.provider));
+}
+
+/// The grant in `path` as `commit` left it, landed at `landed`; `None`
+/// when it is not there or not valid.
+fn grant_at(
+    repo: &Repo,
+    policy: &Policy,
+    commit: CommitId,
+    path: &str,
+    landed: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<Grant>, GitError> {
+    let Some(text) = repo.text_at(commit, path)? else {
+        return Ok(None);
+    };
+    let file = crate::snapshot::SourceFile {
+        path: path.to_string(),
+        content: crate::snapshot::Content::Bytes(text.into_bytes()),
+    };
+    let (grant, violations) = crate::validate::read_grant(Some(policy), &file, now, Some(landed));
+    Ok(grant.filter(|_| violations.is_empty()))
 }
 
 /// Grants without approval evidence are refused, in every provider.

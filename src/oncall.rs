@@ -1,5 +1,7 @@
-//! Who was on call: PagerDuty's `GET /oncalls` and Opsgenie's
-//! `GET /v2/schedules/{id}/on-calls`, asked about one person at one moment.
+//! Who is on call: PagerDuty's `GET /oncalls` (with `since`/`until`) and
+//! Opsgenie's `GET /v2/schedules/{id}/timeline`, asked about one person over
+//! one window: only shifts that cover every instant of it, one after the
+//! other with no gap, put them on call for it.
 //!
 //! An answer that cannot be had (no token, no connection, a timeout, an
 //! error status, a body of another shape) is an [`OnCallError`], which the
@@ -12,6 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use crate::auto_approve::Schedule;
+use crate::grant::Window;
 
 /// PagerDuty's API when `PAGERDUTY_API_URL` is not set.
 pub const PAGERDUTY_API: &str = "https://api.pagerduty.com";
@@ -65,13 +68,16 @@ pub enum OnCallError {
     },
 }
 
+/// One question: a schedule, a person (lower case), a window's start and end.
+type Asked = (Schedule, String, DateTime<Utc>, DateTime<Utc>);
+
 /// Asks on-call services, remembering each answer for the run.
 #[derive(Debug)]
 pub struct OnCall {
     client: Result<reqwest::Client, String>,
     pagerduty: (String, Option<String>),
     opsgenie: (String, Option<String>),
-    answers: BTreeMap<(Schedule, String, DateTime<Utc>), Result<bool, OnCallError>>,
+    answers: BTreeMap<Asked, Result<bool, OnCallError>>,
 }
 
 impl OnCall {
@@ -107,20 +113,26 @@ impl OnCall {
         }
     }
 
-    /// Whether the person `email` was on call in `schedule` at `at`.
-    pub async fn was_on_call(
+    /// Whether the person `email` is on call in `schedule` for every
+    /// instant of `window`.
+    pub async fn on_call_throughout(
         &mut self,
         schedule: &Schedule,
         email: &str,
-        at: DateTime<Utc>,
+        window: Window,
     ) -> Result<bool, OnCallError> {
-        let key = (schedule.clone(), email.to_lowercase(), at);
+        let key = (
+            schedule.clone(),
+            email.to_lowercase(),
+            window.start,
+            window.end,
+        );
         if let Some(a) = self.answers.get(&key) {
             return a.clone();
         }
         let answer = match schedule {
-            Schedule::PagerDuty(id) => self.pagerduty(id, &key.1, at).await,
-            Schedule::Opsgenie(id) => self.opsgenie(id, &key.1, at).await,
+            Schedule::PagerDuty(id) => self.pagerduty(id, &key.1, window).await,
+            Schedule::Opsgenie(id) => self.opsgenie(id, &key.1, window).await,
         };
         if let Err(e) = &answer {
             tracing::warn!("{e}");
@@ -133,13 +145,16 @@ impl OnCall {
         &mut self,
         id: &str,
         email: &str,
-        at: DateTime<Utc>,
+        window: Window,
     ) -> Result<bool, OnCallError> {
         const SERVICE: &str = "PagerDuty";
         let (base, token) = self.pagerduty.clone();
         let token = token.ok_or(OnCallError::NoToken("PAGERDUTY_TOKEN"))?;
-        let since = at.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let until = (at + chrono::TimeDelta::seconds(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
+        // Whole seconds, outward: the shifts must cover at least the window.
+        let since = window.start.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let until_at = window.end + chrono::TimeDelta::nanoseconds(999_999_999);
+        let until = until_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let mut shifts = Vec::new();
         let mut offset = 0u64;
         loop {
             let query = [
@@ -162,16 +177,21 @@ impl OnCall {
                     ],
                 )
                 .await?;
-            let found = page.oncalls.iter().any(|o| {
-                o.schedule.as_ref().is_none_or(|s| s.id == id)
-                    && o.user
-                        .email
-                        .as_deref()
-                        .is_some_and(|e| e.eq_ignore_ascii_case(email))
-                    && o.start.is_none_or(|s| s <= at)
-                    && o.end.is_none_or(|e| at < e)
-            });
-            if found {
+            // An entry without start or end is on call from before `since`
+            // or until after `until` (PagerDuty's null for a permanent one).
+            shifts.extend(
+                page.oncalls
+                    .iter()
+                    .filter(|o| {
+                        o.schedule.as_ref().is_none_or(|s| s.id == id)
+                            && o.user
+                                .email
+                                .as_deref()
+                                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+                    })
+                    .map(|o| (o.start.unwrap_or(window.start), o.end.unwrap_or(window.end))),
+            );
+            if covered(&mut shifts, window) {
                 return Ok(true);
             }
             if !page.more || page.oncalls.is_empty() {
@@ -185,30 +205,42 @@ impl OnCall {
         &mut self,
         id: &str,
         email: &str,
-        at: DateTime<Utc>,
+        window: Window,
     ) -> Result<bool, OnCallError> {
         const SERVICE: &str = "Opsgenie";
         let (base, key) = self.opsgenie.clone();
         let key = key.ok_or(OnCallError::NoToken("OPSGENIE_API_KEY"))?;
         let path = percent_encoding::utf8_percent_encode(id, PATH_SEGMENT);
-        let body: OpsgenieBody = self
+        // The timeline from the window's start, in whole days (its
+        // smallest unit) reaching past the window's end.
+        let days = (window.end - window.start).num_days() + 1;
+        let body: OpsgenieTimeline = self
             .get(
                 SERVICE,
                 id,
-                &format!("{base}/v2/schedules/{path}/on-calls"),
+                &format!("{base}/v2/schedules/{path}/timeline"),
                 &[
-                    ("scheduleIdentifierType", "id".to_string()),
-                    ("flat", "true".to_string()),
-                    ("date", at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                    ("identifierType", "id".to_string()),
+                    ("interval", days.to_string()),
+                    ("intervalUnit", "days".to_string()),
+                    (
+                        "date",
+                        window.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    ),
                 ],
                 &[("Authorization", format!("GenieKey {key}"))],
             )
             .await?;
-        Ok(body
+        let mut shifts: Vec<(DateTime<Utc>, DateTime<Utc>)> = body
             .data
-            .on_call_recipients
+            .final_timeline
+            .rotations
             .iter()
-            .any(|r| r.eq_ignore_ascii_case(email)))
+            .flat_map(|r| &r.periods)
+            .filter(|p| p.recipient.kind == "user" && p.recipient.name.eq_ignore_ascii_case(email))
+            .map(|p| (p.start_date, p.end_date))
+            .collect();
+        Ok(covered(&mut shifts, window))
     }
 
     /// One GET, asked again on throttling, a 5xx or no answer.
@@ -290,13 +322,87 @@ struct PagerDutyRef {
     id: String,
 }
 
-#[derive(Deserialize)]
-struct OpsgenieBody {
-    data: OpsgenieData,
+/// Whether `shifts` together cover every instant of `window` (sorts them).
+fn covered(shifts: &mut [(DateTime<Utc>, DateTime<Utc>)], window: Window) -> bool {
+    shifts.sort();
+    let mut reached = window.start;
+    for (start, end) in shifts.iter() {
+        if *start > reached {
+            break;
+        }
+        reached = reached.max(*end);
+        if reached >= window.end {
+            return true;
+        }
+    }
+    false
 }
 
 #[derive(Deserialize)]
-struct OpsgenieData {
-    #[serde(rename = "onCallRecipients", default)]
-    on_call_recipients: Vec<String>,
+struct OpsgenieTimeline {
+    data: OpsgenieTimelineData,
+}
+
+#[derive(Deserialize)]
+struct OpsgenieTimelineData {
+    #[serde(rename = "finalTimeline")]
+    final_timeline: OpsgenieFinal,
+}
+
+#[derive(Deserialize)]
+struct OpsgenieFinal {
+    #[serde(default)]
+    rotations: Vec<OpsgenieRotation>,
+}
+
+#[derive(Deserialize)]
+struct OpsgenieRotation {
+    #[serde(default)]
+    periods: Vec<OpsgeniePeriod>,
+}
+
+#[derive(Deserialize)]
+struct OpsgeniePeriod {
+    #[serde(rename = "startDate")]
+    start_date: DateTime<Utc>,
+    #[serde(rename = "endDate")]
+    end_date: DateTime<Utc>,
+    recipient: OpsgenieRecipient,
+}
+
+#[derive(Deserialize)]
+struct OpsgenieRecipient {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn shifts_cover_a_window_only_without_a_gap() {
+        let w = Window {
+            start: t("2026-11-23T09:00:00Z"),
+            end: t("2026-11-23T13:00:00Z"),
+        };
+        let mut back_to_back = vec![
+            (t("2026-11-23T11:00:00Z"), t("2026-11-23T14:00:00Z")),
+            (t("2026-11-23T08:00:00Z"), t("2026-11-23T11:00:00Z")),
+        ];
+        assert!(covered(&mut back_to_back, w));
+        let mut gap = vec![
+            (t("2026-11-23T08:00:00Z"), t("2026-11-23T10:00:00Z")),
+            (t("2026-11-23T10:01:00Z"), t("2026-11-23T14:00:00Z")),
+        ];
+        assert!(!covered(&mut gap, w));
+        let mut short = vec![(t("2026-11-23T08:00:00Z"), t("2026-11-23T12:59:59Z"))];
+        assert!(!covered(&mut short, w));
+    }
 }

@@ -11,7 +11,8 @@ use gitgrant::github::evidence::{
     Approvals, Ask, codeowners_at, judge_rules, landed, landed_items,
 };
 use gitgrant::github::{GitHub, Pull};
-use gitgrant::grant::Grant;
+use gitgrant::grant::{Grant, GrantId};
+use gitgrant::snapshot::{Content, SourceFile};
 
 /// Show the approval evidence of grants: the pull request that landed each,
 /// the code owners who approved its final head, and whether the role's
@@ -54,6 +55,22 @@ pub async fn judge_pull(
     let author = gitgrant::github::evidence::requester(approvals.as_deref_mut(), &ch.policy, pull)
         .await?
         .unwrap_or_default();
+    // The base's grants, each with its landing, and the pull request's
+    // (landing now): a rule counts adjoining windows of one subject and
+    // role together.
+    let base = repo.snapshot(ch.base)?;
+    let base_paths: Vec<String> = base.grants.iter().map(|f| f.path.clone()).collect();
+    let base_landings = repo.landings(ch.base, &base_paths)?;
+    let base_grants: Vec<(Grant, Option<chrono::DateTime<chrono::Utc>>)> = base
+        .grants
+        .iter()
+        .filter(|f| !ch.deleted.contains(&f.path) && !grants.iter().any(|g| g.id.path() == f.path))
+        .filter_map(|f| {
+            let landed = base_landings.get(&f.path).map(|l| l.time);
+            let g = gitgrant::validate::read_grant(Some(&ch.policy), f, now, landed).0?;
+            Some((g, landed))
+        })
+        .collect();
     let mut found = Vec::new();
     for g in grants {
         let Some(role) = ch.policy.roles.get(g.role()) else {
@@ -64,32 +81,91 @@ pub async fn judge_pull(
             continue;
         }
         let need = Need::new(role, g.id.path(), g.subject.clone());
-        let mut e = match approvals.as_deref_mut() {
-            Some(a) => a
-                .judge(pull, std::slice::from_ref(&need), &owners)
-                .await?
-                .remove(0),
-            None => gitgrant::approval::evaluate(
-                &gitgrant::approval::PullFacts {
-                    pr: pull.number,
-                    author: &pull.user.login,
-                    head: &pull.head.sha,
-                    reviews: &[],
-                },
-                &need.path,
-                &need.subject,
-                need.owners(&owners),
-                &BTreeMap::new(),
-                need.required,
-            ),
-        };
+        let mut e = judge_need(approvals.as_deref_mut(), pull, &need, &owners).await?;
         if !e.met() && !role.auto_approve.is_empty() {
-            let ask = Ask::landing_at(&ch.policy, role, g, &author, now);
+            let neighbours = gitgrant::github::evidence::neighbours(
+                g,
+                base_grants
+                    .iter()
+                    .map(|(o, l)| (o, *l))
+                    .chain(grants.iter().map(|o| (*o, Some(now)))),
+            );
+            let ask = Ask {
+                neighbours: &neighbours,
+                ..Ask::landing_at(&ch.policy, role, g, &author, now)
+            };
             e.rules = Some(judge_rules(approvals.as_deref_mut(), &mut oncall, ask).await?);
         }
         found.push(Found::Judged(e));
     }
+    // A deletion revokes someone's access: CODEOWNERS guards it where it
+    // owns the file; where it leaves the file unowned (roles with rules,
+    // break-glass roles) the grant's subject, or a requester for others,
+    // may delete it, and anyone else needs the role's quorum.
+    for path in &ch.deleted {
+        let Some(role) = GrantId::from_path(path).and_then(|id| ch.policy.roles.get(&id.role))
+        else {
+            continue;
+        };
+        if !owners.owners(path).is_empty() {
+            continue;
+        }
+        let subject = match repo.text_at(ch.base, path)? {
+            Some(text) => {
+                let file = SourceFile {
+                    path: path.clone(),
+                    content: Content::Bytes(text.into_bytes()),
+                };
+                gitgrant::validate::read_grant(Some(&ch.policy), &file, now, None)
+                    .0
+                    .map(|g| g.subject.to_lowercase())
+            }
+            None => None,
+        };
+        if subject.as_deref() == Some(author.as_str())
+            || super::check::may_ask_for_others(approvals.as_deref_mut(), &role.requesters, &author)
+                .await?
+        {
+            continue;
+        }
+        let mut need = Need::new(role, path.clone(), subject.unwrap_or_default());
+        need.required = need.required.max(1);
+        if need.approvers.is_empty() {
+            need.approvers = vec![ch.policy.security_team.to_lowercase()];
+        }
+        let e = judge_need(approvals.as_deref_mut(), pull, &need, &owners).await?;
+        found.push(Found::Judged(e));
+    }
     Ok(found)
+}
+
+/// `need` judged on `pull`'s reviews (with GitHub; without, no review
+/// counts).
+async fn judge_need(
+    approvals: Option<&mut Approvals<'_>>,
+    pull: &Pull,
+    need: &Need,
+    owners: &gitgrant::codeowners::Codeowners,
+) -> anyhow::Result<gitgrant::approval::Evidence> {
+    Ok(match approvals {
+        Some(a) => a
+            .judge(pull, std::slice::from_ref(need), owners)
+            .await?
+            .remove(0),
+        None => gitgrant::approval::evaluate(
+            &gitgrant::approval::PullFacts {
+                pr: pull.number,
+                author: &pull.user.login,
+                head: &pull.head.sha,
+                reviews: &[],
+            },
+            &need.path,
+            &need.subject,
+            need.owners(owners),
+            &BTreeMap::new(),
+            need.required,
+        ),
+    })
 }
 
 /// Judges an open pull request's grant files; prints and returns the exit
@@ -163,7 +239,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         }
     }
     let refs: Vec<(&Grant, Landing)> = grants.iter().map(|(g, l)| (g, l.clone())).collect();
-    let items = landed_items(&policy, &refs);
+    let items = landed_items(&policy, &refs, &refs);
     let mut oncall = gitgrant::oncall::OnCall::from_env();
     let found: BTreeMap<String, Found> = rt
         .block_on(landed(&repo, &gh, &args.branch, &items, &mut oncall))?

@@ -222,7 +222,7 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
             }
         }
         if grant.subject != author
-            && !may_ask_for_others(&mut approvals, &role.requesters, &author).await?
+            && !may_ask_for_others(approvals.as_mut(), &role.requesters, &author).await?
         {
             violation(
                 Rule::SubjectNotAuthor,
@@ -305,8 +305,8 @@ fn is_fork(pull: &Pull) -> bool {
 /// Whether `author` is named in `requesters` (by login or team): those may
 /// ask for access on behalf of others. `*` admits any subject but lets
 /// nobody ask for someone else.
-async fn may_ask_for_others(
-    approvals: &mut Option<Approvals<'_>>,
+pub(crate) async fn may_ask_for_others(
+    mut approvals: Option<&mut Approvals<'_>>,
     requesters: &[Requester],
     author: &str,
 ) -> anyhow::Result<bool> {
@@ -314,7 +314,7 @@ async fn may_ask_for_others(
         match r {
             Requester::Login(l) if l == author => return Ok(true),
             Requester::Team(t) => {
-                if let Some(a) = approvals
+                if let Some(a) = approvals.as_deref_mut()
                     && a.is_member(t, author).await?
                 {
                     return Ok(true);
@@ -449,6 +449,16 @@ fn comment(
             s,
             "- **Revokes** `{id}` early: its access ends on the next reconcile."
         );
+        if let Some(Found::Judged(e)) = judged.iter().find(|f| f.path() == path)
+            && !e.met()
+        {
+            let _ = writeln!(
+                s,
+                "  It is another person's grant, in a file CODEOWNERS leaves unowned: deleting it needs {} approval(s) at the latest commit from: {}.",
+                e.required,
+                e.owners.join(", ")
+            );
+        }
     }
     if !violations.is_empty() {
         let _ = writeln!(

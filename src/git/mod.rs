@@ -450,6 +450,30 @@ impl Repo {
         Ok(out)
     }
 
+    /// The commits on `tip`'s first-parent line after `landing` that
+    /// changed `path`, oldest first: each edit of a grant file since it
+    /// landed, which needs evidence of its own.
+    pub fn edits_since(
+        &self,
+        tip: CommitId,
+        landing: CommitId,
+        path: &str,
+    ) -> Result<Vec<CommitId>, GitError> {
+        let mut out = Vec::new();
+        let mut commit = tip;
+        while commit != landing {
+            let Ok(parent) = self.resolve(&format!("{commit}^1")) else {
+                break;
+            };
+            if self.blob_at(commit, path)? != self.blob_at(parent, path)? {
+                out.push(commit);
+            }
+            commit = parent;
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     /// Makes one commit per removal on top of `base`, skipping a removal whose
     /// file is gone or whose content changed since it was decided. Returns the
     /// new tip and the removals made (with their commits); nothing is made

@@ -10,7 +10,7 @@ use crate::auto_approve::{Facts, Judgement};
 use crate::codeowners::Codeowners;
 use crate::duration::GrantDuration;
 use crate::git::{CommitId, GitError, Landing, Repo};
-use crate::grant::Grant;
+use crate::grant::{Grant, Window};
 use crate::oncall::OnCall;
 use crate::policy::{Policy, Requester, Role};
 use crate::snapshot::{Content, SourceFile};
@@ -170,8 +170,14 @@ pub struct Ask<'a> {
     pub author: &'a str,
     /// When it landed (the check: now).
     pub at: DateTime<Utc>,
-    /// Its whole window.
+    /// What counts against a rule's `max_duration`: its whole window, with
+    /// the adjoining windows of the subject's grants of the role.
     pub duration: Option<GrantDuration>,
+    /// The window a rule must hold over.
+    pub window: Option<Window>,
+    /// The windows of the subject's other grants of the role: those that
+    /// overlap or adjoin `window` count with it against `max_duration`.
+    pub neighbours: &'a [Window],
 }
 
 /// [`Approvals::requester`] where there is GitHub to ask (asked once per
@@ -225,13 +231,16 @@ impl<'a> Ask<'a> {
         author: &'a str,
         at: DateTime<Utc>,
     ) -> Ask<'a> {
+        let window = grant.window(Some(at));
         Ask {
             policy,
             role,
             grant,
             author,
             at,
-            duration: grant.window(Some(at)).and_then(|w| w.length()),
+            duration: window.and_then(|w| w.length()),
+            window,
+            neighbours: &[],
         }
     }
 }
@@ -265,7 +274,8 @@ pub async fn admitted(
 
 /// Judges `ask` under its role's rules: teams through `approvals` (`None`:
 /// no GitHub, so a team admits nobody), on-call schedules through `oncall`
-/// at `ask.at`. Rules that cannot be judged approve nothing.
+/// over the window from `ask.at` (access before the landing is none). Rules
+/// that cannot be judged approve nothing.
 pub async fn judge_rules(
     mut approvals: Option<&mut Approvals<'_>>,
     oncall: &mut OnCall,
@@ -281,6 +291,18 @@ pub async fn judge_rules(
         (Some(re), Some(t)) => re.is_match(t),
         _ => false,
     };
+    let window = ask
+        .window
+        .map(|w| Window {
+            start: w.start.max(ask.at),
+            end: w.end,
+        })
+        .filter(|w| w.start < w.end);
+    let duration = ask
+        .window
+        .and_then(|w| crate::auto_approve::joined(w, ask.neighbours).length())
+        .zip(ask.duration)
+        .map(|(joined, own)| joined.max(own));
     let mut facts = Vec::new();
     for rule in &ask.role.auto_approve {
         let admitted = if rule.requesters.is_empty() {
@@ -288,15 +310,19 @@ pub async fn judge_rules(
         } else {
             admitted(approvals.as_deref_mut(), &rule.requesters, &subject).await?
         };
-        let on_call = match (&rule.on_call, &email) {
-            (Some(schedule), Some(email)) => oncall.was_on_call(schedule, email, ask.at).await.ok(),
+        let on_call = match (&rule.on_call, &email, window) {
+            (Some(schedule), Some(email), Some(window)) => oncall
+                .on_call_throughout(schedule, email, window)
+                .await
+                .ok(),
             _ => None,
         };
         facts.push(Facts {
             subject: subject.clone(),
             author: ask.author.to_lowercase(),
             requester_admitted: admitted,
-            duration: ask.duration,
+            duration,
+            window,
             email: email.clone(),
             landed: ask.at,
             ticket_matches,
@@ -408,6 +434,9 @@ async fn rules_at_landing(
     };
     let commit = repo.resolve(&g.commit)?;
     let at = repo.commit_time(commit)?;
+    // An edit is judged at its own commit on the file as it left it; the
+    // window still counts from the grant's landing.
+    let landed = g.landed_at.unwrap_or(at);
     let Some(text) = repo.text_at(commit, &g.need.path)? else {
         return Ok(None);
     };
@@ -415,13 +444,17 @@ async fn rules_at_landing(
         path: g.need.path.clone(),
         content: Content::Bytes(text.into_bytes()),
     };
-    let Some(grant) = crate::validate::read_grant(Some(policy), &file, at, Some(at)).0 else {
+    let Some(grant) = crate::validate::read_grant(Some(policy), &file, at, Some(landed)).0 else {
         return Ok(None);
     };
     // The window as it landed, or as it is now if an edit made it longer.
+    let window = grant.window(Some(landed)).map(|w| Window {
+        start: w.start,
+        end: g.window.map_or(w.end, |n| n.end.max(w.end)),
+    });
     let now = g.window.and_then(|w| w.length());
     let duration = grant
-        .window(Some(at))
+        .window(Some(landed))
         .and_then(|w| w.length())
         .map(|d| now.map_or(d, |n| n.max(d)));
     // A pull request the portal opened asks for its issue's author; one
@@ -434,20 +467,46 @@ async fn rules_at_landing(
         author: &author,
         at,
         duration,
+        window,
+        neighbours: &g.neighbours,
     };
     Ok(Some(judge_rules(Some(approvals), oncall, ask).await?))
 }
 
-/// What [`landed`] needs of each grant, under `policy`, with its window as
-/// it is now.
-pub fn landed_items(policy: &Policy, grants: &[(&Grant, Landing)]) -> Vec<Landed> {
+/// What [`landed`] needs of each of `grants`, under `policy`, with its
+/// window as it is now and the windows of the same subject's other grants
+/// of the role among `all` (every grant on the branch).
+pub fn landed_items(
+    policy: &Policy,
+    grants: &[(&Grant, Landing)],
+    all: &[(&Grant, Landing)],
+) -> Vec<Landed> {
     grants
         .iter()
         .filter_map(|(g, l)| {
             let role = policy.roles.get(g.role())?;
             let mut item = Landed::new(role, g.id.path(), g.subject.clone(), l.commit.to_string());
             item.window = g.window(Some(l.time));
+            item.neighbours = neighbours(g, all.iter().map(|(o, l)| (*o, Some(l.time))));
             Some(item)
         })
+        .collect()
+}
+
+/// The windows of `grant`'s subject's other grants of its role among
+/// `others` (each with its landing; `None`: as if it landed at the start
+/// of its window, or not at all for a duration).
+pub fn neighbours<'g>(
+    grant: &Grant,
+    others: impl IntoIterator<Item = (&'g Grant, Option<DateTime<Utc>>)>,
+) -> Vec<Window> {
+    others
+        .into_iter()
+        .filter(|(o, _)| {
+            o.id != grant.id
+                && o.role() == grant.role()
+                && o.subject.eq_ignore_ascii_case(&grant.subject)
+        })
+        .filter_map(|(o, landed)| o.window(landed))
         .collect()
 }

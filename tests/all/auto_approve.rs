@@ -38,6 +38,18 @@ fn setup() -> Setup {
     }
 }
 
+/// The setup with alice on call in PABC123 all Monday 23 November 2026 (UTC).
+fn alice_on_call_on_monday() -> Setup {
+    let s = setup();
+    s.oncall.shift(
+        "PABC123",
+        "alice@acme.com",
+        "2026-11-23T00:00:00Z",
+        "2026-11-24T00:00:00Z",
+    );
+    s
+}
+
 /// A grant of `role` for `subject` with a ticket, for `duration`.
 fn grant(subject: &str, role: &str, duration: &str) -> String {
     grant_yaml(
@@ -121,12 +133,12 @@ fn an_on_call_engineers_hour_checks_green_merges_and_is_applied() {
         "2026-11-23T00:00:00Z",
         "2026-11-24T00:00:00Z",
     );
-    // Alice's shift ends a quarter of an hour after her grant lands.
+    // Alice's shift ends the moment her grant's hour does.
     s.oncall.shift(
         "PABC123",
         "ALICE@acme.com",
         "2026-11-23T06:00:00Z",
-        "2026-11-23T09:15:00Z",
+        "2026-11-23T10:00:00Z",
     );
     let n = s.pr("alice", "oncall-ro", "1h");
     // An hour is over office hours' 30 minutes, so only the on-call rule
@@ -152,8 +164,8 @@ fn an_on_call_engineers_hour_checks_green_merges_and_is_applied() {
     );
 
     s.f.merge(n, "2026-11-23T09:00:00Z");
-    // Judged at landing (09:00, on call): still approved at 09:30, after
-    // her shift ended.
+    // Judged over the window from the landing (09:00–10:00, on call
+    // throughout): approved, and judged again alike at 09:30.
     let json = s.expect_applied("2026-11-23T09:30:00Z", &["alice"]);
     let evidence = json["approvals"]["grants/oncall-ro/alice-1.yaml"].clone();
     assert_eq!(evidence["rules"]["approved_by"], "on-call", "{evidence:#}");
@@ -296,13 +308,7 @@ fn on_the_sunday_of_the_daylight_saving_change_office_hours_approve_nothing() {
 
 #[test]
 fn an_on_call_source_that_fails_or_times_out_approves_nothing() {
-    let s = setup();
-    s.oncall.shift(
-        "PABC123",
-        "alice@acme.com",
-        "2026-11-23T00:00:00Z",
-        "2026-11-24T00:00:00Z",
-    );
+    let s = alice_on_call_on_monday();
     let n = s.pr("alice", "oncall-ro", "1h");
     s.oncall.fault(Some(Fault::Status(500)));
     let out = s.expect_check(n, "2026-11-23T19:00:00Z", 1, "could not be read");
@@ -355,8 +361,8 @@ fn an_opsgenie_schedule_approves_who_it_has_on_call() {
     );
     assert!(
         s.oncall.requests().iter().any(|r| r
-            .starts_with("GET /og/v2/schedules/og-sched-1/on-calls?")
-            && r.contains("flat=true")
+            .starts_with("GET /og/v2/schedules/og-sched-1/timeline?")
+            && r.contains("intervalUnit=days")
             && r.contains("date=2026-11-23T08%3A55%3A00Z")),
         "{:?}",
         s.oncall.requests()
@@ -388,13 +394,7 @@ fn a_pull_request_that_adds_a_rule_and_a_grant_together_is_rejected() {
 
 #[test]
 fn a_request_says_whether_a_rule_would_approve_it_and_can_turn_on_auto_merge() {
-    let s = setup();
-    s.oncall.shift(
-        "PABC123",
-        "alice@acme.com",
-        "2026-11-23T00:00:00Z",
-        "2026-11-24T00:00:00Z",
-    );
+    let s = alice_on_call_on_monday();
     let request = |who: &str, duration: &str, extra: &[&str]| {
         let out =
             s.f.gitgrant(who)
@@ -537,4 +537,237 @@ fn a_rule_that_cannot_be_judged_is_refused_where_it_is_written() {
         .find(|v| v["rule"] == "invalid-email")
         .unwrap();
     assert_eq!(email["line"], line, "{email:#}");
+}
+
+/// A grant of `role` for `subject` over `[starts, expires)`, with a ticket.
+fn window_grant(subject: &str, role: &str, starts: &str, expires: &str) -> String {
+    grant_yaml(
+        subject,
+        role,
+        &format!("ticket: INC-7\nstarts: {starts}\nexpires: {expires}"),
+    )
+}
+
+#[test]
+fn a_rule_judged_at_the_landing_approves_no_window_booked_for_the_weekend() {
+    let s = setup();
+    // Alice is on call on Monday only; carol is never on call.
+    s.oncall.shift(
+        "PABC123",
+        "alice@acme.com",
+        "2026-11-23T00:00:00Z",
+        "2026-11-24T00:00:00Z",
+    );
+    // While on call, alice asks for an hour on Saturday; during office
+    // hours on Monday, carol asks for half an hour on Sunday night.
+    let saturday = window_grant(
+        "alice",
+        "oncall-ro",
+        "2026-11-28T10:00:00Z",
+        "2026-11-28T11:00:00Z",
+    );
+    let alice = s.f.open_pr(
+        "alice",
+        "saturday",
+        &[("grants/oncall-ro/alice-1.yaml", Some(&saturday))],
+    );
+    let sunday = window_grant(
+        "carol",
+        "oncall-ro",
+        "2026-11-29T21:00:00Z",
+        "2026-11-29T21:30:00Z",
+    );
+    let carol = s.f.open_pr(
+        "carol",
+        "sunday",
+        &[("grants/oncall-ro/carol-1.yaml", Some(&sunday))],
+    );
+    s.expect_check(alice, "2026-11-23T09:00:00Z", 1, "starts when it lands");
+    let out = s.expect_check(carol, "2026-11-23T09:00:00Z", 1, "starts when it lands");
+    assert!(
+        out.contains("Sun 22:00") && out.contains("reaches outside mon,tue,wed,thu,fri"),
+        "{out}"
+    );
+    // Merged anyway on Monday morning, the reconciler refuses both, and
+    // still does when the windows begin.
+    s.f.merge(alice, "2026-11-23T09:00:00Z");
+    s.f.merge(carol, "2026-11-23T09:01:00Z");
+    for now in ["2026-11-28T10:10:00Z", "2026-11-29T21:10:00Z"] {
+        let (code, json) = s.reconcile(now);
+        assert_eq!(code, 1, "{json:#}");
+        assert!(users_of(&s.iam).is_empty(), "{json:#}");
+        let refused = Setup::refused(&json);
+        assert!(
+            refused.iter().all(|r| r.contains("starts when it lands")),
+            "{refused:?}"
+        );
+    }
+}
+
+#[test]
+fn four_back_to_back_hours_in_one_pull_request_get_no_hour_from_a_one_hour_rule() {
+    let s = alice_on_call_on_monday();
+    // 09:00–10:00 landing with the merge, then 10:00–11:00, 11:00–12:00,
+    // 12:00–13:00: each file an hour, four hours of access together.
+    let texts: Vec<(String, String)> = (0..4)
+        .map(|i| {
+            let path = format!("grants/oncall-ro/alice-{}.yaml", i + 1);
+            let text = if i == 0 {
+                grant("alice", "oncall-ro", "1h")
+            } else {
+                window_grant(
+                    "alice",
+                    "oncall-ro",
+                    &format!("2026-11-23T{:02}:00:00Z", 9 + i),
+                    &format!("2026-11-23T{:02}:00:00Z", 10 + i),
+                )
+            };
+            (path, text)
+        })
+        .collect();
+    let files: Vec<(&str, Option<&str>)> = texts
+        .iter()
+        .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+        .collect();
+    let n = s.f.open_pr("alice", "four-hours", &files);
+    s.expect_check(n, "2026-11-23T09:00:00Z", 1, "over the rule's 1h");
+    s.f.merge(n, "2026-11-23T09:00:00Z");
+    let (code, json) = s.reconcile("2026-11-23T09:10:00Z");
+    assert_eq!(code, 1, "{json:#}");
+    assert!(users_of(&s.iam).is_empty(), "{json:#}");
+    assert!(
+        Setup::refused(&json)
+            .iter()
+            .any(|r| r.contains("alice-1.yaml") && r.contains("over the rule's 1h")),
+        "{json:#}"
+    );
+}
+
+#[test]
+fn deleting_someone_elses_grant_of_an_unowned_role_needs_its_subject_or_the_quorum() {
+    let s = alice_on_call_on_monday();
+    let n = s.pr("alice", "oncall-ro", "1h");
+    s.f.merge(n, "2026-11-23T09:00:00Z");
+    s.expect_applied("2026-11-23T09:05:00Z", &["alice"]);
+    // CODEOWNERS leaves grants/oncall-ro/ unowned (rules approve there), so
+    // no review guards a pull request that deletes alice's grant.
+    let path = "grants/oncall-ro/alice-1.yaml";
+    let mallory = s.f.open_pr("mallory", "revoke-alice", &[(path, None)]);
+    let out = s.expect_check(mallory, "2026-11-23T09:10:00Z", 1, "need their approvals");
+    assert!(
+        out.contains(&format!("FAIL {path}: PR #{mallory}: 0 of 1 approval(s)")),
+        "{out}"
+    );
+    let comment = s.f.fake.comments(mallory).pop().unwrap();
+    assert!(
+        comment
+            .contains("deleting it needs 1 approval(s) at the latest commit from: @acme/sre-leads"),
+        "{comment}"
+    );
+    // Alice may end her own access early.
+    let own = s.f.open_pr("alice", "revoke-own", &[(path, None)]);
+    s.expect_check(own, "2026-11-23T09:10:00Z", 0, "is valid");
+    // A lead's approval of mallory's pull request is the role's quorum.
+    s.f.fake.review(mallory, "carol", "APPROVED");
+    let out = s.check(mallory, "pull_request_review", "2026-11-23T09:11:00Z");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn a_direct_push_that_turns_an_approved_grant_into_another_persons_gets_nothing_applied() {
+    let s = setup();
+    let path = "grants/ro/alice-1.yaml";
+    let n = s.pr("alice", "ro", "1h");
+    s.f.fake.review(n, "carol", "APPROVED");
+    s.f.merge(n, "2026-11-23T09:00:00Z");
+    s.expect_applied("2026-11-23T09:05:00Z", &["alice"]);
+    // Straight to main, past review: the same file now gives mallory 8h.
+    let widened = grant("mallory", "ro", "8h");
+    s.f.push_main(&[(path, Some(&widened))], "2026-11-23T09:10:00Z");
+    let (code, json) = s.reconcile("2026-11-23T09:15:00Z");
+    assert_eq!(code, 1, "{json:#}");
+    // Alice's approved hour keeps running; mallory gets nothing.
+    assert_eq!(users_of(&s.iam), [["alice"]], "{json:#}");
+    let refused = Setup::refused(&json);
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.contains(&format!("the edit of {path} in"))
+                && r.contains("has no approval evidence")
+                && r.contains("without a merged pull request")
+                && r.contains("the grant stays as")),
+        "{refused:?}"
+    );
+    assert!(
+        !json["approvals"][path]["approvers"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "the landing's evidence is still carol's: {json:#}"
+    );
+}
+
+#[test]
+fn a_reviewed_extension_of_an_auto_approved_grant_is_applied_and_nothing_is_revoked() {
+    let s = alice_on_call_on_monday();
+    let path = "grants/oncall-ro/alice-1.yaml";
+    let n = s.pr("alice", "oncall-ro", "1h");
+    s.f.merge(n, "2026-11-23T09:00:00Z");
+    s.expect_applied("2026-11-23T09:05:00Z", &["alice"]);
+    // Three hours are over the rule's one: a lead reviews the extension.
+    let longer = grant("alice", "oncall-ro", "3h");
+    let m = s.f.open_pr("alice", "extend", &[(path, Some(&longer))]);
+    s.f.fake.review(m, "carol", "APPROVED");
+    s.f.merge(m, "2026-11-23T09:30:00Z");
+    let json = s.expect_applied("2026-11-23T09:35:00Z", &["alice"]);
+    assert!(Setup::refused(&json).is_empty(), "{json:#}");
+    let changes = json["plan"]["changes"].to_string();
+    assert!(!changes.contains("revoke"), "{json:#}");
+}
+
+#[test]
+fn an_hour_that_outlasts_the_on_call_shift_is_not_approved_by_the_on_call_rule() {
+    let s = setup();
+    // Alice's shift ends a quarter of an hour into the hour she asks for;
+    // bob's two back-to-back shifts cover his hour without a gap.
+    s.oncall.shift(
+        "PABC123",
+        "alice@acme.com",
+        "2026-11-23T06:00:00Z",
+        "2026-11-23T09:15:00Z",
+    );
+    s.oncall.shift(
+        "PABC123",
+        "bob@acme.com",
+        "2026-11-23T06:00:00Z",
+        "2026-11-23T09:30:00Z",
+    );
+    s.oncall.shift(
+        "PABC123",
+        "bob@acme.com",
+        "2026-11-23T09:30:00Z",
+        "2026-11-23T12:00:00Z",
+    );
+    let alice = s.pr("alice", "oncall-ro", "1h");
+    let bob = s.pr("bob", "oncall-ro", "1h");
+    s.expect_check(
+        alice,
+        "2026-11-23T09:00:00Z",
+        1,
+        "alice was not on call in PagerDuty schedule PABC123 for the whole window",
+    );
+    s.expect_check(bob, "2026-11-23T09:00:00Z", 0, "approved by rule on-call");
+    s.f.merge(alice, "2026-11-23T09:00:00Z");
+    s.f.merge(bob, "2026-11-23T09:01:00Z");
+    let (code, json) = s.reconcile("2026-11-23T09:05:00Z");
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(users_of(&s.iam), [["bob"]], "{json:#}");
+    assert!(
+        s.oncall
+            .requests()
+            .iter()
+            .any(|r| r.contains("since=2026-11-23T09%3A00%3A00Z")
+                && r.contains("until=2026-11-23T10%3A00%3A00Z")),
+        "{:?}",
+        s.oncall.requests()
+    );
 }

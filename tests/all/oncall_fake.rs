@@ -1,5 +1,5 @@
 //! Local fakes of PagerDuty's `GET /oncalls` and Opsgenie's
-//! `GET /v2/schedules/{id}/on-calls`, serving shifts the test sets, in the
+//! `GET /v2/schedules/{id}/on-calls` and `.../timeline`, serving shifts the test sets, in the
 //! documented response shapes (tests/fixtures/pagerduty, tests/fixtures/opsgenie).
 //! They check the credentials, page PagerDuty's answer two entries at a
 //! time, and take faults: an error status or an answer that comes too late.
@@ -169,6 +169,11 @@ impl Respond for Responder {
             .and_then(|p| p.strip_suffix("/on-calls"))
         {
             opsgenie_on_calls(&state.shifts, id, req)
+        } else if let Some(id) = path
+            .strip_prefix("/og/v2/schedules/")
+            .and_then(|p| p.strip_suffix("/timeline"))
+        {
+            opsgenie_timeline(&state.shifts, id, req)
         } else {
             Err((404, "Not found".to_string()))
         };
@@ -236,13 +241,19 @@ fn pagerduty_oncalls(shifts: &[Shift], req: &Request) -> Result<Value, (u16, Str
     Ok(body)
 }
 
-fn opsgenie_on_calls(shifts: &[Shift], id: &str, req: &Request) -> Result<Value, (u16, String)> {
+/// Opsgenie's answer to a wrong key or an unknown schedule.
+fn opsgenie_known(shifts: &[Shift], id: &str, req: &Request) -> Result<(), (u16, String)> {
     if header(req, "authorization") != format!("GenieKey {OPSGENIE_KEY}") {
         return Err((401, "Could not authenticate".into()));
     }
     if !shifts.iter().any(|s| s.schedule == id) {
         return Err((404, format!("Schedule with id [{id}] does not exist")));
     }
+    Ok(())
+}
+
+fn opsgenie_on_calls(shifts: &[Shift], id: &str, req: &Request) -> Result<Value, (u16, String)> {
+    opsgenie_known(shifts, id, req)?;
     if query(req, "flat").first().map(String::as_str) != Some("true") {
         return Err((400, "this fake answers flat=true only".into()));
     }
@@ -256,5 +267,35 @@ fn opsgenie_on_calls(shifts: &[Shift], id: &str, req: &Request) -> Result<Value,
             .map(|s| s.email.clone())
             .collect::<Vec<_>>()
     );
+    Ok(body)
+}
+
+fn opsgenie_timeline(shifts: &[Shift], id: &str, req: &Request) -> Result<Value, (u16, String)> {
+    opsgenie_known(shifts, id, req)?;
+    if query(req, "intervalUnit").first().map(String::as_str) != Some("days") {
+        return Err((400, "this fake answers intervalUnit=days only".into()));
+    }
+    let days: i64 = query(req, "interval")
+        .first()
+        .map_or(1, |i| i.parse().unwrap());
+    let start = query(req, "date").first().map_or_else(Utc::now, |d| t(d));
+    let end = start + chrono::TimeDelta::days(days);
+    let mut body = fixture("opsgenie/timeline.json");
+    body["data"]["_parent"]["id"] = json!(id);
+    body["data"]["startDate"] = json!(start.to_rfc3339());
+    body["data"]["endDate"] = json!(end.to_rfc3339());
+    let template = body["data"]["finalTimeline"]["rotations"][0]["periods"][0].clone();
+    let periods: Vec<Value> = shifts
+        .iter()
+        .filter(|s| s.schedule == id && s.start < end && start < s.end)
+        .map(|s| {
+            let mut p = template.clone();
+            p["startDate"] = json!(s.start.max(start).to_rfc3339());
+            p["endDate"] = json!(s.end.min(end).to_rfc3339());
+            p["recipient"]["name"] = json!(s.email);
+            p
+        })
+        .collect();
+    body["data"]["finalTimeline"]["rotations"][0]["periods"] = json!(periods);
     Ok(body)
 }
