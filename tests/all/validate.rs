@@ -393,7 +393,7 @@ fn a_role_that_assumes_a_role_through_statements_is_refused_even_with_allow_admi
     // permissions up to 12 h past the window, under any name, unfenced.
     let (code, stdout) = validate_human("policy-assume-role-in-statements");
     assert_eq!(code, Some(2), "{stdout}");
-    assert_reported(&stdout, "assume-role-statement", "gitgrant.yaml:42:38");
+    assert_reported(&stdout, "assume-role-statement", "gitgrant.yaml:44:38");
     assert_contains_all(
         &stdout,
         &[
