@@ -59,7 +59,8 @@ pub struct Delivery {
     pub id: String,
     /// The grant.
     pub grant: String,
-    /// `sent`, `failed`, or `unconfigured` (its URL variable is not set).
+    /// `sent`, `failed`, `skipped` (the channel failed an earlier notice
+    /// this run) or `unconfigured` (its URL variable is not set).
     pub status: &'static str,
     /// Requests made.
     pub attempts: u32,
@@ -357,9 +358,14 @@ fn slack_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// `sha256=<hex>` of HMAC-SHA256 over `body` with `key`.
-pub fn signature(key: &[u8], body: &[u8]) -> String {
+/// `sha256=<hex>` of HMAC-SHA256 with `key` over `{timestamp}.{body}`:
+/// the timestamp (Unix seconds, sent as `X-Gitgrant-Timestamp`) is signed
+/// with the body, so a receiver that refuses old timestamps refuses a
+/// replayed message (the scheme of Stripe's and Slack's signatures).
+pub fn signature(key: &[u8], timestamp: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
     mac.update(body);
     let hex: String = mac
         .finalize()
@@ -370,31 +376,97 @@ pub fn signature(key: &[u8], body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
+/// Seconds all of a run's notifications may take together when
+/// `GITGRANT_NOTIFY_TIMEOUT` is not set.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 20;
+/// Seconds one request may take at most, within the run's budget.
+pub const REQUEST_TIMEOUT_SECS: u64 = 10;
+
+/// The run's budget for notifications: `GITGRANT_NOTIFY_TIMEOUT` seconds,
+/// else [`DEFAULT_TIMEOUT_SECS`].
+fn budget() -> Duration {
+    std::env::var("GITGRANT_NOTIFY_TIMEOUT")
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .filter(|t| t.is_finite() && *t > 0.0 && *t < 3600.0)
+        .map_or(
+            Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            Duration::from_secs_f64,
+        )
+}
+
 /// Sends each notice a channel wants and has not had (`sent` holds
 /// `<channel>:<id>` of earlier runs); returns what happened, the
 /// deliveries that went out being the ones to record.
+///
+/// Channels are sent to side by side, all within one deadline for the run
+/// (`GITGRANT_NOTIFY_TIMEOUT`); a channel that fails one notice (after its
+/// retries) is not tried again this run: its other notices are `skipped`,
+/// and a later run sends them. So a slow or dead channel costs a run the
+/// budget at most, once, and never holds the reconcile.
 pub async fn send(
     p: &Prepared,
     notices: &[Notice],
     sent: &BTreeSet<String>,
     run: &str,
 ) -> Vec<(Delivery, Option<CommitId>)> {
-    let client = crate::http::client(Duration::from_secs(10));
+    let budget = budget();
+    let deadline = tokio::time::Instant::now() + budget;
+    let client = crate::http::client(budget.min(Duration::from_secs(REQUEST_TIMEOUT_SECS))).ok();
     let repository = p.policy.repository();
-    let mut out = Vec::new();
-    for channel in &p.policy.notify {
-        let url = std::env::var(&channel.url_env)
-            .ok()
-            .filter(|u| !u.is_empty());
-        let key = channel
-            .secret_env
-            .as_ref()
-            .and_then(|k| std::env::var(k).ok())
-            .filter(|k| !k.is_empty());
-        for n in notices {
-            if !wants(channel, n, p.now) || sent.contains(&format!("{}:{}", channel.name, n.id)) {
-                continue;
-            }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, channel) in p.policy.notify.iter().enumerate() {
+        let mine: Vec<(Notice, Vec<u8>)> = notices
+            .iter()
+            .filter(|n| {
+                wants(channel, n, p.now) && !sent.contains(&format!("{}:{}", channel.name, n.id))
+            })
+            .map(|n| {
+                let body = serde_json::to_vec(&body(channel, n, &repository, run, p.now))
+                    .unwrap_or_default();
+                (n.clone(), body)
+            })
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let target = Target {
+            channel: channel.clone(),
+            url: env(&channel.url_env),
+            key: channel.secret_env.as_deref().and_then(env),
+            client: client.clone(),
+        };
+        tasks.spawn(async move { (i, target.deliver(mine, deadline).await) });
+    }
+    let mut done = tasks.join_all().await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().flat_map(|(_, d)| d).collect()
+}
+
+/// One channel, as a run sends to it.
+struct Target {
+    channel: Channel,
+    url: Option<String>,
+    key: Option<String>,
+    client: Option<reqwest::Client>,
+}
+
+impl Target {
+    /// Posts each notice in turn until one fails; the rest are skipped.
+    async fn deliver(
+        self,
+        notices: Vec<(Notice, Vec<u8>)>,
+        deadline: tokio::time::Instant,
+    ) -> Vec<(Delivery, Option<CommitId>)> {
+        let channel = &self.channel;
+        let content_type = match channel.kind {
+            ChannelKind::Webhook => "application/cloudevents+json; charset=utf-8",
+            _ => "application/json",
+        };
+        let mut failed: Option<String> = None;
+        let mut out = Vec::new();
+        for (n, body) in notices {
             let mut d = Delivery {
                 channel: channel.name.clone(),
                 event: n.event,
@@ -404,43 +476,49 @@ pub async fn send(
                 attempts: 0,
                 error: None,
             };
-            let (Some(url), Ok(client)) = (&url, &client) else {
+            let (Some(url), Some(client)) = (&self.url, &self.client) else {
                 d.error = Some(format!("{} is not set", channel.url_env));
                 out.push((d, None));
                 continue;
             };
-            let body =
-                serde_json::to_vec(&body(channel, n, &repository, run, p.now)).unwrap_or_default();
-            let content_type = match channel.kind {
-                ChannelKind::Webhook => "application/cloudevents+json; charset=utf-8",
-                _ => "application/json",
-            };
+            if let Some(why) = &failed {
+                d.status = "skipped";
+                d.error = Some(format!(
+                    "not tried: the channel failed earlier in this run ({why})"
+                ));
+                out.push((d, None));
+                continue;
+            }
             let make = || {
                 let req = client
                     .post(url)
                     .header("Content-Type", content_type)
                     .body(body.clone());
-                match &key {
+                match &self.key {
                     Some(k) => {
-                        req.header("X-Gitgrant-Signature-256", signature(k.as_bytes(), &body))
+                        let timestamp = Utc::now().timestamp().to_string();
+                        let signed = signature(k.as_bytes(), &timestamp, &body);
+                        req.header("X-Gitgrant-Timestamp", timestamp)
+                            .header("X-Gitgrant-Signature-256", signed)
                     }
                     None => req,
                 }
             };
-            let (result, attempts) = crate::http::send(&channel.name, make).await;
+            let (result, attempts) = crate::http::send(&channel.name, deadline, make).await;
             d.attempts = attempts;
             match result {
                 Ok(_) => d.status = "sent",
                 Err(f) => {
                     d.status = "failed";
                     d.error = Some(f.to_string());
+                    failed = Some(f.to_string());
                 }
             }
             let anchor = (d.status == "sent").then_some(n.anchor);
             out.push((d, anchor));
         }
+        out
     }
-    out
 }
 
 /// The `<channel>:<id>` of every notification the notes record as sent,

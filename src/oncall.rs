@@ -21,8 +21,17 @@ pub const PAGERDUTY_API: &str = "https://api.pagerduty.com";
 /// Opsgenie's API when `OPSGENIE_API_URL` is not set (the EU instance is
 /// `https://api.eu.opsgenie.com`).
 pub const OPSGENIE_API: &str = "https://api.opsgenie.com";
-/// Seconds one request may take when `GITGRANT_ON_CALL_TIMEOUT` is not set.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+/// Seconds all the schedule reads of one run may take together when
+/// `GITGRANT_ON_CALL_TIMEOUT` is not set.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// Seconds one request may take at most, within the run's budget.
+pub const REQUEST_TIMEOUT_SECS: u64 = 10;
+/// The longest answer read: PagerDuty's page of 100 entries with their
+/// users is a few hundred KiB.
+pub const MAX_BODY: usize = 4 << 20;
+/// The most pages of one PagerDuty read: PagerDuty's offset paging ends at
+/// 10,000 entries, 100 a page.
+pub const MAX_PAGES: u32 = 100;
 
 /// What a schedule id must escape in a URL path: all but RFC 3986's
 /// unreserved characters.
@@ -56,6 +65,15 @@ pub enum OnCallError {
         /// The schedule asked about.
         schedule: String,
     },
+    /// An answer larger than gitgrant reads: a body over [`MAX_BODY`] or
+    /// more than [`MAX_PAGES`] pages.
+    #[error("{service}'s answer is too large ({detail}): on-call rules approve nothing")]
+    TooLarge {
+        /// PagerDuty or Opsgenie.
+        service: &'static str,
+        /// What was too large.
+        detail: String,
+    },
     /// A body that is not the documented shape.
     #[error(
         "{service}'s answer is not the documented shape ({detail}): on-call rules approve nothing"
@@ -78,21 +96,26 @@ pub struct OnCall {
     pagerduty: (String, Option<String>),
     opsgenie: (String, Option<String>),
     answers: BTreeMap<Asked, Result<bool, OnCallError>>,
+    /// How long all the run's schedule reads may take together.
+    budget: Duration,
+    /// When the budget runs out, set at the first request.
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl OnCall {
     /// Reads `PAGERDUTY_TOKEN`, `PAGERDUTY_API_URL`, `OPSGENIE_API_KEY`,
-    /// `OPSGENIE_API_URL` and `GITGRANT_ON_CALL_TIMEOUT` (seconds).
+    /// `OPSGENIE_API_URL` and `GITGRANT_ON_CALL_TIMEOUT` (seconds for all
+    /// the run's schedule reads together, retries and pages included).
     pub fn from_env() -> OnCall {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let timeout = var("GITGRANT_ON_CALL_TIMEOUT")
+        let budget = var("GITGRANT_ON_CALL_TIMEOUT")
             .and_then(|t| t.parse::<f64>().ok())
             .filter(|t| t.is_finite() && *t > 0.0 && *t < 3600.0)
             .map_or(
                 Duration::from_secs(DEFAULT_TIMEOUT_SECS),
                 Duration::from_secs_f64,
             );
-        let client = crate::http::client(timeout);
+        let client = crate::http::client(budget.min(Duration::from_secs(REQUEST_TIMEOUT_SECS)));
         let base = |k: &str, default: &str| {
             var(k)
                 .unwrap_or_else(|| default.to_string())
@@ -110,6 +133,8 @@ impl OnCall {
                 var("OPSGENIE_API_KEY"),
             ),
             answers: BTreeMap::new(),
+            budget,
+            deadline: None,
         }
     }
 
@@ -156,7 +181,7 @@ impl OnCall {
         let until = until_at.to_rfc3339_opts(SecondsFormat::Secs, true);
         let mut shifts = Vec::new();
         let mut offset = 0u64;
-        loop {
+        for _ in 0..MAX_PAGES {
             let query = [
                 ("schedule_ids[]", id.to_string()),
                 ("since", since.clone()),
@@ -199,6 +224,10 @@ impl OnCall {
             }
             offset += page.oncalls.len() as u64;
         }
+        Err(OnCallError::TooLarge {
+            service: SERVICE,
+            detail: format!("more than {MAX_PAGES} pages"),
+        })
     }
 
     async fn opsgenie(
@@ -243,7 +272,8 @@ impl OnCall {
         Ok(covered(&mut shifts, window))
     }
 
-    /// One GET, asked again on throttling, a 5xx or no answer.
+    /// One GET, asked again on throttling, a 5xx or no answer, within the
+    /// run's budget, its body read up to [`MAX_BODY`].
     async fn get<T: serde::de::DeserializeOwned>(
         &mut self,
         service: &'static str,
@@ -263,7 +293,20 @@ impl OnCall {
             }
             req
         };
-        let response = match crate::http::send(service, make).await.0 {
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + self.budget);
+        let failed = |f: crate::http::Failure| match f {
+            crate::http::Failure::TooLarge(limit) => OnCallError::TooLarge {
+                service,
+                detail: format!("a body over {} KiB", limit / 1024),
+            },
+            f => OnCallError::Unreachable {
+                service,
+                detail: f.to_string(),
+            },
+        };
+        let response = match crate::http::send(service, deadline, make).await.0 {
             Ok(r) => r,
             Err(crate::http::Failure::Status(status)) => {
                 return Err(OnCallError::Status {
@@ -272,20 +315,11 @@ impl OnCall {
                     schedule: schedule.to_string(),
                 });
             }
-            Err(f) => {
-                return Err(OnCallError::Unreachable {
-                    service,
-                    detail: f.to_string(),
-                });
-            }
+            Err(f) => return Err(failed(f)),
         };
-        let bytes = response
-            .bytes()
+        let bytes = crate::http::body(response, MAX_BODY, deadline)
             .await
-            .map_err(|e| OnCallError::Unreachable {
-                service,
-                detail: e.to_string(),
-            })?;
+            .map_err(failed)?;
         serde_json::from_slice(&bytes).map_err(|e| OnCallError::Malformed {
             service,
             detail: e.to_string(),

@@ -63,9 +63,10 @@ pub struct RawChannel {
     pub name: String,
     /// What it posts.
     pub kind: ChannelKind,
-    /// The environment variable that holds the URL.
+    /// The environment variable that holds the URL (`GITGRANT_*`).
     pub url_env: String,
-    /// `webhook` only: the environment variable that holds the HMAC key.
+    /// `webhook` only: the environment variable that holds the HMAC key
+    /// (`GITGRANT_*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_env: Option<String>,
     /// The events it gets.
@@ -84,7 +85,7 @@ pub enum ChannelKind {
     /// A Microsoft Teams Workflows webhook: an Adaptive Card.
     Teams,
     /// Any HTTPS endpoint: a CloudEvents 1.0 JSON body, signed with
-    /// HMAC-SHA256 when `secret_env` is set.
+    /// HMAC-SHA256 over its timestamp and body when `secret_env` is set.
     Webhook,
 }
 

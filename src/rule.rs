@@ -180,7 +180,7 @@ rules! {
     /// The request form's identity is not a login, or holds access itself.
     Portal = "portal", "name the request form's GitHub App as `portal: { identity: <app-slug>[bot] }`, a login that is not in `people`";
     /// A notification channel that cannot be used.
-    Notify = "notify", "give each notify channel a unique name, url_env (and for a webhook secret_env) naming environment variables, and at least one event";
+    Notify = "notify", "give each notify channel a unique name, url_env (and for a webhook secret_env) naming GITGRANT_* environment variables, and at least one event";
     /// A person's email that is not an address.
     InvalidEmail = "invalid-email", "write the address the on-call schedule knows the person by, such as alice@acme.com";
     /// An Identity Center role whose statements make an inline policy over the quota.

@@ -123,13 +123,7 @@ pub fn html(audit: &Audit, links: Option<&str>) -> String {
             })
             .collect(),
     };
-    // `</` cannot appear in the JSON text, so nothing in a grant file can
-    // close the script element; JSON reads `<\/` as `</`.
-    let json = serde_json::to_string(&data)
-        .expect("the report's data serialises")
-        .replace("</", "<\\/")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029");
+    let json = script_json(&serde_json::to_string(&data).expect("the report's data serialises"));
     let title = format!(
         "gitgrant audit{}",
         links.map_or(String::new(), |l| format!(
@@ -160,6 +154,21 @@ pub fn html(audit: &Audit, links: Option<&str>) -> String {
         escape(&title),
         escape(&title)
     )
+}
+
+/// JSON text safe inside a `<script>` element: no `<`, `>` or `&` at all
+/// (written `\u003c`, `\u003e`, `\u0026`, which JSON reads back as the
+/// same characters), so nothing in a grant file can end the element
+/// (`</script>`) or switch the HTML parser into the script-data escaped
+/// states (`<!--` followed by `<script>`), in which the element would run on
+/// into the page's own script and swallow it. These characters occur in
+/// JSON only inside strings, so the replacement keeps it valid.
+fn script_json(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 /// Text for HTML element content.

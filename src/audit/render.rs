@@ -174,7 +174,8 @@ fn csv_cells(l: &Lifecycle) -> Vec<String> {
             .map(|r| r.id())
             .collect::<Vec<_>>()
             .join(";"),
-        match &l.approval {
+        // Approvers may come from a note anyone who can push wrote.
+        spreadsheet_safe(&match &l.approval {
             Some(crate::approval::Found::Judged(e)) if !e.met() => e
                 .approved_by_rule()
                 .map(|r| format!("rule {r}"))
@@ -182,7 +183,7 @@ fn csv_cells(l: &Lifecycle) -> Vec<String> {
             Some(crate::approval::Found::Judged(e)) => e.approvers.join(";"),
             Some(_) => String::new(),
             None => l.approved_by.clone().unwrap_or_default().replace(", ", ";"),
-        },
+        }),
         opt(&l.access),
         rev.map(|r| r.ended_by.to_string()).unwrap_or_default(),
         rev.and_then(|r| r.lag_seconds)
@@ -423,7 +424,9 @@ fn markdown_row(out: &mut String, l: &Lifecycle) {
     );
 }
 
-/// The PR column: its number, and with `--github` who approved it.
+/// The PR column: its number, and with `--github` who approved it. The
+/// approvers are [`md_text`]: a recorded approver comes from a note, which
+/// anyone who can push may have written.
 fn pr_text(l: &Lifecycle) -> String {
     use crate::approval::Found;
     let pr = l
@@ -434,14 +437,18 @@ fn pr_text(l: &Lifecycle) -> String {
         Some(Found::Judged(e)) if !e.met() && e.approved_by_rule().is_some() => format!(
             "#{}, approved by rule {}",
             e.pr,
-            e.approved_by_rule().unwrap_or_default()
+            md_text(e.approved_by_rule().unwrap_or_default())
         ),
         Some(Found::Judged(e)) if e.approvers.is_empty() => format!("#{}, not approved", e.pr),
-        Some(Found::Judged(e)) => format!("#{}, approved by {}", e.pr, e.approvers.join(", ")),
+        Some(Found::Judged(e)) => format!(
+            "#{}, approved by {}",
+            e.pr,
+            md_text(&e.approvers.join(", "))
+        ),
         Some(Found::BreakGlass { .. }) => format!("{pr}, break-glass"),
         Some(Found::NoPullRequest { .. }) => pr,
         None => match &l.approved_by {
-            Some(by) => format!("{pr}, approved by {by}"),
+            Some(by) => format!("{pr}, approved by {}", md_text(by)),
             None => pr,
         },
     }

@@ -374,7 +374,10 @@ fn comment(
             p.targets_text(role),
             g.timing.in_words()
         );
-        let _ = writeln!(s, "  Reason: {}", g.reason.replace('\n', " "));
+        // The reason is the requester's own text: a code span, so that it
+        // cannot mention, link, show an image or open an HTML comment that
+        // hides the rest of the comment (the approvals it needs).
+        let _ = writeln!(s, "  Reason: {}", gitgrant::report::md_code(&g.reason));
         let unfenced = role.unfenced(p);
         if !unfenced.is_empty() {
             let roles: Vec<String> = unfenced.iter().map(|a| format!("`{a}`")).collect();
@@ -467,10 +470,14 @@ fn comment(
             violations.len()
         );
         for v in violations {
+            // The path and the message quote what the pull request wrote.
             let _ = writeln!(
                 s,
-                "- `{}:{}` {} (`{}`): {}",
-                v.file, v.span.start, v.message, v.rule, v.help
+                "- {} {} (`{}`): {}",
+                gitgrant::report::md_code(&format!("{}:{}", v.file, v.span.start)),
+                gitgrant::report::md_code(&v.message),
+                v.rule,
+                v.help
             );
         }
     }

@@ -118,14 +118,18 @@ fn check_portal(p: &RawPolicy, s: &mut Sink) {
     }
 }
 
-/// Each channel names its URL (and key) by environment variable, gets
-/// known events, and has a name of its own.
+/// Each channel names its URL (and key) by a `GITGRANT_*` environment
+/// variable, gets known events, and has a name of its own. Only
+/// `GITGRANT_*` names: a policy edit must not be able to post the value of
+/// another variable of the run (a token, AWS's keys) or sign with it.
 fn check_notify(p: &RawPolicy, s: &mut Sink) {
     let env_name = |v: &str| {
-        !v.is_empty()
-            && v.chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-            && !v.starts_with(|c: char| c.is_ascii_digit())
+        v.strip_prefix("GITGRANT_").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
     };
     let mut seen = std::collections::BTreeSet::new();
     for (i, c) in p.notify.iter().enumerate() {
@@ -144,14 +148,14 @@ fn check_notify(p: &RawPolicy, s: &mut Sink) {
             s.at(
                 Rule::Notify,
                 &format!("{path}.url_env"),
-                format!("`{}` is not an environment variable's name (A-Z, 0-9, _): the URL itself never goes in git", c.url_env),
+                format!("`{}` is not a `GITGRANT_*` environment variable's name (A-Z, 0-9, _): the URL itself never goes in git", c.url_env),
             );
         }
         match (&c.secret_env, c.kind) {
             (Some(v), crate::policy::ChannelKind::Webhook) if !env_name(v) => s.at(
                 Rule::Notify,
                 &format!("{path}.secret_env"),
-                format!("`{v}` is not an environment variable's name (A-Z, 0-9, _)"),
+                format!("`{v}` is not a `GITGRANT_*` environment variable's name (A-Z, 0-9, _)"),
             ),
             (Some(_), kind) if kind != crate::policy::ChannelKind::Webhook => s.at(
                 Rule::Notify,

@@ -11,6 +11,7 @@ use std::process::Output;
 use serde_json::{Value, json};
 
 use crate::github::{Flow, aws, flow_from, text, users_of};
+use crate::hostile::{Behaviour, Hostile};
 use crate::moto::Moto;
 use crate::oncall_fake::{FakeOnCall, Fault};
 use crate::support::{git, grant_yaml};
@@ -770,4 +771,69 @@ fn an_hour_that_outlasts_the_on_call_shift_is_not_approved_by_the_on_call_rule()
         "{:?}",
         s.oncall.requests()
     );
+}
+
+/// The check of alice's on-call grant with PagerDuty at `base` (a hostile
+/// peer), and how long it took.
+fn check_against(s: &Setup, base: &str) -> (Output, std::time::Duration) {
+    let n = s.pr("alice", "oncall-ro", "1h");
+    let mut env = s.oncall.env();
+    env.retain(|(k, _)| k != "PAGERDUTY_API_URL");
+    env.push(("PAGERDUTY_API_URL".into(), base.into()));
+    let env: Vec<(&str, &OsStr)> = env
+        .iter()
+        .map(|(k, v)| (k.as_str(), OsStr::new(v)))
+        .collect();
+    let started = std::time::Instant::now();
+    let out = s.f.check_at(
+        n,
+        "pull_request",
+        "gitgrant-bot",
+        "2026-11-23T19:00:00Z",
+        &env,
+    );
+    (out, started.elapsed())
+}
+
+#[test]
+fn a_schedule_that_says_more_forever_approves_nothing_after_a_bounded_read() {
+    let s = setup();
+    // Every page says there is more (132,208 requests in 60 s before the
+    // cap); this peer gives up after 1,000 so that the test ends either way.
+    let peer = Hostile::start(Behaviour::Repeat {
+        body: json!({ "oncalls": [{ "user": { "email": "mallory@acme.com" } }], "more": true })
+            .to_string(),
+        limit: 1_000,
+    });
+    let (out, took) = check_against(&s, &peer.url);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("PagerDuty's answer is too large (more than 100 pages)"),
+        "{all}"
+    );
+    assert!(peer.requests() <= 100, "{} requests", peer.requests());
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+}
+
+#[test]
+fn a_schedule_that_streams_a_huge_page_approves_nothing_without_reading_it() {
+    let s = setup();
+    // A well-formed page padded to 256 MiB: read whole, it took memory in
+    // proportion (a 1.5 GB page took 3 GB).
+    let peer = Hostile::start(Behaviour::Stream {
+        prefix: r#"{"oncalls":["#.into(),
+        suffix: r#"],"more":false}"#.into(),
+        total: 256 << 20,
+    });
+    let (out, took) = check_against(&s, &peer.url);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("PagerDuty's answer is too large (a body over 4096 KiB)"),
+        "{all}"
+    );
+    // The client hung up after its 4 MiB (what the sockets buffered aside).
+    assert!(peer.written() < 64 << 20, "{} bytes taken", peer.written());
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
 }

@@ -1232,3 +1232,46 @@ fn a_grant_id_used_again_gets_a_review_issue_of_its_own() {
     assert_eq!(issues.len(), 2, "{issues:?}");
     assert_eq!(issues[1].state, "open", "{issues:?}");
 }
+
+/// `comment` with its code spans (backtick runs of equal length) taken
+/// out: what GitHub would render as Markdown and HTML.
+fn outside_code(comment: &str) -> String {
+    let mut out = String::new();
+    let mut rest = comment;
+    while let Some(i) = rest.find('`') {
+        out.push_str(&rest[..i]);
+        let run = rest[i..].len() - rest[i..].trim_start_matches('`').len();
+        let fence = "`".repeat(run);
+        let after = &rest[i + run..];
+        match after.find(&fence) {
+            Some(j) => rest = &after[j + run..],
+            None => {
+                rest = after;
+                out.push_str(&fence);
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn a_reason_that_opens_an_html_comment_cannot_hide_what_the_grant_needs() {
+    let f = flow();
+    let reason = "@acme/security ![x](https://evil.example/p.png) [ok](https://evil.example) <!-- ";
+    let text = grant_yaml("alice", "ro", "duration: 2h")
+        .replace("reason: ", &format!("reason: \"{reason}\" #"));
+    let n = f.open_pr("alice", "sneaky", &[(RO_ALICE, Some(&text))]);
+    f.expect_check(n, "pull_request", 0, "");
+    let comment = &f.fake.comments(n)[0];
+    assert!(
+        comment.contains(&format!("  Reason: `{reason}`\n")),
+        "{comment}"
+    );
+    let shown = outside_code(comment);
+    assert!(shown.contains("Needs 1 approval(s)"), "{shown}");
+    assert_eq!(shown.matches("<!--").count(), 1, "only the marker: {shown}");
+    for injected in ["@acme/security", "![x]", "](https://evil.example"] {
+        assert!(!shown.contains(injected), "{injected} in {shown}");
+    }
+}

@@ -11,6 +11,7 @@ mod git;
 mod github;
 mod github_fake;
 mod hardening;
+mod hostile;
 mod identity_center;
 mod identity_center_faults;
 mod init;

@@ -2,13 +2,14 @@
 //! local HTTP sink that stands in for Slack, Teams and a webhook receiver.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
+use crate::hostile::{Behaviour, Hostile, closed_port};
 use crate::moto::{moto, plant_policy, policies};
-use crate::reconcile::{PATH, aws_process, run_env, setup};
+use crate::reconcile::{PATH, aws_cmd, aws_process, run_env, setup};
 use crate::support::{GitRepo, grant_yaml};
 
 const SECRET: &str = "webhook-test-secret";
@@ -68,16 +69,16 @@ struct Setup {
 const NOTIFY: &str = "notify:
   - name: security
     kind: slack
-    url_env: TEST_SLACK_URL
+    url_env: GITGRANT_TEST_SLACK_URL
     events: [applied, expiring, revoked, refused, drift, failed]
   - name: ops
     kind: teams
-    url_env: TEST_TEAMS_URL
+    url_env: GITGRANT_TEST_TEAMS_URL
     events: [applied]
   - name: siem
     kind: webhook
-    url_env: TEST_HOOK_URL
-    secret_env: TEST_HOOK_SECRET
+    url_env: GITGRANT_TEST_HOOK_URL
+    secret_env: GITGRANT_TEST_HOOK_SECRET
     events: [applied, revoked]
 ";
 
@@ -118,10 +119,19 @@ fn start() -> Setup {
 impl Setup {
     fn env(&self) -> Vec<(String, String)> {
         vec![
-            ("TEST_SLACK_URL".into(), format!("{}/slack", self.url)),
-            ("TEST_TEAMS_URL".into(), format!("{}/teams", self.url)),
-            ("TEST_HOOK_URL".into(), format!("{}/hook", self.url)),
-            ("TEST_HOOK_SECRET".into(), SECRET.into()),
+            (
+                "GITGRANT_TEST_SLACK_URL".into(),
+                format!("{}/slack", self.url),
+            ),
+            (
+                "GITGRANT_TEST_TEAMS_URL".into(),
+                format!("{}/teams", self.url),
+            ),
+            (
+                "GITGRANT_TEST_HOOK_URL".into(),
+                format!("{}/hook", self.url),
+            ),
+            ("GITGRANT_TEST_HOOK_SECRET".into(), SECRET.into()),
         ]
     }
 
@@ -138,8 +148,18 @@ impl Setup {
     }
 
     fn reconcile(&self, now: &str, extra: &[&str]) -> (i32, Value) {
+        self.reconcile_with(now, extra, &[])
+    }
+
+    /// [`Setup::reconcile`] with `over` replacing or adding variables.
+    fn reconcile_with(&self, now: &str, extra: &[&str], over: &[(&str, &str)]) -> (i32, Value) {
         let env = self.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let mut env: Vec<(&str, &str)> = env
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .filter(|(a, _)| over.iter().all(|(k, _)| k != a))
+            .collect();
+        env.extend(over);
         let mut args = vec!["reconcile", "--now", now];
         args.extend(extra);
         run_env(&self.repo.path, &self.m.url, &args, &env)
@@ -166,6 +186,31 @@ fn what(path: &str, body: &Value) -> String {
             .to_string(),
         _ => body["type"].as_str().unwrap().to_string(),
     }
+}
+
+/// `sha256=<hex>` of HMAC-SHA256 under [`SECRET`] over `prefix` then
+/// `body`, computed here, not with gitgrant's code.
+fn hmac_hex(prefix: &[u8], body: &[u8]) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(prefix);
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+/// `name`'s value among `headers`, or "".
+fn header_of(headers: &[(String, String)], name: &str) -> String {
+    headers
+        .iter()
+        .find(|(h, _)| h.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -206,16 +251,11 @@ fn each_event_is_told_once_across_runs_and_a_dry_run_tells_nothing() {
             .unwrap_or_default()
     };
     assert!(header("content-type").starts_with("application/cloudevents+json"));
-    use hmac::Mac as _;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(&raw);
-    let want: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(header("x-gitgrant-signature-256"), format!("sha256={want}"));
+    let timestamp = header("x-gitgrant-timestamp");
+    assert_eq!(
+        header("x-gitgrant-signature-256"),
+        hmac_hex(&format!("{timestamp}.").into_bytes(), &raw)
+    );
     let applied_id = event["id"].as_str().unwrap().to_string();
 
     // The next run has nothing new to tell.
@@ -422,5 +462,194 @@ fn a_forged_note_marking_every_event_sent_does_not_silence_them() {
         told.iter()
             .all(|t| t.contains("Granted") || t.ends_with(".applied")),
         "{told:?}"
+    );
+}
+
+/// alice, bob and carol each get a 2h read-only grant at 09:00: three
+/// `applied` events.
+fn land_three(s: &Setup) {
+    let files: Vec<(String, String)> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|who| {
+            (
+                format!("grants/ro/{who}-1.yaml"),
+                grant_yaml(who, "ro", "duration: 2h"),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+        .collect();
+    s.repo.commit(
+        &files,
+        "alice, bob, carol: ro for 2h (#3)",
+        "2026-11-23T09:00:00Z",
+    );
+}
+
+#[test]
+fn a_channel_that_never_answers_holds_a_run_only_until_the_notification_deadline() {
+    let s = start();
+    land_three(&s);
+    // Slack accepts the connection and never answers: before, each message
+    // waited 3 x 10 s (31.5 s with the pauses), one after another.
+    let slack = Hostile::start(Behaviour::Hang);
+    let url = format!("{}/services/T0/B0/x", slack.url);
+    let started = Instant::now();
+    let (code, json) = s.reconcile_with(
+        "2026-11-23T09:30:00Z",
+        &[],
+        &[
+            ("GITGRANT_TEST_SLACK_URL", &url),
+            ("GITGRANT_NOTIFY_TIMEOUT", "4"),
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(policies(&s.iam, PATH).len(), 3, "applied regardless");
+    assert!(took < Duration::from_secs(15), "the run took {took:?}");
+    // Slack: the first message ran into the deadline, the rest were not
+    // tried; Teams and the webhook, sent to side by side, got all three.
+    let status = |channel: &str| -> Vec<String> {
+        json["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["channel"] == channel)
+            .map(|d| d["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        status("security"),
+        ["failed", "skipped", "skipped"],
+        "{json:#}"
+    );
+    assert_eq!(status("ops"), ["sent"; 3], "{json:#}");
+    assert_eq!(status("siem"), ["sent"; 3], "{json:#}");
+    assert_eq!(slack.requests(), 1, "one request, then left alone");
+    let got = s.take();
+    assert_eq!(
+        got.len(),
+        6,
+        "{:?}",
+        got.iter().map(|g| &g.0).collect::<Vec<_>>()
+    );
+    // The next run, with Slack back, sends Slack what it missed, only.
+    let (code, json) = s.reconcile("2026-11-23T09:45:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    let got = s.take();
+    assert_eq!(got.len(), 3, "{json:#}");
+    assert!(got.iter().all(|(p, ..)| p == "/slack"));
+}
+
+#[test]
+fn a_channel_that_fails_is_not_asked_again_for_each_message_of_the_run() {
+    let s = start();
+    s.sink.lock().unwrap().hook_status = Some(503);
+    land_three(&s);
+    let (code, json) = s.reconcile("2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    // Three attempts for the first message, none for the other two.
+    let got = s.take();
+    assert_eq!(got.iter().filter(|(p, ..)| p == "/hook").count(), 3);
+    let skipped = json["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["channel"] == "siem" && d["status"] == "skipped")
+        .count();
+    assert_eq!(skipped, 2, "{json:#}");
+}
+
+#[test]
+fn a_replayed_webhook_message_cannot_carry_a_fresh_timestamp() {
+    let s = start();
+    s.land_alice();
+    let before = chrono::Utc::now().timestamp();
+    let (code, json) = s.reconcile("2026-11-23T09:30:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    let after = chrono::Utc::now().timestamp();
+    let (_, headers, _, raw) = s.take().into_iter().find(|(p, ..)| p == "/hook").unwrap();
+    // The timestamp is the moment of sending, and the signature covers it
+    // with the body: a receiver refusing old timestamps refuses a replay,
+    // and a replayer cannot put a new timestamp on the old signature.
+    let timestamp = header_of(&headers, "x-gitgrant-timestamp");
+    let sent: i64 = timestamp.parse().expect("a Unix time");
+    assert!(
+        (before..=after).contains(&sent),
+        "{sent} not in {before}..={after}"
+    );
+    let signature = header_of(&headers, "x-gitgrant-signature-256");
+    assert_eq!(signature, hmac_hex(format!("{sent}.").as_bytes(), &raw));
+    assert_ne!(
+        signature,
+        hmac_hex(format!("{}.", sent + 600).as_bytes(), &raw)
+    );
+    assert_ne!(
+        signature,
+        hmac_hex(b"", &raw),
+        "the body alone is not what is signed"
+    );
+}
+
+#[test]
+fn a_verbose_run_never_logs_a_channels_secret_url() {
+    let s = start();
+    s.land_alice();
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}/services/T000/B000/s3cr3t-slack-token");
+    let out = aws_cmd(&s.m.url)
+        .args(["-v", "reconcile", "--now", "2026-11-23T09:30:00Z", "--repo"])
+        .arg(&s.repo.path)
+        .envs(s.env())
+        .env("GITGRANT_TEST_SLACK_URL", &url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("security"),
+        "the failure is reported: {stderr}"
+    );
+    assert!(!stderr.contains("s3cr3t-slack-token"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cr3t-slack-token"));
+}
+
+#[test]
+fn a_policy_that_posts_another_variable_of_the_run_is_refused() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap();
+    // A channel whose URL is the run's GitHub token, signed with AWS's key.
+    let hostile = format!(
+        "{policy}notify:\n  - name: leak\n    kind: webhook\n    url_env: GITHUB_TOKEN\n    secret_env: AWS_SECRET_ACCESS_KEY\n    events: [applied]\n"
+    );
+    repo.commit(
+        &[("gitgrant.yaml", Some(&hostile))],
+        "Notify a new channel (#2)",
+        "2026-11-20T10:00:00Z",
+    );
+    let line = hostile
+        .lines()
+        .position(|l| l.contains("GITHUB_TOKEN"))
+        .unwrap()
+        + 1;
+    let out = crate::support::gitgrant()
+        .args(["validate", "--repo"])
+        .arg(&repo.path)
+        .output()
+        .unwrap();
+    let all =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("error[notify]"), "{all}");
+    assert!(all.contains(&format!("gitgrant.yaml:{line}:14")), "{all}");
+    assert!(
+        all.contains(&format!("gitgrant.yaml:{}:17", line + 1)),
+        "{all}"
+    );
+    assert!(
+        all.contains("`GITHUB_TOKEN` is not a `GITGRANT_*` environment variable's name"),
+        "{all}"
     );
 }

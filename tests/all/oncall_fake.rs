@@ -110,7 +110,7 @@ impl FakeOnCall {
             ("PAGERDUTY_TOKEN".into(), PAGERDUTY_TOKEN.into()),
             ("OPSGENIE_API_URL".into(), format!("{base}/og")),
             ("OPSGENIE_API_KEY".into(), OPSGENIE_KEY.into()),
-            ("GITGRANT_ON_CALL_TIMEOUT".into(), "1".into()),
+            ("GITGRANT_ON_CALL_TIMEOUT".into(), "2".into()),
         ]
     }
 }

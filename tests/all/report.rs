@@ -310,3 +310,39 @@ fn what_grant_files_say_cannot_break_out_of_the_page() {
     // The reason is shown as text.
     assert!(dom.contains("&lt;img src=x onerror=alert(1)&gt;"), "{dom}");
 }
+
+#[test]
+fn a_reason_that_opens_a_script_comment_cannot_blank_the_report() {
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    // `<!--<script>` inside a script element puts the HTML parser in the
+    // "double escaped" state, where the data element's `</script>` no
+    // longer ends it: it ran on into the page's own script, which never ran.
+    let nasty = "<!--<script> & more";
+    let grant = grant_yaml("bob", "prod-readonly", "duration: 2h")
+        .replace("reason: ", &format!("reason: \"{nasty} \" #"));
+    repo.pull_request(
+        2,
+        &[("grants/prod-readonly/bob-1.yaml", Some(&grant))],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00Z",
+    );
+    let html = run_ok(&["audit", "--format", "html", "--now", NOW], &repo.path);
+    let open = r#"<script type="application/json" id="data">"#;
+    let data = &html[html.find(open).expect("the data element") + open.len()..];
+    let data = &data[..data.find("</script>").unwrap()];
+    assert!(
+        !data.contains(['<', '>', '&']),
+        "the data holds no markup characters: {data}"
+    );
+    let page = repo.dir.path().join("report.html");
+    std::fs::write(&page, &html).unwrap();
+    // The script ran to the end (`dom` checks it) and drew the grant, its
+    // reason shown as text.
+    let dom = dom(&page, NOW);
+    assert!(dom.contains("&lt;!--&lt;script&gt; &amp; more"), "{dom}");
+    let data: serde_json::Value = serde_json::from_str(data).expect("the data is whole JSON");
+    assert_eq!(
+        data["lifecycles"][0]["reason"].as_str().unwrap().trim(),
+        nasty
+    );
+}

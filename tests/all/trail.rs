@@ -497,3 +497,100 @@ fn sync(f: &Flow) {
     git(f.work(), &["fetch", "-q", "origin"], None);
     git(f.work(), &["reset", "-q", "--hard", "origin/main"], None);
 }
+
+/// A repository where bob's grant landed as pull request #2, with a note
+/// on its landing commit, written by someone who may push, naming
+/// `reviewer` as its approver.
+fn forged_approver(reviewer: &str) -> crate::support::GitRepo {
+    let repo = crate::support::GitRepo::policy_only("2026-11-20T09:00:00Z");
+    let path = "grants/prod-readonly/bob-1.yaml";
+    repo.pull_request(
+        2,
+        &[(
+            path,
+            Some(&grant_yaml("bob", "prod-readonly", "duration: 2h")),
+        )],
+        "2026-11-21T08:00:00Z",
+        "2026-11-21T09:00:00Z",
+    );
+    let forged = json!({
+        "version": 1,
+        "grants": { path: {
+            "grant": "prod-readonly/bob-1", "pull_request": 2,
+            "approved": { "by": "reviews", "approvals": [{ "reviewer": reviewer }] },
+            "verified_at": "2026-11-21T09:00:00Z", "run": "local"
+        } }
+    });
+    let head = repo.head();
+    git(
+        &repo.path,
+        &[
+            "notes",
+            "--ref",
+            "gitgrant",
+            "add",
+            "-m",
+            &forged.to_string(),
+            &head,
+        ],
+        None,
+    );
+    repo
+}
+
+/// The `|` of `line` that GitHub reads as cell borders (not `\|`).
+fn borders(line: &str) -> usize {
+    let mut n = 0;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '|' => n += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+#[test]
+fn a_forged_note_cannot_add_rows_or_markup_to_the_markdown_audit() {
+    let repo =
+        forged_approver("carol | x | y\n| forged | row | <img src=x> [a](https://evil.example)");
+    let md = crate::support::run_ok(
+        &[
+            "audit",
+            "--format",
+            "markdown",
+            "--now",
+            "2026-11-23T12:00:00Z",
+        ],
+        &repo.path,
+    );
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+    assert_eq!(rows.len(), 3, "header, rule and bob's row only: {md}");
+    assert!(rows.iter().all(|r| borders(r) == 10), "{md}");
+    assert!(!md.contains("<img"), "{md}");
+    assert!(!md.contains("[a](https"), "{md}");
+    assert!(rows[2].contains("approved by carol"), "{md}");
+}
+
+#[test]
+fn a_forged_note_cannot_put_a_formula_in_the_csv_audit() {
+    let formula = "=HYPERLINK(\"https://evil.example\",\"carol\")";
+    let repo = forged_approver(formula);
+    let csv = crate::support::run_ok(
+        &["audit", "--format", "csv", "--now", "2026-11-23T12:00:00Z"],
+        &repo.path,
+    );
+    let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "approvers")
+        .unwrap();
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(&row[column], format!("'{formula}"), "{csv}");
+}
