@@ -1275,3 +1275,44 @@ fn a_reason_that_opens_an_html_comment_cannot_hide_what_the_grant_needs() {
         assert!(!shown.contains(injected), "{injected} in {shown}");
     }
 }
+
+#[test]
+fn a_forged_note_naming_a_review_issue_does_not_stand_for_the_break_glass_review() {
+    let (m, _client) = aws();
+    let f = flow();
+    let path = "grants/break/alice-1.yaml";
+    let n = f.open_pr(
+        "alice",
+        "bg",
+        &[(path, Some(&grant_yaml("alice", "break", "duration: 1h")))],
+    );
+    let landing = f.merge(n, "2026-11-23T09:00:00Z");
+    // Before the first run, a note claims the review issue exists.
+    let forged = serde_json::json!({
+        "version": 1,
+        "grants": { path: {
+            "grant": "break/alice-1",
+            "approved": { "by": "break-glass", "review": "https://github.com/acme/access/issues/999" },
+            "verified_at": "2026-11-23T09:01:00Z", "run": "local"
+        } }
+    });
+    git(
+        &f.bare,
+        &[
+            "notes",
+            "--ref",
+            "gitgrant",
+            "add",
+            "-f",
+            "-m",
+            &forged.to_string(),
+            &landing,
+        ],
+        None,
+    );
+    let (code, json) = f.reconcile(&m, "2026-11-23T09:05:00Z", &[]);
+    assert_eq!(code, 0, "{json:#}");
+    let issues = f.fake.lock().issues.clone();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].author, "gitgrant-bot");
+}

@@ -513,29 +513,47 @@ fn forged_approver(reviewer: &str) -> crate::support::GitRepo {
         "2026-11-21T08:00:00Z",
         "2026-11-21T09:00:00Z",
     );
+    let head = repo.head();
     let forged = json!({
         "version": 1,
+        "commit": head,
         "grants": { path: {
             "grant": "prod-readonly/bob-1", "pull_request": 2,
             "approved": { "by": "reviews", "approvals": [{ "reviewer": reviewer }] },
             "verified_at": "2026-11-21T09:00:00Z", "run": "local"
         } }
     });
-    let head = repo.head();
+    // Signed with the reconciler's key by ssh-keygen itself, as if the text
+    // had reached a record the reconciler vouches for: what renders it must
+    // hold even then (an unsigned note is not shown as an approver at all).
+    let text = format!("{forged}\n");
+    let note = format!("{text}{}", ssh_sign(&text, "gitgrant"));
     git(
         &repo.path,
-        &[
-            "notes",
-            "--ref",
-            "gitgrant",
-            "add",
-            "-m",
-            &forged.to_string(),
-            &head,
-        ],
+        &["notes", "--ref", "gitgrant", "add", "-m", &note, &head],
         None,
     );
     repo
+}
+
+/// `data` signed in `namespace` by `ssh-keygen -Y sign` with the fixtures'
+/// reconciler key: the armoured signature.
+fn ssh_sign(data: &str, namespace: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, crate::support::signing_key("reconciler")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let file = dir.path().join("data");
+    std::fs::write(&file, data).unwrap();
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", namespace, "-f"])
+        .arg(&key)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::read_to_string(dir.path().join("data.sig")).unwrap()
 }
 
 /// The `|` of `line` that GitHub reads as cell borders (not `\|`).
