@@ -1296,20 +1296,7 @@ fn a_forged_note_naming_a_review_issue_does_not_stand_for_the_break_glass_review
             "verified_at": "2026-11-23T09:01:00Z", "run": "local"
         } }
     });
-    git(
-        &f.bare,
-        &[
-            "notes",
-            "--ref",
-            "gitgrant",
-            "add",
-            "-f",
-            "-m",
-            &forged.to_string(),
-            &landing,
-        ],
-        None,
-    );
+    crate::support::put_note(&f.bare, &landing, &forged.to_string());
     let (code, json) = f.reconcile(&m, "2026-11-23T09:05:00Z", &[]);
     assert_eq!(code, 0, "{json:#}");
     let issues = f.fake.lock().issues.clone();

@@ -426,20 +426,7 @@ fn a_forged_note_marking_every_event_sent_does_not_silence_them() {
         .map(|c| (format!("{c}:{id}"), Value::from("2026-11-23T09:01:00Z")))
         .collect();
     let forged = serde_json::json!({ "version": 1, "grants": {}, "sent": sent });
-    crate::support::git(
-        &s.repo.path,
-        &[
-            "notes",
-            "--ref",
-            "gitgrant",
-            "add",
-            "-f",
-            "-m",
-            &forged.to_string(),
-            &landing,
-        ],
-        None,
-    );
+    crate::support::put_note(&s.repo.path, &landing, &forged.to_string());
     let env: Vec<(String, String)> = s
         .env()
         .into_iter()

@@ -263,13 +263,20 @@ pub fn signing_key(name: &str) -> String {
 
 /// [`run_ok`] as the reconciler runs in Actions: with its signing key.
 pub fn run_signed(args: &[&str], dir: &Path) -> String {
-    let out = gitgrant()
-        .env("GITGRANT_SIGNING_KEY", signing_key("reconciler"))
-        .args(args)
-        .arg("--repo")
-        .arg(dir)
-        .output()
-        .unwrap();
+    let mut cmd = gitgrant();
+    cmd.env("GITGRANT_SIGNING_KEY", signing_key("reconciler"));
+    succeed(cmd, args, dir)
+}
+
+/// Runs `gitgrant ARGS --repo DIR`, asserts it succeeded (showing stderr when
+/// not), and returns its stdout.
+pub fn run_ok(args: &[&str], dir: &Path) -> String {
+    succeed(gitgrant(), args, dir)
+}
+
+/// `cmd ARGS --repo DIR`, which must exit 0: its stdout.
+fn succeed(mut cmd: assert_cmd::Command, args: &[&str], dir: &Path) -> String {
+    let out = cmd.args(args).arg("--repo").arg(dir).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -279,22 +286,16 @@ pub fn run_signed(args: &[&str], dir: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Runs `gitgrant ARGS --repo DIR`, asserts it succeeded (showing stderr when
-/// not), and returns its stdout.
-pub fn run_ok(args: &[&str], dir: &Path) -> String {
-    let out = gitgrant()
-        .args(args)
-        .arg("--repo")
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "gitgrant {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+/// Writes `text` as the gitgrant note on `commit` in the repository at
+/// `dir`, over any note there, as anyone who may push notes could.
+pub fn put_note(dir: &Path, commit: &str, text: &str) {
+    git(
+        dir,
+        &[
+            "notes", "--ref", "gitgrant", "add", "-f", "-m", text, commit,
+        ],
+        None,
     );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 impl GitRepo {

@@ -168,20 +168,7 @@ fn forge_note(f: &Flow, commit: &str, path: &str, grant: &str, reviewer: &str) {
             "verified_at": "2026-11-23T09:00:00Z", "run": "local"
         } }
     });
-    git(
-        &f.bare,
-        &[
-            "notes",
-            "--ref",
-            "gitgrant",
-            "add",
-            "-f",
-            "-m",
-            &forged.to_string(),
-            commit,
-        ],
-        None,
-    );
+    crate::support::put_note(&f.bare, commit, &forged.to_string());
 }
 
 #[test]
