@@ -167,11 +167,13 @@ pub enum Prepare {
     InvalidPolicy(Vec<Violation>),
 }
 
-/// Reads, validates, observes and plans.
+/// Reads, validates, observes and plans, with what the run signs with and
+/// believes ([`signing`], loaded once by the caller).
 pub async fn prepare(
     repo: &Repo,
     tip: CommitId,
     options: &Options,
+    signing: Signing,
 ) -> Result<Prepare, EngineError> {
     let now = options.now;
     let snapshot = repo.snapshot(tip)?;
@@ -215,7 +217,6 @@ pub async fn prepare(
         })
         .collect();
 
-    let signing = signing(repo, tip, now)?;
     let github = GitHub::from_env_if_token(Some(&policy.repository()))?;
     let (providers, observed, unreadable) = observe(&policy, options).await;
 

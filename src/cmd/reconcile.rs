@@ -122,9 +122,10 @@ fn prepare(
     tip: CommitId,
     t: &Target,
     format: Format,
+    signing: gitgrant::signing::Signing,
 ) -> anyhow::Result<Result<Box<Prepared>, u8>> {
     Ok(
-        match rt.block_on(engine::prepare(repo, tip, &t.options()))? {
+        match rt.block_on(engine::prepare(repo, tip, &t.options(), signing))? {
             Prepare::Ready(p) => Ok(p),
             Prepare::InvalidPolicy(v) => Err(invalid_policy(repo, tip, &v, format)?),
         },
@@ -176,7 +177,8 @@ pub fn run_plan(g: &super::Global, mut args: PlanArgs) -> anyhow::Result<u8> {
     let repo = Repo::open(&g.repo)?;
     let tip = repo.branch_tip(&args.target.branch)?;
     let rt = super::runtime()?;
-    let p = match prepare(&rt, &repo, tip, &args.target, args.format)? {
+    let signing = engine::signing(&repo, tip, super::now_or(args.target.now))?;
+    let p = match prepare(&rt, &repo, tip, &args.target, args.format, signing)? {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
@@ -260,13 +262,14 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
         (args.removal != RemovalMode::Git && repo.has_remote("origin")).then(|| "origin".into())
     });
     let now = super::now_or(args.target.now);
+    let signing = engine::signing(&repo, base, now)?;
     if let Some(remote) = &notes_remote
-        && let Err(e) = repo.fetch_notes(remote, now, engine::signing(&repo, base, now)?.keys())
+        && let Err(e) = repo.fetch_notes(remote, now, signing.keys())
     {
         eprintln!("warning: the evidence notes could not be fetched from {remote}: {e}");
     }
     let rt = super::runtime()?;
-    let p = match prepare(&rt, &repo, base, &args.target, args.format)? {
+    let p = match prepare(&rt, &repo, base, &args.target, args.format, signing)? {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };

@@ -1001,17 +1001,23 @@ fn a_removal_commit_is_rebuilt_when_the_branch_moves() {
     assert_eq!(left[0]["path"], bob);
 }
 
+/// alice's break-glass grant `break/alice-1` (1h), merged from `branch`
+/// at `date`: the landing commit.
+fn land_break_glass(f: &Flow, branch: &str, date: &str) -> String {
+    let path = "grants/break/alice-1.yaml";
+    let n = f.open_pr(
+        "alice",
+        branch,
+        &[(path, Some(&grant_yaml("alice", "break", "duration: 1h")))],
+    );
+    f.merge(n, date)
+}
+
 #[test]
 fn break_glass_applies_at_once_opens_one_review_issue_and_links_it() {
     let (m, client) = aws();
     let f = flow();
-    let path = "grants/break/alice-1.yaml";
-    let n = f.open_pr(
-        "alice",
-        "bg",
-        &[(path, Some(&grant_yaml("alice", "break", "duration: 1h")))],
-    );
-    let landing = f.merge(n, "2026-11-23T09:00:00Z");
+    let landing = land_break_glass(&f, "bg", "2026-11-23T09:00:00Z");
     let (code, json) = f.reconcile(&m, "2026-11-23T09:05:00Z", &[]);
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(users_of(&client), [["alice"]]);
@@ -1175,7 +1181,6 @@ fn the_plan_comment_says_a_deleted_grant_is_revoked_early() {
 fn a_closed_look_alike_review_issue_does_not_stand_for_a_break_glass_grant() {
     let (m, _client) = aws();
     let f = flow();
-    let path = "grants/break/alice-1.yaml";
     // mallory opens (and closes) issues titled as the reviews would be,
     // with the label, before and after the grant lands.
     let look_alike = |title: &str| {
@@ -1190,12 +1195,7 @@ fn a_closed_look_alike_review_issue_does_not_stand_for_a_break_glass_grant() {
         i.state = "closed".into();
     };
     look_alike("Break-glass review: break/alice-1");
-    let n = f.open_pr(
-        "alice",
-        "bg",
-        &[(path, Some(&grant_yaml("alice", "break", "duration: 1h")))],
-    );
-    let landing = f.merge(n, "2026-11-23T09:00:00Z");
+    let landing = land_break_glass(&f, "bg", "2026-11-23T09:00:00Z");
     look_alike(&format!(
         "Break-glass review: break/alice-1 (landed in {})",
         &landing[..7]
@@ -1216,17 +1216,14 @@ fn a_grant_id_used_again_gets_a_review_issue_of_its_own() {
     let (m, _client) = aws();
     let f = flow();
     let path = "grants/break/alice-1.yaml";
-    let grant = grant_yaml("alice", "break", "duration: 1h");
-    let n = f.open_pr("alice", "bg", &[(path, Some(&grant))]);
-    f.merge(n, "2026-11-23T09:00:00Z");
+    land_break_glass(&f, "bg", "2026-11-23T09:00:00Z");
     assert_eq!(f.reconcile(&m, "2026-11-23T09:05:00Z", &[]).0, 0);
     // Ended and removed; the first review is done and closed.
     assert_eq!(f.reconcile(&m, "2026-11-23T10:30:00Z", &[]).0, 0);
     assert!(!f.on_main(path));
     f.fake.lock().issues[0].state = "closed".into();
     // The same id lands again.
-    let n = f.open_pr("alice", "bg2", &[(path, Some(&grant))]);
-    f.merge(n, "2026-11-23T11:00:00Z");
+    land_break_glass(&f, "bg2", "2026-11-23T11:00:00Z");
     assert_eq!(f.reconcile(&m, "2026-11-23T11:05:00Z", &[]).0, 0);
     let issues = f.fake.lock().issues.clone();
     assert_eq!(issues.len(), 2, "{issues:?}");
@@ -1281,12 +1278,7 @@ fn a_forged_note_naming_a_review_issue_does_not_stand_for_the_break_glass_review
     let (m, _client) = aws();
     let f = flow();
     let path = "grants/break/alice-1.yaml";
-    let n = f.open_pr(
-        "alice",
-        "bg",
-        &[(path, Some(&grant_yaml("alice", "break", "duration: 1h")))],
-    );
-    let landing = f.merge(n, "2026-11-23T09:00:00Z");
+    let landing = land_break_glass(&f, "bg", "2026-11-23T09:00:00Z");
     // Before the first run, a note claims the review issue exists.
     let forged = serde_json::json!({
         "version": 1,
