@@ -273,55 +273,54 @@ pub async fn prepare(
             .collect();
         // The landing and each edit since are judged on their own, each on
         // the file as its commit left it.
-        let mut items = crate::github::evidence::landed_items(&policy, &grants, &all);
-        let landings_judged = items.len();
-        let mut edits: Vec<(String, CommitId, crate::git::Landing)> = Vec::new();
-        for item in items.iter_mut() {
-            item.window = None;
-        }
-        for i in 0..landings_judged {
-            let path = items[i].need.path.clone();
-            let Some(landing) = landed_in.get(&path) else {
-                continue;
-            };
-            for c in repo.edits_since(tip, landing.commit, &path)? {
-                let mut edit = items[i].clone();
-                if let Some(g) = grant_at(repo, &policy, c, &path, landing.time, now)? {
-                    edit.need.subject = g.subject;
-                }
-                edit.commit = c.to_string();
-                edit.landed_at = Some(landing.time);
-                items.push(edit);
-                edits.push((path.clone(), c, landing.clone()));
-            }
+        let items = crate::github::evidence::landed_items(&policy, &grants, &all);
+        let mut edits = Vec::new();
+        for item in &items {
+            edits.push(match landed_in.get(&item.need.path) {
+                Some(landing) => crate::github::evidence::edits_since(
+                    repo,
+                    &policy,
+                    tip,
+                    &item.need.path,
+                    landing,
+                    now,
+                )?,
+                None => Vec::new(),
+            });
         }
         let mut oncall = crate::oncall::OnCall::from_env();
-        let mut found =
-            crate::github::evidence::landed(repo, gh, &options.branch, &items, &mut oncall).await?;
-        let edit_found = found.split_off(landings_judged.min(found.len()));
-        approvals = found
-            .into_iter()
-            .map(|f| (f.path().to_string(), f))
-            .collect();
+        let judged = crate::github::evidence::landed_with_edits(
+            repo,
+            gh,
+            &options.branch,
+            &items,
+            &edits,
+            &mut oncall,
+        )
+        .await?;
         // A grant whose landing is approved keeps running as the last
         // evidenced version left its file; the first edit without evidence
         // and every later one are not applied.
         let mut kept: BTreeMap<String, (Option<Grant>, String)> = BTreeMap::new();
-        let mut last_good: BTreeMap<String, CommitId> = BTreeMap::new();
-        for ((path, commit, landing), f) in edits.iter().zip(&edit_found) {
-            if kept.contains_key(path) || !approvals.get(path).is_some_and(Found::ok) {
+        for (i, (item, j)) in items.iter().zip(&judged).enumerate() {
+            let path = &item.need.path;
+            let Some(landing) = landed_in.get(path).filter(|_| j.landing.ok()) else {
                 continue;
-            }
-            if f.ok() {
-                last_good.insert(path.clone(), *commit);
+            };
+            let Some(bad) = j.edits.iter().position(|e| !e.found.ok()) else {
                 continue;
-            }
-            let good = last_good.get(path).copied().unwrap_or(landing.commit);
-            let grant = grant_at(repo, &policy, good, path, landing.time, now)?;
+            };
+            let good = match bad.checked_sub(1) {
+                Some(before) => edits[i][before].commit,
+                None => landing.commit,
+            };
+            let e = &edits[i][bad];
+            let grant =
+                crate::github::evidence::grant_at(repo, &policy, good, path, landing.time, now)?;
             let why = format!(
                 "the edit of {path} in {} has no approval evidence (require_approval): {}; {}",
-                commit.short(),
-                f.why(),
+                e.commit.short(),
+                j.edits[bad].found.why(),
                 match &grant {
                     Some(_) => format!("the grant stays as {} left it", good.short()),
                     None => format!("the file as {} left it is not valid", good.short()),
@@ -329,6 +328,10 @@ pub async fn prepare(
             );
             kept.insert(path.clone(), (grant, why));
         }
+        approvals = judged
+            .into_iter()
+            .map(|j| (j.landing.path().to_string(), j.landing))
+            .collect();
         if approvals.values().any(|f| !f.ok()) || !kept.is_empty() {
             let grants_now: Vec<Grant> = validation
                 .grants
@@ -443,27 +446,6 @@ fn without_unreadable(state: &mut crate::desired::DesiredState, unreadable: &[Un
     state
         .refused
         .retain(|r| !unreadable.iter().any(|u| u.provider == r.provider));
-}
-
-/// The grant in `path` as `commit` left it, landed at `landed`; `None`
-/// when it is not there or not valid.
-fn grant_at(
-    repo: &Repo,
-    policy: &Policy,
-    commit: CommitId,
-    path: &str,
-    landed: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Option<Grant>, GitError> {
-    let Some(text) = repo.text_at(commit, path)? else {
-        return Ok(None);
-    };
-    let file = crate::snapshot::SourceFile {
-        path: path.to_string(),
-        content: crate::snapshot::Content::Bytes(text.into_bytes()),
-    };
-    let (grant, violations) = crate::validate::read_grant(Some(policy), &file, now, Some(landed));
-    Ok(grant.filter(|_| violations.is_empty()))
 }
 
 /// Grants without approval evidence are refused, in every provider.

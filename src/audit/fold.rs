@@ -363,6 +363,7 @@ impl<'a> Fold<'a> {
             after,
             subject: version.fields.subject.clone(),
             changed,
+            approval: None,
         });
         lifecycle.window = after;
         lifecycle.unreadable = unreadable(&version);

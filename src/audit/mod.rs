@@ -278,6 +278,11 @@ pub struct Edit {
     pub subject: Option<String>,
     /// Which of `subject`, `reason`, `ticket`, `window` the edit changed.
     pub changed: Vec<String>,
+    /// Approval evidence of the edit from GitHub (`--github`): the pull
+    /// request that landed its commit, or the role's rules judged on the
+    /// file as it left it. Absent without `--github`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approval::Found>,
 }
 
 /// How a lifecycle ended: the commit that removed the grant file.
@@ -588,6 +593,12 @@ finding_rules! {
     /// quorum of code-owner approvals at the final head (`--github`).
     MissingApproval = "missing-approval",
         "GitHub has no approval of the grant by enough of its role's code owners at the final head";
+    /// An edit of a landed grant's file without its own approval evidence:
+    /// no merged pull request with the role's quorum at its final head, and
+    /// no auto-approval rule that holds for the file as the edit left it
+    /// (`--github`). The reconciler does not apply such an edit.
+    UnapprovedEdit = "unapproved-edit",
+        "an edit needs its own approval, as the landing did: the reconciler kept the grant as the last approved version left it; find who made the edit";
     /// The evidence recorded in git (note or trailers) says another thing
     /// approved the grant than GitHub does (`--github`).
     EvidenceMismatch = "evidence-mismatch",
@@ -744,12 +755,34 @@ fn landing_finding(
 }
 
 /// Adds approval evidence to an audit: `found` holds, for each lifecycle in
-/// order, what GitHub says of the pull request that landed it (`None` where
-/// it was not asked). Self-approval and missing approvals become findings.
-pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::approval::Found>>) {
+/// order, what GitHub says of the pull request that landed it and of each
+/// later edit (`None` where it was not asked). Self-approval, missing
+/// approvals and edits without evidence become findings.
+pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::github::evidence::WithEdits>>) {
     use crate::approval::Found;
     for (l, f) in audit.lifecycles.iter_mut().zip(found) {
         let Some(f) = f else { continue };
+        for e in f.edits {
+            let Some(edit) = l.edits.iter_mut().find(|x| x.commit == e.commit) else {
+                continue;
+            };
+            if !e.found.ok() {
+                audit.findings.push(Finding {
+                    rule: FindingRule::UnapprovedEdit,
+                    grant: Some(l.id.clone()),
+                    occurrence: Some(l.occurrence),
+                    role: l.role.clone(),
+                    commit: edit.commit.clone(),
+                    time: edit.time,
+                    message: format!("edited without approval: {}", e.found.why()),
+                });
+                if !l.findings.contains(&FindingRule::UnapprovedEdit) {
+                    l.findings.push(FindingRule::UnapprovedEdit);
+                }
+            }
+            edit.approval = Some(e.found);
+        }
+        let f = f.landing;
         let mut found = Vec::new();
         let mut finding = |rule: FindingRule, message: String| found.push((rule, message));
         match &f {

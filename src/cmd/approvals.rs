@@ -8,7 +8,8 @@ use gitgrant::approval::{Found, Need};
 use gitgrant::exit;
 use gitgrant::git::{Landing, Repo};
 use gitgrant::github::evidence::{
-    Approvals, Ask, codeowners_at, judge_rules, landed, landed_items,
+    Approvals, Ask, WithEdits, codeowners_at, edits_since, judge_rules, landed_items,
+    landed_with_edits,
 };
 use gitgrant::github::{GitHub, Pull};
 use gitgrant::grant::{Grant, GrantId};
@@ -20,7 +21,8 @@ use gitgrant::snapshot::{Content, SourceFile};
 ///
 /// With --pr N, judges that pull request's grant files (the status check for
 /// `pull_request_review` events; `gitgrant check` runs it there too).
-/// Without, judges every grant on the branch. Needs GITHUB_TOKEN.
+/// Without, judges every grant on the branch: its landing and each edit of
+/// its file since, each on its own. Needs GITHUB_TOKEN.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// One pull request.
@@ -240,21 +242,37 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     }
     let refs: Vec<(&Grant, Landing)> = grants.iter().map(|(g, l)| (g, l.clone())).collect();
     let items = landed_items(&policy, &refs, &refs);
+    // Every edit since a grant landed needs its own evidence, as in the
+    // reconciler.
+    let mut edits = Vec::new();
+    for item in &items {
+        edits.push(match landings.get(&item.need.path) {
+            Some(l) => edits_since(&repo, &policy, tip, &item.need.path, l, now)?,
+            None => Vec::new(),
+        });
+    }
     let mut oncall = gitgrant::oncall::OnCall::from_env();
-    let found: BTreeMap<String, Found> = rt
-        .block_on(landed(&repo, &gh, &args.branch, &items, &mut oncall))?
+    let found: BTreeMap<String, WithEdits> = rt
+        .block_on(landed_with_edits(
+            &repo,
+            &gh,
+            &args.branch,
+            &items,
+            &edits,
+            &mut oncall,
+        ))?
         .into_iter()
-        .map(|f| (f.path().to_string(), f))
+        .map(|f| (f.landing.path().to_string(), f))
         .collect();
     match args.format {
         super::Format::Json => outln!("{}", serde_json::to_string_pretty(&found)?),
         super::Format::Human => {
-            for f in found.values() {
-                outln!("{}", f.line());
+            for line in found.values().flat_map(WithEdits::lines) {
+                outln!("{line}");
             }
         }
     }
-    Ok(if found.values().all(Found::ok) {
+    Ok(if found.values().all(WithEdits::ok) {
         exit::SUCCESS
     } else {
         exit::ERROR

@@ -8,6 +8,7 @@ use gitgrant::audit::{self, Filter, Options, render::Format};
 use gitgrant::duration::GrantDuration;
 use gitgrant::exit;
 use gitgrant::git::Repo;
+use gitgrant::github::evidence::{EditOf, WithEdits};
 use gitgrant::policy::Policy;
 use gitgrant::snapshot::SourceFile;
 
@@ -118,14 +119,17 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     Ok(exit::SUCCESS)
 }
 
-/// The approval evidence of every lifecycle, judged under the policy at the
-/// commit it landed in.
+/// The approval evidence of every lifecycle and of each edit of its file,
+/// each judged under the policy at its commit's first parent. A rule
+/// counts the subject's other lifecycles of the role that overlap or
+/// adjoin the judged window with it, as the reconciler does.
 fn approvals(
     repo: &Repo,
     branch: &str,
     audit: &audit::Audit,
-) -> anyhow::Result<Vec<Option<gitgrant::approval::Found>>> {
+) -> anyhow::Result<Vec<Option<WithEdits>>> {
     let mut items = Vec::new();
+    let mut edits = Vec::new();
     let mut index = Vec::new();
     // The policy changes rarely: each version is parsed once.
     let mut policies: HashMap<Option<SourceFile>, Option<Policy>> = HashMap::new();
@@ -143,12 +147,34 @@ fn approvals(
         match (role, &l.subject) {
             (Some(role), Some(subject)) => {
                 index.push(Some(items.len()));
-                items.push(gitgrant::approval::Landed::new(
+                let mut item = gitgrant::approval::Landed::new(
                     role,
                     l.path.clone(),
                     subject.clone(),
                     l.landed.commit.clone(),
-                ));
+                );
+                item.neighbours = audit
+                    .lifecycles
+                    .iter()
+                    .filter(|o| {
+                        !std::ptr::eq(*o, l)
+                            && o.role == l.role
+                            && o.subject
+                                .as_deref()
+                                .zip(l.subject.as_deref())
+                                .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+                    })
+                    .flat_map(|o| o.usable_intervals())
+                    .collect();
+                items.push(item);
+                let mut of = Vec::new();
+                for e in &l.edits {
+                    of.push(EditOf {
+                        commit: repo.resolve(&e.commit)?,
+                        subject: e.subject.clone(),
+                    });
+                }
+                edits.push(of);
             }
             _ => index.push(None),
         }
@@ -158,7 +184,15 @@ fn approvals(
         let policy_repo = audit_repository(repo, branch);
         let gh = gitgrant::github::GitHub::from_env(policy_repo.as_deref())?;
         let mut oncall = gitgrant::oncall::OnCall::from_env();
-        gitgrant::github::evidence::landed(repo, &gh, branch, &items, &mut oncall).await
+        gitgrant::github::evidence::landed_with_edits(
+            repo,
+            &gh,
+            branch,
+            &items,
+            &edits,
+            &mut oncall,
+        )
+        .await
     })?;
     Ok(index
         .into_iter()

@@ -415,6 +415,162 @@ pub async fn landed(
     Ok(out)
 }
 
+/// One later commit that changed a landed grant's file.
+#[derive(Debug, Clone)]
+pub struct EditOf {
+    /// The commit.
+    pub commit: CommitId,
+    /// The subject the file named after it, when it could be read.
+    pub subject: Option<String>,
+}
+
+/// The evidence of one edit of a grant's file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct EditFound {
+    /// The commit that edited the file.
+    pub commit: String,
+    /// What GitHub says of it: the pull request that landed that commit and
+    /// its reviews, or the role's rules judged on the file as the commit
+    /// left it.
+    #[serde(flatten)]
+    pub found: Found,
+}
+
+/// A landed grant's evidence and that of every later edit of its file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WithEdits {
+    /// The evidence of the landing.
+    #[serde(flatten)]
+    pub landing: Found,
+    /// Each edit's evidence, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<EditFound>,
+}
+
+impl WithEdits {
+    /// Whether the landing and every edit have their evidence.
+    pub fn ok(&self) -> bool {
+        self.landing.ok() && self.edits.iter().all(|e| e.found.ok())
+    }
+
+    /// One line for the landing, then one per edit.
+    pub fn lines(&self) -> Vec<String> {
+        std::iter::once(self.landing.line())
+            .chain(self.edits.iter().map(|e| {
+                let verdict = if e.found.ok() { "ok  " } else { "FAIL" };
+                format!(
+                    "{verdict} {} (edited in {}): {}",
+                    e.found.path(),
+                    &e.commit[..12.min(e.commit.len())],
+                    e.found.why()
+                )
+            }))
+            .collect()
+    }
+}
+
+/// The grant in `path` as `commit` left it, read under `policy` with its
+/// clock started at `landed`; `None` when the file is gone there or does
+/// not validate.
+pub fn grant_at(
+    repo: &Repo,
+    policy: &Policy,
+    commit: CommitId,
+    path: &str,
+    landed: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<Grant>, GitError> {
+    let Some(text) = repo.text_at(commit, path)? else {
+        return Ok(None);
+    };
+    let file = SourceFile {
+        path: path.to_string(),
+        content: Content::Bytes(text.into_bytes()),
+    };
+    let (grant, violations) = crate::validate::read_grant(Some(policy), &file, now, Some(landed));
+    Ok(grant.filter(|_| violations.is_empty()))
+}
+
+/// Every commit on `tip`'s first-parent line that changed `path` since it
+/// landed at `landing`, oldest first, with the subject each left.
+pub fn edits_since(
+    repo: &Repo,
+    policy: &Policy,
+    tip: CommitId,
+    path: &str,
+    landing: &Landing,
+    now: DateTime<Utc>,
+) -> Result<Vec<EditOf>, GitError> {
+    repo.edits_since(tip, landing.commit, path)?
+        .into_iter()
+        .map(|commit| {
+            let subject =
+                grant_at(repo, policy, commit, path, landing.time, now)?.map(|g| g.subject);
+            Ok(EditOf { commit, subject })
+        })
+        .collect()
+}
+
+/// [`landed`] for `grants` and every edit of each since it landed
+/// (`edits[i]` for `grants[i]`): the landing and each edit are judged on
+/// their own, each under the CODEOWNERS and policy of its commit's first
+/// parent and on the file as that commit left it, with the window still
+/// counted from the landing. Every edit needs its own evidence: the
+/// landing's says nothing of what a later commit changed.
+pub async fn landed_with_edits(
+    repo: &Repo,
+    gh: &GitHub,
+    branch: &str,
+    grants: &[Landed],
+    edits: &[Vec<EditOf>],
+    oncall: &mut OnCall,
+) -> Result<Vec<WithEdits>, EvidenceError> {
+    let mut items: Vec<Landed> = grants
+        .iter()
+        .map(|g| Landed {
+            window: None,
+            ..g.clone()
+        })
+        .collect();
+    let mut owner = Vec::new();
+    for (i, g) in grants.iter().enumerate() {
+        let Some(edits) = edits.get(i).filter(|e| !e.is_empty()) else {
+            continue;
+        };
+        let landed_at = repo.commit_time(repo.resolve(&g.commit)?)?;
+        for e in edits {
+            let mut item = items[i].clone();
+            if let Some(s) = &e.subject {
+                item.need.subject = s.clone();
+            }
+            item.commit = e.commit.to_string();
+            item.landed_at = Some(landed_at);
+            items.push(item);
+            owner.push(i);
+        }
+    }
+    let mut found = landed(repo, gh, branch, &items, oncall).await?;
+    let edit_found = found.split_off(grants.len().min(found.len()));
+    let mut out: Vec<WithEdits> = found
+        .into_iter()
+        .map(|landing| WithEdits {
+            landing,
+            edits: Vec::new(),
+        })
+        .collect();
+    for ((i, f), item) in owner
+        .into_iter()
+        .zip(edit_found)
+        .zip(&items[grants.len()..])
+    {
+        out[i].edits.push(EditFound {
+            commit: item.commit.clone(),
+            found: f,
+        });
+    }
+    Ok(out)
+}
+
 /// The rules of `g`'s role in `policy` (the base before its merge),
 /// judged at its landing commit's time on the file as it landed. `None`
 /// when the role there has no rules.

@@ -644,6 +644,141 @@ fn four_back_to_back_hours_in_one_pull_request_get_no_hour_from_a_one_hour_rule(
     );
 }
 
+impl Setup {
+    /// Alice's `ro` grant for `duration`, approved by carol and merged at
+    /// 09:00; returns its pull request.
+    fn alice_reviewed_by_carol(&self, duration: &str) -> u64 {
+        let n = self.pr("alice", "ro", duration);
+        self.f.fake.review(n, "carol", "APPROVED");
+        self.f.merge(n, "2026-11-23T09:00:00Z");
+        n
+    }
+
+    /// `gitgrant audit --github` as of `now`: its JSON.
+    fn audit_github(&self, now: &str) -> Value {
+        let out = self
+            .f
+            .gitgrant("gitgrant-bot")
+            .envs(self.oncall.env())
+            .args(["audit", "--github", "--format", "json"])
+            .args(["--branch", "origin/main", "--now", now, "--repo"])
+            .arg(&self.f.repo.path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// `gitgrant approvals` of every grant on the branch: exit code and
+    /// what it printed.
+    fn approvals(&self) -> (i32, String) {
+        let out = self
+            .f
+            .gitgrant("gitgrant-bot")
+            .envs(self.oncall.env())
+            .args(["approvals", "--repo"])
+            .arg(&self.f.repo.path)
+            .output()
+            .unwrap();
+        (out.status.code().unwrap_or(-1), text(&out))
+    }
+}
+
+/// The audit's findings of `rule`, as (grant, message).
+fn findings_of(audit: &Value, rule: &str) -> Vec<(String, String)> {
+    audit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .map(|f| {
+            (
+                f["grant"].as_str().unwrap_or_default().to_string(),
+                f["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn four_back_to_back_hours_landed_together_are_missing_approval_in_the_audit() {
+    let s = alice_on_call_on_monday();
+    let texts: Vec<(String, String)> = (0..4)
+        .map(|i| {
+            (
+                format!("grants/oncall-ro/alice-{}.yaml", i + 1),
+                window_grant(
+                    "alice",
+                    "oncall-ro",
+                    &format!("2026-11-23T{:02}:00:00Z", 9 + i),
+                    &format!("2026-11-23T{:02}:00:00Z", 10 + i),
+                ),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, Option<&str>)> = texts
+        .iter()
+        .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+        .collect();
+    // Landed past the check (an admin merge): four hours from a 1h rule.
+    let n = s.f.open_pr("alice", "four-hours", &files);
+    s.f.merge(n, "2026-11-23T09:00:00Z");
+    // Each file alone is an hour on call; together they are four, and the
+    // audit counts them together, as the reconciler does.
+    let audit = s.audit_github("2026-11-23T14:00:00Z");
+    let missing = findings_of(&audit, "missing-approval");
+    assert_eq!(missing.len(), 4, "{missing:?}");
+    assert!(
+        missing
+            .iter()
+            .all(|(_, m)| m.contains("over the rule's 1h")),
+        "{missing:?}"
+    );
+    let (code, out) = s.approvals();
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        out.matches("FAIL grants/oncall-ro/alice-").count(),
+        4,
+        "{out}"
+    );
+}
+
+#[test]
+fn a_direct_push_that_widens_an_approved_grant_is_an_unapproved_edit_to_approvals_and_the_audit() {
+    let s = setup();
+    let path = "grants/ro/alice-1.yaml";
+    let n = s.alice_reviewed_by_carol("1h");
+    let (code, out) = s.approvals();
+    assert_eq!(code, 0, "{out}");
+    // Straight to main, past review: the same file now gives mallory 8h.
+    s.f.push_main(
+        &[(path, Some(&grant("mallory", "ro", "8h")))],
+        "2026-11-23T09:10:00Z",
+    );
+    let (code, out) = s.approvals();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("ok   {path}: PR #{n}")), "{out}");
+    assert!(
+        out.contains(&format!("FAIL {path} (edited in "))
+            && out.contains("without a merged pull request"),
+        "{out}"
+    );
+    let audit = s.audit_github("2026-11-23T09:20:00Z");
+    let edits = findings_of(&audit, "unapproved-edit");
+    assert_eq!(edits.len(), 1, "{audit:#}");
+    assert_eq!(edits[0].0, "ro/alice-1", "{edits:?}");
+    let l = &audit["lifecycles"][0];
+    assert_eq!(l["approved_by"], "carol", "the landing's evidence: {l:#}");
+    assert_eq!(
+        l["edits"][0]["approval"]["status"], "no-pull-request",
+        "{l:#}"
+    );
+    assert!(
+        findings_of(&audit, "missing-approval").is_empty(),
+        "the landing was approved: {audit:#}"
+    );
+}
+
 #[test]
 fn deleting_someone_elses_grant_of_an_unowned_role_needs_its_subject_or_the_quorum() {
     let s = alice_on_call_on_monday();
@@ -678,9 +813,7 @@ fn deleting_someone_elses_grant_of_an_unowned_role_needs_its_subject_or_the_quor
 fn a_direct_push_that_turns_an_approved_grant_into_another_persons_gets_nothing_applied() {
     let s = setup();
     let path = "grants/ro/alice-1.yaml";
-    let n = s.pr("alice", "ro", "1h");
-    s.f.fake.review(n, "carol", "APPROVED");
-    s.f.merge(n, "2026-11-23T09:00:00Z");
+    s.alice_reviewed_by_carol("1h");
     s.expect_applied("2026-11-23T09:05:00Z", &["alice"]);
     // Straight to main, past review: the same file now gives mallory 8h.
     let widened = grant("mallory", "ro", "8h");
@@ -704,6 +837,25 @@ fn a_direct_push_that_turns_an_approved_grant_into_another_persons_gets_nothing_
             .as_array()
             .is_none_or(|a| a.is_empty()),
         "the landing's evidence is still carol's: {json:#}"
+    );
+}
+
+#[test]
+fn a_deletion_pushed_past_review_still_ends_the_access() {
+    // Under require_approval a deletion needs no evidence: removing access
+    // fails safe, and a doubted deletion kept running would be the
+    // grantee's way to keep it.
+    let s = setup();
+    let path = "grants/ro/alice-1.yaml";
+    s.alice_reviewed_by_carol("2h");
+    s.expect_applied("2026-11-23T09:05:00Z", &["alice"]);
+    s.f.push_main(&[(path, None)], "2026-11-23T09:10:00Z");
+    let (code, json) = s.reconcile("2026-11-23T09:15:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    assert!(users_of(&s.iam).is_empty(), "{json:#}");
+    assert!(
+        json["plan"]["changes"].to_string().contains("revoke"),
+        "{json:#}"
     );
 }
 
