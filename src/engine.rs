@@ -56,7 +56,7 @@ pub enum EngineError {
     Signing(#[from] crate::signing::SigningError),
     /// Approval evidence could not be gathered.
     #[error(transparent)]
-    Evidence(#[from] crate::github::evidence::EvidenceError),
+    Evidence(#[from] crate::approval::github::EvidenceError),
     /// The default branch is not on GitHub.
     #[error("branch {0} does not exist on GitHub")]
     NoBranch(String),
@@ -273,11 +273,11 @@ pub async fn prepare(
             .collect();
         // The landing and each edit since are judged on their own, each on
         // the file as its commit left it.
-        let items = crate::github::evidence::landed_items(&policy, &grants, &all);
+        let items = crate::approval::github::landed_items(&policy, &grants, &all);
         let mut edits = Vec::new();
         for item in &items {
             edits.push(match landed_in.get(&item.need.path) {
-                Some(landing) => crate::github::evidence::edits_since(
+                Some(landing) => crate::approval::github::edits_since(
                     repo,
                     &policy,
                     tip,
@@ -288,8 +288,8 @@ pub async fn prepare(
                 None => Vec::new(),
             });
         }
-        let mut oncall = crate::oncall::OnCall::from_env();
-        let judged = crate::github::evidence::landed_with_edits(
+        let mut oncall = crate::approval::oncall::OnCall::from_env();
+        let judged = crate::approval::github::landed_with_edits(
             repo,
             gh,
             &options.branch,
@@ -316,7 +316,7 @@ pub async fn prepare(
             };
             let e = &edits[i][bad];
             let grant =
-                crate::github::evidence::grant_at(repo, &policy, good, path, landing.time, now)?;
+                crate::approval::github::grant_at(repo, &policy, good, path, landing.time, now)?;
             let why = format!(
                 "the edit of {path} in {} has no approval evidence (require_approval): {}; {}",
                 e.commit.short(),

@@ -12,7 +12,6 @@
 
 pub mod approval;
 pub mod audit;
-pub mod auto_approve;
 pub mod codeowners;
 pub mod desired;
 pub mod duration;
@@ -24,7 +23,6 @@ pub mod history;
 pub mod http;
 pub mod names;
 pub mod notify;
-pub mod oncall;
 pub mod plan;
 pub mod policy;
 pub mod portal;

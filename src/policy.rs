@@ -6,10 +6,10 @@ use regex::Regex;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::approval::rules::Requester;
 use crate::duration::GrantDuration;
 
-/// The policy file's path in an access repository.
-pub const POLICY_PATH: &str = "gitgrant.yaml";
+pub use crate::snapshot::POLICY_PATH;
 
 /// `gitgrant.yaml` as written.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -601,27 +601,6 @@ impl Person {
     }
 }
 
-/// Who may be a grant's subject.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Requester {
-    /// Anyone in `people`.
-    Anyone,
-    /// One login.
-    Login(String),
-    /// Members of a GitHub team (`@org/team`), known only to GitHub.
-    Team(String),
-}
-
-impl std::fmt::Display for Requester {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Requester::Anyone => f.write_str("*"),
-            Requester::Login(l) => f.write_str(l),
-            Requester::Team(t) => f.write_str(t),
-        }
-    }
-}
-
 /// A validated role.
 #[derive(Debug, Clone)]
 pub struct Role {
@@ -659,7 +638,11 @@ pub struct Role {
     /// An Identity Center permission set's session duration.
     pub session_duration: GrantDuration,
     /// Rules that approve a grant without a human review.
-    pub auto_approve: Vec<crate::auto_approve::Rule>,
+    pub auto_approve: Vec<crate::approval::rules::Rule>,
+    /// The resources of its Allow statements that let the grantee call
+    /// `sts:AssumeRole` (which validation refuses, but a policy of before
+    /// has): no fence ends those sessions.
+    pub assumed_through_statements: Vec<String>,
 }
 
 /// The session duration of a permission set when the role names none.
@@ -704,12 +687,7 @@ impl Role {
     /// validation now refuses, but a policy of before says): no fence ends
     /// those sessions, on either provider kind.
     pub fn unfenced(&self, policy: &Policy) -> Vec<String> {
-        let through_statements = self
-            .permissions
-            .statements
-            .iter()
-            .filter(|st| crate::validate::policy::assumes_roles(st))
-            .flat_map(|st| st.resources.iter().cloned());
+        let through_statements = self.assumed_through_statements.iter().cloned();
         let mut out: Vec<String> = self
             .assumable(policy)
             .into_iter()

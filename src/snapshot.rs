@@ -5,7 +5,8 @@
 use std::io;
 use std::path::Path;
 
-use crate::policy::POLICY_PATH;
+/// Where the policy lives in the access repository.
+pub const POLICY_PATH: &str = "gitgrant.yaml";
 
 /// Files larger than this are rejected without being read.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;

@@ -758,7 +758,7 @@ fn landing_finding(
 /// order, what GitHub says of the pull request that landed it and of each
 /// later edit (`None` where it was not asked). Self-approval, missing
 /// approvals and edits without evidence become findings.
-pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::github::evidence::WithEdits>>) {
+pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::approval::github::WithEdits>>) {
     use crate::approval::Found;
     for (l, f) in audit.lifecycles.iter_mut().zip(found) {
         let Some(f) = f else { continue };

@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write as _};
 
 use chrono::{DateTime, Utc};
+use gitgrant::approval::github::{EditOf, WithEdits};
 use gitgrant::audit::{self, Filter, Options, render::Format};
 use gitgrant::duration::GrantDuration;
 use gitgrant::exit;
 use gitgrant::git::Repo;
-use gitgrant::github::evidence::{EditOf, WithEdits};
 use gitgrant::policy::Policy;
 use gitgrant::snapshot::SourceFile;
 
@@ -183,8 +183,8 @@ fn approvals(
     let found = rt.block_on(async {
         let policy_repo = audit_repository(repo, branch);
         let gh = gitgrant::github::GitHub::from_env(policy_repo.as_deref())?;
-        let mut oncall = gitgrant::oncall::OnCall::from_env();
-        gitgrant::github::evidence::landed_with_edits(
+        let mut oncall = gitgrant::approval::oncall::OnCall::from_env();
+        gitgrant::approval::github::landed_with_edits(
             repo,
             &gh,
             branch,

@@ -9,14 +9,15 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use gitgrant::approval::Found;
+use gitgrant::approval::github::Approvals;
+use gitgrant::approval::pull::{Changes, judge_pull, may_ask_for_others};
 use gitgrant::exit;
-use gitgrant::git::{CommitId, Repo};
-use gitgrant::github::evidence::Approvals;
+use gitgrant::git::Repo;
 use gitgrant::github::{GitHub, Pull};
 use gitgrant::grant::{Grant, GrantId};
-use gitgrant::policy::{Admission, Policy, Requester};
+use gitgrant::policy::Admission;
 use gitgrant::rule::{Rule, Violation};
-use gitgrant::snapshot::{Content, Snapshot};
+use gitgrant::snapshot::Content;
 use gitgrant::yaml::Spans;
 use serde::Deserialize;
 
@@ -60,20 +61,6 @@ pub struct Args {
 #[derive(Deserialize)]
 struct Event {
     pull_request: Pull,
-}
-
-/// What a pull request changes under `grants/`, read from the checkout.
-pub struct Changes {
-    /// The base branch's commit.
-    pub base: CommitId,
-    /// The policy of the base branch.
-    pub policy: Policy,
-    /// Grant files added or changed, as the pull request has them.
-    pub grants: Snapshot,
-    /// Grant files deleted.
-    pub deleted: Vec<String>,
-    /// Whether gitgrant.yaml or a CODEOWNERS file (who approves) changed.
-    pub policy_changed: bool,
 }
 
 /// Reads the pull request's changes from the checkout. `Err` with violations
@@ -167,7 +154,7 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
     let mut approvals = gh.as_ref().map(Approvals::new);
     // Who asked: the author, or for the request form's pull requests the
     // issue's author as GitHub has it (the bot itself when it cannot be read).
-    let author = gitgrant::github::evidence::requester(approvals.as_mut(), &ch.policy, pull)
+    let author = gitgrant::approval::github::requester(approvals.as_mut(), &ch.policy, pull)
         .await?
         .unwrap_or_else(|| pull.user.login.to_lowercase());
     for grant in &validation.grants {
@@ -197,7 +184,7 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
         };
         // A team in `requesters` is known only to GitHub.
         if role.admits(&grant.subject) == Admission::IfTeamMember {
-            match gitgrant::github::evidence::admitted(
+            match gitgrant::approval::github::admitted(
                 approvals.as_mut(),
                 &role.requesters,
                 &grant.subject,
@@ -256,8 +243,7 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
                 .is_some_and(|r| !r.auto_approve.is_empty())
         })
         .collect();
-    let judged =
-        super::approvals::judge_pull(repo, approvals.as_mut(), &ch, &ruled, pull, now).await?;
+    let judged = judge_pull(repo, approvals.as_mut(), &ch, &ruled, pull, now).await?;
     let awaiting: Vec<&Found> = judged.iter().filter(|f| !f.ok()).collect();
     let body = comment(pull, &ch, &validation.grants, &violations, &judged);
     super::append_step_summary(&body)?;
@@ -297,33 +283,39 @@ async fn on_pull_request(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Resul
     }
 }
 
+/// Judges an open pull request's grant files; prints and returns the exit
+/// code (1 until every grant has its quorum or a rule that approves it).
+pub async fn report_pull(
+    repo: &Repo,
+    gh: &GitHub,
+    ch: &Changes,
+    pull: &Pull,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<u8> {
+    let validation =
+        gitgrant::validate::validate(&ch.grants, now, &gitgrant::validate::Landings::new());
+    let mut approvals = Approvals::new(gh);
+    let grants: Vec<&Grant> = validation.grants.iter().collect();
+    let found = judge_pull(repo, Some(&mut approvals), ch, &grants, pull, now).await?;
+    for f in &found {
+        outln!("{}", f.line());
+    }
+    if found.is_empty() {
+        outln!(
+            "pull request #{} changes no grant: nothing to approve",
+            pull.number
+        );
+    }
+    Ok(if found.iter().all(Found::ok) {
+        exit::SUCCESS
+    } else {
+        exit::ERROR
+    })
+}
+
 fn is_fork(pull: &Pull) -> bool {
     let repo = |b: &gitgrant::github::Branch| b.repo.as_ref().map(|r| r.full_name.to_lowercase());
     repo(&pull.head) != repo(&pull.base)
-}
-
-/// Whether `author` is named in `requesters` (by login or team): those may
-/// ask for access on behalf of others. `*` admits any subject but lets
-/// nobody ask for someone else.
-pub(crate) async fn may_ask_for_others(
-    mut approvals: Option<&mut Approvals<'_>>,
-    requesters: &[Requester],
-    author: &str,
-) -> anyhow::Result<bool> {
-    for r in requesters {
-        match r {
-            Requester::Login(l) if l == author => return Ok(true),
-            Requester::Team(t) => {
-                if let Some(a) = approvals.as_deref_mut()
-                    && a.is_member(t, author).await?
-                {
-                    return Ok(true);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(false)
 }
 
 /// The plan comment.
@@ -494,5 +486,5 @@ async fn on_review(repo: &Repo, pull: &Pull, args: &Args) -> anyhow::Result<u8> 
     let gh = GitHub::from_env(Some(&ch.policy.repository()))?;
     // The pull request as it is now: its head may have moved since the event.
     let pull = gh.pull(pull.number).await?;
-    super::approvals::report_pull(repo, &gh, &ch, &pull, super::now_or(args.now)).await
+    report_pull(repo, &gh, &ch, &pull, super::now_or(args.now)).await
 }

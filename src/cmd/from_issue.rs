@@ -143,7 +143,7 @@ fn propose(
                 .collect::<Vec<_>>()
         },
     )?;
-    let (title, mut body) = super::request::describe(policy, role, &grant, &raw);
+    let (title, mut body) = gitgrant::request::describe(policy, role, &grant, &raw);
     body.insert_str(0, &format!("Requested in #{number}.\n\n"));
     Ok(Proposed {
         rel,

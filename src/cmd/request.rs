@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use gitgrant::exit;
-use gitgrant::grant::{RawGrant, Timing, fmt_time};
+use gitgrant::grant::{RawGrant, fmt_time};
 
 /// Ask for access: open a pull request that adds a grant file for ROLE.
 ///
@@ -59,50 +59,6 @@ pub struct Args {
     now: Option<DateTime<Utc>>,
 }
 
-/// The title and body of the pull request that asks for `grant`.
-pub(super) fn describe(
-    policy: &gitgrant::policy::Policy,
-    role: &gitgrant::policy::Role,
-    grant: &gitgrant::grant::Grant,
-    raw: &RawGrant,
-) -> (String, String) {
-    let subject = &raw.subject;
-    let mut body = format!(
-        "**{subject}** asks for the role **{}** ({}) in {}, {}.\n\n**Reason:**\n\n{}\n",
-        role.name,
-        role.description,
-        policy.targets_text(role),
-        grant.timing.in_words(),
-        gitgrant::report::md_block(&raw.reason)
-    );
-    if let Some(t) = &raw.ticket {
-        body.push_str(&format!("**Ticket:** {}\n", gitgrant::report::md_code(t)));
-    }
-    if role.break_glass {
-        body.push_str(&format!(
-            "\nBreak-glass role: this may merge without review. The grant applies at once, \
-             and a review issue opens for {} after the fact.\n",
-            role.reviewers(&policy.security_team).join(", ")
-        ));
-    } else {
-        body.push_str(&format!(
-            "\n**Approvers:** {} ({} approval(s) needed on the latest commit; \
-             {subject} cannot approve their own access).\n",
-            role.approvers.join(", "),
-            role.min_approvals
-        ));
-    }
-    let title = match grant.timing {
-        Timing::Duration(d) => format!("Access request: {subject} → {} for {d}", role.name),
-        Timing::Window { expires, .. } => format!(
-            "Access request: {subject} → {} until {}",
-            role.name,
-            fmt_time(expires)
-        ),
-    };
-    (title, body)
-}
-
 /// Whether a rule of `role` would approve `grant` if its subject opened
 /// the pull request and it merged at `now`, in words; `None` for a role
 /// without rules. Teams are asked of GitHub when a token is set.
@@ -118,13 +74,13 @@ fn auto_approval(
     let rt = super::runtime()?;
     let _in_runtime = rt.enter();
     let gh = gitgrant::github::GitHub::from_env_if_token(Some(&policy.repository()))?;
-    let judgement = rt.block_on(async {
-        let mut approvals = gh.as_ref().map(gitgrant::github::evidence::Approvals::new);
-        let mut oncall = gitgrant::oncall::OnCall::from_env();
-        let ask =
-            gitgrant::github::evidence::Ask::landing_at(policy, role, grant, &grant.subject, now);
-        gitgrant::github::evidence::judge_rules(approvals.as_mut(), &mut oncall, ask).await
-    })?;
+    let judgement = rt.block_on(gitgrant::approval::pull::foresee(
+        gh.as_ref(),
+        policy,
+        role,
+        grant,
+        now,
+    ))?;
     Ok(Some(match &judgement.approved_by {
         Some(rule) => format!(
             "rule `{rule}` would approve this request if it merged now: no review needed (the reconciler judges again when it lands)"
@@ -198,7 +154,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     }
     if !args.no_pr {
         let id = rel.trim_start_matches("grants/").trim_end_matches(".yaml");
-        let (title, mut body) = describe(&policy, role, &grant, &raw);
+        let (title, mut body) = gitgrant::request::describe(&policy, role, &grant, &raw);
         if let Some(v) = &verdict {
             body.push_str(&format!("\n**Auto-approval:** {v}\n"));
         }

@@ -8,7 +8,6 @@
 //! `x-ratelimit-remaining` reaches 0 before the next call, and reads only the
 //! fields it needs, so a field GitHub adds never breaks a run.
 
-pub mod evidence;
 pub mod model;
 
 use std::sync::Arc;

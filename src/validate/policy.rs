@@ -640,9 +640,10 @@ fn check_auto_approve(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
             }
         }
         if let Some(h) = &r.hours
-            && let Err(e) = crate::auto_approve::Hours::parse(&h.days, &h.from, &h.to, &h.time_zone)
+            && let Err(e) =
+                crate::approval::rules::Hours::parse(&h.days, &h.from, &h.to, &h.time_zone)
         {
-            use crate::auto_approve::HoursError as E;
+            use crate::approval::rules::HoursError as E;
             let field = match &e {
                 E::Day(d) => {
                     let i = h.days.iter().position(|x| x == d).unwrap_or_default();
@@ -693,9 +694,9 @@ fn check_auto_approve(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
 }
 
 /// The model of one auto-approval rule (its checks have run).
-fn build_rule(r: &crate::policy::RawAutoApprove) -> crate::auto_approve::Rule {
-    use crate::auto_approve::{Hours, Schedule};
-    crate::auto_approve::Rule {
+fn build_rule(r: &crate::policy::RawAutoApprove) -> crate::approval::rules::Rule {
+    use crate::approval::rules::{Hours, Schedule};
+    crate::approval::rules::Rule {
         name: r.name.clone(),
         max_duration: r.max_duration.parse().ok(),
         requesters: r
@@ -1106,7 +1107,7 @@ fn reaches_roles(st: &crate::policy::Statement) -> bool {
 /// fence ends and no name pins. Validation refuses such statements
 /// (`assume-role-statement`); a policy of before that rule is read with
 /// them, and its grants are reported unfenced.
-pub(crate) fn assumes_roles(st: &crate::policy::Statement) -> bool {
+fn assumes_roles(st: &crate::policy::Statement) -> bool {
     st.effect == Effect::Allow
         && reaches_roles(st)
         && st
@@ -1497,6 +1498,13 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                         require_fence: r.require_fence,
                         allow_admin: r.allow_admin,
                         permissions: r.permissions.clone(),
+                        assumed_through_statements: r
+                            .permissions
+                            .statements
+                            .iter()
+                            .filter(|st| assumes_roles(st))
+                            .flat_map(|st| st.resources.iter().cloned())
+                            .collect(),
                         accounts: r.accounts.clone(),
                         session_duration: r
                             .session_duration

@@ -1,5 +1,6 @@
 //! gitgrant's integration tests: one binary, a module per area.
 
+mod architecture;
 mod audit;
 mod auto_approve;
 mod cli;

@@ -317,6 +317,7 @@ mod tests {
             accounts: vec![],
             session_duration: crate::policy::DEFAULT_SESSION,
             auto_approve: vec![],
+            assumed_through_statements: vec![],
         }
     }
 

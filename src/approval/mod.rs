@@ -1,6 +1,19 @@
-//! Approval evidence: whether a grant's pull request was approved by enough
-//! of the people who own its file, as DESIGN §5 defines it. Pure: the
-//! reviews, the owners and the teams' members come from the caller.
+//! Approval: whether a grant may be applied, and why.
+//!
+//! - this file: the quorum of code-owner approvals a pull request gathered
+//!   (pure: the reviews, the owners and the teams' members come from the
+//!   caller), and what is known of a landed grant's approval ([`Found`]);
+//! - [`rules`]: auto-approval rules and how they are judged on facts;
+//! - [`oncall`]: the on-call schedules those facts come from;
+//! - [`github`]: gathering the evidence from GitHub for grants landed on a
+//!   branch (the reconciler, `approvals`, `audit --github`);
+//! - [`pull`]: judging an open pull request (the check, `approvals --pr`,
+//!   `request`).
+
+pub mod github;
+pub mod oncall;
+pub mod pull;
+pub mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -64,7 +77,7 @@ pub struct Evidence {
     /// (the check: now); absent when the quorum is met or the role has
     /// none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rules: Option<crate::auto_approve::Judgement>,
+    pub rules: Option<crate::approval::rules::Judgement>,
 }
 
 impl Evidence {

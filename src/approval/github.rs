@@ -5,17 +5,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use crate::approval::{Evidence, Found, Landed, Need, PullFacts, ReviewFact, evaluate, teams};
-use crate::auto_approve::{Facts, Judgement};
+use super::{Evidence, Found, Landed, Need, PullFacts, ReviewFact, evaluate, teams};
+use crate::approval::oncall::OnCall;
+use crate::approval::rules::{Facts, Judgement};
 use crate::codeowners::Codeowners;
 use crate::duration::GrantDuration;
 use crate::git::{CommitId, GitError, Landing, Repo};
 use crate::grant::{Grant, Window};
-use crate::oncall::OnCall;
 use crate::policy::{Policy, Requester, Role};
 use crate::snapshot::{Content, SourceFile};
 
-use super::{GitHub, GitHubError, Pull};
+use crate::github::{GitHub, GitHubError, Pull};
 
 /// Looks up evidence, remembering team members, the pull request of each
 /// commit and the reviews of each pull request across grants: grants landed
@@ -215,7 +215,7 @@ async fn portal_requester(
     let (Some(gh), true, Some(issue)) = (gh, own_branch, issue) else {
         return Ok(None);
     };
-    Ok(super::found(gh.issue(issue).await)?
+    Ok(crate::github::found(gh.issue(issue).await)?
         .filter(|i| i.pull_request.is_none())
         .and_then(|i| i.user)
         .map(|u| u.login.to_lowercase()))
@@ -300,7 +300,7 @@ pub async fn judge_rules(
         .filter(|w| w.start < w.end);
     let duration = ask
         .window
-        .and_then(|w| crate::auto_approve::joined(w, ask.neighbours).length())
+        .and_then(|w| crate::approval::rules::joined(w, ask.neighbours).length())
         .zip(ask.duration)
         .map(|(joined, own)| joined.max(own));
     let mut facts = Vec::new();

@@ -5,7 +5,7 @@
 //! on-call schedule: the caller gathers those facts into [`Facts`], so the
 //! check and the reconciler judge alike and the reconciler never trusts
 //! the check's verdict.
-//!
+
 use std::fmt;
 
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
@@ -15,7 +15,27 @@ use serde::Serialize;
 
 use crate::duration::GrantDuration;
 use crate::grant::Window;
-use crate::policy::Requester;
+
+/// Who may be a grant's subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requester {
+    /// Anyone in `people`.
+    Anyone,
+    /// One login.
+    Login(String),
+    /// Members of a GitHub team (`@org/team`), known only to GitHub.
+    Team(String),
+}
+
+impl std::fmt::Display for Requester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Requester::Anyone => f.write_str("*"),
+            Requester::Login(l) => f.write_str(l),
+            Requester::Team(t) => f.write_str(t),
+        }
+    }
+}
 
 /// How long after its landing a rule-approved window may start: a rule
 /// approves access that begins when it lands, not a window booked for

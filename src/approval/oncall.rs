@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
-use crate::auto_approve::Schedule;
+use crate::approval::rules::Schedule;
 use crate::grant::Window;
 
 /// PagerDuty's API when `PAGERDUTY_API_URL` is not set.
