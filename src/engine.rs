@@ -14,11 +14,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::approval::Found;
+use crate::cas::Step;
 use crate::desired::{Wanted, desired_state};
 use crate::git::{CommitId, GitError, Repo, landing_times};
 use crate::github::{GitHub, GitHubError};
 use crate::grant::{Grant, GrantId};
-use crate::history::{trailer, trailers};
 use crate::plan::{Change, Known, Plan, Refusal, RevokeReason, Unreadable};
 use crate::policy::Policy;
 use crate::providers::{Connected, Observation, Observations, Reach, aws_iam, aws_identity_center};
@@ -48,6 +48,11 @@ pub enum EngineError {
     /// A GitHub call failed.
     #[error(transparent)]
     GitHub(#[from] GitHubError),
+    /// Removal commits through GitHub were asked for without a token.
+    #[error(
+        "--removal api and --removal pr make commits through GitHub: set GITHUB_TOKEN (contents: write)"
+    )]
+    RemovalNeedsGitHub,
     /// `--provider` names no provider of the policy.
     #[error("there is no provider {0} in gitgrant.yaml")]
     NoSuchProvider(String),
@@ -545,9 +550,10 @@ fn explain_from_history(
     let removed = repo.removals(tip, &files)?;
     for (id, file) in gone.into_iter().zip(&files) {
         if let Some((_, message)) = removed.get(file) {
-            let reason = match trailer(&trailers(message), "Gitgrant-Reason") {
-                Some("expired") => RevokeReason::Expired,
-                _ => RevokeReason::Deleted,
+            let reason = if crate::removal::Trailers::read(message).says_expired() {
+                RevokeReason::Expired
+            } else {
+                RevokeReason::Deleted
             };
             known.insert(id, reason);
         }
@@ -934,7 +940,8 @@ pub async fn api_removals(
     signer: Option<&Signer>,
     time: DateTime<Utc>,
 ) -> Result<(Vec<(Removal, String)>, Option<String>), EngineError> {
-    for attempt in 1..=8 {
+    type Made = (Vec<(Removal, String)>, Option<String>);
+    let done = crate::cas::retry_async("removal commits through GitHub", |_| async move {
         let tip = gh
             .branch_sha(branch)
             .await?
@@ -957,7 +964,7 @@ pub async fn api_removals(
             made.push((r.clone(), parent.clone()));
         }
         if made.is_empty() {
-            return Ok((made, None));
+            return Ok(Step::Done((made, None)));
         }
         if pull_request {
             // One branch and one pull request for removals: a later run
@@ -994,14 +1001,13 @@ pub async fn api_removals(
                     "set to auto-merge"
                 }
             );
-            return Ok((made, Some(pull.html_url)));
+            return Ok(Step::Done((made, Some(pull.html_url))));
         }
         if gh.fast_forward(branch, &parent).await? {
-            return Ok((made, None));
+            return Ok(Step::Done((made, None)));
         }
-        tracing::warn!(
-            "{branch} moved on GitHub during removal commits (attempt {attempt}); rebuilding"
-        );
-    }
-    Err(EngineError::BranchKeptMoving(branch.to_string()))
+        Ok::<Step<Made>, EngineError>(Step::Moved(format!("{branch} moved on GitHub; rebuilding")))
+    })
+    .await?;
+    done.ok_or_else(|| EngineError::BranchKeptMoving(branch.to_string()))
 }

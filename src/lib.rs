@@ -12,6 +12,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod cas;
 pub mod codeowners;
 pub mod desired;
 pub mod duration;
@@ -31,6 +32,7 @@ pub mod removal;
 pub mod report;
 pub mod request;
 pub mod rule;
+pub mod run;
 pub mod scaffold;
 pub mod schema;
 pub mod signing;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::approval::Found;
+use crate::cas::Step;
 use crate::engine::{Applied, Prepared};
 use crate::git::CommitId;
 use crate::git::notes::{Approved, NOTES_REF, Note, Record, ReviewRecord};
@@ -138,7 +139,7 @@ pub async fn api_notes(
     if notes.is_empty() {
         return Ok(None);
     }
-    for _attempt in 1..=8 {
+    let done = crate::cas::retry_async("evidence notes through GitHub", |_| async move {
         let tip = gh.ref_sha(NOTES_API_REF).await?;
         let mut changes = Vec::new();
         for (commit, new) in notes {
@@ -157,7 +158,7 @@ pub async fn api_notes(
             }
         }
         if changes.is_empty() {
-            return Ok(None);
+            return Ok(Step::Done(None));
         }
         let message = format!(
             "gitgrant: evidence for {} landing commit(s) at {}",
@@ -169,10 +170,12 @@ pub async fn api_notes(
             Some(_) => gh.move_ref(NOTES_API_REF, &commit).await?,
             None => gh.create_ref(NOTES_API_REF, &commit).await?,
         };
-        if moved {
-            tracing::info!("wrote evidence notes to {NOTES_REF} on GitHub: {commit}");
-            return Ok(Some(commit));
+        if !moved {
+            return Ok(Step::Moved(format!("{NOTES_REF} moved on GitHub")));
         }
-    }
-    Err(GitHubError::Moved(NOTES_REF.to_string()))
+        tracing::info!("wrote evidence notes to {NOTES_REF} on GitHub: {commit}");
+        Ok::<_, GitHubError>(Step::Done(Some(commit)))
+    })
+    .await?;
+    done.ok_or_else(|| GitHubError::Moved(NOTES_REF.to_string()))
 }

@@ -14,16 +14,10 @@ use super::{
 use crate::grant::{Grant, fmt_time};
 use crate::history::{self, FileChange, FileVersion, HistoryCommit, Signature};
 use crate::policy::{POLICY_PATH, Policy};
+use crate::removal::Trailers;
 use crate::rule::{Rule, Violation};
 use crate::snapshot::{Content, SourceFile, is_placeholder};
 use crate::validate;
-
-/// The trailers the reconciler's removal commits carry (DESIGN §3).
-const TRAILER_GRANT: &str = "Gitgrant-Grant";
-const TRAILER_REASON: &str = "Gitgrant-Reason";
-const TRAILER_REVOKED_AT: &str = "Gitgrant-Revoked-At";
-const TRAILER_APPROVED_BY: &str = "Gitgrant-Approved-By";
-const TRAILER_PULL_REQUEST: &str = "Gitgrant-Pull-Request";
 
 /// The committer of the commits GitHub writes itself ("web-flow"): merge
 /// and squash merges of pull requests, web edits, API commits. GitHub signs
@@ -389,22 +383,25 @@ impl<'a> Fold<'a> {
         };
         let index = open.index;
         let lifecycle = &self.lifecycles[index];
-        let claimed = history::trailer(&at.trailers, TRAILER_GRANT) == Some(lifecycle.id.as_str());
-        let (landed, window) = (lifecycle.landed.time, lifecycle.window);
+        let trailers = Trailers::from_pairs(&at.trailers);
+        let claimed = trailers.grant.as_deref() == Some(lifecycle.id.as_str());
         // The trailers are the reconciler's only when its key signed the
         // commit; anyone can type them into a merge message.
         let by_reconciler = claimed && self.signed(at);
         if claimed {
-            self.check_claims(at, index, landed, window, by_reconciler);
+            self.check_claims(at, &trailers, index, by_reconciler);
         }
         let lifecycle = &self.lifecycles[index];
-        let reason = history::trailer(&at.trailers, TRAILER_REASON)
+        let reason = trailers
+            .reason
+            .clone()
             .filter(|r| by_reconciler && !r.is_empty())
-            .map_or_else(|| end_reason(at.time(), lifecycle.window), str::to_string);
-        let revoked_at = history::trailer(&at.trailers, TRAILER_REVOKED_AT)
+            .unwrap_or_else(|| end_reason(at.time(), lifecycle.window).to_string());
+        let revoked_at = trailers
+            .revoked_at()
             .filter(|_| by_reconciler)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map_or(at.time(), |t| t.with_timezone(&Utc));
+            .and_then(Result::ok)
+            .unwrap_or(at.time());
         let window = lifecycle.window;
         let lifecycle = &mut self.lifecycles[index];
         lifecycle.end = Some(End {
@@ -413,12 +410,11 @@ impl<'a> Fold<'a> {
             reason,
             revoked_at,
             by_reconciler,
-            approved_by: history::trailer(&at.trailers, TRAILER_APPROVED_BY)
-                .filter(|a| by_reconciler && !a.is_empty())
-                .map(str::to_string),
-            pull_request: history::trailer(&at.trailers, TRAILER_PULL_REQUEST)
-                .filter(|_| by_reconciler)
-                .and_then(|p| p.trim_start_matches('#').parse().ok()),
+            approved_by: trailers
+                .approved_by
+                .clone()
+                .filter(|a| by_reconciler && !a.is_empty()),
+            pull_request: trailers.pull_request().filter(|_| by_reconciler),
         });
         lifecycle.state = State::Ended;
         if let Some(w) = window
@@ -453,11 +449,14 @@ impl<'a> Fold<'a> {
     fn check_claims(
         &mut self,
         at: &At,
+        trailers: &Trailers,
         index: usize,
-        landed: DateTime<Utc>,
-        window: Option<Window>,
         signed: bool,
     ) {
+        let (landed, window) = (
+            self.lifecycles[index].landed.time,
+            self.lifecycles[index].window,
+        );
         if !signed {
             let message = format!(
                 "{} carries the reconciler's removal trailers, but no key of {} signed it: \
@@ -468,7 +467,7 @@ impl<'a> Fold<'a> {
             self.finding(FindingRule::UnverifiedEvidence, index, at, message);
         }
         let mut wrong = Vec::new();
-        if history::trailer(&at.trailers, TRAILER_REASON) == Some("expired")
+        if trailers.says_expired()
             && let Some(w) = window
             && at.time() < w.end
         {
@@ -478,8 +477,8 @@ impl<'a> Fold<'a> {
                 fmt_time(w.end)
             ));
         }
-        if let Some(t) = history::trailer(&at.trailers, TRAILER_REVOKED_AT) {
-            match DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)) {
+        if let Some(t) = trailers.revoked_at() {
+            match t {
                 Ok(t) if t < landed => wrong.push(format!(
                     "says revoked at {}, before the grant landed at {}",
                     fmt_time(t),
@@ -491,9 +490,9 @@ impl<'a> Fold<'a> {
                     fmt_time(at.time())
                 )),
                 Ok(_) => {}
-                Err(_) => wrong.push(format!(
+                Err(text) => wrong.push(format!(
                     "has a Gitgrant-Revoked-At that is no time: {:?}",
-                    crate::report::visible(t)
+                    crate::report::visible(text)
                 )),
             }
         }

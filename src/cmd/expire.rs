@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use gitgrant::exit;
 use gitgrant::git::Repo;
 use gitgrant::grant::fmt_time;
-use gitgrant::removal::Removal;
 use serde::Serialize;
 
 /// Remove the files of grants whose window has ended, one commit per grant
@@ -55,45 +54,21 @@ struct Output {
 pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     let now = super::now_or(args.now);
     let repo = Repo::open(&g.repo)?;
-    let base = match &args.push {
-        Some(remote) => repo.fetch(remote, &args.branch)?,
-        None => repo.branch_tip(&args.branch)?,
-    };
-    let signing = gitgrant::engine::signing(&repo, base, now)?;
-    let due = gitgrant::engine::ended_files(
-        &repo,
-        base,
-        now,
-        &Default::default(),
-        signing.allowed.as_ref(),
-    )?;
-    let removals: Vec<Removal> = due.iter().map(|(r, _)| r.clone()).collect();
-    let (tip, made) = if args.dry_run || removals.is_empty() {
-        (base, Vec::new())
-    } else if let Some(remote) = &args.push {
-        let out = repo.push_removals(
-            remote,
-            &args.branch,
-            &removals,
-            now,
-            signing.signer.as_ref(),
-        )?;
-        (out.tip, out.made)
-    } else {
-        let (tip, made) = repo.commit_removals(base, &removals, now, signing.signer.as_ref())?;
-        repo.advance_branch(&args.branch, base, tip)?;
-        (tip, made)
-    };
-    let rows: Vec<Row> = due
+    let done = gitgrant::run::expire(&repo, &args.branch, args.push.as_deref(), args.dry_run, now)?;
+    let made = done
+        .removals
         .iter()
+        .filter(|(r, _)| r.commit.is_some())
+        .count();
+    let (base, tip) = (done.base, done.tip);
+    let rows: Vec<Row> = done
+        .removals
+        .into_iter()
         .map(|(r, end)| Row {
-            grant: r.grant.clone(),
-            path: r.path.clone(),
-            window_end: fmt_time(*end),
-            commit: made
-                .iter()
-                .find(|(m, _)| m.path == r.path)
-                .map(|(_, c)| c.to_string()),
+            grant: r.grant,
+            path: r.path,
+            window_end: fmt_time(end),
+            commit: r.commit,
         })
         .collect();
     match args.format {
@@ -125,7 +100,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             outln!(
                 "{} grants expired; {} removal commits on {where_}{}",
                 rows.len(),
-                made.len(),
+                made,
                 if args.dry_run { " (dry run)" } else { "" }
             );
         }

@@ -1,19 +1,18 @@
 //! `gitgrant plan` and `gitgrant reconcile`: parse the arguments, run the
 //! library's engine (DESIGN §3), render what it planned and did.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use gitgrant::engine::{self, Applied, Prepare, Prepared};
+use gitgrant::engine::{self, Applied};
 use gitgrant::exit;
-use gitgrant::git::{CommitId, Repo, notes};
+use gitgrant::git::{CommitId, Repo};
 use gitgrant::github::GitHub;
 use gitgrant::grant::fmt_time;
 use gitgrant::plan::Plan;
 use gitgrant::providers::Calls;
-use gitgrant::removal::Removal;
 use gitgrant::rule::Violation;
+use gitgrant::run::{self, RemovalMode, RemovalRow, Run};
 use serde::Serialize;
 
 /// What both commands read and how.
@@ -103,44 +102,6 @@ pub struct ReconcileArgs {
     format: Format,
 }
 
-/// Where removal commits are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RemovalMode {
-    /// In the local repository.
-    Git,
-    /// Through the GitHub API, fast-forwarding the branch.
-    Api,
-    /// Through the GitHub API, in a pull request with auto-merge.
-    Pr,
-}
-
-/// Prepares a run with the engine; `Err` with the exit code when the
-/// policy itself is invalid (printed here).
-fn prepare(
-    rt: &tokio::runtime::Runtime,
-    repo: &Repo,
-    tip: CommitId,
-    t: &Target,
-    format: Format,
-    signing: gitgrant::signing::Signing,
-) -> anyhow::Result<Result<Box<Prepared>, u8>> {
-    Ok(
-        match rt.block_on(engine::prepare(repo, tip, &t.options(), signing))? {
-            Prepare::Ready(p) => Ok(p),
-            Prepare::InvalidPolicy(v) => Err(invalid_policy(repo, tip, &v, format)?),
-        },
-    )
-}
-
-fn all_calls(
-    providers: &BTreeMap<String, gitgrant::providers::Connected>,
-) -> BTreeMap<String, Calls> {
-    providers
-        .iter()
-        .map(|(n, p)| (n.clone(), p.calls()))
-        .collect()
-}
-
 #[derive(Serialize)]
 struct PlanOutput<'a> {
     now: String,
@@ -175,13 +136,14 @@ fn invalid_policy(
 pub fn run_plan(g: &super::Global, mut args: PlanArgs) -> anyhow::Result<u8> {
     args.target.unset_empty();
     let repo = Repo::open(&g.repo)?;
-    let tip = repo.branch_tip(&args.target.branch)?;
     let rt = super::runtime()?;
-    let signing = engine::signing(&repo, tip, super::now_or(args.target.now))?;
-    let p = match prepare(&rt, &repo, tip, &args.target, args.format, signing)? {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
+    let p = match rt.block_on(run::plan(&repo, &args.target.options()))? {
+        Run::Done(o) => o.prepared,
+        Run::InvalidPolicy { tip, violations } => {
+            return invalid_policy(&repo, tip, &violations, args.format);
+        }
     };
+    let tip = p.tip;
     match args.format {
         Format::Json => {
             let out = PlanOutput {
@@ -190,7 +152,7 @@ pub fn run_plan(g: &super::Global, mut args: PlanArgs) -> anyhow::Result<u8> {
                 plan: &p.plan,
                 invalid: &p.invalid,
                 errors: &p.plan.unreadable,
-                calls: all_calls(&p.providers),
+                calls: run::render::calls(&p),
             };
             outln!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -198,7 +160,7 @@ pub fn run_plan(g: &super::Global, mut args: PlanArgs) -> anyhow::Result<u8> {
             report_invalid(&repo, tip, &p.invalid)?;
             out!("{}", p.plan);
         }
-        Format::Markdown => out!("{}", markdown(&p, None, &[])),
+        Format::Markdown => out!("{}", run::render::markdown(&p, None, &[])),
     }
     Ok(
         if !p.plan.unreadable.is_empty() || !p.plan.refused.is_empty() {
@@ -242,163 +204,27 @@ struct ReconcileOutput<'a> {
     notifications: &'a [gitgrant::notify::Delivery],
 }
 
-#[derive(Debug, Serialize)]
-struct RemovalRow {
-    grant: String,
-    path: String,
-    commit: Option<String>,
-}
-
 pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Result<u8> {
     args.target.unset_empty();
     let repo = Repo::open(&g.repo)?;
-    let base = match &args.push {
-        Some(remote) => repo.fetch(remote, &args.target.branch)?,
-        None => repo.branch_tip(&args.target.branch)?,
-    };
-    // The evidence notes of earlier runs: what they verified and which
-    // break-glass review issues exist, so that nothing is asked twice.
-    let notes_remote = args.push.clone().or_else(|| {
-        (args.removal != RemovalMode::Git && repo.has_remote("origin")).then(|| "origin".into())
-    });
-    let now = super::now_or(args.target.now);
-    let signing = engine::signing(&repo, base, now)?;
-    if let Some(remote) = &notes_remote
-        && let Err(e) = repo.fetch_notes(remote, now, signing.keys())
-    {
-        eprintln!("warning: the evidence notes could not be fetched from {remote}: {e}");
-    }
     let rt = super::runtime()?;
-    let p = match prepare(&rt, &repo, base, &args.target, args.format, signing)? {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
+    let setup = run::Setup {
+        options: args.target.options(),
+        dry_run: args.dry_run,
+        push: args.push.clone(),
+        removal: args.removal,
     };
-
-    // Apply: one change at a time, each on its own.
-    let applied = if args.dry_run {
-        Vec::new()
-    } else {
-        rt.block_on(engine::apply(&p))
+    let o = match rt.block_on(run::reconcile(&repo, &setup))? {
+        Run::Done(o) => o,
+        Run::InvalidPolicy { tip, violations } => {
+            return invalid_policy(&repo, tip, &violations, args.format);
+        }
     };
-    // Break-glass grants: each active one has a review issue, opened once
-    // and then recorded in its evidence note.
-    let mut reviews = engine::recorded_reviews(&repo, &p);
-    let unreviewed: Vec<&engine::BreakGlass> = p
-        .break_glass
-        .iter()
-        .filter(|b| !reviews.contains_key(&b.grant))
-        .collect();
-    if unreviewed.is_empty() || args.dry_run {
-    } else if let Some(gh) = &p.github {
-        reviews.extend(rt.block_on(engine::review_issues(gh, &p, &unreviewed))?);
-    } else {
-        eprintln!(
-            "warning: {} break-glass grant(s) are active and no GITHUB_TOKEN was given: no review issue was opened",
-            unreviewed.len()
-        );
+    for w in &o.warnings {
+        eprintln!("warning: {w}");
     }
-    // What this run verified and applied, as evidence notes on the landing
-    // commits (written here, then pushed with the removals).
-    let records = gitgrant::trail::records(&p, &applied, &reviews, &gitgrant::trail::run_name());
-    // The notes this run changed, to push with the removals.
-    let mut changed = BTreeMap::new();
-    if !args.dry_run {
-        changed = repo.write_notes(notes::batch(&records, &[], p.now), p.now, p.signing.keys())?;
-    }
-    // Remove the files of ended grants — those of providers this run read,
-    // and whose revocation did not fail.
-    let due = engine::removals_due(&repo, base, &p, &applied, &reviews)?;
-    let mut removal_pr = None;
-    let (_tip, made) = if args.dry_run || due.is_empty() {
-        (base, Vec::new())
-    } else if args.removal != RemovalMode::Git {
-        let gh = p.github.as_ref().context(
-            "--removal api and --removal pr make commits through GitHub: set GITHUB_TOKEN (contents: write)",
-        )?;
-        let (made, pr) = rt.block_on(engine::api_removals(
-            gh,
-            &args.target.branch,
-            args.removal == RemovalMode::Pr,
-            &due,
-            p.signing.signer.as_ref(),
-            p.now,
-        ))?;
-        removal_pr = pr;
-        (base, made)
-    } else if let Some(remote) = &args.push {
-        let out = repo.push_removals(
-            remote,
-            &args.target.branch,
-            &due,
-            p.now,
-            p.signing.signer.as_ref(),
-        )?;
-        (out.tip, shas(out.made))
-    } else {
-        let (tip, made) = repo.commit_removals(base, &due, p.now, p.signing.signer.as_ref())?;
-        repo.advance_branch(&args.target.branch, base, tip)?;
-        (tip, shas(made))
-    };
-    // Tell people, once each: what was applied, ends soon, was revoked,
-    // refused, repaired or failed. A channel that fails never fails the run.
-    let mut deliveries = Vec::new();
-    let mut sent = Vec::new();
-    if !args.dry_run && !p.policy.notify.is_empty() {
-        let notices = gitgrant::notify::notices(&p, &applied, &due);
-        let anchors: Vec<CommitId> = notices.iter().map(|n| n.anchor).collect();
-        let before = gitgrant::notify::already_sent(&repo, &anchors, p.signing.keys());
-        let run = gitgrant::trail::run_name();
-        for (d, anchor) in rt.block_on(gitgrant::notify::send(&p, &notices, &before, &run)) {
-            if let Some(a) = anchor {
-                sent.push((a, format!("{}:{}", d.channel, d.id)));
-            }
-            if d.status != "sent" {
-                eprintln!(
-                    "warning: notification {} {} to {} {}: {}",
-                    d.event.name(),
-                    d.grant,
-                    d.channel,
-                    d.status,
-                    d.error.as_deref().unwrap_or_default()
-                );
-            }
-            deliveries.push(d);
-        }
-        for (commit, note) in
-            repo.write_notes(notes::batch(&[], &sent, p.now), p.now, p.signing.keys())?
-        {
-            changed.entry(commit).or_default().absorb(&note);
-        }
-    }
-    // The notes go where the removals went.
-    if !changed.is_empty() {
-        if let Some(remote) = &args.push {
-            repo.push_notes(remote, p.now, p.signing.keys())?;
-        } else if args.removal != RemovalMode::Git
-            && let Some(gh) = &p.github
-        {
-            rt.block_on(gitgrant::trail::api_notes(
-                gh,
-                &changed,
-                p.now,
-                p.signing.keys(),
-            ))?;
-        }
-    }
-    let made: HashMap<&str, String> = made
-        .iter()
-        .map(|(r, c)| (r.path.as_str(), c.clone()))
-        .collect();
-    let removals: Vec<RemovalRow> = due
-        .iter()
-        .map(|r| RemovalRow {
-            grant: r.grant.clone(),
-            path: r.path.clone(),
-            commit: made.get(r.path.as_str()).cloned(),
-        })
-        .collect();
-
-    let calls = all_calls(&p.providers);
+    let p = &o.prepared;
+    let calls = run::render::calls(p);
     match args.format {
         Format::Json => {
             let out = ReconcileOutput {
@@ -407,33 +233,32 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
                 commit: p.tip.to_string(),
                 dry_run: args.dry_run,
                 plan: &p.plan,
-                applied: &applied,
+                applied: &o.applied,
                 invalid: &p.invalid,
                 errors: &p.plan.unreadable,
-                removals: &removals,
-                removal_pull_request: removal_pr.as_deref(),
+                removals: &o.removals,
+                removal_pull_request: o.removal_pull_request.as_deref(),
                 github_calls: p.github.as_ref().map(GitHub::calls),
                 approvals: &p.approvals,
-                reviews: &reviews,
+                reviews: &o.reviews,
                 pushed_to: args.push.as_deref().filter(|_| !args.dry_run),
                 calls: calls.clone(),
-                notifications: &deliveries,
+                notifications: &o.deliveries,
             };
             outln!("{}", serde_json::to_string_pretty(&out)?);
         }
         Format::Human => {
-            report_invalid(&repo, base, &p.invalid)?;
+            report_invalid(&repo, p.tip, &p.invalid)?;
             out!("{}", p.plan);
-            out!("{}", human_summary(&args, &applied, &removals, &calls));
-            for (channel, counts) in gitgrant::notify::summary(&deliveries) {
-                let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-                outln!("Notified {channel}: {}.", counts.join(", "));
-            }
+            out!("{}", run::render::summary(&o, args.dry_run));
         }
-        Format::Markdown => out!("{}", markdown(&p, Some(&applied), &removals)),
+        Format::Markdown => out!(
+            "{}",
+            run::render::markdown(p, Some(&o.applied), &o.removals)
+        ),
     }
-    super::append_step_summary(&markdown(&p, Some(&applied), &removals))?;
-    let failures = applied.iter().filter(|a| !a.ok).count();
+    super::append_step_summary(&run::render::markdown(p, Some(&o.applied), &o.removals))?;
+    let failures = o.applied.iter().filter(|a| !a.ok).count();
     Ok(
         if failures > 0 || !p.plan.unreadable.is_empty() || !p.plan.refused.is_empty() {
             exit::ERROR
@@ -443,126 +268,4 @@ pub fn run_reconcile(g: &super::Global, mut args: ReconcileArgs) -> anyhow::Resu
             exit::SUCCESS
         },
     )
-}
-
-fn human_summary(
-    args: &ReconcileArgs,
-    applied: &[Applied],
-    removals: &[RemovalRow],
-    calls: &BTreeMap<String, Calls>,
-) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    if args.dry_run {
-        let _ = writeln!(s, "\nDry run: nothing was changed.");
-    } else {
-        for a in applied.iter().filter(|a| !a.ok) {
-            let _ = writeln!(
-                s,
-                "\nfailed: {} {} in {}: {}",
-                a.action,
-                a.grant,
-                a.provider,
-                a.error.as_deref().unwrap_or_default()
-            );
-        }
-        let ok = applied.iter().filter(|a| a.ok).count();
-        let _ = writeln!(s, "\nApplied {ok} of {} changes.", applied.len());
-    }
-    for r in removals {
-        match &r.commit {
-            Some(c) => {
-                let _ = writeln!(s, "Removed {} in {}.", r.grant, &c[..7.min(c.len())]);
-            }
-            None if args.dry_run => {
-                let _ = writeln!(s, "Would remove {}.", r.grant);
-            }
-            None => {
-                let _ = writeln!(
-                    s,
-                    "Left {}: already removed or changed on the branch.",
-                    r.grant
-                );
-            }
-        }
-    }
-    for (provider, c) in calls {
-        let _ = writeln!(s, "Calls to {provider}: {c}.");
-    }
-    s
-}
-
-/// The plan (and, after a run, what happened) as Markdown for a job summary
-/// or a pull-request comment.
-fn markdown(p: &Prepared, applied: Option<&[Applied]>, removals: &[RemovalRow]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "### gitgrant at `{}` ({})\n",
-        &p.tip.to_string()[..12],
-        fmt_time(p.now)
-    );
-    if p.plan.is_empty() {
-        let _ = writeln!(s, "No changes: the cloud matches the access repository.\n");
-    } else {
-        let _ = writeln!(s, "| | grant | provider | what |\n|---|---|---|---|");
-        for c in &p.plan.changes {
-            let text = c.line();
-            let (sign, rest) = text.split_at(1);
-            let _ = writeln!(
-                s,
-                "| `{sign}` | `{}` | {} | {} |",
-                c.grant(),
-                c.provider(),
-                rest.trim().replace('|', "\\|")
-            );
-        }
-        s.push('\n');
-    }
-    for r in &p.plan.refused {
-        let _ = writeln!(
-            s,
-            "- **refused** `{}` in {}: {}",
-            r.grant, r.provider, r.why
-        );
-    }
-    for e in &p.plan.unreadable {
-        let _ = writeln!(s, "- **error** provider {}: {}", e.provider, e.error);
-    }
-    for v in &p.invalid {
-        let _ = writeln!(
-            s,
-            "- **invalid** `{}` line {}: {} ({})",
-            v.file, v.span.start.line, v.message, v.rule
-        );
-    }
-    if let Some(applied) = applied {
-        let failed: Vec<&Applied> = applied.iter().filter(|a| !a.ok).collect();
-        let _ = writeln!(
-            s,
-            "\nApplied {} of {} changes.",
-            applied.len() - failed.len(),
-            applied.len()
-        );
-        for a in failed {
-            let _ = writeln!(
-                s,
-                "- **failed** {} `{}`: {}",
-                a.action,
-                a.grant,
-                a.error.as_deref().unwrap_or_default()
-            );
-        }
-    }
-    for r in removals {
-        if let Some(c) = &r.commit {
-            let _ = writeln!(s, "- removed `{}` in {}", r.path, &c[..12.min(c.len())]);
-        }
-    }
-    s
-}
-
-fn shas(made: Vec<(Removal, CommitId)>) -> Vec<(Removal, String)> {
-    made.into_iter().map(|(r, c)| (r, c.to_string())).collect()
 }

@@ -3,16 +3,13 @@
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use git2::{Cred, FetchOptions, PushOptions, RemoteCallbacks};
 
 use super::{CommitId, Context as _, GitError, Repo};
+use crate::cas::Step;
 use crate::removal::Removal;
-
-/// How often a push is tried again when the remote moved meanwhile.
-pub const PUSH_ATTEMPTS: u32 = 8;
 
 /// What a push of removals did.
 #[derive(Debug, Clone)]
@@ -109,36 +106,32 @@ impl Repo {
         time: DateTime<Utc>,
         signer: Option<&crate::signing::Signer>,
     ) -> Result<PushOutcome, GitError> {
-        let max_attempts = PUSH_ATTEMPTS;
-        for attempt in 1..=max_attempts {
+        let pushed = crate::cas::retry("push of the removal commits", |attempts| {
             let base = self.fetch(remote, branch)?;
             let (tip, made) = self.commit_removals(base, removals, time, signer)?;
             if made.is_empty() {
                 self.follow(branch, base);
-                return Ok(PushOutcome {
+                return Ok(Step::Done(PushOutcome {
                     tip: base,
                     made,
-                    attempts: attempt,
-                });
+                    attempts,
+                }));
             }
             match self.try_push(remote, &format!("refs/heads/{branch}"), Some(base), tip) {
                 Ok(()) => {
                     self.follow(branch, tip);
-                    return Ok(PushOutcome {
+                    Ok(Step::Done(PushOutcome {
                         tip,
                         made,
-                        attempts: attempt,
-                    });
+                        attempts,
+                    }))
                 }
-                Err(Attempt::Moved(why)) => {
-                    tracing::info!("push attempt {attempt} did not land ({why}); rebuilding");
-                    std::thread::sleep(Duration::from_millis(25 * u64::from(attempt)));
-                }
-                Err(Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::Moved(why)) => Ok(Step::Moved(format!("{why}; rebuilding"))),
+                Err(Attempt::Failed(e)) => Err(e),
             }
-        }
-        Err(GitError::PushRetriesExhausted {
-            attempts: max_attempts,
+        })?;
+        pushed.ok_or(GitError::PushRetriesExhausted {
+            attempts: crate::cas::ATTEMPTS,
         })
     }
 
@@ -259,34 +252,30 @@ impl Repo {
 
     /// Pushes the evidence notes to `remote`: fetches the remote's notes,
     /// folds ours onto them, and moves the remote's notes ref only if no
-    /// one moved it meanwhile (else again, up to [`PUSH_ATTEMPTS`] times).
+    /// one moved it meanwhile (else again, up to [`crate::cas::ATTEMPTS`] times).
     pub fn push_notes(
         &self,
         remote: &str,
         time: DateTime<Utc>,
         keys: crate::signing::Keys,
     ) -> Result<(), GitError> {
-        let max_attempts = PUSH_ATTEMPTS;
         let notes = super::notes::NOTES_REF;
-        for attempt in 1..=max_attempts {
+        let pushed = crate::cas::retry("push of the evidence notes", |_| {
             let theirs = self.fetch_notes(remote, time, keys)?;
             let Some(ours) = self.notes_tip() else {
-                return Ok(());
+                return Ok(Step::Done(()));
             };
             if Some(ours) == theirs {
-                return Ok(());
+                return Ok(Step::Done(()));
             }
             match self.try_push(remote, notes, theirs, ours) {
-                Ok(()) => return Ok(()),
-                Err(Attempt::Moved(why)) => {
-                    tracing::info!("notes push attempt {attempt} did not land ({why}); again");
-                    std::thread::sleep(Duration::from_millis(25 * u64::from(attempt)));
-                }
-                Err(Attempt::Failed(e)) => return Err(e),
+                Ok(()) => Ok(Step::Done(())),
+                Err(Attempt::Moved(why)) => Ok(Step::Moved(why)),
+                Err(Attempt::Failed(e)) => Err(e),
             }
-        }
-        Err(GitError::PushRetriesExhausted {
-            attempts: max_attempts,
+        })?;
+        pushed.ok_or(GitError::PushRetriesExhausted {
+            attempts: crate::cas::ATTEMPTS,
         })
     }
 

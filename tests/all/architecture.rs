@@ -336,3 +336,79 @@ fn the_import_graph_sees_a_cycle_when_there_is_one() {
         real.get("engine.rs")
     );
 }
+
+/// Lines that are neither blank nor only a comment.
+fn lines_of_code(text: &str) -> usize {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .count()
+}
+
+/// The functions and methods a file calls, by their last path segment
+/// and, for paths, every segment joined with `::`.
+struct Calls(Vec<String>);
+
+impl<'ast> Visit<'ast> for Calls {
+    fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+        if let syn::Expr::Path(p) = &*c.func {
+            let path: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            self.0.push(path.join("::"));
+        }
+        syn::visit::visit_expr_call(self, c);
+    }
+
+    fn visit_expr_method_call(&mut self, c: &'ast syn::ExprMethodCall) {
+        self.0.push(c.method.to_string());
+        syn::visit::visit_expr_method_call(self, c);
+    }
+}
+
+#[test]
+fn the_run_commands_only_parse_call_the_library_and_render() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cmd");
+    // What a run does after it planned belongs to gitgrant::run.
+    let forbidden_modules = ["notes", "trail", "notify", "removal", "push", "cas"];
+    let forbidden_methods = [
+        "write_notes",
+        "push_notes",
+        "fetch_notes",
+        "push_removals",
+        "commit_removals",
+        "advance_branch",
+        "api_removals",
+        "api_notes",
+        "review_issues",
+        "removals_due",
+        "ended_files",
+    ];
+    for file in ["reconcile.rs", "expire.rs"] {
+        let text = std::fs::read_to_string(src.join(file)).unwrap();
+        let loc = lines_of_code(&text);
+        assert!(
+            loc <= 250,
+            "src/cmd/{file} has {loc} lines of code (at most 250)"
+        );
+        let mut calls = Calls(Vec::new());
+        calls.visit_file(&syn::parse_file(&text).unwrap());
+        let bad: Vec<&String> = calls
+            .0
+            .iter()
+            .filter(|c| {
+                let mut segments = c.split("::");
+                let last = c.rsplit("::").next().unwrap_or_default();
+                forbidden_methods.contains(&last)
+                    || segments.any(|s| forbidden_modules.contains(&s))
+            })
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "src/cmd/{file} calls what gitgrant::run does: {bad:?}"
+        );
+    }
+}
