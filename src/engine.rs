@@ -260,7 +260,7 @@ pub async fn prepare(
     let changing: BTreeSet<&str> = plan
         .changes
         .iter()
-        .filter(|c| matches!(c.action(), "grant" | "update"))
+        .filter(|c| c.action().gives_access())
         .map(|c| c.grant())
         .filter(|g| active.contains(*g))
         .collect();
@@ -693,8 +693,8 @@ pub struct Applied {
     pub grant: String,
     /// The provider.
     pub provider: String,
-    /// `grant`, `update` or `revoke`.
-    pub action: &'static str,
+    /// What it did.
+    pub action: crate::plan::Action,
     /// Whether it succeeded.
     pub ok: bool,
     /// Why not, in one line.

@@ -48,6 +48,39 @@ pub struct Notice {
     pub anchor: CommitId,
 }
 
+/// How one notice fared on one channel (ordered by name, as the run's
+/// summary counts them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The channel refused it or did not answer in time.
+    Failed,
+    /// The channel took it.
+    Sent,
+    /// Not tried: the channel failed an earlier notice this run.
+    Skipped,
+    /// Not tried: the channel's URL variable is not set.
+    Unconfigured,
+}
+
+impl Status {
+    /// Its name: `sent`, `failed`, `skipped`, `unconfigured`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Sent => "sent",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Unconfigured => "unconfigured",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What happened to one notice on one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Delivery {
@@ -59,9 +92,8 @@ pub struct Delivery {
     pub id: String,
     /// The grant.
     pub grant: String,
-    /// `sent`, `failed`, `skipped` (the channel failed an earlier notice
-    /// this run) or `unconfigured` (its URL variable is not set).
-    pub status: &'static str,
+    /// How it went.
+    pub status: Status,
     /// Requests made.
     pub attempts: u32,
     /// Why not, in one line.
@@ -79,7 +111,7 @@ fn id_of(parts: &[&str]) -> String {
 /// its own.
 pub fn notices(p: &Prepared, applied: &[Applied], due: &[Removal]) -> Vec<Notice> {
     let mut out = Vec::new();
-    let ok = |grant: &str, action: &str| {
+    let ok = |grant: &str, action: crate::plan::Action| {
         applied
             .iter()
             .any(|a| a.grant == grant && a.action == action && a.ok)
@@ -94,7 +126,7 @@ pub fn notices(p: &Prepared, applied: &[Applied], due: &[Removal]) -> Vec<Notice
         .plan
         .changes
         .iter()
-        .filter(|c| matches!(c.action(), "grant" | "update"))
+        .filter(|c| c.action().gives_access())
         .map(|c| c.grant())
         .collect();
     let unread: BTreeSet<&str> = p
@@ -127,7 +159,7 @@ pub fn notices(p: &Prepared, applied: &[Applied], due: &[Removal]) -> Vec<Notice
     for (grant, w) in &p.active {
         // Applied: this run made it, or an earlier one did (nothing left to
         // change, nothing refused or failed, its providers read).
-        let in_cloud = ok(grant, "grant")
+        let in_cloud = ok(grant, crate::plan::Action::Grant)
             || (!pending.contains(grant.as_str())
                 && !refused.contains(grant.as_str())
                 && !failed.contains(grant.as_str())
@@ -176,7 +208,7 @@ pub fn notices(p: &Prepared, applied: &[Applied], due: &[Removal]) -> Vec<Notice
         if c.is_fence() || matches!(reason, RevokeReason::Drift | RevokeReason::Renamed) {
             continue;
         }
-        if ok(c.grant(), "revoke") && revoked.insert(c.grant().to_string()) {
+        if ok(c.grant(), crate::plan::Action::Revoke) && revoked.insert(c.grant().to_string()) {
             out.push(notice(
                 Event::Revoked,
                 c.grant(),
@@ -472,7 +504,7 @@ impl Target {
                 event: n.event,
                 id: n.id.clone(),
                 grant: n.grant.clone(),
-                status: "unconfigured",
+                status: Status::Unconfigured,
                 attempts: 0,
                 error: None,
             };
@@ -482,7 +514,7 @@ impl Target {
                 continue;
             };
             if let Some(why) = &failed {
-                d.status = "skipped";
+                d.status = Status::Skipped;
                 d.error = Some(format!(
                     "not tried: the channel failed earlier in this run ({why})"
                 ));
@@ -507,14 +539,14 @@ impl Target {
             let (result, attempts) = crate::http::send(&channel.name, deadline, make).await;
             d.attempts = attempts;
             match result {
-                Ok(_) => d.status = "sent",
+                Ok(_) => d.status = Status::Sent,
                 Err(f) => {
-                    d.status = "failed";
+                    d.status = Status::Failed;
                     d.error = Some(f.to_string());
                     failed = Some(f.to_string());
                 }
             }
-            let anchor = (d.status == "sent").then_some(n.anchor);
+            let anchor = (d.status == Status::Sent).then_some(n.anchor);
             out.push((d, anchor));
         }
         out
@@ -544,8 +576,8 @@ pub fn already_sent(
 }
 
 /// What a run tells, by channel: `sent`, `failed`, … counted.
-pub fn summary(deliveries: &[Delivery]) -> BTreeMap<String, BTreeMap<&'static str, usize>> {
-    let mut out: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
+pub fn summary(deliveries: &[Delivery]) -> BTreeMap<String, BTreeMap<Status, usize>> {
+    let mut out: BTreeMap<String, BTreeMap<Status, usize>> = BTreeMap::new();
     for d in deliveries {
         *out.entry(d.channel.clone())
             .or_default()

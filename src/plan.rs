@@ -53,6 +53,44 @@ impl fmt::Display for RevokeReason {
 /// here is drift.
 pub type Known = BTreeMap<String, RevokeReason>;
 
+/// What a change does, as the plan, the run's JSON and notifications name
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Gives a grant its access.
+    Grant,
+    /// Changes access already given (a new window, repaired drift).
+    Update,
+    /// Takes access away.
+    Revoke,
+    /// Makes, rewrites or deletes a session fence.
+    Fence,
+}
+
+impl Action {
+    /// Whether the change gives (or keeps giving) a grant its access.
+    pub fn gives_access(self) -> bool {
+        matches!(self, Action::Grant | Action::Update)
+    }
+
+    /// Its name: `grant`, `update`, `revoke`, `fence`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Grant => "grant",
+            Action::Update => "update",
+            Action::Revoke => "revoke",
+            Action::Fence => "fence",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One change to make, in the provider kind's own terms. The JSON is the
 /// kind's change as it is (`action`, and what it acts on).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,17 +127,16 @@ impl Change {
         }
     }
 
-    /// `grant`, `update` or `revoke`; `fence` for a session fence made,
-    /// rewritten or deleted.
-    pub fn action(&self) -> &'static str {
+    /// What the change does.
+    pub fn action(&self) -> Action {
         match self {
-            Change::AwsIam(c) if c.is_fence() => "fence",
-            Change::AwsIam(aws_iam::Change::Grant { .. }) => "grant",
-            Change::AwsIam(aws_iam::Change::Update { .. }) => "update",
-            Change::AwsIam(aws_iam::Change::Revoke { .. }) => "revoke",
-            Change::AwsIdentityCenter(aws_identity_center::Change::Grant { .. }) => "grant",
-            Change::AwsIdentityCenter(aws_identity_center::Change::Update { .. }) => "update",
-            Change::AwsIdentityCenter(aws_identity_center::Change::Revoke { .. }) => "revoke",
+            Change::AwsIam(c) if c.is_fence() => Action::Fence,
+            Change::AwsIam(aws_iam::Change::Grant { .. }) => Action::Grant,
+            Change::AwsIam(aws_iam::Change::Update { .. }) => Action::Update,
+            Change::AwsIam(aws_iam::Change::Revoke { .. }) => Action::Revoke,
+            Change::AwsIdentityCenter(aws_identity_center::Change::Grant { .. }) => Action::Grant,
+            Change::AwsIdentityCenter(aws_identity_center::Change::Update { .. }) => Action::Update,
+            Change::AwsIdentityCenter(aws_identity_center::Change::Revoke { .. }) => Action::Revoke,
         }
     }
 
@@ -194,7 +231,7 @@ impl Plan {
         self.changes.is_empty()
     }
 
-    fn count(&self, action: &str) -> usize {
+    fn count(&self, action: Action) -> usize {
         self.changes.iter().filter(|c| c.action() == action).count()
     }
 }
@@ -257,10 +294,10 @@ impl fmt::Display for Plan {
         writeln!(
             f,
             "\nPlan: {} to grant, {} to update, {} to revoke{}{}.",
-            self.count("grant"),
-            self.count("update"),
-            self.count("revoke"),
-            match self.count("fence") {
+            self.count(Action::Grant),
+            self.count(Action::Update),
+            self.count(Action::Revoke),
+            match self.count(Action::Fence) {
                 0 => String::new(),
                 n => format!(", {n} fence change(s)"),
             },

@@ -73,7 +73,7 @@ pub fn records(
     let mut out = Vec::new();
     let done = |grant: &str| {
         let mine: Vec<&Applied> = applied.iter().filter(|a| a.grant == grant).collect();
-        mine.iter().any(|a| matches!(a.action, "grant" | "update")) && mine.iter().all(|a| a.ok)
+        mine.iter().any(|a| a.action.gives_access()) && mine.iter().all(|a| a.ok)
     };
     for (path, found) in &p.approvals {
         let Some(id) = crate::grant::GrantId::from_path(path) else {

@@ -446,13 +446,7 @@ impl<'a> Fold<'a> {
 
     /// A commit that says it is the reconciler's removal: unsigned, it is
     /// reported; signed or not, trailers that contradict the history are.
-    fn check_claims(
-        &mut self,
-        at: &At,
-        trailers: &Trailers,
-        index: usize,
-        signed: bool,
-    ) {
+    fn check_claims(&mut self, at: &At, trailers: &Trailers, index: usize, signed: bool) {
         let (landed, window) = (
             self.lifecycles[index].landed.time,
             self.lifecycles[index].window,

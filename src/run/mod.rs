@@ -227,7 +227,7 @@ pub async fn reconcile(repo: &Repo, setup: &Setup) -> Result<Run, EngineError> {
             if let Some(a) = anchor {
                 sent.push((a, format!("{}:{}", d.channel, d.id)));
             }
-            if d.status != "sent" {
+            if d.status != crate::notify::Status::Sent {
                 warnings.push(format!(
                     "notification {} {} to {} {}: {}",
                     d.event.name(),
