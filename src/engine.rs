@@ -80,11 +80,9 @@ pub enum EngineError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BreakGlass {
     /// The grant id.
-    pub grant: String,
+    pub grant: GrantId,
     /// Its subject.
     pub subject: String,
-    /// Its role.
-    pub role: String,
 }
 
 /// An active grant, as notifications name it.
@@ -216,9 +214,8 @@ pub async fn prepare(
         .iter()
         .filter(|g| policy.roles.get(g.role()).is_some_and(|r| r.break_glass))
         .map(|g| BreakGlass {
-            grant: g.id.to_string(),
+            grant: g.id.clone(),
             subject: g.subject.clone(),
-            role: g.role().to_string(),
         })
         .collect();
 
@@ -734,7 +731,7 @@ pub fn ended_files(
     repo: &Repo,
     tip: CommitId,
     now: DateTime<Utc>,
-    reviews: &BTreeMap<String, String>,
+    reviews: &BTreeMap<GrantId, String>,
     allowed: Option<&AllowedSigners>,
 ) -> Result<Vec<(Removal, DateTime<Utc>)>, GitError> {
     let snapshot = repo.snapshot(tip)?;
@@ -768,12 +765,13 @@ pub fn ended_files(
         let record = repo
             .signed_note(landing.commit, allowed)
             .and_then(|n| n.grants.get(&file.path).cloned());
-        let review = reviews.get(&grant.id.to_string()).cloned().or_else(|| {
-            match &record.as_ref()?.approved {
+        let review = reviews
+            .get(&grant.id)
+            .cloned()
+            .or_else(|| match &record.as_ref()?.approved {
                 crate::git::notes::Approved::BreakGlass { review } => review.clone(),
                 _ => None,
-            }
-        });
+            });
         let message = crate::removal::message(&Ended {
             grant: &grant,
             provider: &providers,
@@ -808,7 +806,7 @@ pub fn removals_due(
     base: CommitId,
     p: &Prepared,
     applied: &[Applied],
-    reviews: &BTreeMap<String, String>,
+    reviews: &BTreeMap<GrantId, String>,
 ) -> Result<Vec<Removal>, GitError> {
     let failed: BTreeSet<&str> = applied
         .iter()
@@ -850,7 +848,7 @@ fn own_login() -> String {
 
 /// The title of a break-glass grant's review issue: the grant and the
 /// commit it landed in.
-fn review_title(grant: &str, landed: Option<&CommitId>) -> String {
+fn review_title(grant: &GrantId, landed: Option<&CommitId>) -> String {
     match landed {
         Some(c) => format!("{REVIEW_TITLE}{grant} (landed in {})", c.short()),
         None => format!("{REVIEW_TITLE}{grant}"),
@@ -864,7 +862,7 @@ pub async fn review_issues(
     gh: &GitHub,
     p: &Prepared,
     grants: &[&BreakGlass],
-) -> Result<BTreeMap<String, String>, GitHubError> {
+) -> Result<BTreeMap<GrantId, String>, GitHubError> {
     let existing = gh.issues_with_label(REVIEW_LABEL).await?;
     let me = own_login();
     let mut out = BTreeMap::new();
@@ -873,7 +871,7 @@ pub async fn review_issues(
         // again gets an issue of its own; only gitgrant's own identity's
         // issue counts, so a look-alike opened (and closed) by anyone else
         // silences nothing.
-        let title = review_title(&b.grant, p.landed.get(&format!("grants/{}.yaml", b.grant)));
+        let title = review_title(&b.grant, p.landed.get(&b.grant.path()));
         if let Some(i) = existing
             .iter()
             .find(|i| i.title == title && i.user.as_ref().is_some_and(|u| u.login == me))
@@ -881,7 +879,7 @@ pub async fn review_issues(
             out.insert(b.grant.clone(), i.html_url.clone());
             continue;
         }
-        let r = &p.policy.roles[&b.role];
+        let r = &p.policy.roles[&b.grant.role];
         let body = format!(
             "Break-glass access was granted without review and applied at {}.\n\n\
              - Grant: `{id}` (`grants/{id}.yaml`)\n- Subject: @{subject}\n- Role: `{role}` (provider `{}`)\n\n\
@@ -892,7 +890,7 @@ pub async fn review_issues(
             r.reviewers(&p.policy.security_team).join(" "),
             id = b.grant,
             subject = b.subject,
-            role = b.role,
+            role = b.grant.role,
         );
         let issue = gh.open_issue(&title, &body, &[REVIEW_LABEL]).await?;
         tracing::info!(
@@ -907,11 +905,11 @@ pub async fn review_issues(
 }
 
 /// The review issue each active break-glass grant's evidence note records.
-pub fn recorded_reviews(repo: &Repo, p: &Prepared) -> BTreeMap<String, String> {
+pub fn recorded_reviews(repo: &Repo, p: &Prepared) -> BTreeMap<GrantId, String> {
     p.break_glass
         .iter()
         .filter_map(|b| {
-            let path = format!("grants/{}.yaml", b.grant);
+            let path = b.grant.path();
             let note = repo.signed_note(*p.landed.get(&path)?, p.signing.allowed.as_ref())?;
             match &note.grants.get(&path)?.approved {
                 crate::git::notes::Approved::BreakGlass { review: Some(r) } => {

@@ -67,12 +67,32 @@ impl GrantId {
     /// The id of the grant file at `path` (`grants/<role>/<name>.yaml`),
     /// when both names are valid.
     pub fn from_path(path: &str) -> Option<GrantId> {
-        let rest = path.strip_prefix("grants/")?.strip_suffix(".yaml")?;
-        let (role, name) = rest.split_once('/')?;
-        (crate::names::is_slug(role) && crate::names::is_slug(name)).then(|| GrantId {
-            role: role.to_string(),
-            name: name.to_string(),
-        })
+        path.strip_prefix("grants/")?
+            .strip_suffix(".yaml")?
+            .parse()
+            .ok()
+    }
+}
+
+/// A text that is no grant id: not `<role>/<name>` of two valid names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is no grant id (`<role>/<name>`)")]
+pub struct NotAGrantId(String);
+
+impl std::str::FromStr for GrantId {
+    type Err = NotAGrantId;
+
+    /// `<role>/<name>`, both valid names.
+    fn from_str(id: &str) -> Result<GrantId, NotAGrantId> {
+        match id.split_once('/') {
+            Some((role, name)) if crate::names::is_slug(role) && crate::names::is_slug(name) => {
+                Ok(GrantId {
+                    role: role.to_string(),
+                    name: name.to_string(),
+                })
+            }
+            _ => Err(NotAGrantId(id.to_string())),
+        }
     }
 }
 

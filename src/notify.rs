@@ -136,8 +136,12 @@ pub fn notices(p: &Prepared, applied: &[Applied], due: &[Removal]) -> Vec<Notice
         .map(|u| u.provider.as_str())
         .collect();
     let lookup = |grant: &str| {
-        let path = format!("grants/{grant}.yaml");
-        let anchor = p.landed.get(&path).copied().unwrap_or(p.tip);
+        // A change may name a resource no grant id names: its anchor is the tip.
+        let anchor = grant
+            .parse::<crate::grant::GrantId>()
+            .ok()
+            .and_then(|id| p.landed.get(&id.path()).copied())
+            .unwrap_or(p.tip);
         let w = p.active.get(grant);
         (anchor, w)
     };

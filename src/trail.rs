@@ -67,7 +67,7 @@ pub fn approved(found: &Found) -> Option<(Approved, Option<u64>, Option<String>)
 pub fn records(
     p: &Prepared,
     applied: &[Applied],
-    reviews: &BTreeMap<String, String>,
+    reviews: &BTreeMap<crate::grant::GrantId, String>,
     run: &str,
 ) -> Vec<(CommitId, String, Record)> {
     let mut out = Vec::new();
@@ -100,7 +100,7 @@ pub fn records(
         ));
     }
     for b in &p.break_glass {
-        let path = format!("grants/{}.yaml", b.grant);
+        let path = b.grant.path();
         let (Some(review), Some(commit)) = (reviews.get(&b.grant), p.landed.get(&path)) else {
             continue;
         };
@@ -108,7 +108,7 @@ pub fn records(
             *commit,
             path,
             Record {
-                grant: b.grant.clone(),
+                grant: b.grant.to_string(),
                 pull_request: None,
                 head: None,
                 approved: Approved::BreakGlass {

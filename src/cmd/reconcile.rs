@@ -198,7 +198,7 @@ struct ReconcileOutput<'a> {
     /// GitHub requests made: all, rate-limited, retried.
     github_calls: Option<(u64, u64, u64)>,
     approvals: &'a BTreeMap<String, gitgrant::approval::Found>,
-    reviews: &'a BTreeMap<String, String>,
+    reviews: &'a BTreeMap<gitgrant::grant::GrantId, String>,
     pushed_to: Option<&'a str>,
     calls: BTreeMap<String, Calls>,
     notifications: &'a [gitgrant::notify::Delivery],

@@ -90,7 +90,7 @@ pub fn open_pull_request(policy: &Policy, p: Proposal<'_>) -> anyhow::Result<Str
 }
 
 pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
-    let Some(id) = GrantId::from_path(&format!("grants/{}.yaml", args.grant)) else {
+    let Ok(id) = args.grant.parse::<GrantId>() else {
         eprintln!(
             "error: `{}` is not a grant id; write it as <role>/<name>, as `gitgrant audit` shows it",
             args.grant

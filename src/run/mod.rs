@@ -65,7 +65,7 @@ pub struct Outcome {
     /// Each change applied, in order, and how it went.
     pub applied: Vec<Applied>,
     /// Break-glass review issues by grant id.
-    pub reviews: BTreeMap<String, String>,
+    pub reviews: BTreeMap<crate::grant::GrantId, String>,
     /// The files of ended grants.
     pub removals: Vec<RemovalRow>,
     /// The pull request the removals are in (`--removal pr`).
