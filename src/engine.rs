@@ -131,6 +131,31 @@ pub struct Prepared {
     pub active: BTreeMap<String, ActiveGrant>,
     /// The run's signing key and the keys whose notes it believes.
     pub signing: Signing,
+    /// The branch's files and where each grant landed, as read once.
+    pub tree: Tree,
+}
+
+/// What a run reads of the branch's tip, once: its policy and grant files,
+/// and the commit each grant file landed in.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// The policy and grant files at the tip.
+    pub snapshot: crate::snapshot::Snapshot,
+    /// Where and when each grant file landed, by path.
+    pub landed_in: std::collections::HashMap<String, crate::git::Landing>,
+}
+
+impl Tree {
+    /// Reads `tip`.
+    pub fn read(repo: &Repo, tip: CommitId) -> Result<Tree, GitError> {
+        let snapshot = repo.snapshot(tip)?;
+        let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
+        let landed_in = repo.landings(tip, &paths)?;
+        Ok(Tree {
+            snapshot,
+            landed_in,
+        })
+    }
 }
 
 /// The key this run signs with ([`crate::signing::SIGNING_KEY_ENV`]) and
@@ -179,11 +204,10 @@ pub async fn prepare(
     signing: Signing,
 ) -> Result<Prepare, EngineError> {
     let now = options.now;
-    let snapshot = repo.snapshot(tip)?;
-    let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
-    let landed_in = repo.landings(tip, &paths)?;
-    let landings = landing_times(&landed_in);
-    let validation = crate::validate::validate(&snapshot, now, &landings);
+    let tree = Tree::read(repo, tip)?;
+    let (snapshot, landed_in) = (&tree.snapshot, &tree.landed_in);
+    let landings = landing_times(landed_in);
+    let validation = crate::validate::validate(snapshot, now, &landings);
     let policy_broken = validation
         .violations
         .iter()
@@ -437,6 +461,7 @@ pub async fn prepare(
             .map(|(path, l)| (path.clone(), l.commit))
             .collect(),
         signing,
+        tree,
     })))
 }
 
@@ -730,17 +755,17 @@ pub async fn apply(p: &Prepared) -> Vec<Applied> {
 pub fn ended_files(
     repo: &Repo,
     tip: CommitId,
+    tree: &Tree,
     now: DateTime<Utc>,
     reviews: &BTreeMap<GrantId, String>,
     allowed: Option<&AllowedSigners>,
 ) -> Result<Vec<(Removal, DateTime<Utc>)>, GitError> {
-    let snapshot = repo.snapshot(tip)?;
+    let snapshot = &tree.snapshot;
     let policy = snapshot
         .policy
         .as_ref()
         .and_then(|f| crate::validate::read_policy(f).0);
-    let paths: Vec<String> = snapshot.grants.iter().map(|f| f.path.clone()).collect();
-    let landings = repo.landings(tip, &paths)?;
+    let landings = &tree.landed_in;
     let mut out = Vec::new();
     for file in &snapshot.grants {
         let landing = landings.get(&file.path);
@@ -813,18 +838,22 @@ pub fn removals_due(
         .filter(|a| !a.ok)
         .map(|a| a.grant.as_str())
         .collect();
-    Ok(
-        ended_files(repo, base, p.now, reviews, p.signing.allowed.as_ref())?
-            .into_iter()
-            .map(|(r, _)| r)
-            .filter(|r| {
-                let role = GrantId::from_path(&r.path).and_then(|id| p.policy.roles.get(&id.role));
-                role.is_some_and(|role| {
-                    role.providers.iter().all(|pr| p.providers.contains_key(pr))
-                }) && !failed.contains(r.grant.as_str())
-            })
-            .collect(),
-    )
+    Ok(ended_files(
+        repo,
+        base,
+        &p.tree,
+        p.now,
+        reviews,
+        p.signing.allowed.as_ref(),
+    )?
+    .into_iter()
+    .map(|(r, _)| r)
+    .filter(|r| {
+        let role = GrantId::from_path(&r.path).and_then(|id| p.policy.roles.get(&id.role));
+        role.is_some_and(|role| role.providers.iter().all(|pr| p.providers.contains_key(pr)))
+            && !failed.contains(r.grant.as_str())
+    })
+    .collect())
 }
 
 /// The label of break-glass review issues.

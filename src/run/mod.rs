@@ -321,9 +321,11 @@ pub fn expire(
     let on = Branch { name: branch, push };
     let base = on.base(repo)?;
     let signing = engine::signing(repo, base, now)?;
+    let tree = engine::Tree::read(repo, base)?;
     let due = engine::ended_files(
         repo,
         base,
+        &tree,
         now,
         &Default::default(),
         signing.allowed.as_ref(),
