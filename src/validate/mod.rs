@@ -147,7 +147,7 @@ fn point(pos: Pos) -> Span {
 }
 
 /// Collects the violations of one file.
-struct Sink<'a> {
+pub(crate) struct Sink<'a> {
     file: &'a str,
     spans: &'a Spans,
     out: Vec<Violation>,
@@ -173,19 +173,25 @@ impl<'a> Sink<'a> {
     }
 
     /// At the value of `path` (or its nearest parent).
-    fn at(&mut self, rule: Rule, path: &str, message: impl Into<String>) {
+    pub(crate) fn at(&mut self, rule: Rule, path: &str, message: impl Into<String>) {
         let span = self.spans.at(path);
         self.push_span(rule, span, message.into(), None);
     }
 
     /// At the value of `path`, with a help line of its own.
-    fn at_help(&mut self, rule: Rule, path: &str, message: impl Into<String>, help: String) {
+    pub(crate) fn at_help(
+        &mut self,
+        rule: Rule,
+        path: &str,
+        message: impl Into<String>,
+        help: String,
+    ) {
         let span = self.spans.at(path);
         self.push_span(rule, span, message.into(), Some(help));
     }
 
     /// At the key that names `path`.
-    fn at_key(&mut self, rule: Rule, path: &str, message: impl Into<String>) {
+    pub(crate) fn at_key(&mut self, rule: Rule, path: &str, message: impl Into<String>) {
         let span = self.spans.key(path).unwrap_or_else(|| self.spans.at(path));
         self.push_span(rule, span, message.into(), None);
     }

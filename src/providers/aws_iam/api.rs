@@ -437,7 +437,7 @@ impl Provider for AwsIam {
                     roles.insert(name.to_string(), id.to_string());
                     let inline = r.role_policy_list().iter().any(|p| {
                         p.policy_document().is_some_and(|d| {
-                            crate::validate::policy::document_writes_iam(&decode_document(d))
+                            super::statements::document_writes_iam(&decode_document(d))
                         })
                     });
                     if inline {
@@ -477,8 +477,7 @@ impl Provider for AwsIam {
                     .iter()
                     .find(|v| v.is_default_version() || v.version_id() == p.default_version_id());
                 if let (Some(arn), Some(doc)) = (p.arn(), default.and_then(|v| v.document())) {
-                    let writes =
-                        crate::validate::policy::document_writes_iam(&decode_document(doc));
+                    let writes = super::statements::document_writes_iam(&decode_document(doc));
                     writing.insert(arn.to_string(), writes);
                 }
                 // Ownership is the path, exactly: not a prefix of another

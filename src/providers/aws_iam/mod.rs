@@ -15,6 +15,7 @@ pub mod catalogue;
 pub mod document;
 pub mod fence;
 pub mod plan;
+pub mod statements;
 
 pub use api::{AwsIam, MAX_PAGE_SIZE};
 pub use document::{ownership_path, policy_name, reconciler_policy};

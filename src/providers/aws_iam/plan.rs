@@ -129,7 +129,7 @@ pub struct Observation {
     pub roles: BTreeMap<String, String>,
     /// The roles (by name) whose own policies can write IAM: an inline or
     /// customer-managed policy that allows an IAM write
-    /// ([`crate::validate::policy::document_writes_iam`]), or AWS's
+    /// ([`super::statements::document_writes_iam`]), or AWS's
     /// `AdministratorAccess` or `IAMFullAccess`. A session of such a role
     /// could rewrite the fence on it.
     pub iam_writers: BTreeSet<String>,
