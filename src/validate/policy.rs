@@ -14,6 +14,8 @@ use crate::policy::{
     DEFAULT_SESSION, Identity, IdentityCenter, MAX_SESSION, Person, Policy, Provider, ProviderType,
     RawIdentity, RawPolicy, RawProvider, Requester, Role,
 };
+use crate::providers::aws_iam::validate as iam;
+use crate::providers::aws_identity_center::validate as ic;
 use crate::rule::{Rule, Violation};
 use crate::snapshot::SourceFile;
 
@@ -29,7 +31,7 @@ static POLICY_CHECKS: &[(&str, PolicyCheck)] = &[
     ("duplicate-identities", check_duplicate_identities),
     ("roles", check_roles),
     ("shared-account", check_shared_accounts),
-    ("identity-center", check_identity_center),
+    ("identity-center", ic::check_identity_center),
     ("notify", check_notify),
     ("portal", check_portal),
 ];
@@ -180,7 +182,7 @@ fn check_providers(p: &RawPolicy, s: &mut Sink) {
         }
         if let Some(arn) = &provider.assume_role {
             let at = format!("{path}.assume_role");
-            match check_role_arn(arn, &at, s) {
+            match iam::check_role_arn(arn, &at, s) {
                 Some(account) if account != provider.account => s.at(
                     Rule::InvalidArn,
                     &at,
@@ -195,79 +197,6 @@ fn check_providers(p: &RawPolicy, s: &mut Sink) {
     }
 }
 
-/// Checks one IAM role ARN, pushing what is wrong with it at `path`; its
-/// account when it is a role ARN gitgrant can use.
-fn check_role_arn<'a>(arn: &'a str, path: &str, s: &mut Sink) -> Option<&'a str> {
-    match names::parse_role_arn(arn) {
-        Some(parsed) if parsed.partition == names::PARTITION => Some(parsed.account),
-        Some(parsed) => {
-            s.at_help(
-                Rule::InvalidArn,
-                path,
-                format!("`{arn}` is in the `{}` partition", parsed.partition),
-                format!(
-                    "gitgrant supports only the `{}` partition: write arn:{}:iam::<12-digit account>:role/<name>",
-                    names::PARTITION,
-                    names::PARTITION
-                ),
-            );
-            None
-        }
-        // A wildcard would let the grant (or the reconciler) assume roles
-        // that nobody named in a reviewed change.
-        None if arn.contains(['*', '?']) => {
-            s.at_help(
-                Rule::InvalidArn,
-                path,
-                format!("`{arn}` has a wildcard; a role ARN names one role"),
-                "write each role ARN in full, without `*` or `?`: arn:aws:iam::<12-digit account>:role/<name>".to_string(),
-            );
-            None
-        }
-        None => {
-            s.at(
-                Rule::InvalidArn,
-                path,
-                format!("`{arn}` is not an IAM role ARN"),
-            );
-            None
-        }
-    }
-}
-
-fn check_sso_user(user: &Option<String>, path: &str, s: &mut Sink) {
-    if let Some(name) = user
-        && !crate::providers::aws_identity_center::document::is_user_name(name)
-    {
-        s.at(
-            Rule::InvalidIdentity,
-            &format!("{path}.aws_sso_user"),
-            format!("`{name}` is not an Identity Store UserName"),
-        );
-    }
-}
-
-fn check_identity(user: &Option<String>, role: &Option<String>, path: &str, s: &mut Sink) {
-    if user.is_some() && role.is_some() {
-        s.at(
-            Rule::InvalidIdentity,
-            &format!("{path}.aws_iam_role"),
-            "both aws_iam_user and aws_iam_role are set",
-        );
-    }
-    for (key, name) in [("aws_iam_user", user), ("aws_iam_role", role)] {
-        if let Some(name) = name
-            && !names::is_iam_name(name)
-        {
-            s.at(
-                Rule::InvalidIdentity,
-                &format!("{path}.{key}"),
-                format!("`{name}` is not a valid IAM name"),
-            );
-        }
-    }
-}
-
 fn check_people(p: &RawPolicy, s: &mut Sink) {
     for (login, person) in &p.people {
         let path = format!("people.{login}");
@@ -278,8 +207,8 @@ fn check_people(p: &RawPolicy, s: &mut Sink) {
                 format!("`{login}` is not a lower-case GitHub login"),
             );
         }
-        check_identity(&person.aws_iam_user, &person.aws_iam_role, &path, s);
-        check_sso_user(&person.aws_sso_user, &path, s);
+        iam::check_identity(&person.aws_iam_user, &person.aws_iam_role, &path, s);
+        ic::check_sso_user(&person.aws_sso_user, &path, s);
         if let Some(email) = &person.email
             && !is_email(email)
         {
@@ -298,8 +227,8 @@ fn check_people(p: &RawPolicy, s: &mut Sink) {
                     format!("no provider named `{provider}`"),
                 );
             }
-            check_identity(&identity.aws_iam_user, &identity.aws_iam_role, &ppath, s);
-            check_sso_user(&identity.aws_sso_user, &ppath, s);
+            iam::check_identity(&identity.aws_iam_user, &identity.aws_iam_role, &ppath, s);
+            ic::check_sso_user(&identity.aws_sso_user, &ppath, s);
             let kind = p.providers.get(provider).map(|pr| pr.kind);
             let iam = identity.aws_iam_user.is_some() || identity.aws_iam_role.is_some();
             let sso = identity.aws_sso_user.is_some();
@@ -518,7 +447,7 @@ fn check_roles(p: &RawPolicy, s: &mut Sink) {
             );
         }
         check_permissions(name, role, s);
-        check_fence(p, name, role, s);
+        iam::check_fence(p, name, role, s);
         check_auto_approve(name, role, s);
     }
 }
@@ -656,34 +585,6 @@ fn build_rule(r: &crate::policy::RawAutoApprove) -> crate::approval::rules::Rule
     }
 }
 
-/// `require_fence` asks that every role a grant may assume be fenced: each
-/// must lie in an account an `aws-iam` provider reconciles (`{account}`
-/// always does).
-fn check_fence(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
-    if !role.require_fence {
-        return;
-    }
-    let reconciled: Vec<&str> = p
-        .providers
-        .values()
-        .filter(|pr| pr.kind == crate::policy::ProviderType::AwsIam)
-        .map(|pr| pr.account.as_str())
-        .collect();
-    for (i, arn) in role.permissions.assume_roles.iter().enumerate() {
-        let account = arn
-            .strip_prefix("arn:aws:iam::")
-            .and_then(|rest| rest.split(':').next())
-            .unwrap_or_default();
-        if account != crate::policy::ACCOUNT_PLACEHOLDER && !reconciled.contains(&account) {
-            s.at(
-                Rule::UnfenceableRole,
-                &format!("roles.{name}.permissions.assume_roles.{i}"),
-                format!("role `{name}` requires a fence, but `{arn}` is in account {account}, which no aws-iam provider reconciles"),
-            );
-        }
-    }
-}
-
 fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
     let path = format!("roles.{name}.permissions");
     let perms = &role.permissions;
@@ -702,7 +603,7 @@ fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
         // `{account}` stands for each provider's account: any 12 digits
         // check the rest of the ARN.
         let arn = arn.replace(crate::policy::ACCOUNT_PLACEHOLDER, "000000000000");
-        check_role_arn(&arn, &format!("{path}.assume_roles.{i}"), s);
+        iam::check_role_arn(&arn, &format!("{path}.assume_roles.{i}"), s);
     }
     for (i, st) in perms.statements.iter().enumerate() {
         crate::providers::aws_iam::statements::check(
@@ -801,224 +702,6 @@ fn model_provider(name: &str, p: &RawProvider) -> Provider {
         account: p.account.clone(),
         assume_role: p.assume_role.clone(),
         identity_center,
-    }
-}
-
-/// The kinds of the providers a role names (those defined), once each.
-fn role_kinds(p: &RawPolicy, role: &crate::policy::RawRole) -> Vec<ProviderType> {
-    let mut kinds: Vec<ProviderType> = role
-        .provider
-        .names()
-        .iter()
-        .filter_map(|n| p.providers.get(*n).map(|pr| pr.kind))
-        .collect();
-    kinds.sort();
-    kinds.dedup();
-    kinds
-}
-
-/// Identity Center's part of the policy: each provider names its instance,
-/// each role its accounts, and no field of one kind is used with another.
-fn check_identity_center(p: &RawPolicy, s: &mut Sink) {
-    use crate::providers::aws_identity_center::document as ic;
-    for (name, provider) in &p.providers {
-        let path = format!("providers.{name}");
-        let fields = [
-            (
-                "region",
-                &provider.region,
-                ic::is_region as fn(&str) -> bool,
-            ),
-            ("instance_arn", &provider.instance_arn, ic::is_instance_arn),
-            (
-                "identity_store_id",
-                &provider.identity_store_id,
-                ic::is_identity_store_id,
-            ),
-        ];
-        for (key, value, valid) in fields {
-            match (provider.kind, value) {
-                (ProviderType::AwsIdentityCenter, None) => s.at_key(
-                    Rule::IdentityCenterProvider,
-                    &path,
-                    format!("provider `{name}` is aws-identity-center but has no `{key}`"),
-                ),
-                (ProviderType::AwsIdentityCenter, Some(v)) if !valid(v) => s.at(
-                    Rule::IdentityCenterProvider,
-                    &format!("{path}.{key}"),
-                    format!("`{v}` is not a valid {key}"),
-                ),
-                (ProviderType::AwsIam, Some(_)) => s.at_key(
-                    Rule::IdentityCenterProvider,
-                    &format!("{path}.{key}"),
-                    format!("`{key}` is for aws-identity-center providers; `{name}` is aws-iam"),
-                ),
-                _ => {}
-            }
-        }
-    }
-    for (name, role) in &p.roles {
-        let path = format!("roles.{name}");
-        let kinds = role_kinds(p, role);
-        if kinds.len() > 1 {
-            s.at(
-                Rule::KindMismatch,
-                &format!("{path}.provider"),
-                format!("role `{name}` names providers of different kinds: {kinds:?}"),
-            );
-            continue;
-        }
-        let Some(kind) = kinds.first() else { continue };
-        let perms = &role.permissions;
-        match kind {
-            ProviderType::AwsIam => {
-                let misuse = [
-                    ("accounts", !role.accounts.is_empty()),
-                    ("session_duration", role.session_duration.is_some()),
-                    (
-                        "permissions.managed_policies",
-                        !perms.managed_policies.is_empty(),
-                    ),
-                    (
-                        "permissions.customer_managed_policies",
-                        !perms.customer_managed_policies.is_empty(),
-                    ),
-                ];
-                for (key, used) in misuse {
-                    if used {
-                        let rule = if key == "accounts" {
-                            Rule::RoleAccounts
-                        } else {
-                            Rule::KindMismatch
-                        };
-                        s.at_key(
-                            rule,
-                            &format!("{path}.{key}"),
-                            format!(
-                                "`{key}` is for aws-identity-center roles; `{name}` is aws-iam"
-                            ),
-                        );
-                    }
-                }
-            }
-            ProviderType::AwsIdentityCenter => {
-                check_ic_role(p, name, role, s);
-            }
-        }
-    }
-}
-
-fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
-    use crate::providers::aws_identity_center::document as ic;
-    let path = format!("roles.{name}");
-    let perms = &role.permissions;
-    if role.accounts.is_empty() {
-        s.at_key(
-            Rule::RoleAccounts,
-            &path,
-            format!("aws-identity-center role `{name}` has no `accounts`"),
-        );
-    }
-    let instance_accounts: Vec<&str> = role
-        .provider
-        .names()
-        .iter()
-        .filter_map(|n| p.providers.get(*n).map(|pr| pr.account.as_str()))
-        .collect();
-    for (i, account) in role.accounts.iter().enumerate() {
-        let at = format!("{path}.accounts.{i}");
-        if !names::is_account(account) {
-            s.at(
-                Rule::RoleAccounts,
-                &at,
-                format!("`{account}` is not a 12-digit AWS account id"),
-            );
-        } else if instance_accounts.contains(&account.as_str()) {
-            s.at(
-                Rule::RoleAccounts,
-                &at,
-                format!("`{account}` holds the Identity Center instance: a grantee there could rewrite permission sets"),
-            );
-        } else if role.accounts[..i].contains(account) {
-            s.at(
-                Rule::RoleAccounts,
-                &at,
-                format!("account `{account}` is named twice"),
-            );
-        }
-    }
-    if let Some(d) = &role.session_duration {
-        match d.parse::<GrantDuration>() {
-            Err(e) => s.at(
-                Rule::SessionDuration,
-                &format!("{path}.session_duration"),
-                e.to_string(),
-            ),
-            Ok(d) if d > MAX_SESSION => s.at(
-                Rule::SessionDuration,
-                &format!("{path}.session_duration"),
-                format!("session_duration {d} is above IAM Identity Center's 12h"),
-            ),
-            Ok(_) => {}
-        }
-    }
-    if !perms.assume_roles.is_empty() {
-        s.at_key(
-            Rule::KindMismatch,
-            &format!("{path}.permissions.assume_roles"),
-            format!("`assume_roles` is for aws-iam roles; `{name}` is aws-identity-center (give it statements or managed_policies)"),
-        );
-    }
-    if role.require_mfa {
-        s.at(
-            Rule::KindMismatch,
-            &format!("{path}.require_mfa"),
-            "Identity Center sessions never carry aws:MultiFactorAuthPresent: require MFA at sign-in in Identity Center instead",
-        );
-    }
-    for (i, arn) in perms.managed_policies.iter().enumerate() {
-        if !ic::is_aws_managed_policy(arn) {
-            s.at(
-                Rule::PolicyReference,
-                &format!("{path}.permissions.managed_policies.{i}"),
-                format!("`{arn}` is not an AWS-managed policy ARN"),
-            );
-        }
-    }
-    for (i, c) in perms.customer_managed_policies.iter().enumerate() {
-        if !names::is_iam_name(&c.name) || !ic::is_policy_path(&c.path) {
-            s.at(
-                Rule::PolicyReference,
-                &format!("{path}.permissions.customer_managed_policies.{i}"),
-                format!(
-                    "`{}{}` is not a customer-managed policy path and name",
-                    c.path, c.name
-                ),
-            );
-        }
-    }
-    // The policy's length does not depend on the window: any will do.
-    let any = crate::grant::Window {
-        start: chrono::DateTime::UNIX_EPOCH,
-        end: chrono::DateTime::UNIX_EPOCH,
-    };
-    if let Some(why) = ic::quota(&ic::inline_policy(&perms.statements, any), 0) {
-        s.at_key(
-            Rule::InlinePolicySize,
-            &format!("{path}.permissions.statements"),
-            format!("a grant of role `{name}`: {why}"),
-        );
-    }
-    let attached = perms.managed_policies.len() + perms.customer_managed_policies.len();
-    if attached > ic::MAX_ATTACHED_POLICIES {
-        s.at_key(
-            Rule::PolicyReference,
-            &format!("{path}.permissions"),
-            format!(
-                "role `{name}` attaches {attached} policies; a permission set holds at most {}",
-                ic::MAX_ATTACHED_POLICIES
-            ),
-        );
     }
 }
 

@@ -16,6 +16,7 @@ pub mod document;
 pub mod fence;
 pub mod plan;
 pub mod statements;
+pub mod validate;
 
 pub use api::{AwsIam, MAX_PAGE_SIZE};
 pub use document::{ownership_path, policy_name, reconciler_policy};

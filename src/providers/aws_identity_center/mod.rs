@@ -11,6 +11,7 @@
 pub mod api;
 pub mod document;
 pub mod plan;
+pub mod validate;
 
 pub use api::AwsIdentityCenter;
 pub use plan::{Change, Desired, Observation, Observed};

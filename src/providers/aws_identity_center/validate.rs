@@ -1,0 +1,239 @@
+//! Validation of what the policy says for the `aws-identity-center` kind:
+//! each provider names its instance, each role its accounts, a person's
+//! Identity Store user, and no field of one kind is used with another.
+
+use crate::duration::GrantDuration;
+use crate::names;
+use crate::policy::{MAX_SESSION, ProviderType, RawPolicy};
+use crate::rule::Rule;
+use crate::validate::Sink;
+
+pub(crate) fn check_sso_user(user: &Option<String>, path: &str, s: &mut Sink) {
+    if let Some(name) = user
+        && !crate::providers::aws_identity_center::document::is_user_name(name)
+    {
+        s.at(
+            Rule::InvalidIdentity,
+            &format!("{path}.aws_sso_user"),
+            format!("`{name}` is not an Identity Store UserName"),
+        );
+    }
+}
+
+/// Identity Center's part of the policy: each provider names its instance,
+/// each role its accounts, and no field of one kind is used with another.
+pub(crate) fn check_identity_center(p: &RawPolicy, s: &mut Sink) {
+    use crate::providers::aws_identity_center::document as ic;
+    for (name, provider) in &p.providers {
+        let path = format!("providers.{name}");
+        let fields = [
+            (
+                "region",
+                &provider.region,
+                ic::is_region as fn(&str) -> bool,
+            ),
+            ("instance_arn", &provider.instance_arn, ic::is_instance_arn),
+            (
+                "identity_store_id",
+                &provider.identity_store_id,
+                ic::is_identity_store_id,
+            ),
+        ];
+        for (key, value, valid) in fields {
+            match (provider.kind, value) {
+                (ProviderType::AwsIdentityCenter, None) => s.at_key(
+                    Rule::IdentityCenterProvider,
+                    &path,
+                    format!("provider `{name}` is aws-identity-center but has no `{key}`"),
+                ),
+                (ProviderType::AwsIdentityCenter, Some(v)) if !valid(v) => s.at(
+                    Rule::IdentityCenterProvider,
+                    &format!("{path}.{key}"),
+                    format!("`{v}` is not a valid {key}"),
+                ),
+                (ProviderType::AwsIam, Some(_)) => s.at_key(
+                    Rule::IdentityCenterProvider,
+                    &format!("{path}.{key}"),
+                    format!("`{key}` is for aws-identity-center providers; `{name}` is aws-iam"),
+                ),
+                _ => {}
+            }
+        }
+    }
+    for (name, role) in &p.roles {
+        let path = format!("roles.{name}");
+        let kinds = role_kinds(p, role);
+        if kinds.len() > 1 {
+            s.at(
+                Rule::KindMismatch,
+                &format!("{path}.provider"),
+                format!("role `{name}` names providers of different kinds: {kinds:?}"),
+            );
+            continue;
+        }
+        let Some(kind) = kinds.first() else { continue };
+        let perms = &role.permissions;
+        match kind {
+            ProviderType::AwsIam => {
+                let misuse = [
+                    ("accounts", !role.accounts.is_empty()),
+                    ("session_duration", role.session_duration.is_some()),
+                    (
+                        "permissions.managed_policies",
+                        !perms.managed_policies.is_empty(),
+                    ),
+                    (
+                        "permissions.customer_managed_policies",
+                        !perms.customer_managed_policies.is_empty(),
+                    ),
+                ];
+                for (key, used) in misuse {
+                    if used {
+                        let rule = if key == "accounts" {
+                            Rule::RoleAccounts
+                        } else {
+                            Rule::KindMismatch
+                        };
+                        s.at_key(
+                            rule,
+                            &format!("{path}.{key}"),
+                            format!(
+                                "`{key}` is for aws-identity-center roles; `{name}` is aws-iam"
+                            ),
+                        );
+                    }
+                }
+            }
+            ProviderType::AwsIdentityCenter => {
+                check_ic_role(p, name, role, s);
+            }
+        }
+    }
+}
+
+fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
+    use crate::providers::aws_identity_center::document as ic;
+    let path = format!("roles.{name}");
+    let perms = &role.permissions;
+    if role.accounts.is_empty() {
+        s.at_key(
+            Rule::RoleAccounts,
+            &path,
+            format!("aws-identity-center role `{name}` has no `accounts`"),
+        );
+    }
+    let instance_accounts: Vec<&str> = role
+        .provider
+        .names()
+        .iter()
+        .filter_map(|n| p.providers.get(*n).map(|pr| pr.account.as_str()))
+        .collect();
+    for (i, account) in role.accounts.iter().enumerate() {
+        let at = format!("{path}.accounts.{i}");
+        if !names::is_account(account) {
+            s.at(
+                Rule::RoleAccounts,
+                &at,
+                format!("`{account}` is not a 12-digit AWS account id"),
+            );
+        } else if instance_accounts.contains(&account.as_str()) {
+            s.at(
+                Rule::RoleAccounts,
+                &at,
+                format!("`{account}` holds the Identity Center instance: a grantee there could rewrite permission sets"),
+            );
+        } else if role.accounts[..i].contains(account) {
+            s.at(
+                Rule::RoleAccounts,
+                &at,
+                format!("account `{account}` is named twice"),
+            );
+        }
+    }
+    if let Some(d) = &role.session_duration {
+        match d.parse::<GrantDuration>() {
+            Err(e) => s.at(
+                Rule::SessionDuration,
+                &format!("{path}.session_duration"),
+                e.to_string(),
+            ),
+            Ok(d) if d > MAX_SESSION => s.at(
+                Rule::SessionDuration,
+                &format!("{path}.session_duration"),
+                format!("session_duration {d} is above IAM Identity Center's 12h"),
+            ),
+            Ok(_) => {}
+        }
+    }
+    if !perms.assume_roles.is_empty() {
+        s.at_key(
+            Rule::KindMismatch,
+            &format!("{path}.permissions.assume_roles"),
+            format!("`assume_roles` is for aws-iam roles; `{name}` is aws-identity-center (give it statements or managed_policies)"),
+        );
+    }
+    if role.require_mfa {
+        s.at(
+            Rule::KindMismatch,
+            &format!("{path}.require_mfa"),
+            "Identity Center sessions never carry aws:MultiFactorAuthPresent: require MFA at sign-in in Identity Center instead",
+        );
+    }
+    for (i, arn) in perms.managed_policies.iter().enumerate() {
+        if !ic::is_aws_managed_policy(arn) {
+            s.at(
+                Rule::PolicyReference,
+                &format!("{path}.permissions.managed_policies.{i}"),
+                format!("`{arn}` is not an AWS-managed policy ARN"),
+            );
+        }
+    }
+    for (i, c) in perms.customer_managed_policies.iter().enumerate() {
+        if !names::is_iam_name(&c.name) || !ic::is_policy_path(&c.path) {
+            s.at(
+                Rule::PolicyReference,
+                &format!("{path}.permissions.customer_managed_policies.{i}"),
+                format!(
+                    "`{}{}` is not a customer-managed policy path and name",
+                    c.path, c.name
+                ),
+            );
+        }
+    }
+    // The policy's length does not depend on the window: any will do.
+    let any = crate::grant::Window {
+        start: chrono::DateTime::UNIX_EPOCH,
+        end: chrono::DateTime::UNIX_EPOCH,
+    };
+    if let Some(why) = ic::quota(&ic::inline_policy(&perms.statements, any), 0) {
+        s.at_key(
+            Rule::InlinePolicySize,
+            &format!("{path}.permissions.statements"),
+            format!("a grant of role `{name}`: {why}"),
+        );
+    }
+    let attached = perms.managed_policies.len() + perms.customer_managed_policies.len();
+    if attached > ic::MAX_ATTACHED_POLICIES {
+        s.at_key(
+            Rule::PolicyReference,
+            &format!("{path}.permissions"),
+            format!(
+                "role `{name}` attaches {attached} policies; a permission set holds at most {}",
+                ic::MAX_ATTACHED_POLICIES
+            ),
+        );
+    }
+}
+
+/// The kinds of the providers a role names (those defined), once each.
+fn role_kinds(p: &RawPolicy, role: &crate::policy::RawRole) -> Vec<ProviderType> {
+    let mut kinds: Vec<ProviderType> = role
+        .provider
+        .names()
+        .iter()
+        .filter_map(|n| p.providers.get(*n).map(|pr| pr.kind))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
