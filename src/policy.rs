@@ -508,9 +508,7 @@ impl Policy {
             .targets(role)
             .map(|p| {
                 let who = match person.and_then(|person| person.identity_on(p)) {
-                    Some(Identity::AwsIamUser(u)) => format!("IAM user `{u}`"),
-                    Some(Identity::AwsIamRole(r)) => format!("IAM role `{r}`"),
-                    Some(Identity::AwsSsoUser(u)) => format!("Identity Center user `{u}`"),
+                    Some(i) => i.describe_md(),
                     None => format!("`{subject}`, who has no identity there"),
                 };
                 match p.kind {
@@ -575,6 +573,35 @@ pub enum Identity {
     AwsIamRole(String),
     /// An IAM Identity Center user, by Identity Store UserName.
     AwsSsoUser(String),
+}
+
+impl Identity {
+    /// What kind of identity it is, in words: `IAM user`, `IAM role`,
+    /// `Identity Center user`.
+    pub fn kind_words(&self) -> &'static str {
+        match self {
+            Identity::AwsIamUser(_) => "IAM user",
+            Identity::AwsIamRole(_) => "IAM role",
+            Identity::AwsSsoUser(_) => "Identity Center user",
+        }
+    }
+
+    /// Its name in the cloud.
+    pub fn name(&self) -> &str {
+        match self {
+            Identity::AwsIamUser(n) | Identity::AwsIamRole(n) | Identity::AwsSsoUser(n) => n,
+        }
+    }
+
+    /// `IAM user alice`, for plain text.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.kind_words(), self.name())
+    }
+
+    /// ``IAM user `alice` ``, for Markdown.
+    pub fn describe_md(&self) -> String {
+        format!("{} `{}`", self.kind_words(), self.name())
+    }
 }
 
 /// A validated person.

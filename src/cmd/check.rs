@@ -346,13 +346,7 @@ fn comment(
                     .get(&g.subject)
                     .zip(p.providers.get(provider))
                     .and_then(|(person, provider)| person.identity_on(provider))
-                    .map_or("no identity".to_string(), |i| match i {
-                        gitgrant::policy::Identity::AwsIamUser(u) => format!("IAM user `{u}`"),
-                        gitgrant::policy::Identity::AwsIamRole(r) => format!("IAM role `{r}`"),
-                        gitgrant::policy::Identity::AwsSsoUser(u) => {
-                            format!("Identity Center user `{u}`")
-                        }
-                    })
+                    .map_or("no identity".to_string(), |i| i.describe_md())
             })
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()

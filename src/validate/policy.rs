@@ -352,11 +352,7 @@ fn check_duplicate_identities(p: &RawPolicy, s: &mut Sink) {
 
 /// `IAM user alice` or `IAM role Deploy`.
 pub fn describe_identity(identity: &Identity) -> String {
-    match identity {
-        Identity::AwsIamUser(u) => format!("IAM user {u}"),
-        Identity::AwsIamRole(r) => format!("IAM role {r}"),
-        Identity::AwsSsoUser(u) => format!("Identity Center user {u}"),
-    }
+    identity.describe()
 }
 
 fn check_roles(p: &RawPolicy, s: &mut Sink) {
