@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::moto::{Moto, block_on, moto, policies};
 use crate::oracle::{Decision, Request, evaluate};
-use crate::reconcile::{PATH, run, setup, writes};
+use crate::reconcile::{PATH, run, run_env, setup, writes};
 use crate::support::GitRepo;
 
 /// The role the fixture's `ro` role lets its grants assume.
@@ -543,14 +543,19 @@ const FENCE: &str = "fence:arn:aws:iam::111111111111:role/ReadOnly";
 /// again, says her statement is drift, and sends the `drift` event.
 fn remade_as_drift(repo: &GitRepo, m: &Moto, now: &str) -> Value {
     let json = reconcile(repo, m, now);
-    let fence = fence_change(&json);
+    remade(&json);
+    json
+}
+
+/// [`remade_as_drift`]'s checks of the run's output `json`.
+fn remade(json: &Value) {
+    let fence = fence_change(json);
     assert_eq!(fence["action"], "grant", "{json:#}");
     assert!(
         fence["drift"].to_string().contains("ro/alice-1"),
         "{json:#}"
     );
-    assert_eq!(drift_events(&json), [FENCE], "{json:#}");
-    json
+    assert_eq!(drift_events(json), [FENCE], "{json:#}");
 }
 
 #[test]
@@ -664,4 +669,36 @@ fn the_first_fence_made_for_a_grant_that_ended_unapplied_is_no_drift() {
     assert!(fence.get("drift").is_none(), "{json:#}");
     assert!(drift_events(&json).is_empty(), "{json:#}");
     assert_eq!(fences(&iam).len(), 1, "{json:#}");
+}
+
+#[test]
+fn a_grantee_who_deletes_her_fence_after_the_reconcilers_signed_removal_gets_it_back_as_drift() {
+    // The reconciler signs: a removal commit counts as its own only when
+    // an allowed key signed it, which its own are.
+    let m = moto();
+    let (repo, iam, _) = fenced_setup(&m);
+    watch_drift(&repo);
+    let signers = std::fs::read_to_string(
+        crate::support::fixtures().join("github-access/.github/allowed_signers"),
+    )
+    .unwrap();
+    repo.commit(
+        &[(".github/allowed_signers", Some(&signers))],
+        "The reconciler's key (#5)",
+        "2026-11-23T10:06:00Z",
+    );
+    let key = crate::support::signing_key("reconciler");
+    let signed = |now| {
+        let args = ["reconcile", "--now", now];
+        let (code, json) = run_env(&repo.path, &m.url, &args, &[("GITGRANT_SIGNING_KEY", &key)]);
+        assert_eq!(code, 0, "{json:#}");
+        json
+    };
+    signed("2026-11-23T10:30:00Z");
+    signed("2026-11-23T12:05:00Z");
+    let tree = crate::support::git(&repo.path, &["ls-tree", "-r", "--name-only", "main"], None);
+    assert!(!tree.contains("alice-1"), "{tree}");
+
+    remove_fences(&iam, true);
+    remade(&signed("2026-11-23T13:00:00Z"));
 }
