@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::approval::Found;
 use crate::cas::Step;
 use crate::desired::{Wanted, desired_state};
-use crate::git::{CommitId, GitError, Repo, landing_times};
+use crate::git::{CommitId, GitError, RemovedGrant, Repo, landing_times};
 use crate::github::{GitHub, GitHubError};
 use crate::grant::{Grant, GrantId};
 use crate::plan::{Change, Known, Plan, Refusal, RevokeReason, Unreadable};
@@ -254,7 +254,8 @@ pub async fn prepare(
         }
     }
     explain_from_history(repo, tip, &policy, &observed, &active, &mut known)?;
-    let fenced_ended = ended_for_fences(repo, tip, &policy, &validation.grants, &landings, now)?;
+    let removed = recent_removals(repo, tip, &signing, now)?;
+    let fenced_ended = ended_for_fences(&policy, &validation.grants, &landings, &removed, now);
 
     // Nothing is planned in a provider that was not read: its grants are
     // neither granted nor refused, and the plan says it was not compared.
@@ -540,7 +541,10 @@ async fn observe(
 
 /// The grants recorded on observed resources that no active grant and no
 /// known reason explain: when history removed their file, they were
-/// deleted (an early revoke) or expired, not drift.
+/// deleted (an early revoke) or expired, not drift. Also the grants of
+/// Identity Center permission sets read unclaimed (a tampered marker),
+/// found by the name each removed grant file's grant gets, so
+/// [`aws_identity_center::plan::claim`] claims and the plan revokes them.
 fn explain_from_history(
     repo: &Repo,
     tip: CommitId,
@@ -565,36 +569,114 @@ fn explain_from_history(
         })
         .filter(|id| !active.contains(id) && !known.contains_key(id))
         .collect();
-    if gone.is_empty() {
-        return Ok(());
-    }
-    let files: Vec<String> = gone.iter().map(|id| format!("grants/{id}.yaml")).collect();
-    let removed = repo.removals(tip, &files)?;
-    for (id, file) in gone.into_iter().zip(&files) {
-        if let Some((_, message)) = removed.get(file) {
-            let reason = if crate::removal::Trailers::read(message).says_expired() {
-                RevokeReason::Expired
-            } else {
-                RevokeReason::Deleted
-            };
-            known.insert(id, reason);
+    let reason = |message: &str| {
+        if crate::removal::Trailers::read(message).says_expired() {
+            RevokeReason::Expired
+        } else {
+            RevokeReason::Deleted
+        }
+    };
+    if !gone.is_empty() {
+        let files: Vec<String> = gone.iter().map(|id| format!("grants/{id}.yaml")).collect();
+        let removed = repo.removals(tip, &files)?;
+        for (id, file) in gone.into_iter().zip(&files) {
+            if let Some((_, message)) = removed.get(file) {
+                known.insert(id, reason(message));
+            }
         }
     }
+    // A permission set of gitgrant's name whose marker was tampered with
+    // is read unclaimed (grant ""); the name is all that is left of its
+    // grant. One no active or known grant gets may be a grant whose file
+    // history removed (a revoke pull request): each removed file's name
+    // is tried, newest first, until every such set is placed (another
+    // repository's sets on the instance never are: the walk then reads
+    // the whole first-parent history).
+    let named = |id: &str| {
+        GrantId::from_path(&format!("grants/{id}.yaml"))
+            .map(|g| aws_identity_center::document::permission_set_name(&repository, &g))
+    };
+    let explained: BTreeSet<String> = active
+        .iter()
+        .chain(known.keys())
+        .filter_map(|id| named(id))
+        .collect();
+    let mut unclaimed: BTreeSet<&String> = observed
+        .values()
+        .flat_map(|o| match o {
+            Observation::AwsIdentityCenter(o) => o
+                .permission_sets
+                .iter()
+                .filter(|p| p.grant.is_empty() && !explained.contains(&p.name))
+                .map(|p| &p.name)
+                .collect(),
+            Observation::AwsIam(_) => Vec::new(),
+        })
+        .collect();
+    if unclaimed.is_empty() {
+        return Ok(());
+    }
+    repo.each_removed_grant(tip, |path, message| {
+        if let Some(id) = GrantId::from_path(path).map(|g| g.to_string())
+            && let Some(name) = named(&id)
+            && unclaimed.remove(&name)
+        {
+            known.entry(id).or_insert_with(|| reason(message));
+        }
+        !unclaimed.is_empty()
+    })?;
     Ok(())
+}
+
+/// The grant files removed by commits of the last 12 hours (the longest
+/// session a fence may still have to end), each with whether the removal
+/// is the reconciler's own: the commit names the grant in its
+/// `Gitgrant-Grant` trailer and, when this run signs, a key of the allowed
+/// signers signed it (unsigned, the trailer is believed only by a run
+/// without a key, as the notes' `sent` is).
+fn recent_removals(
+    repo: &Repo,
+    tip: CommitId,
+    signing: &Signing,
+    now: DateTime<Utc>,
+) -> Result<Vec<(RemovedGrant, bool)>, GitError> {
+    let since = now
+        .checked_sub_signed(aws_iam::fence::MAX_SESSION)
+        .unwrap_or(now);
+    let removed = repo.removed_since(tip, since)?;
+    Ok(removed
+        .into_iter()
+        .map(|r| {
+            let id = GrantId::from_path(&r.file.path).map(|id| id.to_string());
+            let named = id.is_some()
+                && crate::removal::Trailers::read(&r.message).grant.as_deref() == id.as_deref();
+            let signed = match (&signing.signer, &signing.allowed) {
+                (None, _) => true,
+                (Some(_), Some(allowed)) => repo.signed_by(r.commit, allowed),
+                (Some(_), None) => false,
+            };
+            let by_reconciler = named && signed;
+            (r, by_reconciler)
+        })
+        .collect())
 }
 
 /// The grants no longer active whose role sessions a fence may still have
 /// to end at `now`, as git tells them: those in the tree whose window has
-/// ended, and those whose file a commit of the last 12 hours removed (their
-/// end is the removal's time when it came before the window's end).
+/// ended, and those whose file a commit of the last 12 hours removed
+/// (`removed`, from [`recent_removals`]; their end is the removal's time
+/// when it came before the window's end).
+///
+/// A grant whose file the reconciler's own removal commit removed was
+/// fenced by that run ([`aws_iam::fence::Ended::fenced_before`]): it had
+/// fenced the ended grant from git before removing the file.
 fn ended_for_fences(
-    repo: &Repo,
-    tip: CommitId,
     policy: &Policy,
     grants: &[Grant],
     landings: &crate::validate::Landings,
+    removed: &[(RemovedGrant, bool)],
     now: DateTime<Utc>,
-) -> Result<Vec<aws_iam::fence::Ended>, EngineError> {
+) -> Vec<aws_iam::fence::Ended> {
     let ended = |g: &Grant, landed: Option<DateTime<Utc>>, removed: Option<DateTime<Utc>>| {
         let window = g.window(landed)?;
         let end = removed.map_or(window.end, |r| r.min(window.end));
@@ -603,6 +685,7 @@ fn ended_for_fences(
             subject: g.subject.clone(),
             window,
             end,
+            fenced_before: false,
         })
     };
     // An active grant's window has not ended: none is among them.
@@ -610,18 +693,16 @@ fn ended_for_fences(
         .iter()
         .filter_map(|g| ended(g, landings.get(&g.id.path()).copied(), None))
         .collect();
-    let since = now
-        .checked_sub_signed(aws_iam::fence::MAX_SESSION)
-        .unwrap_or(now);
-    for r in repo.removed_since(tip, since)? {
+    for (r, by_reconciler) in removed {
         let (grant, _) = crate::validate::read_grant(Some(policy), &r.file, now, r.landed);
-        if let Some(e) = grant.and_then(|g| ended(&g, r.landed, Some(r.removed_at)))
+        if let Some(mut e) = grant.and_then(|g| ended(&g, r.landed, Some(r.removed_at)))
             && !out.iter().any(|o| o.grant == e.grant)
         {
+            e.fenced_before = *by_reconciler;
             out.push(e);
         }
     }
-    Ok(out)
+    out
 }
 
 /// Each kind plans its own providers; the plan is where they meet.
@@ -685,19 +766,15 @@ fn plan_fenced(
         .chain(known.keys().cloned())
         .collect();
     aws_identity_center::plan::claim(&mut ic_observed, &policy.repository(), &ids);
-    let mut changes: Vec<Change> = aws_iam::plan::plan(
+    let mut iam_changes = aws_iam::plan::plan(
         &policy.repository(),
         &iam_wanted,
         &iam_observed,
         known,
         &mut refused,
-    )
-    .into_iter()
-    .map(|mut c| {
-        aws_iam::fence::report_drift(&mut c, &fence_drift);
-        Change::AwsIam(c)
-    })
-    .collect();
+    );
+    aws_iam::fence::report_drift(&mut iam_changes, &fence_drift);
+    let mut changes: Vec<Change> = iam_changes.into_iter().map(Change::AwsIam).collect();
     changes.extend(
         aws_identity_center::plan::plan(&ic_wanted, &ic_observed, known, now, &mut refused)
             .into_iter()

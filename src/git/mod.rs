@@ -91,6 +91,11 @@ pub struct RemovedGrant {
     pub landed: Option<DateTime<Utc>>,
     /// The removing commit's committer time.
     pub removed_at: DateTime<Utc>,
+    /// The removing commit.
+    pub commit: CommitId,
+    /// Its message (trailers are anyone's words until its signature says
+    /// whose they are: [`Repo::signed_by`]).
+    pub message: String,
 }
 
 /// Where and when a grant file landed on the branch.
@@ -647,6 +652,85 @@ impl Repo {
         Ok(())
     }
 
+    /// Whether a key of `allowed` made `commit`'s SSH signature, in git's
+    /// namespace and valid at the commit's time.
+    pub fn signed_by(&self, commit: CommitId, allowed: &crate::signing::AllowedSigners) -> bool {
+        let Ok(c) = self.repo.find_commit(commit.0) else {
+            return false;
+        };
+        let Ok((armour, payload)) = self.repo.extract_signature(&commit.0, None) else {
+            return false;
+        };
+        allowed
+            .verify(
+                crate::signing::COMMIT_NAMESPACE,
+                &payload,
+                &String::from_utf8_lossy(&armour),
+                Landing::of(&c).time,
+            )
+            .is_some()
+    }
+
+    /// Hands `each` every grant file removed on the first-parent chain
+    /// from `tip`, newest removal first, with the removing commit's
+    /// message, until `each` returns false. A commit that leaves `grants/`
+    /// as it was costs no more than reading it.
+    pub fn each_removed_grant(
+        &self,
+        tip: CommitId,
+        mut each: impl FnMut(&str, &str) -> bool,
+    ) -> Result<(), GitError> {
+        self.each_grants_change(tip, |commit, _, before, after| {
+            let diff = self
+                .repo
+                .diff_tree_to_tree(before, after, None)
+                .context(|| format!("comparing grants/ of {} to its parent", commit.id()))?;
+            let message = String::from_utf8_lossy(commit.message_bytes());
+            for delta in diff.deltas() {
+                let path = delta.old_file().path().and_then(Path::to_str);
+                if let (git2::Delta::Deleted, Some(path)) = (delta.status(), path)
+                    && !each(&format!("grants/{path}"), &message)
+                {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    /// Hands `each` every commit on the first-parent chain from `tip` that
+    /// changed `grants/`, newest first, with its parent and `grants/`
+    /// before and after, until `each` returns false or the chain ends.
+    fn each_grants_change(
+        &self,
+        tip: CommitId,
+        mut each: impl FnMut(
+            &git2::Commit<'_>,
+            &git2::Commit<'_>,
+            Option<&Tree<'_>>,
+            Option<&Tree<'_>>,
+        ) -> Result<bool, GitError>,
+    ) -> Result<(), GitError> {
+        let mut commit = self
+            .repo
+            .find_commit(tip.0)
+            .context(|| format!("reading {tip}"))?;
+        let mut grants = self.grants_tree(&commit)?;
+        loop {
+            let Ok(parent) = commit.parent(0) else {
+                return Ok(());
+            };
+            let parent_grants = self.grants_tree(&parent)?;
+            if parent_grants.as_ref().map(Tree::id) != grants.as_ref().map(Tree::id)
+                && !each(&commit, &parent, parent_grants.as_ref(), grants.as_ref())?
+            {
+                return Ok(());
+            }
+            commit = parent;
+            grants = parent_grants;
+        }
+    }
+
     /// For each of `paths` (absent at `tip`), the newest commit on the
     /// first-parent chain from `tip` that removed it, with its message. A
     /// path never seen is missing from the answer. The walk stops as soon as
@@ -658,30 +742,23 @@ impl Repo {
     ) -> Result<HashMap<String, (CommitId, String)>, GitError> {
         let mut out = HashMap::new();
         let mut open: Vec<&str> = paths.iter().map(String::as_str).collect();
-        let mut commit = self
-            .repo
-            .find_commit(tip.0)
-            .context(|| format!("reading {tip}"))?;
-        let mut grants = self.grants_tree(&commit)?;
-        while !open.is_empty() {
-            let Ok(parent) = commit.parent(0) else { break };
-            let parent_grants = self.grants_tree(&parent)?;
-            if parent_grants.as_ref().map(Tree::id) != grants.as_ref().map(Tree::id) {
-                let tree = parent
-                    .tree()
-                    .context(|| format!("reading the tree of {}", parent.id()))?;
-                open.retain(|path| {
-                    if tree.get_path(Path::new(path)).is_err() {
-                        return true;
-                    }
-                    let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
-                    out.insert(path.to_string(), (CommitId(commit.id()), message));
-                    false
-                });
-            }
-            commit = parent;
-            grants = parent_grants;
+        if open.is_empty() {
+            return Ok(out);
         }
+        self.each_grants_change(tip, |commit, parent, _, _| {
+            let tree = parent
+                .tree()
+                .context(|| format!("reading the tree of {}", parent.id()))?;
+            open.retain(|path| {
+                if tree.get_path(Path::new(path)).is_err() {
+                    return true;
+                }
+                let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+                out.insert(path.to_string(), (CommitId(commit.id()), message));
+                false
+            });
+            Ok(!open.is_empty())
+        })?;
         Ok(out)
     }
 
@@ -729,6 +806,8 @@ impl Repo {
                             file,
                             landed,
                             removed_at: here.time,
+                            commit: CommitId(commit.id()),
+                            message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
                         });
                     }
                 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::moto::{Moto, block_on, moto, policies};
 use crate::oracle::{Decision, Request, evaluate};
-use crate::reconcile::{PATH, run, setup, writes};
+use crate::reconcile::{PATH, run, run_env, setup, writes};
 use crate::support::GitRepo;
 
 /// The role the fixture's `ro` role lets its grants assume.
@@ -398,16 +398,7 @@ fn a_role_session_that_strips_its_own_fence_in_the_last_minute_gets_it_back_as_d
     // says the fence was tampered with.
     let json = reconcile(&repo, &m, "2026-11-23T12:05:00Z");
     assert_eq!(at("2026-11-23T12:05:01Z"), Decision::Deny, "{json:#}");
-    let fence = json["plan"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            c["desired"]["grant"]
-                .as_str()
-                .is_some_and(|g| g.starts_with("fence:"))
-        })
-        .unwrap_or_else(|| panic!("no fence change: {json:#}"));
+    let fence = fence_change(&json);
     assert_eq!(fence["action"], "update", "{json:#}");
     let drift = fence["drift"].to_string();
     assert!(
@@ -466,4 +457,248 @@ fn assuming_a_role_that_can_write_iam_is_refused_without_allow_admin() {
     );
     let json = reconcile(&repo, &m, "2026-11-23T10:35:00Z");
     assert_eq!(fences(&iam).len(), 1, "{json:#}");
+}
+
+/// What a role session that can write IAM does to the fence on its own
+/// role: detaches it, and with `delete` deletes it too.
+fn remove_fences(iam: &aws_sdk_iam::Client, delete: bool) {
+    for (name, _) in fences(iam) {
+        let arn = format!("arn:aws:iam::111111111111:policy{PATH}{name}");
+        block_on(async {
+            iam.detach_role_policy()
+                .role_name(ROLE)
+                .policy_arn(&arn)
+                .send()
+                .await
+                .unwrap();
+            if delete {
+                iam.delete_policy().policy_arn(&arn).send().await.unwrap();
+            }
+        });
+    }
+}
+
+/// A channel for drift events whose URL is not set: each event is
+/// reported in the run's JSON all the same (`unconfigured`).
+fn watch_drift(repo: &GitRepo) {
+    let policy = std::fs::read_to_string(repo.path.join("gitgrant.yaml")).unwrap();
+    let notify = "notify:\n  - name: security\n    kind: slack\n    url_env: GITGRANT_TEST_DRIFT_URL\n    events: [drift]\n";
+    repo.commit(
+        &[("gitgrant.yaml", Some(&format!("{policy}{notify}")))],
+        "Tell security of drift (#3)",
+        "2026-11-23T10:05:00Z",
+    );
+}
+
+/// [`fenced_setup`] with [`watch_drift`], reconciled at 10:30: alice's
+/// grant and its fence applied.
+fn watched_setup(m: &Moto) -> (GitRepo, aws_sdk_iam::Client, String) {
+    let (repo, iam, role_id) = fenced_setup(m);
+    watch_drift(&repo);
+    reconcile(&repo, m, "2026-11-23T10:30:00Z");
+    (repo, iam, role_id)
+}
+
+/// The plan's fence change (there is one role).
+fn fence_change(json: &Value) -> Value {
+    json["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["desired"]["grant"]
+                .as_str()
+                .is_some_and(|g| g.starts_with("fence:"))
+        })
+        .unwrap_or_else(|| panic!("no fence change: {json:#}"))
+        .clone()
+}
+
+/// The grants of the run's `drift` events.
+fn drift_events(json: &Value) -> Vec<String> {
+    json["notifications"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["event"] == "drift")
+        .map(|n| n["grant"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `gitgrant plan --detailed-exitcode` as people read it: exit code and
+/// the plan's text.
+fn plan_text(repo: &GitRepo, m: &Moto, now: &str) -> (i32, String) {
+    let out = crate::reconcile::aws_cmd(&m.url)
+        .args(["plan", "--detailed-exitcode", "--now", now, "--repo"])
+        .arg(&repo.path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), text)
+}
+
+const FENCE: &str = "fence:arn:aws:iam::111111111111:role/ReadOnly";
+
+/// A run at `now` after alice's fence was deleted: it makes the fence
+/// again, says her statement is drift, and sends the `drift` event.
+fn remade_as_drift(repo: &GitRepo, m: &Moto, now: &str) -> Value {
+    let json = reconcile(repo, m, now);
+    remade(&json);
+    json
+}
+
+/// [`remade_as_drift`]'s checks of the run's output `json`.
+fn remade(json: &Value) {
+    let fence = fence_change(json);
+    assert_eq!(fence["action"], "grant", "{json:#}");
+    assert!(
+        fence["drift"].to_string().contains("ro/alice-1"),
+        "{json:#}"
+    );
+    assert_eq!(drift_events(json), [FENCE], "{json:#}");
+}
+
+#[test]
+fn a_grantee_who_deletes_her_fence_gets_it_back_reported_as_drift() {
+    let m = moto();
+    let (repo, iam, role_id) = watched_setup(&m);
+    // alice's session of the role, issued at 10:40, writes IAM: it deletes
+    // the fence, hoping to live on past 12:00.
+    remove_fences(&iam, true);
+    assert!(fences(&iam).is_empty());
+
+    // The plan says so, and exits as for any change to make.
+    let (code, text) = plan_text(&repo, &m, "2026-11-23T10:45:00Z");
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("+ fence   arn:aws:iam::111111111111:role/ReadOnly")
+            && text.contains(
+                "drift: the statement fencing alice's sessions of grant ro/alice-1 was missing (the fence was deleted)"
+            ),
+        "{text}"
+    );
+
+    // The run makes it again, and tells security.
+    let json = remade_as_drift(&repo, &m, "2026-11-23T10:45:00Z");
+    let at = |now| decide(&iam, &call(&role_id, "alice", "2026-11-23T10:40:00Z", now));
+    assert_eq!(at("2026-11-23T12:00:01Z"), Decision::Deny, "{json:#}");
+}
+
+#[test]
+fn a_grantee_who_detaches_her_fence_gets_it_attached_again_as_drift() {
+    let m = moto();
+    let (repo, iam, _) = watched_setup(&m);
+    remove_fences(&iam, false);
+    let name = fences(&iam)[0].0.clone();
+    assert!(!attached(&iam).contains(&name));
+
+    let json = reconcile(&repo, &m, "2026-11-23T10:45:00Z");
+    let fence = fence_change(&json);
+    assert_eq!(fence["action"], "update", "{json:#}");
+    assert!(
+        fence["drift"]
+            .to_string()
+            .contains("detached from role ReadOnly"),
+        "{json:#}"
+    );
+    assert_eq!(drift_events(&json), [FENCE], "{json:#}");
+    assert!(attached(&iam).contains(&name), "{json:#}");
+}
+
+#[test]
+fn a_grantee_who_deletes_her_fence_after_the_end_gets_it_back_as_drift_until_twelve_hours_later() {
+    let m = moto();
+    let (repo, iam, role_id) = watched_setup(&m);
+    let at = |now| decide(&iam, &call(&role_id, "alice", "2026-11-23T11:58:00Z", now));
+    // In the last minute; the first run after the end finds her grant's
+    // policy still there (it revokes it now): the fence was made before it.
+    remove_fences(&iam, true);
+    let json = remade_as_drift(&repo, &m, "2026-11-23T12:05:00Z");
+    assert_eq!(at("2026-11-23T12:05:01Z"), Decision::Deny, "{json:#}");
+
+    // Her policy and her file are gone now; the run that removed the file
+    // (its commit says so) had written the statement: deleted again, it is
+    // drift again.
+    let tree = crate::support::git(&repo.path, &["ls-tree", "-r", "--name-only", "main"], None);
+    assert!(!tree.contains("alice-1"), "{tree}");
+    remove_fences(&iam, true);
+    let json = remade_as_drift(&repo, &m, "2026-11-23T13:00:00Z");
+    assert_eq!(at("2026-11-23T13:00:01Z"), Decision::Deny, "{json:#}");
+}
+
+#[test]
+fn a_grant_that_ended_between_two_runs_gets_its_first_fence_without_drift() {
+    let m = moto();
+    let (repo, iam) = setup(&m);
+    target_role(&iam);
+    watch_drift(&repo);
+    // bob's grant is fenced; alice's lands and ends between two runs.
+    repo.land_grants(2, 1, &[("bob", "ro", "duration: 4h")]);
+    reconcile(&repo, &m, "2026-11-23T10:30:00Z");
+    repo.commit(
+        &[(
+            "grants/ro/alice-2.yaml",
+            Some(&crate::support::grant_yaml("alice", "ro", "duration: 1h")),
+        )],
+        "alice: ro (#4)",
+        "2026-11-23T10:40:00Z",
+    );
+    let json = reconcile(&repo, &m, "2026-11-23T11:45:00Z");
+    let fence = fence_change(&json);
+    assert_eq!(fence["action"], "update", "{json:#}");
+    assert!(
+        fence
+            .get("drift")
+            .is_none_or(|d| d == &serde_json::json!([])),
+        "{json:#}"
+    );
+    assert!(drift_events(&json).is_empty(), "{json:#}");
+    assert!(fences(&iam)[0].1.to_string().contains(":alice"), "{json:#}");
+}
+
+#[test]
+fn the_first_fence_made_for_a_grant_that_ended_unapplied_is_no_drift() {
+    // Nobody's fence yet: the first run after the end of a grant never
+    // applied makes it from git, and that is no drift.
+    let m = moto();
+    let (repo, iam, _) = fenced_setup(&m);
+    watch_drift(&repo);
+    let json = reconcile(&repo, &m, "2026-11-23T12:05:00Z");
+    let fence = fence_change(&json);
+    assert_eq!(fence["action"], "grant", "{json:#}");
+    assert!(fence.get("drift").is_none(), "{json:#}");
+    assert!(drift_events(&json).is_empty(), "{json:#}");
+    assert_eq!(fences(&iam).len(), 1, "{json:#}");
+}
+
+#[test]
+fn a_grantee_who_deletes_her_fence_after_the_reconcilers_signed_removal_gets_it_back_as_drift() {
+    // The reconciler signs: a removal commit counts as its own only when
+    // an allowed key signed it, which its own are.
+    let m = moto();
+    let (repo, iam, _) = fenced_setup(&m);
+    watch_drift(&repo);
+    let signers = std::fs::read_to_string(
+        crate::support::fixtures().join("github-access/.github/allowed_signers"),
+    )
+    .unwrap();
+    repo.commit(
+        &[(".github/allowed_signers", Some(&signers))],
+        "The reconciler's key (#5)",
+        "2026-11-23T10:06:00Z",
+    );
+    let key = crate::support::signing_key("reconciler");
+    let signed = |now| {
+        let args = ["reconcile", "--now", now];
+        let (code, json) = run_env(&repo.path, &m.url, &args, &[("GITGRANT_SIGNING_KEY", &key)]);
+        assert_eq!(code, 0, "{json:#}");
+        json
+    };
+    signed("2026-11-23T10:30:00Z");
+    signed("2026-11-23T12:05:00Z");
+    let tree = crate::support::git(&repo.path, &["ls-tree", "-r", "--name-only", "main"], None);
+    assert!(!tree.contains("alice-1"), "{tree}");
+
+    remove_fences(&iam, true);
+    remade(&signed("2026-11-23T13:00:00Z"));
 }

@@ -764,3 +764,38 @@ fn a_grantee_who_adds_a_space_to_her_permission_sets_description_still_loses_it_
         .collect();
     assert!(left.is_empty(), "{left:?}\n{json:#}");
 }
+
+#[test]
+fn a_grantee_who_tampers_her_permission_sets_description_and_then_is_revoked_early_still_loses_it()
+{
+    let m = moto();
+    let (repo, i) = setup(&m);
+    reconcile(&repo.path, &m, "2026-11-23T10:30:00Z");
+    let ps = &ours(&i)[0];
+    let (arn, marker, session) = (ps.arn.clone(), ps.description.clone(), ps.session.clone());
+    assert_eq!(ps.assignments.len(), 2, "{ps:?}");
+    // Her session (sso:*) breaks the marker; then her grant is revoked by a
+    // pull request that deletes the file, before any run saw the marker.
+    describe(&i, &arn, &format!("{marker} "), &session);
+    repo.commit(
+        &[("grants/prod-admin/alice-1.yaml", None)],
+        "Revoke alice early (#4)",
+        "2026-11-23T10:45:00Z",
+    );
+
+    // The run finds the set by the name her grant gave it, and revokes it:
+    // the assignments, then the set.
+    let json = reconcile(&repo.path, &m, "2026-11-23T10:50:00Z");
+    let left: Vec<Seen> = permission_sets(&i)
+        .into_iter()
+        .filter(|p| p.name == name_of("prod-admin/alice-1"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}\n{json:#}");
+    let change = &json["plan"]["changes"][0];
+    assert_eq!(change["action"], "revoke", "{json:#}");
+    assert_eq!(change["reason"], "deleted", "{json:#}");
+    assert_eq!(
+        change["observed"]["grant"], "prod-admin/alice-1",
+        "{json:#}"
+    );
+}

@@ -561,7 +561,7 @@ impl Provider for AwsIam {
 
     async fn apply(&self, change: &Change) -> Result<(), AwsError> {
         match change {
-            Change::Grant { desired } => self.grant(desired).await,
+            Change::Grant { desired, .. } => self.grant(desired).await,
             Change::Update { .. } => self.update(change).await,
             Change::Revoke { observed, .. } => self.revoke(observed).await,
         }

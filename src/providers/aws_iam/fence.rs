@@ -245,35 +245,73 @@ pub struct Ended {
     /// When its access ended: the window's end, or the removing commit's
     /// time when that came first.
     pub end: DateTime<Utc>,
+    /// Whether an earlier run of gitgrant's wrote its statements: its file
+    /// was removed by the reconciler's own removal commit, and the run
+    /// that made it had fenced the grant from git before removing the file.
+    pub fenced_before: bool,
 }
 
-/// A fence found weaker than git says it must be: a statement of an ended
-/// grant missing or loosened. Reported as drift on the fence's update.
+/// A fence found weaker than an earlier run left it: a statement that run
+/// wrote missing (the whole fence deleted, or the statement taken out) or
+/// loosened, or the fence detached from its role. Reported as drift on the
+/// change that repairs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FenceDrift {
     /// The fencing provider.
     pub provider: String,
     /// The fence's label ([`label`] of the role ARN).
     pub fence: String,
+    /// The one policy (shard) it concerns, when it is not the fence as a
+    /// whole.
+    pub policy: Option<String>,
     /// What was found, in words.
     pub why: String,
 }
 
-/// Adds to a fence's update the drift found in it.
-pub fn report_drift(change: &mut super::plan::Change, drift: &[FenceDrift]) {
-    if let super::plan::Change::Update {
-        desired: d,
-        drift: found,
-        ..
-    } = change
-    {
-        found.extend(
-            drift
-                .iter()
-                .filter(|f| f.provider == d.provider && f.fence == d.grant)
-                .map(|f| f.why.clone()),
-        );
+/// Adds each drift found to the first change that makes or rewrites its
+/// fence (or its shard): a fence deleted outright is made again by a
+/// grant, one changed by an update. Drift of a fence no longer wanted
+/// (it is deleted) is not reported.
+pub fn report_drift(changes: &mut [super::plan::Change], drift: &[FenceDrift]) {
+    for f in drift {
+        let repairs = changes.iter_mut().find_map(|c| match c {
+            super::plan::Change::Grant { desired, drift }
+            | super::plan::Change::Update { desired, drift, .. }
+                if desired.provider == f.provider
+                    && desired.grant == f.fence
+                    && f.policy.as_ref().is_none_or(|p| *p == desired.name) =>
+            {
+                Some(drift)
+            }
+            _ => None,
+        });
+        if let Some(found) = repairs {
+            found.push(f.why.clone());
+        }
     }
+}
+
+/// The grants an earlier run applied, as the accounts read show them: each
+/// one whose own policy (under the name gitgrant gives it) is there. A run
+/// makes a grant's fences before its policy, so their statements were
+/// written then. Whatever the policy's document now says: a session that
+/// can write IAM could have rewritten that too.
+fn applied(repository: &str, observed: &BTreeMap<String, Observation>) -> BTreeSet<String> {
+    observed
+        .values()
+        .flat_map(|o| &o.policies)
+        .filter(|p| !is_fence_name(&p.name))
+        .filter_map(|p| p.recorded_grant(repository))
+        .map(|id| id.to_string())
+        .collect()
+}
+
+/// Whether the fence policy `p` is attached to the role named `role`.
+fn attached_to(p: &super::plan::Observed, role: &str) -> bool {
+    let key = crate::names::iam_name_key(role);
+    p.attached
+        .iter()
+        .any(|i| matches!(i, Identity::AwsIamRole(r) if crate::names::iam_name_key(r) == key))
 }
 
 /// Statements git gives, by (fencing provider, role ARN): each with the
@@ -412,24 +450,76 @@ pub fn plan(
     }
     // Statements of ended grants, from git.
     let from_git = ended_fences(policy, ended, observed, now);
-    let mut drift = Vec::new();
-    for (key, wanted) in &from_git {
-        let found: Vec<Fenced> = observed
+    // Only a statement an earlier run wrote can have been taken away: a
+    // grant that ended (or was deleted) between two runs without ever
+    // being applied gets its first statement now, and that is no drift.
+    let applied = applied(&repository, observed);
+    let made = |grant: &str| {
+        applied.contains(grant) || ended.iter().any(|e| e.fenced_before && e.grant == grant)
+    };
+    let shards = |key: &(String, String)| -> Vec<&super::plan::Observed> {
+        observed
             .get(&key.0)
             .into_iter()
             .flat_map(|o| &o.policies)
             .filter(|p| {
                 is_fence_name(&p.name) && p.grant.as_deref() == Some(label(&key.1).as_str())
             })
-            .flat_map(|p| read(&p.document))
-            .collect();
+            .collect()
+    };
+    let lost = |key: &(String, String), f: &Fenced, what: &str| FenceDrift {
+        provider: key.0.clone(),
+        fence: label(&key.1),
+        policy: None,
+        why: format!(
+            "the statement fencing {}'s sessions of grant {} {what}: restored from git",
+            f.session_name, f.grant
+        ),
+    };
+    let missing = |key: &(String, String), f: &Fenced| {
+        let what = if shards(key).is_empty() {
+            "was missing (the fence was deleted)"
+        } else {
+            "was missing"
+        };
+        lost(key, f, what)
+    };
+    let mut drift = Vec::new();
+    // Active grants' statements, and fences detached from their role.
+    for (key, active) in &fences {
+        let found: Vec<Fenced> = shards(key).iter().flat_map(|p| read(&p.document)).collect();
+        for f in active.iter().filter(|f| made(&f.grant)) {
+            if !found.iter().any(|o| o.sid == f.sid) {
+                drift.push(missing(key, f));
+            }
+        }
+    }
+    for (provider, o) in observed {
+        for p in o.policies.iter().filter(|p| is_fence_name(&p.name)) {
+            let Some(arn) = p.grant.as_deref().and_then(|g| g.strip_prefix("fence:")) else {
+                continue;
+            };
+            if let Some((role, _)) = find_role(o, arn)
+                && !attached_to(p, role)
+            {
+                drift.push(FenceDrift {
+                    provider: provider.clone(),
+                    fence: label(arn),
+                    policy: Some(p.name.clone()),
+                    why: format!("the fence was detached from role {role}: attached again"),
+                });
+            }
+        }
+    }
+    for (key, wanted) in &from_git {
+        let found: Vec<Fenced> = shards(key).iter().flat_map(|p| read(&p.document)).collect();
         let active: BTreeSet<String> = fences
             .get(key)
             .map(|f| f.iter().map(|f| f.sid.clone()).collect())
             .unwrap_or_default();
         for (f, original) in wanted.iter().filter(|(f, _)| !active.contains(&f.sid)) {
-            let why = match found.iter().find(|o| o.sid == f.sid) {
-                None => Some("was missing"),
+            match found.iter().find(|o| o.sid == f.sid) {
+                None if made(&f.grant) => drift.push(missing(key, f)),
                 // A run that has not yet cut an early revoke finds the
                 // window's own end: that is no tampering.
                 Some(o)
@@ -438,19 +528,9 @@ pub fn plan(
                         || o.issued_until < f.issued_until
                         || (o.end > f.end && o.end != *original) =>
                 {
-                    Some("was loosened")
+                    drift.push(lost(key, f, "was loosened"));
                 }
-                Some(_) => None,
-            };
-            if let Some(why) = why {
-                drift.push(FenceDrift {
-                    provider: key.0.clone(),
-                    fence: label(&key.1),
-                    why: format!(
-                        "the statement fencing {}'s sessions of grant {} {why}: restored from git",
-                        f.session_name, f.grant
-                    ),
-                });
+                _ => {}
             }
             fences.entry(key.clone()).or_default().push(f.clone());
         }

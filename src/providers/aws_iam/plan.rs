@@ -205,6 +205,10 @@ pub enum Change {
     Grant {
         /// What to create.
         desired: Desired,
+        /// Tampering found, in words: a session fence that an earlier run
+        /// made and someone deleted is made again, and reported as drift.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        drift: Vec<String>,
     },
     /// Bring an existing policy in line: a new default document version,
     /// versions and attachments that gitgrant did not make removed.
@@ -242,7 +246,7 @@ impl Change {
     /// The provider the change is made in.
     pub fn provider(&self) -> &str {
         match self {
-            Change::Grant { desired } | Change::Update { desired, .. } => &desired.provider,
+            Change::Grant { desired, .. } | Change::Update { desired, .. } => &desired.provider,
             Change::Revoke { observed, .. } => &observed.provider,
         }
     }
@@ -250,7 +254,7 @@ impl Change {
     /// The policy's name.
     pub fn policy_name(&self) -> &str {
         match self {
-            Change::Grant { desired } | Change::Update { desired, .. } => &desired.name,
+            Change::Grant { desired, .. } | Change::Update { desired, .. } => &desired.name,
             Change::Revoke { observed, .. } => &observed.name,
         }
     }
@@ -258,7 +262,7 @@ impl Change {
     /// The grant it is for, or the policy's name when no grant is known.
     pub fn grant(&self) -> &str {
         match self {
-            Change::Grant { desired } | Change::Update { desired, .. } => &desired.grant,
+            Change::Grant { desired, .. } | Change::Update { desired, .. } => &desired.grant,
             Change::Revoke {
                 grant, observed, ..
             } => grant.as_deref().unwrap_or(&observed.name),
@@ -272,7 +276,7 @@ impl Change {
     /// never lapses.
     pub fn apply_order(&self) -> u8 {
         match self {
-            Change::Grant { desired } if desired.is_fence() => 1,
+            Change::Grant { desired, .. } if desired.is_fence() => 1,
             Change::Revoke {
                 reason: RevokeReason::Renamed,
                 ..
@@ -286,9 +290,8 @@ impl Change {
     /// Whether the change repairs tampering.
     pub fn is_drift(&self) -> bool {
         match self {
-            Change::Update { drift, .. } => !drift.is_empty(),
+            Change::Grant { drift, .. } | Change::Update { drift, .. } => !drift.is_empty(),
             Change::Revoke { reason, .. } => *reason == RevokeReason::Drift,
-            Change::Grant { .. } => false,
         }
     }
 
@@ -303,7 +306,7 @@ impl Change {
             return self.fence_line();
         }
         match self {
-            Change::Grant { desired: d } => format!(
+            Change::Grant { desired: d, .. } => format!(
                 "+ grant   {} to {} in {} from {} until {}",
                 d.grant,
                 describe_identity(&d.attach_to),
@@ -389,17 +392,25 @@ impl Change {
                 .collect();
             all.join(", ")
         };
+        // Tampering first, as an update of a grant's policy says it.
+        let found = |drift: &[String]| -> String {
+            drift.iter().map(|d| format!("drift: {d}; ")).collect()
+        };
         match self {
-            Change::Grant { desired: d } => format!(
-                "+ fence   {role} in {} ({}): ends the sessions of {}",
+            Change::Grant { desired: d, drift } => format!(
+                "+ fence   {role} in {} ({}): {}ends the sessions of {}",
                 d.provider,
                 d.name,
+                found(drift),
                 fenced(&d.document)
             ),
-            Change::Update { desired: d, .. } => format!(
-                "~ fence   {role} in {} ({}): now ends the sessions of {}",
+            Change::Update {
+                desired: d, drift, ..
+            } => format!(
+                "~ fence   {role} in {} ({}): {}now ends the sessions of {}",
                 d.provider,
                 d.name,
+                found(drift),
                 fenced(&d.document)
             ),
             Change::Revoke { observed: o, .. } => format!(
@@ -617,7 +628,10 @@ pub fn plan(
             }
         }
         match current {
-            None if may_attach => grants.push(Change::Grant { desired: d.clone() }),
+            None if may_attach => grants.push(Change::Grant {
+                desired: d.clone(),
+                drift: Vec::new(),
+            }),
             None => {}
             Some(o) => {
                 let document = o.document != d.document;
