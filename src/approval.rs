@@ -1,5 +1,5 @@
 //! Approval evidence: whether a grant's pull request was approved by enough
-//! of the people who own its file, as DESIGN §5 defines it. Pure: the
+//! of the people who own its file, as docs/approval.md describes it. Pure: the
 //! reviews, the owners and the teams' members come from the caller.
 
 use std::collections::{BTreeMap, BTreeSet};

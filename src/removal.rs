@@ -68,7 +68,7 @@ pub struct Ended<'a> {
     pub pull_request: Option<u64>,
 }
 
-/// The removal commit's message (DESIGN §3).
+/// The removal commit's message (ARCHITECTURE.md, "The data flow of a run"; docs/trail.md).
 pub fn message(e: &Ended) -> String {
     let g = e.grant;
     let mut m = String::new();

@@ -18,7 +18,7 @@ use crate::rule::{Rule, Violation};
 use crate::snapshot::{Content, SourceFile, is_placeholder};
 use crate::validate;
 
-/// The trailers the reconciler's removal commits carry (DESIGN §3).
+/// The trailers the reconciler's removal commits carry (docs/trail.md).
 const TRAILER_GRANT: &str = "Gitgrant-Grant";
 const TRAILER_REASON: &str = "Gitgrant-Reason";
 const TRAILER_REVOKED_AT: &str = "Gitgrant-Revoked-At";

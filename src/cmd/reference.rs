@@ -81,7 +81,12 @@ fn push_about(md: &mut String, cmd: &clap::Command) {
 fn push_arg(md: &mut String, arg: &clap::Arg) {
     let value = arg
         .get_value_names()
-        .map(|v| v.iter().map(|v| format!("<{v}>")).collect::<Vec<_>>().join(" "))
+        .map(|v| {
+            v.iter()
+                .map(|v| format!("<{v}>"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_else(|| format!("<{}>", arg.get_id().as_str().to_uppercase()));
     let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values());
     let name = match (arg.get_long(), arg.get_short()) {
@@ -101,7 +106,7 @@ fn push_arg(md: &mut String, arg: &clap::Arg) {
         .map(|h| h.to_string())
         .unwrap_or_default();
     let help = text(help.trim());
-    let stop = if help.ends_with(['.', ':', ')']) { "" } else { "." };
+    let stop = if help.ends_with('.') { "" } else { "." };
     let _ = write!(md, "- `{typed}`: {}{stop}", help.replace('\n', "\n  "));
     let values: Vec<_> = arg
         .get_possible_values()
@@ -112,10 +117,14 @@ fn push_arg(md: &mut String, arg: &clap::Arg) {
     if !values.is_empty() && takes_value {
         let _ = write!(md, " One of {}.", values.join(", "));
     }
-    let defaults: Vec<_> = (if takes_value { arg.get_default_values() } else { &[] })
-        .iter()
-        .map(|d| format!("`{}`", d.to_string_lossy()))
-        .collect();
+    let defaults: Vec<_> = (if takes_value {
+        arg.get_default_values()
+    } else {
+        &[]
+    })
+    .iter()
+    .map(|d| format!("`{}`", d.to_string_lossy()))
+    .collect();
     if !defaults.is_empty() {
         let _ = write!(md, " Default: {}.", defaults.join(", "));
     }
