@@ -1,4 +1,4 @@
-//! The reconcile loop of DESIGN §3, as a library: read the access
+//! The reconcile loop (ARCHITECTURE.md, "The data flow of a run"), as a library: read the access
 //! repository at the branch's tip from the git database, validate, compute
 //! the desired state, read every provider in pages, plan — and apply change
 //! by change, then find the files of the grants that ended.

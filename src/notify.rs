@@ -560,7 +560,7 @@ impl Target {
 /// The `<channel>:<id>` of every notification the notes record as sent,
 /// from the notes of `anchors`. With a signing key, only the reconciler's
 /// signed notes count, so a forged note cannot silence a notification;
-/// without one nothing is signed and every note counts (the README says
+/// without one nothing is signed and every note counts (docs/trail.md says
 /// what that leaves open).
 pub fn already_sent(
     repo: &crate::git::Repo,

@@ -7,11 +7,11 @@ use serde::Serialize;
 use crate::yaml::Span;
 
 macro_rules! rules {
-    ($( $(#[$doc:meta])* $variant:ident = $id:literal, $help:literal; )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $id:literal, $help:literal; )*) => {
         /// A named validation rule. Its id is stable: scripts and people match on it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Rule {
-            $( $(#[$doc])* $variant, )*
+            $( $(#[doc = $doc])* $variant, )*
         }
 
         impl Rule {
@@ -26,6 +26,12 @@ macro_rules! rules {
             /// The default help line.
             pub fn help(self) -> &'static str {
                 match self { $(Rule::$variant => $help,)* }
+            }
+
+            /// What the rule checks: its doc comment, for the generated
+            /// rule table (`gitgrant reference`).
+            pub fn checks(self) -> &'static str {
+                match self { $(Rule::$variant => concat!($($doc),*),)* }
             }
         }
     };

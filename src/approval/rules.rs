@@ -192,7 +192,7 @@ impl fmt::Display for Schedule {
 }
 
 impl Rule {
-    /// Its conditions in words, for the plan comment and the README:
+    /// Its conditions in words, for the plan comment and the docs (docs/approval.md):
     /// `on call in PagerDuty schedule PABC123, at most 1h`.
     pub fn conditions(&self) -> String {
         let mut c = Vec::new();

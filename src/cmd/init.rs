@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use gitgrant::exit;
 use gitgrant::scaffold::{File, ScaffoldError, Target, files};
 
-/// The role name the README and the next steps suggest for the reconciler.
+/// The role name the book (docs/adopting.md) and the next steps suggest for the reconciler.
 const ROLE_NAME: &str = "gitgrant-reconciler";
 
 /// Create a new access repository in DIR for one GitHub repository and one
@@ -76,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         outln!("  {}", f.path);
     }
     outln!(
-        "\nNext (README, \"Adopt it\"): create the IAM role {ROLE_NAME} in account {account} from aws/, \
+        "\nNext (docs/adopting.md in gitgrant's repository, \"Adopt it\"): create the IAM role {ROLE_NAME} in account {account} from aws/, \
          set the repository variable GITGRANT_AWS_ROLE to arn:aws:iam::{account}:role/{ROLE_NAME}, \
          push to {repository} and protect its main branch.",
         account = target.account,

@@ -29,6 +29,7 @@ mod iam_policy;
 mod init;
 mod portal;
 mod reconcile;
+mod reference;
 mod request;
 mod revoke;
 mod schema;
@@ -97,6 +98,10 @@ enum Command {
     Plan(reconcile::PlanArgs),
     Reconcile(reconcile::ReconcileArgs),
     Completions(completions::Args),
+    /// Write the book's command reference and validation-rule table
+    /// (docs/reference/) from the CLI and the rules.
+    #[command(hide = true)]
+    Reference(reference::Args),
 }
 
 /// Output for commands that print data: for people, or JSON.
@@ -127,6 +132,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Plan(a) => reconcile::run_plan(g, a),
         Command::Reconcile(a) => reconcile::run_reconcile(g, a),
         Command::Completions(a) => completions::run(a),
+        Command::Reference(a) => reference::run(g, a),
     }
 }
 

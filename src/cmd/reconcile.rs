@@ -1,5 +1,5 @@
 //! `gitgrant plan` and `gitgrant reconcile`: parse the arguments, run the
-//! library's engine (DESIGN §3), render what it planned and did.
+//! library's engine (ARCHITECTURE.md, "The data flow of a run"), render what it planned and did.
 
 use std::collections::BTreeMap;
 

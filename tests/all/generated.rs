@@ -138,3 +138,36 @@ fn the_example_request_form_is_up_to_date_and_drift_is_caught_and_mended() {
     assert!(form.contains("(at most 12h;"), "{form}");
     assert_eq!(check(&["portal", "--check"], dir.path()).0, 0);
 }
+
+#[test]
+fn command_and_rule_references_are_up_to_date() {
+    let (code, stderr) = check(
+        &["reference", "--check"],
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    assert_eq!(
+        code, 0,
+        "the book's generated reference drifted: run `cargo run -- reference`\n{stderr}"
+    );
+}
+
+#[test]
+fn reference_check_fails_on_a_drifted_page_and_the_writer_mends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _) = check(&["reference"], dir.path());
+    assert_eq!(code, 0);
+    let rules = dir.path().join("docs/reference/rules.md");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    // Every rule is in the table, by its own id.
+    assert!(text.contains("| `unknown-subject` |"), "{text}");
+    std::fs::write(&rules, text.replace("| `unknown-subject` |", "| `gone` |")).unwrap();
+    let (code, stderr) = check(&["reference", "--check"], dir.path());
+    assert_eq!(code, 1);
+    assert!(stderr.contains("run `cargo run -- reference`"), "{stderr}");
+    let commands = std::fs::read_to_string(dir.path().join("docs/reference/commands.md")).unwrap();
+    assert!(commands.contains("## gitgrant reconcile"), "{commands}");
+    assert!(
+        !commands.contains("## gitgrant reference"),
+        "the generator is hidden"
+    );
+}

@@ -5,6 +5,7 @@ mod audit;
 mod auto_approve;
 mod cli;
 mod codeowners_corpus;
+mod docs;
 mod faults;
 mod fence;
 mod generated;

@@ -1,4 +1,4 @@
-//! How AWS IAM carries a grant (DESIGN §2), as pure values: the managed
+//! How AWS IAM carries a grant (docs/providers/aws-iam.md, "How AWS carries a grant"), as pure values: the managed
 //! policy's name, path, tags and document. Every statement carries the
 //! grant's window as `aws:CurrentTime` conditions, so AWS ends access on time
 //! even when no reconciler run comes.

@@ -27,7 +27,7 @@
 //!   when every resource of the statement is an exact role ARN
 //!   (`arn:aws:iam::<account>:role/<name>`, no wildcard): they change no
 //!   policy, and the session they start ends with its own expiry (the residual
-//!   window the README describes). On `*` or a wildcard ARN they let the
+//!   window docs/security.md describes). On `*` or a wildcard ARN they let the
 //!   grantee become any role that trusts the account, which is admin-like, so
 //!   they count. `assume_roles` is the intended way to grant role sessions.
 //!   `sts:AssumeRole` itself is left to the next rule.
