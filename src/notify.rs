@@ -253,10 +253,7 @@ pub fn notices(p: &Prepared, applied: &[Applied], due: &[Removal]) -> Vec<Notice
                 &format!("{line}@{}", fmt_time(p.now)),
                 format!(
                     "Drift repaired: {}",
-                    line.trim_start_matches(['-', '+', '~', ' '])
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
+                    c.text().split_whitespace().collect::<Vec<_>>().join(" ")
                 ),
             ));
         }

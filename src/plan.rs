@@ -166,9 +166,22 @@ impl Change {
 
     /// The change in one line, as the plan and the run's summary show it.
     pub fn line(&self) -> String {
+        format!("{} {}", self.sign(), self.text())
+    }
+
+    /// `+` for a grant, `~` for an update, `-` for a revocation.
+    pub fn sign(&self) -> char {
         match self {
-            Change::AwsIam(c) => c.line(),
-            Change::AwsIdentityCenter(c) => c.line(),
+            Change::AwsIam(c) => c.sign(),
+            Change::AwsIdentityCenter(c) => c.sign(),
+        }
+    }
+
+    /// The change in words, without its sign.
+    pub fn text(&self) -> String {
+        match self {
+            Change::AwsIam(c) => c.text(),
+            Change::AwsIdentityCenter(c) => c.text(),
         }
     }
 }

@@ -81,14 +81,13 @@ pub fn markdown(p: &Prepared, applied: Option<&[Applied]>, removals: &[RemovalRo
     } else {
         let _ = writeln!(s, "| | grant | provider | what |\n|---|---|---|---|");
         for c in &p.plan.changes {
-            let text = c.line();
-            let (sign, rest) = text.split_at(1);
             let _ = writeln!(
                 s,
-                "| `{sign}` | `{}` | {} | {} |",
+                "| `{}` | `{}` | {} | {} |",
+                c.sign(),
                 c.grant(),
                 c.provider(),
-                rest.trim().replace('|', "\\|")
+                c.text().trim().replace('|', "\\|")
             );
         }
         s.push('\n');

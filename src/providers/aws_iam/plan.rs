@@ -300,14 +300,30 @@ impl Change {
         super::fence::is_fence_name(self.policy_name())
     }
 
-    /// The change in one line, as the plan and the run's summary show it.
+    /// `+` for a grant, `~` for an update, `-` for a revocation (fences
+    /// alike).
+    pub fn sign(&self) -> char {
+        match self {
+            Change::Grant { .. } => '+',
+            Change::Update { .. } => '~',
+            Change::Revoke { .. } => '-',
+        }
+    }
+
+    /// The change in one line, as the plan and the run's summary show it:
+    /// its [`sign`](Change::sign), then its [`text`](Change::text).
     pub fn line(&self) -> String {
+        format!("{} {}", self.sign(), self.text())
+    }
+
+    /// The change in words, without its sign.
+    pub fn text(&self) -> String {
         if self.is_fence() {
             return self.fence_line();
         }
         match self {
             Change::Grant { desired: d, .. } => format!(
-                "+ grant   {} to {} in {} from {} until {}",
+                "grant   {} to {} in {} from {} until {}",
                 d.grant,
                 describe_identity(&d.attach_to),
                 d.provider,
@@ -347,12 +363,7 @@ impl Change {
                 for g in detach_groups {
                     what.push(format!("detach from IAM group {g}"));
                 }
-                format!(
-                    "~ update  {} in {}: {}",
-                    d.grant,
-                    d.provider,
-                    what.join("; ")
-                )
+                format!("update  {} in {}: {}", d.grant, d.provider, what.join("; "))
             }
             Change::Revoke {
                 observed: o,
@@ -362,7 +373,7 @@ impl Change {
                 let mut who: Vec<String> = o.attached.iter().map(describe_identity).collect();
                 who.extend(o.groups.iter().map(|g| format!("IAM group {g}")));
                 format!(
-                    "- revoke  {} in {} ({reason}){}",
+                    "revoke  {} in {} ({reason}){}",
                     self.grant(),
                     o.provider,
                     if who.is_empty() {
@@ -398,7 +409,7 @@ impl Change {
         };
         match self {
             Change::Grant { desired: d, drift } => format!(
-                "+ fence   {role} in {} ({}): {}ends the sessions of {}",
+                "fence   {role} in {} ({}): {}ends the sessions of {}",
                 d.provider,
                 d.name,
                 found(drift),
@@ -407,14 +418,14 @@ impl Change {
             Change::Update {
                 desired: d, drift, ..
             } => format!(
-                "~ fence   {role} in {} ({}): {}now ends the sessions of {}",
+                "fence   {role} in {} ({}): {}now ends the sessions of {}",
                 d.provider,
                 d.name,
                 found(drift),
                 fenced(&d.document)
             ),
             Change::Revoke { observed: o, .. } => format!(
-                "- unfence {role} in {} ({}): no session it fenced can still be alive",
+                "unfence {role} in {} ({}): no session it fenced can still be alive",
                 o.provider, o.name
             ),
         }

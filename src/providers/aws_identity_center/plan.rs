@@ -227,11 +227,27 @@ impl Change {
         }
     }
 
-    /// The change in one line, as the plan and the run's summary show it.
+    /// `+` for a grant, `~` for an update, `-` for a revocation (fences
+    /// alike).
+    pub fn sign(&self) -> char {
+        match self {
+            Change::Grant { .. } => '+',
+            Change::Update { .. } => '~',
+            Change::Revoke { .. } => '-',
+        }
+    }
+
+    /// The change in one line, as the plan and the run's summary show it:
+    /// its [`sign`](Change::sign), then its [`text`](Change::text).
     pub fn line(&self) -> String {
+        format!("{} {}", self.sign(), self.text())
+    }
+
+    /// The change in words, without its sign.
+    pub fn text(&self) -> String {
         match self {
             Change::Grant { desired: d, .. } => format!(
-                "+ grant   {} to Identity Center user {} in {}: permission set {} in accounts {} from {} until {}",
+                "grant   {} to Identity Center user {} in {}: permission set {} in accounts {} from {} until {}",
                 d.grant,
                 d.user_name,
                 d.provider,
@@ -283,7 +299,7 @@ impl Change {
                     )
                 }));
                 format!(
-                    "~ update  {} in {}: permission set {} in accounts {}: {}",
+                    "update  {} in {}: permission set {} in accounts {}: {}",
                     d.grant,
                     d.provider,
                     d.name,
@@ -300,7 +316,7 @@ impl Change {
                     o.assignments.iter().map(|a| a.account.as_str()).collect();
                 accounts.dedup();
                 format!(
-                    "- revoke  {} in {} ({reason}): permission set {}{}{}",
+                    "revoke  {} in {} ({reason}): permission set {}{}{}",
                     o.grant,
                     o.provider,
                     o.name,
