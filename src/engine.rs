@@ -488,13 +488,16 @@ fn refuse_unapproved(
         .map(|f| (f.path(), f.why()))
         .collect();
     wanted.retain(|w| {
-        let path = format!("grants/{}.yaml", w.grant());
-        match unapproved.get(path.as_str()) {
+        let path = w.grant().parse::<GrantId>().map(|id| id.path()).ok();
+        match path.as_deref().and_then(|p| unapproved.get(p)) {
             Some(why) => {
                 refused.push(Refusal {
                     grant: w.grant().to_string(),
                     provider: w.provider().to_string(),
-                    why: format!("no approval evidence (require_approval): {path}: {why}"),
+                    why: format!(
+                        "no approval evidence (require_approval): {}: {why}",
+                        path.as_deref().unwrap_or_default()
+                    ),
                 });
                 false
             }
@@ -577,9 +580,14 @@ fn explain_from_history(
         }
     };
     if !gone.is_empty() {
-        let files: Vec<String> = gone.iter().map(|id| format!("grants/{id}.yaml")).collect();
+        // What the cloud records is only a name: ids that are none are left.
+        let (ids, files): (Vec<String>, Vec<String>) = gone
+            .into_iter()
+            .filter_map(|id| Some((id.parse::<GrantId>().ok()?.path(), id)))
+            .map(|(path, id)| (id, path))
+            .unzip();
         let removed = repo.removals(tip, &files)?;
-        for (id, file) in gone.into_iter().zip(&files) {
+        for (id, file) in ids.into_iter().zip(&files) {
             if let Some((_, message)) = removed.get(file) {
                 known.insert(id, reason(message));
             }
@@ -593,7 +601,8 @@ fn explain_from_history(
     // repository's sets on the instance never are: the walk then reads
     // the whole first-parent history).
     let named = |id: &str| {
-        GrantId::from_path(&format!("grants/{id}.yaml"))
+        id.parse::<GrantId>()
+            .ok()
             .map(|g| aws_identity_center::document::permission_set_name(&repository, &g))
     };
     let explained: BTreeSet<String> = active

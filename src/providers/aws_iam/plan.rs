@@ -99,7 +99,7 @@ impl Observed {
     /// believed only when the name is the one gitgrant gives that grant (or
     /// gave it before names were made injective).
     pub fn recorded_grant(&self, repository: &str) -> Option<GrantId> {
-        let id = GrantId::from_path(&format!("grants/{}.yaml", self.grant.as_deref()?))?;
+        let id = self.grant.as_deref()?.parse::<GrantId>().ok()?;
         (document::policy_name(repository, &id) == self.name
             || document::legacy_policy_name(&id) == self.name)
             .then_some(id)

@@ -69,7 +69,7 @@ pub fn owned_grant(repository: &str, name: &str, description: &str) -> Option<Gr
     if repo != repository {
         return None;
     }
-    let id = GrantId::from_path(&format!("grants/{id}.yaml"))?;
+    let id = id.parse::<GrantId>().ok()?;
     (permission_set_name(repository, &id) == name).then_some(id)
 }
 
@@ -298,7 +298,7 @@ mod tests {
     }
 
     fn id(role: &str, name: &str) -> GrantId {
-        GrantId::from_path(&format!("grants/{role}/{name}.yaml")).unwrap()
+        format!("{role}/{name}").parse::<GrantId>().unwrap()
     }
 
     #[test]

@@ -345,7 +345,7 @@ pub fn claim(observed: &mut BTreeMap<String, Observation>, repository: &str, ids
     let names: BTreeMap<String, &String> = ids
         .iter()
         .filter_map(|id| {
-            let g = crate::grant::GrantId::from_path(&format!("grants/{id}.yaml"))?;
+            let g = id.parse::<crate::grant::GrantId>().ok()?;
             Some((document::permission_set_name(repository, &g), id))
         })
         .collect();
