@@ -287,15 +287,12 @@ impl AwsIdentityCenter {
                     .send()
                     .await
                     .map_err(|e| call_error("ListAccountAssignments", arn, e))?;
-                assignments.extend(page.account_assignments().iter().map(|a| {
-                    Assignment {
-                        account: a.account_id().unwrap_or(account).to_string(),
-                        principal_type: a
-                            .principal_type()
-                            .map_or("USER", |t| t.as_str())
-                            .to_string(),
-                        principal_id: a.principal_id().unwrap_or_default().to_string(),
-                    }
+                assignments.extend(page.account_assignments().iter().map(|a| Assignment {
+                    account: a.account_id().unwrap_or(account).to_string(),
+                    principal_type: super::plan::Principal::from_aws(
+                        a.principal_type().map_or("USER", |t| t.as_str()),
+                    ),
+                    principal_id: a.principal_id().unwrap_or_default().to_string(),
                 }));
                 token = page.next_token().map(str::to_string);
                 if token.is_none() {
@@ -426,7 +423,7 @@ impl AwsIdentityCenter {
                 .target_id(&a.account)
                 .target_type(TargetType::AwsAccount)
                 .permission_set_arn(arn)
-                .principal_type(PrincipalType::from(a.principal_type.as_str()))
+                .principal_type(PrincipalType::from(a.principal_type.as_aws()))
                 .principal_id(&a.principal_id)
                 .send()
         })

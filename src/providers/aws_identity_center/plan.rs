@@ -91,13 +91,47 @@ pub fn desired(
     }))
 }
 
+/// Whom an account assignment is for, as Identity Center names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Principal {
+    /// An Identity Store user: the only kind gitgrant assigns.
+    #[serde(rename = "USER")]
+    User,
+    /// An Identity Store group.
+    #[serde(rename = "GROUP")]
+    Group,
+    /// A kind this version of gitgrant does not know, as AWS spelt it.
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl Principal {
+    /// From AWS's spelling (`USER`, `GROUP`).
+    pub fn from_aws(name: &str) -> Principal {
+        match name {
+            "USER" => Principal::User,
+            "GROUP" => Principal::Group,
+            other => Principal::Other(other.to_string()),
+        }
+    }
+
+    /// AWS's spelling.
+    pub fn as_aws(&self) -> &str {
+        match self {
+            Principal::User => "USER",
+            Principal::Group => "GROUP",
+            Principal::Other(s) => s,
+        }
+    }
+}
+
 /// One account assignment of a permission set.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Assignment {
     /// The account.
     pub account: String,
-    /// `USER` or `GROUP`.
-    pub principal_type: String,
+    /// Whom it is for.
+    pub principal_type: Principal,
     /// The Identity Store id of the user or group.
     pub principal_id: String,
 }
@@ -293,7 +327,7 @@ impl Change {
                 what.extend(unassign.iter().map(|a| {
                     format!(
                         "remove assignment to {} {} in account {}",
-                        a.principal_type.to_lowercase(),
+                        a.principal_type.as_aws().to_lowercase(),
                         a.principal_id,
                         a.account
                     )
@@ -392,7 +426,9 @@ fn update(d: &Desired, o: &Observed, user_id: &str) -> Option<Change> {
         drift.push("policies attached that the role does not name".to_string());
     }
     let mine = |a: &Assignment| {
-        a.principal_type == "USER" && a.principal_id == user_id && d.accounts.contains(&a.account)
+        a.principal_type == Principal::User
+            && a.principal_id == user_id
+            && d.accounts.contains(&a.account)
     };
     let unassign: Vec<Assignment> = o.assignments.iter().filter(|a| !mine(a)).cloned().collect();
     if !unassign.is_empty() {
@@ -649,7 +685,7 @@ mod tests {
                 .iter()
                 .map(|a| Assignment {
                     account: a.clone(),
-                    principal_type: "USER".into(),
+                    principal_type: Principal::User,
                     principal_id: "u-1".into(),
                 })
                 .collect(),
@@ -773,7 +809,7 @@ mod tests {
         let mut o = applied(&d);
         o.assignments.push(Assignment {
             account: "111111111111".into(),
-            principal_type: "USER".into(),
+            principal_type: Principal::User,
             principal_id: "u-mallory".into(),
         });
         let c = plan(&[d], &observation(vec![o]), &Known::new(), &mut vec![]);
@@ -789,6 +825,33 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_assignment_to_a_group_holding_the_users_id_is_drift_and_removed_as_a_group() {
+        // A group's id may collide with the user's: only a USER assignment
+        // is the grant's own.
+        let d = desired();
+        let mut o = applied(&d);
+        o.assignments.push(Assignment {
+            account: "111111111111".into(),
+            principal_type: Principal::from_aws("GROUP"),
+            principal_id: "u-1".into(),
+        });
+        let c = plan(&[d], &observation(vec![o]), &Known::new(), &mut vec![]);
+        assert_eq!(c.len(), 1);
+        assert!(c[0].is_drift());
+        assert!(
+            c[0].line().contains("remove assignment to group u-1"),
+            "{}",
+            c[0].line()
+        );
+        let json = serde_json::to_value(&c[0]).unwrap();
+        assert_eq!(json["unassign"][0]["principal_type"], "GROUP", "{json:#}");
+        assert_eq!(
+            serde_json::to_value(Principal::from_aws("ROBOT")).unwrap(),
+            "ROBOT"
+        );
     }
 
     #[test]
