@@ -473,9 +473,13 @@ impl Policy {
     /// or every account of a multi-provider role; for Identity Center,
     /// ``a permission set in AWS accounts `111111111111`, `222222222222` (sso)``.
     pub fn targets_text(&self, role: &Role) -> String {
-        let (iam, ic): (Vec<&Provider>, Vec<&Provider>) = self
-            .targets(role)
-            .partition(|p| p.kind == ProviderType::AwsIam);
+        let (mut iam, mut ic): (Vec<&Provider>, Vec<&Provider>) = (Vec::new(), Vec::new());
+        for p in self.targets(role) {
+            match p.kind {
+                ProviderType::AwsIam => iam.push(p),
+                ProviderType::AwsIdentityCenter => ic.push(p),
+            }
+        }
         let iam: Vec<String> = iam
             .iter()
             .map(|p| format!("`{}` ({})", p.account, p.name))

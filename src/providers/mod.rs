@@ -215,6 +215,12 @@ impl Connected {
 /// kind says.
 pub fn reconciler_policy(policy: &Policy, provider: &ProviderConfig) -> serde_json::Value {
     match (&provider.kind, &provider.identity_center) {
+        // Validation gives every Identity Center provider its instance; one
+        // without is allowed nothing rather than another kind's policy.
+        (ProviderType::AwsIdentityCenter, None) => serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [],
+        }),
         (ProviderType::AwsIdentityCenter, Some(ic)) => {
             let mut accounts: Vec<String> = policy
                 .roles
@@ -231,7 +237,7 @@ pub fn reconciler_policy(policy: &Policy, provider: &ProviderConfig) -> serde_js
                 &accounts,
             )
         }
-        _ => aws_iam::reconciler_policy(policy, &provider.account),
+        (ProviderType::AwsIam, _) => aws_iam::reconciler_policy(policy, &provider.account),
     }
 }
 

@@ -56,7 +56,9 @@ pub(crate) fn check_identity_center(p: &RawPolicy, s: &mut Sink) {
                     &format!("{path}.{key}"),
                     format!("`{key}` is for aws-identity-center providers; `{name}` is aws-iam"),
                 ),
-                _ => {}
+                // Every kind is named: a new one decides here which of these
+                // fields it takes.
+                (ProviderType::AwsIdentityCenter, Some(_)) | (ProviderType::AwsIam, None) => {}
             }
         }
     }
