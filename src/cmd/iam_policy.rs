@@ -38,6 +38,6 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                 .collect(),
         ),
     };
-    out!("{}", gitgrant::providers::aws_iam::document::pretty(&out));
+    out!("{}", gitgrant::providers::pretty(&out));
     Ok(exit::SUCCESS)
 }

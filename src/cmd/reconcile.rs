@@ -28,7 +28,7 @@ pub struct Target {
     #[arg(long, env = "GITGRANT_BRANCH", default_value = "main")]
     branch: String,
     /// IAM list calls ask for pages of this many items (IAM's maximum).
-    #[arg(long, hide = true, env = "GITGRANT_IAM_PAGE_SIZE", default_value_t = gitgrant::providers::aws_iam::MAX_PAGE_SIZE)]
+    #[arg(long, hide = true, env = "GITGRANT_IAM_PAGE_SIZE", default_value_t = gitgrant::providers::IAM_MAX_PAGE_SIZE)]
     iam_page_size: i32,
 }
 

@@ -16,6 +16,14 @@ use serde::Serialize;
 use crate::plan::Change;
 use crate::policy::{Policy, Provider as ProviderConfig, ProviderType};
 
+/// The most items one IAM list call may ask for.
+pub use aws_iam::MAX_PAGE_SIZE as IAM_MAX_PAGE_SIZE;
+/// The trust policy of the role the reconciler assumes from GitHub
+/// Actions (OIDC), for `init`.
+pub use aws_iam::document::github_trust_policy;
+/// An IAM policy document as gitgrant prints it (`iam-policy`, `init`).
+pub use aws_iam::document::pretty;
+
 /// How many calls a provider made, by action (`iam:CreatePolicy`), split
 /// into reads and writes. Counted once per call, however many attempts it
 /// took.

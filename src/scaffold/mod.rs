@@ -8,7 +8,7 @@
 use crate::codeowners::{CODEOWNERS_PATH, generate};
 use crate::names;
 use crate::policy::{POLICY_PATH, Policy};
-use crate::providers::aws_iam::document::{github_trust_policy, pretty, reconciler_policy};
+use crate::providers::{github_trust_policy, pretty};
 use crate::snapshot::{Content, SourceFile};
 
 /// The check workflow, the same in every access repository.
@@ -140,7 +140,12 @@ pub fn files(target: &Target) -> Result<Vec<File>, ScaffoldError> {
         },
         File {
             path: RECONCILER_POLICY_PATH.into(),
-            text: pretty(&reconciler_policy(&policy, account)),
+            // The template's one provider is the account's aws-iam one.
+            text: policy
+                .providers
+                .values()
+                .map(|p| pretty(&crate::providers::reconciler_policy(&policy, p)))
+                .collect(),
         },
     ];
     files.extend(crate::schema::all().into_iter().map(|s| File {
