@@ -9,36 +9,9 @@ use chrono::{DateTime, Utc};
 
 use crate::grant::Grant;
 use crate::plan::{Known, Refusal, RevokeReason};
-use crate::policy::{Policy, ProviderType};
-use crate::providers::{aws_iam, aws_identity_center};
+use crate::policy::Policy;
+pub use crate::providers::Wanted;
 use crate::validate::Landings;
-
-/// One active grant's resource in one provider, in its kind's terms.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Wanted {
-    /// A managed policy in an AWS IAM account.
-    AwsIam(aws_iam::Desired),
-    /// A permission set in an IAM Identity Center instance.
-    AwsIdentityCenter(aws_identity_center::Desired),
-}
-
-impl Wanted {
-    /// The grant id.
-    pub fn grant(&self) -> &str {
-        match self {
-            Wanted::AwsIam(d) => &d.grant,
-            Wanted::AwsIdentityCenter(d) => &d.grant,
-        }
-    }
-
-    /// The provider.
-    pub fn provider(&self) -> &str {
-        match self {
-            Wanted::AwsIam(d) => &d.provider,
-            Wanted::AwsIdentityCenter(d) => &d.provider,
-        }
-    }
-}
 
 /// What the access repository asks of the cloud at one instant.
 #[derive(Debug, Clone, Default)]
@@ -87,16 +60,7 @@ pub fn desired_state(
             if provider.is_some_and(|p| p != target.name) {
                 continue;
             }
-            let made = match target.kind {
-                ProviderType::AwsIam => {
-                    aws_iam::plan::desired(policy, grant, role, target, window, commit)
-                        .map(|d| d.map(Wanted::AwsIam))
-                }
-                ProviderType::AwsIdentityCenter => {
-                    aws_identity_center::plan::desired(policy, grant, role, target, window)
-                        .map(|d| d.map(Wanted::AwsIdentityCenter))
-                }
-            };
+            let made = crate::providers::desired(policy, grant, role, target, window, commit);
             match made {
                 None => {}
                 Some(Ok(w)) => out.wanted.push(w),
@@ -200,7 +164,7 @@ roles:
         s.wanted.iter().map(Wanted::grant).collect()
     }
 
-    fn iam(s: &DesiredState) -> Vec<&aws_iam::Desired> {
+    fn iam(s: &DesiredState) -> Vec<&crate::providers::aws_iam::Desired> {
         s.wanted
             .iter()
             .filter_map(|w| match w {

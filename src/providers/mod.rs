@@ -24,6 +24,54 @@ pub use aws_iam::document::github_trust_policy;
 /// An IAM policy document as gitgrant prints it (`iam-policy`, `init`).
 pub use aws_iam::document::pretty;
 
+/// One active grant's resource in one provider, in its kind's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wanted {
+    /// A managed policy in an AWS IAM account.
+    AwsIam(aws_iam::Desired),
+    /// A permission set in an IAM Identity Center instance.
+    AwsIdentityCenter(aws_identity_center::Desired),
+}
+
+impl Wanted {
+    /// The grant id.
+    pub fn grant(&self) -> &str {
+        match self {
+            Wanted::AwsIam(d) => &d.grant,
+            Wanted::AwsIdentityCenter(d) => &d.grant,
+        }
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &str {
+        match self {
+            Wanted::AwsIam(d) => &d.provider,
+            Wanted::AwsIdentityCenter(d) => &d.provider,
+        }
+    }
+}
+
+/// What a grant of `role` asks of the provider `target` over `window`, in
+/// its kind's terms: `None` when it asks nothing there, `Err` with why when
+/// it cannot be applied (a quota it would break, no identity there).
+pub fn desired(
+    policy: &Policy,
+    grant: &crate::grant::Grant,
+    role: &crate::policy::Role,
+    target: &ProviderConfig,
+    window: crate::grant::Window,
+    commit: &str,
+) -> Option<Result<Wanted, String>> {
+    match target.kind {
+        ProviderType::AwsIam => aws_iam::plan::desired(policy, grant, role, target, window, commit)
+            .map(|d| d.map(Wanted::AwsIam)),
+        ProviderType::AwsIdentityCenter => {
+            aws_identity_center::plan::desired(policy, grant, role, target, window)
+                .map(|d| d.map(Wanted::AwsIdentityCenter))
+        }
+    }
+}
+
 /// How many calls a provider made, by action (`iam:CreatePolicy`), split
 /// into reads and writes. Counted once per call, however many attempts it
 /// took.
