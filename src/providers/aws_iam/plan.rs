@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::document;
 use crate::grant::{Grant, GrantId, Window, fmt_time};
-use crate::plan::{Known, Refusal, RevokeReason};
+use crate::plan::terms::{Known, Refusal, RevokeReason};
 use crate::policy::{Identity, Policy, Provider, Role};
 use crate::validate::describe_identity;
 
@@ -297,7 +297,7 @@ impl Change {
 
     /// Whether it makes, rewrites or deletes a session fence.
     pub fn is_fence(&self) -> bool {
-        super::fence::is_fence_name(self.policy_name())
+        super::fence::document::is_fence_name(self.policy_name())
     }
 
     /// `+` for a grant, `~` for an update, `-` for a revocation (fences
@@ -397,7 +397,7 @@ impl Change {
         };
         let role = label.strip_prefix("fence:").unwrap_or(label);
         let fenced = |doc: &Value| {
-            let all: Vec<String> = super::fence::read(doc)
+            let all: Vec<String> = super::fence::document::read(doc)
                 .iter()
                 .map(|f| format!("{} from {}", f.session_name, fmt_time(f.end)))
                 .collect();
@@ -435,7 +435,7 @@ impl Change {
 impl Desired {
     /// Whether this is a session fence rather than a grant's policy.
     pub fn is_fence(&self) -> bool {
-        super::fence::is_fence_name(&self.name)
+        super::fence::document::is_fence_name(&self.name)
     }
 }
 
@@ -532,7 +532,7 @@ pub fn plan(
                     RevokeReason::Renamed
                 }
                 Some(g) => known.get(g).copied().unwrap_or(RevokeReason::Drift),
-                None if super::fence::is_fence_name(&o.name)
+                None if super::fence::document::is_fence_name(&o.name)
                     && o.grant.as_deref().is_some_and(|g| g.starts_with("fence:")) =>
                 {
                     RevokeReason::Unneeded

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::document;
 use crate::grant::{Grant, Window, fmt_time};
-use crate::plan::{Known, Refusal, RevokeReason};
+use crate::plan::terms::{Known, Refusal, RevokeReason};
 use crate::policy::{CustomerManagedPolicy, Identity, Policy, Provider, Role};
 
 /// A grant's permission set as the access repository wants it.
