@@ -260,11 +260,11 @@ pub async fn prepare(
     // Nothing is planned in a provider that was not read: its grants are
     // neither granted nor refused, and the plan says it was not compared.
     without_unreadable(&mut state, &unreadable);
-    let mut plan = plan_fenced(
+    let mut plan = crate::providers::plan(
         &policy,
         &state.wanted,
         &observed,
-        Past {
+        crate::providers::Past {
             known: &known,
             ended: &fenced_ended,
         },
@@ -401,11 +401,11 @@ pub async fn prepare(
                     });
                 }
             }
-            plan = plan_fenced(
+            plan = crate::providers::plan(
                 &policy,
                 &state.wanted,
                 &observed,
-                Past {
+                crate::providers::Past {
                     known: &known,
                     ended: &fenced_ended,
                 },
@@ -723,75 +723,14 @@ pub fn plan(
     now: DateTime<Utc>,
     refused: Vec<Refusal>,
 ) -> Plan {
-    let past = Past { known, ended: &[] };
-    plan_fenced(policy, wanted, observed, past, now, refused)
-}
-
-/// What git says of the grants no longer active: why their resources
-/// should go, and the ended grants whose fence statements it gives.
-#[derive(Clone, Copy)]
-struct Past<'a> {
-    known: &'a Known,
-    ended: &'a [aws_iam::fence::Ended],
-}
-
-/// [`plan`], with the ended grants whose fence statements git gives.
-fn plan_fenced(
-    policy: &Policy,
-    wanted: &[Wanted],
-    observed: &Observations,
-    Past { known, ended }: Past,
-    now: DateTime<Utc>,
-    mut refused: Vec<Refusal>,
-) -> Plan {
-    let mut iam_wanted: Vec<aws_iam::Desired> = Vec::new();
-    let mut ic_wanted: Vec<aws_identity_center::Desired> = Vec::new();
-    for w in wanted {
-        match w {
-            Wanted::AwsIam(d) => iam_wanted.push(d.clone()),
-            Wanted::AwsIdentityCenter(d) => ic_wanted.push(d.clone()),
-        }
-    }
-    let mut iam_observed: BTreeMap<String, aws_iam::Observation> = BTreeMap::new();
-    let mut ic_observed: BTreeMap<String, aws_identity_center::Observation> = BTreeMap::new();
-    for (name, o) in observed {
-        match o {
-            Observation::AwsIam(o) => {
-                iam_observed.insert(name.clone(), o.clone());
-            }
-            Observation::AwsIdentityCenter(o) => {
-                ic_observed.insert(name.clone(), o.clone());
-            }
-        }
-    }
-    aws_iam::plan::spell_as_iam(&mut iam_wanted, &iam_observed);
-    // Session fences: planned as policies of their own beside the grants'.
-    let (fences, unfenced, fence_refused, fence_drift) =
-        aws_iam::fence::plan(policy, &iam_wanted, &iam_observed, known, ended, now);
-    iam_wanted.retain(|d| !fence_refused.iter().any(|r| r.grant == d.grant));
-    iam_wanted.extend(fences);
-    refused.extend(fence_refused);
-    let ids: Vec<String> = (ic_wanted.iter().map(|d| d.grant.clone()))
-        .chain(known.keys().cloned())
-        .collect();
-    aws_identity_center::plan::claim(&mut ic_observed, &policy.repository(), &ids);
-    let mut iam_changes = aws_iam::plan::plan(
-        &policy.repository(),
-        &iam_wanted,
-        &iam_observed,
-        known,
-        &mut refused,
-    );
-    aws_iam::fence::report_drift(&mut iam_changes, &fence_drift);
-    let mut changes: Vec<Change> = iam_changes.into_iter().map(Change::AwsIam).collect();
-    changes.extend(
-        aws_identity_center::plan::plan(&ic_wanted, &ic_observed, known, now, &mut refused)
-            .into_iter()
-            .map(Change::AwsIdentityCenter),
-    );
-    let mut plan = Plan::of(changes, refused, Vec::new());
-    plan.unfenced = unfenced;
-    plan
+    crate::providers::plan(
+        policy,
+        wanted,
+        observed,
+        crate::providers::Past { known, ended: &[] },
+        now,
+        refused,
+    )
 }
 
 /// The outcome of one change.

@@ -13,7 +13,10 @@ use std::fmt;
 
 use serde::Serialize;
 
+use chrono::{DateTime, Utc};
+
 use crate::plan::Change;
+use crate::plan::terms::{Known, Refusal};
 use crate::policy::{Policy, Provider as ProviderConfig, ProviderType};
 
 /// The most items one IAM list call may ask for.
@@ -70,6 +73,76 @@ pub fn desired(
                 .map(|d| d.map(Wanted::AwsIdentityCenter))
         }
     }
+}
+
+/// What git says of the grants no longer active: why their resources
+/// should go, and the ended grants whose fence statements it gives.
+#[derive(Debug, Clone, Copy)]
+pub struct Past<'a> {
+    /// Why resources no active grant explains should go.
+    pub known: &'a Known,
+    /// The ended grants whose fence statements git gives.
+    pub ended: &'a [aws_iam::fence::Ended],
+}
+
+/// The plan of every kind: each kind's changes for what is `wanted` of it
+/// against what was `observed`, given the [`Past`].
+pub fn plan(
+    policy: &Policy,
+    wanted: &[Wanted],
+    observed: &Observations,
+    Past { known, ended }: Past,
+    now: DateTime<Utc>,
+    mut refused: Vec<Refusal>,
+) -> crate::plan::Plan {
+    let mut iam_wanted: Vec<aws_iam::Desired> = Vec::new();
+    let mut ic_wanted: Vec<aws_identity_center::Desired> = Vec::new();
+    for w in wanted {
+        match w {
+            Wanted::AwsIam(d) => iam_wanted.push(d.clone()),
+            Wanted::AwsIdentityCenter(d) => ic_wanted.push(d.clone()),
+        }
+    }
+    let mut iam_observed: BTreeMap<String, aws_iam::Observation> = BTreeMap::new();
+    let mut ic_observed: BTreeMap<String, aws_identity_center::Observation> = BTreeMap::new();
+    for (name, o) in observed {
+        match o {
+            Observation::AwsIam(o) => {
+                iam_observed.insert(name.clone(), o.clone());
+            }
+            Observation::AwsIdentityCenter(o) => {
+                ic_observed.insert(name.clone(), o.clone());
+            }
+        }
+    }
+    aws_iam::plan::spell_as_iam(&mut iam_wanted, &iam_observed);
+    // Session fences: planned as policies of their own beside the grants'.
+    let (fences, unfenced, fence_refused, fence_drift) =
+        aws_iam::fence::plan(policy, &iam_wanted, &iam_observed, known, ended, now);
+    iam_wanted.retain(|d| !fence_refused.iter().any(|r| r.grant == d.grant));
+    iam_wanted.extend(fences);
+    refused.extend(fence_refused);
+    let ids: Vec<String> = (ic_wanted.iter().map(|d| d.grant.clone()))
+        .chain(known.keys().cloned())
+        .collect();
+    aws_identity_center::plan::claim(&mut ic_observed, &policy.repository(), &ids);
+    let mut iam_changes = aws_iam::plan::plan(
+        &policy.repository(),
+        &iam_wanted,
+        &iam_observed,
+        known,
+        &mut refused,
+    );
+    aws_iam::fence::report_drift(&mut iam_changes, &fence_drift);
+    let mut changes: Vec<Change> = iam_changes.into_iter().map(Change::AwsIam).collect();
+    changes.extend(
+        aws_identity_center::plan::plan(&ic_wanted, &ic_observed, known, now, &mut refused)
+            .into_iter()
+            .map(Change::AwsIdentityCenter),
+    );
+    let mut plan = crate::plan::Plan::of(changes, refused, Vec::new());
+    plan.unfenced = unfenced;
+    plan
 }
 
 /// How many calls a provider made, by action (`iam:CreatePolicy`), split
