@@ -21,7 +21,7 @@ use crate::github::{GitHub, GitHubError};
 use crate::grant::{Grant, GrantId};
 use crate::plan::{Change, Known, Plan, Refusal, RevokeReason, Unreadable};
 use crate::policy::Policy;
-use crate::providers::{Connected, Observation, Observations, Reach, aws_iam, aws_identity_center};
+use crate::providers::{Connected, Observation, Observations, Reach, aws_iam};
 use crate::removal::{Ended, Removal, RemovalReason};
 use crate::rule::Violation;
 use crate::signing::{AllowedSigners, Signer, Signing};
@@ -547,7 +547,7 @@ async fn observe(
 /// deleted (an early revoke) or expired, not drift. Also the grants of
 /// Identity Center permission sets read unclaimed (a tampered marker),
 /// found by the name each removed grant file's grant gets, so
-/// [`aws_identity_center::plan::claim`] claims and the plan revokes them.
+/// the kind claims and the plan revokes them.
 fn explain_from_history(
     repo: &Repo,
     tip: CommitId,
@@ -559,17 +559,7 @@ fn explain_from_history(
     let repository = policy.repository();
     let gone: BTreeSet<String> = observed
         .values()
-        .flat_map(|o| match o {
-            Observation::AwsIam(o) => o
-                .policies
-                .iter()
-                .filter_map(|p| p.recorded_grant(&repository))
-                .map(|id| id.to_string())
-                .collect::<Vec<_>>(),
-            Observation::AwsIdentityCenter(o) => {
-                o.permission_sets.iter().map(|p| p.grant.clone()).collect()
-            }
-        })
+        .flat_map(|o| o.recorded_grants(&repository))
         .filter(|id| !active.contains(id) && !known.contains_key(id))
         .collect();
     let reason = |message: &str| {
@@ -603,7 +593,7 @@ fn explain_from_history(
     let named = |id: &str| {
         id.parse::<GrantId>()
             .ok()
-            .map(|g| aws_identity_center::document::permission_set_name(&repository, &g))
+            .map(|g| crate::providers::name_of(&repository, &g))
     };
     let explained: BTreeSet<String> = active
         .iter()
@@ -612,15 +602,8 @@ fn explain_from_history(
         .collect();
     let mut unclaimed: BTreeSet<&String> = observed
         .values()
-        .flat_map(|o| match o {
-            Observation::AwsIdentityCenter(o) => o
-                .permission_sets
-                .iter()
-                .filter(|p| p.grant.is_empty() && !explained.contains(&p.name))
-                .map(|p| &p.name)
-                .collect(),
-            Observation::AwsIam(_) => Vec::new(),
-        })
+        .flat_map(Observation::unclaimed)
+        .filter(|name| !explained.contains(*name))
         .collect();
     if unclaimed.is_empty() {
         return Ok(());

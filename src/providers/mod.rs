@@ -287,6 +287,45 @@ pub enum Observation {
     AwsIdentityCenter(aws_identity_center::Observation),
 }
 
+impl Observation {
+    /// The grant ids the resources read record (what the cloud says: any
+    /// text, believed only as far as each kind's naming rules go).
+    pub fn recorded_grants(&self, repository: &str) -> Vec<String> {
+        match self {
+            Observation::AwsIam(o) => o
+                .policies
+                .iter()
+                .filter_map(|p| p.recorded_grant(repository))
+                .map(|id| id.to_string())
+                .collect(),
+            Observation::AwsIdentityCenter(o) => {
+                o.permission_sets.iter().map(|p| p.grant.clone()).collect()
+            }
+        }
+    }
+
+    /// The names of resources of gitgrant's naming read unclaimed (their
+    /// marker was tampered with): only the name is left to tell whose
+    /// they are (see [`name_of`]).
+    pub fn unclaimed(&self) -> Vec<&String> {
+        match self {
+            Observation::AwsIdentityCenter(o) => o
+                .permission_sets
+                .iter()
+                .filter(|p| p.grant.is_empty())
+                .map(|p| &p.name)
+                .collect(),
+            Observation::AwsIam(_) => Vec::new(),
+        }
+    }
+}
+
+/// The name a resource of grant `id` of `repository` gets in kinds that
+/// can be read unclaimed ([`Observation::unclaimed`]).
+pub fn name_of(repository: &str, id: &crate::grant::GrantId) -> String {
+    aws_identity_center::document::permission_set_name(repository, id)
+}
+
 impl Connected {
     /// Reaches `provider` for the access repository of `policy`.
     pub async fn connect(
