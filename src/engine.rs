@@ -125,14 +125,19 @@ pub struct Prepared {
     pub break_glass: Vec<BreakGlass>,
     /// GitHub, when a token was given.
     pub github: Option<GitHub>,
-    /// The commit each grant file on the branch landed in, by path.
-    pub landed: BTreeMap<String, CommitId>,
     /// Every active grant, by id.
     pub active: BTreeMap<String, ActiveGrant>,
     /// The run's signing key and the keys whose notes it believes.
     pub signing: Signing,
     /// The branch's files and where each grant landed, as read once.
     pub tree: Tree,
+}
+
+impl Prepared {
+    /// The commit the grant file at `path` landed in.
+    pub fn landed(&self, path: &str) -> Option<CommitId> {
+        self.tree.landed_in.get(path).map(|l| l.commit)
+    }
 }
 
 /// What a run reads of the branch's tip, once: its policy and grant files,
@@ -457,10 +462,6 @@ pub async fn prepare(
         break_glass,
         github,
         active,
-        landed: landed_in
-            .iter()
-            .map(|(path, l)| (path.clone(), l.commit))
-            .collect(),
         signing,
         tree,
     })))
@@ -908,7 +909,7 @@ pub async fn review_issues(
         // again gets an issue of its own; only gitgrant's own identity's
         // issue counts, so a look-alike opened (and closed) by anyone else
         // silences nothing.
-        let title = review_title(&b.grant, p.landed.get(&b.grant.path()));
+        let title = review_title(&b.grant, p.landed(&b.grant.path()).as_ref());
         if let Some(i) = existing
             .iter()
             .find(|i| i.title == title && i.user.as_ref().is_some_and(|u| u.login == me))
@@ -947,7 +948,7 @@ pub fn recorded_reviews(repo: &Repo, p: &Prepared) -> BTreeMap<GrantId, String> 
         .iter()
         .filter_map(|b| {
             let path = b.grant.path();
-            let note = repo.signed_note(*p.landed.get(&path)?, p.signing.allowed.as_ref())?;
+            let note = repo.signed_note(p.landed(&path)?, p.signing.allowed.as_ref())?;
             match &note.grants.get(&path)?.approved {
                 crate::git::notes::Approved::BreakGlass { review: Some(r) } => {
                     Some((b.grant.clone(), r.clone()))

@@ -140,7 +140,7 @@ pub fn notices(p: &Prepared, applied: &[Applied], due: &[Removal]) -> Vec<Notice
         let anchor = grant
             .parse::<crate::grant::GrantId>()
             .ok()
-            .and_then(|id| p.landed.get(&id.path()).copied())
+            .and_then(|id| p.landed(&id.path()))
             .unwrap_or(p.tip);
         let w = p.active.get(grant);
         (anchor, w)

@@ -79,15 +79,14 @@ pub fn records(
         let Some(id) = crate::grant::GrantId::from_path(path) else {
             continue;
         };
-        let (Some((approved, pr, head)), Some(commit)) = (approved(found), p.landed.get(path))
-        else {
+        let (Some((approved, pr, head)), Some(commit)) = (approved(found), p.landed(path)) else {
             continue;
         };
         if !done(&id.to_string()) {
             continue;
         }
         out.push((
-            *commit,
+            commit,
             path.clone(),
             Record {
                 grant: id.to_string(),
@@ -101,11 +100,11 @@ pub fn records(
     }
     for b in &p.break_glass {
         let path = b.grant.path();
-        let (Some(review), Some(commit)) = (reviews.get(&b.grant), p.landed.get(&path)) else {
+        let (Some(review), Some(commit)) = (reviews.get(&b.grant), p.landed(&path)) else {
             continue;
         };
         out.push((
-            *commit,
+            commit,
             path,
             Record {
                 grant: b.grant.to_string(),

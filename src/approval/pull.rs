@@ -164,24 +164,17 @@ pub async fn judge_need(
 /// ask for access on behalf of others. `*` admits any subject but lets
 /// nobody ask for someone else.
 pub async fn may_ask_for_others(
-    mut approvals: Option<&mut Approvals<'_>>,
+    approvals: Option<&mut Approvals<'_>>,
     requesters: &[Requester],
     author: &str,
 ) -> Result<bool, GitHubError> {
-    for r in requesters {
-        match r {
-            Requester::Login(l) if l == author => return Ok(true),
-            Requester::Team(t) => {
-                if let Some(a) = approvals.as_deref_mut()
-                    && a.is_member(t, author).await?
-                {
-                    return Ok(true);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(false)
+    let named: Vec<Requester> = requesters
+        .iter()
+        .filter(|r| **r != Requester::Anyone)
+        .cloned()
+        .collect();
+    // A team no GitHub can be asked about names nobody.
+    Ok(super::github::admitted(approvals, &named, author).await? == Some(true))
 }
 
 /// What `role`'s rules would say of `grant` if its subject opened the pull

@@ -192,7 +192,7 @@ fn check_subject(g: &GrantFile, s: &mut Sink) {
                     "subject",
                     format!(
                         "`{subject}` is {} on provider `{provider}`, but role `{}` grants assume_roles, which only an IAM user can use",
-                        super::describe_identity(identity),
+                        identity.describe(),
                         role.name
                     ),
                 )

@@ -19,7 +19,6 @@ use crate::yaml::{self, Pos, Span, Spans, YamlError, YamlErrorKind};
 
 use grant::{GrantContext, check_grant_file, check_grant_files};
 use policy::check_policy;
-pub use policy::describe_identity;
 
 /// When each grant file first landed on the default branch, by path. Empty
 /// for a working tree that has not landed.

@@ -334,25 +334,20 @@ fn check_duplicate_identities(p: &RawPolicy, s: &mut Sink) {
             let message = if identity == theirs {
                 format!(
                     "{login} and {first} have the same identity {} on {}",
-                    describe_identity(&identity),
+                    identity.describe(),
                     providers.join(", ")
                 )
             } else {
                 format!(
                     "{login}'s {} is {first}'s {} on {}: IAM names are not case-sensitive",
-                    describe_identity(&identity),
-                    describe_identity(&theirs),
+                    identity.describe(),
+                    theirs.describe(),
                     providers.join(", ")
                 )
             };
             s.at_key(Rule::DuplicateIdentity, &format!("people.{login}"), message);
         }
     }
-}
-
-/// `IAM user alice` or `IAM role Deploy`.
-pub fn describe_identity(identity: &Identity) -> String {
-    identity.describe()
 }
 
 fn check_roles(p: &RawPolicy, s: &mut Sink) {

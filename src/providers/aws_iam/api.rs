@@ -87,7 +87,7 @@ impl AwsIam {
     }
 
     async fn attach(&self, identity: &Identity, arn: &str) -> Result<(), AwsError> {
-        let what = || format!("{arn} to {}", crate::validate::describe_identity(identity));
+        let what = || format!("{arn} to {}", identity.describe());
         match identity {
             Identity::AwsIamUser(u) => self
                 .client
@@ -116,12 +116,7 @@ impl AwsIam {
 
     /// Detaches; an attachment already gone is no error.
     async fn detach(&self, identity: &Identity, arn: &str) -> Result<(), AwsError> {
-        let what = || {
-            format!(
-                "{arn} from {}",
-                crate::validate::describe_identity(identity)
-            )
-        };
+        let what = || format!("{arn} from {}", identity.describe());
         let gone = |code: Option<&str>| code == Some("NoSuchEntity");
         match identity {
             Identity::AwsIamUser(u) => match self

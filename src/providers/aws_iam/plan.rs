@@ -12,7 +12,6 @@ use super::document;
 use crate::grant::{Grant, GrantId, Window, fmt_time};
 use crate::plan::terms::{Known, Refusal, RevokeReason};
 use crate::policy::{Identity, Policy, Provider, Role};
-use crate::validate::describe_identity;
 
 /// A grant's policy as the access repository wants it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -325,7 +324,7 @@ impl Change {
             Change::Grant { desired: d, .. } => format!(
                 "grant   {} to {} in {} from {} until {}",
                 d.grant,
-                describe_identity(&d.attach_to),
+                &d.attach_to.describe(),
                 d.provider,
                 fmt_time(d.window.start),
                 fmt_time(d.window.end)
@@ -355,10 +354,10 @@ impl Change {
                     ));
                 }
                 for i in attach {
-                    what.push(format!("attach to {}", describe_identity(i)));
+                    what.push(format!("attach to {}", i.describe()));
                 }
                 for i in detach {
-                    what.push(format!("detach from {}", describe_identity(i)));
+                    what.push(format!("detach from {}", i.describe()));
                 }
                 for g in detach_groups {
                     what.push(format!("detach from IAM group {g}"));
@@ -370,7 +369,7 @@ impl Change {
                 reason,
                 ..
             } => {
-                let mut who: Vec<String> = o.attached.iter().map(describe_identity).collect();
+                let mut who: Vec<String> = o.attached.iter().map(Identity::describe).collect();
                 who.extend(o.groups.iter().map(|g| format!("IAM group {g}")));
                 format!(
                     "revoke  {} in {} ({reason}){}",
@@ -618,7 +617,7 @@ pub fn plan(
                         provider: d.provider.clone(),
                         why: format!(
                             "{} does not exist in {}: create it, or correct `people` in gitgrant.yaml",
-                            describe_identity(&d.attach_to),
+                            &d.attach_to.describe(),
                             d.provider
                         ),
                     });
@@ -631,7 +630,7 @@ pub fn plan(
                         why: format!(
                             "it would be managed policy number {} attached to {}, over the account's quota of {quota} (GetAccountSummary); end another grant of theirs first, or raise the quota",
                             *n + 1,
-                            describe_identity(&d.attach_to),
+                            &d.attach_to.describe(),
                         ),
                     });
                 }
@@ -678,7 +677,7 @@ pub fn plan(
                     .cloned()
                     .collect();
                 if !detach.is_empty() {
-                    let who: Vec<String> = detach.iter().map(describe_identity).collect();
+                    let who: Vec<String> = detach.iter().map(Identity::describe).collect();
                     drift.push(format!("attached to {}, not the subject", who.join(", ")));
                 }
                 if document || !drift.is_empty() || !attach.is_empty() {
