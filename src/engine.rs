@@ -19,9 +19,10 @@ use crate::desired::{Wanted, desired_state};
 use crate::git::{CommitId, GitError, RemovedGrant, Repo, landing_times};
 use crate::github::{GitHub, GitHubError};
 use crate::grant::{Grant, GrantId};
+use crate::plan::terms::EndedGrant;
 use crate::plan::{Change, Known, Plan, Refusal, RevokeReason, Unreadable};
 use crate::policy::Policy;
-use crate::providers::{Connected, Observation, Observations, Reach, aws_iam};
+use crate::providers::{Connected, Observation, Observations, Reach};
 use crate::removal::{Ended, Removal, RemovalReason};
 use crate::rule::Violation;
 use crate::signing::{AllowedSigners, Signer, Signing};
@@ -634,7 +635,7 @@ fn recent_removals(
     now: DateTime<Utc>,
 ) -> Result<Vec<(RemovedGrant, bool)>, GitError> {
     let since = now
-        .checked_sub_signed(aws_iam::fence::MAX_SESSION)
+        .checked_sub_signed(crate::providers::ENDED_LOOKBACK)
         .unwrap_or(now);
     let removed = repo.removed_since(tip, since)?;
     Ok(removed
@@ -661,7 +662,7 @@ fn recent_removals(
 /// when it came before the window's end).
 ///
 /// A grant whose file the reconciler's own removal commit removed was
-/// fenced by that run ([`aws_iam::fence::Ended::fenced_before`]): it had
+/// fenced by that run ([`EndedGrant::fenced_before`]): it had
 /// fenced the ended grant from git before removing the file.
 fn ended_for_fences(
     policy: &Policy,
@@ -669,11 +670,11 @@ fn ended_for_fences(
     landings: &crate::validate::Landings,
     removed: &[(RemovedGrant, bool)],
     now: DateTime<Utc>,
-) -> Vec<aws_iam::fence::Ended> {
+) -> Vec<EndedGrant> {
     let ended = |g: &Grant, landed: Option<DateTime<Utc>>, removed: Option<DateTime<Utc>>| {
         let window = g.window(landed)?;
         let end = removed.map_or(window.end, |r| r.min(window.end));
-        (end <= now).then(|| aws_iam::fence::Ended {
+        (end <= now).then(|| EndedGrant {
             grant: g.id.to_string(),
             subject: g.subject.clone(),
             window,
@@ -682,7 +683,7 @@ fn ended_for_fences(
         })
     };
     // An active grant's window has not ended: none is among them.
-    let mut out: Vec<aws_iam::fence::Ended> = grants
+    let mut out: Vec<EndedGrant> = grants
         .iter()
         .filter_map(|g| ended(g, landings.get(&g.id.path()).copied(), None))
         .collect();

@@ -168,7 +168,7 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<Located<T>, YamlError> {
     let spans = scan(text)?;
     match serde_yaml::from_str::<T>(text) {
         Ok(value) => Ok(Located { value, spans }),
-        Err(e) => Err(from_serde(&e)),
+        Err(e) => Err(from_serde(&e, &spans)),
     }
 }
 
@@ -182,7 +182,10 @@ pub fn to_string<T: serde::Serialize>(value: &T) -> String {
     serde_yaml::to_string(value).expect("gitgrant's own types serialise to YAML")
 }
 
-fn from_serde(e: &serde_yaml::Error) -> YamlError {
+/// serde_yaml's error as gitgrant reports it. Within a nested mapping
+/// serde_yaml says where as a path (`roles.ro: unknown field `x``) and points
+/// at the mapping; an unknown key is then pointed at itself.
+fn from_serde(e: &serde_yaml::Error, spans: &Spans) -> YamlError {
     let full = e.to_string();
     let pos = e
         .location()
@@ -196,11 +199,20 @@ fn from_serde(e: &serde_yaml::Error) -> YamlError {
         Some(i) => full[..i].to_string(),
         None => full,
     };
-    let kind = if message.starts_with("unknown field") {
+    let (path, what) = match message.split_once(": ") {
+        Some((path, what)) if !path.contains(' ') => (Some(path), what),
+        _ => (None, message.as_str()),
+    };
+    let key = what
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .and_then(|(field, _)| spans.key(&child(path.unwrap_or(""), field)));
+    let pos = key.map_or(pos, |span| span.start);
+    let kind = if what.starts_with("unknown field") {
         YamlErrorKind::UnknownField
-    } else if message.starts_with("missing field") {
+    } else if what.starts_with("missing field") {
         YamlErrorKind::MissingField
-    } else if message.starts_with("duplicate field") {
+    } else if what.starts_with("duplicate field") {
         YamlErrorKind::DuplicateKey
     } else {
         YamlErrorKind::InvalidType
@@ -420,6 +432,39 @@ mod tests {
 
     fn kind(text: &str) -> YamlErrorKind {
         parse::<Doc>(text).unwrap_err().kind
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // read by serde only
+    struct Nested {
+        people: std::collections::BTreeMap<String, Person>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // read by serde only
+    struct Person {
+        email: Option<String>,
+        #[serde(flatten)]
+        aws: Aws,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)] // read by serde only
+    struct Aws {
+        aws_iam_user: Option<String>,
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_nested_or_composed_mapping_is_an_unknown_field_at_the_key() {
+        let e = parse::<Nested>("people:\n  alice:\n    email: a@b.c\n    aws_iam_usr: alice\n")
+            .unwrap_err();
+        assert_eq!(e.kind, YamlErrorKind::UnknownField, "{e}");
+        assert_eq!(e.span.start, Pos { line: 4, col: 5 }, "{e}");
+        assert!(e.message.contains("`aws_iam_usr`"), "{e}");
+        let e = parse::<Nested>("people:\n  alice:\n    aws_iam_user: [1]\n").unwrap_err();
+        assert_eq!(e.kind, YamlErrorKind::InvalidType, "{e}");
     }
 
     #[test]

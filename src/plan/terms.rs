@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use crate::grant::Window;
 
 /// Why a grant's resource is revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -106,4 +109,73 @@ pub struct Unreadable {
     pub provider: String,
     /// What went wrong, in one line.
     pub error: String,
+}
+
+/// What every kind's change tells the plan and the run. Each kind's
+/// `Change` implements it; the plan's own `Change` forwards to it.
+pub trait KindChange {
+    /// The provider the change is made in.
+    fn provider(&self) -> &str;
+
+    /// The grant it is for, or the resource's name when no grant is known.
+    fn grant(&self) -> &str;
+
+    /// When it is applied relative to the others, lowest first.
+    fn apply_order(&self) -> u8;
+
+    /// What the change does.
+    fn action(&self) -> Action;
+
+    /// Why a revocation happens; `None` for a grant or an update.
+    fn revoke_reason(&self) -> Option<RevokeReason>;
+
+    /// Whether it repairs tampering (drift): a security event.
+    fn is_drift(&self) -> bool;
+
+    /// `+` for a grant, `~` for an update, `-` for a revocation.
+    fn sign(&self) -> char;
+
+    /// The change in words, without its sign.
+    fn text(&self) -> String;
+
+    /// The change in one line, as the plan and the run's summary show it:
+    /// its [`sign`](KindChange::sign), then its [`text`](KindChange::text).
+    fn line(&self) -> String {
+        format!("{} {}", self.sign(), self.text())
+    }
+}
+
+/// A grant that is no longer active (its window ended, or its file is
+/// invalid or was removed), as git tells it: its statements are derived
+/// from this, never only read back from a fence a role session could have
+/// rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedGrant {
+    /// The grant id.
+    pub grant: String,
+    /// Its subject (a GitHub login of `people`).
+    pub subject: String,
+    /// Its window as the file gave it.
+    pub window: Window,
+    /// When its access ended: the window's end, or the removing commit's
+    /// time when that came first.
+    pub end: DateTime<Utc>,
+    /// Whether an earlier run of gitgrant's wrote its statements: its file
+    /// was removed by the reconciler's own removal commit, and the run
+    /// that made it had fenced the grant from git before removing the file.
+    pub fenced_before: bool,
+}
+
+/// A grant whose role sessions no fence ends: they live until their own
+/// expiry (at most 12 h), whatever the grant's window says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unfenced {
+    /// The grant id.
+    pub grant: String,
+    /// The provider the grant applies in.
+    pub provider: String,
+    /// The role it lets the subject assume.
+    pub role: String,
+    /// Why it cannot be fenced.
+    pub why: String,
 }

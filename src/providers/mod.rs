@@ -7,6 +7,8 @@
 pub mod aws;
 pub mod aws_iam;
 pub mod aws_identity_center;
+pub mod change;
+pub(crate) mod registry;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,7 +18,7 @@ use serde::Serialize;
 use chrono::{DateTime, Utc};
 
 use crate::plan::Change;
-use crate::plan::terms::{Known, Refusal};
+use crate::plan::terms::{EndedGrant, Known, Refusal};
 use crate::policy::{Policy, Provider as ProviderConfig, ProviderType};
 
 /// The most items one IAM list call may ask for.
@@ -26,6 +28,10 @@ pub use aws_iam::MAX_PAGE_SIZE as IAM_MAX_PAGE_SIZE;
 pub use aws_iam::document::github_trust_policy;
 /// An IAM policy document as gitgrant prints it (`iam-policy`, `init`).
 pub use aws_iam::document::pretty;
+
+/// How far back git is asked for grants that ended: a session fence may
+/// still have to end the role sessions of a grant that ended this long ago.
+pub const ENDED_LOOKBACK: chrono::TimeDelta = aws_iam::fence::MAX_SESSION;
 
 /// One active grant's resource in one provider, in its kind's terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +88,7 @@ pub struct Past<'a> {
     /// Why resources no active grant explains should go.
     pub known: &'a Known,
     /// The ended grants whose fence statements git gives.
-    pub ended: &'a [aws_iam::fence::Ended],
+    pub ended: &'a [EndedGrant],
 }
 
 /// The plan of every kind: each kind's changes for what is `wanted` of it

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::document;
 use crate::grant::{Grant, GrantId, Window, fmt_time};
-use crate::plan::terms::{Known, Refusal, RevokeReason};
+use crate::plan::terms::{Action, KindChange, Known, Refusal, RevokeReason};
 use crate::policy::{Identity, Policy, Provider, Role};
 
 /// A grant's policy as the access repository wants it.
@@ -241,25 +241,33 @@ pub enum Change {
     },
 }
 
-impl Change {
+impl KindChange for Change {
     /// The provider the change is made in.
-    pub fn provider(&self) -> &str {
+    fn provider(&self) -> &str {
         match self {
             Change::Grant { desired, .. } | Change::Update { desired, .. } => &desired.provider,
             Change::Revoke { observed, .. } => &observed.provider,
         }
     }
 
-    /// The policy's name.
-    pub fn policy_name(&self) -> &str {
+    fn action(&self) -> Action {
         match self {
-            Change::Grant { desired, .. } | Change::Update { desired, .. } => &desired.name,
-            Change::Revoke { observed, .. } => &observed.name,
+            _ if self.is_fence() => Action::Fence,
+            Change::Grant { .. } => Action::Grant,
+            Change::Update { .. } => Action::Update,
+            Change::Revoke { .. } => Action::Revoke,
+        }
+    }
+
+    fn revoke_reason(&self) -> Option<RevokeReason> {
+        match self {
+            Change::Revoke { reason, .. } => Some(*reason),
+            Change::Grant { .. } | Change::Update { .. } => None,
         }
     }
 
     /// The grant it is for, or the policy's name when no grant is known.
-    pub fn grant(&self) -> &str {
+    fn grant(&self) -> &str {
         match self {
             Change::Grant { desired, .. } | Change::Update { desired, .. } => &desired.grant,
             Change::Revoke {
@@ -273,7 +281,7 @@ impl Change {
     /// the grant it fences is attached); then grants; last, policies under
     /// an old name whose grant has just been given its new one, so access
     /// never lapses.
-    pub fn apply_order(&self) -> u8 {
+    fn apply_order(&self) -> u8 {
         match self {
             Change::Grant { desired, .. } if desired.is_fence() => 1,
             Change::Revoke {
@@ -287,21 +295,16 @@ impl Change {
     }
 
     /// Whether the change repairs tampering.
-    pub fn is_drift(&self) -> bool {
+    fn is_drift(&self) -> bool {
         match self {
             Change::Grant { drift, .. } | Change::Update { drift, .. } => !drift.is_empty(),
             Change::Revoke { reason, .. } => *reason == RevokeReason::Drift,
         }
     }
 
-    /// Whether it makes, rewrites or deletes a session fence.
-    pub fn is_fence(&self) -> bool {
-        super::fence::document::is_fence_name(self.policy_name())
-    }
-
     /// `+` for a grant, `~` for an update, `-` for a revocation (fences
     /// alike).
-    pub fn sign(&self) -> char {
+    fn sign(&self) -> char {
         match self {
             Change::Grant { .. } => '+',
             Change::Update { .. } => '~',
@@ -309,14 +312,8 @@ impl Change {
         }
     }
 
-    /// The change in one line, as the plan and the run's summary show it:
-    /// its [`sign`](Change::sign), then its [`text`](Change::text).
-    pub fn line(&self) -> String {
-        format!("{} {}", self.sign(), self.text())
-    }
-
     /// The change in words, without its sign.
-    pub fn text(&self) -> String {
+    fn text(&self) -> String {
         if self.is_fence() {
             return self.fence_line();
         }
@@ -387,6 +384,19 @@ impl Change {
 }
 
 impl Change {
+    /// The policy's name.
+    pub fn policy_name(&self) -> &str {
+        match self {
+            Change::Grant { desired, .. } | Change::Update { desired, .. } => &desired.name,
+            Change::Revoke { observed, .. } => &observed.name,
+        }
+    }
+
+    /// Whether it makes, rewrites or deletes a session fence.
+    pub fn is_fence(&self) -> bool {
+        super::fence::document::is_fence_name(self.policy_name())
+    }
+
     /// A fence change in one line: the role, and the grants whose sessions
     /// it ends, with when.
     fn fence_line(&self) -> String {

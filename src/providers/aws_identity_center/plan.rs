@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::document;
 use crate::grant::{Grant, Window, fmt_time};
-use crate::plan::terms::{Known, Refusal, RevokeReason};
+use crate::plan::terms::{Action, KindChange, Known, Refusal, RevokeReason};
 use crate::policy::{CustomerManagedPolicy, Identity, Policy, Provider, Role};
 
 /// A grant's permission set as the access repository wants it.
@@ -226,9 +226,9 @@ pub enum Change {
     },
 }
 
-impl Change {
+impl KindChange for Change {
     /// The provider the change is made in.
-    pub fn provider(&self) -> &str {
+    fn provider(&self) -> &str {
         match self {
             Change::Grant { desired, .. } | Change::Update { desired, .. } => &desired.provider,
             Change::Revoke { observed, .. } => &observed.provider,
@@ -236,7 +236,7 @@ impl Change {
     }
 
     /// The grant it is for.
-    pub fn grant(&self) -> &str {
+    fn grant(&self) -> &str {
         match self {
             Change::Grant { desired, .. } | Change::Update { desired, .. } => &desired.grant,
             Change::Revoke { observed, .. } => &observed.grant,
@@ -244,7 +244,7 @@ impl Change {
     }
 
     /// Revocations first, then updates, then grants.
-    pub fn apply_order(&self) -> u8 {
+    fn apply_order(&self) -> u8 {
         match self {
             Change::Revoke { .. } => 0,
             Change::Update { .. } => 1,
@@ -253,7 +253,7 @@ impl Change {
     }
 
     /// Whether the change repairs tampering.
-    pub fn is_drift(&self) -> bool {
+    fn is_drift(&self) -> bool {
         match self {
             Change::Update { drift, .. } => !drift.is_empty(),
             Change::Revoke { reason, .. } => *reason == RevokeReason::Drift,
@@ -263,7 +263,7 @@ impl Change {
 
     /// `+` for a grant, `~` for an update, `-` for a revocation (fences
     /// alike).
-    pub fn sign(&self) -> char {
+    fn sign(&self) -> char {
         match self {
             Change::Grant { .. } => '+',
             Change::Update { .. } => '~',
@@ -271,14 +271,23 @@ impl Change {
         }
     }
 
-    /// The change in one line, as the plan and the run's summary show it:
-    /// its [`sign`](Change::sign), then its [`text`](Change::text).
-    pub fn line(&self) -> String {
-        format!("{} {}", self.sign(), self.text())
+    fn action(&self) -> Action {
+        match self {
+            Change::Grant { .. } => Action::Grant,
+            Change::Update { .. } => Action::Update,
+            Change::Revoke { .. } => Action::Revoke,
+        }
+    }
+
+    fn revoke_reason(&self) -> Option<RevokeReason> {
+        match self {
+            Change::Revoke { reason, .. } => Some(*reason),
+            Change::Grant { .. } | Change::Update { .. } => None,
+        }
     }
 
     /// The change in words, without its sign.
-    pub fn text(&self) -> String {
+    fn text(&self) -> String {
         match self {
             Change::Grant { desired: d, .. } => format!(
                 "grant   {} to Identity Center user {} in {}: permission set {} in accounts {} from {} until {}",

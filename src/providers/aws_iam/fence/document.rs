@@ -3,7 +3,6 @@
 //! tell a fence from a grant's policy.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -30,20 +29,6 @@ pub fn label(role_arn: &str) -> String {
 pub fn name(repository: &str, role_arn: &str, n: usize) -> String {
     let hex = crate::names::hash_hex(&[repository, role_arn], 32);
     format!("{FENCE_PREFIX}{hex}.{n}")
-}
-
-/// A grant whose role sessions no fence ends: they live until their own
-/// expiry (at most 12 h), whatever the grant's window says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Unfenced {
-    /// The grant id.
-    pub grant: String,
-    /// The provider the grant applies in.
-    pub provider: String,
-    /// The role it lets the subject assume.
-    pub role: String,
-    /// Why it cannot be fenced.
-    pub why: String,
 }
 
 /// The longest a role session can live (a role's largest

@@ -29,7 +29,7 @@
 //! be issued (the window's end). Those statements come from git, not from
 //! the fence a role session that can write IAM could have rewritten: every
 //! grant in the tree whose window has ended, and every grant file a commit
-//! of the last 12 hours removed ([`Ended`]); a file removed before its
+//! of the last 12 hours removed ([`EndedGrant`]); a file removed before its
 //! window's end denies from the removing commit's time on (sessions issued
 //! until the window's end, so one started between the removal and the run
 //! is caught too). A fence found missing such a statement, or with it
@@ -47,11 +47,10 @@ pub mod document;
 use super::document::ownership_path;
 use super::plan::{Desired, Observation};
 use crate::grant::{Window, fmt_time};
-use crate::plan::terms::{Known, Refusal, RevokeReason};
+use crate::plan::terms::{EndedGrant, Known, Refusal, RevokeReason, Unfenced};
 use crate::policy::{Identity, Policy};
 pub use document::{
-    FENCE_PREFIX, Fenced, MAX_SESSION, Unfenced, documents, is_fence_name, label, name, read,
-    statement,
+    FENCE_PREFIX, Fenced, MAX_SESSION, documents, is_fence_name, label, name, read, statement,
 };
 
 /// The role `arn` names in the account `o` read, with its unique id: IAM
@@ -67,27 +66,6 @@ fn find_role<'a>(o: &'a Observation, arn: &str) -> Option<(&'a String, &'a Strin
 fn role_name(arn: &str) -> Option<&str> {
     let (_, path) = arn.split_once(":role/")?;
     path.rsplit('/').next().filter(|n| !n.is_empty())
-}
-
-/// A grant that is no longer active (its window ended, or its file is
-/// invalid or was removed), as git tells it: its statements are derived
-/// from this, never only read back from a fence a role session could have
-/// rewritten.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ended {
-    /// The grant id.
-    pub grant: String,
-    /// Its subject (a GitHub login of `people`).
-    pub subject: String,
-    /// Its window as the file gave it.
-    pub window: Window,
-    /// When its access ended: the window's end, or the removing commit's
-    /// time when that came first.
-    pub end: DateTime<Utc>,
-    /// Whether an earlier run of gitgrant's wrote its statements: its file
-    /// was removed by the reconciler's own removal commit, and the run
-    /// that made it had fenced the grant from git before removing the file.
-    pub fenced_before: bool,
 }
 
 /// A fence found weaker than an earlier run left it: a statement that run
@@ -162,7 +140,7 @@ type FromGit = BTreeMap<(String, String), Vec<(Fenced, DateTime<Utc>)>>;
 /// `assume_roles` name, while a session could still be alive.
 fn ended_fences(
     policy: &Policy,
-    ended: &[Ended],
+    ended: &[EndedGrant],
     observed: &BTreeMap<String, Observation>,
     now: DateTime<Utc>,
 ) -> FromGit {
@@ -215,7 +193,7 @@ pub fn plan(
     desired: &[Desired],
     observed: &BTreeMap<String, Observation>,
     known: &Known,
-    ended: &[Ended],
+    ended: &[EndedGrant],
     now: DateTime<Utc>,
 ) -> (Vec<Desired>, Vec<Unfenced>, Vec<Refusal>, Vec<FenceDrift>) {
     let repository = policy.repository();

@@ -1,0 +1,24 @@
+//! The one list of provider kinds: the only place outside the kinds' own
+//! folders that names one. Each entry is a kind's variant name, its folder
+//! (module) under `src/providers/`, and its `type` in `gitgrant.yaml`.
+//!
+//! The list is a macro so that every enum over the kinds (the provider's
+//! type, a person's identity, what a run wants, reads, reaches and changes)
+//! is written once, from it, with no catch-all arm: adding a kind is its
+//! folder plus one line here. ARCHITECTURE.md says what the folder holds.
+
+/// Hands the list of kinds to the macro `$then`, as
+/// `#[doc] Variant: folder = "type",` entries.
+macro_rules! kinds {
+    ($then:ident) => {
+        $then! {
+            /// AWS IAM managed policies attached to users or roles.
+            AwsIam: aws_iam = "aws-iam",
+            /// IAM Identity Center permission sets assigned to Identity Store users
+            /// in AWS accounts.
+            AwsIdentityCenter: aws_identity_center = "aws-identity-center",
+        }
+    };
+}
+
+pub(crate) use kinds;
