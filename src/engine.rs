@@ -443,7 +443,7 @@ pub async fn prepare(
                 ActiveGrant {
                     subject: g.subject.clone(),
                     role: role.name.clone(),
-                    targets: policy.targets_text(role),
+                    targets: crate::providers::targets_text(&policy, role),
                     window: g.window(Some(landing.time))?,
                     providers: role.providers.clone(),
                     break_glass: role.break_glass,

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub use crate::approval::rules::Requester;
 use crate::duration::GrantDuration;
 
+pub use crate::providers::types::{
+    Identity, IdentityParts, ProviderType, RawIdentity, RawPermissions, RawPerson, RawProvider,
+};
 pub use crate::snapshot::POLICY_PATH;
 
 /// `gitgrant.yaml` as written.
@@ -146,93 +149,6 @@ pub struct Channel {
 /// `expiring`'s lead when a channel names none.
 pub const DEFAULT_EXPIRING_LEAD: GrantDuration = GrantDuration::FIFTEEN_MINUTES;
 
-/// The kind of a provider.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
-)]
-pub enum ProviderType {
-    /// AWS IAM managed policies attached to users or roles.
-    #[serde(rename = "aws-iam")]
-    AwsIam,
-    /// IAM Identity Center permission sets assigned to Identity Store users
-    /// in AWS accounts.
-    #[serde(rename = "aws-identity-center")]
-    AwsIdentityCenter,
-}
-
-impl std::fmt::Display for ProviderType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ProviderType::AwsIam => "aws-iam",
-            ProviderType::AwsIdentityCenter => "aws-identity-center",
-        })
-    }
-}
-
-/// One cloud account.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawProvider {
-    /// The provider's kind.
-    #[serde(rename = "type")]
-    pub kind: ProviderType,
-    /// The 12-digit AWS account id, quoted. For `aws-identity-center`, the
-    /// account that holds the instance (management or delegated admin).
-    pub account: String,
-    /// A role the reconciler assumes to manage this account (optional).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assume_role: Option<String>,
-    /// `aws-identity-center` only: the region of the instance.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// `aws-identity-center` only: the instance's ARN
-    /// (`arn:aws:sso:::instance/ssoins-…`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance_arn: Option<String>,
-    /// `aws-identity-center` only: the instance's Identity Store id (`d-…`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identity_store_id: Option<String>,
-}
-
-/// A cloud identity.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawIdentity {
-    /// IAM user name the grant's policy is attached to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_iam_user: Option<String>,
-    /// IAM role name the grant's policy is attached to (instead of a user).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_iam_role: Option<String>,
-    /// Identity Store UserName the grant's permission set is assigned to
-    /// (aws-identity-center providers).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_sso_user: Option<String>,
-}
-
-/// A person: the identity used on every provider, and per-provider overrides.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawPerson {
-    /// IAM user name used on every aws-iam provider without an override.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_iam_user: Option<String>,
-    /// IAM role name used on every aws-iam provider without an override.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_iam_role: Option<String>,
-    /// Identity Store UserName used on every aws-identity-center provider
-    /// without an override.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_sso_user: Option<String>,
-    /// Identities on particular providers, by provider name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub providers: BTreeMap<String, RawIdentity>,
-    /// The address on-call schedules (PagerDuty, Opsgenie) know this person
-    /// by; needed for `on_call` auto-approval rules.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-}
-
 /// A role that can be granted.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -366,65 +282,6 @@ fn anyone() -> Vec<String> {
     vec!["*".to_string()]
 }
 
-/// What a role allows.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawPermissions {
-    /// IAM role ARNs the subject may assume while the grant is active.
-    /// `{account}` stands for the account of each of the role's providers.
-    #[serde(default)]
-    pub assume_roles: Vec<String>,
-    /// IAM policy statements in force while the grant is active.
-    #[serde(default)]
-    pub statements: Vec<Statement>,
-    /// `aws-identity-center` roles only: AWS-managed policy ARNs
-    /// (`arn:aws:iam::aws:policy/…`) attached to the permission set. They
-    /// carry no window themselves; the permission set's denies end them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub managed_policies: Vec<String>,
-    /// `aws-identity-center` roles only: customer-managed policies, by name
-    /// and path, that must exist in every account of the role.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub customer_managed_policies: Vec<CustomerManagedPolicy>,
-}
-
-/// A customer-managed policy a permission set references, by name and path
-/// as it exists in each account.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerManagedPolicy {
-    /// The policy's name.
-    pub name: String,
-    /// The policy's path, `/` by default.
-    #[serde(default = "root_path")]
-    pub path: String,
-}
-
-fn root_path() -> String {
-    "/".to_string()
-}
-
-/// `Allow` or `Deny`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-pub enum Effect {
-    /// Allows the actions.
-    Allow,
-    /// Denies the actions.
-    Deny,
-}
-
-/// One IAM policy statement.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Statement {
-    /// `Allow` or `Deny`.
-    pub effect: Effect,
-    /// IAM actions, such as `logs:GetLogEvents` or `s3:Get*`.
-    pub actions: Vec<String>,
-    /// Resource ARNs, or `*`.
-    pub resources: Vec<String>,
-}
-
 /// A validated policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -455,89 +312,9 @@ impl Policy {
         format!("{}/{}", self.owner, self.name)
     }
 
-    /// The `aws-iam` provider that reconciles the account of the IAM role
-    /// `arn` (`arn:aws:iam::<account>:role/…`), which can fence it.
-    pub fn iam_provider_of(&self, arn: &str) -> Option<&Provider> {
-        let account = arn.strip_prefix("arn:aws:iam::")?.split(':').next()?;
-        self.providers
-            .values()
-            .find(|p| p.kind == ProviderType::AwsIam && p.account == account)
-    }
-
     /// The providers a grant of `role` is applied in (those defined).
     pub fn targets<'a>(&'a self, role: &'a Role) -> impl Iterator<Item = &'a Provider> + 'a {
         role.providers.iter().filter_map(|p| self.providers.get(p))
-    }
-
-    /// Where a grant of `role` applies, for people: ``AWS account `111111111111` (aws-prod)``,
-    /// or every account of a multi-provider role; for Identity Center,
-    /// ``a permission set in AWS accounts `111111111111`, `222222222222` (sso)``.
-    pub fn targets_text(&self, role: &Role) -> String {
-        let (mut iam, mut ic): (Vec<&Provider>, Vec<&Provider>) = (Vec::new(), Vec::new());
-        for p in self.targets(role) {
-            match p.kind {
-                ProviderType::AwsIam => iam.push(p),
-                ProviderType::AwsIdentityCenter => ic.push(p),
-            }
-        }
-        let iam: Vec<String> = iam
-            .iter()
-            .map(|p| format!("`{}` ({})", p.account, p.name))
-            .collect();
-        let mut parts = Vec::new();
-        match iam.len() {
-            0 => {}
-            1 => parts.push(format!("AWS account {}", iam[0])),
-            _ => parts.push(format!("AWS accounts {}", iam.join(", "))),
-        }
-        parts.extend(ic.iter().map(|p| {
-            format!(
-                "a permission set in {} ({})",
-                accounts_text(&role.accounts),
-                p.name
-            )
-        }));
-        if parts.is_empty() {
-            return "no account".to_string();
-        }
-        parts.join("; ")
-    }
-
-    /// How the cloud carries a grant of `role` to `subject`, in words:
-    /// ``policy attached to IAM user `alice` in account `111111111111` (aws-prod)``,
-    /// ``permission set in accounts `111111111111`, `222222222222` for Identity Center user `alice@acme.com` (sso)``.
-    pub fn access_text(&self, role: &Role, subject: &str) -> String {
-        let person = self.people.get(subject);
-        let all: Vec<String> = self
-            .targets(role)
-            .map(|p| {
-                let who = match person.and_then(|person| person.identity_on(p)) {
-                    Some(i) => i.describe_md(),
-                    None => format!("`{subject}`, who has no identity there"),
-                };
-                match p.kind {
-                    ProviderType::AwsIam => format!(
-                        "policy attached to {who} in account `{}` ({})",
-                        p.account, p.name
-                    ),
-                    ProviderType::AwsIdentityCenter => format!(
-                        "permission set in {} for {who} ({})",
-                        accounts_text(&role.accounts).trim_start_matches("AWS "),
-                        p.name
-                    ),
-                }
-            })
-            .collect();
-        all.join("; ")
-    }
-}
-
-/// ``AWS account `1…` `` or ``AWS accounts `1…`, `2…` ``.
-fn accounts_text(accounts: &[String]) -> String {
-    let all: Vec<String> = accounts.iter().map(|a| format!("`{a}`")).collect();
-    match all.len() {
-        1 => format!("AWS account {}", all[0]),
-        _ => format!("AWS accounts {}", all.join(", ")),
     }
 }
 
@@ -567,54 +344,11 @@ pub struct IdentityCenter {
     pub identity_store_id: String,
 }
 
-/// A cloud identity that a grant's access is attached to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Identity {
-    /// An IAM user.
-    AwsIamUser(String),
-    /// An IAM role.
-    AwsIamRole(String),
-    /// An IAM Identity Center user, by Identity Store UserName.
-    AwsSsoUser(String),
-}
-
-impl Identity {
-    /// What kind of identity it is, in words: `IAM user`, `IAM role`,
-    /// `Identity Center user`.
-    pub fn kind_words(&self) -> &'static str {
-        match self {
-            Identity::AwsIamUser(_) => "IAM user",
-            Identity::AwsIamRole(_) => "IAM role",
-            Identity::AwsSsoUser(_) => "Identity Center user",
-        }
-    }
-
-    /// Its name in the cloud.
-    pub fn name(&self) -> &str {
-        match self {
-            Identity::AwsIamUser(n) | Identity::AwsIamRole(n) | Identity::AwsSsoUser(n) => n,
-        }
-    }
-
-    /// `IAM user alice`, for plain text.
-    pub fn describe(&self) -> String {
-        format!("{} {}", self.kind_words(), self.name())
-    }
-
-    /// ``IAM user `alice` ``, for Markdown.
-    pub fn describe_md(&self) -> String {
-        format!("{} `{}`", self.kind_words(), self.name())
-    }
-}
-
 /// A validated person.
 #[derive(Debug, Clone, Default)]
 pub struct Person {
-    /// Identity on every aws-iam provider without an override.
-    pub default: Option<Identity>,
-    /// Identity on every aws-identity-center provider without an override.
-    pub sso_user: Option<Identity>,
+    /// The identity on every provider of a kind without an override.
+    pub defaults: BTreeMap<ProviderType, Identity>,
     /// Identities by provider name.
     pub providers: BTreeMap<String, Identity>,
     /// How on-call schedules know this person.
@@ -625,10 +359,9 @@ impl Person {
     /// The identity this person has on `provider`: its override, or the
     /// default of the provider's kind.
     pub fn identity_on(&self, provider: &Provider) -> Option<&Identity> {
-        self.providers.get(&provider.name).or(match provider.kind {
-            ProviderType::AwsIam => self.default.as_ref(),
-            ProviderType::AwsIdentityCenter => self.sso_user.as_ref(),
-        })
+        self.providers
+            .get(&provider.name)
+            .or(self.defaults.get(&provider.kind))
     }
 }
 
@@ -670,10 +403,6 @@ pub struct Role {
     pub session_duration: GrantDuration,
     /// Rules that approve a grant without a human review.
     pub auto_approve: Vec<crate::approval::rules::Rule>,
-    /// The resources of its Allow statements that let the grantee call
-    /// `sts:AssumeRole` (which validation refuses, but a policy of before
-    /// has): no fence ends those sessions.
-    pub assumed_through_statements: Vec<String>,
 }
 
 /// The session duration of a permission set when the role names none.
@@ -682,55 +411,7 @@ pub const DEFAULT_SESSION: GrantDuration = GrantDuration::ONE_HOUR;
 /// The longest session duration IAM Identity Center allows.
 pub const MAX_SESSION: GrantDuration = GrantDuration::TWELVE_HOURS;
 
-/// The placeholder for a provider's account in `assume_roles` ARNs.
-pub const ACCOUNT_PLACEHOLDER: &str = "{account}";
-
 impl Role {
-    /// The role's `assume_roles` as they apply in `account`: `{account}`
-    /// replaced by it.
-    pub fn assume_roles_in(&self, account: &str) -> Vec<String> {
-        self.permissions
-            .assume_roles
-            .iter()
-            .map(|a| a.replace(ACCOUNT_PLACEHOLDER, account))
-            .collect()
-    }
-
-    /// The roles a grant of this role lets the subject assume, in each
-    /// provider it applies in: `(provider, role ARN)`, `{account}`
-    /// replaced by that provider's account.
-    pub fn assumable<'a>(&'a self, policy: &'a Policy) -> Vec<(&'a Provider, String)> {
-        policy
-            .targets(self)
-            .filter(|p| p.kind == ProviderType::AwsIam)
-            .flat_map(|p| {
-                self.assume_roles_in(&p.account)
-                    .into_iter()
-                    .map(move |a| (p, a))
-            })
-            .collect()
-    }
-
-    /// The roles of [`Role::assumable`] gitgrant cannot fence: those in an
-    /// account no `aws-iam` provider of `policy` reconciles. Sessions of
-    /// such a role live until their own expiry, whatever the grant says.
-    /// Also the resources of statements that allow `sts:AssumeRole` (which
-    /// validation now refuses, but a policy of before says): no fence ends
-    /// those sessions, on either provider kind.
-    pub fn unfenced(&self, policy: &Policy) -> Vec<String> {
-        let through_statements = self.assumed_through_statements.iter().cloned();
-        let mut out: Vec<String> = self
-            .assumable(policy)
-            .into_iter()
-            .filter(|(_, arn)| policy.iam_provider_of(arn).is_none())
-            .map(|(_, arn)| arn)
-            .chain(through_statements)
-            .collect();
-        out.sort();
-        out.dedup();
-        out
-    }
-
     /// The role's providers joined for people: `aws-prod, aws-dev`.
     pub fn providers_text(&self) -> String {
         self.providers.join(", ")

@@ -58,7 +58,7 @@ pub fn role_option(policy: &Policy, role: &crate::policy::Role) -> String {
         role.name,
         role.description,
         role.max_duration,
-        policy.targets_text(role)
+        crate::providers::targets_text(policy, role)
     ))
 }
 

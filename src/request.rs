@@ -39,7 +39,7 @@ pub fn describe(
         "**{subject}** asks for the role **{}** ({}) in {}, {}.\n\n**Reason:**\n\n{}\n",
         role.name,
         role.description,
-        policy.targets_text(role),
+        crate::providers::targets_text(policy, role),
         grant.timing.in_words(),
         crate::report::md_block(&raw.reason)
     );

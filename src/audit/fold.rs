@@ -278,9 +278,9 @@ impl<'a> Fold<'a> {
         let provider = policy_role.map(|(_, r)| r.providers_text());
         let access = policy_role
             .zip(version.fields.subject.as_deref())
-            .map(|((policy, r), subject)| policy.access_text(r, subject));
+            .map(|((policy, r), subject)| crate::providers::access_text(policy, r, subject));
         let unfenced = policy_role
-            .map(|(policy, r)| r.unfenced(policy))
+            .map(|(policy, r)| crate::providers::unfenced(policy, r))
             .unwrap_or_default();
         let lifecycle = Lifecycle {
             id: id.clone(),

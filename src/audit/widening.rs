@@ -125,25 +125,7 @@ fn provider_changed(old: &Role, new: &Role) -> Option<String> {
 }
 
 fn permissions_added(old: &Role, new: &Role) -> Option<String> {
-    let (o, n) = (&old.permissions, &new.permissions);
-    let roles: Vec<&str> = n
-        .assume_roles
-        .iter()
-        .filter(|r| !o.assume_roles.contains(r))
-        .map(String::as_str)
-        .collect();
-    let statements = n
-        .statements
-        .iter()
-        .filter(|s| !o.statements.contains(s))
-        .count();
-    let mut parts = Vec::new();
-    if !roles.is_empty() {
-        parts.push(format!("assume_roles added: {}", roles.join(", ")));
-    }
-    if statements > 0 {
-        parts.push(format!("{statements} statement(s) added or changed"));
-    }
+    let parts = crate::providers::widened(&old.permissions, &new.permissions);
     (!parts.is_empty()).then(|| format!("permissions: {}", parts.join(", ")))
 }
 

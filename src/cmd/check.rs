@@ -357,14 +357,14 @@ fn comment(
             g.role(),
             g.subject,
             identities.join(", "),
-            p.targets_text(role),
+            gitgrant::providers::targets_text(p, role),
             g.timing.in_words()
         );
         // The reason is the requester's own text: a code span, so that it
         // cannot mention, link, show an image or open an HTML comment that
         // hides the rest of the comment (the approvals it needs).
         let _ = writeln!(s, "  Reason: {}", gitgrant::report::md_code(&g.reason));
-        let unfenced = role.unfenced(p);
+        let unfenced = gitgrant::providers::unfenced(p, role);
         if !unfenced.is_empty() {
             let roles: Vec<String> = unfenced.iter().map(|a| format!("`{a}`")).collect();
             let _ = writeln!(

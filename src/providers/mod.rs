@@ -8,7 +8,9 @@ pub mod aws;
 pub mod aws_iam;
 pub mod aws_identity_center;
 pub mod change;
+pub mod kind;
 pub(crate) mod registry;
+pub mod types;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,12 +19,15 @@ use serde::Serialize;
 
 use chrono::{DateTime, Utc};
 
-use crate::plan::Change;
 use crate::plan::terms::{EndedGrant, Known, Refusal};
 use crate::policy::{Policy, Provider as ProviderConfig, ProviderType};
+pub use change::Change;
+use kind::ProviderKind;
 
 /// The most items one IAM list call may ask for.
 pub use aws_iam::MAX_PAGE_SIZE as IAM_MAX_PAGE_SIZE;
+/// The placeholder for a provider's account in `assume_roles` ARNs.
+pub use aws_iam::assume::ACCOUNT_PLACEHOLDER;
 /// The trust policy of the role the reconciler assumes from GitHub
 /// Actions (OIDC), for `init`.
 pub use aws_iam::document::github_trust_policy;
@@ -32,54 +37,6 @@ pub use aws_iam::document::pretty;
 /// How far back git is asked for grants that ended: a session fence may
 /// still have to end the role sessions of a grant that ended this long ago.
 pub const ENDED_LOOKBACK: chrono::TimeDelta = aws_iam::fence::MAX_SESSION;
-
-/// One active grant's resource in one provider, in its kind's terms.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Wanted {
-    /// A managed policy in an AWS IAM account.
-    AwsIam(aws_iam::Desired),
-    /// A permission set in an IAM Identity Center instance.
-    AwsIdentityCenter(aws_identity_center::Desired),
-}
-
-impl Wanted {
-    /// The grant id.
-    pub fn grant(&self) -> &str {
-        match self {
-            Wanted::AwsIam(d) => &d.grant,
-            Wanted::AwsIdentityCenter(d) => &d.grant,
-        }
-    }
-
-    /// The provider.
-    pub fn provider(&self) -> &str {
-        match self {
-            Wanted::AwsIam(d) => &d.provider,
-            Wanted::AwsIdentityCenter(d) => &d.provider,
-        }
-    }
-}
-
-/// What a grant of `role` asks of the provider `target` over `window`, in
-/// its kind's terms: `None` when it asks nothing there, `Err` with why when
-/// it cannot be applied (a quota it would break, no identity there).
-pub fn desired(
-    policy: &Policy,
-    grant: &crate::grant::Grant,
-    role: &crate::policy::Role,
-    target: &ProviderConfig,
-    window: crate::grant::Window,
-    commit: &str,
-) -> Option<Result<Wanted, String>> {
-    match target.kind {
-        ProviderType::AwsIam => aws_iam::plan::desired(policy, grant, role, target, window, commit)
-            .map(|d| d.map(Wanted::AwsIam)),
-        ProviderType::AwsIdentityCenter => {
-            aws_identity_center::plan::desired(policy, grant, role, target, window)
-                .map(|d| d.map(Wanted::AwsIdentityCenter))
-        }
-    }
-}
 
 /// What git says of the grants no longer active: why their resources
 /// should go, and the ended grants whose fence statements it gives.
@@ -91,66 +48,293 @@ pub struct Past<'a> {
     pub ended: &'a [EndedGrant],
 }
 
-/// The plan of every kind: each kind's changes for what is `wanted` of it
-/// against what was `observed`, given the [`Past`].
-pub fn plan(
-    policy: &Policy,
-    wanted: &[Wanted],
-    observed: &Observations,
-    Past { known, ended }: Past,
-    now: DateTime<Utc>,
-    mut refused: Vec<Refusal>,
-) -> crate::plan::Plan {
-    let mut iam_wanted: Vec<aws_iam::Desired> = Vec::new();
-    let mut ic_wanted: Vec<aws_identity_center::Desired> = Vec::new();
-    for w in wanted {
-        match w {
-            Wanted::AwsIam(d) => iam_wanted.push(d.clone()),
-            Wanted::AwsIdentityCenter(d) => ic_wanted.push(d.clone()),
+macro_rules! dispatch {
+    ($($(#[$doc:meta])* $kind:ident: $folder:ident = $name:literal,)*) => {
+        /// One active grant's resource in one provider, in its kind's terms
+        /// (its JSON is the kind's own).
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum Wanted {
+            $($(#[$doc])* $kind(<$folder::Kind as ProviderKind>::Desired),)*
         }
-    }
-    let mut iam_observed: BTreeMap<String, aws_iam::Observation> = BTreeMap::new();
-    let mut ic_observed: BTreeMap<String, aws_identity_center::Observation> = BTreeMap::new();
-    for (name, o) in observed {
-        match o {
-            Observation::AwsIam(o) => {
-                iam_observed.insert(name.clone(), o.clone());
+
+        impl Wanted {
+            /// The grant id.
+            pub fn grant(&self) -> &str {
+                match self {
+                    $(Wanted::$kind(d) => <$folder::Kind as ProviderKind>::wanted_of(d).0,)*
+                }
             }
-            Observation::AwsIdentityCenter(o) => {
-                ic_observed.insert(name.clone(), o.clone());
+
+            /// The provider.
+            pub fn provider(&self) -> &str {
+                match self {
+                    $(Wanted::$kind(d) => <$folder::Kind as ProviderKind>::wanted_of(d).1,)*
+                }
             }
         }
-    }
-    aws_iam::plan::spell_as_iam(&mut iam_wanted, &iam_observed);
-    // Session fences: planned as policies of their own beside the grants'.
-    let (fences, unfenced, fence_refused, fence_drift) =
-        aws_iam::fence::plan(policy, &iam_wanted, &iam_observed, known, ended, now);
-    iam_wanted.retain(|d| !fence_refused.iter().any(|r| r.grant == d.grant));
-    iam_wanted.extend(fences);
-    refused.extend(fence_refused);
-    let ids: Vec<String> = (ic_wanted.iter().map(|d| d.grant.clone()))
-        .chain(known.keys().cloned())
-        .collect();
-    aws_identity_center::plan::claim(&mut ic_observed, &policy.repository(), &ids);
-    let mut iam_changes = aws_iam::plan::plan(
-        &policy.repository(),
-        &iam_wanted,
-        &iam_observed,
-        known,
-        &mut refused,
-    );
-    aws_iam::fence::report_drift(&mut iam_changes, &fence_drift);
-    let mut changes: Vec<Change> = iam_changes.into_iter().map(Change::AwsIam).collect();
-    changes.extend(
-        aws_identity_center::plan::plan(&ic_wanted, &ic_observed, known, now, &mut refused)
-            .into_iter()
-            .map(Change::AwsIdentityCenter),
-    );
-    let mut plan = crate::plan::Plan::of(changes, refused, Vec::new());
-    plan.unfenced = unfenced;
-    plan
+
+        /// What a grant of `role` asks of the provider `target` over
+        /// `window`, in its kind's terms: `None` when it asks nothing there,
+        /// `Err` with why when it cannot be applied (a quota it would break,
+        /// no identity there).
+        pub fn desired(
+            policy: &Policy,
+            grant: &crate::grant::Grant,
+            role: &crate::policy::Role,
+            target: &ProviderConfig,
+            window: crate::grant::Window,
+            commit: &str,
+        ) -> Option<Result<Wanted, String>> {
+            match target.kind {
+                $(ProviderType::$kind => {
+                    <$folder::Kind as ProviderKind>::desired(policy, grant, role, target, window, commit)
+                        .map(|d| d.map(Wanted::$kind))
+                })*
+            }
+        }
+
+        /// The plan of every kind: each kind's changes for what is `wanted`
+        /// of it against what was `observed`, given the [`Past`].
+        pub fn plan(
+            policy: &Policy,
+            wanted: &[Wanted],
+            observed: &Observations,
+            past: Past,
+            now: DateTime<Utc>,
+            mut refused: Vec<Refusal>,
+        ) -> crate::plan::Plan {
+            #[allow(non_snake_case)] // one field per kind, named as its variant
+            #[derive(Default)]
+            struct ByKind {
+                $($kind: (
+                    Vec<<$folder::Kind as ProviderKind>::Desired>,
+                    BTreeMap<String, <$folder::Kind as ProviderKind>::Observation>,
+                ),)*
+            }
+            let mut by = ByKind::default();
+            for w in wanted {
+                match w {
+                    $(Wanted::$kind(d) => by.$kind.0.push(d.clone()),)*
+                }
+            }
+            for (name, o) in observed {
+                match o {
+                    $(Observation::$kind(o) => {
+                        by.$kind.1.insert(name.clone(), o.clone());
+                    })*
+                }
+            }
+            let (mut changes, mut unfenced) = (Vec::new(), Vec::new());
+            $({
+                let (w, o) = std::mem::take(&mut by.$kind);
+                let p = <$folder::Kind as ProviderKind>::plan(policy, w, o, past, now, &mut refused);
+                changes.extend(p.changes.into_iter().map(Change::$kind));
+                unfenced.extend(p.unfenced);
+            })*
+            let mut plan = crate::plan::Plan::of(changes, refused, Vec::new());
+            plan.unfenced = unfenced;
+            plan
+        }
+
+        /// A provider the run has reached, of any kind.
+        #[derive(Debug)]
+        pub enum Connected {
+            $($(#[$doc])* $kind(<$folder::Kind as ProviderKind>::Adapter),)*
+        }
+
+        /// What a provider of any kind holds, as its kind reads it.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum Observation {
+            $($(#[$doc])* $kind(<$folder::Kind as ProviderKind>::Observation),)*
+        }
+
+        impl Observation {
+            /// The grant ids the resources read record (what the cloud
+            /// says: any text, believed only as far as each kind's naming
+            /// rules go).
+            pub fn recorded_grants(&self, repository: &str) -> Vec<String> {
+                match self {
+                    $(Observation::$kind(o) => <$folder::Kind as ProviderKind>::recorded_grants(o, repository),)*
+                }
+            }
+
+            /// The names of resources of gitgrant's naming read unclaimed
+            /// (their marker was tampered with): only the name is left to
+            /// tell whose they are (see [`name_of`]).
+            pub fn unclaimed(&self) -> Vec<&String> {
+                match self {
+                    $(Observation::$kind(o) => <$folder::Kind as ProviderKind>::unclaimed(o),)*
+                }
+            }
+        }
+
+        impl Connected {
+            /// Reaches `provider` for the access repository of `policy`.
+            pub async fn connect(
+                reach: &Reach,
+                policy: &Policy,
+                provider: &ProviderConfig,
+            ) -> Result<Connected, ProviderError> {
+                Ok(match provider.kind {
+                    $(ProviderType::$kind => Connected::$kind(
+                        <$folder::Kind as ProviderKind>::connect(reach, policy, provider).await?,
+                    ),)*
+                })
+            }
+
+            /// Reads the provider's state.
+            pub async fn observe(&self) -> Result<Observation, ProviderError> {
+                Ok(match self {
+                    $(Connected::$kind(p) => Observation::$kind(p.observe().await?),)*
+                })
+            }
+
+            /// Applies one change of this provider's kind.
+            #[allow(unreachable_patterns)] // with one kind, every change is its
+            pub async fn apply(&self, change: &Change) -> Result<(), ProviderError> {
+                match (self, change) {
+                    $((Connected::$kind(p), Change::$kind(c)) => p.apply(c).await,)*
+                    _ => Err(aws::AwsError::NotOurs(format!(
+                        "a change of another kind was planned for provider {}",
+                        change.provider()
+                    ))),
+                }
+            }
+
+            /// The calls made so far.
+            pub fn calls(&self) -> Calls {
+                match self {
+                    $(Connected::$kind(p) => p.calls(),)*
+                }
+            }
+        }
+
+        /// Where a grant of `role` applies, for people, each kind's
+        /// providers together: ``AWS accounts `111111111111` (aws-prod),
+        /// `222222222222` (aws-dev)``; ``a permission set in AWS account
+        /// `333333333333` (sso)``.
+        pub fn targets_text(policy: &Policy, role: &crate::policy::Role) -> String {
+            let mut parts: Vec<String> = Vec::new();
+            $({
+                let of_kind: Vec<&ProviderConfig> = policy
+                    .targets(role)
+                    .filter(|p| p.kind == ProviderType::$kind)
+                    .collect();
+                if !of_kind.is_empty() {
+                    parts.extend(<$folder::Kind as ProviderKind>::targets_text(role, &of_kind));
+                }
+            })*
+            if parts.is_empty() {
+                return "no account".to_string();
+            }
+            parts.join("; ")
+        }
+
+        /// How the cloud carries a grant of `role` to `subject`, in words:
+        /// ``policy attached to IAM user `alice` in account `111111111111`
+        /// (aws-prod)``, one phrase per provider.
+        pub fn access_text(policy: &Policy, role: &crate::policy::Role, subject: &str) -> String {
+            let person = policy.people.get(subject);
+            let all: Vec<String> = policy
+                .targets(role)
+                .map(|p| {
+                    let who = match person.and_then(|person| person.identity_on(p)) {
+                        Some(i) => i.describe_md(),
+                        None => format!("`{subject}`, who has no identity there"),
+                    };
+                    match p.kind {
+                        $(ProviderType::$kind => {
+                            <$folder::Kind as ProviderKind>::access_text(role, p, &who)
+                        })*
+                    }
+                })
+                .collect();
+            all.join("; ")
+        }
+
+        /// What a grant of `role` lets its subject start that the end of
+        /// its window does not end, as every kind says.
+        pub fn unfenced(policy: &Policy, role: &crate::policy::Role) -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            $(out.extend(<$folder::Kind as ProviderKind>::unfenced(policy, role));)*
+            out.sort();
+            out.dedup();
+            out
+        }
+
+        /// What the change of a role's permissions from `old` to `new`
+        /// added, in words, every kind's keys in turn.
+        pub fn widened(
+            old: &crate::policy::RawPermissions,
+            new: &crate::policy::RawPermissions,
+        ) -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            $(out.extend(<$folder::Kind as ProviderKind>::widened(old, new));)*
+            out
+        }
+
+        /// Checks a person's keys of every kind, written at `path`; on one
+        /// provider (`on`), keys of another kind than its own are a
+        /// mismatch, as are keys of two kinds anywhere.
+        pub fn check_identities(
+            parts: crate::policy::IdentityParts,
+            path: &str,
+            on: Option<(&str, Option<ProviderType>)>,
+            s: &mut crate::validate::Sink,
+        ) {
+            $(<$folder::Kind as ProviderKind>::check_identity(parts.$folder, path, s);)*
+            let kinds = parts.kinds();
+            let Some((provider, kind)) = on else { return };
+            if kinds.len() > 1 || kind.is_some_and(|k| kinds.iter().any(|w| *w != k)) {
+                s.at_key(
+                    crate::rule::Rule::KindMismatch,
+                    path,
+                    format!(
+                        "the identity on provider `{provider}` is not one a {} provider uses",
+                        kind.map_or("known".to_string(), |k| k.to_string())
+                    ),
+                );
+            }
+        }
+
+        /// Every kind's checks of one role as written.
+        pub fn check_role(
+            p: &crate::policy::RawPolicy,
+            name: &str,
+            role: &crate::policy::RawRole,
+            s: &mut crate::validate::Sink,
+        ) {
+            $(<$folder::Kind as ProviderKind>::check_role(p, name, role, s);)*
+        }
+
+        /// Every kind's checks of the policy as a whole.
+        pub fn check_policy(p: &crate::policy::RawPolicy, s: &mut crate::validate::Sink) {
+            $(<$folder::Kind as ProviderKind>::check_policy(p, s);)*
+        }
+
+        /// Why `identity` cannot hold a grant of `role`, as its kind says.
+        pub fn unfit(
+            role: &crate::policy::Role,
+            identity: &crate::policy::Identity,
+        ) -> Option<(crate::rule::Rule, String)> {
+            match identity.kind() {
+                $(ProviderType::$kind => <$folder::Kind as ProviderKind>::unfit(role, identity),)*
+            }
+        }
+
+        /// The least-privilege policy the reconciler needs for `provider`,
+        /// as its kind says.
+        pub fn reconciler_policy(policy: &Policy, provider: &ProviderConfig) -> serde_json::Value {
+            match provider.kind {
+                $(ProviderType::$kind => <$folder::Kind as ProviderKind>::reconciler_policy(policy, provider),)*
+            }
+        }
+    };
 }
 
+registry::kinds!(dispatch);
 /// How many calls a provider made, by action (`iam:CreatePolicy`), split
 /// into reads and writes. Counted once per call, however many attempts it
 /// took.
@@ -264,6 +448,11 @@ pub struct Reach {
 }
 
 impl Reach {
+    /// The AWS configuration every AWS kind starts from.
+    pub fn aws(&self) -> &aws_config::SdkConfig {
+        &self.aws
+    }
+
     /// The environment's AWS configuration (credentials, endpoint), with
     /// IAM pages of `iam_page_size`.
     pub async fn from_env(iam_page_size: i32) -> Reach {
@@ -274,145 +463,10 @@ impl Reach {
     }
 }
 
-/// A provider the run has reached, of any kind.
-#[derive(Debug)]
-pub enum Connected {
-    /// An AWS account managed through IAM.
-    AwsIam(aws_iam::AwsIam),
-    /// An IAM Identity Center instance.
-    AwsIdentityCenter(aws_identity_center::AwsIdentityCenter),
-}
-
-/// What a provider of any kind holds, as its kind reads it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Observation {
-    /// An AWS IAM account's policies under this repository's path.
-    AwsIam(aws_iam::Observation),
-    /// An Identity Center instance's permission sets of this repository.
-    AwsIdentityCenter(aws_identity_center::Observation),
-}
-
-impl Observation {
-    /// The grant ids the resources read record (what the cloud says: any
-    /// text, believed only as far as each kind's naming rules go).
-    pub fn recorded_grants(&self, repository: &str) -> Vec<String> {
-        match self {
-            Observation::AwsIam(o) => o
-                .policies
-                .iter()
-                .filter_map(|p| p.recorded_grant(repository))
-                .map(|id| id.to_string())
-                .collect(),
-            Observation::AwsIdentityCenter(o) => {
-                o.permission_sets.iter().map(|p| p.grant.clone()).collect()
-            }
-        }
-    }
-
-    /// The names of resources of gitgrant's naming read unclaimed (their
-    /// marker was tampered with): only the name is left to tell whose
-    /// they are (see [`name_of`]).
-    pub fn unclaimed(&self) -> Vec<&String> {
-        match self {
-            Observation::AwsIdentityCenter(o) => o
-                .permission_sets
-                .iter()
-                .filter(|p| p.grant.is_empty())
-                .map(|p| &p.name)
-                .collect(),
-            Observation::AwsIam(_) => Vec::new(),
-        }
-    }
-}
-
 /// The name a resource of grant `id` of `repository` gets in kinds that
 /// can be read unclaimed ([`Observation::unclaimed`]).
 pub fn name_of(repository: &str, id: &crate::grant::GrantId) -> String {
     aws_identity_center::document::permission_set_name(repository, id)
-}
-
-impl Connected {
-    /// Reaches `provider` for the access repository of `policy`.
-    pub async fn connect(
-        reach: &Reach,
-        policy: &Policy,
-        provider: &ProviderConfig,
-    ) -> Result<Connected, ProviderError> {
-        Ok(match provider.kind {
-            ProviderType::AwsIam => Connected::AwsIam(
-                aws_iam::AwsIam::connect(
-                    &reach.aws,
-                    provider,
-                    &aws_iam::ownership_path(policy),
-                    reach.iam_page_size,
-                )
-                .await?,
-            ),
-            ProviderType::AwsIdentityCenter => Connected::AwsIdentityCenter(
-                aws_identity_center::AwsIdentityCenter::connect(&reach.aws, policy, provider)
-                    .await?,
-            ),
-        })
-    }
-
-    /// Reads the provider's state.
-    pub async fn observe(&self) -> Result<Observation, ProviderError> {
-        Ok(match self {
-            Connected::AwsIam(p) => Observation::AwsIam(p.observe().await?),
-            Connected::AwsIdentityCenter(p) => Observation::AwsIdentityCenter(p.observe().await?),
-        })
-    }
-
-    /// Applies one change of this provider's kind.
-    pub async fn apply(&self, change: &Change) -> Result<(), ProviderError> {
-        match (self, change) {
-            (Connected::AwsIam(p), Change::AwsIam(c)) => p.apply(c).await,
-            (Connected::AwsIdentityCenter(p), Change::AwsIdentityCenter(c)) => p.apply(c).await,
-            _ => Err(aws::AwsError::NotOurs(format!(
-                "a change of another kind was planned for provider {}",
-                change.provider()
-            ))),
-        }
-    }
-
-    /// The calls made so far.
-    pub fn calls(&self) -> Calls {
-        match self {
-            Connected::AwsIam(p) => p.calls(),
-            Connected::AwsIdentityCenter(p) => p.calls(),
-        }
-    }
-}
-
-/// The least-privilege policy the reconciler needs for `provider`, as its
-/// kind says.
-pub fn reconciler_policy(policy: &Policy, provider: &ProviderConfig) -> serde_json::Value {
-    match (&provider.kind, &provider.identity_center) {
-        // Validation gives every Identity Center provider its instance; one
-        // without is allowed nothing rather than another kind's policy.
-        (ProviderType::AwsIdentityCenter, None) => serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [],
-        }),
-        (ProviderType::AwsIdentityCenter, Some(ic)) => {
-            let mut accounts: Vec<String> = policy
-                .roles
-                .values()
-                .filter(|r| r.providers.contains(&provider.name))
-                .flat_map(|r| r.accounts.iter().cloned())
-                .collect();
-            accounts.sort();
-            accounts.dedup();
-            aws_identity_center::document::reconciler_policy(
-                &ic.instance_arn,
-                &ic.identity_store_id,
-                &provider.account,
-                &accounts,
-            )
-        }
-        (ProviderType::AwsIam, _) => aws_iam::reconciler_policy(policy, &provider.account),
-    }
 }
 
 /// Observations of every reached provider, by provider name.

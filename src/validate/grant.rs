@@ -6,7 +6,7 @@ use super::{Landings, Sink, parse_file, point};
 use crate::duration::{GrantDuration, HARD_CAP};
 use crate::grant::{Grant, GrantId, MAX_REASON_CHARS, RawGrant, TimeError, Timing, fmt_time};
 use crate::names;
-use crate::policy::{Identity, Policy, Requester, Role};
+use crate::policy::{Policy, Requester, Role};
 use crate::report::visible;
 use crate::rule::{Rule, Violation};
 use crate::snapshot::SourceFile;
@@ -182,22 +182,19 @@ fn check_subject(g: &GrantFile, s: &mut Sink) {
                     role.name
                 ),
             ),
-            // The grant's sts:AssumeRole statement pins the session name to
-            // ${aws:username}, a key only IAM users have.
-            Some(identity @ Identity::AwsIamRole(_))
-                if !role.permissions.assume_roles.is_empty() =>
-            {
-                s.at(
-                    Rule::AssumeRolesNeedUser,
-                    "subject",
-                    format!(
-                        "`{subject}` is {} on provider `{provider}`, but role `{}` grants assume_roles, which only an IAM user can use",
-                        identity.describe(),
-                        role.name
-                    ),
-                )
+            Some(identity) => {
+                if let Some((rule, why)) = crate::providers::unfit(role, identity) {
+                    s.at(
+                        rule,
+                        "subject",
+                        format!(
+                            "`{subject}` is {} on provider `{provider}`, but role `{}` {why}",
+                            identity.describe(),
+                            role.name
+                        ),
+                    )
+                }
             }
-            Some(_) => {}
         }
     }
     if role.admits(subject) == crate::policy::Admission::No {

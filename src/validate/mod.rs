@@ -145,8 +145,9 @@ fn point(pos: Pos) -> Span {
     }
 }
 
-/// Collects the violations of one file.
-pub(crate) struct Sink<'a> {
+/// Collects the violations of one file: what every check, the provider
+/// kinds' included, reports to.
+pub struct Sink<'a> {
     file: &'a str,
     spans: &'a Spans,
     out: Vec<Violation>,
@@ -172,25 +173,19 @@ impl<'a> Sink<'a> {
     }
 
     /// At the value of `path` (or its nearest parent).
-    pub(crate) fn at(&mut self, rule: Rule, path: &str, message: impl Into<String>) {
+    pub fn at(&mut self, rule: Rule, path: &str, message: impl Into<String>) {
         let span = self.spans.at(path);
         self.push_span(rule, span, message.into(), None);
     }
 
     /// At the value of `path`, with a help line of its own.
-    pub(crate) fn at_help(
-        &mut self,
-        rule: Rule,
-        path: &str,
-        message: impl Into<String>,
-        help: String,
-    ) {
+    pub fn at_help(&mut self, rule: Rule, path: &str, message: impl Into<String>, help: String) {
         let span = self.spans.at(path);
         self.push_span(rule, span, message.into(), Some(help));
     }
 
     /// At the key that names `path`.
-    pub(crate) fn at_key(&mut self, rule: Rule, path: &str, message: impl Into<String>) {
+    pub fn at_key(&mut self, rule: Rule, path: &str, message: impl Into<String>) {
         let span = self.spans.key(path).unwrap_or_else(|| self.spans.at(path));
         self.push_span(rule, span, message.into(), None);
     }

@@ -1,7 +1,7 @@
 //! The policy's checks, and its model.
 //!
-//! What a role's IAM statements may grant is checked in
-//! [`crate::providers::aws_iam::statements`].
+//! What each provider kind's keys may say is checked in that kind's
+//! folder (`src/providers/<kind>/validate.rs`), through the registry.
 
 use std::collections::BTreeMap;
 
@@ -11,11 +11,9 @@ use super::{Sink, parse_file};
 use crate::duration::{GrantDuration, HARD_CAP};
 use crate::names;
 use crate::policy::{
-    DEFAULT_SESSION, Identity, IdentityCenter, MAX_SESSION, Person, Policy, Provider, ProviderType,
-    RawIdentity, RawPolicy, RawProvider, Requester, Role,
+    DEFAULT_SESSION, Identity, IdentityCenter, MAX_SESSION, Person, Policy, Provider, RawPolicy,
+    RawProvider, Requester, Role,
 };
-use crate::providers::aws_iam::validate as iam;
-use crate::providers::aws_identity_center::validate as ic;
 use crate::rule::{Rule, Violation};
 use crate::snapshot::SourceFile;
 
@@ -30,8 +28,7 @@ static POLICY_CHECKS: &[(&str, PolicyCheck)] = &[
     ("people", check_people),
     ("duplicate-identities", check_duplicate_identities),
     ("roles", check_roles),
-    ("shared-account", check_shared_accounts),
-    ("identity-center", ic::check_identity_center),
+    ("kinds", crate::providers::check_policy),
     ("notify", check_notify),
     ("portal", check_portal),
 ];
@@ -164,7 +161,7 @@ fn check_security_team(p: &RawPolicy, s: &mut Sink) {
 }
 
 fn check_providers(p: &RawPolicy, s: &mut Sink) {
-    for (name, provider) in &p.providers {
+    for name in p.providers.keys() {
         let path = format!("providers.{name}");
         if !names::is_slug(name) {
             s.at_key(
@@ -172,27 +169,6 @@ fn check_providers(p: &RawPolicy, s: &mut Sink) {
                 &path,
                 format!("provider name `{name}` is not lower-case letters, digits and hyphens"),
             );
-        }
-        if !names::is_account(&provider.account) {
-            s.at(
-                Rule::InvalidAccount,
-                &format!("{path}.account"),
-                format!("`{}` is not a 12-digit AWS account id", provider.account),
-            );
-        }
-        if let Some(arn) = &provider.assume_role {
-            let at = format!("{path}.assume_role");
-            match iam::check_role_arn(arn, &at, s) {
-                Some(account) if account != provider.account => s.at(
-                    Rule::InvalidArn,
-                    &at,
-                    format!(
-                        "`{arn}` is in account {account}, not the provider's account {}",
-                        provider.account
-                    ),
-                ),
-                _ => {}
-            }
         }
     }
 }
@@ -207,8 +183,7 @@ fn check_people(p: &RawPolicy, s: &mut Sink) {
                 format!("`{login}` is not a lower-case GitHub login"),
             );
         }
-        iam::check_identity(&person.aws_iam_user, &person.aws_iam_role, &path, s);
-        ic::check_sso_user(&person.aws_sso_user, &path, s);
+        crate::providers::check_identities(person.parts(), &path, None, s);
         if let Some(email) = &person.email
             && !is_email(email)
         {
@@ -227,24 +202,8 @@ fn check_people(p: &RawPolicy, s: &mut Sink) {
                     format!("no provider named `{provider}`"),
                 );
             }
-            iam::check_identity(&identity.aws_iam_user, &identity.aws_iam_role, &ppath, s);
-            ic::check_sso_user(&identity.aws_sso_user, &ppath, s);
             let kind = p.providers.get(provider).map(|pr| pr.kind);
-            let iam = identity.aws_iam_user.is_some() || identity.aws_iam_role.is_some();
-            let sso = identity.aws_sso_user.is_some();
-            if kind == Some(ProviderType::AwsIdentityCenter) && iam
-                || kind == Some(ProviderType::AwsIam) && sso
-                || iam && sso
-            {
-                s.at_key(
-                    Rule::KindMismatch,
-                    &ppath,
-                    format!(
-                        "the identity on provider `{provider}` is not one a {} provider uses",
-                        kind.map_or("known".to_string(), |k| k.to_string())
-                    ),
-                );
-            }
+            crate::providers::check_identities(identity.parts(), &ppath, Some((provider, kind)), s);
         }
     }
 }
@@ -261,48 +220,18 @@ fn is_email(e: &str) -> bool {
     }) && !e.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-fn identity_of(user: &Option<String>, role: &Option<String>) -> Option<Identity> {
-    match (user, role) {
-        (Some(u), _) => Some(Identity::AwsIamUser(u.clone())),
-        (None, Some(r)) => Some(Identity::AwsIamRole(r.clone())),
-        (None, None) => None,
-    }
-}
-
 fn build_person(raw: &crate::policy::RawPerson) -> Person {
     Person {
-        default: identity_of(&raw.aws_iam_user, &raw.aws_iam_role),
-        sso_user: raw.aws_sso_user.clone().map(Identity::AwsSsoUser),
+        defaults: raw.parts().identities().into_iter().collect(),
         providers: raw
             .providers
             .iter()
-            .filter_map(
-                |(
-                    name,
-                    RawIdentity {
-                        aws_iam_user,
-                        aws_iam_role,
-                        aws_sso_user,
-                    },
-                )| {
-                    identity_of(aws_iam_user, aws_iam_role)
-                        .or_else(|| aws_sso_user.clone().map(Identity::AwsSsoUser))
-                        .map(|i| (name.clone(), i))
-                },
-            )
+            .filter_map(|(name, i)| {
+                let first = i.parts().identities().into_iter().next();
+                first.map(|(_, identity)| (name.clone(), identity))
+            })
             .collect(),
         email: raw.email.as_ref().map(|e| e.to_lowercase()),
-    }
-}
-
-/// The key two identities collide under: IAM finds users (and roles) by
-/// name case-insensitively, so `Alice` and `alice` are one user.
-fn identity_key(identity: &Identity) -> Identity {
-    match identity {
-        Identity::AwsIamUser(u) => Identity::AwsIamUser(names::iam_name_key(u)),
-        Identity::AwsIamRole(r) => Identity::AwsIamRole(names::iam_name_key(r)),
-        // Identity Store user names are unique ignoring case.
-        Identity::AwsSsoUser(u) => Identity::AwsSsoUser(u.to_lowercase()),
     }
 }
 
@@ -318,7 +247,7 @@ fn check_duplicate_identities(p: &RawPolicy, s: &mut Sink) {
             let Some(identity) = person.identity_on(&model_provider(provider, config)) else {
                 continue;
             };
-            let key = (provider.as_str(), identity_key(identity));
+            let key = (provider.as_str(), crate::policy::Identity::key(identity));
             match owners.get(&key) {
                 Some((first, theirs)) => clashes
                     .entry(first)
@@ -438,7 +367,7 @@ fn check_roles(p: &RawPolicy, s: &mut Sink) {
             );
         }
         check_permissions(name, role, s);
-        iam::check_fence(p, name, role, s);
+        crate::providers::check_role(p, name, role, s);
         check_auto_approve(name, role, s);
     }
 }
@@ -577,32 +506,11 @@ fn build_rule(r: &crate::policy::RawAutoApprove) -> crate::approval::rules::Rule
 }
 
 fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
-    let path = format!("roles.{name}.permissions");
-    let perms = &role.permissions;
-    if perms.assume_roles.is_empty()
-        && perms.statements.is_empty()
-        && perms.managed_policies.is_empty()
-        && perms.customer_managed_policies.is_empty()
-    {
+    if role.permissions.is_empty() {
         s.at_key(
             Rule::EmptyPermissions,
-            &path,
+            &format!("roles.{name}.permissions"),
             format!("role `{name}` grants nothing"),
-        );
-    }
-    for (i, arn) in perms.assume_roles.iter().enumerate() {
-        // `{account}` stands for each provider's account: any 12 digits
-        // check the rest of the ARN.
-        let arn = arn.replace(crate::policy::ACCOUNT_PLACEHOLDER, "000000000000");
-        iam::check_role_arn(&arn, &format!("{path}.assume_roles.{i}"), s);
-    }
-    for (i, st) in perms.statements.iter().enumerate() {
-        crate::providers::aws_iam::statements::check(
-            name,
-            st,
-            &format!("{path}.statements.{i}"),
-            role.allow_admin,
-            s,
         );
     }
 }
@@ -653,45 +561,22 @@ fn check_role_providers(p: &RawPolicy, name: &str, role: &crate::policy::RawRole
     }
 }
 
-/// Two providers of one kind in one account would each see the other's
-/// resources under this repository's ownership path as drift and revoke
-/// them on every run, sharded or not: one account, one provider per kind.
-fn check_shared_accounts(p: &RawPolicy, s: &mut Sink) {
-    let mut first: BTreeMap<(crate::policy::ProviderType, &str), &str> = BTreeMap::new();
-    for (name, provider) in &p.providers {
-        match first.get(&(provider.kind, provider.account.as_str())) {
-            Some(other) => s.at(
-                Rule::SharedAccount,
-                &format!("providers.{name}.account"),
-                format!(
-                    "providers `{other}` and `{name}` are both {} in account {}: each would revoke the other's grants as drift",
-                    provider.kind, provider.account
-                ),
-            ),
-            None => {
-                first.insert((provider.kind, provider.account.as_str()), name);
-            }
-        }
-    }
-}
-
 /// The model of one provider as written.
 fn model_provider(name: &str, p: &RawProvider) -> Provider {
-    let identity_center = match (p.kind, &p.region, &p.instance_arn, &p.identity_store_id) {
-        (ProviderType::AwsIdentityCenter, Some(region), Some(arn), Some(store)) => {
-            Some(IdentityCenter {
-                region: region.clone(),
-                instance_arn: arn.clone(),
-                identity_store_id: store.clone(),
-            })
-        }
+    let ic = &p.aws_identity_center;
+    let identity_center = match (&ic.region, &ic.instance_arn, &ic.identity_store_id) {
+        (Some(region), Some(arn), Some(store)) => Some(IdentityCenter {
+            region: region.clone(),
+            instance_arn: arn.clone(),
+            identity_store_id: store.clone(),
+        }),
         _ => None,
     };
     Provider {
         name: name.to_string(),
         kind: p.kind,
-        account: p.account.clone(),
-        assume_role: p.assume_role.clone(),
+        account: p.aws_iam.account.clone(),
+        assume_role: p.aws_iam.assume_role.clone(),
         identity_center,
     }
 }
@@ -780,13 +665,6 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                         require_fence: r.require_fence,
                         allow_admin: r.allow_admin,
                         permissions: r.permissions.clone(),
-                        assumed_through_statements: r
-                            .permissions
-                            .statements
-                            .iter()
-                            .filter(|st| crate::providers::aws_iam::statements::assumes_roles(st))
-                            .flat_map(|st| st.resources.iter().cloned())
-                            .collect(),
                         accounts: r.accounts.clone(),
                         session_duration: r
                             .session_duration

@@ -378,20 +378,10 @@ fn the_run_commands_only_parse_call_the_library_and_render() {
     }
 }
 
-/// Files outside `src/providers/` that still name an AWS provider kind,
-/// with how many times: the sealing of provider kinds in their folders
-/// (issue 23) takes these to none. A count may only go down.
-const KINDS_NAMED_OUTSIDE: &[(&str, usize)] = &[
-    ("desired.rs", 4),
-    ("engine.rs", 5),
-    ("plan/mod.rs", 25),
-    ("policy.rs", 17),
-    ("validate/grant.rs", 1),
-    ("validate/policy.rs", 12),
-];
-
 #[test]
-fn provider_kinds_are_named_only_in_their_folders_and_the_shrinking_list() {
+/// A provider kind is named only in its folder and the registry, both in
+/// `src/providers/`: everything else speaks to kinds through it.
+fn provider_kinds_are_named_only_in_src_providers() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let kind =
         regex::Regex::new(r"AwsIam|AwsIdentityCenter|aws_iam::|aws_identity_center::").unwrap();
@@ -407,22 +397,8 @@ fn provider_kinds_are_named_only_in_their_folders_and_the_shrinking_list() {
             found.insert(rel, n);
         }
     }
-    let allowed: BTreeMap<String, usize> = KINDS_NAMED_OUTSIDE
-        .iter()
-        .map(|(f, n)| (f.to_string(), *n))
-        .collect();
-    for (file, n) in &found {
-        let max = allowed.get(file).copied().unwrap_or(0);
-        assert!(
-            *n <= max,
-            "src/{file} names a provider kind on {n} lines (at most {max}): speak to kinds through src/providers/"
-        );
-    }
-    for (file, max) in &allowed {
-        let n = found.get(file).copied().unwrap_or(0);
-        assert_eq!(
-            n, *max,
-            "src/{file} names provider kinds on {n} lines now: lower KINDS_NAMED_OUTSIDE to match"
-        );
-    }
+    assert!(
+        found.is_empty(),
+        "files outside src/providers/ name a provider kind (file: lines): {found:?}; speak to kinds through src/providers/"
+    );
 }

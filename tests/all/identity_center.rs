@@ -446,7 +446,7 @@ fn an_extension_rewrites_the_inline_policy_and_expiry_removes_everything() {
     let p = p.unwrap();
     let role = &p.roles["prod-admin"];
     assert_eq!(
-        p.targets_text(role),
+        gitgrant::providers::targets_text(&p, role),
         "a permission set in AWS accounts `111111111111`, `222222222222` (sso)"
     );
     let tip = crate::support::git(&repo.path, &["ls-tree", "-r", "--name-only", "main"], None);

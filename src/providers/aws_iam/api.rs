@@ -14,8 +14,9 @@ use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::{EntityType, SummaryKeyType, Tag};
 use serde_json::Value;
 
+use super::config::Identity;
 use super::plan::{AttachQuota, Change, Desired, Observation, Observed};
-use crate::policy::{Identity, Provider as ProviderConfig};
+use crate::policy::Provider as ProviderConfig;
 use crate::providers::aws::{Account, AwsError, call_error};
 use crate::providers::{Calls, Provider};
 
@@ -89,7 +90,7 @@ impl AwsIam {
     async fn attach(&self, identity: &Identity, arn: &str) -> Result<(), AwsError> {
         let what = || format!("{arn} to {}", identity.describe());
         match identity {
-            Identity::AwsIamUser(u) => self
+            Identity::User(u) => self
                 .client
                 .attach_user_policy()
                 .user_name(u)
@@ -98,7 +99,7 @@ impl AwsIam {
                 .await
                 .map(drop)
                 .map_err(|e| call_error("AttachUserPolicy", what(), e)),
-            Identity::AwsIamRole(r) => self
+            Identity::Role(r) => self
                 .client
                 .attach_role_policy()
                 .role_name(r)
@@ -107,10 +108,6 @@ impl AwsIam {
                 .await
                 .map(drop)
                 .map_err(|e| call_error("AttachRolePolicy", what(), e)),
-            Identity::AwsSsoUser(_) => Err(AwsError::NotOurs(format!(
-                "{}: an Identity Center user has no IAM policies",
-                what()
-            ))),
         }
     }
 
@@ -119,7 +116,7 @@ impl AwsIam {
         let what = || format!("{arn} from {}", identity.describe());
         let gone = |code: Option<&str>| code == Some("NoSuchEntity");
         match identity {
-            Identity::AwsIamUser(u) => match self
+            Identity::User(u) => match self
                 .client
                 .detach_user_policy()
                 .user_name(u)
@@ -130,7 +127,7 @@ impl AwsIam {
                 Err(e) if !gone(e.code()) => Err(call_error("DetachUserPolicy", what(), e)),
                 _ => Ok(()),
             },
-            Identity::AwsIamRole(r) => match self
+            Identity::Role(r) => match self
                 .client
                 .detach_role_policy()
                 .role_name(r)
@@ -141,7 +138,6 @@ impl AwsIam {
                 Err(e) if !gone(e.code()) => Err(call_error("DetachRolePolicy", what(), e)),
                 _ => Ok(()),
             },
-            Identity::AwsSsoUser(_) => Ok(()),
         }
     }
 
@@ -287,12 +283,12 @@ impl AwsIam {
             let page = page.map_err(|e| call_error("ListEntitiesForPolicy", arn, e))?;
             for u in page.policy_users() {
                 if let Some(n) = u.user_name() {
-                    self.detach(&Identity::AwsIamUser(n.into()), arn).await?;
+                    self.detach(&Identity::User(n.into()), arn).await?;
                 }
             }
             for r in page.policy_roles() {
                 if let Some(n) = r.role_name() {
-                    self.detach(&Identity::AwsIamRole(n.into()), arn).await?;
+                    self.detach(&Identity::Role(n.into()), arn).await?;
                 }
             }
             for g in page.policy_groups() {
@@ -423,7 +419,7 @@ impl Provider for AwsIam {
                     .filter_map(|p| p.policy_arn())
                     .collect();
                 note(
-                    Identity::AwsIamUser(u.user_name().unwrap_or_default().into()),
+                    Identity::User(u.user_name().unwrap_or_default().into()),
                     arns,
                 );
             }
@@ -452,7 +448,7 @@ impl Provider for AwsIam {
                     .filter_map(|p| p.policy_arn())
                     .collect();
                 note(
-                    Identity::AwsIamRole(r.role_name().unwrap_or_default().into()),
+                    Identity::Role(r.role_name().unwrap_or_default().into()),
                     arns,
                 );
             }

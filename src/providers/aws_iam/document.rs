@@ -7,8 +7,9 @@
 
 use serde_json::{Value, json};
 
+use super::config::Effect;
 use crate::grant::{Grant, GrantId, Window, fmt_time};
-use crate::policy::{Effect, Policy, Role};
+use crate::policy::{Policy, Role};
 
 /// The most characters of a managed policy document, whitespace removed.
 pub const MAX_DOCUMENT_CHARS: usize = 6144;
@@ -102,7 +103,7 @@ fn window_conditions(window: Window, require_mfa: bool) -> serde_json::Map<Strin
 /// (at least 15 minutes): that residual window is AWS's, not gitgrant's.
 pub fn document(role: &Role, account: &str, window: Window) -> Value {
     let mut statements = Vec::new();
-    if !role.permissions.assume_roles.is_empty() {
+    if !role.permissions.aws_iam.assume_roles.is_empty() {
         let mut conditions = window_conditions(window, role.require_mfa);
         conditions.insert(
             "StringEquals".into(),
@@ -112,11 +113,11 @@ pub fn document(role: &Role, account: &str, window: Window) -> Value {
             "Sid": "AssumeRoles",
             "Effect": "Allow",
             "Action": "sts:AssumeRole",
-            "Resource": role.assume_roles_in(account),
+            "Resource": super::assume::assume_roles_in(role, account),
             "Condition": conditions,
         }));
     }
-    for (i, s) in role.permissions.statements.iter().enumerate() {
+    for (i, s) in role.permissions.aws_iam.statements.iter().enumerate() {
         statements.push(json!({
             "Sid": format!("Statement{i}"),
             "Effect": match s.effect { Effect::Allow => "Allow", Effect::Deny => "Deny" },
@@ -288,7 +289,8 @@ pub fn pretty(document: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{RawPermissions, Statement};
+    use crate::policy::RawPermissions;
+    use crate::providers::aws_iam::config::Statement;
     use chrono::{DateTime, Utc};
 
     fn t(s: &str) -> DateTime<Utc> {
@@ -310,14 +312,15 @@ mod tests {
             require_fence: false,
             allow_admin: false,
             permissions: RawPermissions {
-                assume_roles: vec!["arn:aws:iam::{account}:role/ProdReadOnly".into()],
-                statements,
+                aws_iam: super::super::config::RawPermissions {
+                    assume_roles: vec!["arn:aws:iam::{account}:role/ProdReadOnly".into()],
+                    statements,
+                },
                 ..RawPermissions::default()
             },
             accounts: vec![],
             session_duration: crate::policy::DEFAULT_SESSION,
             auto_approve: vec![],
-            assumed_through_statements: vec![],
         }
     }
 

@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::config::Identity;
 use super::document;
 use crate::grant::{Grant, GrantId, Window, fmt_time};
 use crate::plan::terms::{Action, KindChange, Known, Refusal, RevokeReason};
-use crate::policy::{Identity, Policy, Provider, Role};
+use crate::policy::{Policy, Provider, Role};
 
 /// A grant's policy as the access repository wants it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -47,7 +48,11 @@ pub fn desired(
     window: Window,
     commit: &str,
 ) -> Option<Result<Desired, String>> {
-    let identity = policy.people.get(&grant.subject)?.identity_on(provider)?;
+    let crate::policy::Identity::AwsIam(identity) =
+        policy.people.get(&grant.subject)?.identity_on(provider)?
+    else {
+        return None;
+    };
     let document = document::document(role, &provider.account, window);
     if let Some(why) = document::document_quota(&document) {
         return Some(Err(why));
@@ -158,8 +163,8 @@ impl AttachQuota {
     /// The quota for `identity`.
     pub fn of(&self, identity: &Identity) -> usize {
         match identity {
-            Identity::AwsIamUser(_) => self.per_user,
-            Identity::AwsIamRole(_) | Identity::AwsSsoUser(_) => self.per_role,
+            Identity::User(_) => self.per_user,
+            Identity::Role(_) => self.per_role,
         }
     }
 }
@@ -168,9 +173,8 @@ impl AttachQuota {
 /// key an identity is compared by.
 fn key(identity: &Identity) -> (u8, String) {
     match identity {
-        Identity::AwsIamUser(u) => (0, crate::names::iam_name_key(u)),
-        Identity::AwsIamRole(r) => (1, crate::names::iam_name_key(r)),
-        Identity::AwsSsoUser(u) => (2, u.to_lowercase()),
+        Identity::User(u) => (0, crate::names::iam_name_key(u)),
+        Identity::Role(r) => (1, crate::names::iam_name_key(r)),
     }
 }
 
@@ -769,7 +773,7 @@ mod tests {
                 document::guard_statements()[0],
                 document::guard_statements()[1],
             ]}),
-            attach_to: Identity::AwsIamUser(user.into()),
+            attach_to: Identity::User(user.into()),
             window,
             tags: vec![],
         }
@@ -799,7 +803,7 @@ mod tests {
     ) -> BTreeMap<String, Observation> {
         let mut identities: BTreeMap<Identity, usize> = users
             .iter()
-            .map(|u| (Identity::AwsIamUser(u.to_string()), extra))
+            .map(|u| (Identity::User(u.to_string()), extra))
             .collect();
         for p in &policies {
             for i in &p.attached {
@@ -851,7 +855,7 @@ mod tests {
         let bob_now = desired("bob-2", "bob", "2026-11-22T16:00:00Z");
         let bob_before = observed_of(&desired("bob-2", "bob", "2026-11-22T12:00:00Z"));
         let mut carol = observed_of(&desired("carol-3", "carol", "2026-11-22T11:00:00Z"));
-        carol.attached.push(Identity::AwsIamRole("Ops".into()));
+        carol.attached.push(Identity::Role("Ops".into()));
         let mut stray = observed_of(&desired("zed-9", "zed", "2026-11-22T11:00:00Z"));
         stray.grant = None;
         let mut dave = observed_of(&desired("dave-4", "dave", "2026-11-22T11:00:00Z"));
@@ -925,7 +929,7 @@ mod tests {
         // and no detach and re-attach on every run.
         let d = desired("alice-1", "Alice", "2026-11-22T12:00:00Z");
         let mut o = observed_of(&d);
-        o.attached = vec![Identity::AwsIamUser("alice".into())];
+        o.attached = vec![Identity::User("alice".into())];
         let p = run(
             std::slice::from_ref(&d),
             &account(vec![o], USERS, 0),

@@ -63,8 +63,8 @@
 //! [catalogue]: crate::providers::aws_iam::catalogue
 
 use super::catalogue::{Action, Class, Wildcard, catalogue, meet, wildcards};
+use super::config::{Effect, Statement};
 use crate::names;
-use crate::policy::{Effect, Statement};
 use crate::rule::Rule;
 use crate::validate::Sink;
 

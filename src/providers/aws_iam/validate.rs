@@ -2,8 +2,10 @@
 //! ARNs, a person's IAM user or role, and the fences `require_fence` asks
 //! for. Statements are checked in [`super::statements`].
 
+use std::collections::BTreeMap;
+
 use crate::names;
-use crate::policy::RawPolicy;
+use crate::policy::{ProviderType, RawPolicy};
 use crate::rule::Rule;
 use crate::validate::Sink;
 
@@ -83,20 +85,96 @@ pub(crate) fn check_fence(p: &RawPolicy, name: &str, role: &crate::policy::RawRo
     let reconciled: Vec<&str> = p
         .providers
         .values()
-        .filter(|pr| pr.kind == crate::policy::ProviderType::AwsIam)
-        .map(|pr| pr.account.as_str())
+        .filter(|pr| pr.kind == ProviderType::AwsIam)
+        .map(|pr| pr.aws_iam.account.as_str())
         .collect();
-    for (i, arn) in role.permissions.assume_roles.iter().enumerate() {
+    for (i, arn) in role.permissions.aws_iam.assume_roles.iter().enumerate() {
         let account = arn
             .strip_prefix("arn:aws:iam::")
             .and_then(|rest| rest.split(':').next())
             .unwrap_or_default();
-        if account != crate::policy::ACCOUNT_PLACEHOLDER && !reconciled.contains(&account) {
+        if account != super::assume::ACCOUNT_PLACEHOLDER && !reconciled.contains(&account) {
             s.at(
                 Rule::UnfenceableRole,
                 &format!("roles.{name}.permissions.assume_roles.{i}"),
                 format!("role `{name}` requires a fence, but `{arn}` is in account {account}, which no aws-iam provider reconciles"),
             );
+        }
+    }
+}
+
+/// A role's IAM keys: each `assume_roles` entry a role ARN (`{account}`
+/// standing for each provider's account), each statement one a grant may
+/// carry.
+pub(crate) fn check_permissions(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
+    let path = format!("roles.{name}.permissions");
+    let perms = &role.permissions.aws_iam;
+    for (i, arn) in perms.assume_roles.iter().enumerate() {
+        // `{account}` stands for each provider's account: any 12 digits
+        // check the rest of the ARN.
+        let arn = arn.replace(super::assume::ACCOUNT_PLACEHOLDER, "000000000000");
+        check_role_arn(&arn, &format!("{path}.assume_roles.{i}"), s);
+    }
+    for (i, st) in perms.statements.iter().enumerate() {
+        super::statements::check(
+            name,
+            st,
+            &format!("{path}.statements.{i}"),
+            role.allow_admin,
+            s,
+        );
+    }
+}
+
+/// Every provider's account and the role the reconciler assumes there
+/// (the keys of both AWS kinds), and one provider per kind and account.
+pub(crate) fn check_providers(p: &RawPolicy, s: &mut Sink) {
+    for (name, provider) in &p.providers {
+        let path = format!("providers.{name}");
+        let aws = &provider.aws_iam;
+        if !names::is_account(&aws.account) {
+            s.at(
+                Rule::InvalidAccount,
+                &format!("{path}.account"),
+                format!("`{}` is not a 12-digit AWS account id", aws.account),
+            );
+        }
+        if let Some(arn) = &aws.assume_role {
+            let at = format!("{path}.assume_role");
+            match check_role_arn(arn, &at, s) {
+                Some(account) if account != aws.account => s.at(
+                    Rule::InvalidArn,
+                    &at,
+                    format!(
+                        "`{arn}` is in account {account}, not the provider's account {}",
+                        aws.account
+                    ),
+                ),
+                _ => {}
+            }
+        }
+    }
+    check_shared_accounts(p, s);
+}
+
+/// Two providers of one kind in one account would each see the other's
+/// resources under this repository's ownership path as drift and revoke
+/// them on every run, sharded or not: one account, one provider per kind.
+fn check_shared_accounts(p: &RawPolicy, s: &mut Sink) {
+    let mut first: BTreeMap<(ProviderType, &str), &str> = BTreeMap::new();
+    for (name, provider) in &p.providers {
+        match first.get(&(provider.kind, provider.aws_iam.account.as_str())) {
+            Some(other) => s.at(
+                Rule::SharedAccount,
+                &format!("providers.{name}.account"),
+                format!(
+                    "providers `{other}` and `{name}` are both {} in account {}: each would revoke the other's grants as drift",
+                    provider.kind, provider.aws_iam.account
+                ),
+            ),
+            None => {
+                first.insert((provider.kind, provider.aws_iam.account.as_str()), name);
+            }
         }
     }
 }

@@ -20,9 +20,10 @@ use aws_sdk_ssoadmin::types::{
 };
 use aws_smithy_types::Document;
 
+use super::config::CustomerManagedPolicy;
 use super::document;
 use super::plan::{Assignment, Change, Observation, Observed};
-use crate::policy::{CustomerManagedPolicy, Identity, Policy, Provider as ProviderConfig};
+use crate::policy::{Identity, Policy, Provider as ProviderConfig};
 use crate::providers::aws::{Account, AwsError, call_error};
 use crate::providers::{Calls, Provider, ProviderError};
 
@@ -79,7 +80,9 @@ impl AwsIdentityCenter {
             .people
             .values()
             .filter_map(|p| match p.identity_on(provider) {
-                Some(Identity::AwsSsoUser(u)) => Some(u.clone()),
+                Some(Identity::AwsIdentityCenter(super::config::Identity::User(u))) => {
+                    Some(u.clone())
+                }
                 _ => None,
             })
             .collect();

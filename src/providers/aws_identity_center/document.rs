@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use chrono::{DateTime, Utc};
 
 use crate::grant::{GrantId, Window, fmt_time};
-use crate::policy::{Effect, Statement};
+use crate::providers::aws_iam::config::{Effect, Statement};
 
 /// The most characters of a permission set's name.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -290,7 +290,7 @@ pub fn reconciler_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Statement;
+    use crate::providers::aws_iam::config::Statement;
     use chrono::{DateTime, Utc};
 
     fn t(s: &str) -> DateTime<Utc> {

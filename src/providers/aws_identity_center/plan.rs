@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::config::CustomerManagedPolicy;
 use super::document;
 use crate::grant::{Grant, Window, fmt_time};
 use crate::plan::terms::{Action, KindChange, Known, Refusal, RevokeReason};
-use crate::policy::{CustomerManagedPolicy, Identity, Policy, Provider, Role};
+use crate::policy::{Identity, Policy, Provider, Role};
 
 /// A grant's permission set as the access repository wants it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -53,16 +54,24 @@ pub fn desired(
     provider: &Provider,
     window: Window,
 ) -> Option<Result<Desired, String>> {
-    let Identity::AwsSsoUser(user_name) =
+    let Identity::AwsIdentityCenter(super::config::Identity::User(user_name)) =
         policy.people.get(&grant.subject)?.identity_on(provider)?
     else {
         return None;
     };
-    let inline_policy = document::inline_policy(&role.permissions.statements, window);
-    let mut managed_policies = role.permissions.managed_policies.clone();
+    let inline_policy = document::inline_policy(&role.permissions.aws_iam.statements, window);
+    let mut managed_policies = role
+        .permissions
+        .aws_identity_center
+        .managed_policies
+        .clone();
     managed_policies.sort();
     managed_policies.dedup();
-    let mut customer_managed_policies = role.permissions.customer_managed_policies.clone();
+    let mut customer_managed_policies = role
+        .permissions
+        .aws_identity_center
+        .customer_managed_policies
+        .clone();
     customer_managed_policies.sort();
     customer_managed_policies.dedup();
     if let Some(why) = document::quota(

@@ -29,13 +29,17 @@ pub(crate) fn check_identity_center(p: &RawPolicy, s: &mut Sink) {
         let fields = [
             (
                 "region",
-                &provider.region,
+                &provider.aws_identity_center.region,
                 ic::is_region as fn(&str) -> bool,
             ),
-            ("instance_arn", &provider.instance_arn, ic::is_instance_arn),
+            (
+                "instance_arn",
+                &provider.aws_identity_center.instance_arn,
+                ic::is_instance_arn,
+            ),
             (
                 "identity_store_id",
-                &provider.identity_store_id,
+                &provider.aws_identity_center.identity_store_id,
                 ic::is_identity_store_id,
             ),
         ];
@@ -82,11 +86,14 @@ pub(crate) fn check_identity_center(p: &RawPolicy, s: &mut Sink) {
                     ("session_duration", role.session_duration.is_some()),
                     (
                         "permissions.managed_policies",
-                        !perms.managed_policies.is_empty(),
+                        !perms.aws_identity_center.managed_policies.is_empty(),
                     ),
                     (
                         "permissions.customer_managed_policies",
-                        !perms.customer_managed_policies.is_empty(),
+                        !perms
+                            .aws_identity_center
+                            .customer_managed_policies
+                            .is_empty(),
                     ),
                 ];
                 for (key, used) in misuse {
@@ -128,7 +135,7 @@ fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &m
         .provider
         .names()
         .iter()
-        .filter_map(|n| p.providers.get(*n).map(|pr| pr.account.as_str()))
+        .filter_map(|n| p.providers.get(*n).map(|pr| pr.aws_iam.account.as_str()))
         .collect();
     for (i, account) in role.accounts.iter().enumerate() {
         let at = format!("{path}.accounts.{i}");
@@ -167,7 +174,7 @@ fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &m
             Ok(_) => {}
         }
     }
-    if !perms.assume_roles.is_empty() {
+    if !perms.aws_iam.assume_roles.is_empty() {
         s.at_key(
             Rule::KindMismatch,
             &format!("{path}.permissions.assume_roles"),
@@ -181,7 +188,12 @@ fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &m
             "Identity Center sessions never carry aws:MultiFactorAuthPresent: require MFA at sign-in in Identity Center instead",
         );
     }
-    for (i, arn) in perms.managed_policies.iter().enumerate() {
+    for (i, arn) in perms
+        .aws_identity_center
+        .managed_policies
+        .iter()
+        .enumerate()
+    {
         if !ic::is_aws_managed_policy(arn) {
             s.at(
                 Rule::PolicyReference,
@@ -190,7 +202,12 @@ fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &m
             );
         }
     }
-    for (i, c) in perms.customer_managed_policies.iter().enumerate() {
+    for (i, c) in perms
+        .aws_identity_center
+        .customer_managed_policies
+        .iter()
+        .enumerate()
+    {
         if !names::is_iam_name(&c.name) || !ic::is_policy_path(&c.path) {
             s.at(
                 Rule::PolicyReference,
@@ -207,14 +224,15 @@ fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &m
         start: chrono::DateTime::UNIX_EPOCH,
         end: chrono::DateTime::UNIX_EPOCH,
     };
-    if let Some(why) = ic::quota(&ic::inline_policy(&perms.statements, any), 0) {
+    if let Some(why) = ic::quota(&ic::inline_policy(&perms.aws_iam.statements, any), 0) {
         s.at_key(
             Rule::InlinePolicySize,
             &format!("{path}.permissions.statements"),
             format!("a grant of role `{name}`: {why}"),
         );
     }
-    let attached = perms.managed_policies.len() + perms.customer_managed_policies.len();
+    let attached = perms.aws_identity_center.managed_policies.len()
+        + perms.aws_identity_center.customer_managed_policies.len();
     if attached > ic::MAX_ATTACHED_POLICIES {
         s.at_key(
             Rule::PolicyReference,

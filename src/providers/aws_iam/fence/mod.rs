@@ -44,11 +44,12 @@ use chrono::{DateTime, Utc};
 
 pub mod document;
 
+use super::config::Identity;
 use super::document::ownership_path;
 use super::plan::{Desired, Observation};
 use crate::grant::{Window, fmt_time};
 use crate::plan::terms::{EndedGrant, Known, Refusal, RevokeReason, Unfenced};
-use crate::policy::{Identity, Policy};
+use crate::policy::Policy;
 pub use document::{
     FENCE_PREFIX, Fenced, MAX_SESSION, documents, is_fence_name, label, name, read, statement,
 };
@@ -128,7 +129,7 @@ fn attached_to(p: &super::plan::Observed, role: &str) -> bool {
     let key = crate::names::iam_name_key(role);
     p.attached
         .iter()
-        .any(|i| matches!(i, Identity::AwsIamRole(r) if crate::names::iam_name_key(r) == key))
+        .any(|i| matches!(i, Identity::Role(r) if crate::names::iam_name_key(r) == key))
 }
 
 /// Statements git gives, by (fencing provider, role ARN): each with the
@@ -152,16 +153,17 @@ fn ended_fences(
         let Some(person) = policy.people.get(&e.subject) else {
             continue;
         };
-        for (provider, arn) in role.assumable(policy) {
-            let Some(identity) = person.identity_on(provider) else {
+        for (provider, arn) in super::assume::assumable(role, policy) {
+            let Some(crate::policy::Identity::AwsIam(identity)) = person.identity_on(provider)
+            else {
                 continue;
             };
-            let Identity::AwsIamUser(user) =
+            let Identity::User(user) =
                 super::plan::as_iam_spells(observed.get(&provider.name), identity)
             else {
                 continue;
             };
-            let Some(fp) = policy.iam_provider_of(&arn) else {
+            let Some(fp) = super::assume::iam_provider_of(policy, &arn) else {
                 continue;
             };
             let mut f = Fenced::new(&e.grant, &user, e.window);
@@ -207,13 +209,13 @@ pub fn plan(
         let Some(provider) = policy.providers.get(&d.provider) else {
             continue;
         };
-        for arn in role.assume_roles_in(&provider.account) {
-            let fenceable = match (&d.attach_to, policy.iam_provider_of(&arn)) {
+        for arn in super::assume::assume_roles_in(role, &provider.account) {
+            let fenceable = match (&d.attach_to, super::assume::iam_provider_of(policy, &arn)) {
                 (_, None) => Err(format!(
                     "its account is not one gitgrant reconciles, so its sessions live until they expire (up to 12 h past {})",
                     fmt_time(d.window.end)
                 )),
-                (Identity::AwsIamUser(user), Some(fp)) => match observed.get(&fp.name) {
+                (Identity::User(user), Some(fp)) => match observed.get(&fp.name) {
                     // Not read this run: nothing is planned there.
                     None => continue,
                     Some(o) if find_role(o, &arn).is_none() => {
@@ -424,7 +426,7 @@ pub fn plan(
                 name: name(&repository, &arn, n),
                 path: ownership_path(policy),
                 document,
-                attach_to: Identity::AwsIamRole(role.clone()),
+                attach_to: Identity::Role(role.clone()),
                 window: Window { start, end },
                 tags: vec![("gitgrant:fence".into(), arn.clone())],
             });

@@ -1,0 +1,106 @@
+//! What `gitgrant.yaml` says for the `aws-identity-center` kind, as data: a
+//! person's Identity Store user, and the AWS-managed and customer-managed
+//! policies a permission set references. Imports nothing of the policy.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Where an `aws-identity-center` provider's instance is, as written.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+pub struct RawProvider {
+    /// `aws-identity-center` only: the region of the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// `aws-identity-center` only: the instance's ARN
+    /// (`arn:aws:sso:::instance/ssoins-…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_arn: Option<String>,
+    /// `aws-identity-center` only: the instance's Identity Store id (`d-…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_store_id: Option<String>,
+}
+
+/// A person's Identity Center user as written.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+pub struct RawIdentity {
+    /// Identity Store UserName the grant's permission set is assigned to
+    /// (aws-identity-center providers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_sso_user: Option<String>,
+}
+
+impl RawIdentity {
+    /// The identity written, if any.
+    pub fn identity(&self) -> Option<Identity> {
+        self.aws_sso_user.clone().map(Identity::User)
+    }
+
+    /// Whether any of its keys is written.
+    pub fn is_set(&self) -> bool {
+        self.aws_sso_user.is_some()
+    }
+}
+
+/// An Identity Center user, by Identity Store UserName.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Identity {
+    /// An Identity Store user.
+    #[serde(rename = "aws_sso_user")]
+    User(String),
+}
+
+impl Identity {
+    /// `Identity Center user`.
+    pub fn kind_words(&self) -> &'static str {
+        "Identity Center user"
+    }
+
+    /// Its Identity Store UserName.
+    pub fn name(&self) -> &str {
+        let Identity::User(n) = self;
+        n
+    }
+
+    /// The key two identities collide under: Identity Store user names are
+    /// unique ignoring case.
+    pub fn key(&self) -> Identity {
+        Identity::User(self.name().to_lowercase())
+    }
+}
+
+/// A customer-managed policy a permission set references, by name and path
+/// as it exists in each account.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerManagedPolicy {
+    /// The policy's name.
+    pub name: String,
+    /// The policy's path, `/` by default.
+    #[serde(default = "root_path")]
+    pub path: String,
+}
+
+fn root_path() -> String {
+    "/".to_string()
+}
+
+/// What a role's permission sets reference beyond their statements.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+pub struct RawPermissions {
+    /// `aws-identity-center` roles only: AWS-managed policy ARNs
+    /// (`arn:aws:iam::aws:policy/…`) attached to the permission set. They
+    /// carry no window themselves; the permission set's denies end them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_policies: Vec<String>,
+    /// `aws-identity-center` roles only: customer-managed policies, by name
+    /// and path, that must exist in every account of the role.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub customer_managed_policies: Vec<CustomerManagedPolicy>,
+}
+
+impl RawPermissions {
+    /// Whether it references nothing.
+    pub fn is_empty(&self) -> bool {
+        self.managed_policies.is_empty() && self.customer_managed_policies.is_empty()
+    }
+}

@@ -1,0 +1,196 @@
+//! The policy's types that hold every kind side by side, made from the
+//! registry's list and each kind's `config.rs`: the provider's `type`, a
+//! person's identities, what a role's grants carry. Data only: this file
+//! and the kinds' `config.rs` import nothing of the policy, which is made
+//! of them.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+macro_rules! types {
+    ($($(#[$doc:meta])* $kind:ident: $folder:ident = $name:literal,)*) => {
+        /// The kind of a provider.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize,
+            JsonSchema,
+        )]
+        pub enum ProviderType {
+            $($(#[$doc])* #[serde(rename = $name)] $kind,)*
+        }
+
+        impl ProviderType {
+            /// Its `type` in `gitgrant.yaml`: `aws-iam`, …
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ProviderType::$kind => $name,)*
+                }
+            }
+        }
+
+        /// One cloud account, or one instance, of a kind.
+        #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawProvider {
+            /// The provider's kind.
+            #[serde(rename = "type")]
+            pub kind: ProviderType,
+            $(
+                #[serde(flatten)]
+                #[allow(missing_docs)] // each key is documented by its kind
+                pub $folder: super::$folder::config::RawProvider,
+            )*
+        }
+
+        /// A person: the identity used on every provider of each kind, and
+        /// per-provider overrides.
+        #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawPerson {
+            $(
+                #[serde(flatten)]
+                #[allow(missing_docs)] // each key is documented by its kind
+                pub $folder: super::$folder::config::RawIdentity,
+            )*
+            /// Identities on particular providers, by provider name.
+            #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+            pub providers: BTreeMap<String, RawIdentity>,
+            /// The address on-call schedules (PagerDuty, Opsgenie) know this
+            /// person by; needed for `on_call` auto-approval rules.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub email: Option<String>,
+        }
+
+        /// A person's identity on one provider.
+        #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawIdentity {
+            $(
+                #[serde(flatten)]
+                #[allow(missing_docs)] // each key is documented by its kind
+                pub $folder: super::$folder::config::RawIdentity,
+            )*
+        }
+
+        /// A person's identity keys as written, each kind's apart.
+        #[derive(Debug, Clone, Copy)]
+        pub struct IdentityParts<'a> {
+            $(
+                #[allow(missing_docs)] // the kind's own part
+                pub $folder: &'a super::$folder::config::RawIdentity,
+            )*
+        }
+
+        impl RawPerson {
+            /// The keys for every provider of each kind.
+            pub fn parts(&self) -> IdentityParts<'_> {
+                IdentityParts { $($folder: &self.$folder,)* }
+            }
+        }
+
+        impl RawIdentity {
+            /// The keys for this one provider.
+            pub fn parts(&self) -> IdentityParts<'_> {
+                IdentityParts { $($folder: &self.$folder,)* }
+            }
+        }
+
+        impl IdentityParts<'_> {
+            /// The kinds whose keys are written.
+            pub fn kinds(&self) -> Vec<ProviderType> {
+                let mut out = Vec::new();
+                $(if self.$folder.is_set() {
+                    out.push(ProviderType::$kind);
+                })*
+                out
+            }
+
+            /// The identity written for each kind.
+            pub fn identities(&self) -> Vec<(ProviderType, Identity)> {
+                let mut out = Vec::new();
+                $(if let Some(i) = self.$folder.identity() {
+                    out.push((ProviderType::$kind, Identity::$kind(i)));
+                })*
+                out
+            }
+        }
+
+        /// A cloud identity that a grant's access is given to, in its
+        /// kind's terms (its JSON is the kind's own: `{"aws_iam_user": …}`).
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(untagged)]
+        pub enum Identity {
+            $($(#[$doc])* $kind(super::$folder::config::Identity),)*
+        }
+
+        impl Identity {
+            /// The kind of provider it is an identity on.
+            pub fn kind(&self) -> ProviderType {
+                match self {
+                    $(Identity::$kind(_) => ProviderType::$kind,)*
+                }
+            }
+
+            /// What kind of identity it is, in words: `IAM user`, …
+            pub fn kind_words(&self) -> &'static str {
+                match self {
+                    $(Identity::$kind(i) => i.kind_words(),)*
+                }
+            }
+
+            /// Its name in the cloud.
+            pub fn name(&self) -> &str {
+                match self {
+                    $(Identity::$kind(i) => i.name(),)*
+                }
+            }
+
+            /// The key two identities collide under, as the cloud compares
+            /// names.
+            pub fn key(&self) -> Identity {
+                match self {
+                    $(Identity::$kind(i) => Identity::$kind(i.key()),)*
+                }
+            }
+        }
+
+        /// What a role allows, each kind's keys side by side.
+        #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawPermissions {
+            $(
+                #[serde(flatten)]
+                #[allow(missing_docs)] // each key is documented by its kind
+                pub $folder: super::$folder::config::RawPermissions,
+            )*
+        }
+
+        impl RawPermissions {
+            /// Whether it grants nothing on any kind.
+            pub fn is_empty(&self) -> bool {
+                true $(&& self.$folder.is_empty())*
+            }
+        }
+    };
+}
+
+super::registry::kinds!(types);
+
+impl std::fmt::Display for ProviderType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Identity {
+    /// `IAM user alice`, for plain text.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.kind_words(), self.name())
+    }
+
+    /// ``IAM user `alice` ``, for Markdown.
+    pub fn describe_md(&self) -> String {
+        format!("{} `{}`", self.kind_words(), self.name())
+    }
+}
