@@ -331,6 +331,8 @@ pub struct Provider {
     pub assume_role: Option<String>,
     /// The instance, for `aws-identity-center` providers.
     pub identity_center: Option<IdentityCenter>,
+    /// Its keys as written, each kind's apart: a kind reads its own here.
+    pub keys: RawProvider,
 }
 
 /// Where an `aws-identity-center` provider's instance is.

@@ -1,15 +1,25 @@
 //! Cloud providers, side by side: one folder per kind, each holding its
-//! pure parts (names, documents, quotas, the plan's diff) beside the adapter
-//! that calls the cloud. `aws_iam` is AWS IAM; `aws` is what every AWS kind
-//! shares. The engine reaches every kind through [`Connected`], the one
-//! place that matches on the kind.
+//! keys in the policy (`config.rs`), its pure parts (names, documents,
+//! quotas, the plan's diff), its checks and the adapter that calls the
+//! cloud; `aws` is what every AWS kind shares. The kinds are listed once,
+//! in `registry.rs`; this module expands that list into the dispatch every
+//! other part of gitgrant speaks to kinds through ([`Wanted`],
+//! [`Observation`], [`Connected`], [`plan`], the words and the checks),
+//! each kind answering through [`kind::ProviderKind`].
 
 pub mod aws;
-pub mod aws_iam;
-pub mod aws_identity_center;
 pub mod change;
 pub mod kind;
 pub(crate) mod registry;
+
+macro_rules! modules {
+    ($($(#[$doc:meta])* $kind:ident: $folder:ident = $name:literal,)*) => {
+        $(pub mod $folder;)*
+    };
+}
+
+// Each kind's folder, from the registry's list.
+registry::kinds!(modules);
 pub mod types;
 
 use std::collections::BTreeMap;

@@ -30,7 +30,7 @@ macro_rules! types {
         }
 
         /// One cloud account, or one instance, of a kind.
-        #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+        #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct RawProvider {
             /// The provider's kind.

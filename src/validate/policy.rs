@@ -578,6 +578,7 @@ fn model_provider(name: &str, p: &RawProvider) -> Provider {
         account: p.aws_iam.account.clone(),
         assume_role: p.aws_iam.assume_role.clone(),
         identity_center,
+        keys: p.clone(),
     }
 }
 

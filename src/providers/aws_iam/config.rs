@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The keys of a provider of either AWS kind: the account it is in.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub struct RawProvider {
     /// The 12-digit AWS account id, quoted. For `aws-identity-center`, the
     /// account that holds the instance (management or delegated admin).

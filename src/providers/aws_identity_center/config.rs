@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Where an `aws-identity-center` provider's instance is, as written.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub struct RawProvider {
     /// `aws-identity-center` only: the region of the instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
