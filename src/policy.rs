@@ -325,25 +325,8 @@ pub struct Provider {
     pub name: String,
     /// Its kind.
     pub kind: ProviderType,
-    /// The account id.
-    pub account: String,
-    /// A role to assume for managing the account.
-    pub assume_role: Option<String>,
-    /// The instance, for `aws-identity-center` providers.
-    pub identity_center: Option<IdentityCenter>,
     /// Its keys as written, each kind's apart: a kind reads its own here.
     pub keys: RawProvider,
-}
-
-/// Where an `aws-identity-center` provider's instance is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityCenter {
-    /// The instance's region.
-    pub region: String,
-    /// The instance's ARN.
-    pub instance_arn: String,
-    /// The instance's Identity Store id.
-    pub identity_store_id: String,
 }
 
 /// A validated person.

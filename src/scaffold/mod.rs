@@ -191,7 +191,10 @@ mod tests {
         let policy = parse_policy(text(POLICY_PATH)).unwrap();
         assert_eq!(policy.repository(), "acme/access");
         assert_eq!(policy.security_team, "@acme/security");
-        assert_eq!(policy.providers["aws"].account, "111111111111");
+        assert_eq!(
+            crate::providers::aws::account(&policy.providers["aws"]),
+            "111111111111"
+        );
         assert!(text(CODEOWNERS_PATH).contains("/grants/readonly/ @acme/security"));
         assert!(text(TRUST_POLICY_PATH).contains("\"repo:acme/access:ref:refs/heads/main\""),);
         assert!(text(RECONCILER_POLICY_PATH).contains("policy/gitgrant/acme/access/*"));

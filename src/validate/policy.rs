@@ -11,8 +11,8 @@ use super::{Sink, parse_file};
 use crate::duration::{GrantDuration, HARD_CAP};
 use crate::names;
 use crate::policy::{
-    DEFAULT_SESSION, Identity, IdentityCenter, MAX_SESSION, Person, Policy, Provider, RawPolicy,
-    RawProvider, Requester, Role,
+    DEFAULT_SESSION, Identity, MAX_SESSION, Person, Policy, Provider, RawPolicy, RawProvider,
+    Requester, Role,
 };
 use crate::rule::{Rule, Violation};
 use crate::snapshot::SourceFile;
@@ -563,21 +563,9 @@ fn check_role_providers(p: &RawPolicy, name: &str, role: &crate::policy::RawRole
 
 /// The model of one provider as written.
 fn model_provider(name: &str, p: &RawProvider) -> Provider {
-    let ic = &p.aws_identity_center;
-    let identity_center = match (&ic.region, &ic.instance_arn, &ic.identity_store_id) {
-        (Some(region), Some(arn), Some(store)) => Some(IdentityCenter {
-            region: region.clone(),
-            instance_arn: arn.clone(),
-            identity_store_id: store.clone(),
-        }),
-        _ => None,
-    };
     Provider {
         name: name.to_string(),
         kind: p.kind,
-        account: p.aws_iam.account.clone(),
-        assume_role: p.aws_iam.assume_role.clone(),
-        identity_center,
         keys: p.clone(),
     }
 }

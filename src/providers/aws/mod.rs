@@ -166,7 +166,7 @@ impl Account {
     ) -> Result<Account, AwsError> {
         let calls = std::sync::Arc::new(std::sync::Mutex::new(crate::providers::Calls::default()));
         let mut config = base.clone();
-        if let Some(role) = &provider.assume_role {
+        if let Some(role) = assume_role(provider) {
             let creds = aws_config::sts::AssumeRoleProvider::builder(role)
                 .session_name("gitgrant-reconcile")
                 .configure(base)
@@ -193,10 +193,10 @@ impl Account {
                 )
             })?;
         let actual = who.account().unwrap_or_default();
-        if actual != provider.account {
+        if actual != self::account(provider) {
             return Err(AwsError::WrongAccount {
                 provider: provider.name.clone(),
-                expected: provider.account.clone(),
+                expected: self::account(provider).to_string(),
                 actual: actual.to_string(),
             });
         }
@@ -212,4 +212,22 @@ impl Account {
     pub fn calls(&self) -> crate::providers::Calls {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
+}
+
+/// The AWS account of a provider of an AWS kind (empty for another kind,
+/// which validation refuses `account` to).
+pub fn account(provider: &crate::policy::Provider) -> &str {
+    provider.keys.aws_iam.account.as_deref().unwrap_or_default()
+}
+
+/// The role the reconciler assumes to manage a provider of an AWS kind.
+pub fn assume_role(provider: &crate::policy::Provider) -> Option<&str> {
+    provider.keys.aws_iam.assume_role.as_deref()
+}
+
+/// Whether `kind` is one of the AWS kinds, whose providers name an
+/// `account` (and may name an `assume_role`).
+pub fn is_aws(kind: crate::policy::ProviderType) -> bool {
+    use crate::policy::ProviderType;
+    matches!(kind, ProviderType::AwsIam | ProviderType::AwsIdentityCenter)
 }

@@ -50,7 +50,7 @@ impl AwsIam {
             .build();
         Ok(AwsIam {
             name: provider.name.clone(),
-            account: provider.account.clone(),
+            account: crate::providers::aws::account(provider).to_string(),
             path: path.to_string(),
             page_size: page_size.clamp(1, MAX_PAGE_SIZE),
             client: Client::from_conf(iam),

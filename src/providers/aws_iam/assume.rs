@@ -13,7 +13,7 @@ pub fn iam_provider_of<'a>(policy: &'a Policy, arn: &str) -> Option<&'a Provider
     policy
         .providers
         .values()
-        .find(|p| p.kind == ProviderType::AwsIam && p.account == account)
+        .find(|p| p.kind == ProviderType::AwsIam && crate::providers::aws::account(p) == account)
 }
 
 /// The role's `assume_roles` as they apply in `account`: `{account}`
@@ -35,7 +35,7 @@ pub fn assumable<'a>(role: &'a Role, policy: &'a Policy) -> Vec<(&'a Provider, S
         .targets(role)
         .filter(|p| p.kind == ProviderType::AwsIam)
         .flat_map(|p| {
-            assume_roles_in(role, &p.account)
+            assume_roles_in(role, crate::providers::aws::account(p))
                 .into_iter()
                 .map(move |a| (p, a))
         })

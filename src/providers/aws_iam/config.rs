@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 /// The keys of a provider of either AWS kind: the account it is in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub struct RawProvider {
-    /// The 12-digit AWS account id, quoted. For `aws-identity-center`, the
-    /// account that holds the instance (management or delegated admin).
-    pub account: String,
+    /// The 12-digit AWS account id, quoted (required for the AWS kinds).
+    /// For `aws-identity-center`, the account that holds the instance
+    /// (management or delegated admin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// A role the reconciler assumes to manage this account (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assume_role: Option<String>,

@@ -112,7 +112,7 @@ impl ProviderKind for Kind {
     fn targets_text(_: &Role, providers: &[&Provider]) -> Vec<String> {
         let all: Vec<String> = providers
             .iter()
-            .map(|p| format!("`{}` ({})", p.account, p.name))
+            .map(|p| format!("`{}` ({})", crate::providers::aws::account(p), p.name))
             .collect();
         vec![match all.len() {
             1 => format!("AWS account {}", all[0]),
@@ -123,7 +123,7 @@ impl ProviderKind for Kind {
     fn access_text(_: &Role, p: &Provider, who: &str) -> String {
         format!(
             "policy attached to {who} in account `{}` ({})",
-            p.account, p.name
+            crate::providers::aws::account(p), p.name
         )
     }
 
@@ -183,6 +183,6 @@ impl ProviderKind for Kind {
     }
 
     fn reconciler_policy(policy: &Policy, provider: &Provider) -> serde_json::Value {
-        reconciler_policy(policy, &provider.account)
+        reconciler_policy(policy, crate::providers::aws::account(provider))
     }
 }

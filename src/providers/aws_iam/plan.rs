@@ -53,7 +53,7 @@ pub fn desired(
     else {
         return None;
     };
-    let document = document::document(role, &provider.account, window);
+    let document = document::document(role, crate::providers::aws::account(provider), window);
     if let Some(why) = document::document_quota(&document) {
         return Some(Err(why));
     }

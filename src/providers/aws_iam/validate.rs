@@ -86,7 +86,7 @@ pub(crate) fn check_fence(p: &RawPolicy, name: &str, role: &crate::policy::RawRo
         .providers
         .values()
         .filter(|pr| pr.kind == ProviderType::AwsIam)
-        .map(|pr| pr.aws_iam.account.as_str())
+        .filter_map(|pr| pr.aws_iam.account.as_deref())
         .collect();
     for (i, arn) in role.permissions.aws_iam.assume_roles.iter().enumerate() {
         let account = arn
@@ -132,22 +132,44 @@ pub(crate) fn check_providers(p: &RawPolicy, s: &mut Sink) {
     for (name, provider) in &p.providers {
         let path = format!("providers.{name}");
         let aws = &provider.aws_iam;
-        if !names::is_account(&aws.account) {
+        if !crate::providers::aws::is_aws(provider.kind) {
+            for (key, set) in [
+                ("account", aws.account.is_some()),
+                ("assume_role", aws.assume_role.is_some()),
+            ] {
+                if set {
+                    s.at_key(
+                        Rule::KindMismatch,
+                        &format!("{path}.{key}"),
+                        format!("`{key}` is for the AWS kinds; `{name}` is {}", provider.kind),
+                    );
+                }
+            }
+            continue;
+        }
+        let Some(account) = &aws.account else {
+            s.at_key(
+                Rule::InvalidAccount,
+                &path,
+                format!("provider `{name}` is {} but has no `account`", provider.kind),
+            );
+            continue;
+        };
+        if !names::is_account(account) {
             s.at(
                 Rule::InvalidAccount,
                 &format!("{path}.account"),
-                format!("`{}` is not a 12-digit AWS account id", aws.account),
+                format!("`{account}` is not a 12-digit AWS account id"),
             );
         }
         if let Some(arn) = &aws.assume_role {
             let at = format!("{path}.assume_role");
             match check_role_arn(arn, &at, s) {
-                Some(account) if account != aws.account => s.at(
+                Some(other) if other != account => s.at(
                     Rule::InvalidArn,
                     &at,
                     format!(
-                        "`{arn}` is in account {account}, not the provider's account {}",
-                        aws.account
+                        "`{arn}` is in account {other}, not the provider's account {account}"
                     ),
                 ),
                 _ => {}
@@ -163,17 +185,20 @@ pub(crate) fn check_providers(p: &RawPolicy, s: &mut Sink) {
 fn check_shared_accounts(p: &RawPolicy, s: &mut Sink) {
     let mut first: BTreeMap<(ProviderType, &str), &str> = BTreeMap::new();
     for (name, provider) in &p.providers {
-        match first.get(&(provider.kind, provider.aws_iam.account.as_str())) {
+        let Some(account) = provider.aws_iam.account.as_deref() else {
+            continue;
+        };
+        match first.get(&(provider.kind, account)) {
             Some(other) => s.at(
                 Rule::SharedAccount,
                 &format!("providers.{name}.account"),
                 format!(
                     "providers `{other}` and `{name}` are both {} in account {}: each would revoke the other's grants as drift",
-                    provider.kind, provider.aws_iam.account
+                    provider.kind, account
                 ),
             ),
             None => {
-                first.insert((provider.kind, provider.aws_iam.account.as_str()), name);
+                first.insert((provider.kind, account), name);
             }
         }
     }

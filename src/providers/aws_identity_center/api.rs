@@ -56,7 +56,7 @@ impl AwsIdentityCenter {
         policy: &Policy,
         provider: &ProviderConfig,
     ) -> Result<AwsIdentityCenter, ProviderError> {
-        let Some(ic) = &provider.identity_center else {
+        let Some(ic) = provider.keys.aws_identity_center.instance() else {
             return Err(AwsError::NotOurs(format!(
                 "provider {} names no Identity Center instance",
                 provider.name

@@ -20,6 +20,28 @@ pub struct RawProvider {
     pub identity_store_id: Option<String>,
 }
 
+/// Where an `aws-identity-center` provider's instance is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityCenter {
+    /// The instance's region.
+    pub region: String,
+    /// The instance's ARN.
+    pub instance_arn: String,
+    /// The instance's Identity Store id.
+    pub identity_store_id: String,
+}
+
+impl RawProvider {
+    /// The instance, when every key of it is written.
+    pub fn instance(&self) -> Option<IdentityCenter> {
+        Some(IdentityCenter {
+            region: self.region.clone()?,
+            instance_arn: self.instance_arn.clone()?,
+            identity_store_id: self.identity_store_id.clone()?,
+        })
+    }
+}
+
 /// A person's Identity Center user as written.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 pub struct RawIdentity {

@@ -147,7 +147,7 @@ impl ProviderKind for Kind {
     /// Validation gives every Identity Center provider its instance; one
     /// without is allowed nothing rather than another kind's policy.
     fn reconciler_policy(policy: &Policy, provider: &Provider) -> serde_json::Value {
-        let Some(ic) = &provider.identity_center else {
+        let Some(ic) = provider.keys.aws_identity_center.instance() else {
             return serde_json::json!({
                 "Version": "2012-10-17",
                 "Statement": [],
@@ -164,7 +164,7 @@ impl ProviderKind for Kind {
         document::reconciler_policy(
             &ic.instance_arn,
             &ic.identity_store_id,
-            &provider.account,
+            crate::providers::aws::account(provider),
             &accounts,
         )
     }

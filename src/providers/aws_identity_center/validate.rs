@@ -135,7 +135,7 @@ fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &m
         .provider
         .names()
         .iter()
-        .filter_map(|n| p.providers.get(*n).map(|pr| pr.aws_iam.account.as_str()))
+        .filter_map(|n| p.providers.get(*n).and_then(|pr| pr.aws_iam.account.as_deref()))
         .collect();
     for (i, account) in role.accounts.iter().enumerate() {
         let at = format!("{path}.accounts.{i}");

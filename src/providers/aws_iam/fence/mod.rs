@@ -209,7 +209,7 @@ pub fn plan(
         let Some(provider) = policy.providers.get(&d.provider) else {
             continue;
         };
-        for arn in super::assume::assume_roles_in(role, &provider.account) {
+        for arn in super::assume::assume_roles_in(role, crate::providers::aws::account(provider)) {
             let fenceable = match (&d.attach_to, super::assume::iam_provider_of(policy, &arn)) {
                 (_, None) => Err(format!(
                     "its account is not one gitgrant reconciles, so its sessions live until they expire (up to 12 h past {})",
