@@ -734,29 +734,46 @@ pub struct Applied {
 }
 
 /// Applies the plan, one change at a time in apply order, each on its
-/// own: one failure does not stop the others.
+/// own: one failure does not stop the others. A provider whose kind
+/// batches gets all its changes in one call, after the others.
 pub async fn apply(p: &Prepared) -> Vec<Applied> {
     let mut applied = Vec::new();
     let mut order: Vec<&Change> = p.plan.changes.iter().collect();
     order.sort_by_key(|c| c.apply_order());
+    let mut batched: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for c in order {
         let Some(provider) = p.providers.get(c.provider()) else {
             continue;
         };
-        let result = provider.apply(c).await;
-        match &result {
-            Err(e) => tracing::error!("{}: {e}", c.line()),
-            Ok(()) => tracing::info!("{}", c.line()),
+        if provider.batches() {
+            batched.entry(c.provider()).or_default().push(c);
+            continue;
         }
-        applied.push(Applied {
-            grant: c.grant().to_string(),
-            provider: c.provider().to_string(),
-            action: c.action(),
-            ok: result.is_ok(),
-            error: result.err().map(|e| e.to_string()),
-        });
+        let result = provider.apply(c).await;
+        applied.push(outcome(c, result));
+    }
+    for (name, changes) in batched {
+        let results = p.providers[name].apply_all(&changes).await;
+        for (c, result) in changes.into_iter().zip(results) {
+            applied.push(outcome(c, result));
+        }
     }
     applied
+}
+
+/// One change's outcome, logged.
+fn outcome(c: &Change, result: Result<(), crate::providers::ProviderError>) -> Applied {
+    match &result {
+        Err(e) => tracing::error!("{}: {e}", c.line()),
+        Ok(()) => tracing::info!("{}", c.line()),
+    }
+    Applied {
+        grant: c.grant().to_string(),
+        provider: c.provider().to_string(),
+        action: c.action(),
+        ok: result.is_ok(),
+        error: result.err().map(|e| e.to_string()),
+    }
 }
 
 /// The removals due at `tip`: every readable grant whose window has ended

@@ -197,7 +197,9 @@ macro_rules! dispatch {
             /// Reads the provider's state.
             pub async fn observe(&self) -> Result<Observation, ProviderError> {
                 Ok(match self {
-                    $(Connected::$kind(p) => Observation::$kind(p.observe().await?),)*
+                    $(Connected::$kind(p) => Observation::$kind(
+                        p.observe().await.map_err(ProviderError::of)?,
+                    ),)*
                 })
             }
 
@@ -205,11 +207,44 @@ macro_rules! dispatch {
             #[allow(unreachable_patterns)] // with one kind, every change is its
             pub async fn apply(&self, change: &Change) -> Result<(), ProviderError> {
                 match (self, change) {
-                    $((Connected::$kind(p), Change::$kind(c)) => p.apply(c).await,)*
-                    _ => Err(aws::AwsError::NotOurs(format!(
-                        "a change of another kind was planned for provider {}",
-                        change.provider()
-                    ))),
+                    $((Connected::$kind(p), Change::$kind(c)) => {
+                        p.apply(c).await.map_err(ProviderError::of)
+                    })*
+                    _ => Err(other_kind(change)),
+                }
+            }
+
+            /// Whether this provider's changes are applied together
+            /// ([`Connected::apply_all`]).
+            pub fn batches(&self) -> bool {
+                match self {
+                    $(Connected::$kind(_) => {
+                        <<$folder::Kind as ProviderKind>::Adapter as Provider>::BATCHES
+                    })*
+                }
+            }
+
+            /// Applies `changes`, all of this provider, together, each with
+            /// its own outcome.
+            pub async fn apply_all(&self, changes: &[&Change]) -> Vec<Result<(), ProviderError>> {
+                match self {
+                    $(Connected::$kind(p) => {
+                        let mut mine = Vec::new();
+                        for c in changes {
+                            #[allow(irrefutable_let_patterns)] // with one kind
+                            if let Change::$kind(c) = c {
+                                mine.push(c);
+                            }
+                        }
+                        if mine.len() != changes.len() {
+                            return changes.iter().map(|c| Err(other_kind(c))).collect();
+                        }
+                        p.apply_all(&mine)
+                            .await
+                            .into_iter()
+                            .map(|r| r.map_err(ProviderError::of))
+                            .collect()
+                    })*
                 }
             }
 
@@ -431,23 +466,75 @@ pub trait Provider {
     type Observation;
     /// One change the kind's plan makes.
     type Change;
+    /// What a failed read or change says (one line; more in its source).
+    type Error: std::error::Error + Send + Sync + 'static;
 
     /// The provider's name in the policy.
     fn name(&self) -> &str;
 
     /// Reads the state the plan needs, in pages: never one call per grant.
-    async fn observe(&self) -> Result<Self::Observation, ProviderError>;
+    async fn observe(&self) -> Result<Self::Observation, Self::Error>;
 
     /// Applies one change. Safe to repeat: a change that was made already,
     /// in whole or in part, is completed, never duplicated.
-    async fn apply(&self, change: &Self::Change) -> Result<(), ProviderError>;
+    async fn apply(&self, change: &Self::Change) -> Result<(), Self::Error>;
+
+    /// Whether the kind applies a run's changes of one provider together
+    /// ([`Provider::apply_all`]), as a cloud whose whole policy is written
+    /// in one call does.
+    const BATCHES: bool = false;
+
+    /// Applies `changes`, this provider's in apply order, each with its
+    /// own outcome; one at a time unless the kind [`BATCHES`](Provider::BATCHES).
+    async fn apply_all(&self, changes: &[&Self::Change]) -> Vec<Result<(), Self::Error>> {
+        let mut out = Vec::new();
+        for c in changes {
+            out.push(self.apply(c).await);
+        }
+        out
+    }
 
     /// The calls made so far.
     fn calls(&self) -> Calls;
 }
 
-/// A failed read or change in a provider, in one line.
-pub type ProviderError = aws::AwsError;
+/// The error of a change planned for a provider of another kind.
+fn other_kind(change: &Change) -> ProviderError {
+    ProviderError::of(std::io::Error::other(format!(
+        "a change of another kind was planned for provider {}",
+        change.provider()
+    )))
+}
+
+/// A failed read or change in a provider, in one line: its kind's own
+/// error, whose `source` chain says more under `-v`.
+#[derive(Debug)]
+pub struct ProviderError(Box<dyn std::error::Error + Send + Sync>);
+
+impl ProviderError {
+    /// A kind's error.
+    pub fn of(e: impl std::error::Error + Send + Sync + 'static) -> ProviderError {
+        ProviderError(Box::new(e))
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ProviderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<aws::AwsError> for ProviderError {
+    fn from(e: aws::AwsError) -> ProviderError {
+        ProviderError::of(e)
+    }
+}
 
 /// What is needed to reach providers, shared by every one a run reaches.
 #[derive(Debug)]

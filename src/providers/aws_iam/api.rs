@@ -371,6 +371,7 @@ fn grant_of(description: Option<&str>) -> Option<String> {
 impl Provider for AwsIam {
     type Observation = Observation;
     type Change = Change;
+    type Error = AwsError;
 
     fn name(&self) -> &str {
         &self.name

@@ -100,13 +100,13 @@ impl ProviderKind for Kind {
         policy: &Policy,
         provider: &Provider,
     ) -> Result<AwsIam, ProviderError> {
-        AwsIam::connect(
+        Ok(AwsIam::connect(
             reach.aws(),
             provider,
             &ownership_path(policy),
             reach.iam_page_size,
         )
-        .await
+        .await?)
     }
 
     fn targets_text(_: &Role, providers: &[&Provider]) -> Vec<String> {

@@ -25,7 +25,7 @@ use super::document;
 use super::plan::{Assignment, Change, Observation, Observed};
 use crate::policy::{Identity, Policy, Provider as ProviderConfig};
 use crate::providers::aws::{Account, AwsError, call_error};
-use crate::providers::{Calls, Provider, ProviderError};
+use crate::providers::{Calls, Provider};
 
 /// How long one asynchronous request is followed before the change fails.
 const WAIT: Duration = Duration::from_secs(120);
@@ -55,7 +55,7 @@ impl AwsIdentityCenter {
         base: &SdkConfig,
         policy: &Policy,
         provider: &ProviderConfig,
-    ) -> Result<AwsIdentityCenter, ProviderError> {
+    ) -> Result<AwsIdentityCenter, AwsError> {
         let Some(ic) = provider.keys.aws_identity_center.instance() else {
             return Err(AwsError::NotOurs(format!(
                 "provider {} names no Identity Center instance",
@@ -105,7 +105,7 @@ impl AwsIdentityCenter {
         })
     }
 
-    async fn user_ids(&self) -> Result<BTreeMap<String, String>, ProviderError> {
+    async fn user_ids(&self) -> Result<BTreeMap<String, String>, AwsError> {
         let mut out = BTreeMap::new();
         for user in &self.users {
             let id = AlternateIdentifier::UniqueAttribute(
@@ -133,7 +133,7 @@ impl AwsIdentityCenter {
         Ok(out)
     }
 
-    async fn permission_set_arns(&self) -> Result<Vec<String>, ProviderError> {
+    async fn permission_set_arns(&self) -> Result<Vec<String>, AwsError> {
         let mut arns = Vec::new();
         let mut token = None;
         loop {
@@ -159,7 +159,7 @@ impl AwsIdentityCenter {
     async fn attachments(
         &self,
         arn: &str,
-    ) -> Result<(Vec<String>, Vec<CustomerManagedPolicy>), ProviderError> {
+    ) -> Result<(Vec<String>, Vec<CustomerManagedPolicy>), AwsError> {
         let mut managed_policies = Vec::new();
         let mut token = None;
         loop {
@@ -217,7 +217,7 @@ impl AwsIdentityCenter {
         self.attachments(arn).await.unwrap_or_default()
     }
 
-    async fn observe_one(&self, arn: &str) -> Result<Option<Observed>, ProviderError> {
+    async fn observe_one(&self, arn: &str) -> Result<Option<Observed>, AwsError> {
         let d = self
             .admin
             .describe_permission_set()
@@ -324,11 +324,11 @@ impl AwsIdentityCenter {
         what: &str,
         first: (Option<StatusValues>, Option<String>),
         mut poll: F,
-    ) -> Result<(), ProviderError>
+    ) -> Result<(), AwsError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<
-                Output = Result<(Option<StatusValues>, Option<String>), ProviderError>,
+                Output = Result<(Option<StatusValues>, Option<String>), AwsError>,
             >,
     {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -371,7 +371,7 @@ impl AwsIdentityCenter {
         }
     }
 
-    async fn assign(&self, arn: &str, account: &str, user_id: &str) -> Result<(), ProviderError> {
+    async fn assign(&self, arn: &str, account: &str, user_id: &str) -> Result<(), AwsError> {
         let what = format!("{arn} in account {account}");
         let r = conflicted(|| {
             self.admin
@@ -417,7 +417,7 @@ impl AwsIdentityCenter {
         .await
     }
 
-    async fn unassign(&self, arn: &str, a: &Assignment) -> Result<(), ProviderError> {
+    async fn unassign(&self, arn: &str, a: &Assignment) -> Result<(), AwsError> {
         let what = format!("{arn} in account {} for {}", a.account, a.principal_id);
         let r = conflicted(|| {
             self.admin
@@ -466,7 +466,7 @@ impl AwsIdentityCenter {
         .await
     }
 
-    async fn put_inline(&self, arn: &str, policy: &serde_json::Value) -> Result<(), ProviderError> {
+    async fn put_inline(&self, arn: &str, policy: &serde_json::Value) -> Result<(), AwsError> {
         let text = crate::providers::aws_iam::document::minified(policy);
         conflicted(|| {
             self.admin
@@ -486,7 +486,7 @@ impl AwsIdentityCenter {
         arn: &str,
         managed: &[String],
         customer: &[CustomerManagedPolicy],
-    ) -> Result<(), ProviderError> {
+    ) -> Result<(), AwsError> {
         for m in managed {
             // Identity Center answers an attachment that is already there
             // with ConflictException too: a retried request whose answer
@@ -548,7 +548,7 @@ impl AwsIdentityCenter {
         Ok(())
     }
 
-    async fn provision(&self, arn: &str) -> Result<(), ProviderError> {
+    async fn provision(&self, arn: &str) -> Result<(), AwsError> {
         let r = conflicted(|| {
             self.admin
                 .provision_permission_set()
@@ -634,12 +634,13 @@ fn gone<T, E: ProvideErrorMetadata, R>(
 impl Provider for AwsIdentityCenter {
     type Observation = Observation;
     type Change = Change;
+    type Error = AwsError;
 
     fn name(&self) -> &str {
         &self.name
     }
 
-    async fn observe(&self) -> Result<Observation, ProviderError> {
+    async fn observe(&self) -> Result<Observation, AwsError> {
         let users = self.user_ids().await?;
         let mut permission_sets = Vec::new();
         let arns = self.permission_set_arns().await?;
@@ -653,7 +654,7 @@ impl Provider for AwsIdentityCenter {
         })
     }
 
-    async fn apply(&self, change: &Change) -> Result<(), ProviderError> {
+    async fn apply(&self, change: &Change) -> Result<(), AwsError> {
         match change {
             Change::Grant {
                 desired: d,

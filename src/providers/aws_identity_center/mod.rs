@@ -90,7 +90,7 @@ impl ProviderKind for Kind {
         policy: &Policy,
         provider: &Provider,
     ) -> Result<AwsIdentityCenter, ProviderError> {
-        AwsIdentityCenter::connect(reach.aws(), policy, provider).await
+        Ok(AwsIdentityCenter::connect(reach.aws(), policy, provider).await?)
     }
 
     fn targets_text(role: &Role, providers: &[&Provider]) -> Vec<String> {
