@@ -523,6 +523,52 @@ fn raising_max_duration_or_changing_approvers_widens_the_policy() {
     );
 }
 
+/// An Identity Center role widened through its own keys: a managed policy
+/// (AdministratorAccess, say) or an account added is a widening the
+/// auditor must see, as a statement added to an IAM role is.
+#[test]
+fn a_managed_policy_or_account_added_to_an_identity_center_role_widens_the_policy() {
+    let ic = |managed: &str, accounts: &str| {
+        policy_with(
+            "people:\n",
+            "  sso:\n    type: aws-identity-center\n    account: \"999999999999\"\n    \
+             region: eu-west-1\n    instance_arn: arn:aws:sso:::instance/ssoins-1234567890abcdef\n    \
+             identity_store_id: d-1234567890\npeople:\n",
+        )
+        .replace(
+            "roles:\n",
+            &format!(
+                "roles:\n  sso-ops:\n    description: Operations\n    provider: sso\n    \
+                 max_duration: 2h\n    approvers: [\"@acme/ops\"]\n    accounts: [{accounts}]\n    \
+                 permissions:\n      managed_policies: [{managed}]\n"
+            ),
+        )
+    };
+    let mut h = History::default();
+    h.commit("0", "2026-11-20T09:00:00Z", "Initial policy (#1)")
+        .add(
+            "gitgrant.yaml",
+            &ic(
+                "\"arn:aws:iam::aws:policy/ReadOnlyAccess\"",
+                "\"111111111111\"",
+            ),
+        );
+    h.merge("p1", "2026-11-21T09:00:00Z", 2).modify(
+        "gitgrant.yaml",
+        &ic(
+            "\"arn:aws:iam::aws:policy/ReadOnlyAccess\", \"arn:aws:iam::aws:policy/AdministratorAccess\"",
+            "\"111111111111\", \"222222222222\"",
+        ),
+    );
+    let a = h.audit("2026-11-23T00:00:00Z");
+    assert_eq!(rules(&a), vec!["policy-widened"], "{:?}", a.findings);
+    assert_eq!(
+        a.findings[0].message,
+        "role `sso-ops`: permissions: managed_policies added: \
+         arn:aws:iam::aws:policy/AdministratorAccess, accounts added: 222222222222"
+    );
+}
+
 #[test]
 fn a_role_added_widens_the_policy() {
     let mut h = with_policy();

@@ -125,7 +125,7 @@ fn provider_changed(old: &Role, new: &Role) -> Option<String> {
 }
 
 fn permissions_added(old: &Role, new: &Role) -> Option<String> {
-    let parts = crate::providers::widened(&old.permissions, &new.permissions);
+    let parts = crate::providers::widened(old, new);
     (!parts.is_empty()).then(|| format!("permissions: {}", parts.join(", ")))
 }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{Past, ProviderError, Reach};
 use crate::grant::{Grant, Window};
 use crate::plan::terms::{KindChange, Refusal, Unfenced};
-use crate::policy::{Identity, Policy, Provider, RawPermissions, RawPolicy, RawRole, Role};
+use crate::policy::{Identity, Policy, Provider, RawPolicy, RawRole, Role};
 use crate::rule::Rule;
 use crate::validate::Sink;
 
@@ -90,9 +90,9 @@ pub trait ProviderKind {
     /// the role applies in.
     fn unfenced(policy: &Policy, role: &Role) -> Vec<String>;
 
-    /// What the change of a role's permissions from `old` to `new` added
-    /// in this kind's keys, in words; empty when nothing was.
-    fn widened(old: &RawPermissions, new: &RawPermissions) -> Vec<String>;
+    /// What the change of a role from `old` to `new` added in this kind's
+    /// keys, in words; empty when nothing was.
+    fn widened(old: &Role, new: &Role) -> Vec<String>;
 
     /// A person's keys for this kind, as written.
     type RawIdentity;

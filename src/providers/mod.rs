@@ -309,12 +309,9 @@ macro_rules! dispatch {
             out
         }
 
-        /// What the change of a role's permissions from `old` to `new`
-        /// added, in words, every kind's keys in turn.
-        pub fn widened(
-            old: &crate::policy::RawPermissions,
-            new: &crate::policy::RawPermissions,
-        ) -> Vec<String> {
+        /// What the change of a role from `old` to `new` added, in words,
+        /// every kind's keys in turn.
+        pub fn widened(old: &crate::policy::Role, new: &crate::policy::Role) -> Vec<String> {
             let mut out: Vec<String> = Vec::new();
             $(out.extend(<$folder::Kind as ProviderKind>::widened(old, new));)*
             out

@@ -32,7 +32,7 @@ use super::kind::{KindPlan, ProviderKind};
 use super::{Past, ProviderError, Reach};
 use crate::grant::{Grant, Window};
 use crate::plan::terms::Refusal;
-use crate::policy::{Identity, Policy, Provider, RawPermissions, RawPolicy, RawRole, Role};
+use crate::policy::{Identity, Policy, Provider, RawPolicy, RawRole, Role};
 use crate::rule::Rule;
 use crate::validate::Sink;
 
@@ -131,8 +131,8 @@ impl ProviderKind for Kind {
         assume::unfenced(role, policy)
     }
 
-    fn widened(old: &RawPermissions, new: &RawPermissions) -> Vec<String> {
-        let (o, n) = (&old.aws_iam, &new.aws_iam);
+    fn widened(old: &Role, new: &Role) -> Vec<String> {
+        let (o, n) = (&old.permissions.aws_iam, &new.permissions.aws_iam);
         let roles: Vec<&str> = n
             .assume_roles
             .iter()

@@ -25,7 +25,7 @@ use super::kind::{KindPlan, ProviderKind};
 use super::{Past, ProviderError, Reach};
 use crate::grant::{Grant, Window};
 use crate::plan::terms::Refusal;
-use crate::policy::{Identity, Policy, Provider, RawPermissions, RawPolicy, RawRole, Role};
+use crate::policy::{Identity, Policy, Provider, RawPolicy, RawRole, Role};
 use crate::rule::Rule;
 use crate::validate::Sink;
 
@@ -121,10 +121,39 @@ impl ProviderKind for Kind {
         Vec::new()
     }
 
-    /// Not yet compared: managed policies added to a role are not reported
-    /// as a widening (they were not before the kinds were sealed either).
-    fn widened(_: &RawPermissions, _: &RawPermissions) -> Vec<String> {
-        Vec::new()
+    /// Policies a permission set references and accounts it is assigned
+    /// in, added (its statements are the `aws-iam` kind's to compare).
+    fn widened(old: &Role, new: &Role) -> Vec<String> {
+        let (o, n) = (
+            &old.permissions.aws_identity_center,
+            &new.permissions.aws_identity_center,
+        );
+        let mut parts = Vec::new();
+        let managed: Vec<&str> = (n.managed_policies.iter())
+            .filter(|m| !o.managed_policies.contains(m))
+            .map(String::as_str)
+            .collect();
+        if !managed.is_empty() {
+            parts.push(format!("managed_policies added: {}", managed.join(", ")));
+        }
+        let customer: Vec<String> = (n.customer_managed_policies.iter())
+            .filter(|c| !o.customer_managed_policies.contains(c))
+            .map(|c| format!("{}{}", c.path, c.name))
+            .collect();
+        if !customer.is_empty() {
+            parts.push(format!(
+                "customer_managed_policies added: {}",
+                customer.join(", ")
+            ));
+        }
+        let accounts: Vec<&str> = (new.accounts.iter())
+            .filter(|a| !old.accounts.contains(a))
+            .map(String::as_str)
+            .collect();
+        if !accounts.is_empty() {
+            parts.push(format!("accounts added: {}", accounts.join(", ")));
+        }
+        parts
     }
 
     type RawIdentity = config::RawIdentity;
