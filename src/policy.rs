@@ -10,7 +10,8 @@ pub use crate::approval::rules::Requester;
 use crate::duration::GrantDuration;
 
 pub use crate::providers::types::{
-    Identity, IdentityParts, ProviderType, RawIdentity, RawPermissions, RawPerson, RawProvider,
+    Identity, IdentityParts, ProviderType, Providers, RawAutoApprove, RawHours, RawIdentity,
+    RawOnCall, RawPermissions, RawPerson, RawProvider, RawRole, RoleKeys,
 };
 pub use crate::snapshot::POLICY_PATH;
 
@@ -149,139 +150,6 @@ pub struct Channel {
 /// `expiring`'s lead when a channel names none.
 pub const DEFAULT_EXPIRING_LEAD: GrantDuration = GrantDuration::FIFTEEN_MINUTES;
 
-/// A role that can be granted.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawRole {
-    /// What the role is for.
-    pub description: String,
-    /// The provider (account) the role's grants apply to, or a list of
-    /// them: one grant is then applied in each, with one window.
-    pub provider: Providers,
-    /// The longest window one grant may have, such as `8h` (at most 90d).
-    pub max_duration: String,
-    /// Code owners of `grants/<role>/`: `@org/team` or `@login`.
-    #[serde(default)]
-    pub approvers: Vec<String>,
-    /// Approvals needed from `approvers` before a grant applies.
-    #[serde(default = "one")]
-    pub min_approvals: u32,
-    /// Who may be a grant's subject: `*`, logins, or `@org/team`.
-    #[serde(default = "anyone")]
-    pub requesters: Vec<String>,
-    /// A regular expression the whole `ticket` must match; a ticket is then required.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub require_ticket: Option<String>,
-    /// Require MFA on every request made with the grant.
-    #[serde(default)]
-    pub require_mfa: bool,
-    /// Grants may land without review; each opens a post-incident review.
-    #[serde(default)]
-    pub break_glass: bool,
-    /// Allow statements granting `*` on `*`.
-    #[serde(default)]
-    pub allow_admin: bool,
-    /// `aws-iam` roles only: refuse a grant whose `assume_roles` reach a
-    /// role gitgrant cannot fence (one outside every account it
-    /// reconciles), instead of reporting it as unfenced.
-    #[serde(default)]
-    pub require_fence: bool,
-    /// `aws-identity-center` roles only (and required there): the 12-digit
-    /// AWS accounts a grant's permission set is assigned in.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub accounts: Vec<String>,
-    /// `aws-identity-center` roles only: how long one sign-in session of the
-    /// permission set lasts, at most `12h` (default `1h`). The window's
-    /// denies end a session at the window's end whatever this says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_duration: Option<String>,
-    /// Rules that approve a grant without a human review: any one whose
-    /// every condition holds when the grant lands approves it. Not for
-    /// break-glass roles.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub auto_approve: Vec<RawAutoApprove>,
-    /// What a grant of this role allows.
-    pub permissions: RawPermissions,
-}
-
-/// One auto-approval rule as written.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawAutoApprove {
-    /// How the check, the reconciler and the audit name the rule.
-    pub name: String,
-    /// The longest window the rule approves (the grant's whole window must
-    /// fit), at most the role's `max_duration`.
-    pub max_duration: String,
-    /// Who the rule approves, as logins or `@org/team`; default: anyone the
-    /// role admits. The subject must be the pull request's author.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub requesters: Vec<String>,
-    /// The subject must be on call in this schedule when the grant lands.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_call: Option<RawOnCall>,
-    /// The grant must land inside these hours.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hours: Option<RawHours>,
-    /// The grant must carry a ticket matching the role's `require_ticket`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub require_ticket: bool,
-}
-
-/// An on-call schedule: exactly one of its fields.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawOnCall {
-    /// A PagerDuty schedule id, such as `PABC123`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pagerduty_schedule: Option<String>,
-    /// An Opsgenie schedule id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub opsgenie_schedule: Option<String>,
-}
-
-/// Office hours as written.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawHours {
-    /// Days of the week: `mon` … `sun`.
-    pub days: Vec<String>,
-    /// The first minute inside, `HH:MM`.
-    pub from: String,
-    /// The first minute outside again, `HH:MM`, later than `from`.
-    pub to: String,
-    /// An IANA time zone, such as `Europe/Berlin`; daylight saving is the zone's.
-    pub time_zone: String,
-}
-
-/// One provider's name, or several.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum Providers {
-    /// One provider.
-    One(String),
-    /// Several providers; a grant is applied in each.
-    Many(Vec<String>),
-}
-
-impl Providers {
-    /// The names, in the order written.
-    pub fn names(&self) -> Vec<&str> {
-        match self {
-            Providers::One(p) => vec![p.as_str()],
-            Providers::Many(ps) => ps.iter().map(String::as_str).collect(),
-        }
-    }
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn anyone() -> Vec<String> {
-    vec!["*".to_string()]
-}
-
 /// A validated policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -374,27 +242,17 @@ pub struct Role {
     pub require_mfa: bool,
     /// Lands without review.
     pub break_glass: bool,
-    /// Grants whose target roles cannot be fenced are refused.
-    pub require_fence: bool,
     /// The organisation accepts that a grantee may lift their own window:
     /// needed for statements that write IAM and for `assume_roles` into a
     /// role that can.
     pub allow_admin: bool,
     /// What a grant allows.
     pub permissions: RawPermissions,
-    /// The accounts an Identity Center grant is assigned in.
-    pub accounts: Vec<String>,
-    /// An Identity Center permission set's session duration.
-    pub session_duration: GrantDuration,
+    /// Its keys of every kind, as written.
+    pub keys: RoleKeys,
     /// Rules that approve a grant without a human review.
     pub auto_approve: Vec<crate::approval::rules::Rule>,
 }
-
-/// The session duration of a permission set when the role names none.
-pub const DEFAULT_SESSION: GrantDuration = GrantDuration::ONE_HOUR;
-
-/// The longest session duration IAM Identity Center allows.
-pub const MAX_SESSION: GrantDuration = GrantDuration::TWELVE_HOURS;
 
 impl Role {
     /// The role's providers joined for people: `aws-prod, aws-dev`.

@@ -155,6 +155,68 @@ macro_rules! types {
             }
         }
 
+/// A role that can be granted.
+        #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawRole {
+            /// What the role is for.
+            pub description: String,
+            /// The provider (account) the role's grants apply to, or a list of
+            /// them: one grant is then applied in each, with one window.
+            pub provider: Providers,
+            /// The longest window one grant may have, such as `8h` (at most 90d).
+            pub max_duration: String,
+            /// Code owners of `grants/<role>/`: `@org/team` or `@login`.
+            #[serde(default)]
+            pub approvers: Vec<String>,
+            /// Approvals needed from `approvers` before a grant applies.
+            #[serde(default = "one")]
+            pub min_approvals: u32,
+            /// Who may be a grant's subject: `*`, logins, or `@org/team`.
+            #[serde(default = "anyone")]
+            pub requesters: Vec<String>,
+            /// A regular expression the whole `ticket` must match; a ticket is then required.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub require_ticket: Option<String>,
+            /// Require MFA on every request made with the grant.
+            #[serde(default)]
+            pub require_mfa: bool,
+            /// Grants may land without review; each opens a post-incident review.
+            #[serde(default)]
+            pub break_glass: bool,
+            /// Allow statements granting `*` on `*`.
+            #[serde(default)]
+            pub allow_admin: bool,
+            /// Rules that approve a grant without a human review: any one whose
+            /// every condition holds when the grant lands approves it. Not for
+            /// break-glass roles.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            pub auto_approve: Vec<RawAutoApprove>,
+            /// What a grant of this role allows.
+            pub permissions: RawPermissions,
+            $(
+                #[serde(flatten)]
+                #[allow(missing_docs)] // each key is documented by its kind
+                pub $folder: super::$folder::config::RawRole,
+            )*
+        }
+
+        /// A role's keys of every kind, as written.
+        #[derive(Debug, Clone, Default)]
+        pub struct RoleKeys {
+            $(
+                #[allow(missing_docs)] // the kind's own part
+                pub $folder: super::$folder::config::RawRole,
+            )*
+        }
+
+        impl RawRole {
+            /// Its keys of every kind.
+            pub fn keys(&self) -> RoleKeys {
+                RoleKeys { $($folder: self.$folder.clone(),)* }
+            }
+        }
+
         /// What a role allows, each kind's keys side by side.
         #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
@@ -193,4 +255,82 @@ impl Identity {
     pub fn describe_md(&self) -> String {
         format!("{} `{}`", self.kind_words(), self.name())
     }
+}
+
+/// One auto-approval rule as written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoApprove {
+    /// How the check, the reconciler and the audit name the rule.
+    pub name: String,
+    /// The longest window the rule approves (the grant's whole window must
+    /// fit), at most the role's `max_duration`.
+    pub max_duration: String,
+    /// Who the rule approves, as logins or `@org/team`; default: anyone the
+    /// role admits. The subject must be the pull request's author.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requesters: Vec<String>,
+    /// The subject must be on call in this schedule when the grant lands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_call: Option<RawOnCall>,
+    /// The grant must land inside these hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<RawHours>,
+    /// The grant must carry a ticket matching the role's `require_ticket`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_ticket: bool,
+}
+
+/// An on-call schedule: exactly one of its fields.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOnCall {
+    /// A PagerDuty schedule id, such as `PABC123`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagerduty_schedule: Option<String>,
+    /// An Opsgenie schedule id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opsgenie_schedule: Option<String>,
+}
+
+/// Office hours as written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHours {
+    /// Days of the week: `mon` … `sun`.
+    pub days: Vec<String>,
+    /// The first minute inside, `HH:MM`.
+    pub from: String,
+    /// The first minute outside again, `HH:MM`, later than `from`.
+    pub to: String,
+    /// An IANA time zone, such as `Europe/Berlin`; daylight saving is the zone's.
+    pub time_zone: String,
+}
+
+/// One provider's name, or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Providers {
+    /// One provider.
+    One(String),
+    /// Several providers; a grant is applied in each.
+    Many(Vec<String>),
+}
+
+impl Providers {
+    /// The names, in the order written.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Providers::One(p) => vec![p.as_str()],
+            Providers::Many(ps) => ps.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn anyone() -> Vec<String> {
+    vec!["*".to_string()]
 }

@@ -10,10 +10,7 @@ use regex::Regex;
 use super::{Sink, parse_file};
 use crate::duration::{GrantDuration, HARD_CAP};
 use crate::names;
-use crate::policy::{
-    DEFAULT_SESSION, Identity, MAX_SESSION, Person, Policy, Provider, RawPolicy, RawProvider,
-    Requester, Role,
-};
+use crate::policy::{Identity, Person, Policy, Provider, RawPolicy, RawProvider, Requester, Role};
 use crate::rule::{Rule, Violation};
 use crate::snapshot::SourceFile;
 
@@ -651,16 +648,9 @@ fn build_policy(raw: &RawPolicy) -> Policy {
                             .and_then(Result::ok),
                         require_mfa: r.require_mfa,
                         break_glass: r.break_glass,
-                        require_fence: r.require_fence,
                         allow_admin: r.allow_admin,
                         permissions: r.permissions.clone(),
-                        accounts: r.accounts.clone(),
-                        session_duration: r
-                            .session_duration
-                            .as_ref()
-                            .and_then(|d| d.parse().ok())
-                            .filter(|d| *d <= MAX_SESSION)
-                            .unwrap_or(DEFAULT_SESSION),
+                        keys: r.keys(),
                         auto_approve: r.auto_approve.iter().map(build_rule).collect(),
                     },
                 )

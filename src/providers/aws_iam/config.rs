@@ -19,6 +19,16 @@ pub struct RawProvider {
     pub assume_role: Option<String>,
 }
 
+/// A role's keys for the `aws-iam` kind.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+pub struct RawRole {
+    /// `aws-iam` roles only: refuse a grant whose `assume_roles` reach a
+    /// role gitgrant cannot fence (one outside every account it
+    /// reconciles), instead of reporting it as unfenced.
+    #[serde(default)]
+    pub require_fence: bool,
+}
+
 /// A person's IAM identity as written: on every aws-iam provider (at the
 /// person's top level) or on one (under `providers:`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

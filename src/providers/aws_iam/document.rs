@@ -309,7 +309,6 @@ mod tests {
             require_ticket: None,
             require_mfa: mfa,
             break_glass: false,
-            require_fence: false,
             allow_admin: false,
             permissions: RawPermissions {
                 aws_iam: super::super::config::RawPermissions {
@@ -318,8 +317,7 @@ mod tests {
                 },
                 ..RawPermissions::default()
             },
-            accounts: vec![],
-            session_duration: crate::policy::DEFAULT_SESSION,
+            keys: crate::policy::RoleKeys::default(),
             auto_approve: vec![],
         }
     }

@@ -79,7 +79,7 @@ pub(crate) fn check_identity(
 /// must lie in an account an `aws-iam` provider reconciles (`{account}`
 /// always does).
 pub(crate) fn check_fence(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
-    if !role.require_fence {
+    if !role.aws_iam.require_fence {
         return;
     }
     let reconciled: Vec<&str> = p

@@ -90,7 +90,7 @@ impl AwsIdentityCenter {
             .roles
             .values()
             .filter(|r| r.providers.contains(&provider.name))
-            .map(|r| (r.name.clone(), r.accounts.clone()))
+            .map(|r| (r.name.clone(), r.keys.aws_identity_center.accounts.clone()))
             .collect();
         Ok(AwsIdentityCenter {
             name: provider.name.clone(),

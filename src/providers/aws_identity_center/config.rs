@@ -3,6 +3,8 @@
 //! policies a permission set references. Imports nothing of the policy.
 
 use schemars::JsonSchema;
+
+use crate::duration::GrantDuration;
 use serde::{Deserialize, Serialize};
 
 /// Where an `aws-identity-center` provider's instance is, as written.
@@ -41,6 +43,38 @@ impl RawProvider {
         })
     }
 }
+
+/// A role's keys for the `aws-identity-center` kind.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+pub struct RawRole {
+    /// `aws-identity-center` roles only (and required there): the 12-digit
+    /// AWS accounts a grant's permission set is assigned in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// `aws-identity-center` roles only: how long one sign-in session of the
+    /// permission set lasts, at most `12h` (default `1h`). The window's
+    /// denies end a session at the window's end whatever this says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_duration: Option<String>,
+}
+
+impl RawRole {
+    /// The session duration written, or the default when it is missing or
+    /// not one Identity Center takes (validation reports it).
+    pub fn session(&self) -> GrantDuration {
+        self.session_duration
+            .as_ref()
+            .and_then(|d| d.parse().ok())
+            .filter(|d| *d <= MAX_SESSION)
+            .unwrap_or(DEFAULT_SESSION)
+    }
+}
+
+/// The session duration of a permission set when the role names none.
+pub const DEFAULT_SESSION: GrantDuration = GrantDuration::ONE_HOUR;
+
+/// The longest session duration IAM Identity Center allows.
+pub const MAX_SESSION: GrantDuration = GrantDuration::TWELVE_HOURS;
 
 /// A person's Identity Center user as written.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

@@ -99,7 +99,7 @@ impl ProviderKind for Kind {
             .map(|p| {
                 format!(
                     "a permission set in {} ({})",
-                    accounts_text(&role.accounts),
+                    accounts_text(&role.keys.aws_identity_center.accounts),
                     p.name
                 )
             })
@@ -109,7 +109,7 @@ impl ProviderKind for Kind {
     fn access_text(role: &Role, p: &Provider, who: &str) -> String {
         format!(
             "permission set in {} for {who} ({})",
-            accounts_text(&role.accounts).trim_start_matches("AWS "),
+            accounts_text(&role.keys.aws_identity_center.accounts).trim_start_matches("AWS "),
             p.name
         )
     }
@@ -146,8 +146,8 @@ impl ProviderKind for Kind {
                 customer.join(", ")
             ));
         }
-        let accounts: Vec<&str> = (new.accounts.iter())
-            .filter(|a| !old.accounts.contains(a))
+        let accounts: Vec<&str> = (new.keys.aws_identity_center.accounts.iter())
+            .filter(|a| !old.keys.aws_identity_center.accounts.contains(a))
             .map(String::as_str)
             .collect();
         if !accounts.is_empty() {
@@ -186,7 +186,7 @@ impl ProviderKind for Kind {
             .roles
             .values()
             .filter(|r| r.providers.contains(&provider.name))
-            .flat_map(|r| r.accounts.iter().cloned())
+            .flat_map(|r| r.keys.aws_identity_center.accounts.iter().cloned())
             .collect();
         accounts.sort();
         accounts.dedup();

@@ -81,7 +81,7 @@ pub fn desired(
         return Some(Err(why));
     }
     let repository = policy.repository();
-    let mut accounts = role.accounts.clone();
+    let mut accounts = role.keys.aws_identity_center.accounts.clone();
     accounts.sort();
     accounts.dedup();
     Some(Ok(Desired {
@@ -91,7 +91,7 @@ pub fn desired(
         provider: provider.name.clone(),
         name: document::permission_set_name(&repository, &grant.id),
         description: document::description(&repository, &grant.id),
-        session_duration: role.session_duration.iso8601(),
+        session_duration: role.keys.aws_identity_center.session().iso8601(),
         inline_policy,
         managed_policies,
         customer_managed_policies,

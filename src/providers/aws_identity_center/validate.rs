@@ -4,7 +4,8 @@
 
 use crate::duration::GrantDuration;
 use crate::names;
-use crate::policy::{MAX_SESSION, ProviderType, RawPolicy};
+use super::config::MAX_SESSION;
+use crate::policy::{ProviderType, RawPolicy};
 use crate::rule::Rule;
 use crate::validate::Sink;
 
@@ -82,8 +83,8 @@ pub(crate) fn check_identity_center(p: &RawPolicy, s: &mut Sink) {
         match kind {
             ProviderType::AwsIam => {
                 let misuse = [
-                    ("accounts", !role.accounts.is_empty()),
-                    ("session_duration", role.session_duration.is_some()),
+                    ("accounts", !role.aws_identity_center.accounts.is_empty()),
+                    ("session_duration", role.aws_identity_center.session_duration.is_some()),
                     (
                         "permissions.managed_policies",
                         !perms.aws_identity_center.managed_policies.is_empty(),
@@ -124,7 +125,7 @@ fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &m
     use crate::providers::aws_identity_center::document as ic;
     let path = format!("roles.{name}");
     let perms = &role.permissions;
-    if role.accounts.is_empty() {
+    if role.aws_identity_center.accounts.is_empty() {
         s.at_key(
             Rule::RoleAccounts,
             &path,
@@ -137,7 +138,7 @@ fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &m
         .iter()
         .filter_map(|n| p.providers.get(*n).and_then(|pr| pr.aws_iam.account.as_deref()))
         .collect();
-    for (i, account) in role.accounts.iter().enumerate() {
+    for (i, account) in role.aws_identity_center.accounts.iter().enumerate() {
         let at = format!("{path}.accounts.{i}");
         if !names::is_account(account) {
             s.at(
@@ -151,7 +152,7 @@ fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &m
                 &at,
                 format!("`{account}` holds the Identity Center instance: a grantee there could rewrite permission sets"),
             );
-        } else if role.accounts[..i].contains(account) {
+        } else if role.aws_identity_center.accounts[..i].contains(account) {
             s.at(
                 Rule::RoleAccounts,
                 &at,
@@ -159,7 +160,7 @@ fn check_ic_role(p: &RawPolicy, name: &str, role: &crate::policy::RawRole, s: &m
             );
         }
     }
-    if let Some(d) = &role.session_duration {
+    if let Some(d) = &role.aws_identity_center.session_duration {
         match d.parse::<GrantDuration>() {
             Err(e) => s.at(
                 Rule::SessionDuration,

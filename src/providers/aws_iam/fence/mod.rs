@@ -250,7 +250,7 @@ pub fn plan(
                     .entry((fp.name.clone(), arn.clone()))
                     .or_default()
                     .push(Fenced::new(&d.grant, user, d.window)),
-                Err(why) if role.require_fence => refused.push(Refusal {
+                Err(why) if role.keys.aws_iam.require_fence => refused.push(Refusal {
                     grant: d.grant.clone(),
                     provider: d.provider.clone(),
                     why: format!(
