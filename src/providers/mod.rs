@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod aws_iam;
 pub mod aws_identity_center;
+pub mod gcp_iam;
 
 use std::collections::BTreeMap;
 use std::fmt;
