@@ -8,6 +8,8 @@ mod codeowners_corpus;
 mod docs;
 mod faults;
 mod fence;
+mod gcp;
+mod gcp_fake;
 mod generated;
 mod git;
 mod github;

@@ -125,8 +125,10 @@ pub fn endpoint() -> String {
 
 impl Client {
     /// A client with Application Default Credentials and the endpoint the
-    /// environment names. No call is made until the first read.
-    pub fn from_env() -> Result<Client, GcpError> {
+    /// environment names. No call is made until the first read. Async
+    /// because the credentials' token cache runs as a task of the caller's
+    /// tokio runtime; use the client on that runtime.
+    pub async fn from_env() -> Result<Client, GcpError> {
         let creds = google_cloud_auth::credentials::Builder::default()
             .with_scopes([SCOPE])
             .build_access_token_credentials();
@@ -135,8 +137,9 @@ impl Client {
 
     /// A client of `endpoint` (ending in `/`) with the credentials of a
     /// credentials file's JSON: a `service_account` key, an
-    /// `external_account` configuration or an `authorized_user`.
-    pub fn new(endpoint: &str, credentials: serde_json::Value) -> Result<Client, GcpError> {
+    /// `external_account` configuration or an `authorized_user`. Async for
+    /// the same reason as [`Client::from_env`].
+    pub async fn new(endpoint: &str, credentials: serde_json::Value) -> Result<Client, GcpError> {
         use google_cloud_auth::credentials::{external_account, service_account, user_account};
         let creds = match credentials["type"].as_str() {
             Some("service_account") => service_account::Builder::new(credentials)
