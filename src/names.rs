@@ -148,6 +148,42 @@ pub fn hash_hex(parts: &[&str], chars: usize) -> String {
     hex
 }
 
+/// The candidate nearest to `word` by edit distance (ignoring ASCII case),
+/// if it is near enough to be a slip: at most a third of the word's length,
+/// at least one edit. Ties go to the first in alphabetical order (ignoring
+/// ASCII case), so answers are stable. What a "did you mean" suggests.
+pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by(|(d1, c1), (d2, c2)| {
+            let folded = |c: &str| {
+                c.bytes()
+                    .map(|b| b.to_ascii_lowercase())
+                    .collect::<Vec<u8>>()
+            };
+            d1.cmp(d2).then_with(|| folded(c1).cmp(&folded(c2)))
+        })
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance, ignoring ASCII case.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, y) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(!x.eq_ignore_ascii_case(y));
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -164,6 +200,14 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("logz", "logs"), 1);
+        assert_eq!(edit_distance("GetLogEvent", "getlogevents"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn names() {

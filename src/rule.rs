@@ -135,7 +135,7 @@ rules! {
     /// A person key that is not a lower-case GitHub login.
     InvalidLogin = "invalid-login", "use the person's GitHub login in lower case";
     /// A malformed or conflicting cloud identity.
-    InvalidIdentity = "invalid-identity", "give one identity per provider: aws_iam_user or aws_iam_role, a valid IAM name";
+    InvalidIdentity = "invalid-identity", "give one identity per provider: aws_iam_user or aws_iam_role, a valid IAM name; gcp_member as user:<email>, group:<email>, serviceAccount:<email> or principal://…";
     /// Two people with the same cloud identity.
     DuplicateIdentity = "duplicate-identity", "each cloud identity belongs to one person; remove the duplicate";
     /// A grant of a role with `assume_roles` to a person mapped to an IAM
@@ -151,7 +151,7 @@ rules! {
     /// A role or provider name that is not `[a-z0-9][a-z0-9-]{0,62}`.
     InvalidName = "invalid-name", "use lower-case letters, digits and hyphens (it becomes a folder and a policy name)";
     /// A role that grants nothing.
-    EmptyPermissions = "empty-permissions", "give the role `assume_roles` or `statements`";
+    EmptyPermissions = "empty-permissions", "give the role what it grants on each kind it applies in: `assume_roles` or `statements` (AWS), `gcp_roles` (Google Cloud)";
     /// Two providers of one kind in one account.
     SharedAccount = "shared-account", "keep one provider per kind and account; roles may name that provider (or a list of providers) instead";
     /// A pull request that asks for access for someone else.
@@ -168,7 +168,7 @@ rules! {
     /// An Identity Center role without `accounts`, an account that is not 12 digits, the instance's own account, or `accounts` on an aws-iam role.
     RoleAccounts = "role-accounts", "list the 12-digit accounts an aws-identity-center role is assigned in under `accounts` (never the instance's own account: admin there could rewrite the permission set); aws-iam roles take their account from the provider";
     /// A field of one provider kind on a role or person of another kind.
-    KindMismatch = "kind-mismatch", "managed_policies, customer_managed_policies, session_duration and aws_sso_user are for aws-identity-center; assume_roles, require_mfa, aws_iam_user and aws_iam_role are for aws-iam; a role names providers of one kind";
+    KindMismatch = "kind-mismatch", "managed_policies, customer_managed_policies, session_duration and aws_sso_user are for aws-identity-center; assume_roles, require_mfa, aws_iam_user and aws_iam_role are for aws-iam; gcp_roles, gcp_condition, gcp_member and resource are for gcp-iam; a role names one AWS kind at most";
     /// A session duration that is not a duration of at most 12h.
     SessionDuration = "session-duration", "set session_duration between 1m and 12h, such as 1h (IAM Identity Center's limit)";
     /// A managed or customer-managed policy reference that is not well formed, or too many.
@@ -180,6 +180,16 @@ rules! {
     /// whatever the window says, with a name nothing pins and no fence.
     AssumeRoleStatement = "assume-role-statement", "a role session outlives the grant's window by up to 12 hours; name the role in `assume_roles` (aws-iam), which pins the session to the subject and fences it at the window's end, and keep sts:AssumeRole out of `statements` (an aws-identity-center role cannot assume roles: give it the permissions instead)";
     /// An Identity Center role whose statements make an inline policy over the quota.
+    /// A gcp-iam provider without its resource, or one that is not a
+    /// project, folder or organization; `resource` on another kind.
+    GcpProvider = "gcp-provider", "give a gcp-iam provider `resource`: projects/<project-id>, folders/<number> or organizations/<number> (the resource whose allow policy carries the grants); other kinds take none";
+    /// A Google role that is not a role name, a predefined role Google does
+    /// not have, or a condition IAM would refuse.
+    GcpRole = "gcp-role", "name predefined roles as roles/<service>.<role> (gcloud iam roles list) and custom ones as projects/<p>/roles/<r> or organizations/<o>/roles/<r>; keep gcp_condition a CEL expression of balanced parentheses, at most 10 logical operators";
+    /// A Google role that can outlive or lift the window (set IAM policy,
+    /// write roles, mint or act as a service account's credentials),
+    /// without `allow_admin`.
+    GcpAdminRole = "gcp-admin-role", "a grantee with this role can strip the condition from their own binding or hold credentials that outlive the window; bind a narrower role, or set `allow_admin: true` on the role to say the organisation accepts that";
     /// An auto-approval rule that cannot be judged, or that would approve
     /// what its role does not allow.
     AutoApprove = "auto-approve", "each auto_approve rule needs a unique name, a max_duration within the role's, valid hours (mon…sun, HH:MM, an IANA time_zone), one schedule, and a role pattern for require_ticket; break-glass roles take none";

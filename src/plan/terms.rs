@@ -120,8 +120,16 @@ pub trait KindChange {
     /// The grant it is for, or the resource's name when no grant is known.
     fn grant(&self) -> &str;
 
-    /// When it is applied relative to the others, lowest first.
-    fn apply_order(&self) -> u8;
+    /// When it is applied relative to the others, lowest first: by
+    /// default revocations (what they free counts for the rest), then
+    /// updates and fences, then grants.
+    fn apply_order(&self) -> u8 {
+        match self.action() {
+            Action::Revoke => 0,
+            Action::Update | Action::Fence => 1,
+            Action::Grant => 2,
+        }
+    }
 
     /// What the change does.
     fn action(&self) -> Action;
@@ -132,8 +140,15 @@ pub trait KindChange {
     /// Whether it repairs tampering (drift): a security event.
     fn is_drift(&self) -> bool;
 
-    /// `+` for a grant, `~` for an update, `-` for a revocation.
-    fn sign(&self) -> char;
+    /// `+` for a grant, `~` for an update (and by default a fence), `-`
+    /// for a revocation.
+    fn sign(&self) -> char {
+        match self.action() {
+            Action::Grant => '+',
+            Action::Update | Action::Fence => '~',
+            Action::Revoke => '-',
+        }
+    }
 
     /// The change in words, without its sign.
     fn text(&self) -> String;

@@ -17,6 +17,9 @@ macro_rules! kinds {
             /// IAM Identity Center permission sets assigned to Identity Store users
             /// in AWS accounts.
             AwsIdentityCenter: aws_identity_center = "aws-identity-center",
+            /// Google Cloud IAM conditional role bindings on a project, folder
+            /// or organization, which Google ends at the window's end.
+            GcpIam: gcp_iam = "gcp-iam",
         }
     };
 }

@@ -297,7 +297,7 @@ impl Catalogue {
         Err(Unknown::Action {
             action: written.to_string(),
             did_you_mean: service.and_then(|s| {
-                closest(name, s.actions.iter().map(|a| a.name)).map(|n| format!("{}:{n}", s.prefix))
+                crate::names::closest(name, s.actions.iter().map(|a| a.name)).map(|n| format!("{}:{n}", s.prefix))
             }),
         })
     }
@@ -305,7 +305,7 @@ impl Catalogue {
     /// A close prefix; its action `name` instead when it has one, as the
     /// more useful correction.
     fn suggest_service(&self, prefix: &str, name: &str) -> Option<String> {
-        let near = closest(prefix, self.services.iter().map(|s| s.prefix))?;
+        let near = crate::names::closest(prefix, self.services.iter().map(|s| s.prefix))?;
         Some(match self.lookup(&format!("{near}:{name}")) {
             Some(action) => action.to_string(),
             None => near.to_string(),
@@ -425,35 +425,6 @@ pub fn meet(a: &[Wildcard], b: &[Wildcard]) -> bool {
 /// [`meet`] for two patterns written as IAM writes them.
 pub fn wildcards_meet(a: &str, b: &str) -> bool {
     meet(&wildcards(a), &wildcards(b))
-}
-
-/// The candidate nearest to `word` by edit distance (ignoring case), if it is
-/// near enough to be a slip: at most a third of the word's length, at least
-/// one edit. Ties go to the first in alphabetical order, so answers are
-/// stable.
-fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
-    candidates
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by(|(d1, c1), (d2, c2)| d1.cmp(d2).then_with(|| cmp_ignore_case(c1, c2)))
-        .map(|(_, c)| c)
-}
-
-/// Levenshtein distance, ignoring ASCII case.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, x) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, y) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(!x.eq_ignore_ascii_case(y));
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -621,13 +592,5 @@ mod tests {
         );
         assert!(wildcards_meet("user/${aws:username}", "user/alice"));
         assert!(!wildcards_meet("user/${*}", "user/alice"));
-    }
-
-    #[test]
-    fn edit_distance_counts_single_edits() {
-        assert_eq!(edit_distance("logz", "logs"), 1);
-        assert_eq!(edit_distance("GetLogEvent", "getlogevents"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -252,14 +252,6 @@ impl KindChange for Change {
         }
     }
 
-    /// Revocations first, then updates, then grants.
-    fn apply_order(&self) -> u8 {
-        match self {
-            Change::Revoke { .. } => 0,
-            Change::Update { .. } => 1,
-            Change::Grant { .. } => 2,
-        }
-    }
 
     /// Whether the change repairs tampering.
     fn is_drift(&self) -> bool {
@@ -270,15 +262,6 @@ impl KindChange for Change {
         }
     }
 
-    /// `+` for a grant, `~` for an update, `-` for a revocation (fences
-    /// alike).
-    fn sign(&self) -> char {
-        match self {
-            Change::Grant { .. } => '+',
-            Change::Update { .. } => '~',
-            Change::Revoke { .. } => '-',
-        }
-    }
 
     fn action(&self) -> Action {
         match self {

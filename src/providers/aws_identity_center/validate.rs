@@ -44,78 +44,87 @@ pub(crate) fn check_identity_center(p: &RawPolicy, s: &mut Sink) {
                 ic::is_identity_store_id,
             ),
         ];
+        let ic = provider.kind == ProviderType::AwsIdentityCenter;
         for (key, value, valid) in fields {
-            match (provider.kind, value) {
-                (ProviderType::AwsIdentityCenter, None) => s.at_key(
+            match (ic, value) {
+                (true, None) => s.at_key(
                     Rule::IdentityCenterProvider,
                     &path,
                     format!("provider `{name}` is aws-identity-center but has no `{key}`"),
                 ),
-                (ProviderType::AwsIdentityCenter, Some(v)) if !valid(v) => s.at(
+                (true, Some(v)) if !valid(v) => s.at(
                     Rule::IdentityCenterProvider,
                     &format!("{path}.{key}"),
                     format!("`{v}` is not a valid {key}"),
                 ),
-                (ProviderType::AwsIam, Some(_)) => s.at_key(
+                (false, Some(_)) => s.at_key(
                     Rule::IdentityCenterProvider,
                     &format!("{path}.{key}"),
-                    format!("`{key}` is for aws-identity-center providers; `{name}` is aws-iam"),
+                    format!(
+                        "`{key}` is for aws-identity-center providers; `{name}` is {}",
+                        provider.kind
+                    ),
                 ),
-                // Every kind is named: a new one decides here which of these
-                // fields it takes.
-                (ProviderType::AwsIdentityCenter, Some(_)) | (ProviderType::AwsIam, None) => {}
+                (true, Some(_)) | (false, None) => {}
             }
         }
     }
     for (name, role) in &p.roles {
         let path = format!("roles.{name}");
         let kinds = role_kinds(p, role);
-        if kinds.len() > 1 {
+        let aws: Vec<ProviderType> = (kinds.iter().copied())
+            .filter(|k| crate::providers::aws::is_aws(*k))
+            .collect();
+        if aws.len() > 1 {
             s.at(
                 Rule::KindMismatch,
                 &format!("{path}.provider"),
-                format!("role `{name}` names providers of different kinds: {kinds:?}"),
+                format!("role `{name}` names providers of different AWS kinds: {aws:?}"),
             );
             continue;
         }
-        let Some(kind) = kinds.first() else { continue };
+        if kinds.is_empty() {
+            continue;
+        }
+        if aws.first() == Some(&ProviderType::AwsIdentityCenter) {
+            check_ic_role(p, name, role, s);
+            continue;
+        }
         let perms = &role.permissions;
-        match kind {
-            ProviderType::AwsIam => {
-                let misuse = [
-                    ("accounts", !role.aws_identity_center.accounts.is_empty()),
-                    ("session_duration", role.aws_identity_center.session_duration.is_some()),
-                    (
-                        "permissions.managed_policies",
-                        !perms.aws_identity_center.managed_policies.is_empty(),
+        let misuse = [
+            ("accounts", !role.aws_identity_center.accounts.is_empty()),
+            (
+                "session_duration",
+                role.aws_identity_center.session_duration.is_some(),
+            ),
+            (
+                "permissions.managed_policies",
+                !perms.aws_identity_center.managed_policies.is_empty(),
+            ),
+            (
+                "permissions.customer_managed_policies",
+                !perms
+                    .aws_identity_center
+                    .customer_managed_policies
+                    .is_empty(),
+            ),
+        ];
+        let words: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        for (key, used) in misuse {
+            if used {
+                let rule = if key == "accounts" {
+                    Rule::RoleAccounts
+                } else {
+                    Rule::KindMismatch
+                };
+                s.at_key(
+                    rule,
+                    &format!("{path}.{key}"),
+                    format!(
+                        "`{key}` is for aws-identity-center roles; `{name}` is {}",
+                        words.join(" and ")
                     ),
-                    (
-                        "permissions.customer_managed_policies",
-                        !perms
-                            .aws_identity_center
-                            .customer_managed_policies
-                            .is_empty(),
-                    ),
-                ];
-                for (key, used) in misuse {
-                    if used {
-                        let rule = if key == "accounts" {
-                            Rule::RoleAccounts
-                        } else {
-                            Rule::KindMismatch
-                        };
-                        s.at_key(
-                            rule,
-                            &format!("{path}.{key}"),
-                            format!(
-                                "`{key}` is for aws-identity-center roles; `{name}` is aws-iam"
-                            ),
-                        );
-                    }
-                }
-            }
-            ProviderType::AwsIdentityCenter => {
-                check_ic_role(p, name, role, s);
+                );
             }
         }
     }

@@ -1,0 +1,195 @@
+//! The gcp-iam kind through the real binary, against the local stand-in of
+//! Resource Manager's IAM methods (gcp_fake.rs): a grant becomes one
+//! conditional binding per role whose condition is the window, foreign
+//! bindings stay byte for byte, a steady run reads once and writes nothing,
+//! and expiry removes the binding and the file.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::gcp_fake::FakeGcp;
+use crate::support::{GitRepo, grant_yaml};
+
+const PROJECT: &str = "projects/acme-prod";
+
+const POLICY: &str = r#"version: 1
+repository: acme/access
+security_team: "@acme/security"
+providers:
+  gcp-prod:
+    type: gcp-iam
+    resource: projects/acme-prod
+people:
+  alice: { gcp_member: "user:alice@acme.com" }
+roles:
+  prod-logs:
+    description: Logs in production
+    provider: gcp-prod
+    max_duration: 8h
+    approvers: ["@acme/sre"]
+    permissions:
+      gcp_roles: [roles/logging.viewer]
+      gcp_condition: "resource.name.startsWith('projects/_/buckets/acme-logs')"
+"#;
+
+/// A policy of bindings gitgrant does not own: one of them with gitgrant's
+/// look of a title, but another repository's marker.
+fn foreign() -> Value {
+    json!({
+        "version": 3,
+        "bindings": [
+            {"role": "roles/owner", "members": ["user:root@acme.com"]},
+            {"role": "roles/logging.viewer", "members": ["user:alice@acme.com"], "condition": {
+                "title": "gitgrant 00000000000000000000000000000000 prod-logs/alice-1",
+                "description": "gitgrant repository=evil/access grant=prod-logs/alice-1",
+                "expression": "request.time < timestamp(\"2030-01-01T00:00:00Z\")"}},
+        ],
+        "auditConfigs": [{"service": "allServices", "auditLogConfigs": [{"logType": "DATA_READ"}]}]
+    })
+}
+
+/// The repository with alice's 2h grant landed at 10:00.
+fn setup() -> GitRepo {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("gitgrant.yaml"), POLICY).unwrap();
+    let repo = GitRepo::from_template(tmp.path(), "2026-11-23T08:00:00Z", "Access policy (#1)");
+    repo.commit(
+        &[(
+            "grants/prod-logs/alice-1.yaml",
+            Some(&grant_yaml("alice", "prod-logs", "duration: 2h")),
+        )],
+        "alice: prod-logs (#2)",
+        "2026-11-23T10:00:00Z",
+    );
+    repo
+}
+
+/// `gitgrant reconcile --now NOW` against the fake: its exit code and JSON.
+fn reconcile(dir: &Path, fake: &FakeGcp, now: &str) -> (i32, Value) {
+    let out = crate::support::gitgrant_process()
+        .args(["reconcile", "--now", now, "--format", "json", "--repo"])
+        .arg(dir)
+        .envs(fake.env())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "printed no JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), json)
+}
+
+/// The stored policy's bindings that are not `role` for `member` with
+/// gitgrant's marker for acme/access.
+fn ours(policy: &Value) -> Vec<Value> {
+    policy["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| {
+            b["condition"]["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("gitgrant repository=acme/access "))
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_grant_is_a_binding_whose_condition_is_its_window_and_foreign_bindings_stay_byte_for_byte() {
+    let fake = FakeGcp::start();
+    fake.policy(PROJECT, foreign());
+    let repo = setup();
+    // The plan says it in Google's words.
+    let out = crate::support::gitgrant_process()
+        .args(["plan", "--now", "2026-11-23T10:30:00Z", "--repo"])
+        .arg(&repo.path)
+        .envs(fake.env())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("role roles/logging.viewer on projects/acme-prod for user:alice@acme.com"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    let stored = fake.stored(PROJECT);
+    let mine = ours(&stored);
+    assert_eq!(mine.len(), 1, "{stored:#}");
+    assert_eq!(mine[0]["role"], "roles/logging.viewer");
+    assert_eq!(mine[0]["members"], json!(["user:alice@acme.com"]));
+    assert_eq!(
+        mine[0]["condition"]["expression"],
+        "request.time >= timestamp(\"2026-11-23T10:00:00Z\") && request.time < timestamp(\"2026-11-23T12:00:00Z\") \
+         && (resource.name.startsWith('projects/_/buckets/acme-logs'))"
+    );
+    assert_eq!(
+        mine[0]["condition"]["description"],
+        "gitgrant repository=acme/access grant=prod-logs/alice-1"
+    );
+    // Every binding gitgrant does not own, and the audit configuration,
+    // as they were, in their order, byte for byte.
+    let written = fake.raw_writes();
+    assert_eq!(written.len(), 1, "one setIamPolicy for the run");
+    let before = foreign();
+    for b in before["bindings"].as_array().unwrap() {
+        assert!(
+            written[0].contains(&serde_json::to_string(b).unwrap()),
+            "{b} not written back as read: {}",
+            written[0]
+        );
+    }
+    assert_eq!(stored["auditConfigs"], before["auditConfigs"]);
+    assert_eq!(stored["bindings"][0], before["bindings"][0]);
+    assert_eq!(stored["bindings"][1], before["bindings"][1]);
+    assert_eq!(fake.writes_without_etag(), 0);
+    assert_eq!(fake.writes()[0]["policy"]["version"], 3);
+}
+
+#[test]
+fn a_second_run_reads_once_and_writes_nothing() {
+    let fake = FakeGcp::start();
+    fake.policy(PROJECT, foreign());
+    let repo = setup();
+    let (code, _) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
+    assert_eq!(code, 0);
+    let (reads, writes) = (fake.count("getIamPolicy"), fake.count("setIamPolicy"));
+    let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T10:40:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(fake.count("getIamPolicy"), reads + 1, "{json:#}");
+    assert_eq!(fake.count("setIamPolicy"), writes, "{json:#}");
+    assert_eq!(
+        json["calls"]["gcp-prod"]["reads"]["cloudresourcemanager:getIamPolicy"], 1,
+        "{json:#}"
+    );
+    assert!(
+        json["calls"]["gcp-prod"]["writes"]
+            .as_object()
+            .is_none_or(|w| w.is_empty()),
+        "{json:#}"
+    );
+}
+
+#[test]
+fn expiry_removes_the_binding_and_the_file_and_leaves_the_rest() {
+    let fake = FakeGcp::start();
+    fake.policy(PROJECT, foreign());
+    let repo = setup();
+    let (code, _) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
+    assert_eq!(code, 0);
+    let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T12:05:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    let stored = fake.stored(PROJECT);
+    assert!(ours(&stored).is_empty(), "{stored:#}");
+    assert_eq!(stored["bindings"], foreign()["bindings"]);
+    assert!(
+        !repo.path.join("grants/prod-logs/alice-1.yaml").exists(),
+        "{json:#}"
+    );
+}
