@@ -104,10 +104,10 @@ fn a_grant_is_written_with_the_etag_read_and_foreign_bindings_unchanged() {
     assert_eq!(writes[0]["policy"]["etag"], json!(etag));
     assert_eq!(writes[0]["policy"]["version"], json!(3));
     // On the wire, each foreign binding is the bytes the fake answered
-    // (compact JSON, keys sorted), not gitgrant's own rendering of it.
+    // (Google's key order), not a re-rendering of it.
     let before = foreign();
     for b in before["bindings"].as_array().unwrap() {
-        let text = serde_json::to_string(b).unwrap();
+        let text = crate::gcp_fake::google_json(b);
         assert!(
             fake.raw_writes()[0].contains(&text),
             "{text} not in {}",

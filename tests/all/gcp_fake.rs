@@ -212,6 +212,54 @@ impl FakeGcp {
     }
 }
 
+/// Keys in the order Google's JSON has them (the proto's field order);
+/// any other key after these, sorted.
+const GOOGLE_ORDER: &[&str] = &[
+    "version",
+    "etag",
+    "bindings",
+    "auditConfigs",
+    "role",
+    "members",
+    "condition",
+    "expression",
+    "title",
+    "description",
+    "location",
+];
+
+/// `value` as Google writes it: compact, object keys in [`GOOGLE_ORDER`]
+/// (not sorted, as `serde_json::Value` would write them), so that a client
+/// that re-renders a binding instead of keeping its bytes is caught.
+pub fn google_json(value: &Value) -> String {
+    match value {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            let rank = |k: &str| {
+                GOOGLE_ORDER
+                    .iter()
+                    .position(|g| *g == k)
+                    .unwrap_or(GOOGLE_ORDER.len())
+            };
+            keys.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+            let fields: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), google_json(&o[*k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(google_json).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn ok(value: &Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(google_json(value), "application/json")
+}
+
 fn etag_text(n: u64) -> String {
     // Google's etags are base64 of a few bytes; any opaque text will do.
     format!("BwZ{n:08}=")
@@ -425,7 +473,7 @@ impl Respond for Responder {
                     change(&mut stored.policy);
                     stored.etag = etag;
                 }
-                ResponseTemplate::new(200).set_body_json(answer)
+                ok(&answer)
             }
             "setIamPolicy" => {
                 s.writes.push(body.clone());
@@ -466,7 +514,7 @@ impl Respond for Responder {
                 let stored = s.policies.get_mut(&resource).unwrap();
                 stored.policy = strip_etag(next);
                 stored.etag = etag;
-                ResponseTemplate::new(200).set_body_json(as_version(&stored.policy, 3, etag))
+                ok(&as_version(&stored.policy, 3, etag))
             }
             other => status(404, "NOT_FOUND", &format!("No such method: {other}")),
         }
