@@ -284,7 +284,7 @@ fn gitgrant_never_writes_version_1_nor_without_an_etag() {
     let c = client(&rt, &fake);
     let read = rt.block_on(c.get_policy(PROJECT)).unwrap();
     let wanted = grant("prod-logs/alice-1", "roles/logging.viewer");
-    let mut blind = document::merge(&read, REPO, &[wanted.clone()], &[]);
+    let mut blind = document::merge(&read, REPO, std::slice::from_ref(&wanted), &[]);
     blind.etag = None;
     let e = rt.block_on(c.set_policy(PROJECT, &blind)).unwrap_err();
     assert!(e.to_string().contains("no etag"), "{e}");

@@ -328,7 +328,7 @@ fn logical_operators(expression: &str) -> usize {
 /// Why Google would refuse to store `policy`, as a status.
 fn refusal(policy: &Value) -> Option<ResponseTemplate> {
     let version = policy["version"].as_i64().unwrap_or(0);
-    if version > 3 || version < 0 {
+    if !(0..=3).contains(&version) {
         return Some(status(400, "INVALID_ARGUMENT", "Invalid policy version."));
     }
     if has_conditions(policy) && version < 3 {

@@ -758,7 +758,7 @@ mod tests {
         let merged = merge(
             &read,
             "acme/access",
-            &[new.clone()],
+            std::slice::from_ref(&new),
             &[old.clone(), foreign_removal],
         );
         assert_eq!(merged.version, POLICY_VERSION);
@@ -776,7 +776,7 @@ mod tests {
         assert_eq!(raws, expected);
         // Adding what is there already changes nothing; another repository's
         // binding is never added.
-        let again = merge(&merged, "acme/access", &[new.clone()], &[]);
+        let again = merge(&merged, "acme/access", std::slice::from_ref(&new), &[]);
         assert_eq!(again.bindings, merged.bindings);
         let theirs = binding(
             "acme/other",
