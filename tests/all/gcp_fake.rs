@@ -78,20 +78,8 @@ pub struct FakeGcp {
 impl FakeGcp {
     /// Starts the server with no resources.
     pub fn start() -> FakeGcp {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let state = Arc::new(Mutex::new(State::default()));
-        let server = rt.block_on(async {
-            let server = MockServer::start().await;
-            wiremock::Mock::given(wiremock::matchers::any())
-                .respond_with(Responder(state.clone()))
-                .mount(&server)
-                .await;
-            server
-        });
+        let (server, rt) = crate::support::serve(Responder(state.clone()));
         FakeGcp {
             server,
             state,
