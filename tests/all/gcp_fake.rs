@@ -11,10 +11,10 @@
 //!   binding's role suffixed `_withcond_<hash>` and its condition left out;
 //!   a write of version 1 (or none) holding a condition is
 //!   `INVALID_ARGUMENT`, as is a condition without a title;
-//! - the quotas: more than 1,500 principals (each occurrence counted) or a
-//!   condition with more than 12 logical operators is `INVALID_ARGUMENT`,
-//!   more than 20 bindings of one role and one principal
-//!   `FAILED_PRECONDITION`;
+//! - the quotas: more than 1,500 principals or 250 groups (each
+//!   occurrence counted) or a condition with more than 12 logical
+//!   operators is `INVALID_ARGUMENT`, more than 20 bindings of one role
+//!   and one principal `FAILED_PRECONDITION`;
 //! - faults on demand: the next N requests answer 429 `RESOURCE_EXHAUSTED`
 //!   or 503 `UNAVAILABLE`;
 //! - a bearer-token check (401 `UNAUTHENTICATED`), an unknown resource is
@@ -358,6 +358,20 @@ fn refusal(policy: &Value) -> Option<ResponseTemplate> {
                     .or_default() += 1;
             }
         }
+    }
+    let groups = bindings(policy)
+        .iter()
+        .flat_map(|b| b["members"].as_array().cloned().unwrap_or_default())
+        .filter(|m| m.as_str().is_some_and(|m| m.starts_with("group:")))
+        .count();
+    if groups > 250 {
+        return Some(status(
+            400,
+            "INVALID_ARGUMENT",
+            &format!(
+                "The number of groups in the policy ({groups}) is larger than the maximum allowed size 250."
+            ),
+        ));
     }
     if principals > 1500 {
         return Some(status(

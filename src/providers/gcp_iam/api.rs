@@ -41,6 +41,11 @@ pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 pub const MAX_ATTEMPTS: u32 = 6;
 /// Rounds of read-modify-write while Google answers 409 `ABORTED` or 412.
 pub const MAX_ROUNDS: u32 = 5;
+/// How long one attempt may take, answer included.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read: a policy of 1,500 principals with long
+/// conditions is well under 1 MiB.
+pub const MAX_BODY: usize = 4 << 20;
 /// The service name calls are counted under.
 pub const SERVICE: &str = "cloudresourcemanager";
 
@@ -170,15 +175,11 @@ impl Client {
                 detail: format!("{NO_CREDENTIALS} ({})", first_line(&e.to_string())),
             }
         })?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| GcpError::Call {
-                method: "client",
-                resource: String::new(),
-                detail: first_line(&e.to_string()),
-            })?;
+        let http = crate::http::client(CALL_TIMEOUT).map_err(|e| GcpError::Call {
+            method: "client",
+            resource: String::new(),
+            detail: first_line(&e),
+        })?;
         let endpoint = if endpoint.ends_with('/') {
             endpoint
         } else {
@@ -270,7 +271,17 @@ impl Client {
             let retry_after = match sent {
                 Ok(r) => {
                     let code = r.status().as_u16();
-                    let text = r.text().await.unwrap_or_default();
+                    let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
+                    let text = match crate::http::body(r, MAX_BODY, deadline).await {
+                        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                        Err(failure) => {
+                            return Err(GcpError::Call {
+                                method,
+                                resource: resource.to_string(),
+                                detail: format!("reading Google's answer (HTTP {code}): {failure}"),
+                            });
+                        }
+                    };
                     if (200..300).contains(&code) {
                         return Ok(Ok(text));
                     }
