@@ -376,3 +376,23 @@ fn the_fake_hides_conditions_from_version_1_and_refuses_to_store_them() {
     assert_eq!(refused.0, 400);
     assert_eq!(refused.1["error"]["status"], json!("INVALID_ARGUMENT"));
 }
+
+#[test]
+fn workload_identity_federation_credentials_reach_google() {
+    let fake = FakeGcp::start();
+    let rt = rt();
+    fake.policy(PROJECT, foreign());
+    let creds = fake.external_account(crate::gcp_fake::OIDC_TOKEN);
+    let c = rt.block_on(Client::new(&fake.endpoint(), creds)).unwrap();
+    let p = rt.block_on(c.get_policy(PROJECT)).unwrap();
+    assert_eq!(p.bindings.len(), 2);
+    assert_eq!(fake.count("sts"), 1);
+    // An OIDC token the provider does not accept: one line, what to set.
+    let creds = fake.external_account("someone-elses-token");
+    let c = rt.block_on(Client::new(&fake.endpoint(), creds)).unwrap();
+    let e = rt.block_on(c.get_policy(PROJECT)).unwrap_err().to_string();
+    assert!(
+        e.contains("workload identity provider") && !e.contains('\n'),
+        "{e}"
+    );
+}

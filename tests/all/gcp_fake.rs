@@ -34,6 +34,9 @@ use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 /// The access token the fake's token endpoint hands out and its API takes.
 pub const TOKEN: &str = "ya29.gitgrant-fake-token";
+/// The OIDC token an Actions job would hand Workload Identity Federation,
+/// as the subject token the `external_account` file points to.
+pub const OIDC_TOKEN: &str = "gitgrant-fake-github-oidc-jwt";
 /// The refresh token the credentials file carries.
 pub const REFRESH_TOKEN: &str = "gitgrant-fake-refresh-token";
 
@@ -172,6 +175,21 @@ impl FakeGcp {
     /// The body of every getIamPolicy request that reached the fake.
     pub fn reads(&self) -> Vec<Value> {
         self.state.lock().unwrap().reads.clone()
+    }
+
+    /// The `external_account` credentials (Workload Identity Federation)
+    /// that `google-github-actions/auth` would write, with the fake as the
+    /// Security Token Service and `subject` in the subject-token file.
+    pub fn external_account(&self, subject: &str) -> Value {
+        let token = self.dir.path().join("oidc-token");
+        std::fs::write(&token, subject).unwrap();
+        json!({
+            "type": "external_account",
+            "audience": "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/providers/acme",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("{}/sts/v1/token", self.server.uri()),
+            "credential_source": {"file": token.display().to_string()},
+        })
     }
 
     /// Writes an `authorized_user` credentials file whose token endpoint is
@@ -401,6 +419,25 @@ impl Respond for Responder {
         let mut s = self.0.lock().unwrap();
         let path = req.url.path().to_string();
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        if path == "/sts/v1/token" {
+            // Security Token Service: the OIDC token for an access token
+            // (the external_account file names no impersonation, so the
+            // federated token is used as it is).
+            *s.calls.entry("sts".into()).or_default() += 1;
+            let form = String::from_utf8_lossy(&req.body);
+            if !form.contains("token-exchange")
+                || !form.contains(&format!("subject_token={OIDC_TOKEN}"))
+            {
+                return ResponseTemplate::new(400).set_body_json(json!({
+                    "error": "invalid_grant",
+                    "error_description": "The audience in ID Token does not match the expected audience."
+                }));
+            }
+            return ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer",
+                "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"
+            }));
+        }
         if path == "/token" {
             *s.calls.entry("token".into()).or_default() += 1;
             let form = String::from_utf8_lossy(&req.body);
