@@ -148,7 +148,7 @@ pub fn binding(
 ) -> Option<Binding> {
     Some(Binding::new(BindingFields {
         role: role.to_string(),
-        members: vec![member.to_string()],
+        members: vec![canonical_member(member)],
         condition: Some(Condition {
             expression: expression(window, gcp_condition),
             title: Some(title(repository, grant, role, window)),
@@ -588,6 +588,21 @@ static PREDEFINED_ROLE: LazyLock<Regex> =
 static CUSTOM_ROLE_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_.]{3,64}$").expect("valid regex"));
 
+/// A member as gitgrant writes it: the email of a `user:`, `group:` or
+/// `serviceAccount:` member in lower case (email addresses are
+/// case-insensitive, so Google may answer either spelling, and a binding
+/// read back must compare equal to the one wanted, or every run would add
+/// it again); `principal://` and `principalSet://` names as written (their
+/// subjects are the identity provider's and may be case-sensitive).
+pub fn canonical_member(member: &str) -> String {
+    match member.split_once(':') {
+        Some((kind @ ("user" | "group" | "serviceAccount"), email)) if !email.starts_with("//") => {
+            format!("{kind}:{}", email.to_lowercase())
+        }
+        _ => member.to_string(),
+    }
+}
+
 /// Why `member` is not a principal gitgrant binds a person as, or `Ok`:
 /// `user:`, `group:` or `serviceAccount:` and an email address, or a
 /// workforce or workload identity `principal://` or `principalSet://`
@@ -954,6 +969,38 @@ mod tests {
                 .unwrap_err()
                 .contains("13 logical operators")
         );
+    }
+
+    #[test]
+    fn members_are_written_in_the_case_google_compares() {
+        assert_eq!(
+            canonical_member("user:Alice@Acme.com"),
+            "user:alice@acme.com"
+        );
+        assert_eq!(
+            canonical_member("serviceAccount:CI@p.iam.gserviceaccount.com"),
+            "serviceAccount:ci@p.iam.gserviceaccount.com"
+        );
+        let federated =
+            "principal://iam.googleapis.com/locations/global/workforcePools/acme/subject/Alice";
+        assert_eq!(canonical_member(federated), federated);
+        let b = binding(
+            "acme/access",
+            &id("r/n"),
+            "roles/viewer",
+            "user:Alice@acme.com",
+            window(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(b.fields().members, ["user:alice@acme.com"]);
+        let p = Policy {
+            bindings: vec![b],
+            ..Policy::default()
+        };
+        let ours: Vec<GrantId> = p.ours("acme/access").map(|(g, _)| g).collect();
+        assert_eq!(ours, [id("r/n")]);
+        assert_eq!(p.ours("acme/other").count(), 0);
     }
 
     #[test]
