@@ -124,15 +124,39 @@ fn a_grant_is_written_with_the_etag_read_and_foreign_bindings_unchanged() {
         )
     );
     assert_eq!(stored["auditConfigs"], before["auditConfigs"]);
-    // The look-alike is someone else's: removing "it" removes nothing.
-    let look_alike: Binding = serde_json::from_value(before["bindings"][1].clone()).unwrap();
-    let calls_before = fake.count("setIamPolicy");
+    assert_eq!(fake.writes_without_etag(), 0);
+}
+
+/// Someone with access to the policy plants a binding with gitgrant's
+/// title prefix and the grant id of a real grant, hoping a run adopts it
+/// (and so keeps or rewrites it) or that gitgrant's revoke removes their
+/// rival's: neither the look-alike (another repository's marker) nor a
+/// binding whose description is not exactly gitgrant's is ever claimed.
+#[test]
+fn a_look_alike_binding_is_never_claimed_nor_removed() {
+    let fake = FakeGcp::start();
+    let rt = rt();
+    let mut policy = foreign();
+    let wanted = grant("prod-logs/alice-1", "roles/logging.viewer");
+    let mut forged: Value = serde_json::from_str(wanted.raw()).unwrap();
+    forged["members"] = json!(["user:mallory@acme.com"]);
+    forged["condition"]["description"] =
+        json!("gitgrant repository=acme/access grant=prod-logs/alice-1 ");
+    policy["bindings"]
+        .as_array_mut()
+        .unwrap()
+        .push(forged.clone());
+    fake.policy(PROJECT, policy.clone());
+    let c = client(&rt, &fake);
+    let read = rt.block_on(c.get_policy(PROJECT)).unwrap();
+    assert_eq!(read.ours(REPO).count(), 0);
+    let planted: Vec<Binding> = read.bindings.clone();
     let out = rt
-        .block_on(c.read_modify_write(PROJECT, plan(vec![], vec![look_alike])))
+        .block_on(c.read_modify_write(PROJECT, plan(vec![], planted)))
         .unwrap();
     assert!(matches!(out, Outcome::Unchanged(_)));
-    assert_eq!(fake.count("setIamPolicy"), calls_before);
-    assert_eq!(fake.writes_without_etag(), 0);
+    assert_eq!(fake.count("setIamPolicy"), 0);
+    assert_eq!(fake.stored(PROJECT)["bindings"], policy["bindings"]);
 }
 
 #[test]
