@@ -87,18 +87,13 @@ pub enum GcpError {
     },
 }
 
-/// Where the access token comes from.
-#[derive(Clone)]
-enum Token {
-    Adc(google_cloud_auth::credentials::AccessTokenCredentials),
-}
-
 /// The client: one per run, shared by every resource it reaches.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     endpoint: String,
-    token: Token,
+    /// Where access tokens come from (cached and refreshed by the crate).
+    credentials: google_cloud_auth::credentials::AccessTokenCredentials,
     calls: Arc<Mutex<Calls>>,
     backoff: Duration,
 }
@@ -188,7 +183,7 @@ impl Client {
         Ok(Client {
             http,
             endpoint,
-            token: Token::Adc(creds),
+            credentials: creds,
             calls: Arc::new(Mutex::new(Calls::default())),
             backoff: Duration::from_millis(500),
         })
@@ -234,15 +229,18 @@ impl Client {
     }
 
     async fn token(&self, method: &'static str, resource: &str) -> Result<String, GcpError> {
-        let Token::Adc(creds) = &self.token;
-        creds.access_token().await.map(|t| t.token).map_err(|e| {
-            tracing::info!("{method} {resource}: credentials: {e:#}");
-            GcpError::Call {
-                method,
-                resource: resource.to_string(),
-                detail: format!("{NO_CREDENTIALS} ({})", first_line(&e.to_string())),
-            }
-        })
+        self.credentials
+            .access_token()
+            .await
+            .map(|t| t.token)
+            .map_err(|e| {
+                tracing::info!("{method} {resource}: credentials: {e:#}");
+                GcpError::Call {
+                    method,
+                    resource: resource.to_string(),
+                    detail: format!("{NO_CREDENTIALS} ({})", first_line(&e.to_string())),
+                }
+            })
     }
 
     /// One method call, retried with backoff while Google answers 429 or
@@ -268,7 +266,7 @@ impl Client {
                 .json(body)
                 .send()
                 .await;
-            let retry_after = match sent {
+            let last = match sent {
                 Ok(r) => {
                     let code = r.status().as_u16();
                     let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
@@ -309,7 +307,7 @@ impl Client {
                     method,
                     resource: resource.to_string(),
                     detail: format!(
-                        "Google still answered {retry_after} after {MAX_ATTEMPTS} attempts; the next run tries again"
+                        "Google still answered {last} after {MAX_ATTEMPTS} attempts; the next run tries again"
                     ),
                 });
             }
