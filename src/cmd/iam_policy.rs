@@ -6,6 +6,8 @@ use gitgrant::exit;
 /// account of gitgrant.yaml: it may change only policies under this access
 /// repository's path, and attach only those. For an Identity Center
 /// provider: the `sso:` and `identitystore:` actions the reconciler uses.
+/// For a Google Cloud provider: the custom role to grant its service
+/// account on the resource (reading and setting its allow policy).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this provider's account; prints its policy document alone.

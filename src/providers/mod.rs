@@ -495,6 +495,16 @@ pub trait Provider {
     fn calls(&self) -> Calls;
 }
 
+/// A cloud's message in one line for the run's summary: its first line,
+/// cut at 300 characters (`-v` shows all).
+pub(crate) fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or_default();
+    match line.char_indices().nth(300) {
+        Some((i, _)) => format!("{}… (-v shows all)", &line[..i]),
+        None => line.to_string(),
+    }
+}
+
 /// The error of a change planned for a provider of another kind.
 fn other_kind(change: &Change) -> ProviderError {
     ProviderError::of(std::io::Error::other(format!(

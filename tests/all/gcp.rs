@@ -104,10 +104,10 @@ fn a_grant_is_written_with_the_etag_read_and_foreign_bindings_unchanged() {
     assert_eq!(writes[0]["policy"]["etag"], json!(etag));
     assert_eq!(writes[0]["policy"]["version"], json!(3));
     // On the wire, each foreign binding is the bytes the fake answered
-    // (compact JSON, keys sorted), not gitgrant's own rendering of it.
+    // (Google's key order), not a re-rendering of it.
     let before = foreign();
     for b in before["bindings"].as_array().unwrap() {
-        let text = serde_json::to_string(b).unwrap();
+        let text = crate::gcp_fake::google_json(b);
         assert!(
             fake.raw_writes()[0].contains(&text),
             "{text} not in {}",
@@ -124,15 +124,39 @@ fn a_grant_is_written_with_the_etag_read_and_foreign_bindings_unchanged() {
         )
     );
     assert_eq!(stored["auditConfigs"], before["auditConfigs"]);
-    // The look-alike is someone else's: removing "it" removes nothing.
-    let look_alike: Binding = serde_json::from_value(before["bindings"][1].clone()).unwrap();
-    let calls_before = fake.count("setIamPolicy");
+    assert_eq!(fake.writes_without_etag(), 0);
+}
+
+/// Someone with access to the policy plants a binding with gitgrant's
+/// title prefix and the grant id of a real grant, hoping a run adopts it
+/// (and so keeps or rewrites it) or that gitgrant's revoke removes their
+/// rival's: neither the look-alike (another repository's marker) nor a
+/// binding whose description is not exactly gitgrant's is ever claimed.
+#[test]
+fn a_look_alike_binding_is_never_claimed_nor_removed() {
+    let fake = FakeGcp::start();
+    let rt = rt();
+    let mut policy = foreign();
+    let wanted = grant("prod-logs/alice-1", "roles/logging.viewer");
+    let mut forged: Value = serde_json::from_str(wanted.raw()).unwrap();
+    forged["members"] = json!(["user:mallory@acme.com"]);
+    forged["condition"]["description"] =
+        json!("gitgrant repository=acme/access grant=prod-logs/alice-1 ");
+    policy["bindings"]
+        .as_array_mut()
+        .unwrap()
+        .push(forged.clone());
+    fake.policy(PROJECT, policy.clone());
+    let c = client(&rt, &fake);
+    let read = rt.block_on(c.get_policy(PROJECT)).unwrap();
+    assert_eq!(read.ours(REPO).count(), 0);
+    let planted: Vec<Binding> = read.bindings.clone();
     let out = rt
-        .block_on(c.read_modify_write(PROJECT, plan(vec![], vec![look_alike])))
+        .block_on(c.read_modify_write(PROJECT, plan(vec![], planted)))
         .unwrap();
     assert!(matches!(out, Outcome::Unchanged(_)));
-    assert_eq!(fake.count("setIamPolicy"), calls_before);
-    assert_eq!(fake.writes_without_etag(), 0);
+    assert_eq!(fake.count("setIamPolicy"), 0);
+    assert_eq!(fake.stored(PROJECT)["bindings"], policy["bindings"]);
 }
 
 #[test]
@@ -375,4 +399,24 @@ fn the_fake_hides_conditions_from_version_1_and_refuses_to_store_them() {
     assert!(v1["bindings"][1].get("condition").is_none());
     assert_eq!(refused.0, 400);
     assert_eq!(refused.1["error"]["status"], json!("INVALID_ARGUMENT"));
+}
+
+#[test]
+fn workload_identity_federation_credentials_reach_google() {
+    let fake = FakeGcp::start();
+    let rt = rt();
+    fake.policy(PROJECT, foreign());
+    let creds = fake.external_account(crate::gcp_fake::OIDC_TOKEN);
+    let c = rt.block_on(Client::new(&fake.endpoint(), creds)).unwrap();
+    let p = rt.block_on(c.get_policy(PROJECT)).unwrap();
+    assert_eq!(p.bindings.len(), 2);
+    assert_eq!(fake.count("sts"), 1);
+    // An OIDC token the provider does not accept: one line, what to set.
+    let creds = fake.external_account("someone-elses-token");
+    let c = rt.block_on(Client::new(&fake.endpoint(), creds)).unwrap();
+    let e = rt.block_on(c.get_policy(PROJECT)).unwrap_err().to_string();
+    assert!(
+        e.contains("workload identity provider") && !e.contains('\n'),
+        "{e}"
+    );
 }

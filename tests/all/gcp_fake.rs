@@ -11,10 +11,10 @@
 //!   binding's role suffixed `_withcond_<hash>` and its condition left out;
 //!   a write of version 1 (or none) holding a condition is
 //!   `INVALID_ARGUMENT`, as is a condition without a title;
-//! - the quotas: more than 1,500 principals (each occurrence counted) or a
-//!   condition with more than 12 logical operators is `INVALID_ARGUMENT`,
-//!   more than 20 bindings of one role and one principal
-//!   `FAILED_PRECONDITION`;
+//! - the quotas: more than 1,500 principals or 250 groups (each
+//!   occurrence counted) or a condition with more than 12 logical
+//!   operators is `INVALID_ARGUMENT`, more than 20 bindings of one role
+//!   and one principal `FAILED_PRECONDITION`;
 //! - faults on demand: the next N requests answer 429 `RESOURCE_EXHAUSTED`
 //!   or 503 `UNAVAILABLE`;
 //! - a bearer-token check (401 `UNAUTHENTICATED`), an unknown resource is
@@ -34,6 +34,9 @@ use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 /// The access token the fake's token endpoint hands out and its API takes.
 pub const TOKEN: &str = "ya29.gitgrant-fake-token";
+/// The OIDC token an Actions job would hand Workload Identity Federation,
+/// as the subject token the `external_account` file points to.
+pub const OIDC_TOKEN: &str = "gitgrant-fake-github-oidc-jwt";
 /// The refresh token the credentials file carries.
 pub const REFRESH_TOKEN: &str = "gitgrant-fake-refresh-token";
 
@@ -59,7 +62,7 @@ struct State {
     policies: BTreeMap<String, Stored>,
     next_etag: u64,
     faults: VecDeque<Fault>,
-    concurrent: BTreeMap<String, Writer>,
+    concurrent: BTreeMap<String, (usize, Writer)>,
     calls: BTreeMap<String, u64>,
     writes_without_etag: u64,
     writes: Vec<Value>,
@@ -78,20 +81,8 @@ pub struct FakeGcp {
 impl FakeGcp {
     /// Starts the server with no resources.
     pub fn start() -> FakeGcp {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let state = Arc::new(Mutex::new(State::default()));
-        let server = rt.block_on(async {
-            let server = MockServer::start().await;
-            wiremock::Mock::given(wiremock::matchers::any())
-                .respond_with(Responder(state.clone()))
-                .mount(&server)
-                .await;
-            server
-        });
+        let (server, rt) = crate::support::serve(Responder(state.clone()));
         FakeGcp {
             server,
             state,
@@ -147,11 +138,23 @@ impl FakeGcp {
         resource: &str,
         change: impl FnOnce(&mut Value) + Send + 'static,
     ) {
+        self.concurrent_write_after(resource, 1, change);
+    }
+
+    /// Right after the `nth` getIamPolicy of `resource` from now is
+    /// answered (a run reads once to plan and once more to write), a
+    /// concurrent writer changes its policy with `change`.
+    pub fn concurrent_write_after(
+        &self,
+        resource: &str,
+        nth: usize,
+        change: impl FnOnce(&mut Value) + Send + 'static,
+    ) {
         self.state
             .lock()
             .unwrap()
             .concurrent
-            .insert(resource.to_string(), Box::new(change));
+            .insert(resource.to_string(), (nth, Box::new(change)));
     }
 
     /// Calls by method (`getIamPolicy`, `setIamPolicy`, `token`), every
@@ -186,6 +189,21 @@ impl FakeGcp {
         self.state.lock().unwrap().reads.clone()
     }
 
+    /// The `external_account` credentials (Workload Identity Federation)
+    /// that `google-github-actions/auth` would write, with the fake as the
+    /// Security Token Service and `subject` in the subject-token file.
+    pub fn external_account(&self, subject: &str) -> Value {
+        let token = self.dir.path().join("oidc-token");
+        std::fs::write(&token, subject).unwrap();
+        json!({
+            "type": "external_account",
+            "audience": "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/providers/acme",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("{}/sts/v1/token", self.server.uri()),
+            "credential_source": {"file": token.display().to_string()},
+        })
+    }
+
     /// Writes an `authorized_user` credentials file whose token endpoint is
     /// the fake, and returns the environment that points Application
     /// Default Credentials and Resource Manager at the fake.
@@ -210,6 +228,54 @@ impl FakeGcp {
             ),
         ]
     }
+}
+
+/// Keys in the order Google's JSON has them (the proto's field order);
+/// any other key after these, sorted.
+const GOOGLE_ORDER: &[&str] = &[
+    "version",
+    "etag",
+    "bindings",
+    "auditConfigs",
+    "role",
+    "members",
+    "condition",
+    "expression",
+    "title",
+    "description",
+    "location",
+];
+
+/// `value` as Google writes it: compact, object keys in [`GOOGLE_ORDER`]
+/// (not sorted, as `serde_json::Value` would write them), so that a client
+/// that re-renders a binding instead of keeping its bytes is caught.
+pub fn google_json(value: &Value) -> String {
+    match value {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            let rank = |k: &str| {
+                GOOGLE_ORDER
+                    .iter()
+                    .position(|g| *g == k)
+                    .unwrap_or(GOOGLE_ORDER.len())
+            };
+            keys.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+            let fields: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), google_json(&o[*k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(google_json).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn ok(value: &Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(google_json(value), "application/json")
 }
 
 fn etag_text(n: u64) -> String {
@@ -323,6 +389,20 @@ fn refusal(policy: &Value) -> Option<ResponseTemplate> {
             }
         }
     }
+    let groups = bindings(policy)
+        .iter()
+        .flat_map(|b| b["members"].as_array().cloned().unwrap_or_default())
+        .filter(|m| m.as_str().is_some_and(|m| m.starts_with("group:")))
+        .count();
+    if groups > 250 {
+        return Some(status(
+            400,
+            "INVALID_ARGUMENT",
+            &format!(
+                "The number of groups in the policy ({groups}) is larger than the maximum allowed size 250."
+            ),
+        ));
+    }
     if principals > 1500 {
         return Some(status(
             400,
@@ -351,6 +431,25 @@ impl Respond for Responder {
         let mut s = self.0.lock().unwrap();
         let path = req.url.path().to_string();
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        if path == "/sts/v1/token" {
+            // Security Token Service: the OIDC token for an access token
+            // (the external_account file names no impersonation, so the
+            // federated token is used as it is).
+            *s.calls.entry("sts".into()).or_default() += 1;
+            let form = String::from_utf8_lossy(&req.body);
+            if !form.contains("token-exchange")
+                || !form.contains(&format!("subject_token={OIDC_TOKEN}"))
+            {
+                return ResponseTemplate::new(400).set_body_json(json!({
+                    "error": "invalid_grant",
+                    "error_description": "The audience in ID Token does not match the expected audience."
+                }));
+            }
+            return ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer",
+                "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"
+            }));
+        }
         if path == "/token" {
             *s.calls.entry("token".into()).or_default() += 1;
             let form = String::from_utf8_lossy(&req.body);
@@ -418,14 +517,22 @@ impl Respond for Responder {
                     .unwrap_or(0);
                 let stored = &s.policies[&resource];
                 let answer = as_version(&stored.policy, version, stored.etag);
-                if let Some(change) = s.concurrent.remove(&resource) {
+                let due = match s.concurrent.get_mut(&resource) {
+                    Some((nth, _)) if *nth > 1 => {
+                        *nth -= 1;
+                        false
+                    }
+                    Some(_) => true,
+                    None => false,
+                };
+                if let Some((_, change)) = due.then(|| s.concurrent.remove(&resource)).flatten() {
                     s.next_etag += 1;
                     let etag = s.next_etag;
                     let stored = s.policies.get_mut(&resource).unwrap();
                     change(&mut stored.policy);
                     stored.etag = etag;
                 }
-                ResponseTemplate::new(200).set_body_json(answer)
+                ok(&answer)
             }
             "setIamPolicy" => {
                 s.writes.push(body.clone());
@@ -466,7 +573,7 @@ impl Respond for Responder {
                 let stored = s.policies.get_mut(&resource).unwrap();
                 stored.policy = strip_etag(next);
                 stored.etag = etag;
-                ResponseTemplate::new(200).set_body_json(as_version(&stored.policy, 3, etag))
+                ok(&as_version(&stored.policy, 3, etag))
             }
             other => status(404, "NOT_FOUND", &format!("No such method: {other}")),
         }

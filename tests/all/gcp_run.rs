@@ -139,9 +139,12 @@ fn a_grant_is_a_binding_whose_condition_is_its_window_and_foreign_bindings_stay_
     assert_eq!(written.len(), 1, "one setIamPolicy for the run");
     let before = foreign();
     for b in before["bindings"].as_array().unwrap() {
+        // The bytes the stand-in answered (Google's key order), not a
+        // re-rendering of them.
+        let text = crate::gcp_fake::google_json(b);
         assert!(
-            written[0].contains(&serde_json::to_string(b).unwrap()),
-            "{b} not written back as read: {}",
+            written[0].contains(&text),
+            "{text} not written back as read: {}",
             written[0]
         );
     }
@@ -192,4 +195,95 @@ fn expiry_removes_the_binding_and_the_file_and_leaves_the_rest() {
         !repo.path.join("grants/prod-logs/alice-1.yaml").exists(),
         "{json:#}"
     );
+}
+
+#[test]
+fn a_concurrent_writer_between_the_runs_read_and_write_loses_nothing() {
+    let fake = FakeGcp::start();
+    fake.policy(PROJECT, foreign());
+    // Someone else grants carol a role between gitgrant's read for the
+    // write (the run's second read; the first plans) and the write.
+    fake.concurrent_write_after(PROJECT, 2, |p| {
+        p["bindings"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"role": "roles/viewer", "members": ["user:carol@acme.com"]}));
+    });
+    let repo = setup();
+    let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    let stored = fake.stored(PROJECT);
+    let bindings = stored["bindings"].as_array().unwrap();
+    assert!(
+        bindings.contains(&json!({"role": "roles/viewer", "members": ["user:carol@acme.com"]})),
+        "the other writer's change was lost: {stored:#}"
+    );
+    assert_eq!(ours(&stored).len(), 1, "{stored:#}");
+    assert_eq!(bindings[0], foreign()["bindings"][0]);
+    assert!(fake.count("setIamPolicy") >= 2, "{:?}", fake.calls());
+    assert_eq!(fake.writes_without_etag(), 0);
+}
+
+#[test]
+fn throttling_and_unavailability_converge_in_one_run() {
+    let fake = FakeGcp::start();
+    fake.policy(PROJECT, foreign());
+    fake.faults(crate::gcp_fake::Fault::Throttled, 2);
+    fake.faults(crate::gcp_fake::Fault::Unavailable, 1);
+    let repo = setup();
+    let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(ours(&fake.stored(PROJECT)).len(), 1);
+    assert!(
+        json["calls"]["gcp-prod"]["retries"].as_u64().unwrap_or(0) >= 3,
+        "{json:#}"
+    );
+}
+
+#[test]
+fn an_early_delete_removes_the_binding_before_its_window_ends() {
+    let fake = FakeGcp::start();
+    fake.policy(PROJECT, foreign());
+    let repo = setup();
+    let (code, _) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
+    assert_eq!(code, 0);
+    repo.commit(
+        &[("grants/prod-logs/alice-1.yaml", None)],
+        "Revoke alice's prod-logs early (#3)",
+        "2026-11-23T10:45:00Z",
+    );
+    let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T11:00:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    let stored = fake.stored(PROJECT);
+    assert!(ours(&stored).is_empty(), "{stored:#}");
+    assert_eq!(stored["bindings"], foreign()["bindings"]);
+    let revoked =
+        json["applied"].as_array().unwrap().iter().any(|a| {
+            a["action"] == "revoke" && a["grant"] == "prod-logs/alice-1" && a["ok"] == true
+        });
+    assert!(revoked, "{json:#}");
+}
+
+#[test]
+fn iam_policy_prints_the_custom_role_the_reconciler_needs_on_the_resource() {
+    let repo = setup();
+    let out = crate::support::gitgrant_process()
+        .args(["iam-policy", "--provider", "gcp-prod", "--repo"])
+        .arg(&repo.path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let role: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        role["includedPermissions"],
+        json!([
+            "resourcemanager.projects.getIamPolicy",
+            "resourcemanager.projects.setIamPolicy"
+        ])
+    );
+    assert_eq!(role["stage"], "GA");
 }

@@ -91,20 +91,8 @@ fn start() -> Setup {
         "Notify security, ops and the SIEM (#2)",
         "2026-11-23T08:10:00Z",
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     let sink = Arc::new(Mutex::new(Sink::default()));
-    let server = rt.block_on(async {
-        let server = MockServer::start().await;
-        wiremock::Mock::given(wiremock::matchers::any())
-            .respond_with(Recorder(sink.clone()))
-            .mount(&server)
-            .await;
-        server
-    });
+    let (server, rt) = crate::support::serve(Recorder(sink.clone()));
     Setup {
         url: server.uri(),
         m,

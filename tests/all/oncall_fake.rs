@@ -61,20 +61,8 @@ fn t(s: &str) -> DateTime<Utc> {
 impl FakeOnCall {
     /// Starts the server with no shifts.
     pub fn start() -> FakeOnCall {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let state = Arc::new(Mutex::new(State::default()));
-        let server = rt.block_on(async {
-            let server = MockServer::start().await;
-            wiremock::Mock::given(wiremock::matchers::any())
-                .respond_with(Responder(state.clone()))
-                .mount(&server)
-                .await;
-            server
-        });
+        let (server, rt) = crate::support::serve(Responder(state.clone()));
         FakeOnCall {
             server,
             state,

@@ -321,3 +321,25 @@ impl GitRepo {
         self.pull_request(pr, &changes, "2026-11-23T09:00:00Z", "2026-11-23T10:00:00Z");
     }
 }
+
+/// A wiremock server on loopback that answers every request with
+/// `responder`, on a runtime of its own (kept alive by the caller as long
+/// as the server is used): how the tests' stateful fakes are served.
+pub fn serve(
+    responder: impl wiremock::Respond + 'static,
+) -> (wiremock::MockServer, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(responder)
+            .mount(&server)
+            .await;
+        server
+    });
+    (server, rt)
+}

@@ -4,6 +4,7 @@
 
 mod calls;
 
+use crate::providers::first_line;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -110,15 +111,6 @@ where
         operation,
         what,
         detail,
-    }
-}
-
-/// The first line of a long error, at most 300 characters.
-fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or_default();
-    match line.char_indices().nth(300) {
-        Some((i, _)) => format!("{}… (-v shows all)", &line[..i]),
-        None => line.to_string(),
     }
 }
 

@@ -23,6 +23,7 @@
 //! `CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER` (default
 //! `https://cloudresourcemanager.googleapis.com/`).
 
+use crate::providers::first_line;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +42,11 @@ pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 pub const MAX_ATTEMPTS: u32 = 6;
 /// Rounds of read-modify-write while Google answers 409 `ABORTED` or 412.
 pub const MAX_ROUNDS: u32 = 5;
+/// How long one attempt may take, answer included.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read: a policy of 1,500 principals with long
+/// conditions is well under 1 MiB.
+pub const MAX_BODY: usize = 4 << 20;
 /// The service name calls are counted under.
 pub const SERVICE: &str = "cloudresourcemanager";
 
@@ -82,18 +88,13 @@ pub enum GcpError {
     },
 }
 
-/// Where the access token comes from.
-#[derive(Clone)]
-enum Token {
-    Adc(google_cloud_auth::credentials::AccessTokenCredentials),
-}
-
 /// The client: one per run, shared by every resource it reaches.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     endpoint: String,
-    token: Token,
+    /// Where access tokens come from (cached and refreshed by the crate).
+    credentials: google_cloud_auth::credentials::AccessTokenCredentials,
     calls: Arc<Mutex<Calls>>,
     backoff: Duration,
 }
@@ -170,15 +171,11 @@ impl Client {
                 detail: format!("{NO_CREDENTIALS} ({})", first_line(&e.to_string())),
             }
         })?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| GcpError::Call {
-                method: "client",
-                resource: String::new(),
-                detail: first_line(&e.to_string()),
-            })?;
+        let http = crate::http::client(CALL_TIMEOUT).map_err(|e| GcpError::Call {
+            method: "client",
+            resource: String::new(),
+            detail: first_line(&e),
+        })?;
         let endpoint = if endpoint.ends_with('/') {
             endpoint
         } else {
@@ -187,7 +184,7 @@ impl Client {
         Ok(Client {
             http,
             endpoint,
-            token: Token::Adc(creds),
+            credentials: creds,
             calls: Arc::new(Mutex::new(Calls::default())),
             backoff: Duration::from_millis(500),
         })
@@ -233,15 +230,18 @@ impl Client {
     }
 
     async fn token(&self, method: &'static str, resource: &str) -> Result<String, GcpError> {
-        let Token::Adc(creds) = &self.token;
-        creds.access_token().await.map(|t| t.token).map_err(|e| {
-            tracing::info!("{method} {resource}: credentials: {e:#}");
-            GcpError::Call {
-                method,
-                resource: resource.to_string(),
-                detail: format!("{NO_CREDENTIALS} ({})", first_line(&e.to_string())),
-            }
-        })
+        self.credentials
+            .access_token()
+            .await
+            .map(|t| t.token)
+            .map_err(|e| {
+                tracing::info!("{method} {resource}: credentials: {e:#}");
+                GcpError::Call {
+                    method,
+                    resource: resource.to_string(),
+                    detail: format!("{NO_CREDENTIALS} ({})", first_line(&e.to_string())),
+                }
+            })
     }
 
     /// One method call, retried with backoff while Google answers 429 or
@@ -267,10 +267,20 @@ impl Client {
                 .json(body)
                 .send()
                 .await;
-            let retry_after = match sent {
+            let last = match sent {
                 Ok(r) => {
                     let code = r.status().as_u16();
-                    let text = r.text().await.unwrap_or_default();
+                    let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
+                    let text = match crate::http::body(r, MAX_BODY, deadline).await {
+                        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                        Err(failure) => {
+                            return Err(GcpError::Call {
+                                method,
+                                resource: resource.to_string(),
+                                detail: format!("reading Google's answer (HTTP {code}): {failure}"),
+                            });
+                        }
+                    };
                     if (200..300).contains(&code) {
                         return Ok(Ok(text));
                     }
@@ -298,7 +308,7 @@ impl Client {
                     method,
                     resource: resource.to_string(),
                     detail: format!(
-                        "Google still answered {retry_after} after {MAX_ATTEMPTS} attempts; the next run tries again"
+                        "Google still answered {last} after {MAX_ATTEMPTS} attempts; the next run tries again"
                     ),
                 });
             }
@@ -477,15 +487,6 @@ fn status_error(method: &'static str, resource: &str, code: u16, body: &Value) -
         method,
         resource: resource.to_string(),
         detail,
-    }
-}
-
-/// The first line of a long message, at most 300 characters.
-fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or_default();
-    match line.char_indices().nth(300) {
-        Some((i, _)) => format!("{}… (-v shows all)", &line[..i]),
-        None => line.to_string(),
     }
 }
 

@@ -205,6 +205,8 @@ impl Catalogue {
     }
 
     /// What a role name in a policy is: plain, admin, custom or unknown.
+    /// Anything not under `roles/` is taken for a custom role: check the
+    /// name's form first (`document::check_role`).
     pub fn classify(&self, name: &str) -> Class<'_> {
         if !name.starts_with("roles/") {
             return Class::Custom;

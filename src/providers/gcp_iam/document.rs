@@ -11,18 +11,26 @@
 //! calls Google (the adapter is `api`).
 //!
 //! The numbers, and where they come from:
+//! - The `google.iam.v1.Policy` reference (field `bindings`: "can refer to
+//!   up to 1,500 principals; up to 250 of these principals can be Google
+//!   groups. Each occurrence of a principal counts towards these limits"):
+//!   [`MAX_PRINCIPALS`], [`MAX_GROUPS`]. The same reference: "If you use
+//!   IAM Conditions, you must include the etag field whenever you call
+//!   setIamPolicy. If you omit this field, then IAM allows you to overwrite
+//!   a version 3 policy with a version 1 policy, and all of the conditions
+//!   in the version 3 policy are lost" ([`POLICY_VERSION`], `api`).
 //! - Google's "IAM quotas and limits" page (cloud.google.com/iam/quotas,
-//!   "Limits"), and the `Policy` reference of the Resource Manager API
-//!   (`bindings`: "up to 1,500 members ... each occurrence of a member
-//!   counts"): [`MAX_PRINCIPALS`], [`MAX_SAME_ROLE_AND_MEMBER`] (role
-//!   bindings with the same role and principal, differing only in their
-//!   condition), [`MAX_LOGICAL_OPERATORS`] (per condition expression).
+//!   "Limits"): [`MAX_SAME_ROLE_AND_MEMBER`] (role bindings with the same
+//!   role and principal, differing only in their condition) and
+//!   [`MAX_LOGICAL_OPERATORS`] (per condition expression).
 //! - The IAM Conditions overview (cloud.google.com/iam/docs/conditions-overview)
 //!   and `google.type.Expr`: a condition's title is at most 100 characters
 //!   ([`MAX_TITLE_CHARS`]) and its description at most 256
-//!   ([`MAX_DESCRIPTION_CHARS`]); Google advises keeping a policy's
-//!   conditional role bindings to about 100 ([`MAX_CONDITIONAL_BINDINGS`]),
-//!   which gitgrant holds as a limit.
+//!   ([`MAX_DESCRIPTION_CHARS`]).
+//! - [`MAX_CONDITIONAL_BINDINGS`] (100) is issue 24's reading of Google's
+//!   advice to keep conditional role bindings per policy few; it was not
+//!   found as a number in the reference text searched, so it is gitgrant's
+//!   own limit, held so a policy never nears Google's hard ones.
 //! - [`MAX_CONDITION_CHARS`] is gitgrant's own bound on a role's
 //!   `gcp_condition`, far below anything Google takes.
 
@@ -54,6 +62,9 @@ pub const MAX_TITLE_CHARS: usize = 100;
 pub const MAX_DESCRIPTION_CHARS: usize = 256;
 /// The most principals one allow policy may name, each occurrence counted.
 pub const MAX_PRINCIPALS: usize = 1_500;
+/// The most Google groups one allow policy may name, each occurrence
+/// counted.
+pub const MAX_GROUPS: usize = 250;
 /// The most role bindings of one role and one principal that differ only in
 /// their condition.
 pub const MAX_SAME_ROLE_AND_MEMBER: usize = 20;
@@ -137,7 +148,7 @@ pub fn binding(
 ) -> Option<Binding> {
     Some(Binding::new(BindingFields {
         role: role.to_string(),
-        members: vec![member.to_string()],
+        members: vec![canonical_member(member)],
         condition: Some(Condition {
             expression: expression(window, gcp_condition),
             title: Some(title(repository, grant, role, window)),
@@ -369,6 +380,11 @@ pub enum Quota {
         /// How many the policy would name.
         count: usize,
     },
+    /// More Google groups than [`MAX_GROUPS`], each occurrence counted.
+    Groups {
+        /// How many the policy would name.
+        count: usize,
+    },
     /// More than [`MAX_SAME_ROLE_AND_MEMBER`] bindings of one role and one
     /// principal.
     SameRoleAndMember {
@@ -402,6 +418,10 @@ impl fmt::Display for Quota {
                 f,
                 "the allow policy would name {count} principals, over Google's limit of {MAX_PRINCIPALS} per policy (each occurrence counts)"
             ),
+            Quota::Groups { count } => write!(
+                f,
+                "the allow policy would name {count} Google groups, over Google's limit of {MAX_GROUPS} per policy (each occurrence counts)"
+            ),
             Quota::SameRoleAndMember {
                 role,
                 member,
@@ -429,6 +449,14 @@ pub fn quotas(policy: &Policy) -> Vec<Quota> {
     let principals: usize = fields.clone().map(|b| b.members.len()).sum();
     if principals > MAX_PRINCIPALS {
         out.push(Quota::Principals { count: principals });
+    }
+    let groups = fields
+        .clone()
+        .flat_map(|b| &b.members)
+        .filter(|m| m.starts_with("group:"))
+        .count();
+    if groups > MAX_GROUPS {
+        out.push(Quota::Groups { count: groups });
     }
     let mut same: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for b in fields.clone().filter(|b| b.condition.is_some()) {
@@ -559,6 +587,21 @@ static PREDEFINED_ROLE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^roles/[A-Za-z0-9_.]+$").expect("valid regex"));
 static CUSTOM_ROLE_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_.]{3,64}$").expect("valid regex"));
+
+/// A member as gitgrant writes it: the email of a `user:`, `group:` or
+/// `serviceAccount:` member in lower case (email addresses are
+/// case-insensitive, so Google may answer either spelling, and a binding
+/// read back must compare equal to the one wanted, or every run would add
+/// it again); `principal://` and `principalSet://` names as written (their
+/// subjects are the identity provider's and may be case-sensitive).
+pub fn canonical_member(member: &str) -> String {
+    match member.split_once(':') {
+        Some((kind @ ("user" | "group" | "serviceAccount"), email)) if !email.starts_with("//") => {
+            format!("{kind}:{}", email.to_lowercase())
+        }
+        _ => member.to_string(),
+    }
+}
 
 /// Why `member` is not a principal gitgrant binds a person as, or `Ok`:
 /// `user:`, `group:` or `serviceAccount:` and an email address, or a
@@ -855,6 +898,19 @@ mod tests {
         };
         assert_eq!(quotas(&p), vec![Quota::Principals { count: 1501 }]);
         assert!(quotas(&p)[0].to_string().contains("1500 per policy"));
+        let groups = Binding::new(BindingFields {
+            role: "roles/viewer".into(),
+            members: (0..=MAX_GROUPS)
+                .map(|i| format!("group:g{i}@acme.com"))
+                .collect(),
+            condition: None,
+            extra: Map::new(),
+        });
+        let p = Policy {
+            bindings: vec![groups],
+            ..Policy::default()
+        };
+        assert_eq!(quotas(&p), vec![Quota::Groups { count: 251 }]);
 
         let cond = (0..12)
             .map(|i| format!("a{i} == 1"))
@@ -913,6 +969,38 @@ mod tests {
                 .unwrap_err()
                 .contains("13 logical operators")
         );
+    }
+
+    #[test]
+    fn members_are_written_in_the_case_google_compares() {
+        assert_eq!(
+            canonical_member("user:Alice@Acme.com"),
+            "user:alice@acme.com"
+        );
+        assert_eq!(
+            canonical_member("serviceAccount:CI@p.iam.gserviceaccount.com"),
+            "serviceAccount:ci@p.iam.gserviceaccount.com"
+        );
+        let federated =
+            "principal://iam.googleapis.com/locations/global/workforcePools/acme/subject/Alice";
+        assert_eq!(canonical_member(federated), federated);
+        let b = binding(
+            "acme/access",
+            &id("r/n"),
+            "roles/viewer",
+            "user:Alice@acme.com",
+            window(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(b.fields().members, ["user:alice@acme.com"]);
+        let p = Policy {
+            bindings: vec![b],
+            ..Policy::default()
+        };
+        let ours: Vec<GrantId> = p.ours("acme/access").map(|(g, _)| g).collect();
+        assert_eq!(ours, [id("r/n")]);
+        assert_eq!(p.ours("acme/other").count(), 0);
     }
 
     #[test]
