@@ -287,3 +287,91 @@ fn iam_policy_prints_the_custom_role_the_reconciler_needs_on_the_resource() {
     );
     assert_eq!(role["stage"], "GA");
 }
+
+/// One role over an AWS account and a Google project: one grant, one
+/// window, carried by each cloud in its own way, in one run.
+#[test]
+fn a_role_over_aws_and_google_carries_one_window_in_both() {
+    use crate::moto::{create_users, iam, moto, policies};
+    let m = moto();
+    let aws = iam(&m.url, crate::reconcile::ACCOUNT);
+    create_users(&aws, &["alice"]);
+    let fake = FakeGcp::start();
+    fake.policy(PROJECT, foreign());
+    let both = POLICY
+        .replace(
+            "providers:\n",
+            &format!(
+                "providers:\n  aws-prod:\n    type: aws-iam\n    account: \"{a}\"\n    \
+                 assume_role: arn:aws:iam::{a}:role/gitgrant-reconciler\n",
+                a = crate::reconcile::ACCOUNT
+            ),
+        )
+        .replace(
+            "alice: { gcp_member: \"user:alice@acme.com\" }",
+            "alice: { aws_iam_user: alice, gcp_member: \"user:alice@acme.com\" }",
+        )
+        .replace("    provider: gcp-prod\n", "    provider: [aws-prod, gcp-prod]\n")
+        .replace(
+            "    permissions:\n",
+            "    permissions:\n      statements:\n        - { effect: Allow, actions: [\"logs:GetLogEvents\"], resources: [\"*\"] }\n",
+        );
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("gitgrant.yaml"), &both).unwrap();
+    let repo = GitRepo::from_template(tmp.path(), "2026-11-23T08:00:00Z", "Access policy (#1)");
+    repo.commit(
+        &[(
+            "grants/prod-logs/alice-1.yaml",
+            Some(&grant_yaml("alice", "prod-logs", "duration: 2h")),
+        )],
+        "alice: prod-logs (#2)",
+        "2026-11-23T10:00:00Z",
+    );
+    let mut env = fake.env();
+    env.extend(
+        [
+            ("AWS_ENDPOINT_URL", m.url.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let run = |now: &str| {
+        let out = crate::support::gitgrant_process()
+            .args(["reconcile", "--now", now, "--format", "json", "--repo"])
+            .arg(&repo.path)
+            .envs(env.clone())
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&out.stderr))
+        });
+        (out.status.code().unwrap_or(-1), json)
+    };
+    let (code, json) = run("2026-11-23T10:30:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    let iam_policies = policies(&aws, crate::reconcile::PATH);
+    assert_eq!(iam_policies.len(), 1, "{json:#}");
+    assert_eq!(iam_policies[0].users, ["alice"]);
+    let mine = ours(&fake.stored(PROJECT));
+    assert_eq!(mine.len(), 1, "{json:#}");
+    // The same window in both clouds.
+    assert!(
+        iam_policies[0].document.to_string().contains("2026-11-23T12:00:00Z"),
+        "{}",
+        iam_policies[0].document
+    );
+    assert!(
+        mine[0]["condition"]["expression"]
+            .as_str()
+            .unwrap()
+            .contains("timestamp(\"2026-11-23T12:00:00Z\")")
+    );
+    // At the end both go, and the file with them.
+    let (code, json) = run("2026-11-23T12:05:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    assert!(policies(&aws, crate::reconcile::PATH).is_empty(), "{json:#}");
+    assert!(ours(&fake.stored(PROJECT)).is_empty(), "{json:#}");
+    assert!(!repo.path.join("grants/prod-logs/alice-1.yaml").exists());
+}
