@@ -344,9 +344,8 @@ fn a_role_over_aws_and_google_carries_one_window_in_both() {
             .envs(env.clone())
             .output()
             .unwrap();
-        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("{e}: {}", String::from_utf8_lossy(&out.stderr))
-        });
+        let json: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
         (out.status.code().unwrap_or(-1), json)
     };
     let (code, json) = run("2026-11-23T10:30:00Z");
@@ -358,7 +357,10 @@ fn a_role_over_aws_and_google_carries_one_window_in_both() {
     assert_eq!(mine.len(), 1, "{json:#}");
     // The same window in both clouds.
     assert!(
-        iam_policies[0].document.to_string().contains("2026-11-23T12:00:00Z"),
+        iam_policies[0]
+            .document
+            .to_string()
+            .contains("2026-11-23T12:00:00Z"),
         "{}",
         iam_policies[0].document
     );
@@ -371,7 +373,56 @@ fn a_role_over_aws_and_google_carries_one_window_in_both() {
     // At the end both go, and the file with them.
     let (code, json) = run("2026-11-23T12:05:00Z");
     assert_eq!(code, 0, "{json:#}");
-    assert!(policies(&aws, crate::reconcile::PATH).is_empty(), "{json:#}");
+    assert!(
+        policies(&aws, crate::reconcile::PATH).is_empty(),
+        "{json:#}"
+    );
     assert!(ours(&fake.stored(PROJECT)).is_empty(), "{json:#}");
     assert!(!repo.path.join("grants/prod-logs/alice-1.yaml").exists());
+}
+
+/// A role that could strip the condition from its own binding (or mint
+/// credentials that outlive the window) is refused unless the policy says
+/// `allow_admin`, and a misspelt predefined role is refused with a
+/// suggestion, both before anything reaches Google.
+#[test]
+fn a_google_role_that_can_set_iam_policy_is_refused_without_allow_admin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = POLICY.replace(
+        "gcp_roles: [roles/logging.viewer]",
+        "gcp_roles: [roles/resourcemanager.projectIamAdmin, roles/loging.viewer]",
+    );
+    std::fs::write(tmp.path().join("gitgrant.yaml"), &admin).unwrap();
+    let out = crate::support::gitgrant_process()
+        .args(["validate", "--repo"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("error[gcp-admin-role]"), "{text}");
+    assert!(
+        text.contains("resourcemanager.projects.setIamPolicy"),
+        "{text}"
+    );
+    assert!(
+        text.contains("did you mean `roles/logging.viewer`?"),
+        "{text}"
+    );
+    // With allow_admin the organisation accepts it: only the misspelling is left.
+    let accepted = admin.replace(
+        "    approvers: [\"@acme/sre\"]\n",
+        "    approvers: [\"@acme/sre\"]\n    allow_admin: true\n",
+    );
+    std::fs::write(tmp.path().join("gitgrant.yaml"), &accepted).unwrap();
+    let out = crate::support::gitgrant_process()
+        .args(["validate", "--repo"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("gcp-admin-role"), "{text}");
+    assert!(text.contains("error[gcp-role]"), "{text}");
 }
