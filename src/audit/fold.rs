@@ -40,7 +40,7 @@ pub(super) struct Fold<'a> {
     lifecycles: Vec<Lifecycle>,
     /// For each lifecycle (by index), the roles its grant may assume that
     /// no session fence covers, by the policy at landing.
-    unfenced: Vec<Vec<String>>,
+    unfenced: Vec<(Vec<String>, Option<i64>)>,
     findings: Vec<Finding>,
 }
 
@@ -167,8 +167,8 @@ impl<'a> Fold<'a> {
             self.judge_present(index, tip, now);
         }
         let mut lifecycles = self.lifecycles;
-        for (l, unfenced) in lifecycles.iter_mut().zip(self.unfenced) {
-            l.revocation = revocation(l, unfenced);
+        for (l, (unfenced, propagation)) in lifecycles.iter_mut().zip(self.unfenced) {
+            l.revocation = revocation(l, unfenced, propagation);
         }
         let mut findings = self.findings;
         sort_findings(&mut findings);
@@ -282,6 +282,8 @@ impl<'a> Fold<'a> {
         let unfenced = policy_role
             .map(|(policy, r)| crate::providers::unfenced(policy, r))
             .unwrap_or_default();
+        let propagation =
+            policy_role.and_then(|(policy, r)| crate::providers::propagation_seconds(policy, r));
         let lifecycle = Lifecycle {
             id: id.clone(),
             occurrence,
@@ -319,7 +321,7 @@ impl<'a> Fold<'a> {
         };
         let index = self.lifecycles.len();
         self.lifecycles.push(lifecycle);
-        self.unfenced.push(unfenced);
+        self.unfenced.push((unfenced, propagation));
         self.latest.insert(id, index);
         if let Some(earlier) = earlier {
             self.re_added(at, earlier, index);
@@ -714,7 +716,14 @@ fn end_reason(time: DateTime<Utc>, window: Option<Window>) -> String {
 /// `Gitgrant-Revoked-At`). The cloud itself ends access at the end of the
 /// window its conditions carry, which is the file's window once a run has
 /// applied it; the latest end any version gave bounds that.
-fn revocation(l: &Lifecycle, unfenced: Vec<String>) -> Option<Revocation> {
+/// A run's end holds everywhere only after the cloud's documented
+/// propagation time (`propagation`), recorded beside the lag; the cloud's
+/// own end (the window's conditions, judged on every request) needs none.
+fn revocation(
+    l: &Lifecycle,
+    unfenced: Vec<String>,
+    propagation: Option<i64>,
+) -> Option<Revocation> {
     let w = l.window?;
     let latest = l.windows().map(|v| v.end).max().unwrap_or(w.end).max(w.end);
     // When the file was removed, and when a run is known to have revoked.
@@ -731,6 +740,7 @@ fn revocation(l: &Lifecycle, unfenced: Vec<String>) -> Option<Revocation> {
             lag_seconds,
             lag_at_most_seconds,
             unfenced: unfenced.clone(),
+            propagation_seconds: propagation.filter(|_| ended_by == EndedBy::Run),
         })
     };
     if intended == w.end && latest == w.end {

@@ -347,6 +347,12 @@ pub struct Revocation {
     /// those can outlive the end by up to 12 hours (the longest role
     /// session).
     pub unfenced: Vec<String>,
+    /// When a run ended access (`ended_by: run`) in a cloud that documents
+    /// how long a policy change takes to hold everywhere, that time in
+    /// seconds, which the lag does not include: Google Cloud's is
+    /// "typically 2 minutes, potentially 7 minutes or longer" (420).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation_seconds: Option<i64>,
 }
 
 /// What ended a grant's access.

@@ -26,6 +26,11 @@ pub struct KindPlan<C> {
 /// folder (by a unit type `Kind` there) and called through the registry.
 #[allow(async_fn_in_trait)] // implemented and called within this crate
 pub trait ProviderKind {
+    /// How long the cloud documents a removal of access taking to hold
+    /// everywhere, in seconds, when it documents one: a run that ends
+    /// access early is that much later in effect.
+    const PROPAGATION_SECONDS: Option<i64> = None;
+
     /// One active grant's resource in one provider.
     type Desired: Clone + serde::Serialize;
     /// What a run reads of one provider before planning.

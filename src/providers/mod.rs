@@ -309,6 +309,18 @@ macro_rules! dispatch {
             out
         }
 
+        /// How long a removal of access by a run takes to hold everywhere
+        /// in the kinds `role` applies in, as their clouds document it: the
+        /// longest, or `None` when none documents one.
+        pub fn propagation_seconds(policy: &Policy, role: &crate::policy::Role) -> Option<i64> {
+            policy
+                .targets(role)
+                .filter_map(|p| match p.kind {
+                    $(ProviderType::$kind => <$folder::Kind as ProviderKind>::PROPAGATION_SECONDS,)*
+                })
+                .max()
+        }
+
         /// What the change of a role from `old` to `new` added, in words,
         /// every kind's keys in turn.
         pub fn widened(old: &crate::policy::Role, new: &crate::policy::Role) -> Vec<String> {

@@ -195,6 +195,27 @@ fn expiry_removes_the_binding_and_the_file_and_leaves_the_rest() {
         !repo.path.join("grants/prod-logs/alice-1.yaml").exists(),
         "{json:#}"
     );
+    // Google's condition ended it at the window's end: no run, no
+    // propagation to wait for.
+    let out = crate::support::gitgrant_process()
+        .args([
+            "audit",
+            "--format",
+            "json",
+            "--now",
+            "2026-11-23T13:00:00Z",
+            "--repo",
+        ])
+        .arg(&repo.path)
+        .output()
+        .unwrap();
+    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let l = &audit["lifecycles"][0];
+    assert_eq!(l["revocation"]["ended_by"], "cloud", "{l:#}");
+    assert!(
+        l["revocation"].get("propagation_seconds").is_none(),
+        "{l:#}"
+    );
 }
 
 #[test]
@@ -262,6 +283,25 @@ fn an_early_delete_removes_the_binding_before_its_window_ends() {
             a["action"] == "revoke" && a["grant"] == "prod-logs/alice-1" && a["ok"] == true
         });
     assert!(revoked, "{json:#}");
+    // The audit: a run ended it, and Google's documented propagation time
+    // is recorded beside the lag.
+    let out = crate::support::gitgrant_process()
+        .args([
+            "audit",
+            "--format",
+            "json",
+            "--now",
+            "2026-11-23T13:00:00Z",
+            "--repo",
+        ])
+        .arg(&repo.path)
+        .output()
+        .unwrap();
+    let audit: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let l = &audit["lifecycles"][0];
+    assert_eq!(l["revocation"]["ended_by"], "run", "{l:#}");
+    assert_eq!(l["revocation"]["propagation_seconds"], 420, "{l:#}");
 }
 
 #[test]

@@ -113,6 +113,11 @@ impl super::Provider for GcpIam {
 pub struct Kind;
 
 impl ProviderKind for Kind {
+    /// IAM, "Access change propagation": a policy change "typically
+    /// propagates in 2 minutes, but could potentially take 7 minutes or
+    /// longer".
+    const PROPAGATION_SECONDS: Option<i64> = Some(7 * 60);
+
     type Desired = Desired;
     type Observation = Observation;
     type Change = Change;
