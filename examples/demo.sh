@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job: the example access repository's grants applied to AWS IAM
-# and to IAM Identity Center (a local moto_server standing in for two AWS
-# accounts and for the account that holds the Identity Center instance),
+# The main job: the example access repository's grants applied to AWS IAM,
+# to IAM Identity Center (a local moto_server standing in for two AWS
+# accounts and for the account that holds the Identity Center instance)
+# and to Google Cloud IAM (a local stand-in for Resource Manager's IAM
+# methods, since Google has no emulator of them),
 # revoked when they end, their files removed in commits of their own pushed
 # to a bare remote standing in for GitHub, and every lifecycle rebuilt by
 # the audit.
@@ -12,7 +14,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 cargo build --quiet --locked
+cargo build --quiet --locked --example gcp-stand-in
 gitgrant=$(realpath "${CARGO_TARGET_DIR:-target}")/debug/gitgrant
+gcp_stand_in=$(realpath "${CARGO_TARGET_DIR:-target}")/debug/examples/gcp-stand-in
 moto_server=$(scripts/moto-venv)
 scripts/apt-need openssh-client ssh-keygen >/dev/null
 python=$(dirname "$moto_server")/python
@@ -20,8 +24,11 @@ step() { printf '\n== %s\n' "$*"; }
 
 work=$(mktemp -d)
 moto_pid=
+gcp_pid=
 cleanup() {
   [[ -n $moto_pid ]] && kill "$moto_pid" 2>/dev/null && wait "$moto_pid" 2>/dev/null
+  # The stand-in ends by the signal: its status is no failure of the demo.
+  [[ -n $gcp_pid ]] && kill "$gcp_pid" 2>/dev/null && { wait "$gcp_pid" 2>/dev/null || true; }
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -159,6 +166,36 @@ PY
 sso users "$work/instance"
 read -r instance_arn identity_store_id <"$work/instance"
 
+step "A local stand-in for Google Cloud's Resource Manager on 127.0.0.1 (not Google: the tests' fake, which answers as Google documents), serving projects/acme-prod"
+"$gcp_stand_in" "$work/gcp.env" "$work/gcp-policy.json" >"$work/gcp.log" 2>&1 &
+gcp_pid=$!
+for _ in $(seq 300); do [[ -s $work/gcp.env && -s $work/gcp-policy.json ]] && break; sleep 0.1; done
+[[ -s $work/gcp.env ]] || { echo "the Google Cloud stand-in did not start" >&2; exit 1; }
+# GOOGLE_APPLICATION_CREDENTIALS (an authorized_user file whose token
+# endpoint is the stand-in) and gcloud's endpoint override.
+# shellcheck disable=SC1091
+source "$work/gcp.env"
+
+# The project's allow policy as the stand-in holds it: what the console's
+# IAM page would show, each binding with whose it is.
+gcp() {
+  "$python" - "$work/gcp-policy.json" <<'PY'
+import json, sys
+policy = json.load(open(sys.argv[1]))
+for b in policy.get("bindings", []):
+    c = b.get("condition")
+    desc = (c or {}).get("description", "")
+    if desc.startswith("gitgrant repository=acme/access "):
+        grant = desc.split(" grant=", 1)[1]
+        print(f"  {b['role']} for {', '.join(b['members'])}: gitgrant's, grant {grant}")
+        print(f"      condition: {c['expression']}")
+    else:
+        print(f"  {b['role']} for {', '.join(b['members'])}: not gitgrant's, left as it is")
+PY
+}
+echo "projects/acme-prod before any run:"
+gcp
+
 step "The access repository in git, with a bare remote as GitHub's stand-in"
 git_() { git -c user.name="Demo" -c user.email=demo@example.com -c init.defaultBranch=main "$@"; }
 git_ init -q --bare "$work/remote.git"
@@ -203,6 +240,10 @@ echo
 echo "Identity Center: dave's permission set, assigned in both accounts; its inline"
 echo "policy refuses every action outside the window, so it too ends without a run:"
 sso list
+echo
+echo "Google Cloud: alice's binding on projects/acme-prod, whose condition is the"
+echo "window (Google ends it by itself); the platform team's bindings untouched:"
+gcp
 
 step "Again, a minute later: nothing to do, no write calls"
 "$gitgrant" reconcile --push origin --now 2026-11-23T11:01:00Z
@@ -214,6 +255,9 @@ aws list
 echo
 echo "Identity Center: dave's permission set and its assignments are gone; alice's is new:"
 sso list
+echo
+echo "Google Cloud: alice's ended binding removed, the rest as it was:"
+gcp
 
 step "gitgrant reconcile --push origin --now 2026-11-27T00:00:00Z (every window has ended)"
 "$gitgrant" reconcile --push origin --now 2026-11-27T00:00:00Z
