@@ -205,7 +205,13 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 #[test]
 fn each_recipe_role_is_its_example_and_validates() {
     let root = root();
-    for recipe in ["ssm-session", "eks-access-entry", "rds-iam-auth"] {
+    for recipe in [
+        "ssm-session",
+        "eks-access-entry",
+        "rds-iam-auth",
+        "gce-os-login-sudo",
+        "gke-cluster",
+    ] {
         let page = std::fs::read_to_string(root.join(format!("docs/recipes/{recipe}.md"))).unwrap();
         let repo = root.join("examples/recipes").join(recipe);
         let policy = std::fs::read_to_string(repo.join("gitgrant.yaml")).unwrap();

@@ -156,6 +156,162 @@ fn init_refuses_a_bad_account_or_repository_with_one_line_and_exit_2() {
     }
 }
 
+/// Runs `gitgrant init` for acme/access with `clouds` into `dir`.
+fn init_with(clouds: &[&str], dir: &Path) -> std::process::Output {
+    gitgrant()
+        .args(["init", "--repository", "acme/access"])
+        .args(clouds)
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+/// The checks every new repository passes, whatever its clouds: it
+/// validates, its generated files are current, each reconciler file is
+/// what `gitgrant iam-policy` prints for its provider, and its reconcile
+/// workflow names only inputs gitgrant's reusable workflow declares.
+fn assert_current(repo: &Path, reconciler_files: &[(&str, &str)]) {
+    let valid = run_ok(&["validate"], repo);
+    assert!(valid.starts_with("valid: gitgrant.yaml"), "{valid}");
+    run_ok(&["codeowners", "--check"], repo);
+    run_ok(&["schema", "--check"], repo);
+    run_ok(&["portal", "--check"], repo);
+    for (provider, file) in reconciler_files {
+        assert_eq!(
+            run_ok(&["iam-policy", "--provider", provider], repo),
+            read(&repo.join(file)),
+            "{file} is not what `gitgrant iam-policy --provider {provider}` prints"
+        );
+    }
+    let caller = yaml(&repo.join(".github/workflows/gitgrant-reconcile.yml"));
+    let called = yaml(&project().join(".github/workflows/gitgrant-reconcile.yml"));
+    check_inputs(
+        "the scaffolded reconcile workflow",
+        &called["on"]["workflow_call"]["inputs"],
+        &caller["jobs"]["reconcile"]["with"],
+    );
+}
+
+#[test]
+fn init_for_a_google_cloud_project_binds_there_and_says_how_to_federate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("new-repo");
+    let out = init_with(&["--gcp-resource", "projects/acme-prod"], &repo);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("  gcp/reconciler-role.json\n"), "{stdout}");
+    assert!(
+        !repo.join("aws").exists(),
+        "an AWS folder for a Google-only repository"
+    );
+    assert_current(&repo, &[("gcp", "gcp/reconciler-role.json")]);
+
+    let policy = read(&repo.join("gitgrant.yaml"));
+    assert!(
+        policy.contains("  gcp:\n    type: gcp-iam\n    resource: projects/acme-prod\n"),
+        "{policy}"
+    );
+    assert!(
+        policy.contains("gcp_roles: [roles/logging.viewer"),
+        "{policy}"
+    );
+    let workflow = yaml(&repo.join(".github/workflows/gitgrant-reconcile.yml"));
+    let with = &workflow["jobs"]["reconcile"]["with"];
+    assert_eq!(
+        with["gcp-workload-identity-provider"],
+        "${{ vars.GITGRANT_GCP_WORKLOAD_IDENTITY_PROVIDER }}"
+    );
+    assert_eq!(
+        with["gcp-service-account"],
+        "${{ vars.GITGRANT_GCP_SERVICE_ACCOUNT }}"
+    );
+    assert!(with.get("role-to-assume").is_none(), "{with:?}");
+    for step in [
+        "gcloud iam roles create gitgrantReconciler --project=acme-prod --file=gcp/reconciler-role.json",
+        "--role=projects/acme-prod/roles/gitgrantReconciler",
+        "assertion.repository == 'acme/access' && assertion.ref == 'refs/heads/main'",
+        "roles/iam.workloadIdentityUser",
+        "GITGRANT_GCP_WORKLOAD_IDENTITY_PROVIDER",
+        "GITGRANT_GCP_SERVICE_ACCOUNT",
+    ] {
+        assert!(
+            stdout.contains(step),
+            "the next steps miss `{step}`:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("GITGRANT_AWS_ROLE"), "{stdout}");
+}
+
+#[test]
+fn init_with_an_account_and_a_google_folder_makes_one_repository_for_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("new-repo");
+    let out = init_with(
+        &[
+            "--account",
+            "111111111111",
+            "--gcp-resource",
+            "folders/123456789012",
+        ],
+        &repo,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_current(
+        &repo,
+        &[
+            ("aws", "aws/reconciler-policy.json"),
+            ("gcp", "gcp/reconciler-role.json"),
+        ],
+    );
+    assert!(
+        read(&repo.join("gcp/reconciler-role.json"))
+            .contains("resourcemanager.folders.setIamPolicy")
+    );
+    assert!(repo.join("aws/trust-policy.json").is_file());
+    let workflow = yaml(&repo.join(".github/workflows/gitgrant-reconcile.yml"));
+    let with = &workflow["jobs"]["reconcile"]["with"];
+    assert_eq!(with["role-to-assume"], "${{ vars.GITGRANT_AWS_ROLE }}");
+    assert_eq!(
+        with["gcp-workload-identity-provider"],
+        "${{ vars.GITGRANT_GCP_WORKLOAD_IDENTITY_PROVIDER }}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for step in [
+        "GITGRANT_AWS_ROLE to arn:aws:iam::111111111111:role/gitgrant-reconciler",
+        "gcloud resource-manager folders add-iam-policy-binding 123456789012",
+        "GITGRANT_GCP_SERVICE_ACCOUNT",
+    ] {
+        assert!(
+            stdout.contains(step),
+            "the next steps miss `{step}`:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn init_refuses_a_bad_google_resource_or_no_cloud_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("out");
+    for resource in [
+        "projects/ACME",
+        "buckets/acme",
+        "projects/acme-prod\npeople: {}",
+    ] {
+        let out = init_with(&["--gcp-resource", resource], &dir);
+        assert_eq!(out.status.code(), Some(2), "{resource}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: ") && err.contains("is not a Google Cloud resource"),
+            "{err}"
+        );
+        assert!(!dir.exists(), "init made {} for {resource}", dir.display());
+    }
+    let out = init_with(&[], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--account"), "{}", stderr(&out));
+    assert!(!dir.exists());
+}
+
 /// Files under `dir`, relative, sorted.
 fn walk(dir: &Path) -> Vec<String> {
     fn go(root: &Path, dir: &Path, out: &mut Vec<String>) {
