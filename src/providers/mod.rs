@@ -43,6 +43,9 @@ pub use aws_iam::assume::ACCOUNT_PLACEHOLDER;
 pub use aws_iam::document::github_trust_policy;
 /// An IAM policy document as gitgrant prints it (`iam-policy`, `init`).
 pub use aws_iam::document::pretty;
+/// Why a Google Cloud resource is not one a `gcp-iam` provider can name
+/// (`projects/…`, `folders/…`, `organizations/…`), for `init`.
+pub use gcp_iam::document::check_resource as check_gcp_resource;
 
 /// How far back git is asked for grants that ended: a session fence may
 /// still have to end the role sessions of a grant that ended this long ago.

@@ -300,7 +300,7 @@ pub fn files(target: &Target) -> Result<Vec<File>, ScaffoldError> {
         return Err(ScaffoldError::Account(account.clone()));
     }
     if let Some(resource) = gcp_resource {
-        crate::providers::gcp_iam::document::check_resource(resource)
+        crate::providers::check_gcp_resource(resource)
             .map_err(|why| ScaffoldError::GcpResource(resource.clone(), why))?;
     }
     let owner = repository.split('/').next().unwrap_or_default();

@@ -383,8 +383,10 @@ fn the_run_commands_only_parse_call_the_library_and_render() {
 /// `src/providers/`: everything else speaks to kinds through it.
 fn provider_kinds_are_named_only_in_src_providers() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let kind =
-        regex::Regex::new(r"AwsIam|AwsIdentityCenter|aws_iam::|aws_identity_center::").unwrap();
+    let kind = regex::Regex::new(
+        r"AwsIam|AwsIdentityCenter|GcpIam|aws_iam::|aws_identity_center::|gcp_iam::",
+    )
+    .unwrap();
     let mut found = BTreeMap::new();
     for f in files() {
         let rel = f.path.strip_prefix(&src).unwrap().display().to_string();
