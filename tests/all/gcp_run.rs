@@ -65,22 +65,58 @@ fn setup() -> GitRepo {
     repo
 }
 
-/// `gitgrant reconcile --now NOW` against the fake: its exit code and JSON.
-fn reconcile(dir: &Path, fake: &FakeGcp, now: &str) -> (i32, Value) {
+/// `gitgrant ARGS --repo DIR` with `env`: its exit code and the JSON it
+/// printed.
+fn json_of(args: &[&str], dir: &Path, env: &[(String, String)]) -> (i32, Value) {
     let out = crate::support::gitgrant_process()
-        .args(["reconcile", "--now", now, "--format", "json", "--repo"])
+        .args(args)
+        .arg("--repo")
         .arg(dir)
-        .envs(fake.env())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(
-            "printed no JSON ({e}): {stdout}\nstderr: {}",
+            "gitgrant {args:?} printed no JSON ({e}): {stdout}\nstderr: {}",
             String::from_utf8_lossy(&out.stderr)
         )
     });
     (out.status.code().unwrap_or(-1), json)
+}
+
+/// `gitgrant ARGS --repo DIR` with `env`: its exit code, and what it
+/// printed on stdout and stderr together.
+fn text_of(args: &[&str], dir: &Path, env: &[(String, String)]) -> (Option<i32>, String) {
+    let out = crate::support::gitgrant_process()
+        .args(args)
+        .arg("--repo")
+        .arg(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+/// `gitgrant reconcile --now NOW` against the fake: its exit code and JSON.
+fn reconcile(dir: &Path, fake: &FakeGcp, now: &str) -> (i32, Value) {
+    json_of(
+        &["reconcile", "--now", now, "--format", "json"],
+        dir,
+        &fake.env(),
+    )
+}
+
+/// The audit's JSON at 13:00, after every window of the tests.
+fn audit(dir: &Path) -> Value {
+    json_of(
+        &["audit", "--format", "json", "--now", "2026-11-23T13:00:00Z"],
+        dir,
+        &[],
+    )
+    .1
 }
 
 /// The stored policy's bindings that are not `role` for `member` with
@@ -105,17 +141,14 @@ fn a_grant_is_a_binding_whose_condition_is_its_window_and_foreign_bindings_stay_
     fake.policy(PROJECT, foreign());
     let repo = setup();
     // The plan says it in Google's words.
-    let out = crate::support::gitgrant_process()
-        .args(["plan", "--now", "2026-11-23T10:30:00Z", "--repo"])
-        .arg(&repo.path)
-        .envs(fake.env())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, text) = text_of(
+        &["plan", "--now", "2026-11-23T10:30:00Z"],
+        &repo.path,
+        &fake.env(),
+    );
     assert!(
         text.contains("role roles/logging.viewer on projects/acme-prod for user:alice@acme.com"),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{text}"
     );
     let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
     assert_eq!(code, 0, "{json:#}");
@@ -197,19 +230,7 @@ fn expiry_removes_the_binding_and_the_file_and_leaves_the_rest() {
     );
     // Google's condition ended it at the window's end: no run, no
     // propagation to wait for.
-    let out = crate::support::gitgrant_process()
-        .args([
-            "audit",
-            "--format",
-            "json",
-            "--now",
-            "2026-11-23T13:00:00Z",
-            "--repo",
-        ])
-        .arg(&repo.path)
-        .output()
-        .unwrap();
-    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let audit = audit(&repo.path);
     let l = &audit["lifecycles"][0];
     assert_eq!(l["revocation"]["ended_by"], "cloud", "{l:#}");
     assert!(
@@ -285,20 +306,7 @@ fn an_early_delete_removes_the_binding_before_its_window_ends() {
     assert!(revoked, "{json:#}");
     // The audit: a run ended it, and Google's documented propagation time
     // is recorded beside the lag.
-    let out = crate::support::gitgrant_process()
-        .args([
-            "audit",
-            "--format",
-            "json",
-            "--now",
-            "2026-11-23T13:00:00Z",
-            "--repo",
-        ])
-        .arg(&repo.path)
-        .output()
-        .unwrap();
-    let audit: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let audit = audit(&repo.path);
     let l = &audit["lifecycles"][0];
     assert_eq!(l["revocation"]["ended_by"], "run", "{l:#}");
     assert_eq!(l["revocation"]["propagation_seconds"], 420, "{l:#}");
@@ -307,17 +315,8 @@ fn an_early_delete_removes_the_binding_before_its_window_ends() {
 #[test]
 fn iam_policy_prints_the_custom_role_the_reconciler_needs_on_the_resource() {
     let repo = setup();
-    let out = crate::support::gitgrant_process()
-        .args(["iam-policy", "--provider", "gcp-prod", "--repo"])
-        .arg(&repo.path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let role: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, role) = json_of(&["iam-policy", "--provider", "gcp-prod"], &repo.path, &[]);
+    assert_eq!(code, 0, "{role:#}");
     assert_eq!(
         role["includedPermissions"],
         json!([
@@ -378,15 +377,11 @@ fn a_role_over_aws_and_google_carries_one_window_in_both() {
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
     let run = |now: &str| {
-        let out = crate::support::gitgrant_process()
-            .args(["reconcile", "--now", now, "--format", "json", "--repo"])
-            .arg(&repo.path)
-            .envs(env.clone())
-            .output()
-            .unwrap();
-        let json: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-        (out.status.code().unwrap_or(-1), json)
+        json_of(
+            &["reconcile", "--now", now, "--format", "json"],
+            &repo.path,
+            &env,
+        )
     };
     let (code, json) = run("2026-11-23T10:30:00Z");
     assert_eq!(code, 0, "{json:#}");
@@ -433,14 +428,8 @@ fn a_google_role_that_can_set_iam_policy_is_refused_without_allow_admin() {
         "gcp_roles: [roles/resourcemanager.projectIamAdmin, roles/loging.viewer]",
     );
     std::fs::write(tmp.path().join("gitgrant.yaml"), &admin).unwrap();
-    let out = crate::support::gitgrant_process()
-        .args(["validate", "--repo"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let (code, text) = text_of(&["validate"], tmp.path(), &[]);
+    assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("error[gcp-admin-role]"), "{text}");
     assert!(
         text.contains("resourcemanager.projects.setIamPolicy"),
@@ -456,13 +445,7 @@ fn a_google_role_that_can_set_iam_policy_is_refused_without_allow_admin() {
         "    approvers: [\"@acme/sre\"]\n    allow_admin: true\n",
     );
     std::fs::write(tmp.path().join("gitgrant.yaml"), &accepted).unwrap();
-    let out = crate::support::gitgrant_process()
-        .args(["validate", "--repo"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let (_, text) = text_of(&["validate"], tmp.path(), &[]);
     assert!(!text.contains("gcp-admin-role"), "{text}");
     assert!(text.contains("error[gcp-role]"), "{text}");
 }
