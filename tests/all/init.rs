@@ -334,7 +334,21 @@ fn walk(dir: &Path) -> Vec<String> {
 fn the_example_workflows_and_aws_policies_are_what_gitgrant_writes() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("new-repo");
-    assert_eq!(init(&repo).status.code(), Some(0));
+    // The example reaches an AWS account and a Google project, as this does.
+    let out = gitgrant()
+        .args([
+            "init",
+            "--repository",
+            "acme/access",
+            "--account",
+            "111111111111",
+            "--gcp-resource",
+            "projects/acme-prod",
+        ])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let example = examples().join("access-repo");
     for workflow in [
         "gitgrant-check.yml",
@@ -345,8 +359,8 @@ fn the_example_workflows_and_aws_policies_are_what_gitgrant_writes() {
         assert_eq!(
             read(&example.join(&rel)),
             read(&repo.join(&rel)),
-            "examples/access-repo/{rel} differs from what `gitgrant init` writes \
-             (src/scaffold/{workflow}): copy it over"
+            "examples/access-repo/{rel} differs from what `gitgrant init --account … \
+             --gcp-resource …` writes (src/scaffold/{workflow}): copy it over"
         );
     }
 
