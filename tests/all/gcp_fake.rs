@@ -68,6 +68,9 @@ struct State {
     writes: Vec<Value>,
     raw_writes: Vec<String>,
     reads: Vec<Value>,
+    /// Writes are stored at once but answered this much later: a run can
+    /// be stopped after Google took its write and before it heard so.
+    answer_writes_after: Option<std::time::Duration>,
 }
 
 /// The fake, on a real HTTP server on loopback.
@@ -155,6 +158,12 @@ impl FakeGcp {
             .unwrap()
             .concurrent
             .insert(resource.to_string(), (nth, Box::new(change)));
+    }
+
+    /// From now on, each write is stored at once but answered `delay`
+    /// later, as when a run is stopped after Google took its write.
+    pub fn answer_writes_after(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().answer_writes_after = Some(delay);
     }
 
     /// Calls by method (`getIamPolicy`, `setIamPolicy`, `token`), every
@@ -573,7 +582,11 @@ impl Respond for Responder {
                 let stored = s.policies.get_mut(&resource).unwrap();
                 stored.policy = strip_etag(next);
                 stored.etag = etag;
-                ok(&as_version(&stored.policy, 3, etag))
+                let answer = ok(&as_version(&stored.policy, 3, etag));
+                match s.answer_writes_after {
+                    Some(delay) => answer.set_delay(delay),
+                    None => answer,
+                }
             }
             other => status(404, "NOT_FOUND", &format!("No such method: {other}")),
         }

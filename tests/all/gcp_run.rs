@@ -449,3 +449,55 @@ fn a_google_role_that_can_set_iam_policy_is_refused_without_allow_admin() {
     assert!(!text.contains("gcp-admin-role"), "{text}");
     assert!(text.contains("error[gcp-role]"), "{text}");
 }
+
+/// A run stopped after Google took its write, before it heard so (and so
+/// before the removal commit): the next run finds the binding gone, writes
+/// nothing, and removes the file.
+#[test]
+fn a_run_killed_after_googles_write_is_completed_by_the_next() {
+    let fake = FakeGcp::start();
+    fake.policy(PROJECT, foreign());
+    let repo = setup();
+    let (code, _) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
+    assert_eq!(code, 0);
+    fake.answer_writes_after(std::time::Duration::from_secs(60));
+    let mut child = crate::support::gitgrant_process()
+        .args(["reconcile", "--now", "2026-11-23T12:05:00Z", "--repo"])
+        .arg(&repo.path)
+        .envs(fake.env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let writes = fake.count("setIamPolicy");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while fake.count("setIamPolicy") == writes && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        ours(&fake.stored(PROJECT)).is_empty(),
+        "Google took the write"
+    );
+    assert!(
+        repo.path.join("grants/prod-logs/alice-1.yaml").exists(),
+        "the stopped run made no removal commit"
+    );
+    let fake_writes = fake.count("setIamPolicy");
+    let fresh = FakeGcp::start();
+    fresh.policy(PROJECT, fake.stored(PROJECT));
+    let (code, json) = reconcile(&repo.path, &fresh, "2026-11-23T12:06:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(
+        fresh.count("setIamPolicy"),
+        0,
+        "nothing left to write: {json:#}"
+    );
+    assert_eq!(fake.count("setIamPolicy"), fake_writes);
+    assert!(
+        !repo.path.join("grants/prod-logs/alice-1.yaml").exists(),
+        "{json:#}"
+    );
+    assert_eq!(fresh.stored(PROJECT)["bindings"], foreign()["bindings"]);
+}
