@@ -501,3 +501,28 @@ fn a_run_killed_after_googles_write_is_completed_by_the_next() {
     );
     assert_eq!(fresh.stored(PROJECT)["bindings"], foreign()["bindings"]);
 }
+
+/// What the check's comment, the request form, the portal, the run's
+/// records and the audit say of a Google grant: Google's own words.
+#[test]
+fn a_google_grant_is_described_in_googles_words() {
+    let repo = setup();
+    let snapshot = gitgrant::snapshot::Snapshot::from_dir(&repo.path).unwrap();
+    let (p, _) = gitgrant::validate::read_policy(snapshot.policy.as_ref().unwrap());
+    let p = p.unwrap();
+    let role = &p.roles["prod-logs"];
+    assert_eq!(
+        gitgrant::providers::targets_text(&p, role),
+        "Google Cloud `projects/acme-prod` (gcp-prod)"
+    );
+    assert_eq!(
+        gitgrant::providers::access_text(&p, role, "alice"),
+        "role `roles/logging.viewer` on `projects/acme-prod` for principal `user:alice@acme.com` (gcp-prod)"
+    );
+    let audit = audit(&repo.path);
+    assert_eq!(
+        audit["lifecycles"][0]["access"],
+        "role `roles/logging.viewer` on `projects/acme-prod` for principal `user:alice@acme.com` (gcp-prod)",
+        "{audit:#}"
+    );
+}
