@@ -65,6 +65,17 @@ fn setup() -> GitRepo {
     repo
 }
 
+/// The stand-in with foreign bindings, and the repository after a run at
+/// 10:30 that gave alice's grant its binding.
+fn granted() -> (FakeGcp, GitRepo) {
+    let fake = FakeGcp::start();
+    fake.policy(PROJECT, foreign());
+    let repo = setup();
+    let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    (fake, repo)
+}
+
 /// `gitgrant ARGS --repo DIR` with `env`: its exit code and the JSON it
 /// printed.
 fn json_of(args: &[&str], dir: &Path, env: &[(String, String)]) -> (i32, Value) {
@@ -190,11 +201,7 @@ fn a_grant_is_a_binding_whose_condition_is_its_window_and_foreign_bindings_stay_
 
 #[test]
 fn a_second_run_reads_once_and_writes_nothing() {
-    let fake = FakeGcp::start();
-    fake.policy(PROJECT, foreign());
-    let repo = setup();
-    let (code, _) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
-    assert_eq!(code, 0);
+    let (fake, repo) = granted();
     let (reads, writes) = (fake.count("getIamPolicy"), fake.count("setIamPolicy"));
     let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T10:40:00Z");
     assert_eq!(code, 0, "{json:#}");
@@ -214,11 +221,7 @@ fn a_second_run_reads_once_and_writes_nothing() {
 
 #[test]
 fn expiry_removes_the_binding_and_the_file_and_leaves_the_rest() {
-    let fake = FakeGcp::start();
-    fake.policy(PROJECT, foreign());
-    let repo = setup();
-    let (code, _) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
-    assert_eq!(code, 0);
+    let (fake, repo) = granted();
     let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T12:05:00Z");
     assert_eq!(code, 0, "{json:#}");
     let stored = fake.stored(PROJECT);
@@ -284,11 +287,7 @@ fn throttling_and_unavailability_converge_in_one_run() {
 
 #[test]
 fn an_early_delete_removes_the_binding_before_its_window_ends() {
-    let fake = FakeGcp::start();
-    fake.policy(PROJECT, foreign());
-    let repo = setup();
-    let (code, _) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
-    assert_eq!(code, 0);
+    let (fake, repo) = granted();
     repo.commit(
         &[("grants/prod-logs/alice-1.yaml", None)],
         "Revoke alice's prod-logs early (#3)",
@@ -455,11 +454,7 @@ fn a_google_role_that_can_set_iam_policy_is_refused_without_allow_admin() {
 /// nothing, and removes the file.
 #[test]
 fn a_run_killed_after_googles_write_is_completed_by_the_next() {
-    let fake = FakeGcp::start();
-    fake.policy(PROJECT, foreign());
-    let repo = setup();
-    let (code, _) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
-    assert_eq!(code, 0);
+    let (fake, repo) = granted();
     fake.answer_writes_after(std::time::Duration::from_secs(60));
     let mut child = crate::support::gitgrant_process()
         .args(["reconcile", "--now", "2026-11-23T12:05:00Z", "--repo"])
