@@ -180,6 +180,39 @@ impl Policy {
         format!("{}/{}", self.owner, self.name)
     }
 
+    /// Who `subject` is beyond their login: each identity they have (as
+    /// the cloud compares names, with the kind or provider it is on) and
+    /// their email, lower case, sorted. Two logins sharing one of these are
+    /// one person under two names.
+    pub fn known_as(&self, subject: &str) -> Vec<String> {
+        let Some(person) = self
+            .people
+            .get(subject)
+            .or_else(|| self.people.get(&subject.to_lowercase()))
+        else {
+            return Vec::new();
+        };
+        let named = |at: &str, i: &Identity| {
+            let key = i.key();
+            format!("{at}: {} {}", key.kind_words(), key.name()).to_lowercase()
+        };
+        let mut out: Vec<String> = person
+            .defaults
+            .iter()
+            .map(|(kind, i)| named(kind.name(), i))
+            .chain(person.providers.iter().map(|(p, i)| named(p, i)))
+            .chain(
+                person
+                    .email
+                    .iter()
+                    .map(|e| format!("email {}", e.to_lowercase())),
+            )
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The providers a grant of `role` is applied in (those defined).
     pub fn targets<'a>(&'a self, role: &'a Role) -> impl Iterator<Item = &'a Provider> + 'a {
         role.providers.iter().filter_map(|p| self.providers.get(p))

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::{Evidence, Found, Landed, Need, PullFacts, ReviewFact, evaluate, teams};
+use crate::approval::history::{Histories, SubjectHistory};
 use crate::approval::oncall::OnCall;
 use crate::approval::rules::{Facts, Judgement};
 use crate::codeowners::Codeowners;
@@ -178,6 +179,10 @@ pub struct Ask<'a> {
     /// The windows of the subject's other grants of the role: those that
     /// overlap or adjoin `window` count with it against `max_duration`.
     pub neighbours: &'a [Window],
+    /// The subject's history with the role before the landing, for rules
+    /// with a `history` condition (`None`: not read, which they approve
+    /// nothing without).
+    pub history: Option<&'a SubjectHistory>,
 }
 
 /// [`Approvals::requester`] where there is GitHub to ask (asked once per
@@ -241,6 +246,7 @@ impl<'a> Ask<'a> {
             duration: window.and_then(|w| w.length()),
             window,
             neighbours: &[],
+            history: None,
         }
     }
 }
@@ -327,6 +333,7 @@ pub async fn judge_rules(
             landed: ask.at,
             ticket_matches,
             on_call,
+            history: ask.history.cloned(),
         });
     }
     Ok(Judgement::of(
@@ -375,6 +382,7 @@ pub async fn landed(
     let mut bases: BTreeMap<String, CommitId> = BTreeMap::new();
     let mut policies: std::collections::HashMap<Option<SourceFile>, Option<Policy>> =
         std::collections::HashMap::new();
+    let histories = histories_for(repo, grants)?;
     let mut out = Vec::new();
     for g in grants {
         let path = g.need.path.clone();
@@ -390,10 +398,7 @@ pub async fn landed(
             continue;
         };
         if !owners.contains_key(&g.commit) {
-            let base = match repo.resolve(&format!("{}^1", g.commit)) {
-                Ok(c) => c,
-                Err(_) => repo.resolve(&g.commit)?,
-            };
+            let base = base_of(repo, &g.commit)?;
             owners.insert(g.commit.clone(), codeowners_at(repo, base));
             bases.insert(g.commit.clone(), base);
         }
@@ -407,7 +412,13 @@ pub async fn landed(
                 p.filter(|_| errors.is_empty())
             });
             if let Some(policy) = policy {
-                ev.rules = rules_at_landing(repo, &mut approvals, oncall, policy, g, &pull).await?;
+                let at = Before {
+                    policy,
+                    histories: &histories,
+                    base: bases[&g.commit],
+                    grants,
+                };
+                ev.rules = rules_at_landing(repo, &mut approvals, oncall, g, &pull, at).await?;
             }
         }
         out.extend(e.into_iter().map(Found::Judged));
@@ -571,17 +582,86 @@ pub async fn landed_with_edits(
     Ok(out)
 }
 
+/// The first parent of `commit` (the base a pull request merged into),
+/// or `commit` itself for a root commit.
+fn base_of(repo: &Repo, commit: &str) -> Result<CommitId, GitError> {
+    match repo.resolve(&format!("{commit}^1")) {
+        Ok(c) => Ok(c),
+        Err(_) => repo.resolve(commit),
+    }
+}
+
+/// The history before each of `grants` whose role (in the policy of its
+/// base) has a rule with a `history` condition, read in one walk: none at
+/// all when no such grant is judged.
+fn histories_for(repo: &Repo, grants: &[Landed]) -> Result<Histories, GitError> {
+    let mut at = Vec::new();
+    for g in grants.iter().filter(|g| !g.break_glass) {
+        let base = base_of(repo, &g.commit)?;
+        let Some(policy) = repo
+            .policy_at(base)?
+            .and_then(|f| crate::validate::read_policy(&f).0)
+        else {
+            continue;
+        };
+        let ruled = crate::grant::GrantId::from_path(&g.need.path)
+            .and_then(|id| policy.roles.get(&id.role))
+            .is_some_and(|r| r.auto_approve.iter().any(|r| r.history.is_some()));
+        if ruled {
+            at.push((base, repo.commit_time(repo.resolve(&g.commit)?)?));
+        }
+    }
+    if at.is_empty() {
+        return Ok(Histories::default());
+    }
+    crate::approval::history::read(repo, &at)
+}
+
+/// What a landing is judged under: the policy of its base, the
+/// histories read, its base, and every grant judged with it.
+#[derive(Clone, Copy)]
+struct Before<'h> {
+    policy: &'h Policy,
+    histories: &'h Histories,
+    base: CommitId,
+    grants: &'h [Landed],
+}
+
+impl Before<'_> {
+    /// The files of `g`'s subject's other grants of its role that landed
+    /// in its commit (an edit has none).
+    fn alongside(&self, g: &Landed) -> Vec<String> {
+        if g.landed_at.is_some() {
+            return Vec::new();
+        }
+        let role = |path: &str| crate::grant::GrantId::from_path(path).map(|id| id.role);
+        self.grants
+            .iter()
+            .filter(|o| {
+                o.commit == g.commit
+                    && o.landed_at.is_none()
+                    && o.need.path != g.need.path
+                    && o.need.subject.eq_ignore_ascii_case(&g.need.subject)
+                    && role(&o.need.path) == role(&g.need.path)
+            })
+            .map(|o| o.need.path.clone())
+            .collect()
+    }
+}
+
 /// The rules of `g`'s role in `policy` (the base before its merge),
-/// judged at its landing commit's time on the file as it landed. `None`
-/// when the role there has no rules.
+/// judged at its landing commit's time on the file as it landed (and a
+/// rule's history condition on the history up to the base). `None` when
+/// the role there has no rules.
 async fn rules_at_landing(
     repo: &Repo,
     approvals: &mut Approvals<'_>,
     oncall: &mut OnCall,
-    policy: &Policy,
     g: &Landed,
     pull: &Pull,
+    landing: Before<'_>,
 ) -> Result<Option<Judgement>, EvidenceError> {
+    let policy = landing.policy;
     let Some(role) = crate::grant::GrantId::from_path(&g.need.path)
         .and_then(|id| policy.roles.get(&id.role))
         .filter(|r| !r.auto_approve.is_empty())
@@ -616,6 +696,19 @@ async fn rules_at_landing(
     // A pull request the portal opened asks for its issue's author; one
     // whose issue cannot be read asks for nobody, and no rule holds.
     let author = approvals.requester(policy, pull).await?.unwrap_or_default();
+    let history = landing
+        .histories
+        .of(
+            landing.base,
+            at,
+            &grant.subject,
+            &policy.known_as(&grant.subject),
+            &g.need.path,
+        )
+        .map(|mut h| {
+            h.alongside = landing.alongside(g);
+            h
+        });
     let ask = Ask {
         policy,
         role,
@@ -625,6 +718,7 @@ async fn rules_at_landing(
         duration,
         window,
         neighbours: &g.neighbours,
+        history: history.as_ref(),
     };
     Ok(Some(judge_rules(Some(approvals), oncall, ask).await?))
 }

@@ -64,6 +64,23 @@ pub async fn judge_pull(
             Some((g, landed))
         })
         .collect();
+    // The history before the merge, read once, when a rule asks about it.
+    let histories = if grants.iter().any(|g| {
+        ch.policy
+            .roles
+            .get(g.role())
+            .is_some_and(|r| r.auto_approve.iter().any(|r| r.history.is_some()))
+    }) {
+        // The reconciler's evidence notes say what approved earlier
+        // grants: a checkout has none until they are fetched. Without
+        // them no earlier grant counts as held, which approves less.
+        if repo.has_remote("origin") {
+            let _ = repo.fetch_notes("origin", now, crate::signing::Keys::default());
+        }
+        super::history::read(repo, &[(ch.base, now)])?
+    } else {
+        super::history::Histories::default()
+    };
     let mut found = Vec::new();
     for g in grants {
         let Some(role) = ch.policy.roles.get(g.role()) else {
@@ -83,8 +100,32 @@ pub async fn judge_pull(
                     .map(|(o, l)| (o, *l))
                     .chain(grants.iter().map(|o| (*o, Some(now)))),
             );
+            // The subject's other new grants of the role in this pull
+            // request land with it and count against the rate with it.
+            let history = histories
+                .of(
+                    ch.base,
+                    now,
+                    &g.subject,
+                    &ch.policy.known_as(&g.subject),
+                    &g.id.path(),
+                )
+                .map(|mut h| {
+                    h.alongside = grants
+                        .iter()
+                        .filter(|o| {
+                            o.id != g.id
+                                && o.role() == g.role()
+                                && o.subject.eq_ignore_ascii_case(&g.subject)
+                                && !base_paths.contains(&o.id.path())
+                        })
+                        .map(|o| o.id.path())
+                        .collect();
+                    h
+                });
             let ask = Ask {
                 neighbours: &neighbours,
+                history: history.as_ref(),
                 ..Ask::landing_at(&ch.policy, role, g, &author, now)
             };
             e.rules = Some(judge_rules(approvals.as_deref_mut(), &mut oncall, ask).await?);
@@ -178,18 +219,35 @@ pub async fn may_ask_for_others(
 }
 
 /// What `role`'s rules would say of `grant` if its subject opened the pull
-/// request and it merged at `now` (`request` tells the asker at once).
-/// Teams are asked of GitHub through `gh`; without it, a team admits
-/// nobody.
+/// request and it merged at `now` into `base` (`request` tells the asker
+/// at once; a rule's history condition is judged on the history up to
+/// `base`, when there is one). Teams are asked of GitHub through `gh`;
+/// without it, a team admits nobody.
 pub async fn foresee(
     gh: Option<&crate::github::GitHub>,
+    base: Option<(&Repo, CommitId)>,
     policy: &Policy,
     role: &crate::policy::Role,
     grant: &Grant,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<super::rules::Judgement, GitHubError> {
+) -> Result<super::rules::Judgement, EvidenceError> {
     let mut approvals = gh.map(Approvals::new);
     let mut oncall = super::oncall::OnCall::from_env();
-    let ask = Ask::landing_at(policy, role, grant, &grant.subject, now);
-    judge_rules(approvals.as_mut(), &mut oncall, ask).await
+    let history = match base {
+        Some((repo, base)) if role.auto_approve.iter().any(|r| r.history.is_some()) => {
+            super::history::read(repo, &[(base, now)])?.of(
+                base,
+                now,
+                &grant.subject,
+                &policy.known_as(&grant.subject),
+                &grant.id.path(),
+            )
+        }
+        _ => None,
+    };
+    let ask = Ask {
+        history: history.as_ref(),
+        ..Ask::landing_at(policy, role, grant, &grant.subject, now)
+    };
+    Ok(judge_rules(approvals.as_mut(), &mut oncall, ask).await?)
 }

@@ -171,6 +171,48 @@ pub struct Rule {
     pub on_call: Option<Schedule>,
     /// Whether the grant must carry a ticket matching the role's pattern.
     pub require_ticket: bool,
+    /// What the subject's own history with the role must show.
+    pub history: Option<HistoryCondition>,
+}
+
+/// What a rule asks of the access history before the grant landed
+/// (docs/approval.md, "History"): every condition given must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryCondition {
+    /// The subject has held the role before, through an approved grant
+    /// that was in force.
+    pub held_before: bool,
+    /// At most this many grants of the role to the subject landed in the
+    /// period up to this one, this one included.
+    pub max_grants: Option<Rate>,
+    /// No audit finding on any of the subject's grants in this long before
+    /// the landing.
+    pub clean_for: Option<GrantDuration>,
+}
+
+/// `count` grants per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// How many grants, this one included.
+    pub count: u32,
+    /// Over how long, up to the landing.
+    pub per: GrantDuration,
+}
+
+impl fmt::Display for HistoryCondition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut c = Vec::new();
+        if self.held_before {
+            c.push("held the role before".to_string());
+        }
+        if let Some(r) = self.max_grants {
+            c.push(format!("at most {} grant(s) of it per {}", r.count, r.per));
+        }
+        if let Some(d) = self.clean_for {
+            c.push(format!("no audit finding on their grants for {d}"));
+        }
+        f.write_str(&c.join(", "))
+    }
 }
 
 /// An on-call schedule, in the service that keeps it.
@@ -208,6 +250,9 @@ impl Rule {
         if self.require_ticket {
             c.push("with a ticket".to_string());
         }
+        if let Some(h) = &self.history {
+            c.push(h.to_string());
+        }
         if !self.requesters.is_empty() {
             let who: Vec<String> = self.requesters.iter().map(ToString::to_string).collect();
             c.push(format!("for {}", who.join(", ")));
@@ -243,6 +288,10 @@ pub struct Facts {
     /// `window`; `None` when the schedule could not be read (which approves
     /// nothing).
     pub on_call: Option<bool>,
+    /// The subject's history with the role before the landing, for rules
+    /// with a `history` condition; `None` when it was not or could not be
+    /// read (which approves nothing).
+    pub history: Option<crate::approval::history::SubjectHistory>,
 }
 
 /// `window` joined with every window of `others` that overlaps or adjoins
@@ -327,6 +376,15 @@ pub fn unmet(rule: &Rule, facts: &Facts) -> Vec<String> {
     if rule.require_ticket && !facts.ticket_matches {
         why.push("it carries no ticket matching the role's pattern".into());
     }
+    if let Some(condition) = &rule.history {
+        match &facts.history {
+            Some(h) => why.extend(h.unmet(condition, facts.landed)),
+            None => why.push(
+                "the access history before the landing could not be read: nothing is approved"
+                    .into(),
+            ),
+        }
+    }
     why
 }
 
@@ -350,6 +408,10 @@ pub struct RuleOutcome {
     pub rule: String,
     /// Why it does not approve; empty when it does.
     pub unmet: Vec<String>,
+    /// The history facts it was judged on, for a rule with a `history`
+    /// condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<crate::approval::history::Seen>,
 }
 
 impl Judgement {
@@ -363,6 +425,11 @@ impl Judgement {
             .map(|(r, facts)| RuleOutcome {
                 rule: r.name.clone(),
                 unmet: unmet(r, &facts),
+                history: r
+                    .history
+                    .as_ref()
+                    .zip(facts.history.as_ref())
+                    .map(|(c, h)| h.seen(c, facts.landed)),
             })
             .collect();
         Judgement {
@@ -495,6 +562,7 @@ mod tests {
             hours: None,
             on_call: Some(Schedule::PagerDuty("PABC123".into())),
             require_ticket: false,
+            history: None,
         }
     }
 
@@ -512,6 +580,7 @@ mod tests {
             }),
             ticket_matches: false,
             on_call: Some(true),
+            history: None,
         }
     }
 

@@ -28,6 +28,7 @@ const GITHUB_COMMITTER: &str = "GitHub <noreply@github.com>";
 const MERGE_TITLE: &str = "Merge pull request #";
 
 /// The state of the fold between commits.
+#[derive(Clone)]
 pub(super) struct Fold<'a> {
     options: &'a Options,
     /// The newest policy that could be read. A policy that later fails to
@@ -45,6 +46,7 @@ pub(super) struct Fold<'a> {
 }
 
 /// A grant file present at the current commit.
+#[derive(Clone)]
 struct Open {
     /// Index into `Fold::lifecycles`.
     index: usize,
@@ -53,6 +55,7 @@ struct Open {
 }
 
 /// One version of a grant file, read against the policy of its commit.
+#[derive(Clone)]
 struct Version {
     grant: Option<Grant>,
     fields: Fields,
@@ -318,6 +321,10 @@ impl<'a> Fold<'a> {
             approved_by: None,
             approved_by_source: None,
             recorded: None,
+            known_as: match (&self.policy, &version.fields.subject) {
+                (Some(p), Some(s)) => p.known_as(s),
+                _ => Vec::new(),
+            },
         };
         let index = self.lifecycles.len();
         self.lifecycles.push(lifecycle);

@@ -85,6 +85,29 @@ pub fn audit_stream(
     fold.finish(last.as_ref(), now)
 }
 
+/// The audit of `history` (oldest first) up to each of `at`: a commit of
+/// it, and the moment to judge as of there. One fold serves every moment:
+/// it is copied at each commit asked about. A commit the history does not
+/// hold has no audit.
+pub fn audits_at(
+    history: impl IntoIterator<Item = HistoryCommit>,
+    at: &[(String, DateTime<Utc>)],
+    options: &Options,
+) -> Vec<((String, DateTime<Utc>), Audit)> {
+    let mut fold = fold::Fold::new(options);
+    let mut out = Vec::new();
+    for commit in history {
+        fold.commit(&commit);
+        for (c, t) in at.iter().filter(|(c, _)| *c == commit.id) {
+            out.push(((c.clone(), *t), fold.clone().finish(Some(&commit), *t)));
+        }
+        if out.len() == at.len() {
+            break;
+        }
+    }
+    out
+}
+
 /// The result of an audit: what `gitgrant audit --format json` prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[schemars(title = "gitgrant audit", rename = "Audit")]
@@ -179,6 +202,12 @@ pub struct Lifecycle {
     /// access could have pushed; `--github` checks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded: Option<crate::git::notes::Record>,
+    /// The subject's identities and email under the policy at the landing
+    /// ([`crate::policy::Policy::known_as`]): a person renamed in `people`
+    /// keeps their history for auto-approval. Not part of the output.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub known_as: Vec<String>,
 }
 
 /// Where a grant was asked for.

@@ -20,6 +20,7 @@ static ROLE_CHECKS: &[(&str, RoleCheck)] = &[
     ("require_mfa", mfa_dropped),
     ("provider", provider_changed),
     ("permissions", permissions_added),
+    ("auto_approve", auto_approve_changed),
 ];
 
 /// Every role the change from `old` to `new` widened, with what widened:
@@ -39,6 +40,28 @@ pub(super) fn widenings(old: &Policy, new: &Policy) -> Vec<(String, Vec<String>)
         }
     }
     out
+}
+
+/// A rule added, or one whose conditions changed: what lands without
+/// review is decided there.
+fn auto_approve_changed(old: &Role, new: &Role) -> Option<String> {
+    let changed: Vec<String> = new
+        .auto_approve
+        .iter()
+        .filter_map(
+            |r| match old.auto_approve.iter().find(|o| o.name == r.name) {
+                None => Some(format!("rule `{}` added ({})", r.name, r.conditions())),
+                Some(o) if o != r => Some(format!(
+                    "rule `{}` changed from ({}) to ({})",
+                    r.name,
+                    o.conditions(),
+                    r.conditions()
+                )),
+                Some(_) => None,
+            },
+        )
+        .collect();
+    (!changed.is_empty()).then(|| format!("auto_approve: {}", changed.join("; ")))
 }
 
 fn role_added(role: &Role) -> String {

@@ -63,6 +63,7 @@ pub struct Args {
 /// the pull request and it merged at `now`, in words; `None` for a role
 /// without rules. Teams are asked of GitHub when a token is set.
 fn auto_approval(
+    repo_path: &std::path::Path,
     policy: &gitgrant::policy::Policy,
     role: &gitgrant::policy::Role,
     grant: &gitgrant::grant::Grant,
@@ -74,8 +75,14 @@ fn auto_approval(
     let rt = super::runtime()?;
     let _in_runtime = rt.enter();
     let gh = gitgrant::github::GitHub::from_env_if_token(Some(&policy.repository()))?;
+    // The history the pull request would merge into: the checkout's HEAD.
+    let repo = gitgrant::git::Repo::open(repo_path).ok();
+    let base = repo
+        .as_ref()
+        .and_then(|r| Some((r, r.resolve("HEAD").ok()?)));
     let judgement = rt.block_on(gitgrant::approval::pull::foresee(
         gh.as_ref(),
+        base,
         policy,
         role,
         grant,
@@ -148,7 +155,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         }
     };
     let role = &policy.roles[&role_name];
-    let verdict = auto_approval(&policy, role, &grant, now)?;
+    let verdict = auto_approval(&g.repo, &policy, role, &grant, now)?;
     if let Some(v) = &verdict {
         eprintln!("{v}");
     }

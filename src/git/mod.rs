@@ -841,6 +841,22 @@ impl Repo {
         history::walk_each(self, tip, true, progress, emit)
     }
 
+    /// [`Repo::history_each`] without leaving any commit out: every commit
+    /// of the first-parent line, so that a caller can stop at any of them.
+    pub fn history_each_all(
+        &self,
+        tip: CommitId,
+        progress: &mut dyn FnMut(usize),
+        emit: &mut dyn FnMut(crate::history::HistoryCommit) -> bool,
+    ) -> Result<(), GitError> {
+        history::walk_each(self, tip, false, progress, emit)
+    }
+
+    /// Whether commit `a` is `b` or descends from it.
+    pub fn contains(&self, a: CommitId, b: CommitId) -> bool {
+        a == b || self.repo.graph_descendant_of(a.0, b.0).unwrap_or(false)
+    }
+
     /// The directory of the repository (its `.git`, or itself when bare).
     pub fn git_dir(&self) -> &Path {
         self.repo.path()

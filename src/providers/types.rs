@@ -279,6 +279,39 @@ pub struct RawAutoApprove {
     /// The grant must carry a ticket matching the role's `require_ticket`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_ticket: bool,
+    /// What the subject's own history with the role must show, judged from
+    /// the history before the grant lands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<RawHistory>,
+}
+
+/// A rule's conditions on the subject's access history: every one given
+/// must hold.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHistory {
+    /// The subject has held this role before, through a grant that was
+    /// approved (what the reconciler signed says so) and in force.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held_before: bool,
+    /// At most `count` grants of this role to the subject landed in the
+    /// `per` up to this one, this one included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_grants: Option<RawRate>,
+    /// No audit finding on any of the subject's grants for this long before
+    /// the landing, such as `30d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clean_for: Option<String>,
+}
+
+/// A number of grants over a period.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRate {
+    /// How many grants, this one included (at least 1).
+    pub count: u32,
+    /// Over how long, such as `7d`.
+    pub per: String,
 }
 
 /// An on-call schedule: exactly one of its fields.

@@ -467,6 +467,39 @@ fn check_auto_approve(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
                 }
             }
         }
+        if let Some(h) = &r.history {
+            let path = format!("{path}.history");
+            if !h.held_before && h.max_grants.is_none() && h.clean_for.is_none() {
+                s.at(
+                    Rule::AutoApprove,
+                    &path,
+                    "history names no condition: give held_before, max_grants or clean_for",
+                );
+            }
+            if let Some(rate) = &h.max_grants {
+                if rate.count == 0 {
+                    s.at(
+                        Rule::AutoApprove,
+                        &format!("{path}.max_grants.count"),
+                        "max_grants.count is at least 1: this grant itself counts",
+                    );
+                }
+                if let Err(e) = rate.per.parse::<GrantDuration>() {
+                    s.at(
+                        Rule::InvalidDuration,
+                        &format!("{path}.max_grants.per"),
+                        e.to_string(),
+                    );
+                }
+            }
+            if let Some(Err(e)) = h.clean_for.as_ref().map(|d| d.parse::<GrantDuration>()) {
+                s.at(
+                    Rule::InvalidDuration,
+                    &format!("{path}.clean_for"),
+                    e.to_string(),
+                );
+            }
+        }
         if r.require_ticket && role.require_ticket.is_none() {
             s.at(
                 Rule::AutoApprove,
@@ -479,7 +512,7 @@ fn check_auto_approve(name: &str, role: &crate::policy::RawRole, s: &mut Sink) {
 
 /// The model of one auto-approval rule (its checks have run).
 fn build_rule(r: &crate::policy::RawAutoApprove) -> crate::approval::rules::Rule {
-    use crate::approval::rules::{Hours, Schedule};
+    use crate::approval::rules::{HistoryCondition, Hours, Rate, Schedule};
     crate::approval::rules::Rule {
         name: r.name.clone(),
         max_duration: r.max_duration.parse().ok(),
@@ -499,6 +532,16 @@ fn build_rule(r: &crate::policy::RawAutoApprove) -> crate::approval::rules::Rule
                 .or_else(|| o.opsgenie_schedule.clone().map(Schedule::Opsgenie))
         }),
         require_ticket: r.require_ticket,
+        history: r.history.as_ref().map(|h| HistoryCondition {
+            held_before: h.held_before,
+            max_grants: h.max_grants.as_ref().and_then(|m| {
+                Some(Rate {
+                    count: m.count,
+                    per: m.per.parse().ok()?,
+                })
+            }),
+            clean_for: h.clean_for.as_ref().and_then(|d| d.parse().ok()),
+        }),
     }
 }
 

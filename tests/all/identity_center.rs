@@ -618,23 +618,7 @@ fn iam_policy_prints_only_the_sso_and_identitystore_actions_the_reconciler_uses(
 
 /// The rules one policy breaks, by id, through `gitgrant validate`.
 fn rules_of(policy: &str) -> Vec<String> {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("gitgrant.yaml"), policy).unwrap();
-    let out = crate::support::gitgrant()
-        .args(["validate", "--format", "json", "--repo"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut rules: Vec<String> = json["violations"]
-        .as_array()
-        .unwrap()
+    let mut rules: Vec<String> = crate::support::violations_of_policy(policy)
         .iter()
         .map(|v| v["rule"].as_str().unwrap().to_string())
         .collect();

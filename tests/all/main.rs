@@ -16,6 +16,7 @@ mod git;
 mod github;
 mod github_fake;
 mod hardening;
+mod history_approval;
 mod hostile;
 mod identity_center;
 mod identity_center_faults;

@@ -20,6 +20,22 @@ pub fn gitgrant() -> Command {
     Command::from_std(gitgrant_process())
 }
 
+/// The violations `gitgrant validate --format json` reports for a
+/// repository holding only `policy` as its gitgrant.yaml, which must not
+/// validate (exit 2).
+pub fn violations_of_policy(policy: &str) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gitgrant.yaml"), policy).unwrap();
+    let out = gitgrant()
+        .args(["validate", "--format", "json", "--repo"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{report:#}");
+    report["violations"].as_array().unwrap().clone()
+}
+
 /// [`gitgrant`] as a process to spawn and stop.
 pub fn gitgrant_process() -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("gitgrant"));
