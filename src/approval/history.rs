@@ -112,6 +112,30 @@ pub struct Seen {
     pub findings: Vec<String>,
 }
 
+impl Seen {
+    /// In words, for the check's comment: `held prod-readonly/alice-1
+    /// before; 2 grant(s) of the role in the rule's period, this one
+    /// included; no audit finding within clean_for`.
+    pub fn words(&self, condition: &HistoryCondition) -> String {
+        let mut w = Vec::new();
+        if let Some(h) = &self.held {
+            w.push(format!("held {h} before"));
+        }
+        if let Some(n) = self.grants_in_period {
+            w.push(format!(
+                "{n} grant(s) of the role in the rule's period, this one included"
+            ));
+        }
+        if condition.clean_for.is_some() {
+            w.push(match self.findings.as_slice() {
+                [] => "no audit finding within clean_for".to_string(),
+                f => format!("findings within clean_for: {}", f.join(", ")),
+            });
+        }
+        w.join("; ")
+    }
+}
+
 impl SubjectHistory {
     /// What `audit` (the history up to `base`, as of the landing `at`) says
     /// of `subject` and `role`. The subject's earlier grants are those

@@ -408,6 +408,20 @@ fn comment(
                         "  Auto-approved by rule `{name}` if it merges now ({conditions}): no review needed. \
                          The reconciler judges the rule again at the moment it lands."
                     );
+                    // What the access history showed, for a rule that asks.
+                    let rule = role.auto_approve.iter().find(|r| r.name == name);
+                    let seen = j.rules.iter().find(|r| r.rule == name);
+                    if let (Some(c), Some(seen)) = (
+                        rule.and_then(|r| r.history.as_ref()),
+                        seen.and_then(|r| r.history.as_ref()),
+                    ) {
+                        let _ = writeln!(
+                            s,
+                            "  From the history up to `{}`: {}.",
+                            &seen.base[..12.min(seen.base.len())],
+                            seen.words(c)
+                        );
+                    }
                 }
                 judgement => {
                     let _ = writeln!(

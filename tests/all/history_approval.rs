@@ -153,6 +153,14 @@ fn a_routine_grant_is_approved_by_history_with_no_review_and_the_audit_names_the
     let (code, out) = h.check(n, "2026-11-25T08:55:00Z");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("approved by rule routine"), "{out}");
+    let comment = h.f.fake.comments(n).pop().unwrap();
+    assert!(
+        comment.contains("Auto-approved by rule `routine`")
+            && comment.contains(
+                "held prod-readonly/alice-1 before; 2 grant(s) of the role in the rule's period, this one included; no audit finding within clean_for"
+            ),
+        "{comment}"
+    );
     h.f.merge(n, "2026-11-25T09:00:00Z");
     let (code, json) = h.reconcile("2026-11-25T09:30:00Z");
     assert_eq!(code, 0, "{json:#}");
@@ -184,6 +192,11 @@ fn a_first_timer_is_refused_by_the_check_and_the_reconciler_alike() {
     let h = setup();
     let n = h.pr("bob", &["bob-1"]);
     h.both_refuse(n, "2026-11-23", "bob has never held prod-readonly");
+    let comment = h.f.fake.comments(n).pop().unwrap();
+    assert!(
+        comment.contains("- rule `routine`: bob has never held prod-readonly"),
+        "{comment}"
+    );
 }
 
 #[test]
@@ -376,4 +389,33 @@ fn a_history_condition_that_cannot_be_judged_is_refused_where_it_is_written() {
         );
     }
     assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
+
+#[test]
+fn a_request_says_which_history_condition_holds_or_fails() {
+    let h = setup();
+    h.reviewed("alice", "alice-1", "2026-11-23");
+    crate::github_fake::sync_main(h.f.work());
+    let request = |who: &str| {
+        let out =
+            h.f.gitgrant(who)
+                .args(["request", "prod-readonly", "--for", "1h", "--no-pr"])
+                .args(["--reason", "Routine look at the fleet", "--subject", who])
+                .args(["--now", "2026-11-25T09:00:00Z", "--repo"])
+                .arg(h.f.work())
+                .output()
+                .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    let out = request("alice");
+    assert!(
+        out.contains("rule `routine` would approve this request if it merged now"),
+        "{out}"
+    );
+    let out = request("bob");
+    assert!(
+        out.contains("routine: bob has never held prod-readonly"),
+        "{out}"
+    );
 }
