@@ -61,38 +61,14 @@ command -v git >/dev/null || die "git is required"
 
 # --- 1. Build -----------------------------------------------------------------
 
-# The repository this script lives in, wherever it is called from.
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TOP=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))
-cd "$TOP"
-TARGET_DIR=$(realpath -m "${CARGO_TARGET_DIR:-$TOP/target}")
-
-log "building gitgrant (cargo build --release --locked)"
-cargo build --release --locked >&2
-GITGRANT=$TARGET_DIR/release/gitgrant
-[[ -x $GITGRANT ]] || die "no binary at $GITGRANT after the build"
+build_release
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gitgrant-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 # --- 2. Synthetic history ---------------------------------------------------------
 
-REPO=$TARGET_DIR/bench-history-$N-$K
-META=$REPO/.git/gen-history.txt   # written last by gen-history.py: its presence means complete
-
-# meta KEY — a value from the generator's summary.
-meta() { sed -n "s/^$1: //p" "$META"; }
-
-if [[ -f $META ]]; then
-    log "reusing $REPO (remove it to regenerate)"
-    GENERATED=reused
-else
-    rm -rf "$REPO" "$REPO.tmp"
-    log "generating $N lifecycles ($K active) into $REPO"
-    python3 "$TOP/bench/gen-history.py" --lifecycles "$N" --active "$K" "$REPO.tmp" >/dev/null
-    mv "$REPO.tmp" "$REPO"
-    GENERATED=generated
-fi
+bench_repo "$N" "$K"
 [[ -f $META ]] || die "$META is missing: the generator did not finish"
 NOW=$(meta active-at)
 COMMITS=$(meta commits)

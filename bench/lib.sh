@@ -56,3 +56,38 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB on Linux
 PY
     fi
 }
+
+# build_release — builds gitgrant in release mode from the repository this
+# file lives in (which becomes the working directory) and sets TOP,
+# TARGET_DIR and GITGRANT.
+build_release() {
+    TOP=$(git -C "$BENCH_DIR" rev-parse --show-toplevel 2>/dev/null || (cd "$BENCH_DIR/.." && pwd))
+    cd "$TOP"
+    TARGET_DIR=$(realpath -m "${CARGO_TARGET_DIR:-$TOP/target}")
+    log "building gitgrant (cargo build --release --locked)"
+    cargo build --release --locked >&2
+    GITGRANT=$TARGET_DIR/release/gitgrant
+    [[ -x $GITGRANT ]] || die "no binary at $GITGRANT after the build"
+}
+
+# bench_repo N K — the synthetic access repository of N lifecycles, K active
+# (bench/gen-history.py), in $TARGET_DIR/bench-history-N-K: generated, or
+# reused when a previous run left it complete. Sets REPO, META (the
+# generator's summary, written last) and GENERATED (generated or reused).
+bench_repo() {
+    REPO=$TARGET_DIR/bench-history-$1-$2
+    META=$REPO/.git/gen-history.txt
+    if [[ -f $META ]]; then
+        log "reusing $REPO (remove it to regenerate)"
+        GENERATED=reused
+    else
+        rm -rf "$REPO" "$REPO.tmp"
+        log "generating $1 lifecycles ($2 active) into $REPO"
+        python3 "$TOP/bench/gen-history.py" --lifecycles "$1" --active "$2" "$REPO.tmp" >/dev/null
+        mv "$REPO.tmp" "$REPO"
+        GENERATED=generated
+    fi
+}
+
+# meta KEY — a value from the generator's summary of the repository.
+meta() { sed -n "s/^$1: //p" "$META"; }

@@ -51,6 +51,11 @@ pub fn approved(found: &Found) -> Option<(Approved, Option<u64>, Option<String>)
             (
                 Approved::Rule {
                     rule: rule.to_string(),
+                    history: e
+                        .rules
+                        .as_ref()
+                        .and_then(|j| j.rules.iter().find(|r| r.rule == rule))
+                        .and_then(|r| r.history.clone()),
                 },
                 Some(e.pr),
                 Some(e.head.clone()).filter(|h| !h.is_empty()),

@@ -96,7 +96,7 @@ pub struct SubjectHistory {
 /// What a rule's history condition was judged on, for the audit and the
 /// evidence: the grant that counts as held, the grants counted against the
 /// rate, and the findings within `clean_for`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
 pub struct Seen {
     /// The commit the history was read up to.
     pub base: String,

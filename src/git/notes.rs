@@ -102,6 +102,10 @@ pub enum Approved {
     Rule {
         /// The rule's name.
         rule: String,
+        /// For a rule with a `history` condition, the history facts it was
+        /// judged on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        history: Option<crate::approval::history::Seen>,
     },
     /// A break-glass role: no review needed.
     BreakGlass {
@@ -134,7 +138,7 @@ impl Approved {
                 .map(|a| a.reviewer.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            Approved::Rule { rule } => format!("rule {rule}"),
+            Approved::Rule { rule, .. } => format!("rule {rule}"),
             Approved::BreakGlass { .. } => "break-glass".to_string(),
         }
     }

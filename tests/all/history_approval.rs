@@ -173,6 +173,29 @@ fn a_routine_grant_is_approved_by_history_with_no_review_and_the_audit_names_the
     );
     assert_eq!(rules["rules"][0]["history"]["grants_in_period"], 2);
 
+    // Offline, the audit believes the reconciler's signed note: the rule,
+    // and the history facts it was judged on.
+    let out =
+        h.f.gitgrant("gitgrant-bot")
+            .args(["audit", "--format", "json", "--branch", "origin/main"])
+            .args(["--now", "2026-11-25T09:45:00Z", "--repo"])
+            .arg(h.f.work())
+            .output()
+            .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let offline: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let l = offline["lifecycles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == "prod-readonly/alice-2")
+        .unwrap();
+    assert_eq!(l["approved_by"], "rule routine", "{l:#}");
+    assert_eq!(l["approved_by_source"], "note", "{l:#}");
+    let recorded = &l["recorded"]["approved"]["history"];
+    assert_eq!(recorded["held"], "prod-readonly/alice-1", "{l:#}");
+    assert_eq!(recorded["grants_in_period"], 2, "{l:#}");
+
     // The audit asks GitHub again and judges the same history alike.
     let audit = h.f.audit_github("2026-11-25T09:45:00Z");
     let l = audit["lifecycles"]

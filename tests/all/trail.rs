@@ -282,6 +282,7 @@ fn notes_fetch_from_a_remote_without_notes_is_nothing_and_push_creates_them() {
         head: None,
         approved: gitgrant::git::notes::Approved::Rule {
             rule: "on-call".into(),
+            history: None,
         },
         verified_at: now,
         run: "local".into(),
