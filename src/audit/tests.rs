@@ -523,6 +523,40 @@ fn raising_max_duration_or_changing_approvers_widens_the_policy() {
     );
 }
 
+/// What lands without review is decided by the auto-approval rules: a rule
+/// added, or one whose conditions change (a history condition relaxed),
+/// widens the policy; taking a rule away does not.
+#[test]
+fn an_auto_approval_rule_added_or_relaxed_widens_the_policy() {
+    let rule = |count: u32| {
+        format!(
+            "min_approvals: 1\n    auto_approve:\n      - name: routine\n        max_duration: 1h\n        history: {{ held_before: true, max_grants: {{ count: {count}, per: 7d }} }}"
+        )
+    };
+    let mut h = with_policy();
+    h.merge("p1", "2026-11-21T09:00:00Z", 2)
+        .modify("gitgrant.yaml", &policy_with("min_approvals: 1", &rule(3)));
+    h.merge("p2", "2026-11-21T10:00:00Z", 3)
+        .modify("gitgrant.yaml", &policy_with("min_approvals: 1", &rule(10)));
+    h.merge("p3", "2026-11-21T11:00:00Z", 4)
+        .modify("gitgrant.yaml", POLICY);
+    let a = h.audit("2026-11-23T00:00:00Z");
+    assert_eq!(
+        rules(&a),
+        vec!["policy-widened", "policy-widened"],
+        "{:#?}",
+        a.findings
+    );
+    assert_eq!(
+        a.findings[0].message,
+        "role `prod-readonly`: auto_approve: rule `routine` added (at most 1h, held the role before, at most 3 grant(s) of it per 7d)"
+    );
+    assert_eq!(
+        a.findings[1].message,
+        "role `prod-readonly`: auto_approve: rule `routine` changed from (at most 1h, held the role before, at most 3 grant(s) of it per 7d) to (at most 1h, held the role before, at most 10 grant(s) of it per 7d)"
+    );
+}
+
 /// An Identity Center role widened through its own keys: a managed policy
 /// (AdministratorAccess, say) or an account added is a widening the
 /// auditor must see, as a statement added to an IAM role is.
