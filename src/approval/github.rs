@@ -382,7 +382,7 @@ pub async fn landed(
     let mut bases: BTreeMap<String, CommitId> = BTreeMap::new();
     let mut policies: std::collections::HashMap<Option<SourceFile>, Option<Policy>> =
         std::collections::HashMap::new();
-    let histories = histories_for(repo, grants)?;
+    let histories = crate::approval::past::for_landings(repo, grants)?;
     let mut out = Vec::new();
     for g in grants {
         let path = g.need.path.clone();
@@ -398,7 +398,7 @@ pub async fn landed(
             continue;
         };
         if !owners.contains_key(&g.commit) {
-            let base = base_of(repo, &g.commit)?;
+            let base = crate::approval::past::base_of(repo, &g.commit)?;
             owners.insert(g.commit.clone(), codeowners_at(repo, base));
             bases.insert(g.commit.clone(), base);
         }
@@ -582,41 +582,6 @@ pub async fn landed_with_edits(
     Ok(out)
 }
 
-/// The first parent of `commit` (the base a pull request merged into),
-/// or `commit` itself for a root commit.
-fn base_of(repo: &Repo, commit: &str) -> Result<CommitId, GitError> {
-    match repo.resolve(&format!("{commit}^1")) {
-        Ok(c) => Ok(c),
-        Err(_) => repo.resolve(commit),
-    }
-}
-
-/// The history before each of `grants` whose role (in the policy of its
-/// base) has a rule with a `history` condition, read in one walk: none at
-/// all when no such grant is judged.
-fn histories_for(repo: &Repo, grants: &[Landed]) -> Result<Histories, GitError> {
-    let mut at = Vec::new();
-    for g in grants.iter().filter(|g| !g.break_glass) {
-        let base = base_of(repo, &g.commit)?;
-        let Some(policy) = repo
-            .policy_at(base)?
-            .and_then(|f| crate::validate::read_policy(&f).0)
-        else {
-            continue;
-        };
-        let ruled = crate::grant::GrantId::from_path(&g.need.path)
-            .and_then(|id| policy.roles.get(&id.role))
-            .is_some_and(|r| r.auto_approve.iter().any(|r| r.history.is_some()));
-        if ruled {
-            at.push((base, repo.commit_time(repo.resolve(&g.commit)?)?));
-        }
-    }
-    if at.is_empty() {
-        return Ok(Histories::default());
-    }
-    crate::approval::history::read(repo, &at)
-}
-
 /// What a landing is judged under: the policy of its base, the
 /// histories read, its base, and every grant judged with it.
 #[derive(Clone, Copy)]
@@ -699,7 +664,7 @@ async fn rules_at_landing(
     let history = landing
         .histories
         .of(
-            landing.base,
+            &landing.base.to_string(),
             at,
             &grant.subject,
             &policy.known_as(&grant.subject),

@@ -1,32 +1,126 @@
 //! Auto-approval from the access history itself: what a rule's `history`
 //! condition asks (has this person held the role before, how often lately,
-//! did it go cleanly?), answered from the audit of the history before a
+//! did it go cleanly?), and how it is judged on the history before a
 //! grant's landing.
 //!
 //! A grant is judged at its landing commit on the history before it (its
-//! first parent), folded by the audit's own fold as of the landing's time:
-//! the check (as if it merged now, at the base), the reconciler (at the
-//! landing, never trusting the check) and `audit --github` read the same
-//! commits and reach the same verdict. Only what the protected branch holds
-//! and what the reconciler signed counts: a grant was *held* only when a
-//! signed evidence note (or a signed removal's trailer) says what approved
-//! it, it did not land by a direct push, and its window began before the
-//! landing judged.
+//! first parent), folded by the audit's own fold as of the landing's time
+//! and digested into a [`Past`] by [`super::past`]: the check (as if it
+//! merged now, at the base), the reconciler (at the landing, never trusting
+//! the check) and `audit --github` read the same commits and reach the same
+//! verdict. Only what the protected branch holds and what the reconciler
+//! signed counts: a grant was *held* only when a signed evidence note (or a
+//! signed removal's trailer) says what approved it, it did not land by a
+//! direct push, and its window began before the landing judged.
 //!
-//! [`read`] walks the history once for every moment asked about; the
-//! rest here is pure.
+//! Everything here is pure: it reads neither git nor the audit.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::rules::HistoryCondition;
-use crate::audit::{Audit, FindingRule, GitEvidence, Lifecycle};
 use crate::duration::GrantDuration;
-use crate::git::notes::Approved;
-use crate::git::{CommitId, GitError, Repo};
+
+/// What a rule asks of the access history before the grant landed
+/// (docs/approval.md, "History"): every condition given must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryCondition {
+    /// The subject has held the role before, through an approved grant
+    /// that was in force.
+    pub held_before: bool,
+    /// At most this many grants of the role to the subject landed in the
+    /// period up to this one, this one included.
+    pub max_grants: Option<Rate>,
+    /// No audit finding on any of the subject's grants in this long before
+    /// the landing.
+    pub clean_for: Option<GrantDuration>,
+}
+
+/// `count` grants per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// How many grants, this one included.
+    pub count: u32,
+    /// Over how long, up to the landing.
+    pub per: GrantDuration,
+}
+
+impl fmt::Display for HistoryCondition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut c = Vec::new();
+        if self.held_before {
+            c.push("held the role before".to_string());
+        }
+        if let Some(r) = self.max_grants {
+            c.push(format!("at most {} grant(s) of it per {}", r.count, r.per));
+        }
+        if let Some(d) = self.clean_for {
+            c.push(format!("no audit finding on their grants for {d}"));
+        }
+        f.write_str(&c.join(", "))
+    }
+}
+
+/// One lifecycle of the history read, as far as a judgement needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastLifecycle {
+    /// `<role>/<name>`.
+    pub id: String,
+    /// Which lifecycle of that id.
+    pub occurrence: u32,
+    /// The grant file.
+    pub path: String,
+    /// Its role.
+    pub role: Option<String>,
+    /// Its subject as it landed, then after each edit.
+    pub subjects: Vec<Option<String>>,
+    /// Who the subject was beyond their login when it landed
+    /// ([`crate::policy::Policy::known_as`]).
+    pub known_as: Vec<String>,
+    /// When it landed.
+    pub landed: DateTime<Utc>,
+    /// Whether its file is still present at the commit read.
+    pub open: bool,
+    /// Whether it landed by a direct push (no pull request).
+    pub direct_push: bool,
+    /// Whether every version of it validated.
+    pub valid: bool,
+    /// What approved it, by what the reconciler signed, and from when that
+    /// is known: its evidence note's `verified_at`, or (from a signed
+    /// removal's trailer) the start of time; `None` when nothing signed
+    /// says it was approved.
+    pub approved_since: Option<DateTime<Utc>>,
+    /// When its window began.
+    pub window_start: Option<DateTime<Utc>>,
+    /// When it was revoked, if it ended.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An audit finding on a grant, as far as a judgement needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingAt {
+    /// Its rule id, such as `direct-push`.
+    pub rule: String,
+    /// The grant it is about.
+    pub grant: String,
+    /// Which lifecycle of it.
+    pub occurrence: Option<u32>,
+    /// When.
+    pub time: DateTime<Utc>,
+}
+
+/// The history up to one commit, as of one moment: its lifecycles and the
+/// findings on grants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Past {
+    /// Every lifecycle.
+    pub lifecycles: Vec<PastLifecycle>,
+    /// Every finding about a grant.
+    pub findings: Vec<FindingAt>,
+}
 
 /// One of the subject's earlier grants of the role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -48,7 +142,7 @@ pub struct PastGrant {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct PastFinding {
     /// Its rule id.
-    pub rule: FindingRule,
+    pub rule: String,
     /// The grant it is about.
     pub grant: String,
     /// When.
@@ -144,7 +238,7 @@ impl SubjectHistory {
     /// a person renamed in `people` keeps their grants and findings against
     /// the rate and `clean_for`, but only grants to their own login count
     /// as held.
-    pub fn of(audit: &Audit, base: &str, judged: Judged<'_>) -> SubjectHistory {
+    pub fn of(past: &Past, base: &str, judged: Judged<'_>) -> SubjectHistory {
         let Judged {
             subject,
             known_as,
@@ -159,15 +253,16 @@ impl SubjectHistory {
             s.as_deref()
                 .is_some_and(|s| s.eq_ignore_ascii_case(subject))
         };
-        let by_login = |l: &Lifecycle| same(&l.subject) || l.edits.iter().any(|e| same(&e.subject));
-        let theirs = |l: &Lifecycle| by_login(l) || l.known_as.iter().any(|k| known_as.contains(k));
+        let by_login = |l: &PastLifecycle| l.subjects.iter().any(same);
+        let theirs =
+            |l: &PastLifecycle| by_login(l) || l.known_as.iter().any(|k| known_as.contains(k));
         // The grant's own lifecycle, when an edit of it is judged, is not
         // an earlier grant.
-        let own = |l: &Lifecycle| l.path == path && l.end.is_none();
-        let mine: Vec<&Lifecycle> = audit
+        let own = |l: &PastLifecycle| l.path == path && l.open;
+        let mine: Vec<&PastLifecycle> = past
             .lifecycles
             .iter()
-            .filter(|l| theirs(l) && !own(l) && l.landed.time <= at)
+            .filter(|l| theirs(l) && !own(l) && l.landed <= at)
             .collect();
         let grants = mine
             .iter()
@@ -175,7 +270,7 @@ impl SubjectHistory {
             .map(|l| PastGrant {
                 id: l.id.clone(),
                 occurrence: l.occurrence,
-                landed: l.landed.time,
+                landed: l.landed,
                 // History that speaks for a person is their own login's;
                 // what speaks against them follows them under any name.
                 not_held: if by_login(l) {
@@ -183,24 +278,27 @@ impl SubjectHistory {
                 } else {
                     Some(format!(
                         "it was granted to {}, another login",
-                        l.subject.as_deref().unwrap_or("someone")
+                        l.subjects
+                            .first()
+                            .cloned()
+                            .flatten()
+                            .unwrap_or_else(|| "someone".into())
                     ))
                 },
             })
             .collect();
-        let findings = audit
+        let findings = past
             .findings
             .iter()
             .filter(|f| f.time <= at)
-            .filter_map(|f| {
-                let grant = f.grant.as_ref()?;
+            .filter(|f| {
                 mine.iter()
-                    .any(|l| &l.id == grant && Some(l.occurrence) == f.occurrence)
-                    .then(|| PastFinding {
-                        rule: f.rule,
-                        grant: grant.clone(),
-                        time: f.time,
-                    })
+                    .any(|l| l.id == f.grant && Some(l.occurrence) == f.occurrence)
+            })
+            .map(|f| PastFinding {
+                rule: f.rule.clone(),
+                grant: f.grant.clone(),
+                time: f.time,
             })
             .collect();
         SubjectHistory {
@@ -266,7 +364,7 @@ impl SubjectHistory {
             why.push(format!(
                 "{who}'s grant {} {} {} ago (within the rule's clean_for {d})",
                 f.grant,
-                finding_words(f.rule),
+                finding_words(&f.rule),
                 ago(at - f.time)
             ));
         }
@@ -296,61 +394,45 @@ impl SubjectHistory {
 }
 
 /// Why lifecycle `l` does not count as a grant `subject` held before `at`;
-/// `None` when it does: approved by what the reconciler signed, not
-/// landed by a direct push, readable, and in force before `at`.
-fn not_held(l: &Lifecycle, subject: &str, at: DateTime<Utc>) -> Option<String> {
-    if l.landed.evidence == GitEvidence::None {
+/// `None` when it does: approved by what the reconciler signed (known
+/// before `at`), not landed by a direct push, valid, for `subject`
+/// throughout, and in force before `at`.
+fn not_held(l: &PastLifecycle, subject: &str, at: DateTime<Utc>) -> Option<String> {
+    if l.direct_push {
         return Some("it landed by a direct push".into());
     }
-    if l.unreadable.is_some() || !l.violations.is_empty() {
+    if !l.valid {
         return Some("it did not validate".into());
     }
-    let for_someone_else = |s: &Option<String>| {
-        !s.as_deref()
+    let theirs = |s: &Option<String>| {
+        s.as_deref()
             .is_some_and(|s| s.eq_ignore_ascii_case(subject))
     };
-    if for_someone_else(&l.subject) || l.edits.iter().any(|e| for_someone_else(&e.subject)) {
+    if !l.subjects.iter().all(theirs) {
         return Some("it named someone else for a time".into());
     }
-    // What approved it: the reconciler's signed note, verified before the
-    // landing judged; else a signed removal's trailer (the removal is in
-    // the history before it). A break-glass grant counts once its review
-    // is recorded.
-    let approved = match l.recorded.as_ref().filter(|r| r.verified_at <= at) {
-        Some(r) => match &r.approved {
-            Approved::Reviews { approvals } => !approvals.is_empty(),
-            Approved::Rule { .. } => true,
-            Approved::BreakGlass { review } => review.is_some(),
-        },
-        None => l.end.as_ref().is_some_and(|e| {
-            e.by_reconciler
-                && e.approved_by
-                    .as_deref()
-                    .is_some_and(|b| !b.is_empty() && !b.starts_with("break-glass"))
-        }),
-    };
-    if !approved {
+    if l.approved_since.is_none_or(|t| t > at) {
         return Some("no approval of it that the reconciler signed".into());
     }
     let in_force = l
-        .window
-        .is_some_and(|w| w.start < at && l.end.as_ref().is_none_or(|e| e.revoked_at > w.start));
+        .window_start
+        .is_some_and(|start| start < at && l.revoked_at.is_none_or(|r| r > start));
     if !in_force {
         return Some("it was never in force before this one landed".into());
     }
     None
 }
 
-/// A finding's rule, as a phrase after "grant X".
-fn finding_words(rule: FindingRule) -> String {
+/// A finding's rule id, as a phrase after "grant X".
+fn finding_words(rule: &str) -> String {
     match rule {
-        FindingRule::DirectPush => "landed by a direct push".into(),
-        FindingRule::LateRemoval => "was removed late".into(),
-        FindingRule::Extended => "was extended by an edit".into(),
-        FindingRule::WindowOverMax => "gave more than its role's max_duration".into(),
-        FindingRule::InvalidGrant => "did not validate".into(),
-        FindingRule::ReAdded => "was re-added under a used name".into(),
-        FindingRule::UnverifiedEvidence => "carries evidence nobody signed".into(),
+        "direct-push" => "landed by a direct push".into(),
+        "late-removal" => "was removed late".into(),
+        "extended" => "was extended by an edit".into(),
+        "window-over-max" => "gave more than its role's max_duration".into(),
+        "invalid-grant" => "did not validate".into(),
+        "re-added" => "was re-added under a used name".into(),
+        "unverified-evidence" => "carries evidence nobody signed".into(),
         other => format!("has a {other} finding"),
     }
 }
@@ -377,28 +459,32 @@ fn ago(d: TimeDelta) -> String {
     }
 }
 
-/// The audit of the history up to each of several commits, each as of its
-/// own moment, from one walk.
+/// The history up to each of several commits, each as of its own moment.
 #[derive(Debug, Default)]
 pub struct Histories {
-    audits: BTreeMap<(String, DateTime<Utc>), Audit>,
+    pasts: BTreeMap<(String, DateTime<Utc>), Past>,
 }
 
 impl Histories {
+    /// Keeps `past`: the history up to `base` as of `at`.
+    pub fn insert(&mut self, base: String, at: DateTime<Utc>, past: Past) {
+        self.pasts.insert((base, at), past);
+    }
+
     /// The history before `subject`'s grant in file `path` landing (or
     /// edited) at `at`, read up to `base`; `None` when it was not read.
     pub fn of(
         &self,
-        base: CommitId,
+        base: &str,
         at: DateTime<Utc>,
         subject: &str,
         known_as: &[String],
         path: &str,
     ) -> Option<SubjectHistory> {
-        let audit = self.audits.get(&(base.to_string(), at))?;
+        let past = self.pasts.get(&(base.to_string(), at))?;
         Some(SubjectHistory::of(
-            audit,
-            &base.to_string(),
+            past,
+            base,
             Judged {
                 subject,
                 known_as,
@@ -409,56 +495,9 @@ impl Histories {
     }
 }
 
-/// Reads the first-parent history of `repo` up to each of `at` (a commit
-/// and the moment it is judged as of) into an audit with the reconciler's
-/// evidence notes added, walking the history once per set of allowed
-/// signers (the file as each commit has it: evidence counts when the keys
-/// trusted there signed it). Every commit must lie on the first-parent
-/// line of the newest.
-pub fn read(repo: &Repo, at: &[(CommitId, DateTime<Utc>)]) -> Result<Histories, GitError> {
-    let mut by_signers: BTreeMap<Option<String>, Vec<(CommitId, DateTime<Utc>)>> = BTreeMap::new();
-    for (c, t) in at {
-        let signers = repo.text_at(*c, crate::signing::ALLOWED_SIGNERS_PATH)?;
-        by_signers.entry(signers).or_default().push((*c, *t));
-    }
-    let mut out = Histories::default();
-    for (signers, at) in by_signers {
-        let allowed = signers
-            .as_deref()
-            .and_then(|t| crate::signing::AllowedSigners::parse(t).ok());
-        let options = crate::audit::Options {
-            allowed,
-            ..crate::audit::Options::default()
-        };
-        // The newest of them: the one that contains the others. One that
-        // is not on its line is not reached, and its history is not read
-        // (which approves nothing).
-        let newest = at
-            .iter()
-            .map(|(c, _)| *c)
-            .find(|c| at.iter().all(|(o, _)| repo.contains(*c, *o)))
-            .unwrap_or(at[0].0);
-        let checkpoints: Vec<(String, DateTime<Utc>)> =
-            at.iter().map(|(c, t)| (c.to_string(), *t)).collect();
-        let mut commits = Vec::new();
-        repo.history_each_all(newest, &mut |_| {}, &mut |c| {
-            commits.push(c);
-            true
-        })?;
-        let notes = repo.notes(options.allowed.as_ref());
-        for ((commit, time), mut audit) in crate::audit::audits_at(commits, &checkpoints, &options)
-        {
-            crate::audit::add_recorded(&mut audit, &notes);
-            out.audits.insert((commit, time), audit);
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::approval::rules::Rate;
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
@@ -488,7 +527,7 @@ mod tests {
                 ),
             ],
             findings: vec![PastFinding {
-                rule: FindingRule::DirectPush,
+                rule: "direct-push".into(),
                 grant: "prod-readonly/alice-3".into(),
                 time: t("2026-11-24T09:00:00Z"),
             }],

@@ -4,8 +4,9 @@
 //!   (pure: the reviews, the owners and the teams' members come from the
 //!   caller), and what is known of a landed grant's approval ([`Found`]);
 //! - [`rules`]: auto-approval rules and how they are judged on facts;
-//! - [`history`]: the facts a rule's `history` condition is judged on,
-//!   from the audit of the history before a landing;
+//! - [`history`]: a rule's `history` condition and how it is judged on
+//!   the history before a landing (pure);
+//! - [`past`]: reading that history with the audit's fold;
 //! - [`oncall`]: the on-call schedules those facts come from;
 //! - [`github`]: gathering the evidence from GitHub for grants landed on a
 //!   branch (the reconciler, `approvals`, `audit --github`);
@@ -15,6 +16,7 @@
 pub mod github;
 pub mod history;
 pub mod oncall;
+pub mod past;
 pub mod pull;
 pub mod rules;
 

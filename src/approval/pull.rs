@@ -77,7 +77,7 @@ pub async fn judge_pull(
         if repo.has_remote("origin") {
             let _ = repo.fetch_notes("origin", now, crate::signing::Keys::default());
         }
-        super::history::read(repo, &[(ch.base, now)])?
+        super::past::read(repo, &[(ch.base, now)])?
     } else {
         super::history::Histories::default()
     };
@@ -104,7 +104,7 @@ pub async fn judge_pull(
             // request land with it and count against the rate with it.
             let history = histories
                 .of(
-                    ch.base,
+                    &ch.base.to_string(),
                     now,
                     &g.subject,
                     &ch.policy.known_as(&g.subject),
@@ -235,8 +235,8 @@ pub async fn foresee(
     let mut oncall = super::oncall::OnCall::from_env();
     let history = match base {
         Some((repo, base)) if role.auto_approve.iter().any(|r| r.history.is_some()) => {
-            super::history::read(repo, &[(base, now)])?.of(
-                base,
+            super::past::read(repo, &[(base, now)])?.of(
+                &base.to_string(),
                 now,
                 &grant.subject,
                 &policy.known_as(&grant.subject),

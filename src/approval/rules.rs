@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+pub use crate::approval::history::{HistoryCondition, Rate};
 use crate::duration::GrantDuration;
 use crate::grant::Window;
 
@@ -173,46 +174,6 @@ pub struct Rule {
     pub require_ticket: bool,
     /// What the subject's own history with the role must show.
     pub history: Option<HistoryCondition>,
-}
-
-/// What a rule asks of the access history before the grant landed
-/// (docs/approval.md, "History"): every condition given must hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryCondition {
-    /// The subject has held the role before, through an approved grant
-    /// that was in force.
-    pub held_before: bool,
-    /// At most this many grants of the role to the subject landed in the
-    /// period up to this one, this one included.
-    pub max_grants: Option<Rate>,
-    /// No audit finding on any of the subject's grants in this long before
-    /// the landing.
-    pub clean_for: Option<GrantDuration>,
-}
-
-/// `count` grants per `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    /// How many grants, this one included.
-    pub count: u32,
-    /// Over how long, up to the landing.
-    pub per: GrantDuration,
-}
-
-impl fmt::Display for HistoryCondition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut c = Vec::new();
-        if self.held_before {
-            c.push("held the role before".to_string());
-        }
-        if let Some(r) = self.max_grants {
-            c.push(format!("at most {} grant(s) of it per {}", r.count, r.per));
-        }
-        if let Some(d) = self.clean_for {
-            c.push(format!("no audit finding on their grants for {d}"));
-        }
-        f.write_str(&c.join(", "))
-    }
 }
 
 /// An on-call schedule, in the service that keeps it.

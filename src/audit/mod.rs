@@ -789,19 +789,26 @@ fn landing_finding(
     }
 }
 
+/// What GitHub says of one lifecycle: its landing's evidence, and each
+/// later edit's by its commit.
+pub type Approvals = (
+    crate::approval::Found,
+    Vec<(String, crate::approval::Found)>,
+);
+
 /// Adds approval evidence to an audit: `found` holds, for each lifecycle in
 /// order, what GitHub says of the pull request that landed it and of each
-/// later edit (`None` where it was not asked). Self-approval, missing
-/// approvals and edits without evidence become findings.
-pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::approval::github::WithEdits>>) {
+/// later edit, by its commit (`None` where it was not asked). Self-approval,
+/// missing approvals and edits without evidence become findings.
+pub fn add_approvals(audit: &mut Audit, found: Vec<Option<Approvals>>) {
     use crate::approval::Found;
     for (l, f) in audit.lifecycles.iter_mut().zip(found) {
-        let Some(f) = f else { continue };
-        for e in f.edits {
-            let Some(edit) = l.edits.iter_mut().find(|x| x.commit == e.commit) else {
+        let Some((landing, edits)) = f else { continue };
+        for (commit, e) in edits {
+            let Some(edit) = l.edits.iter_mut().find(|x| x.commit == commit) else {
                 continue;
             };
-            if !e.found.ok() {
+            if !e.ok() {
                 audit.findings.push(Finding {
                     rule: FindingRule::UnapprovedEdit,
                     grant: Some(l.id.clone()),
@@ -809,15 +816,15 @@ pub fn add_approvals(audit: &mut Audit, found: Vec<Option<crate::approval::githu
                     role: l.role.clone(),
                     commit: edit.commit.clone(),
                     time: edit.time,
-                    message: format!("edited without approval: {}", e.found.why()),
+                    message: format!("edited without approval: {}", e.why()),
                 });
                 if !l.findings.contains(&FindingRule::UnapprovedEdit) {
                     l.findings.push(FindingRule::UnapprovedEdit);
                 }
             }
-            edit.approval = Some(e.found);
+            edit.approval = Some(e);
         }
-        let f = f.landing;
+        let f = landing;
         let mut found = Vec::new();
         let mut finding = |rule: FindingRule, message: String| found.push((rule, message));
         match &f {

@@ -91,6 +91,15 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     audit::add_recorded(&mut full, &repo.notes(options.allowed.as_ref()));
     if args.github {
         let found = approvals(&repo, &args.branch, &full)?;
+        let found = found
+            .into_iter()
+            .map(|w| {
+                w.map(|w| {
+                    let edits = w.edits.into_iter().map(|e| (e.commit, e.found)).collect();
+                    (w.landing, edits)
+                })
+            })
+            .collect();
         audit::add_approvals(&mut full, found);
     }
     let filter = Filter {
