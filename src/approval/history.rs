@@ -231,8 +231,8 @@ impl Seen {
 }
 
 impl SubjectHistory {
-    /// What `audit` (the history up to `base`, as of the landing `at`) says
-    /// of `subject` and `role`. The subject's earlier grants are those
+    /// What `past` (the history up to `base`, as of the landing `at`) says
+    /// of `subject` and the role of the grant's file. The subject's earlier grants are those
     /// whose subject, as they landed or were edited, is theirs, or who was
     /// known there by one of the identities or the email `known_as` lists:
     /// a person renamed in `people` keeps their grants and findings against
