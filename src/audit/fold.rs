@@ -34,6 +34,11 @@ pub(super) struct Fold<'a> {
     /// The newest policy that could be read. A policy that later fails to
     /// parse, or is removed, leaves this one in force for judging grants.
     policy: Option<Policy>,
+    /// What the policy says of each role that every lifecycle of it shares
+    /// (its providers, the roles no fence covers, the propagation time),
+    /// worked out once per role and version of the policy: the fence check
+    /// expands IAM actions against AWS's catalogue.
+    roles: HashMap<String, RoleFacts>,
     /// Grant files present now, by path.
     open: BTreeMap<String, Open>,
     /// The latest lifecycle of each grant id, as an index into `lifecycles`.
@@ -43,6 +48,14 @@ pub(super) struct Fold<'a> {
     /// no session fence covers, by the policy at landing.
     unfenced: Vec<(Vec<String>, Option<i64>)>,
     findings: Vec<Finding>,
+}
+
+/// What the policy says of a role that every lifecycle of it shares.
+#[derive(Clone)]
+struct RoleFacts {
+    provider: String,
+    unfenced: Vec<String>,
+    propagation: Option<i64>,
 }
 
 /// A grant file present at the current commit.
@@ -100,6 +113,7 @@ impl<'a> Fold<'a> {
         Fold {
             options,
             policy: None,
+            roles: HashMap::new(),
             open: BTreeMap::new(),
             latest: HashMap::new(),
             lifecycles: Vec::new(),
@@ -241,6 +255,7 @@ impl<'a> Fold<'a> {
             }
         }
         self.policy = Some(policy);
+        self.roles.clear();
     }
 
     fn invalid_policy(&mut self, at: &At, message: String) {
@@ -278,15 +293,22 @@ impl<'a> Fold<'a> {
         let policy_role = role
             .as_deref()
             .and_then(|r| Some((self.policy.as_ref()?, self.policy.as_ref()?.roles.get(r)?)));
-        let provider = policy_role.map(|(_, r)| r.providers_text());
         let access = policy_role
             .zip(version.fields.subject.as_deref())
             .map(|((policy, r), subject)| crate::providers::access_text(policy, r, subject));
-        let unfenced = policy_role
-            .map(|(policy, r)| crate::providers::unfenced(policy, r))
-            .unwrap_or_default();
-        let propagation =
-            policy_role.and_then(|(policy, r)| crate::providers::propagation_seconds(policy, r));
+        let facts = policy_role.map(|(policy, r)| {
+            self.roles
+                .entry(r.name.clone())
+                .or_insert_with(|| RoleFacts {
+                    provider: r.providers_text(),
+                    unfenced: crate::providers::unfenced(policy, r),
+                    propagation: crate::providers::propagation_seconds(policy, r),
+                })
+                .clone()
+        });
+        let provider = facts.as_ref().map(|f| f.provider.clone());
+        let (unfenced, propagation) =
+            facts.map_or((Vec::new(), None), |f| (f.unfenced, f.propagation));
         let lifecycle = Lifecycle {
             id: id.clone(),
             occurrence,
