@@ -102,14 +102,11 @@ pub fn read(repo: &Repo, at: &[(CommitId, DateTime<Utc>)]) -> Result<Histories, 
             .unwrap_or(at[0].0);
         let checkpoints: Vec<(String, DateTime<Utc>)> =
             at.iter().map(|(c, t)| (c.to_string(), *t)).collect();
-        let mut commits = Vec::new();
-        repo.history_each_all(newest, &mut |_| {}, &mut |c| {
-            commits.push(c);
-            true
+        let audits = repo.history_streamed(newest, true, &mut |_| {}, |rx| {
+            crate::audit::audits_at(rx, &checkpoints, &options)
         })?;
         let notes = repo.notes(options.allowed.as_ref());
-        for ((commit, time), mut audit) in crate::audit::audits_at(commits, &checkpoints, &options)
-        {
+        for ((commit, time), mut audit) in audits {
             crate::audit::add_recorded(&mut audit, &notes);
             out.insert(commit, time, digest(&audit));
         }

@@ -74,17 +74,9 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     };
     // Two cores: one thread walks the history and reads the files that
     // changed, this one folds the commits into lifecycles as they come.
-    let git_dir = repo.git_dir().to_path_buf();
-    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
-    let (mut full, walked) = std::thread::scope(|scope| {
-        let walker = scope.spawn(move || -> Result<(), gitgrant::git::GitError> {
-            let repo = Repo::open(&git_dir)?;
-            repo.history_each(tip, &mut progress, &mut |c| tx.send(c).is_ok())
-        });
-        let full = audit::audit_stream(rx, now, &options);
-        (full, walker.join())
-    });
-    walked.map_err(|_| anyhow::anyhow!("the history walk stopped unexpectedly"))??;
+    let mut full = repo.history_streamed(tip, false, &mut progress, |rx| {
+        audit::audit_stream(rx, now, &options)
+    })?;
     if show {
         let _ = write!(stderr.lock(), "\r\x1b[K");
     }

@@ -841,15 +841,30 @@ impl Repo {
         history::walk_each(self, tip, true, progress, emit)
     }
 
-    /// [`Repo::history_each`] without leaving any commit out: every commit
-    /// of the first-parent line, so that a caller can stop at any of them.
-    pub fn history_each_all(
+    /// The first-parent history up to `tip`, oldest first, handed to `fold`
+    /// as it is read: another thread walks it (into a bounded channel) while
+    /// `fold` consumes it in this one. `all`: every commit, else only those
+    /// [`Repo::history_each`] emits. `fold` may stop early by dropping the
+    /// receiver.
+    pub fn history_streamed<T>(
         &self,
         tip: CommitId,
-        progress: &mut dyn FnMut(usize),
-        emit: &mut dyn FnMut(crate::history::HistoryCommit) -> bool,
-    ) -> Result<(), GitError> {
-        history::walk_each(self, tip, false, progress, emit)
+        all: bool,
+        progress: &mut (dyn FnMut(usize) + Send),
+        fold: impl FnOnce(std::sync::mpsc::Receiver<crate::history::HistoryCommit>) -> T,
+    ) -> Result<T, GitError> {
+        let git_dir = self.git_dir().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+        let (out, walked) = std::thread::scope(|scope| {
+            let walker = scope.spawn(move || -> Result<(), GitError> {
+                let repo = Repo::open(&git_dir)?;
+                history::walk_each(&repo, tip, !all, progress, &mut |c| tx.send(c).is_ok())
+            });
+            let out = fold(rx);
+            (out, walker.join())
+        });
+        walked.map_err(|_| GitError::Walk("the history walk stopped unexpectedly".into()))??;
+        Ok(out)
     }
 
     /// Whether commit `a` is `b` or descends from it.
