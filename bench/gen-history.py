@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/gen-history.py — a synthetic access repository with a long history.
 
-Usage: bench/gen-history.py --lifecycles N --active K [--seed S] OUT_DIR
+Usage: bench/gen-history.py --lifecycles N --active K [--seed S] [--shape merge|linear] OUT_DIR
 
 Writes a git repository into OUT_DIR (which must not exist or be empty) that
 looks like an access repository after N grants have gone through their whole
@@ -20,6 +20,12 @@ life, fed to ONE `git fast-import` stream so that 100,000 commits take seconds:
          file once its window has ended (window end + 2..12 minutes), with the
          subject, body and trailers of DESIGN.md §3 (Reason: expired).
     So a lifecycle is 3 commits: `--lifecycles 33334` gives about 100,000.
+  * `--shape linear` writes the history a repository that squash-merges (or
+    rebases) gets instead: no request commits and no merges, each grant
+    landed by ONE commit on main (`Request <role> for <subject> (#<n>)`,
+    authored by the subject, committed by GitHub) and removed by another,
+    every commit on the first-parent chain: `--lifecycles 50000` gives about
+    100,000 commits.
   * Every grant is valid for the example policy: prod-readonly (alice, bob,
     carol, dave, erin; ticket optional), staging-vendor (vendor-globex or dave,
     ticket VND-<n>), prod-admin (carol, ticket CHG-<n>); prod-break-glass is not
@@ -168,6 +174,8 @@ def main():
     ap.add_argument("--lifecycles", type=int, required=True, metavar="N", help="grant lifecycles (3 commits each)")
     ap.add_argument("--active", type=int, default=0, metavar="K", help="the last K grants stay, active at T")
     ap.add_argument("--seed", type=int, default=20240101, help="random seed (default 20240101)")
+    ap.add_argument("--shape", choices=("merge", "linear"), default="merge",
+                    help="merge: request commits merged into main (default); linear: one commit lands each grant")
     ap.add_argument("out", metavar="OUT_DIR")
     a = ap.parse_args()
     n, k = a.lifecycles, a.active
@@ -368,12 +376,21 @@ def main():
         if what == 0:       # the request, forked from main now
             l["blob_mark"] = new_mark(l["blob"])
             emit(b"blob\nmark :%d\n" % l["blob_mark"], data(l["content"]))
+            if a.shape == "linear":
+                continue        # only the squashed commit lands it
             tree = main_tree.copy()
             tree.add(role, l["file"], l["blob"])
             who = f"{subject} <{subject}@users.noreply.github.com>"
             l["request"] = commit(SCRATCH, tree, [main], who, who, t,
                                   f"Request {role} for {subject}\n\n{l['reason']}\n",
                                   [b"M 100644 :%d %s\n" % (l["blob_mark"], l["path"].encode())])
+        elif what == 1 and a.shape == "linear":     # the squash merge: the grant lands
+            main_tree.add(role, l["file"], l["blob"])
+            who = f"{subject} <{subject}@users.noreply.github.com>"
+            main = commit("refs/heads/main", main_tree, [main], who, GITHUB, t,
+                          f"Request {role} for {subject} (#{l['pr']})\n\n{l['reason']}\n",
+                          [b"M 100644 :%d %s\n" % (l["blob_mark"], l["path"].encode())])
+            l["landed"] = main[1].hex()[:7]
         elif what == 1:     # the merge: the grant lands
             main_tree.add(role, l["file"], l["blob"])
             merger = MERGER[role]
@@ -417,12 +434,13 @@ def main():
         sys.exit(f"gen-history: {len(bad)} object ids differ from git's (first: mark :{bad[0]}, "
                  f"ours {expect[bad[0]].hex()}, git's {got.get(bad[0])}): the Landed trailers would be wrong")
     os.remove(marks_file)
-    git("update-ref", "-d", SCRATCH)
+    if a.shape == "merge":
+        git("update-ref", "-d", SCRATCH)
     git("checkout", "--quiet", "-f", "main")
     elapsed = time.monotonic() - t_start
     removed = sum(1 for l in lives if not l["active"])
     with open(os.path.join(out, ".git", "gen-history.txt"), "w") as f:
-        f.write(f"lifecycles: {n}\nactive: {k}\nseed: {a.seed}\ncommits: {commits}\n"
+        f.write(f"lifecycles: {n}\nactive: {k}\nseed: {a.seed}\nshape: {a.shape}\ncommits: {commits}\n"
                 f"first-parent: {1 + n + removed}\nremovals: {removed}\n"
                 f"head: {main[1].hex()}\nactive-at: {rfc3339(active_at)}\nelapsed-seconds: {elapsed:.1f}\n")
     print(f"gen-history: {commits} commits ({1 + n + removed} on main's first-parent chain, "

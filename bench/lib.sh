@@ -70,20 +70,24 @@ build_release() {
     [[ -x $GITGRANT ]] || die "no binary at $GITGRANT after the build"
 }
 
-# bench_repo N K — the synthetic access repository of N lifecycles, K active
-# (bench/gen-history.py), in $TARGET_DIR/bench-history-N-K: generated, or
-# reused when a previous run left it complete. Sets REPO, META (the
+# bench_repo N K [SHAPE] — the synthetic access repository of N lifecycles,
+# K active (bench/gen-history.py, SHAPE merge — the default — or linear), in
+# $TARGET_DIR/bench-history-N-K (…-linear for the linear shape): generated,
+# or reused when a previous run left it complete. Sets REPO, META (the
 # generator's summary, written last) and GENERATED (generated or reused).
 bench_repo() {
+    local shape=${3:-merge}
     REPO=$TARGET_DIR/bench-history-$1-$2
+    [[ $shape == merge ]] || REPO=$REPO-$shape
     META=$REPO/.git/gen-history.txt
     if [[ -f $META ]]; then
         log "reusing $REPO (remove it to regenerate)"
         GENERATED=reused
     else
         rm -rf "$REPO" "$REPO.tmp"
-        log "generating $1 lifecycles ($2 active) into $REPO"
-        python3 "$TOP/bench/gen-history.py" --lifecycles "$1" --active "$2" "$REPO.tmp" >/dev/null
+        log "generating $1 lifecycles ($2 active, $shape) into $REPO"
+        python3 "$TOP/bench/gen-history.py" --lifecycles "$1" --active "$2" --shape "$shape" \
+            "$REPO.tmp" >/dev/null
         mv "$REPO.tmp" "$REPO"
         GENERATED=generated
     fi
