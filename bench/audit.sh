@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/audit.sh — how fast does gitgrant read a long access-repository history?
 #
-# Usage: bench/audit.sh [N [K [SHAPE]]]
+# Usage: bench/audit.sh             (both shapes, ~100,000 commits each, side by side)
+#        bench/audit.sh N [K [SHAPE]]
 #                                   (N grant lifecycles, default 33334, about
 #                                    100,000 commits; K of them still active at
 #                                    the tip, default 500; SHAPE merge, the
@@ -47,6 +48,29 @@
 # Needs: cargo, python3, git; hyperfine and /usr/bin/time are used when
 # present. Does not need root or a network.
 set -euo pipefail
+
+# With no arguments: both shapes of about 100,000 commits, each report in
+# turn, then the two side by side.
+if (( $# == 0 )); then
+    BENCH_SUMMARY=$(mktemp "${TMPDIR:-/tmp}/gitgrant-bench-summary.XXXXXX")
+    export BENCH_SUMMARY
+    trap 'rm -f "$BENCH_SUMMARY"' EXIT
+    "$0" 33334 500 merge
+    echo
+    "$0" 50000 500 linear
+    echo
+    python3 - "$BENCH_SUMMARY" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+print("both shapes, side by side (medians of interleaved pairs; peak RSS)")
+print(f"  {'shape':<8}{'commits':>9}{'git log':>10}{'audit':>10}{'audit/git':>11}{'git RSS':>11}{'audit RSS':>11}")
+for shape, commits, git_t, audit_t, ratio, git_rss, audit_rss in rows:
+    mib = lambda k: "-" if k == "-" else f"{int(k) / 1024:.0f} MiB"
+    print(f"  {shape:<8}{commits:>9}{float(git_t):>9.3f}s{float(audit_t):>9.3f}s{float(ratio):>10.2f}x"
+          f"{mib(git_rss):>11}{mib(audit_rss):>11}")
+PY
+    exit 0
+fi
 
 N=${1:-33334}
 K=${2:-500}
@@ -170,6 +194,12 @@ if (( HAVE_AUDIT )); then
     # Interleaved, so that both see the same machine (see time_pair).
     time_pair git audit "$AUDIT_RUNS" "${#GIT_CMD[@]}" "${GIT_CMD[@]}" "${AUDIT_CMD[@]}"
     AUDIT_RSS=$(peak_rss "${AUDIT_CMD[@]}")
+    GIT_RSS=$(peak_rss "${GIT_CMD[@]}")
+    if [[ -n ${BENCH_SUMMARY:-} ]]; then
+        read -r git_med _ < "$WORK/git.times"
+        read -r audit_med _ < "$WORK/audit.times"
+        echo "$SHAPE $COMMITS $git_med $audit_med $(cat "$WORK/git-audit.ratio") $GIT_RSS $AUDIT_RSS" >>"$BENCH_SUMMARY"
+    fi
 else
     log "timing git log ($TIMER)"
     time_cmd git "$GIT_RUNS" 1 "${GIT_CMD[@]}"
@@ -188,10 +218,10 @@ python3 - "$N" "$K" "$COMMITS" "$FIRST_PARENT" "$NOW" "$GENERATED" "${GEN_SECOND
     "$(nproc 2>/dev/null || echo '?')" "$TIMER" "$TARGET_RATIO" \
     "$(times_of git)" "$(times_of audit)" "$(times_of expire)" \
     "$(cat "$WORK/git-audit.ratio" 2>/dev/null || echo -)" \
-    "${AUDIT_RSS:--}" "${EXPIRE_RSS:--}" "${AUDIT_FINDINGS:--}" "$SHAPE" <<'PY'
+    "${AUDIT_RSS:--}" "${EXPIRE_RSS:--}" "${AUDIT_FINDINGS:--}" "$SHAPE" "${GIT_RSS:--}" <<'PY'
 import sys
 (n, k, commits, first_parent, now, generated, gen_s, cores, timer, target,
- git_t, audit_t, expire_t, paired, audit_rss, expire_rss, findings, shape) = sys.argv[1:]
+ git_t, audit_t, expire_t, paired, audit_rss, expire_rss, findings, shape, git_rss) = sys.argv[1:]
 target = float(target)
 def parse(t):
     med, best, runs = t.split()
@@ -213,7 +243,7 @@ if audit_t:
     row("gitgrant/git", f"{ratio:.2f}x (median of {audit_t[2]} interleaved pairs; "
         f"{audit_t[0] / git_t[0]:.2f}x of the medians)")
     row(f"{target:g}x goal", f"{'met' if ratio <= target else 'NOT met'} ({ratio:.2f}x)")
-    row("gitgrant audit peak RSS", mib(audit_rss))
+    row("gitgrant audit peak RSS", f"{mib(audit_rss)} (git log: {mib(git_rss)})")
     row("audit findings", f"{findings} besides unverified-evidence (the synthetic history should have none)")
 else:
     row("gitgrant audit (b)", "not run: this gitgrant has no `audit` command")
