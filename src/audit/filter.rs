@@ -68,30 +68,32 @@ impl Filter {
 
 /// The part of an audit a filter keeps: its lifecycles, the findings about
 /// them, and the findings about no grant that the filter keeps.
-pub fn filter(audit: &Audit, filter: &Filter) -> Audit {
-    let lifecycles: Vec<Lifecycle> = audit
-        .lifecycles
-        .iter()
-        .filter(|l| filter.keeps(l))
-        .cloned()
-        .collect();
+pub fn filter(audit: Audit, filter: &Filter) -> Audit {
+    let Audit {
+        version,
+        tip,
+        now,
+        lifecycles,
+        findings,
+        revocation: _,
+    } = audit;
+    // Taken, not copied: a long history's lifecycles are most of the audit.
+    let lifecycles: Vec<Lifecycle> = lifecycles.into_iter().filter(|l| filter.keeps(l)).collect();
     let kept: HashSet<(&str, u32)> = lifecycles
         .iter()
         .map(|l| (l.id.as_str(), l.occurrence))
         .collect();
-    let findings = audit
-        .findings
-        .iter()
+    let findings = findings
+        .into_iter()
         .filter(|f| match (&f.grant, f.occurrence) {
             (Some(g), Some(n)) => kept.contains(&(g.as_str(), n)),
             _ => filter.keeps_general(f),
         })
-        .cloned()
         .collect();
     Audit {
-        version: audit.version,
-        tip: audit.tip.clone(),
-        now: audit.now,
+        version,
+        tip,
+        now,
         revocation: RevocationSummary::of(&lifecycles),
         lifecycles,
         findings,

@@ -83,9 +83,16 @@ pub fn render(audit: &Audit, format: Format) -> String {
 
 /// The audit as pretty-printed JSON, ending in a newline.
 pub fn json(audit: &Audit) -> String {
-    let mut text = serde_json::to_string_pretty(audit).expect("the audit serialises to JSON");
-    text.push('\n');
-    text
+    let mut out = Vec::new();
+    json_to(&mut out, audit).expect("the audit serialises to JSON in memory");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// [`json`], written to `out` as it is made (a long history's JSON is
+/// never held whole in memory).
+pub fn json_to(out: &mut dyn std::io::Write, audit: &Audit) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, audit)?;
+    out.write_all(b"\n")
 }
 
 // ---------------------------------------------------------------------------

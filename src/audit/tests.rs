@@ -1032,7 +1032,7 @@ fn at_lists_who_could_use_a_role_at_that_instant() {
     let a = two_grants();
     let at = |s: &str| {
         filter(
-            &a,
+            a.clone(),
             &Filter {
                 at: Some(t(s)),
                 ..Filter::default()
@@ -1072,7 +1072,7 @@ fn at_lists_who_could_use_a_role_at_that_instant() {
 #[test]
 fn subject_role_and_time_range_filters() {
     let a = two_grants();
-    let by = |f: Filter| filter(&a, &f);
+    let by = |f: Filter| filter(a.clone(), &f);
 
     let bob = by(Filter {
         subject: Some("bob".to_string()),
@@ -1487,7 +1487,7 @@ fn roles_assumed_outside_every_reconciled_account_are_unfenced() {
     );
     // A filter sums what it keeps.
     let kept = filter(
-        &a,
+        a.clone(),
         &Filter {
             role: Some("deploy".to_string()),
             ..Filter::default()

@@ -101,22 +101,23 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         until: args.until,
         at: args.at,
     };
-    let shown = audit::filter(&full, &filter);
-    let text = match args.format {
+    let shown = audit::filter(full, &filter);
+    match args.format {
+        // Written as it is made.
+        Format::Json => super::write_stdout_with(|w| audit::render::json_to(w, &shown)),
         // The report links commits and pull requests where origin is a
         // GitHub-style remote.
         Format::Html => {
             let links = repo
                 .remote_url("origin")
                 .and_then(|u| audit::html::web_address(&u));
-            audit::html::html(&shown, links.as_deref())
+            out!("{}", audit::html::html(&shown, links.as_deref()));
         }
-        format => audit::render::render(&shown, format),
-    };
-    out!("{text}");
+        format => out!("{}", audit::render::render(&shown, format)),
+    }
     // The process ends here: freeing a long history's lifecycles one by one
     // would only delay the exit.
-    std::mem::forget((full, shown));
+    std::mem::forget(shown);
     Ok(exit::SUCCESS)
 }
 

@@ -164,6 +164,22 @@ pub fn write_stdout(args: std::fmt::Arguments) {
     }
 }
 
+/// [`write_stdout`] for output made by a writer, such as a serialiser
+/// writing a long document as it goes: buffered, flushed at the end, and a
+/// failure handled alike.
+pub fn write_stdout_with(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    if let Err(e) = write(&mut out).and_then(|()| out.flush()) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(e.to_string());
+        }
+    }
+}
+
 /// Why writing to stdout failed, when it failed for another reason than the
 /// reader leaving: the command's output is incomplete.
 pub fn stdout_error() -> Option<&'static str> {
