@@ -44,16 +44,7 @@ command -v python3 >/dev/null || die "python3 is required"
 
 # --- 1. Build -----------------------------------------------------------------
 
-# The repository this script lives in, wherever it is called from.
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TOP=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))
-cd "$TOP"
-TARGET_DIR=$(realpath -m "${CARGO_TARGET_DIR:-$TOP/target}")
-
-log "building gitgrant (cargo build --release --locked)"
-cargo build --release --locked >&2
-GITGRANT=$TARGET_DIR/release/gitgrant
-[[ -x $GITGRANT ]] || die "no binary at $GITGRANT after the build"
+build_release
 
 # check-jsonschema validates against the schema gitgrant generates.
 SCHEMA=$TOP/schema/grant.schema.json

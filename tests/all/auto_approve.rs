@@ -103,18 +103,6 @@ impl Setup {
         assert_eq!(users_of(&self.iam), [users], "{json:#}");
         json
     }
-
-    /// The reconcile's refusals, by their reason.
-    fn refused(json: &Value) -> Vec<String> {
-        json["plan"]["refused"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|r| r["why"].as_str().unwrap_or_default().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
 }
 
 #[test]
@@ -269,7 +257,7 @@ fn what_no_rule_approves_needs_the_human_quorum_and_is_refused_without_it() {
         [["alice"]],
         "only the approved one: {json:#}"
     );
-    let refused = Setup::refused(&json);
+    let refused = crate::github::refusals(&json);
     assert_eq!(refused.len(), 2, "{refused:?}");
     for (subject, _, _, why) in &cases[1..] {
         assert!(
@@ -304,7 +292,10 @@ fn on_the_sunday_of_the_daylight_saving_change_office_hours_approve_nothing() {
     let (code, json) = s.reconcile("2026-03-29T10:10:00Z");
     assert_eq!(code, 1, "{json:#}");
     assert!(users_of(&s.iam).is_empty());
-    assert!(Setup::refused(&json)[0].contains("Sun 12:00"), "{json:#}");
+    assert!(
+        crate::github::refusals(&json)[0].contains("Sun 12:00"),
+        "{json:#}"
+    );
 }
 
 #[test]
@@ -332,7 +323,7 @@ fn an_on_call_source_that_fails_or_times_out_approves_nothing() {
     let (code, json) = s.reconcile("2026-11-23T19:10:00Z");
     assert_eq!(code, 1, "{json:#}");
     assert!(users_of(&s.iam).is_empty());
-    let refused = Setup::refused(&json);
+    let refused = crate::github::refusals(&json);
     assert!(
         refused[0].contains("PagerDuty schedule PABC123 could not be read"),
         "{refused:?}"
@@ -585,7 +576,7 @@ fn a_rule_judged_at_the_landing_approves_no_window_booked_for_the_weekend() {
         let (code, json) = s.reconcile(now);
         assert_eq!(code, 1, "{json:#}");
         assert!(users_of(&s.iam).is_empty(), "{json:#}");
-        let refused = Setup::refused(&json);
+        let refused = crate::github::refusals(&json);
         assert!(
             refused.iter().all(|r| r.contains("starts when it lands")),
             "{refused:?}"
@@ -625,7 +616,7 @@ fn four_back_to_back_hours_in_one_pull_request_get_no_hour_from_a_one_hour_rule(
     assert_eq!(code, 1, "{json:#}");
     assert!(users_of(&s.iam).is_empty(), "{json:#}");
     assert!(
-        Setup::refused(&json)
+        crate::github::refusals(&json)
             .iter()
             .any(|r| r.contains("alice-1.yaml") && r.contains("over the rule's 1h")),
         "{json:#}"
@@ -810,7 +801,7 @@ fn a_direct_push_that_turns_an_approved_grant_into_another_persons_gets_nothing_
     assert_eq!(code, 1, "{json:#}");
     // Alice's approved hour keeps running; mallory gets nothing.
     assert_eq!(users_of(&s.iam), [["alice"]], "{json:#}");
-    let refused = Setup::refused(&json);
+    let refused = crate::github::refusals(&json);
     assert!(
         refused
             .iter()
@@ -860,7 +851,7 @@ fn a_reviewed_extension_of_an_auto_approved_grant_is_applied_and_nothing_is_revo
     s.f.fake.review(m, "carol", "APPROVED");
     s.f.merge(m, "2026-11-23T09:30:00Z");
     let json = s.expect_applied("2026-11-23T09:35:00Z", &["alice"]);
-    assert!(Setup::refused(&json).is_empty(), "{json:#}");
+    assert!(crate::github::refusals(&json).is_empty(), "{json:#}");
     let changes = json["plan"]["changes"].to_string();
     assert!(!changes.contains("revoke"), "{json:#}");
 }

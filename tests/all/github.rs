@@ -272,6 +272,18 @@ impl Flow {
     }
 }
 
+/// Why a reconcile's plan refused each grant it refused.
+pub(crate) fn refusals(json: &Value) -> Vec<String> {
+    json["plan"]["refused"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| r["why"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",

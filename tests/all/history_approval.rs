@@ -58,18 +58,6 @@ impl H {
         self.f.reconcile(&self.m, now, &[])
     }
 
-    /// Why the reconcile refused each grant it refused, by file name.
-    fn refused(json: &Value) -> Vec<String> {
-        json["plan"]["refused"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|r| r["why"].as_str().unwrap_or_default().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// `who`'s hour `name` pushed straight to main at 09:00 on `day`,
     /// refused by the reconciler at 09:30 and deleted at 09:40 (by another
     /// push): a direct-push finding on `who`'s grants.
@@ -128,7 +116,7 @@ impl H {
         let (code, json) = self.reconcile(&format!("{day}T09:30:00Z"));
         assert_eq!(code, 1, "{json:#}");
         assert!(users_of(&self.iam).is_empty(), "{json:#}");
-        let refused = H::refused(&json);
+        let refused = crate::github::refusals(&json);
         assert!(
             !refused.is_empty() && refused.iter().all(|r| r.contains(why)),
             "the reconciler: {why:?} not in {refused:?}"
