@@ -128,12 +128,17 @@ pub fn base_of(repo: &Repo, commit: &str) -> Result<CommitId, GitError> {
 /// is read when no such grant is judged.
 pub fn for_landings(repo: &Repo, grants: &[Landed]) -> Result<Histories, GitError> {
     let mut at = Vec::new();
+    // Grants landed together share a base: its policy is read once.
+    let mut policies = std::collections::HashMap::new();
     for g in grants.iter().filter(|g| !g.break_glass) {
         let base = base_of(repo, &g.commit)?;
-        let Some(policy) = repo
-            .policy_at(base)?
-            .and_then(|f| crate::validate::read_policy(&f).0)
-        else {
+        if !policies.contains_key(&base) {
+            let policy = repo
+                .policy_at(base)?
+                .and_then(|f| crate::validate::read_policy(&f).0);
+            policies.insert(base, policy);
+        }
+        let Some(policy) = &policies[&base] else {
             continue;
         };
         let ruled = crate::grant::GrantId::from_path(&g.need.path)

@@ -76,16 +76,21 @@ fn granted() -> (FakeGcp, GitRepo) {
     (fake, repo)
 }
 
-/// `gitgrant ARGS --repo DIR` with `env`: its exit code and the JSON it
-/// printed.
-fn json_of(args: &[&str], dir: &Path, env: &[(String, String)]) -> (i32, Value) {
-    let out = crate::support::gitgrant_process()
+/// `gitgrant ARGS --repo DIR` with `env`, run to its end.
+fn run_in(args: &[&str], dir: &Path, env: &[(String, String)]) -> std::process::Output {
+    crate::support::gitgrant_process()
         .args(args)
         .arg("--repo")
         .arg(dir)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `gitgrant ARGS --repo DIR` with `env`: its exit code and the JSON it
+/// printed.
+fn json_of(args: &[&str], dir: &Path, env: &[(String, String)]) -> (i32, Value) {
+    let out = run_in(args, dir, env);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(
@@ -99,13 +104,7 @@ fn json_of(args: &[&str], dir: &Path, env: &[(String, String)]) -> (i32, Value) 
 /// `gitgrant ARGS --repo DIR` with `env`: its exit code, and what it
 /// printed on stdout and stderr together.
 fn text_of(args: &[&str], dir: &Path, env: &[(String, String)]) -> (Option<i32>, String) {
-    let out = crate::support::gitgrant_process()
-        .args(args)
-        .arg("--repo")
-        .arg(dir)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
+    let out = run_in(args, dir, env);
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code(), text)

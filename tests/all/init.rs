@@ -17,17 +17,7 @@ fn project() -> PathBuf {
 
 /// Runs `gitgrant init` for acme/access and 111111111111 into `dir`.
 fn init(dir: &Path) -> std::process::Output {
-    gitgrant()
-        .args([
-            "init",
-            "--repository",
-            "acme/access",
-            "--account",
-            "111111111111",
-        ])
-        .arg(dir)
-        .output()
-        .unwrap()
+    init_with(&["--account", "111111111111"], dir)
 }
 
 fn read(path: &Path) -> String {
@@ -335,19 +325,15 @@ fn the_example_workflows_and_aws_policies_are_what_gitgrant_writes() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("new-repo");
     // The example reaches an AWS account and a Google project, as this does.
-    let out = gitgrant()
-        .args([
-            "init",
-            "--repository",
-            "acme/access",
+    let out = init_with(
+        &[
             "--account",
             "111111111111",
             "--gcp-resource",
             "projects/acme-prod",
-        ])
-        .arg(&repo)
-        .output()
-        .unwrap();
+        ],
+        &repo,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let example = examples().join("access-repo");
     for workflow in [
