@@ -132,13 +132,14 @@ pub fn for_landings(repo: &Repo, grants: &[Landed]) -> Result<Histories, GitErro
     let mut policies = std::collections::HashMap::new();
     for g in grants.iter().filter(|g| !g.break_glass) {
         let base = base_of(repo, &g.commit)?;
-        if !policies.contains_key(&base) {
-            let policy = repo
-                .policy_at(base)?
-                .and_then(|f| crate::validate::read_policy(&f).0);
-            policies.insert(base, policy);
-        }
-        let Some(policy) = &policies[&base] else {
+        let policy = match policies.entry(base) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                repo.policy_at(base)?
+                    .and_then(|f| crate::validate::read_policy(&f).0),
+            ),
+        };
+        let Some(policy) = policy else {
             continue;
         };
         let ruled = crate::grant::GrantId::from_path(&g.need.path)
