@@ -135,7 +135,7 @@ rules! {
     /// A person key that is not a lower-case GitHub login.
     InvalidLogin = "invalid-login", "use the person's GitHub login in lower case";
     /// A malformed or conflicting cloud identity.
-    InvalidIdentity = "invalid-identity", "give one identity per provider: aws_iam_user or aws_iam_role, a valid IAM name; gcp_member as user:<email>, group:<email>, serviceAccount:<email> or principal://…";
+    InvalidIdentity = "invalid-identity", "give one identity per provider: aws_iam_user or aws_iam_role, a valid IAM name; gcp_member as user:<email>, group:<email>, serviceAccount:<email> or principal://…; azure_object_id as the Entra user's object id (a GUID)";
     /// Two people with the same cloud identity.
     DuplicateIdentity = "duplicate-identity", "each cloud identity belongs to one person; remove the duplicate";
     /// A grant of a role with `assume_roles` to a person mapped to an IAM
@@ -151,7 +151,7 @@ rules! {
     /// A role or provider name that is not `[a-z0-9][a-z0-9-]{0,62}`.
     InvalidName = "invalid-name", "use lower-case letters, digits and hyphens (it becomes a folder and a policy name)";
     /// A role that grants nothing.
-    EmptyPermissions = "empty-permissions", "give the role what it grants on each kind it applies in: `assume_roles` or `statements` (AWS), `gcp_roles` (Google Cloud)";
+    EmptyPermissions = "empty-permissions", "give the role what it grants on each kind it applies in: `assume_roles` or `statements` (AWS), `gcp_roles` (Google Cloud), `azure_roles` (Azure)";
     /// Two providers of one kind in one account.
     SharedAccount = "shared-account", "keep one provider per kind and account; roles may name that provider (or a list of providers) instead";
     /// A pull request that asks for access for someone else.
@@ -168,7 +168,7 @@ rules! {
     /// An Identity Center role without `accounts`, an account that is not 12 digits, the instance's own account, or `accounts` on an aws-iam role.
     RoleAccounts = "role-accounts", "list the 12-digit accounts an aws-identity-center role is assigned in under `accounts` (never the instance's own account: admin there could rewrite the permission set); aws-iam roles take their account from the provider";
     /// A field of one provider kind on a role or person of another kind.
-    KindMismatch = "kind-mismatch", "managed_policies, customer_managed_policies, session_duration and aws_sso_user are for aws-identity-center; assume_roles, require_mfa, aws_iam_user and aws_iam_role are for aws-iam; gcp_roles, gcp_condition, gcp_member and resource are for gcp-iam; a role names one AWS kind at most";
+    KindMismatch = "kind-mismatch", "managed_policies, customer_managed_policies, session_duration and aws_sso_user are for aws-identity-center; assume_roles, require_mfa, aws_iam_user and aws_iam_role are for aws-iam; gcp_roles, gcp_condition, gcp_member and resource are for gcp-iam; azure_roles, azure_object_id, tenant_id, scope and management_endpoint are for azure-pim; a role names one AWS kind at most";
     /// A session duration that is not a duration of at most 12h.
     SessionDuration = "session-duration", "set session_duration between 1m and 12h, such as 1h (IAM Identity Center's limit)";
     /// A managed or customer-managed policy reference that is not well formed, or too many.
@@ -190,6 +190,14 @@ rules! {
     /// write roles, mint or act as a service account's credentials),
     /// without `allow_admin`.
     GcpAdminRole = "gcp-admin-role", "a grantee with this role can strip the condition from their own binding or hold credentials that outlive the window; bind a narrower role, or set `allow_admin: true` on the role to say the organisation accepts that";
+    /// An azure-pim provider without its tenant or scope, or with one that
+    /// is not well formed; an Azure key on another kind.
+    AzureProvider = "azure-provider", "give an azure-pim provider `tenant_id` (a GUID) and `scope`: /subscriptions/<id>, /subscriptions/<id>/resourceGroups/<name> or /providers/Microsoft.Management/managementGroups/<id>; `management_endpoint`, when given, an https:// host; other kinds take none";
+    /// An Azure role that is neither a role name nor a role definition id,
+    /// or named twice.
+    AzureRole = "azure-role", "name Azure roles as the portal shows them (Contributor, Storage Blob Data Reader) or by role definition id (a GUID, or …/providers/Microsoft.Authorization/roleDefinitions/<GUID>), each once";
+    /// An Azure role that can write role assignments, without `allow_admin`.
+    AzureAdminRole = "azure-admin-role", "a grantee who can write role assignments (Owner, User Access Administrator, Role Based Access Control Administrator) can make their own access permanent; assign a narrower role, or set `allow_admin: true` on the role to say the organisation accepts that";
     /// An auto-approval rule that cannot be judged, or that would approve
     /// what its role does not allow.
     AutoApprove = "auto-approve", "each auto_approve rule needs a unique name, a max_duration within the role's, valid hours (mon…sun, HH:MM, an IANA time_zone), one schedule, and a role pattern for require_ticket; break-glass roles take none";

@@ -20,6 +20,9 @@ macro_rules! kinds {
             /// Google Cloud IAM conditional role bindings on a project, folder
             /// or organization, which Google ends at the window's end.
             GcpIam: gcp_iam = "gcp-iam",
+            /// Azure role assignments made through Privileged Identity
+            /// Management schedule requests, which Azure ends at the window's end.
+            AzurePim: azure_pim = "azure-pim",
         }
     };
 }
