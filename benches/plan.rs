@@ -100,7 +100,7 @@ fn main() {
         .iter()
         .filter_map(|w| match w {
             Wanted::AwsIam(d) => Some(d),
-            Wanted::AwsIdentityCenter(_) | Wanted::GcpIam(_) => None,
+            _ => None,
         })
         .map(|d| {
             *identities.entry(d.attach_to.clone()).or_insert(0) += 1;

@@ -384,7 +384,7 @@ fn the_run_commands_only_parse_call_the_library_and_render() {
 fn provider_kinds_are_named_only_in_src_providers() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let kind = regex::Regex::new(
-        r"AwsIam|AwsIdentityCenter|GcpIam|aws_iam::|aws_identity_center::|gcp_iam::",
+        r"AwsIam|AwsIdentityCenter|GcpIam|AzurePim|aws_iam::|aws_identity_center::|gcp_iam::|azure_pim::",
     )
     .unwrap();
     let mut found = BTreeMap::new();

@@ -77,7 +77,7 @@ fn granted() -> (FakeGcp, GitRepo) {
 }
 
 /// `gitgrant ARGS --repo DIR` with `env`, run to its end.
-fn run_in(args: &[&str], dir: &Path, env: &[(String, String)]) -> std::process::Output {
+pub(crate) fn run_in(args: &[&str], dir: &Path, env: &[(String, String)]) -> std::process::Output {
     crate::support::gitgrant_process()
         .args(args)
         .arg("--repo")
@@ -89,7 +89,7 @@ fn run_in(args: &[&str], dir: &Path, env: &[(String, String)]) -> std::process::
 
 /// `gitgrant ARGS --repo DIR` with `env`: its exit code and the JSON it
 /// printed.
-fn json_of(args: &[&str], dir: &Path, env: &[(String, String)]) -> (i32, Value) {
+pub(crate) fn json_of(args: &[&str], dir: &Path, env: &[(String, String)]) -> (i32, Value) {
     let out = run_in(args, dir, env);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
@@ -103,7 +103,11 @@ fn json_of(args: &[&str], dir: &Path, env: &[(String, String)]) -> (i32, Value) 
 
 /// `gitgrant ARGS --repo DIR` with `env`: its exit code, and what it
 /// printed on stdout and stderr together.
-fn text_of(args: &[&str], dir: &Path, env: &[(String, String)]) -> (Option<i32>, String) {
+pub(crate) fn text_of(
+    args: &[&str],
+    dir: &Path,
+    env: &[(String, String)],
+) -> (Option<i32>, String) {
     let out = run_in(args, dir, env);
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);

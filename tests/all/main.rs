@@ -3,6 +3,8 @@
 mod architecture;
 mod audit;
 mod auto_approve;
+mod azure_fake;
+mod azure_run;
 mod cli;
 mod codeowners_corpus;
 mod docs;

@@ -66,15 +66,18 @@ impl AzurePim {
         let definitions = (self.client.definitions(&self.scope).await?.iter())
             .map(|d| {
                 let p = &d["properties"];
-                let actions = (p["permissions"].as_array().into_iter().flatten())
-                    .flat_map(|perm| perm["actions"].as_array().into_iter().flatten())
-                    .filter_map(Value::as_str);
+                let list = |key: &str| -> Vec<&str> {
+                    (p["permissions"].as_array().into_iter().flatten())
+                        .flat_map(|perm| perm[key].as_array().into_iter().flatten())
+                        .filter_map(Value::as_str)
+                        .collect()
+                };
                 let name = text(&p["roleName"]);
                 plan::Definition {
                     id: text(&d["id"]),
                     admin: names::is_admin_role(&name)
                         || names::is_admin_role(&text(&d["id"]))
-                        || actions.into_iter().any(names::writes_role_assignments),
+                        || names::writes_role_assignments(&list("actions"), &list("notActions")),
                     name,
                 }
             })

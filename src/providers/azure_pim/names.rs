@@ -25,20 +25,42 @@ pub const ADMIN_ROLES: [(&str, &str); 3] = [
     ),
 ];
 
-/// Actions that let their holder write role assignments: a custom role
-/// holding one needs `allow_admin` too (known only once its definition
-/// is read).
-pub fn writes_role_assignments(action: &str) -> bool {
-    let a = action.to_ascii_lowercase();
-    matches!(
-        a.as_str(),
-        "*" | "microsoft.authorization/*"
-            | "microsoft.authorization/roleassignments/*"
-            | "microsoft.authorization/roleassignments/write"
-            | "microsoft.authorization/roleassignmentschedulerequests/*"
-            | "microsoft.authorization/roleassignmentschedulerequests/write"
-            | "microsoft.authorization/*/write"
-    )
+/// The actions that let their holder assign roles themselves.
+const ASSIGNING: [&str; 2] = [
+    "Microsoft.Authorization/roleAssignments/write",
+    "Microsoft.Authorization/roleAssignmentScheduleRequests/write",
+];
+
+/// Whether a permission of `actions` less `not_actions` (as a role
+/// definition lists them, `*` a wildcard, without regard to case) lets
+/// its holder write role assignments: a custom role that does needs
+/// `allow_admin` too, known only once its definition is read.
+pub fn writes_role_assignments(actions: &[&str], not_actions: &[&str]) -> bool {
+    ASSIGNING.iter().any(|a| {
+        actions.iter().any(|p| matches(p, a)) && !not_actions.iter().any(|p| matches(p, a))
+    })
+}
+
+/// Whether the action pattern `pattern` (`*` matching any run of
+/// characters) covers `action`, without regard to case.
+fn matches(pattern: &str, action: &str) -> bool {
+    let (p, a) = (pattern.to_ascii_lowercase(), action.to_ascii_lowercase());
+    let parts: Vec<&str> = p.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return p == a;
+    }
+    if !a.starts_with(first) || !a[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &a[first.len()..a.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Whether `role` (a name or a role definition id, as written) is one of
@@ -225,6 +247,10 @@ mod tests {
         assert!(is_admin_role("owner"));
         assert!(is_admin_role("/providers/Microsoft.Authorization/roleDefinitions/18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"));
         assert!(!is_admin_role("Contributor"));
+        assert!(writes_role_assignments(&["*"], &[]));
+        assert!(!writes_role_assignments(&["*"], &["Microsoft.Authorization/*/Write"]));
+        assert!(writes_role_assignments(&["microsoft.authorization/*"], &["Microsoft.Authorization/*/Delete"]));
+        assert!(!writes_role_assignments(&["*/read"], &[]));
         assert!(check_endpoint("http://management.azure.com").is_err());
         assert!(check_endpoint("https://management.azure.com/").is_ok());
         assert!(check_endpoint("https://evil.example/path").is_err());
