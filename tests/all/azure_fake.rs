@@ -121,6 +121,7 @@ struct State {
     max_minutes: BTreeMap<String, i64>,
     page_size: usize,
     faults: VecDeque<u16>,
+    lost: usize,
     calls: BTreeMap<String, u64>,
     puts: Vec<Value>,
     next: u64,
@@ -234,6 +235,13 @@ impl FakeAzure {
             .unwrap()
             .faults
             .extend(std::iter::repeat_n(status, n));
+    }
+
+    /// The next `n` schedule requests are made but answered 502, as when
+    /// the gateway fails after PIM took the request: a retry of the same
+    /// request is then `RoleAssignmentExists`.
+    pub fn lose_answers(&self, n: usize) {
+        self.state.lock().unwrap().lost += n;
     }
 
     /// Calls by method (`token`, `ListRoleDefinitions`,
@@ -644,6 +652,14 @@ impl Respond for Responder {
                 let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
                 s.puts.push(json!([name, body]));
                 let (code, answer) = s.put(&scope, &name, &body, &oid);
+                if code == 201 && s.lost > 0 {
+                    s.lost -= 1;
+                    return error(
+                        502,
+                        "BadGateway",
+                        "The gateway did not receive a response in time.",
+                    );
+                }
                 ResponseTemplate::new(code).set_body_json(answer)
             }
         }

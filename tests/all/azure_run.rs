@@ -83,6 +83,11 @@ fn granted() -> (FakeAzure, GitRepo) {
     (fake, repo)
 }
 
+/// The audit's JSON at `now`.
+fn audit(dir: &Path, now: &str) -> Value {
+    json_of(&["audit", "--format", "json", "--now", now], dir, &[]).1
+}
+
 /// A successful run at `now` that makes no schedule request: its JSON.
 fn without_a_request(repo: &GitRepo, fake: &FakeAzure, now: &str) -> Value {
     let puts = fake.count("PutRoleAssignmentScheduleRequest");
@@ -209,12 +214,7 @@ fn an_early_delete_is_an_admin_remove_and_the_audit_records_azures_delay() {
     assert_eq!(removes.len(), 2, "{sent:?}");
     assert!(removes.iter().all(|p| p["principalId"] == ALICE));
     assert!(fake.in_force().is_empty());
-    let audit = json_of(
-        &["audit", "--format", "json", "--now", "2026-11-23T13:00:00Z"],
-        &repo.path,
-        &[],
-    )
-    .1;
+    let audit = audit(&repo.path, "2026-11-23T13:00:00Z");
     let l = &audit["lifecycles"][0];
     assert_eq!(l["revocation"]["ended_by"], "run", "{l:#}");
     assert_eq!(l["revocation"]["propagation_seconds"], 600, "{l:#}");
@@ -237,12 +237,7 @@ fn an_assignment_azure_ended_is_cleaned_up_in_git_without_a_failing_call() {
         message.contains("Gitgrant-Grant: prod-contributor/alice-1"),
         "{message}"
     );
-    let audit = json_of(
-        &["audit", "--format", "json", "--now", "2026-11-23T13:00:00Z"],
-        &repo.path,
-        &[],
-    )
-    .1;
+    let audit = audit(&repo.path, "2026-11-23T13:00:00Z");
     assert_eq!(
         audit["lifecycles"][0]["revocation"]["ended_by"], "cloud",
         "{audit:#}"
@@ -317,6 +312,70 @@ fn throttling_converges_in_one_run() {
     assert!(
         json["calls"]["azure-prod"]["retries"].as_u64().unwrap_or(0) >= 3,
         "{json:#}"
+    );
+}
+
+#[test]
+fn a_request_pim_took_whose_answer_was_lost_is_the_same_request_when_retried() {
+    let fake = FakeAzure::start("2026-11-23T10:30:00Z");
+    fake.lose_answers(1);
+    let repo = setup(&fake, "");
+    let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T10:30:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    // The retry asked for the same request by name; PIM said it exists,
+    // and it is gitgrant's own: one request, one assignment per role.
+    let names: Vec<Value> = fake.puts().iter().map(|p| p[0].clone()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names[0], names[1]);
+    assert_eq!(fake.requests().len(), 2);
+    assert_eq!(fake.in_force().len(), 2);
+    assert_eq!(fake.count("GetRoleAssignmentScheduleRequest"), 1);
+}
+
+#[test]
+fn credentials_entra_refuses_are_one_line_that_says_what_to_set() {
+    let fake = FakeAzure::start("2026-11-23T10:30:00Z");
+    let repo = setup(&fake, "");
+    let wrong = repo.path.join("../wrong-token");
+    std::fs::write(&wrong, "not-the-job-token").unwrap();
+    let mut env = fake.env();
+    env.retain(|(k, _)| k != "AZURE_FEDERATED_TOKEN_FILE");
+    env.push((
+        "AZURE_FEDERATED_TOKEN_FILE".into(),
+        wrong.display().to_string(),
+    ));
+    let (code, text) = text_of(
+        &["reconcile", "--now", "2026-11-23T10:30:00Z"],
+        &repo.path,
+        &env,
+    );
+    assert_ne!(code, Some(0), "{text}");
+    assert_ne!(code, Some(101), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("azure-prod"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("AZURE_CLIENT_ID") && line.contains("AADSTS700213"),
+        "{text}"
+    );
+    assert!(fake.puts().is_empty());
+    // Without the variables at all: which one to set.
+    let env: Vec<(String, String)> = fake
+        .env()
+        .into_iter()
+        .filter(|(k, _)| k != "AZURE_CLIENT_ID")
+        .collect();
+    let (_, text) = text_of(
+        &["reconcile", "--now", "2026-11-23T10:30:00Z"],
+        &repo.path,
+        &env,
+    );
+    assert!(text.contains("AZURE_CLIENT_ID is not set"), "{text}");
+    assert!(
+        repo.path
+            .join("grants/prod-contributor/alice-1.yaml")
+            .exists()
     );
 }
 
@@ -411,4 +470,25 @@ fn iam_policy_prints_the_custom_role_the_reconciler_needs_at_the_scope() {
     assert!(role["Actions"].as_array().unwrap().contains(&json!(
         "Microsoft.Authorization/roleAssignmentScheduleRequests/write"
     )));
+}
+
+/// What the check's comment, the request form, the portal, the run's
+/// records and the audit say of an Azure grant: Azure's own words.
+#[test]
+fn an_azure_grant_is_described_in_azures_words() {
+    let (_fake, repo) = granted();
+    let snapshot = gitgrant::snapshot::Snapshot::from_dir(&repo.path).unwrap();
+    let (p, _) = gitgrant::validate::read_policy(snapshot.policy.as_ref().unwrap());
+    let p = p.unwrap();
+    let role = &p.roles["prod-contributor"];
+    assert_eq!(
+        gitgrant::providers::targets_text(&p, role),
+        format!("Azure `{SUBSCRIPTION}` (azure-prod)")
+    );
+    let words = format!(
+        "role `Contributor`, `Storage Blob Data Reader` at `{SUBSCRIPTION}` for Entra user `{ALICE}` (azure-prod)"
+    );
+    assert_eq!(gitgrant::providers::access_text(&p, role, "alice"), words);
+    let audit = audit(&repo.path, "2026-11-23T11:00:00Z");
+    assert_eq!(audit["lifecycles"][0]["access"], words, "{audit:#}");
 }

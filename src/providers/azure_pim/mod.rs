@@ -358,9 +358,12 @@ impl ProviderKind for Kind {
     }
 
     fn access_text(role: &Role, p: &Provider, who: &str) -> String {
+        let roles: Vec<String> = (role.permissions.azure_pim.azure_roles.iter())
+            .map(|r| format!("`{r}`"))
+            .collect();
         format!(
-            "role {} at `{}` for {who} ({}, until Azure ends it at the window's end)",
-            role.permissions.azure_pim.azure_roles.join(", "),
+            "role {} at `{}` for {who} ({})",
+            roles.join(", "),
             p.keys.azure_pim.scope.as_deref().unwrap_or_default(),
             p.name
         )
