@@ -2,8 +2,10 @@
 # The main job: the example access repository's grants applied to AWS IAM,
 # to IAM Identity Center (a local moto_server standing in for two AWS
 # accounts and for the account that holds the Identity Center instance)
-# and to Google Cloud IAM (a local stand-in for Resource Manager's IAM
-# methods, since Google has no emulator of them),
+# to Google Cloud IAM (a local stand-in for Resource Manager's IAM
+# methods, since Google has no emulator of them) and to Azure through PIM
+# (a local stand-in for ARM's PIM methods and Entra's token endpoint, since
+# no emulator of PIM exists either),
 # revoked when they end, their files removed in commits of their own pushed
 # to a bare remote standing in for GitHub, and every lifecycle rebuilt by
 # the audit.
@@ -14,9 +16,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 cargo build --quiet --locked
-cargo build --quiet --locked --example gcp-stand-in
+cargo build --quiet --locked --example gcp-stand-in --example azure-stand-in
 gitgrant=$(realpath "${CARGO_TARGET_DIR:-target}")/debug/gitgrant
 gcp_stand_in=$(realpath "${CARGO_TARGET_DIR:-target}")/debug/examples/gcp-stand-in
+azure_stand_in=$(realpath "${CARGO_TARGET_DIR:-target}")/debug/examples/azure-stand-in
 moto_server=$(scripts/moto-venv)
 scripts/apt-need openssh-client ssh-keygen >/dev/null
 python=$(dirname "$moto_server")/python
@@ -25,10 +28,12 @@ step() { printf '\n== %s\n' "$*"; }
 work=$(mktemp -d)
 moto_pid=
 gcp_pid=
+azure_pid=
 cleanup() {
   [[ -n $moto_pid ]] && kill "$moto_pid" 2>/dev/null && wait "$moto_pid" 2>/dev/null
   # The stand-in ends by the signal: its status is no failure of the demo.
   [[ -n $gcp_pid ]] && kill "$gcp_pid" 2>/dev/null && { wait "$gcp_pid" 2>/dev/null || true; }
+  [[ -n $azure_pid ]] && kill "$azure_pid" 2>/dev/null && { wait "$azure_pid" 2>/dev/null || true; }
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -196,6 +201,47 @@ PY
 echo "projects/acme-prod before any run:"
 gcp
 
+step "A local stand-in for Azure's PIM and Entra's token endpoint on 127.0.0.1 behind TLS (not Azure: the tests' fake, which answers as PIM's API documents), serving the production subscription"
+# Its clock is the demo's --now: Azure ends an assignment at its end by that clock.
+at() { echo "$1" >"$work/azure-clock"; }
+at 2026-11-23T09:00:00Z
+"$azure_stand_in" "$work/azure.env" "$work/azure-state.json" "$work/azure-clock" >"$work/azure.log" 2>&1 &
+azure_pid=$!
+for _ in $(seq 300); do [[ -s $work/azure.env && -s $work/azure-state.json ]] && break; sleep 0.1; done
+[[ -s $work/azure.env ]] || { echo "the Azure stand-in did not start" >&2; exit 1; }
+# AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE (the job's
+# OIDC token in Actions), AZURE_AUTHORITY_HOST and the stand-in's test CA.
+# shellcheck disable=SC1091
+source "$work/azure.env"
+
+# What PIM shows for the subscription: gitgrant's schedule requests (PIM
+# names the reconciler as their requestor) and every assignment in force.
+azure() {
+  sleep 0.3  # the stand-in writes what it holds every 100 ms
+  "$python" - "$work/azure-state.json" <<'PY'
+import json, sys
+state = json.load(open(sys.argv[1]))
+names = {"b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+         "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader"}
+role = lambda r: names.get(r.rsplit("/", 1)[-1], r)
+for r in state["requests"]:
+    p = r["properties"]
+    if not p.get("justification", "").startswith("[gitgrant acme/access "):
+        continue
+    s = p.get("scheduleInfo") or {}
+    window = f" {s['startDateTime']} until {s['expiration']['endDateTime']}" if s else ""
+    print(f"  request {r['name']}: {p['requestType']} {role(p['roleDefinitionId'])} for {p['principalId']}{window} ({p['status']})")
+    print(f"      justification: {p['justification']}")
+for a in state["in_force"]:
+    end = a["end"] or "no end"
+    print(f"  in force: {role(a['role'])} for {a['principal']}, ends {end}")
+if not state["in_force"]:
+    print("  (no assignment in force)")
+PY
+}
+echo "The subscription before any run (the platform team's permanent Owner, not gitgrant's):"
+azure
+
 step "The access repository in git, with a bare remote as GitHub's stand-in"
 git_() { git -c user.name="Demo" -c user.email=demo@example.com -c init.defaultBranch=main "$@"; }
 git_ init -q --bare "$work/remote.git"
@@ -205,6 +251,9 @@ cd "$work/access"
 # The example names a placeholder instance; this one is moto's.
 sed -i -e "s|instance_arn: .*|instance_arn: $instance_arn|" \
   -e "s|identity_store_id: .*|identity_store_id: $identity_store_id|" gitgrant.yaml
+# Azure's management endpoint is the stand-in's (a sovereign cloud's would
+# be named the same way).
+sed -i -e "s|^    scope: /subscriptions/\(.*\)|    scope: /subscriptions/\1\n    management_endpoint: $AZURE_MANAGEMENT_ENDPOINT|" gitgrant.yaml
 # The reconciler's signing key: in Actions a repository secret; its public
 # half in .github/allowed_signers, which the security team owns.
 ssh-keygen -q -t ed25519 -N '' -C gitgrant@acme-access -f "$work/signing-key"
@@ -229,9 +278,11 @@ git_ push -q origin main
 git log --oneline --graph
 
 step "gitgrant plan --now 2026-11-23T11:00:00Z (alice's, carol's and dave's windows are open)"
+at 2026-11-23T11:00:00Z
 "$gitgrant" plan --now 2026-11-23T11:00:00Z
 
 step "gitgrant reconcile --push origin --now 2026-11-23T11:00:00Z"
+at 2026-11-23T11:00:00Z
 "$gitgrant" reconcile --push origin --now 2026-11-23T11:00:00Z
 echo
 echo "The policies in AWS; each ends by itself, even if no run ever comes:"
@@ -244,11 +295,17 @@ echo
 echo "Google Cloud: alice's binding on projects/acme-prod, whose condition is the"
 echo "window (Google ends it by itself); the platform team's bindings untouched:"
 gcp
+echo
+echo "Azure: alice's schedule requests, one per role, whose end is the window's"
+echo "(Azure ends them by itself); the platform team's Owner untouched:"
+azure
 
 step "Again, a minute later: nothing to do, no write calls"
+at 2026-11-23T11:01:00Z
 "$gitgrant" reconcile --push origin --now 2026-11-23T11:01:00Z
 
 step "gitgrant reconcile --push origin --now 2026-11-24T10:00:00Z (alice, carol and dave ended; bob's, the vendor's and alice's prod-operator windows opened)"
+at 2026-11-24T10:00:00Z
 "$gitgrant" reconcile --push origin --now 2026-11-24T10:00:00Z
 echo
 aws list
@@ -258,8 +315,13 @@ sso list
 echo
 echo "Google Cloud: alice's ended binding removed, the rest as it was:"
 gcp
+echo
+echo "Azure: alice's assignments ended at 13:00 by Azure itself; the run made no call"
+echo "to end them, and removed her grant's file:"
+azure
 
 step "gitgrant reconcile --push origin --now 2026-11-27T00:00:00Z (every window has ended)"
+at 2026-11-27T00:00:00Z
 "$gitgrant" reconcile --push origin --now 2026-11-27T00:00:00Z
 echo
 aws list
