@@ -492,3 +492,55 @@ fn an_azure_grant_is_described_in_azures_words() {
     let audit = audit(&repo.path, "2026-11-23T11:00:00Z");
     assert_eq!(audit["lifecycles"][0]["access"], words, "{audit:#}");
 }
+
+/// Each Azure key written wrong is its own error, at its own line, with
+/// its rule; Azure keys on another kind are refused where they are.
+#[test]
+fn azure_keys_written_wrong_are_errors_at_their_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = policy("http://management.azure.com", "")
+        .replace(
+            "tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "tenant_id: acme.onmicrosoft.com",
+        )
+        .replace(
+            &format!("{{ azure_object_id: {BOB} }}"),
+            "{ azure_object_id: bob@acme.com }",
+        )
+        .replace(
+            "azure_roles: [Contributor, \"Storage Blob Data Reader\"]",
+            "azure_roles: [Contributor, contributor, \"a/b\"]",
+        )
+        + "  gcp-logs:\n    description: Logs\n    provider: gcp-prod\n    max_duration: 1h\n    approvers: [\"@acme/sre\"]\n    permissions:\n      gcp_roles: [roles/logging.viewer]\n      azure_roles: [Reader]\n";
+    let text = text.replace(
+        "people:\n",
+        "  gcp-prod:\n    type: gcp-iam\n    resource: projects/acme-prod\n    scope: /subscriptions/x\npeople:\n",
+    );
+    std::fs::write(tmp.path().join("gitgrant.yaml"), &text).unwrap();
+    let line_of = |needle: &str| {
+        text.lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in the policy"))
+            + 1
+    };
+    let (code, out) = text_of(&["validate"], tmp.path(), &[]);
+    assert_eq!(code, Some(2), "{out}");
+    for (rule, needle) in [
+        ("azure-provider", "tenant_id: acme"),
+        ("azure-provider", "management_endpoint: http:"),
+        ("azure-provider", "scope: /subscriptions/x"),
+        ("invalid-identity", "bob@acme.com"),
+        ("azure-role", "azure_roles: [Contributor, contributor"),
+        ("kind-mismatch", "azure_roles: [Reader]"),
+    ] {
+        // Each error is its line, then ` --> file:line:col`.
+        let at = format!("--> gitgrant.yaml:{}:", line_of(needle));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines
+                .windows(2)
+                .any(|w| w[0].starts_with(&format!("error[{rule}]")) && w[1].contains(&at)),
+            "no {rule} at {at}:\n{out}"
+        );
+    }
+}
