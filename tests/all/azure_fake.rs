@@ -227,6 +227,21 @@ impl FakeAzure {
         assert_eq!(code, 201, "{answer}");
     }
 
+    /// Someone else (`requestor`) ends `principal`'s assignment of `role`
+    /// before its end, with an `AdminRemove` of their own.
+    pub fn remove_as(&self, requestor: &str, principal: &str, role: &str) {
+        let mut s = self.state.lock().unwrap();
+        let name = s.fresh();
+        let body = json!({"properties": {
+            "principalId": principal,
+            "roleDefinitionId": definition_id(SUBSCRIPTION, role),
+            "requestType": "AdminRemove",
+            "justification": "cleaning up",
+        }});
+        let (code, answer) = s.put(SUBSCRIPTION, &name, &body, requestor);
+        assert_eq!(code, 201, "{answer}");
+    }
+
     /// The next `n` requests to ARM answer `status` (429 with
     /// `Retry-After: 1`, or a 5xx).
     pub fn faults(&self, status: u16, n: usize) {

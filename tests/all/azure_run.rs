@@ -301,6 +301,35 @@ fn assignments_gitgrant_did_not_make_are_never_touched() {
 }
 
 #[test]
+fn an_assignment_someone_else_removed_before_its_end_is_made_again_as_drift() {
+    let (fake, repo) = granted();
+    let other = "55555555-5555-4555-8555-555555555555";
+    fake.remove_as(other, ALICE, "Contributor");
+    assert_eq!(fake.in_force().len(), 1);
+    fake.set_now("2026-11-23T10:50:00Z");
+    let (_, text) = text_of(
+        &["plan", "--now", "2026-11-23T10:50:00Z"],
+        &repo.path,
+        &fake.env(),
+    );
+    assert!(
+        text.contains("drift: the assignment") && text.contains("role Contributor"),
+        "{text}"
+    );
+    let (code, json) = reconcile(&repo.path, &fake, "2026-11-23T10:50:00Z");
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(fake.in_force().len(), 2, "{json:#}");
+    let last = requests_sent(&fake).pop().unwrap();
+    assert_eq!(last["requestType"], "AdminAssign");
+    assert_eq!(
+        last["scheduleInfo"]["expiration"]["endDateTime"],
+        "2026-11-23T12:00:00Z"
+    );
+    // And then it is in place: the next run writes nothing.
+    without_a_request(&repo, &fake, "2026-11-23T11:00:00Z");
+}
+
+#[test]
 fn throttling_converges_in_one_run() {
     let fake = FakeAzure::start("2026-11-23T10:30:00Z");
     fake.faults(429, 2);

@@ -360,15 +360,20 @@ fn the_example_workflows_and_aws_policies_are_what_gitgrant_writes() {
     let mut assume_roles = Vec::new();
     for (name, provider) in policy["providers"].as_mapping().unwrap() {
         let name = name.as_str().unwrap();
-        if provider["type"].as_str() == Some("gcp-iam") {
-            // Google's side: the custom role the reconciler's service
-            // account holds on the resource.
+        // Google's and Azure's side: the custom role the reconciler's
+        // identity holds on the resource or at the scope.
+        let folder = match provider["type"].as_str() {
+            Some("gcp-iam") => Some("gcp"),
+            Some("azure-pim") => Some("azure"),
+            _ => None,
+        };
+        if let Some(folder) = folder {
             let file = format!("reconciler-role.{name}.json");
             assert_eq!(
-                read(&examples().join("gcp").join(&file)),
+                read(&examples().join(folder).join(&file)),
                 run_ok(&["iam-policy", "--provider", name], &example),
-                "examples/gcp/{file} drifted: run \
-                 `cargo run -- iam-policy --repo examples/access-repo --provider {name} > examples/gcp/{file}`"
+                "examples/{folder}/{file} drifted: run \
+                 `cargo run -- iam-policy --repo examples/access-repo --provider {name} > examples/{folder}/{file}`"
             );
             continue;
         }

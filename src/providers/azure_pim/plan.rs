@@ -224,6 +224,10 @@ pub enum Change {
     Grant {
         /// What to assign.
         assignment: Assignment,
+        /// Why it is made again, when an earlier run made it and someone
+        /// removed it before its end: reported as drift.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        drift: Vec<String>,
     },
     /// `AdminUpdate`: the assignment's window moved, or was tampered with.
     Update {
@@ -245,7 +249,7 @@ impl Change {
     /// The assignment it makes, changes or ends.
     pub fn assignment(&self) -> &Assignment {
         match self {
-            Change::Grant { assignment }
+            Change::Grant { assignment, .. }
             | Change::Update { assignment, .. }
             | Change::Revoke { assignment, .. } => assignment,
         }
@@ -295,19 +299,19 @@ impl KindChange for Change {
 
     fn is_drift(&self) -> bool {
         match self {
-            Change::Update { drift, .. } => !drift.is_empty(),
+            Change::Grant { drift, .. } | Change::Update { drift, .. } => !drift.is_empty(),
             Change::Revoke { reason, .. } => *reason == RevokeReason::Drift,
-            Change::Grant { .. } => false,
         }
     }
 
     fn text(&self) -> String {
         let a = self.assignment();
         match self {
-            Change::Grant { .. } => format!(
-                "grant   {} in {}: {} from {} until {} (PIM AdminAssign, request {})",
+            Change::Grant { drift, .. } => format!(
+                "grant   {} in {}: {}{} from {} until {} (PIM AdminAssign, request {})",
                 a.grant,
                 a.provider,
+                drift.iter().map(|x| format!("drift: {x}; ")).collect::<String>(),
                 assigned(a),
                 fmt_time(a.window.start),
                 fmt_time(a.window.end),
@@ -445,16 +449,37 @@ pub fn plan(
                 if d.window.end <= now {
                     continue;
                 }
-                let request = assignment("assign");
-                let made = (o.requests.iter())
-                    .any(|r| r.name.eq_ignore_ascii_case(&request.request) && !r.failed());
-                if made {
-                    // Made by an earlier run; PIM lists the instance once
-                    // its window starts.
+                // gitgrant's earlier assignments of it (requests PIM
+                // carried out). One still being carried out, or whose window
+                // has not started, is in place; one PIM carried out that no
+                // instance shows any more was removed before its end by
+                // someone else: made again under a new name.
+                let earlier: Vec<&Request> = (o.requests.iter())
+                    .filter(|r| {
+                        r.grant == d.grant
+                            && guid_key(&r.role_definition) == guid_key(&def.id)
+                            && r.request_type == "AdminAssign"
+                            && !r.failed()
+                    })
+                    .collect();
+                if !earlier.is_empty()
+                    && (earlier.iter().any(|r| r.status != "Provisioned") || d.window.start > now)
+                {
                     continue;
                 }
+                let (action, drift) = match earlier.len() {
+                    0 => ("assign".to_string(), Vec::new()),
+                    n => (
+                        format!("assign again {n}"),
+                        vec![format!(
+                            "the assignment {} made is no longer in force before its end",
+                            earlier.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+                        )],
+                    ),
+                };
                 changes.push(Change::Grant {
-                    assignment: request,
+                    assignment: assignment(&action),
+                    drift,
                 });
             }
         }
