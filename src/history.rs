@@ -60,6 +60,11 @@ pub struct HistoryCommit {
     pub merged_head: Option<String>,
     /// Changes to `gitgrant.yaml` and under `grants/`, sorted by path.
     pub changes: Vec<FileChange>,
+    /// The earliest committer time of the commits after this one on the
+    /// first-parent chain (`None` for the tip, or when not known): no
+    /// later commit lands anything before it, so a reader folding the
+    /// history oldest first can write out what sorts earlier.
+    pub later: Option<DateTime<Utc>>,
     /// Its first parent is named but missing from the repository (a shallow
     /// clone, or history rewritten by a force-push): the walk stops here and
     /// everything present in this commit counts as added by it.

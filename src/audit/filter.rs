@@ -54,7 +54,7 @@ impl Filter {
     /// Whether the filter keeps a finding about no grant: only without a
     /// subject filter, only for the role filtered on (if any), and only
     /// inside the time range (at or before `at`).
-    fn keeps_general(&self, f: &Finding) -> bool {
+    pub(super) fn keeps_general(&self, f: &Finding) -> bool {
         self.subject.is_none()
             && self
                 .role

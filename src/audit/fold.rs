@@ -1,7 +1,7 @@
 //! The fold: one commit at a time, oldest first, tracking the policy in
 //! force and every grant file present, and recording what happens to them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -41,13 +41,38 @@ pub(super) struct Fold<'a> {
     roles: HashMap<String, RoleFacts>,
     /// Grant files present now, by path.
     open: BTreeMap<String, Open>,
-    /// The latest lifecycle of each grant id, as an index into `lifecycles`.
-    latest: HashMap<String, usize>,
-    lifecycles: Vec<Lifecycle>,
+    /// The latest lifecycle of each grant id.
+    latest: HashMap<String, Latest>,
+    /// The lifecycles not yet handed out, by index (the order they began).
+    lifecycles: HashMap<usize, Lifecycle>,
+    /// The index the next lifecycle gets.
+    next: usize,
     /// For each lifecycle (by index), the roles its grant may assume that
     /// no session fence covers, by the policy at landing.
-    unfenced: Vec<(Vec<String>, Option<i64>)>,
+    unfenced: HashMap<usize, (Vec<String>, Option<i64>)>,
     findings: Vec<Finding>,
+    /// For each lifecycle not yet handed out, its findings (indices into
+    /// `findings`).
+    found: HashMap<usize, Vec<usize>>,
+    /// The lifecycles whose file is present, by their place in the audit's
+    /// order.
+    open_keys: BTreeSet<Key>,
+    /// The lifecycles that have ended and are not yet handed out, by their
+    /// place in the audit's order.
+    ended: BTreeMap<Key, usize>,
+}
+
+/// A lifecycle's place in the audit's order: landing time, grant id,
+/// occurrence.
+type Key = (DateTime<Utc>, String, u32);
+
+/// What a later lifecycle of the same grant id needs of the latest one.
+#[derive(Clone)]
+struct Latest {
+    index: usize,
+    occurrence: u32,
+    /// When and why it ended.
+    end: Option<(DateTime<Utc>, String)>,
 }
 
 /// What the policy says of a role that every lifecycle of it shares.
@@ -116,9 +141,13 @@ impl<'a> Fold<'a> {
             roles: HashMap::new(),
             open: BTreeMap::new(),
             latest: HashMap::new(),
-            lifecycles: Vec::new(),
-            unfenced: Vec::new(),
+            lifecycles: HashMap::new(),
+            next: 0,
+            unfenced: HashMap::new(),
             findings: Vec::new(),
+            found: HashMap::new(),
+            open_keys: BTreeSet::new(),
+            ended: BTreeMap::new(),
         }
     }
 
@@ -176,17 +205,61 @@ impl<'a> Fold<'a> {
         }
     }
 
+    /// The lifecycles that have ended and that sort before every lifecycle
+    /// still open and every one a later commit can land, given `later`, the
+    /// earliest time of any later commit ([`HistoryCommit::later`] of the
+    /// commit folded last; `None`: no later commit), complete and in the
+    /// audit's order. They are handed out once: [`Fold::finish`] holds only
+    /// the rest (its findings are all of them). Only a reader of the whole
+    /// history writes them out this way: the audit of a history without
+    /// `later` must take none.
+    pub(super) fn take_ready(&mut self, later: Option<DateTime<Utc>>) -> Vec<Lifecycle> {
+        let mut out = Vec::new();
+        while let Some(entry) = self.ended.first_entry() {
+            let key = entry.key();
+            if later.is_some_and(|t| key.0 >= t)
+                || self.open_keys.first().is_some_and(|open| open < key)
+            {
+                break;
+            }
+            let index = entry.remove();
+            let Some(mut l) = self.lifecycles.remove(&index) else {
+                continue;
+            };
+            let (unfenced, propagation) = self.unfenced.remove(&index).unwrap_or_default();
+            l.revocation = revocation(&l, unfenced, propagation);
+            let mut mine: Vec<&Finding> = (self.found.remove(&index).unwrap_or_default().iter())
+                .filter_map(|&i| self.findings.get(i))
+                .collect();
+            mine.sort_by(|a, b| finding_order(a, b));
+            for f in mine {
+                if !l.findings.contains(&f.rule) {
+                    l.findings.push(f.rule);
+                }
+            }
+            out.push(l);
+        }
+        out
+    }
+
     /// The audit as of `now`: grants still present get their state, and
-    /// everything is sorted.
+    /// everything is sorted. The lifecycles [`Fold::take_ready`] handed out
+    /// are not in it; every finding is.
     pub(super) fn finish(mut self, tip: Option<&HistoryCommit>, now: DateTime<Utc>) -> Audit {
         let open: Vec<usize> = self.open.values().map(|o| o.index).collect();
         for index in open {
             self.judge_present(index, tip, now);
         }
-        let mut lifecycles = self.lifecycles;
-        for (l, (unfenced, propagation)) in lifecycles.iter_mut().zip(self.unfenced) {
-            l.revocation = revocation(l, unfenced, propagation);
-        }
+        let mut lifecycles: Vec<(usize, Lifecycle)> = self.lifecycles.into_iter().collect();
+        lifecycles.sort_by_key(|(i, _)| *i);
+        let mut lifecycles: Vec<Lifecycle> = lifecycles
+            .into_iter()
+            .map(|(i, mut l)| {
+                let (unfenced, propagation) = self.unfenced.remove(&i).unwrap_or_default();
+                l.revocation = revocation(&l, unfenced, propagation);
+                l
+            })
+            .collect();
         let mut findings = self.findings;
         sort_findings(&mut findings);
         attach_findings(&mut lifecycles, &findings);
@@ -201,6 +274,11 @@ impl<'a> Fold<'a> {
             lifecycles,
             findings,
         }
+    }
+
+    /// The lifecycle at `index`, which the fold holds until it is handed out.
+    fn life(&self, index: usize) -> &Lifecycle {
+        &self.lifecycles[&index]
     }
 
     // -----------------------------------------------------------------------
@@ -283,8 +361,8 @@ impl<'a> Fold<'a> {
         }
         let id = grant_id(path);
         let role = folder_role(path);
-        let earlier = self.latest.get(&id).copied();
-        let occurrence = earlier.map_or(1, |i| self.lifecycles[i].occurrence + 1);
+        let earlier = self.latest.get(&id).cloned();
+        let occurrence = earlier.as_ref().map_or(1, |e| e.occurrence + 1);
         let version = self.read(path, new, at.time(), at.time());
         let window = version
             .grant
@@ -348,12 +426,21 @@ impl<'a> Fold<'a> {
                 _ => Vec::new(),
             },
         };
-        let index = self.lifecycles.len();
-        self.lifecycles.push(lifecycle);
-        self.unfenced.push((unfenced, propagation));
-        self.latest.insert(id, index);
+        let index = self.next;
+        self.next += 1;
+        self.open_keys.insert(key_of(&lifecycle));
+        self.lifecycles.insert(index, lifecycle);
+        self.unfenced.insert(index, (unfenced, propagation));
+        self.latest.insert(
+            id,
+            Latest {
+                index,
+                occurrence,
+                end: None,
+            },
+        );
         if let Some(earlier) = earlier {
-            self.re_added(at, earlier, index);
+            self.re_added(at, &earlier, index);
         }
         if let Some(from) = moved_from {
             let message = format!("moved from {from} (same content)");
@@ -372,12 +459,14 @@ impl<'a> Fold<'a> {
             return;
         };
         let index = open.index;
-        let landed = self.lifecycles[index].landed.time;
+        let landed = self.life(index).landed.time;
         let version = self.read(path, new, at.time(), landed);
-        let before = self.lifecycles[index].window;
+        let before = self.life(index).window;
         let after = version.grant.as_ref().and_then(|g| g.window(Some(landed)));
         let changed = changed_fields(&open.version.fields, &version.fields, before, after);
-        let lifecycle = &mut self.lifecycles[index];
+        let Some(lifecycle) = self.lifecycles.get_mut(&index) else {
+            return;
+        };
         lifecycle.edits.push(Edit {
             commit: at.id(),
             time: at.time(),
@@ -413,7 +502,7 @@ impl<'a> Fold<'a> {
             return;
         };
         let index = open.index;
-        let lifecycle = &self.lifecycles[index];
+        let lifecycle = self.life(index);
         let trailers = Trailers::from_pairs(&at.trailers);
         let claimed = trailers.grant.as_deref() == Some(lifecycle.id.as_str());
         // The trailers are the reconciler's only when its key signed the
@@ -422,7 +511,7 @@ impl<'a> Fold<'a> {
         if claimed {
             self.check_claims(at, &trailers, index, by_reconciler);
         }
-        let lifecycle = &self.lifecycles[index];
+        let lifecycle = self.life(index);
         let reason = trailers
             .reason
             .clone()
@@ -434,7 +523,17 @@ impl<'a> Fold<'a> {
             .and_then(Result::ok)
             .unwrap_or(at.time());
         let window = lifecycle.window;
-        let lifecycle = &mut self.lifecycles[index];
+        let key = key_of(lifecycle);
+        if let Some(latest) = self.latest.get_mut(&key.1)
+            && latest.index == index
+        {
+            latest.end = Some((at.time(), reason.clone()));
+        }
+        self.open_keys.remove(&key);
+        self.ended.insert(key, index);
+        let Some(lifecycle) = self.lifecycles.get_mut(&index) else {
+            return;
+        };
         lifecycle.end = Some(End {
             commit: at.id(),
             time: at.time(),
@@ -478,10 +577,7 @@ impl<'a> Fold<'a> {
     /// A commit that says it is the reconciler's removal: unsigned, it is
     /// reported; signed or not, trailers that contradict the history are.
     fn check_claims(&mut self, at: &At, trailers: &Trailers, index: usize, signed: bool) {
-        let (landed, window) = (
-            self.lifecycles[index].landed.time,
-            self.lifecycles[index].window,
-        );
+        let (landed, window) = (self.life(index).landed.time, self.life(index).window);
         if !signed {
             let message = format!(
                 "{} carries the reconciler's removal trailers, but no key of {} signed it: \
@@ -530,7 +626,9 @@ impl<'a> Fold<'a> {
     /// A grant still present at the end of the history: its state at `now`.
     fn judge_present(&mut self, index: usize, tip: Option<&HistoryCommit>, now: DateTime<Utc>) {
         let late_after = self.options.late_after;
-        let lifecycle = &mut self.lifecycles[index];
+        let Some(lifecycle) = self.lifecycles.get_mut(&index) else {
+            return;
+        };
         lifecycle.state = match lifecycle.window {
             None => State::Unknown,
             Some(w) if now < w.start => State::Scheduled,
@@ -597,7 +695,7 @@ impl<'a> Fold<'a> {
     /// Whether a window is longer than the role allows in the policy in
     /// force, and by how much.
     fn over_max(&self, index: usize, window: Option<Window>) -> Option<String> {
-        let lifecycle = &self.lifecycles[index];
+        let lifecycle = self.life(index);
         let role = self
             .policy
             .as_ref()?
@@ -637,14 +735,13 @@ impl<'a> Fold<'a> {
         }
     }
 
-    fn re_added(&mut self, at: &At, earlier: usize, index: usize) {
-        let earlier = &self.lifecycles[earlier];
+    fn re_added(&mut self, at: &At, earlier: &Latest, index: usize) {
         let message = match &earlier.end {
-            Some(end) => format!(
+            Some((time, reason)) => format!(
                 "grant id used again; its lifecycle #{} ended at {} ({})",
                 earlier.occurrence,
-                fmt_time(end.time),
-                end.reason
+                fmt_time(*time),
+                reason
             ),
             None => "grant id used again after an earlier lifecycle ended".to_string(),
         };
@@ -652,7 +749,11 @@ impl<'a> Fold<'a> {
     }
 
     fn finding(&mut self, rule: FindingRule, index: usize, at: &At, message: String) {
-        let lifecycle = &self.lifecycles[index];
+        self.found
+            .entry(index)
+            .or_default()
+            .push(self.findings.len());
+        let lifecycle = self.life(index);
         self.findings.push(Finding {
             rule,
             grant: Some(lifecycle.id.clone()),
@@ -909,15 +1010,23 @@ pub(super) fn fmt_delta(delta: chrono::TimeDelta) -> String {
 }
 
 pub(super) fn sort_findings(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        (a.time, a.rule.id(), &a.grant, a.occurrence, &a.message).cmp(&(
-            b.time,
-            b.rule.id(),
-            &b.grant,
-            b.occurrence,
-            &b.message,
-        ))
-    });
+    findings.sort_by(finding_order);
+}
+
+/// The audit's order of findings: time, rule id, grant, occurrence, text.
+fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    (a.time, a.rule.id(), &a.grant, a.occurrence, &a.message).cmp(&(
+        b.time,
+        b.rule.id(),
+        &b.grant,
+        b.occurrence,
+        &b.message,
+    ))
+}
+
+/// A lifecycle's place in the audit's order.
+fn key_of(l: &Lifecycle) -> Key {
+    (l.landed.time, l.id.clone(), l.occurrence)
 }
 
 /// Lists on each lifecycle the rule ids of its findings, once each, in the

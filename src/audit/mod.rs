@@ -27,6 +27,7 @@ mod filter;
 mod fold;
 pub mod html;
 pub mod render;
+pub mod stream;
 mod widening;
 
 #[cfg(test)]
@@ -432,22 +433,36 @@ pub struct RevocationSummary {
 impl RevocationSummary {
     /// The summary of these lifecycles.
     pub fn of(lifecycles: &[Lifecycle]) -> Self {
-        let mut s = RevocationSummary {
-            max_lag_seconds: Some(0),
-            ..RevocationSummary::default()
-        };
-        for r in lifecycles.iter().filter_map(|l| l.revocation.as_ref()) {
-            s.grants += 1;
-            match r.ended_by {
-                EndedBy::Cloud => s.cloud_enforced += 1,
-                EndedBy::Run => s.by_run += 1,
-            }
-            if !r.unfenced.is_empty() {
-                s.unfenced += 1;
-            }
-            s.max_lag_seconds = s.max_lag_seconds.zip(r.lag_seconds).map(|(a, b)| a.max(b));
+        let mut s = RevocationSummary::none();
+        for l in lifecycles {
+            s.add(l);
         }
         s
+    }
+
+    /// The summary of no lifecycle.
+    pub fn none() -> Self {
+        RevocationSummary {
+            max_lag_seconds: Some(0),
+            ..RevocationSummary::default()
+        }
+    }
+
+    /// Counts one more lifecycle in.
+    pub fn add(&mut self, l: &Lifecycle) {
+        let Some(r) = &l.revocation else { return };
+        self.grants += 1;
+        match r.ended_by {
+            EndedBy::Cloud => self.cloud_enforced += 1,
+            EndedBy::Run => self.by_run += 1,
+        }
+        if !r.unfenced.is_empty() {
+            self.unfenced += 1;
+        }
+        self.max_lag_seconds = self
+            .max_lag_seconds
+            .zip(r.lag_seconds)
+            .map(|(a, b)| a.max(b));
     }
 
     /// The summary line every format but CSV prints: `revocation: 3 grants,
@@ -730,8 +745,20 @@ pub fn add_recorded(
     audit: &mut Audit,
     notes: &std::collections::BTreeMap<String, (crate::git::notes::Note, crate::git::notes::Trust)>,
 ) {
-    use crate::git::notes::Trust;
     for l in &mut audit.lifecycles {
+        record(l, notes, &mut audit.findings);
+    }
+}
+
+/// What git records of one lifecycle's approval (see [`add_recorded`]);
+/// a note nobody signed adds a finding to `findings`.
+pub fn record(
+    l: &mut Lifecycle,
+    notes: &std::collections::BTreeMap<String, (crate::git::notes::Note, crate::git::notes::Trust)>,
+    findings: &mut Vec<Finding>,
+) {
+    use crate::git::notes::Trust;
+    {
         let (record, trust) = notes
             .get(&l.landed.commit)
             .and_then(|(n, trust)| Some((n.grants.get(&l.path)?, *trust)))
@@ -746,12 +773,7 @@ pub fn add_recorded(
                     crate::report::visible(&r.approved.text()),
                     crate::signing::ALLOWED_SIGNERS_PATH
                 );
-                landing_finding(
-                    &mut audit.findings,
-                    l,
-                    FindingRule::UnverifiedEvidence,
-                    message,
-                );
+                landing_finding(findings, l, FindingRule::UnverifiedEvidence, message);
                 None
             }
             (r, _) => r,

@@ -146,7 +146,7 @@ pub fn csv(audit: &Audit) -> String {
 
 /// Every cell is [visible]: text from history (paths, reasons, trailers)
 /// cannot drive a terminal the file is shown in, and a row stays one line.
-fn csv_row(l: &Lifecycle) -> Vec<String> {
+pub(super) fn csv_row(l: &Lifecycle) -> Vec<String> {
     csv_cells(l)
         .into_iter()
         .map(|cell| visible(&cell).into_owned())

@@ -46,6 +46,7 @@ impl History {
             id: commit_id(label),
             time: t(time),
             offset_minutes: 0,
+            later: None,
             author: "Alice <alice@example.com>".to_string(),
             committer: "Alice <alice@example.com>".to_string(),
             signature: None,
@@ -1516,5 +1517,178 @@ fn roles_assumed_outside_every_reconciled_account_are_unfenced() {
     assert_eq!(
         bob_row.iter().skip(n - 3).collect::<Vec<_>>(),
         ["run", "", ""]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The streamed audit
+
+/// `commits` with each one's [`HistoryCommit::later`], as the walk sets it.
+fn with_later(mut commits: Vec<HistoryCommit>) -> Vec<HistoryCommit> {
+    let mut earliest: Option<DateTime<Utc>> = None;
+    for c in commits.iter_mut().rev() {
+        c.later = earliest;
+        earliest = Some(earliest.map_or(c.time, |e| e.min(c.time)));
+    }
+    commits
+}
+
+/// The collected audit's JSON and CSV, and the streamed audit's, for
+/// `filter`; and how many commits the stream had read when it gave its
+/// first lifecycle.
+fn both_ways(
+    h: &History,
+    now: &str,
+    filter: &Filter,
+) -> ((String, String), (String, String), usize) {
+    let options = Options {
+        allowed: Some(crate::signing::test_key::allowed()),
+        ..Options::default()
+    };
+    let notes = stream::Notes::new();
+    let mut collected = audit(&h.commits, t(now), &options);
+    add_recorded(&mut collected, &notes);
+    let collected = super::filter(collected, filter);
+    let mut json = Vec::new();
+    render::json_to(&mut json, &collected).unwrap();
+    let csv = render::render(&collected, Format::Csv);
+    let commits = with_later(h.commits.clone());
+    let read = std::cell::Cell::new(0);
+    let counted = || {
+        commits
+            .clone()
+            .into_iter()
+            .inspect(|_| read.set(read.get() + 1))
+    };
+    let mut streamed = stream::Stream::new(counted(), t(now), &options, &notes, filter);
+    let first = streamed.next().map(|_| read.get()).unwrap_or(usize::MAX);
+    let mut s_json = Vec::new();
+    let stream = stream::Stream::new(counted(), t(now), &options, &notes, filter);
+    stream::json_to(&mut s_json, collected.tip.as_deref(), t(now), stream).unwrap();
+    let mut s_csv = Vec::new();
+    let stream = stream::Stream::new(counted(), t(now), &options, &notes, filter);
+    stream::csv_to(&mut s_csv, stream).unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    ((text(json), csv), (text(s_json), text(s_csv)), first)
+}
+
+/// A history whose commits are dated out of order (a rebase, a clock
+/// skewed), with lifecycles that end early, late, by the reconciler, one
+/// re-added, one edited longer, one pushed directly and one still open.
+fn a_busy_history_dated_out_of_order() -> History {
+    let mut h = with_policy();
+    let g = |s: &str| grant(s, "prod-readonly", "duration: 2h");
+    h.merge("a1", "2026-11-22T10:00:00Z", 2)
+        .add(ALICE, &g("alice"));
+    h.expire(
+        "a2",
+        "2026-11-22T12:01:00Z",
+        "prod-readonly/alice-1",
+        "2026-11-22T12:00:30Z",
+    );
+    // Dated before the commit it follows.
+    h.merge("b1", "2026-11-22T09:00:00Z", 3)
+        .add("grants/prod-readonly/bob-1.yaml", &g("bob"));
+    h.commit("b2", "2026-11-22T16:00:00Z", "Remove bob's grant by hand")
+        .delete("grants/prod-readonly/bob-1.yaml");
+    h.merge("a3", "2026-11-23T10:00:00Z", 4)
+        .add(ALICE, &g("alice"));
+    h.commit("c1", "2026-11-23T10:30:00Z", "carol, pushed directly")
+        .add(
+            "grants/prod-admin/carol-1.yaml",
+            &grant("bob", "prod-admin", "duration: 1h"),
+        );
+    h.merge("a4", "2026-11-23T10:40:00Z", 5)
+        .modify(ALICE, &g("alice").replace("2h", "3h"));
+    h.commit(
+        "c2",
+        "2026-11-23T08:00:00Z",
+        "Remove carol's, dated earlier still",
+    )
+    .delete("grants/prod-admin/carol-1.yaml");
+    h.expire(
+        "a5",
+        "2026-11-23T13:05:00Z",
+        "prod-readonly/alice-1",
+        "2026-11-23T13:00:10Z",
+    );
+    h.merge("d1", "2026-11-24T10:00:00Z", 6)
+        .add("grants/prod-readonly/dave-1.yaml", &g("alice"));
+    h.merge("e1", "2026-11-24T11:00:00Z", 7)
+        .add("grants/prod-readonly/erin-1.yaml", &g("bob"));
+    h.commit("e2", "2026-11-24T11:30:00Z", "erin's removed early")
+        .delete("grants/prod-readonly/erin-1.yaml");
+    h
+}
+
+#[test]
+fn the_streamed_audit_is_the_collected_one_byte_for_byte_on_a_history_dated_out_of_order() {
+    let h = a_busy_history_dated_out_of_order();
+    for filter in [
+        Filter::default(),
+        Filter {
+            subject: Some("bob".into()),
+            ..Filter::default()
+        },
+        Filter {
+            at: Some(t("2026-11-23T10:45:00Z")),
+            ..Filter::default()
+        },
+        Filter {
+            since: Some(t("2026-11-23T00:00:00Z")),
+            until: Some(t("2026-11-24T00:00:00Z")),
+            ..Filter::default()
+        },
+    ] {
+        let (collected, streamed, _) = both_ways(&h, "2026-11-25T00:00:00Z", &filter);
+        assert_eq!(collected.0, streamed.0, "JSON, {filter:?}");
+        assert_eq!(collected.1, streamed.1, "CSV, {filter:?}");
+    }
+    let (collected, _, _) = both_ways(&h, "2026-11-25T00:00:00Z", &Filter::default());
+    // The history exercises what it should: several lifecycles and findings.
+    let a: serde_json::Value = serde_json::from_str(&collected.0).unwrap();
+    assert!(a["lifecycles"].as_array().unwrap().len() >= 6, "{a:#}");
+    assert!(a["findings"].as_array().unwrap().len() >= 3, "{a:#}");
+}
+
+#[test]
+fn a_lifecycle_leaves_the_stream_before_the_history_is_read_to_its_end() {
+    // Dated in order: the first grant's lifecycle is out as soon as it has
+    // ended and nothing later can sort before it.
+    let mut h = with_policy();
+    let g = |s: &str| grant(s, "prod-readonly", "duration: 2h");
+    h.merge("a1", "2026-11-22T10:00:00Z", 2)
+        .add(ALICE, &g("alice"));
+    h.expire(
+        "a2",
+        "2026-11-22T12:01:00Z",
+        "prod-readonly/alice-1",
+        "2026-11-22T12:00:30Z",
+    );
+    for (i, day) in (23..=28).enumerate() {
+        h.commit(
+            &format!("x{i}"),
+            &format!("2026-11-{day}T09:00:00Z"),
+            "Unrelated (#9)",
+        )
+        .add(&format!("notes/{i}.md"), "x");
+    }
+    let total = h.commits.len();
+    let (collected, streamed, first) = both_ways(&h, "2026-11-29T00:00:00Z", &Filter::default());
+    assert_eq!(collected, streamed);
+    assert!(
+        first <= 4,
+        "the first lifecycle came after {first} of {total} commits"
+    );
+    // A history dated out of order holds it back until no later commit
+    // can sort before it: here, the last one is dated earliest.
+    h.commit("late", "2026-11-21T00:00:00Z", "Dated before everything")
+        .add("notes/z.md", "z");
+    let total = h.commits.len();
+    let (collected, streamed, first) = both_ways(&h, "2026-11-29T00:00:00Z", &Filter::default());
+    assert_eq!(collected, streamed);
+    assert_eq!(
+        first, total,
+        "nothing may leave before the commit dated earliest"
     );
 }

@@ -72,6 +72,32 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
         late_after: args.late_after.to_delta(),
         allowed,
     };
+    let filter = Filter {
+        subject: args.subject,
+        role: args.role,
+        since: args.since,
+        until: args.until,
+        at: args.at,
+    };
+    let notes = repo.notes(options.allowed.as_ref());
+    // JSON and CSV are written while the history is read: a lifecycle
+    // leaves memory once it is out (`audit::stream`). GitHub's evidence
+    // needs every lifecycle at once (a rule counts a subject's others).
+    if matches!(args.format, Format::Json | Format::Csv) && !args.github {
+        let tip_id = tip.to_string();
+        repo.history_streamed(tip, false, &mut progress, |rx| {
+            let stream = audit::stream::Stream::new(rx.into_iter(), now, &options, &notes, &filter);
+            if args.format == Format::Json {
+                super::write_stdout_with(|w| audit::stream::json_to(w, Some(&tip_id), now, stream));
+            } else {
+                super::write_stdout_with(|w| audit::stream::csv_to(w, stream));
+            }
+        })?;
+        if show {
+            let _ = write!(stderr.lock(), "\r\x1b[K");
+        }
+        return Ok(exit::SUCCESS);
+    }
     // Two cores: one thread walks the history and reads the files that
     // changed, this one folds the commits into lifecycles as they come.
     let mut full = repo.history_streamed(tip, false, &mut progress, |rx| {
@@ -80,7 +106,7 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
     if show {
         let _ = write!(stderr.lock(), "\r\x1b[K");
     }
-    audit::add_recorded(&mut full, &repo.notes(options.allowed.as_ref()));
+    audit::add_recorded(&mut full, &notes);
     if args.github {
         let found = approvals(&repo, &args.branch, &full)?;
         let found = found
@@ -94,13 +120,6 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
             .collect();
         audit::add_approvals(&mut full, found);
     }
-    let filter = Filter {
-        subject: args.subject,
-        role: args.role,
-        since: args.since,
-        until: args.until,
-        at: args.at,
-    };
     let shown = audit::filter(full, &filter);
     match args.format {
         // Written as it is made.

@@ -59,6 +59,12 @@ pub(super) fn walk_each(
     drop(c);
     let total = links.len();
     links.reverse();
+    // Each commit learns the earliest time after it, from the newest back.
+    let mut earliest: Option<chrono::DateTime<chrono::Utc>> = None;
+    for (c, _) in links.iter_mut().rev() {
+        c.later = earliest;
+        earliest = Some(earliest.map_or(c.time, |e| e.min(c.time)));
+    }
     let trees: Vec<Oid> = links.iter().map(|(_, t)| *t).collect();
     if total < 2 * CHUNK {
         let mut w = Walker::new(repo);
@@ -164,6 +170,7 @@ fn skeleton(r: &git2::Repository, c: &git2::Commit) -> HistoryCommit {
             .flatten()
             .map(|p| p.to_string()),
         changes: Vec::new(),
+        later: None,
         truncated: false,
     }
 }
