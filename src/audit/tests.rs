@@ -1572,20 +1572,27 @@ fn both_ways(
     ((text(json), csv), (text(s_json), text(s_csv)), first)
 }
 
-/// A history whose commits are dated out of order (a rebase, a clock
-/// skewed), with lifecycles that end early, late, by the reconciler, one
-/// re-added, one edited longer, one pushed directly and one still open.
-fn a_busy_history_dated_out_of_order() -> History {
+/// alice's two hours of prod-readonly, landed by a merge and expired by
+/// the reconciler.
+fn alice_for_two_hours() -> History {
     let mut h = with_policy();
-    let g = |s: &str| grant(s, "prod-readonly", "duration: 2h");
     h.merge("a1", "2026-11-22T10:00:00Z", 2)
-        .add(ALICE, &g("alice"));
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
     h.expire(
         "a2",
         "2026-11-22T12:01:00Z",
         "prod-readonly/alice-1",
         "2026-11-22T12:00:30Z",
     );
+    h
+}
+
+/// A history whose commits are dated out of order (a rebase, a clock
+/// skewed), with lifecycles that end early, late, by the reconciler, one
+/// re-added, one edited longer, one pushed directly and one still open.
+fn a_busy_history_dated_out_of_order() -> History {
+    let mut h = alice_for_two_hours();
+    let g = |s: &str| grant(s, "prod-readonly", "duration: 2h");
     // Dated before the commit it follows.
     h.merge("b1", "2026-11-22T09:00:00Z", 3)
         .add("grants/prod-readonly/bob-1.yaml", &g("bob"));
@@ -1655,16 +1662,7 @@ fn the_streamed_audit_is_the_collected_one_byte_for_byte_on_a_history_dated_out_
 fn a_lifecycle_leaves_the_stream_before_the_history_is_read_to_its_end() {
     // Dated in order: the first grant's lifecycle is out as soon as it has
     // ended and nothing later can sort before it.
-    let mut h = with_policy();
-    let g = |s: &str| grant(s, "prod-readonly", "duration: 2h");
-    h.merge("a1", "2026-11-22T10:00:00Z", 2)
-        .add(ALICE, &g("alice"));
-    h.expire(
-        "a2",
-        "2026-11-22T12:01:00Z",
-        "prod-readonly/alice-1",
-        "2026-11-22T12:00:30Z",
-    );
+    let mut h = alice_for_two_hours();
     for (i, day) in (23..=28).enumerate() {
         h.commit(
             &format!("x{i}"),
