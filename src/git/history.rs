@@ -36,15 +36,23 @@ pub(super) fn walk_each(
     emit: &mut dyn FnMut(HistoryCommit) -> bool,
 ) -> Result<(), GitError> {
     let r = &repo.repo;
-    // The chain, newest first: each commit read once, here, into what the
-    // audit keeps of it; the readers below only compare trees.
+    // The chain, newest first: only ids and times are kept of it here (a
+    // long history's commits are not held twice); the readers below
+    // compare trees and read a commit again when they hand it out.
     let mut c = r.find_commit(tip.0).context(|| format!("reading {tip}"))?;
-    let mut links: Vec<(HistoryCommit, Oid)> = Vec::new();
+    let mut links: Vec<(Link, Oid)> = Vec::new();
     // A parent named but missing: history rewritten or cut. A shallow
     // clone shows its boundary commits without parents; the commit object
     // itself still names them.
     let truncated = loop {
-        links.push((skeleton(r, &c), c.tree_id()));
+        links.push((
+            Link {
+                commit: c.id(),
+                time: git_time(c.committer().when()).0,
+                later: None,
+            },
+            c.tree_id(),
+        ));
         if links.len().is_multiple_of(4096) {
             progress(links.len());
         }
@@ -84,7 +92,7 @@ pub(super) fn walk_each(
     // handle on the objects (see `Repo::objects_apart`); chunks are emitted
     // in order, a few at a time, so memory holds a few chunks of changes.
     let chunks = total.div_ceil(CHUNK);
-    let mut work: Vec<Vec<(usize, Vec<HistoryCommit>)>> =
+    let mut work: Vec<Vec<(usize, Vec<Link>)>> =
         (0..WORKERS).map(|_| Vec::new()).collect();
     let mut links = links.into_iter().map(|(c, _)| c);
     for k in 0..chunks {
@@ -181,6 +189,14 @@ const CHUNK: usize = 1024;
 /// Readers diffing chunks at once.
 const WORKERS: usize = 2;
 
+/// A commit of the chain, before it is read.
+struct Link {
+    commit: Oid,
+    time: chrono::DateTime<chrono::Utc>,
+    /// The earliest time of the commits after it.
+    later: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Reads commits of a first-parent chain (oldest first) one after another.
 struct Walker<'r> {
     repo: &'r Repo,
@@ -206,15 +222,16 @@ impl<'r> Walker<'r> {
         &mut self,
         trees: &[Oid],
         i: usize,
-        mut commit: HistoryCommit,
+        link: Link,
         truncated: bool,
         only_changes: bool,
     ) -> Result<Option<HistoryCommit>, GitError> {
         let r = &self.repo.repo;
         let find = |id: Oid| {
             r.find_tree(id)
-                .context(|| format!("reading the tree of {}", commit.id))
+                .context(|| format!("reading the tree of {}", link.commit))
         };
+        let mut changes = Vec::new();
         let prev = match self.prev.take() {
             Some((at, t)) if at + 1 == i => Some(t),
             _ if i > 0 => Some(find(trees[i - 1])?),
@@ -222,23 +239,24 @@ impl<'r> Walker<'r> {
         };
         let tree = if prev.as_ref().map(Tree::id) != Some(trees[i]) {
             let tree = find(trees[i])?;
-            diff_top(
-                self.repo,
-                &mut self.cache,
-                prev.as_ref(),
-                &tree,
-                &mut commit.changes,
-            )?;
+            diff_top(self.repo, &mut self.cache, prev.as_ref(), &tree, &mut changes)?;
             self.cache.next_commit();
             tree
         } else {
             prev.expect("equal to the commit's tree")
         };
         self.prev = Some((i, tree));
-        commit.truncated = truncated && i == 0;
-        if only_changes && commit.changes.is_empty() && !commit.truncated && i + 1 != trees.len() {
+        let cut = truncated && i == 0;
+        if only_changes && changes.is_empty() && !cut && i + 1 != trees.len() {
             return Ok(None);
         }
+        let c = r
+            .find_commit(link.commit)
+            .context(|| format!("reading {}", link.commit))?;
+        let mut commit = skeleton(r, &c);
+        commit.changes = changes;
+        commit.truncated = cut;
+        commit.later = link.later;
         Ok(Some(commit))
     }
 }
