@@ -28,6 +28,7 @@ pub(super) fn walk(
 /// `emit` (which returns false to stop). With `only_changes`, a commit that
 /// changes nothing gitgrant reads is skipped, unless it is the tip or where
 /// the history is cut: the audit learns nothing from it.
+#[allow(clippy::modulo_one)] // WORKERS is one today; the chunking serves any number
 pub(super) fn walk_each(
     repo: &Repo,
     tip: super::CommitId,
@@ -88,12 +89,11 @@ pub(super) fn walk_each(
         }
         return Ok(());
     }
-    // Two threads diff alternate chunks of the chain, each with its own
+    // Readers (WORKERS) diff alternate chunks of the chain, each with its own
     // handle on the objects (see `Repo::objects_apart`); chunks are emitted
     // in order, a few at a time, so memory holds a few chunks of changes.
     let chunks = total.div_ceil(CHUNK);
-    let mut work: Vec<Vec<(usize, Vec<Link>)>> =
-        (0..WORKERS).map(|_| Vec::new()).collect();
+    let mut work: Vec<Vec<(usize, Vec<Link>)>> = (0..WORKERS).map(|_| Vec::new()).collect();
     let mut links = links.into_iter().map(|(c, _)| c);
     for k in 0..chunks {
         work[k % WORKERS].push((k, links.by_ref().take(CHUNK).collect()));
@@ -186,8 +186,12 @@ fn skeleton(r: &git2::Repository, c: &git2::Commit) -> HistoryCommit {
 /// Commits per chunk a reader diffs in one go.
 const CHUNK: usize = 1024;
 
-/// Readers diffing chunks at once.
-const WORKERS: usize = 2;
+/// Readers diffing chunks at once. One: each reader maps the pack again
+/// (`Repo::objects_apart`), and a second one cost a 100,000-commit
+/// history ~60 MiB of peak RSS (merge shape 246 MiB against git log's 181)
+/// for no time saved on two cores, where the fold is the other busy thread
+/// (bench/audit.sh, 2026-12-05: one reader 1.15x git log and 178 MiB).
+const WORKERS: usize = 1;
 
 /// A commit of the chain, before it is read.
 struct Link {
@@ -239,7 +243,13 @@ impl<'r> Walker<'r> {
         };
         let tree = if prev.as_ref().map(Tree::id) != Some(trees[i]) {
             let tree = find(trees[i])?;
-            diff_top(self.repo, &mut self.cache, prev.as_ref(), &tree, &mut changes)?;
+            diff_top(
+                self.repo,
+                &mut self.cache,
+                prev.as_ref(),
+                &tree,
+                &mut changes,
+            )?;
             self.cache.next_commit();
             tree
         } else {
