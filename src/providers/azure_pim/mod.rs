@@ -165,23 +165,6 @@ impl AzurePim {
     }
 }
 
-/// PIM statuses of a request it did not carry out.
-fn failed_status(status: &str) -> bool {
-    plan::Request {
-        name: String::new(),
-        grant: String::new(),
-        request_type: String::new(),
-        status: status.to_string(),
-        principal: String::new(),
-        role_definition: String::new(),
-        start: None,
-        end: None,
-        target_schedule: None,
-        created: None,
-    }
-    .failed()
-}
-
 impl super::Provider for AzurePim {
     type Observation = Observation;
     type Change = Change;
@@ -209,7 +192,7 @@ impl super::Provider for AzurePim {
         let r = match answer {
             Ok(v) => {
                 let status = text(&v["properties"]["status"]);
-                if failed_status(&status) {
+                if plan::failed(&status) {
                     return Err(AzureError {
                         method: METHOD,
                         scope: self.scope.clone(),

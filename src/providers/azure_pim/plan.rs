@@ -108,17 +108,23 @@ pub struct Request {
 impl Request {
     /// Whether PIM did not or will not carry it out.
     pub fn failed(&self) -> bool {
-        matches!(
-            self.status.as_str(),
-            "Failed"
-                | "Denied"
-                | "Canceled"
-                | "Invalid"
-                | "TimedOut"
-                | "AdminDenied"
-                | "FailedAsResourceIsLocked"
-        )
+        failed(&self.status)
     }
+}
+
+/// Whether PIM's request status `status` says it did not or will not
+/// carry the request out.
+pub fn failed(status: &str) -> bool {
+    matches!(
+        status,
+        "Failed"
+            | "Denied"
+            | "Canceled"
+            | "Invalid"
+            | "TimedOut"
+            | "AdminDenied"
+            | "FailedAsResourceIsLocked"
+    )
 }
 
 /// A role assignment in force at the scope, as PIM lists its instances.
@@ -167,11 +173,10 @@ impl Observation {
     }
 
     fn name_of(&self, id: &str) -> String {
-        let guid = names::definition_guid(id);
-        self.definitions
-            .iter()
-            .find(|d| names::definition_guid(&d.id).eq_ignore_ascii_case(guid))
-            .map_or_else(|| guid.to_string(), |d| d.name.clone())
+        self.definition(id).map_or_else(
+            || names::definition_guid(id).to_string(),
+            |d| d.name.clone(),
+        )
     }
 
     /// gitgrant's assignments in force, by grant and role definition GUID.
