@@ -151,7 +151,7 @@ rules! {
     /// A role or provider name that is not `[a-z0-9][a-z0-9-]{0,62}`.
     InvalidName = "invalid-name", "use lower-case letters, digits and hyphens (it becomes a folder and a policy name)";
     /// A role that grants nothing.
-    EmptyPermissions = "empty-permissions", "give the role what it grants on each kind it applies in: `assume_roles` or `statements` (AWS), `gcp_roles` (Google Cloud), `azure_roles` (Azure)";
+    EmptyPermissions = "empty-permissions", "give the role what it grants on each kind it applies in: `assume_roles` or `statements` (AWS), `gcp_roles` (Google Cloud), `azure_roles` (Azure), `postgres` (PostgreSQL)";
     /// Two providers of one kind in one account.
     SharedAccount = "shared-account", "keep one provider per kind and account; roles may name that provider (or a list of providers) instead";
     /// A pull request that asks for access for someone else.
@@ -168,7 +168,7 @@ rules! {
     /// An Identity Center role without `accounts`, an account that is not 12 digits, the instance's own account, or `accounts` on an aws-iam role.
     RoleAccounts = "role-accounts", "list the 12-digit accounts an aws-identity-center role is assigned in under `accounts` (never the instance's own account: admin there could rewrite the permission set); aws-iam roles take their account from the provider";
     /// A field of one provider kind on a role or person of another kind.
-    KindMismatch = "kind-mismatch", "managed_policies, customer_managed_policies, session_duration and aws_sso_user are for aws-identity-center; assume_roles, require_mfa, aws_iam_user and aws_iam_role are for aws-iam; gcp_roles, gcp_condition, gcp_member and resource are for gcp-iam; azure_roles, azure_object_id, tenant_id, scope and management_endpoint are for azure-pim; a role names one AWS kind at most";
+    KindMismatch = "kind-mismatch", "managed_policies, customer_managed_policies, session_duration and aws_sso_user are for aws-identity-center; assume_roles, require_mfa, aws_iam_user and aws_iam_role are for aws-iam; gcp_roles, gcp_condition, gcp_member and resource are for gcp-iam; azure_roles, azure_object_id, tenant_id, scope and management_endpoint are for azure-pim; postgres, postgres_user and url_env are for postgres; a role names one AWS kind at most";
     /// A session duration that is not a duration of at most 12h.
     SessionDuration = "session-duration", "set session_duration between 1m and 12h, such as 1h (IAM Identity Center's limit)";
     /// A managed or customer-managed policy reference that is not well formed, or too many.
@@ -198,6 +198,17 @@ rules! {
     AzureRole = "azure-role", "name Azure roles as the portal shows them (Contributor, Storage Blob Data Reader) or by role definition id (a GUID, or …/providers/Microsoft.Authorization/roleDefinitions/<GUID>), each once";
     /// An Azure role that can write role assignments, without `allow_admin`.
     AzureAdminRole = "azure-admin-role", "a grantee who can write role assignments (Owner, User Access Administrator, Role Based Access Control Administrator) can make their own access permanent; assign a narrower role, or set `allow_admin: true` on the role to say the organisation accepts that";
+    /// A postgres provider without `url_env`, or one that is not a
+    /// `GITGRANT_*` variable; `url_env` on another kind.
+    PgProvider = "pg-provider", "give a postgres provider `url_env`: the GITGRANT_* environment variable that holds its connection URL (never the URL itself); other kinds take none";
+    /// A schema, role or login name that is not a plain identifier, one
+    /// of gitgrant's own role names, or named twice.
+    PgIdentifier = "pg-identifier", "write schema, role and login names as plain identifiers (letters, digits, `_` and `$`, at most 63 bytes, exactly as the database has them), each once and none starting `gitgrant_`";
+    /// A table privilege outside the fixed list, or named twice.
+    PgPrivilege = "pg-privilege", "list table privileges from SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES and TRIGGER, each once";
+    /// A privilege or role that outlives the window or reaches past the
+    /// database, without `allow_admin`.
+    PgAdminRole = "pg-admin-role", "TRIGGER and the roles pg_execute_server_program, pg_read_server_files and pg_write_server_files let their holder leave behind what outlives the window; hand out less, or set `allow_admin: true` on the role to say the organisation accepts that";
     /// An auto-approval rule that cannot be judged, or that would approve
     /// what its role does not allow.
     AutoApprove = "auto-approve", "each auto_approve rule needs a unique name, a max_duration within the role's, valid hours (mon…sun, HH:MM, an IANA time_zone), one schedule, and a role pattern for require_ticket; break-glass roles take none";

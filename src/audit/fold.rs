@@ -49,7 +49,7 @@ pub(super) struct Fold<'a> {
     next: usize,
     /// For each lifecycle (by index), the roles its grant may assume that
     /// no session fence covers, by the policy at landing.
-    unfenced: HashMap<usize, (Vec<String>, Option<i64>)>,
+    unfenced: HashMap<usize, EndFacts>,
     findings: Vec<Finding>,
     /// For each lifecycle not yet handed out, its findings (indices into
     /// `findings`).
@@ -79,8 +79,18 @@ struct Latest {
 #[derive(Clone)]
 struct RoleFacts {
     provider: String,
+    end: EndFacts,
+}
+
+/// What the policy said, when a grant landed, of how its access ends.
+#[derive(Clone, Default)]
+struct EndFacts {
+    /// Roles its grant may assume that no session fence covers.
     unfenced: Vec<String>,
+    /// How long a run's removal takes to hold everywhere, when documented.
     propagation: Option<i64>,
+    /// Whether only a run ends it: a kind with no timed grant (PostgreSQL).
+    run_ends: bool,
 }
 
 /// A grant file present at the current commit.
@@ -226,8 +236,7 @@ impl<'a> Fold<'a> {
             let Some(mut l) = self.lifecycles.remove(&index) else {
                 continue;
             };
-            let (unfenced, propagation) = self.unfenced.remove(&index).unwrap_or_default();
-            l.revocation = revocation(&l, unfenced, propagation);
+            l.revocation = revocation(&l, self.unfenced.remove(&index).unwrap_or_default());
             let mut mine: Vec<&Finding> = (self.found.remove(&index).unwrap_or_default().iter())
                 .filter_map(|&i| self.findings.get(i))
                 .collect();
@@ -255,8 +264,7 @@ impl<'a> Fold<'a> {
         let mut lifecycles: Vec<Lifecycle> = lifecycles
             .into_iter()
             .map(|(i, mut l)| {
-                let (unfenced, propagation) = self.unfenced.remove(&i).unwrap_or_default();
-                l.revocation = revocation(&l, unfenced, propagation);
+                l.revocation = revocation(&l, self.unfenced.remove(&i).unwrap_or_default());
                 l
             })
             .collect();
@@ -379,14 +387,16 @@ impl<'a> Fold<'a> {
                 .entry(r.name.clone())
                 .or_insert_with(|| RoleFacts {
                     provider: r.providers_text(),
-                    unfenced: crate::providers::unfenced(policy, r),
-                    propagation: crate::providers::propagation_seconds(policy, r),
+                    end: EndFacts {
+                        unfenced: crate::providers::unfenced(policy, r),
+                        propagation: crate::providers::propagation_seconds(policy, r),
+                        run_ends: !crate::providers::ends_by_itself(policy, r),
+                    },
                 })
                 .clone()
         });
         let provider = facts.as_ref().map(|f| f.provider.clone());
-        let (unfenced, propagation) =
-            facts.map_or((Vec::new(), None), |f| (f.unfenced, f.propagation));
+        let end = facts.map(|f| f.end).unwrap_or_default();
         let lifecycle = Lifecycle {
             id: id.clone(),
             occurrence,
@@ -430,7 +440,7 @@ impl<'a> Fold<'a> {
         self.next += 1;
         self.open_keys.insert(key_of(&lifecycle));
         self.lifecycles.insert(index, lifecycle);
-        self.unfenced.insert(index, (unfenced, propagation));
+        self.unfenced.insert(index, end);
         self.latest.insert(
             id,
             Latest {
@@ -849,11 +859,15 @@ fn end_reason(time: DateTime<Utc>, window: Option<Window>) -> String {
 /// A run's end holds everywhere only after the cloud's documented
 /// propagation time (`propagation`), recorded beside the lag; the cloud's
 /// own end (the window's conditions, judged on every request) needs none.
-fn revocation(
-    l: &Lifecycle,
-    unfenced: Vec<String>,
-    propagation: Option<i64>,
-) -> Option<Revocation> {
+/// A kind with no timed grant (PostgreSQL: `run_ends`) is ended by a run
+/// alone, at the window's end too: its lag is known only from the
+/// reconciler's removal commit.
+fn revocation(l: &Lifecycle, facts: EndFacts) -> Option<Revocation> {
+    let EndFacts {
+        unfenced,
+        propagation,
+        run_ends,
+    } = facts;
     let w = l.window?;
     let latest = l.windows().map(|v| v.end).max().unwrap_or(w.end).max(w.end);
     // When the file was removed, and when a run is known to have revoked.
@@ -873,6 +887,18 @@ fn revocation(
             propagation_seconds: propagation.filter(|_| ended_by == EndedBy::Run),
         })
     };
+    if run_ends {
+        // No timed grant: only a run ended it, and only the reconciler's
+        // own removal commit says when; nothing bounds the lag otherwise.
+        return match revoked {
+            Some(r) => revocation(
+                EndedBy::Run,
+                Some((r - intended).num_seconds().max(0)),
+                None,
+            ),
+            None => revocation(EndedBy::Run, None, None),
+        };
+    }
     if intended == w.end && latest == w.end {
         // It ran to its window's end, and no version ever gave more.
         return revocation(EndedBy::Cloud, Some(0), None);

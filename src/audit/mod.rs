@@ -356,6 +356,8 @@ pub struct End {
 /// A file removed before its window's end (`revoked-early`), or a window
 /// shortened by an edit, was ended by the next reconcile run, which git
 /// does not record: its lag is unknown unless the history bounds it.
+/// A kind with no timed grant (PostgreSQL) is always ended by a run, at
+/// the window's end too; only the reconciler's removal commit says when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Revocation {
     /// What ended access: `cloud` (the window's own conditions) or `run`

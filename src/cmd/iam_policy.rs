@@ -7,7 +7,10 @@ use gitgrant::exit;
 /// repository's path, and attach only those. For an Identity Center
 /// provider: the `sso:` and `identitystore:` actions the reconciler uses.
 /// For a Google Cloud provider: the custom role to grant its service
-/// account on the resource (reading and setting its allow policy).
+/// account on the resource (reading and setting its allow policy). For an
+/// Azure provider: the custom role for its scope. For a PostgreSQL
+/// provider: the SQL that sets up the reconciler's own role (with
+/// `--provider`, as a script to run).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this provider's account; prints its policy document alone.
@@ -40,6 +43,10 @@ pub fn run(g: &super::Global, args: Args) -> anyhow::Result<u8> {
                 .collect(),
         ),
     };
-    out!("{}", gitgrant::providers::pretty(&out));
+    match &out {
+        // A kind whose setup is a script (PostgreSQL's SQL) prints it as is.
+        serde_json::Value::String(script) => out!("{}", script.trim_end()),
+        _ => out!("{}", gitgrant::providers::pretty(&out)),
+    }
     Ok(exit::SUCCESS)
 }

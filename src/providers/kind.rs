@@ -31,6 +31,11 @@ pub trait ProviderKind {
     /// access early is that much later in effect.
     const PROPAGATION_SECONDS: Option<i64> = None;
 
+    /// Whether the cloud itself ends a grant's access at its window's end
+    /// (a condition or schedule it enforces); `false` when only a run
+    /// can, as in PostgreSQL, which has no timed grant.
+    const ENDS_BY_ITSELF: bool = true;
+
     /// One active grant's resource in one provider.
     type Desired: Clone + serde::Serialize;
     /// What a run reads of one provider before planning.

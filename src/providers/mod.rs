@@ -324,6 +324,15 @@ macro_rules! dispatch {
                 .max()
         }
 
+        /// Whether the clouds of every provider `role` applies in end a
+        /// grant's access at its window's end by themselves; when one does
+        /// not (PostgreSQL), a run ends it.
+        pub fn ends_by_itself(policy: &Policy, role: &crate::policy::Role) -> bool {
+            policy.targets(role).all(|p| match p.kind {
+                $(ProviderType::$kind => <$folder::Kind as ProviderKind>::ENDS_BY_ITSELF,)*
+            })
+        }
+
         /// What the change of a role from `old` to `new` added, in words,
         /// every kind's keys in turn.
         pub fn widened(old: &crate::policy::Role, new: &crate::policy::Role) -> Vec<String> {

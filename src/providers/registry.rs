@@ -23,6 +23,9 @@ macro_rules! kinds {
             /// Azure role assignments made through Privileged Identity
             /// Management schedule requests, which Azure ends at the window's end.
             AzurePim: azure_pim = "azure-pim",
+            /// A role of the grant's own in a PostgreSQL database, granted to
+            /// the person's login; a run ends it (PostgreSQL has no timed grant).
+            Postgres: postgres = "postgres",
         }
     };
 }

@@ -28,6 +28,8 @@ mod no_panics;
 mod notify;
 mod oncall_fake;
 mod oracle;
+mod pg;
+mod pg_run;
 mod portal;
 mod portal_github;
 mod proxy;
