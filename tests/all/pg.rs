@@ -19,6 +19,10 @@ pub struct Server {
     pub port: u16,
     /// The file every statement is logged to.
     pub log: PathBuf,
+    /// The CA that signed the server's certificate (for `localhost` only).
+    pub ca: PathBuf,
+    /// A CA that signed nothing of the server's.
+    pub other_ca: PathBuf,
     _dir: tempfile::TempDir,
     _watchdog: (Child, ChildStdin),
 }
@@ -113,6 +117,29 @@ fn start() -> Result<Server, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    // TLS: a certificate for `localhost` (not 127.0.0.1) from a CA of the
+    // suite's own; the role `reconciler_tls` may connect only over TLS.
+    let (ca, other_ca) = (dir.path().join("ca.pem"), dir.path().join("other-ca.pem"));
+    let (cert, key) = certificates(&ca, &other_ca);
+    let files = [
+        (data.join("server.crt"), cert),
+        (data.join("server.key"), key),
+        (
+            data.join("pg_hba.conf"),
+            "local all all trust\n\
+             hostnossl all reconciler_tls 127.0.0.1/32 reject\n\
+             host all all 127.0.0.1/32 trust\n"
+                .to_string(),
+        ),
+    ];
+    for (path, text) in files {
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+        }
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("finding a free port: {e}"))?
@@ -143,6 +170,8 @@ fn start() -> Result<Server, String> {
         "log_line_prefix=%a|%u|",
         "-c",
         "fsync=off",
+        "-c",
+        "ssl=on",
     ]);
     if let Some((uid, gid)) = owner {
         // The log file is the server's to write.
@@ -175,9 +204,34 @@ fn start() -> Result<Server, String> {
     Ok(Server {
         port,
         log,
+        ca,
+        other_ca,
         _dir: dir,
         _watchdog: (child, stdin),
     })
+}
+
+/// Writes the suite's CA to `ca` and another to `other_ca`; the server's
+/// certificate (for `localhost`) and key, as PEM.
+fn certificates(ca: &Path, other_ca: &Path) -> (String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let issuer = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    };
+    let (mine, other) = (issuer("gitgrant test CA"), issuer("someone else's CA"));
+    std::fs::write(ca, mine.pem()).unwrap();
+    std::fs::write(other_ca, other.pem()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &mine)
+        .unwrap();
+    (leaf.pem(), key.serialize_pem())
 }
 
 /// The server, started once per test process, and this test's turn on it,

@@ -457,3 +457,89 @@ fn a_server_that_cannot_be_reached_is_reported_and_nothing_is_claimed() {
     assert_ne!(code, Some(0));
     assert!(text.contains("GITGRANT_PG_ANALYTICS is not set"), "{text}");
 }
+
+#[test]
+fn sslmode_is_honoured_over_tls_through_rustls() {
+    let (pg, _turn) = server();
+    let repo = setup(pg);
+    // A reconciler the server admits over TLS only (pg_hba: hostnossl reject).
+    pg.exec(
+        DB,
+        "CREATE ROLE reconciler_tls LOGIN CREATEROLE IN ROLE gitgrant; GRANT pg_signal_backend TO reconciler_tls",
+    );
+    let url = |host: &str, query: &str| {
+        vec![(
+            "GITGRANT_PG_ANALYTICS".to_string(),
+            format!("postgres://reconciler_tls@{host}:{}/{DB}?{query}", pg.port),
+        )]
+    };
+    let ca = pg.ca.display().to_string();
+    let other = pg.other_ca.display().to_string();
+    let plan = |env: Vec<(String, String)>| {
+        text_of(&["plan", "--now", "2026-11-23T12:05:00Z"], &repo.path, &env)
+    };
+    // Without TLS the server refuses it: the run says so in one line.
+    let (code, text) = plan(url("127.0.0.1", "sslmode=disable"));
+    assert_ne!(code, Some(0), "{text}");
+    assert!(
+        text.contains("no encryption") || text.contains("pg_hba.conf"),
+        "{text}"
+    );
+    // verify-full: the chain to the given root, and the host's name.
+    let (code, text) = plan(url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("gitgrant_"), "{text}");
+    let (code, text) = plan(url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={other}"),
+    ));
+    assert_ne!(
+        code,
+        Some(0),
+        "a certificate from another CA was accepted: {text}"
+    );
+    assert!(text.contains("invalid peer certificate"), "{text}");
+    let (code, text) = plan(url(
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ));
+    assert_ne!(
+        code,
+        Some(0),
+        "a certificate for another name was accepted: {text}"
+    );
+    assert!(text.contains("certificate not valid for name"), "{text}");
+    // verify-ca checks the chain and not the name; require encrypts only.
+    let (code, text) = plan(url(
+        "127.0.0.1",
+        &format!("sslmode=verify-ca&sslrootcert={ca}"),
+    ));
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = plan(url(
+        "127.0.0.1",
+        &format!("sslmode=verify-ca&sslrootcert={other}"),
+    ));
+    assert_ne!(code, Some(0), "{text}");
+    let (code, text) = plan(url("127.0.0.1", "sslmode=require"));
+    assert_eq!(code, Some(0), "{text}");
+    // And a run over TLS makes the grant.
+    let (code, json) = json_of(
+        &[
+            "reconcile",
+            "--now",
+            "2026-11-23T12:05:00Z",
+            "--format",
+            "json",
+        ],
+        &repo.path,
+        &url(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        ),
+    );
+    assert_eq!(code, 0, "{json:#}");
+    assert!(can(pg, "vendor_globex", READ_SALES));
+}

@@ -51,7 +51,20 @@ impl PgError {
                     _ => "",
                 }
             ),
-            None => format!("{doing}: {}", crate::providers::first_line(&e.to_string())),
+            None => {
+                // The driver's own words, then its cause (a TLS handshake
+                // says why in its source: the certificate's issuer, name).
+                let mut words = e.to_string();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    let text = c.to_string();
+                    if !words.contains(&text) {
+                        words = format!("{words}: {text}");
+                    }
+                    cause = c.source();
+                }
+                format!("{doing}: {}", crate::providers::first_line(&words))
+            }
         };
         PgError {
             provider: provider.to_string(),
