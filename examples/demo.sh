@@ -5,13 +5,15 @@
 # to Google Cloud IAM (a local stand-in for Resource Manager's IAM
 # methods, since Google has no emulator of them) and to Azure through PIM
 # (a local stand-in for ARM's PIM methods and Entra's token endpoint, since
-# no emulator of PIM exists either),
+# no emulator of PIM exists either) and to a real PostgreSQL database (a
+# cluster of the demo's own, from Debian's package),
 # revoked when they end, their files removed in commits of their own pushed
 # to a bare remote standing in for GitHub, and every lifecycle rebuilt by
 # the audit.
 #
 # Needs a Rust toolchain, git and python3; installs moto_server into a venv
-# under target/ the first time, and ssh-keygen (openssh-client) if missing.
+# under target/ the first time, and ssh-keygen (openssh-client) and
+# PostgreSQL's server (Debian's postgresql) if missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,6 +24,7 @@ gcp_stand_in=$(realpath "${CARGO_TARGET_DIR:-target}")/debug/examples/gcp-stand-
 azure_stand_in=$(realpath "${CARGO_TARGET_DIR:-target}")/debug/examples/azure-stand-in
 moto_server=$(scripts/moto-venv)
 scripts/apt-need openssh-client ssh-keygen >/dev/null
+pg_bin=$(dirname "$(scripts/apt-need postgresql '/usr/lib/postgresql/*/bin/postgres')")
 python=$(dirname "$moto_server")/python
 step() { printf '\n== %s\n' "$*"; }
 
@@ -29,7 +32,11 @@ work=$(mktemp -d)
 moto_pid=
 gcp_pid=
 azure_pid=
+pg_pid=
+vendor_session=
 cleanup() {
+  [[ -n $vendor_session ]] && kill "$vendor_session" 2>/dev/null
+  [[ -n $pg_pid ]] && kill -INT "$pg_pid" 2>/dev/null && { wait "$pg_pid" 2>/dev/null || true; }
   [[ -n $moto_pid ]] && kill "$moto_pid" 2>/dev/null && wait "$moto_pid" 2>/dev/null
   # The stand-in ends by the signal: its status is no failure of the demo.
   [[ -n $gcp_pid ]] && kill "$gcp_pid" 2>/dev/null && { wait "$gcp_pid" 2>/dev/null || true; }
@@ -242,6 +249,50 @@ PY
 echo "The subscription before any run (the platform team's permanent Owner, not gitgrant's):"
 azure
 
+step "PostgreSQL on 127.0.0.1 (Debian's package, a cluster of the demo's own): the analytics database"
+# PostgreSQL refuses to run as root: as root, the server runs as Debian's
+# postgres user.
+as_pg=()
+mkdir "$work/pg"
+if [[ $(id -u) -eq 0 ]]; then
+  as_pg=(setpriv --reuid=postgres --regid=postgres --clear-groups)
+  chown postgres: "$work/pg"
+  chmod 711 "$work"
+fi
+"${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg/data" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
+pg_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${as_pg[@]}" "$pg_bin/postgres" -D "$work/pg/data" -p "$pg_port" -c listen_addresses=127.0.0.1 \
+  -c unix_socket_directories="$work/pg" -c fsync=off >"$work/pg.log" 2>&1 &
+pg_pid=$!
+for _ in $(seq 300); do "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.1; done
+psql_() { "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" "$@"; }
+psql_ -U postgres -d postgres -c "CREATE DATABASE analytics"
+psql_ -U postgres -d analytics <<'SQL'
+CREATE SCHEMA sales; CREATE SCHEMA hr; CREATE SCHEMA reports;
+CREATE TABLE sales.orders (id int, amount numeric);
+INSERT INTO sales.orders SELECT g, g * 10 FROM generate_series(1, 500) g;
+CREATE TABLE hr.salaries (employee int, salary numeric);
+CREATE TABLE reports.daily (day date, revenue numeric);
+-- The vendor's own login, which the database already has; a reporting role.
+CREATE ROLE vendor_globex LOGIN;
+CREATE ROLE reporting NOLOGIN;
+GRANT USAGE ON SCHEMA reports TO reporting; GRANT SELECT ON reports.daily TO reporting;
+SQL
+# What the vendor's login can do, and gitgrant's roles there.
+pg() {
+  for q in "SELECT count(*) FROM sales.orders" "SELECT count(*) FROM hr.salaries" "INSERT INTO sales.orders VALUES (0, 0)"; do
+    if out=$(psql_ -U vendor_globex -d analytics -tA -c "$q" 2>&1); then
+      echo "  vendor_globex: $q -> ${out:-done}"
+    else
+      out=${out#*ERROR:  }
+      echo "  vendor_globex: $q -> refused (${out%%$'\n'*})"
+    fi
+  done
+  psql_ -U postgres -d analytics -tA -c "SELECT '  role ' || r.rolname || ', comment \"' || shobj_description(r.oid, 'pg_authid') || '\", held by ' || coalesce(string_agg(m.rolname, ', '), 'no one') FROM pg_roles r LEFT JOIN pg_auth_members a ON a.roleid = r.oid LEFT JOIN pg_roles m ON m.oid = a.member AND m.rolname <> 'gitgrant' WHERE r.rolname LIKE 'gitgrant\\_%' GROUP BY r.rolname, r.oid"
+}
+echo "The vendor's login before any run:"
+pg
+
 step "The access repository in git, with a bare remote as GitHub's stand-in"
 git_() { git -c user.name="Demo" -c user.email=demo@example.com -c init.defaultBranch=main "$@"; }
 git_ init -q --bare "$work/remote.git"
@@ -276,6 +327,13 @@ GIT_AUTHOR_DATE=2026-11-23T10:00:00Z GIT_COMMITTER_DATE=2026-11-23T10:00:00Z \
   git_ merge -q --no-ff -m "Merge pull request #1 from acme/requests" requests
 git_ push -q origin main
 git log --oneline --graph
+echo
+echo "The reconciler's own database role, as \`gitgrant iam-policy --provider pg-analytics\` prints it:"
+setup_sql=$("$gitgrant" iam-policy --provider pg-analytics)
+echo "$setup_sql"
+psql_ -U postgres -d analytics <<<"$setup_sql"
+# Its URL comes from the environment (a repository secret in Actions).
+export GITGRANT_PG_ANALYTICS="postgres://gitgrant@127.0.0.1:$pg_port/analytics?sslmode=disable"
 
 step "gitgrant plan --now 2026-11-23T11:00:00Z (alice's, carol's and dave's windows are open)"
 at 2026-11-23T11:00:00Z
@@ -319,6 +377,13 @@ echo
 echo "Azure: alice's assignments ended at 13:00 by Azure itself; the run made no call"
 echo "to end them, and removed her grant's file:"
 azure
+echo
+echo "PostgreSQL: the vendor's window opened at 09:00; the run made the grant's role"
+echo "(SELECT on every table of sales, and reporting) and granted it to their login:"
+pg
+# The vendor leaves a session open.
+psql_ -U vendor_globex -d analytics -c "SELECT pg_sleep(600)" >"$work/vendor-session.log" 2>&1 &
+vendor_session=$!
 
 step "gitgrant reconcile --push origin --now 2026-11-27T00:00:00Z (every window has ended)"
 at 2026-11-27T00:00:00Z
@@ -326,6 +391,13 @@ at 2026-11-27T00:00:00Z
 echo
 aws list
 sso list
+echo
+echo "PostgreSQL has no timed grant: this run ended the vendor's, took the role back,"
+echo "dropped it and ended the vendor's open session:"
+pg
+wait "$vendor_session" 2>/dev/null || true
+vendor_session=
+echo "  the vendor's open session: $(grep -o 'terminating connection[^.]*' "$work/vendor-session.log" | head -n 1)"
 
 step "The removal commits on the remote, and their trailers read by plain git"
 git -C "$work/remote.git" log --format='%h %s' main
@@ -338,8 +410,10 @@ git -C "$work/remote.git" -c gpg.ssh.allowedSignersFile="$work/access/.github/al
   verify-commit main 2>&1
 
 step "gitgrant audit: every lifecycle, rebuilt from history alone"
-echo "(The demo's runs came a day apart, so the audit flags late removals; AWS itself"
-echo " refused each grant's access from its window's end, run or no run.)"
+echo "(The demo's runs came a day apart, so the audit flags late removals. AWS, Google"
+echo " and Azure refused each grant's access from its window's end, run or no run;"
+echo " PostgreSQL has no timed grant, so the vendor's ended only at the late run:"
+echo " its revocation says ended_by: run.)"
 git_ pull -q --ff-only origin main
 "$gitgrant" audit --now 2026-11-27T00:00:00Z
 
