@@ -422,7 +422,8 @@ pub struct RevocationSummary {
     pub grants: u32,
     /// Of those, ended by the cloud at the window's end.
     pub cloud_enforced: u32,
-    /// Of those, ended early by a reconcile run.
+    /// Of those, ended by a reconcile run: early, or in a kind with no
+    /// timed grant (PostgreSQL).
     pub by_run: u32,
     /// Of those, with roles whose sessions no fence ends (up to 12 hours
     /// more).
@@ -468,7 +469,7 @@ impl RevocationSummary {
     }
 
     /// The summary line every format but CSV prints: `revocation: 3 grants,
-    /// cloud-enforced 2, max lag unknown, 1 ended early by a run`.
+    /// cloud-enforced 2, max lag unknown, 1 ended by a run`.
     pub fn line(&self) -> String {
         let lag = self.max_lag_seconds.map_or_else(
             || "unknown".to_string(),
@@ -481,7 +482,7 @@ impl RevocationSummary {
             self.cloud_enforced
         );
         if self.by_run > 0 {
-            line.push_str(&format!(", {} ended early by a run", self.by_run));
+            line.push_str(&format!(", {} ended by a run", self.by_run));
         }
         if self.unfenced > 0 {
             line.push_str(&format!(

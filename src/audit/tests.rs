@@ -1336,7 +1336,7 @@ fn an_early_revoke_was_ended_by_a_run_whose_lag_git_does_not_record() {
     assert_eq!(a.revocation.max_lag_seconds, None);
     assert_eq!(
         a.revocation.line(),
-        "revocation: 1 grant, cloud-enforced 0, max lag unknown, 1 ended early by a run"
+        "revocation: 1 grant, cloud-enforced 0, max lag unknown, 1 ended by a run"
     );
     let json: serde_json::Value = serde_json::from_str(&render::json(&a)).unwrap();
     assert_eq!(
@@ -1366,6 +1366,61 @@ fn a_reconciler_removal_before_the_end_says_when_the_run_revoked() {
     let a = h.audit("2026-11-23T00:00:00Z");
     let r = revocation(&a, "prod-readonly/alice-1").unwrap();
     assert_eq!((r.ended_by, r.lag_seconds), (EndedBy::Run, Some(0)));
+}
+
+const PG_POLICY: &str = r#"version: 1
+repository: acme/access
+security_team: "@acme/security"
+providers:
+  pg: { type: postgres, url_env: GITGRANT_PG }
+people:
+  alice: { postgres_user: alice }
+roles:
+  prod-readonly:
+    description: Read the sales schema
+    provider: pg
+    max_duration: 8h
+    approvers: ["@acme/sre"]
+    permissions:
+      postgres: { schemas: { sales: [SELECT] } }
+"#;
+
+#[test]
+fn a_postgres_grant_is_ended_by_a_run_even_at_its_windows_end_and_only_the_reconciler_says_when() {
+    let mut h = History::default();
+    h.commit("0", "2026-11-20T09:00:00Z", "Initial policy (#1)")
+        .add("gitgrant.yaml", PG_POLICY);
+    h.merge("a1", "2026-11-22T10:00:00Z", 12)
+        .add(ALICE, &grant("alice", "prod-readonly", "duration: 2h"));
+    h.merge("a2", "2026-11-22T10:00:00Z", 13).add(
+        "grants/prod-readonly/bob-1.yaml",
+        &grant("alice", "prod-readonly", "duration: 1h"),
+    );
+    // alice-1: the reconciler's signed removal, five minutes late; bob-1
+    // (alice's too): removed by hand after its end, so no one says when.
+    h.expire(
+        "a3",
+        "2026-11-22T12:05:00Z",
+        "prod-readonly/alice-1",
+        "2026-11-22T12:05:00Z",
+    );
+    h.commit("a4", "2026-11-22T12:30:00Z", "Clean up (#14)")
+        .delete("grants/prod-readonly/bob-1.yaml");
+    let a = h.audit("2026-11-23T00:00:00Z");
+    let r = revocation(&a, "prod-readonly/alice-1").unwrap();
+    assert_eq!(
+        (r.ended_by, r.lag_seconds, r.lag_at_most_seconds),
+        (EndedBy::Run, Some(300), None)
+    );
+    let r = revocation(&a, "prod-readonly/bob-1").unwrap();
+    assert_eq!(
+        (r.ended_by, r.lag_seconds, r.lag_at_most_seconds),
+        (EndedBy::Run, None, None)
+    );
+    assert_eq!(
+        a.revocation.line(),
+        "revocation: 2 grants, cloud-enforced 0, max lag unknown, 2 ended by a run"
+    );
 }
 
 #[test]
@@ -1483,7 +1538,7 @@ fn roles_assumed_outside_every_reconciled_account_are_unfenced() {
     );
     assert_eq!(
         a.revocation.line(),
-        "revocation: 2 grants, cloud-enforced 1, max lag unknown, 1 ended early by a run, \
+        "revocation: 2 grants, cloud-enforced 1, max lag unknown, 1 ended by a run, \
          1 with unfenced role sessions (up to 12h more)"
     );
     // A filter sums what it keeps.

@@ -109,7 +109,7 @@ fn early_revoke() {
     assert_eq!(r["lag_at_most_seconds"], 7 * 3600, "{r:#}");
     assert!(v["revocation"]["max_lag_seconds"].is_null(), "{json}");
     insta::assert_snapshot!("early_revoke", json);
-    let line = "revocation: 1 grant, cloud-enforced 0, max lag unknown, 1 ended early by a run";
+    let line = "revocation: 1 grant, cloud-enforced 0, max lag unknown, 1 ended by a run";
     for format in ["table", "markdown"] {
         let out = run_ok(
             &["audit", "--format", format, "--now", "2026-11-22T00:00:00Z"],

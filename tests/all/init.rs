@@ -361,14 +361,15 @@ fn the_example_workflows_and_aws_policies_are_what_gitgrant_writes() {
     for (name, provider) in policy["providers"].as_mapping().unwrap() {
         let name = name.as_str().unwrap();
         // Google's and Azure's side: the custom role the reconciler's
-        // identity holds on the resource or at the scope.
-        let folder = match provider["type"].as_str() {
-            Some("gcp-iam") => Some("gcp"),
-            Some("azure-pim") => Some("azure"),
-            _ => None,
+        // identity holds on the resource or at the scope; PostgreSQL's: the
+        // SQL that sets up the reconciler's role.
+        let (folder, file) = match provider["type"].as_str() {
+            Some("gcp-iam") => (Some("gcp"), format!("reconciler-role.{name}.json")),
+            Some("azure-pim") => (Some("azure"), format!("reconciler-role.{name}.json")),
+            Some("postgres") => (Some("postgres"), format!("reconciler-setup.{name}.sql")),
+            _ => (None, String::new()),
         };
         if let Some(folder) = folder {
-            let file = format!("reconciler-role.{name}.json");
             assert_eq!(
                 read(&examples().join(folder).join(&file)),
                 run_ok(&["iam-policy", "--provider", name], &example),

@@ -550,13 +550,19 @@ fn what_could_make_access_permanent_is_refused_without_allow_admin() {
     let tmp = tempfile::tempdir().unwrap();
     let text = policy("")
         .replace("sales: [SELECT]", "sales: [SELECT, TRIGGER]")
-        .replace("roles: [reporting]", "roles: [reporting, pg_write_server_files]");
+        .replace(
+            "roles: [reporting]",
+            "roles: [reporting, pg_write_server_files]",
+        );
     std::fs::write(tmp.path().join("gitgrant.yaml"), &text).unwrap();
     let repo = GitRepo::from_template(tmp.path(), "2026-11-23T08:00:00Z", "Access policy (#1)");
     let (code, out) = text_of(&["validate"], &repo.path, &[]);
     assert_eq!(code, Some(2), "{out}");
     assert_eq!(out.matches("error[pg-admin-role]").count(), 2, "{out}");
-    let allowed = text.replace("max_duration: 3d", "max_duration: 3d\n    allow_admin: true");
+    let allowed = text.replace(
+        "max_duration: 3d",
+        "max_duration: 3d\n    allow_admin: true",
+    );
     std::fs::write(repo.path.join("gitgrant.yaml"), allowed).unwrap();
     let (code, out) = text_of(&["validate"], &repo.path, &[]);
     assert_eq!(code, Some(0), "{out}");
@@ -574,7 +580,8 @@ fn what_could_make_access_permanent_is_refused_without_allow_admin() {
 fn a_role_with_the_grants_name_that_gitgrant_did_not_make_is_left_alone_and_the_grant_refused() {
     let (pg, _turn) = server();
     let repo = setup(pg);
-    let name = gitgrant::providers::postgres::names::role_name("acme/access", "sales-read/globex-1");
+    let name =
+        gitgrant::providers::postgres::names::role_name("acme/access", "sales-read/globex-1");
     pg.exec(
         DB,
         &format!(
@@ -584,13 +591,26 @@ fn a_role_with_the_grants_name_that_gitgrant_did_not_make_is_left_alone_and_the_
     );
     let (code, json) = reconcile(&repo, pg, "2026-11-23T12:05:00Z");
     assert_ne!(code, 0, "{json:#}");
-    assert!(json.to_string().contains("gitgrant did not make it"), "{json:#}");
+    assert!(
+        json.to_string().contains("gitgrant did not make it"),
+        "{json:#}"
+    );
     // Neither claimed, nor repaired, nor given to the vendor.
     assert!(!can(pg, "vendor_globex", READ_SALES));
     let held = pg.query(DB, &format!("SELECT privilege_type FROM information_schema.role_table_grants WHERE grantee = '{name}'"));
     assert_eq!(held, vec![vec![Some("SELECT".to_string())]]);
     // Even after the window, no run drops it.
     reconcile(&repo, pg, "2026-11-23T20:05:00Z");
-    let left = pg.query(DB, &format!("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = '{name}'"));
-    assert_eq!(left, vec![vec![Some("gitgrant acme/other sales-read/globex-1".to_string())]]);
+    let left = pg.query(
+        DB,
+        &format!(
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = '{name}'"
+        ),
+    );
+    assert_eq!(
+        left,
+        vec![vec![Some(
+            "gitgrant acme/other sales-read/globex-1".to_string()
+        )]]
+    );
 }

@@ -750,3 +750,204 @@ pub fn extra_privileges(
     }
     extra
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window() -> Window {
+        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        Window {
+            start: t("2026-11-23T12:00:00Z"),
+            end: t("2026-11-23T20:00:00Z"),
+        }
+    }
+
+    fn desired() -> Desired {
+        Desired {
+            grant: "sales-read/globex-1".into(),
+            provider: "pg".into(),
+            role: names::role_name("acme/access", "sales-read/globex-1"),
+            comment: names::comment("acme/access", "sales-read/globex-1"),
+            user: "vendor_globex".into(),
+            window: window(),
+            schemas: BTreeMap::from([("sales".to_string(), BTreeSet::from(["SELECT"]))]),
+            roles: vec!["reporting".into()],
+            allow_admin: false,
+        }
+    }
+
+    fn role(name: &str, login: bool, admin: bool) -> DbRole {
+        DbRole {
+            name: name.into(),
+            login,
+            admin,
+            comment: None,
+        }
+    }
+
+    fn observed(d: &Desired, applied: bool) -> Observation {
+        let mut roles = vec![
+            role("gitgrant", true, true),
+            role("vendor_globex", true, false),
+            role("reporting", false, false),
+        ];
+        let (mut ours, mut memberships, mut table_privileges, mut schema_privileges) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        if applied {
+            roles.push(role(&d.role, false, false));
+            ours.push(Ours {
+                name: d.role.clone(),
+                grant: d.grant.clone(),
+                login: false,
+            });
+            let m = |role: &str, member: &str| Membership {
+                role: role.into(),
+                member: member.into(),
+                admin: false,
+            };
+            // PostgreSQL 16 makes the creator a member with admin option.
+            memberships.push(Membership {
+                admin: true,
+                ..m(&d.role, "gitgrant")
+            });
+            memberships.push(m(&d.role, "vendor_globex"));
+            memberships.push(m("reporting", &d.role));
+            table_privileges.push(TablePrivilege {
+                grantee: d.role.clone(),
+                schema: "sales".into(),
+                table: "orders".into(),
+                privilege: "SELECT".into(),
+                grantable: false,
+            });
+            schema_privileges.push(SchemaPrivilege {
+                grantee: d.role.clone(),
+                schema: "sales".into(),
+                privilege: "USAGE".into(),
+                grantable: false,
+            });
+        }
+        Observation {
+            provider: "pg".into(),
+            database: "analytics".into(),
+            me: "gitgrant".into(),
+            roles,
+            memberships,
+            schemas: BTreeSet::from(["sales".to_string(), "hr".to_string()]),
+            tables: BTreeMap::from([("sales".to_string(), BTreeSet::from(["orders".to_string()]))]),
+            table_privileges,
+            schema_privileges,
+            ours,
+        }
+    }
+
+    fn run(wanted: &[Desired], o: Observation) -> (Vec<Change>, Vec<Refusal>) {
+        let mut refused = Vec::new();
+        let changes = plan(wanted, &BTreeMap::from([("pg".to_string(), o)]), &Known::new(), &mut refused);
+        (changes, refused)
+    }
+
+    #[test]
+    fn a_new_grant_is_one_transaction_granting_the_login_last() {
+        let d = desired();
+        let (changes, refused) = run(std::slice::from_ref(&d), observed(&d, false));
+        assert!(refused.is_empty(), "{refused:?}");
+        let sql: Vec<String> = changes[0].statements().iter().map(Statement::sql).collect();
+        let r = format!("\"{}\"", d.role);
+        assert_eq!(
+            sql,
+            [
+                format!("CREATE ROLE {r} NOLOGIN"),
+                format!("COMMENT ON ROLE {r} IS 'gitgrant acme/access sales-read/globex-1'"),
+                format!("GRANT USAGE ON SCHEMA \"sales\" TO {r}"),
+                format!("GRANT SELECT ON ALL TABLES IN SCHEMA \"sales\" TO {r}"),
+                format!("GRANT \"reporting\" TO {r}"),
+                format!("GRANT {r} TO \"vendor_globex\""),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_applied_grant_plans_nothing_and_the_reconcilers_own_membership_is_no_drift() {
+        let d = desired();
+        let (changes, refused) = run(std::slice::from_ref(&d), observed(&d, true));
+        assert!(changes.is_empty() && refused.is_empty(), "{changes:?} {refused:?}");
+    }
+
+    #[test]
+    fn a_role_no_grant_wants_is_taken_from_its_holders_and_dropped() {
+        let d = desired();
+        let (changes, _) = run(&[], observed(&d, true));
+        let [Change::Revoke { members, reason, statements, .. }] = changes.as_slice() else {
+            panic!("{changes:?}");
+        };
+        assert_eq!(members, &["vendor_globex"]);
+        assert_eq!(*reason, RevokeReason::Drift);
+        assert!(matches!(statements.last(), Some(Statement::Drop { .. })));
+    }
+
+    #[test]
+    fn names_from_the_catalogue_are_quoted_whatever_they_hold() {
+        let s = Statement::GrantAllTables {
+            privileges: vec!["SELECT"],
+            schema: "a\"; DROP TABLE x; --".into(),
+            role: "r".into(),
+        };
+        assert_eq!(
+            s.sql(),
+            "GRANT SELECT ON ALL TABLES IN SCHEMA \"a\"\"; DROP TABLE x; --\" TO \"r\""
+        );
+        let c = Statement::Comment {
+            role: "r".into(),
+            text: "it's".into(),
+        };
+        assert_eq!(c.sql(), "COMMENT ON ROLE \"r\" IS 'it''s'");
+    }
+
+    #[test]
+    fn extra_privileges_take_the_persons_hold_until_the_role_is_clean_again() {
+        let d = desired();
+        let mut o = observed(&d, true);
+        o.table_privileges.push(TablePrivilege {
+            grantee: d.role.clone(),
+            schema: "sales".into(),
+            table: "orders".into(),
+            privilege: "INSERT".into(),
+            grantable: false,
+        });
+        let (changes, _) = run(std::slice::from_ref(&d), o);
+        let [Change::Update { statements, hold, drift, .. }] = changes.as_slice() else {
+            panic!("{changes:?}");
+        };
+        assert!(drift[0].contains("INSERT on sales.orders"), "{drift:?}");
+        assert_eq!(
+            statements.first(),
+            Some(&Statement::RevokeRole {
+                role: d.role.clone(),
+                member: "vendor_globex".into()
+            })
+        );
+        assert!(statements.contains(&Statement::Reset { role: d.role.clone() }));
+        assert!(!statements.iter().any(|s| matches!(s, Statement::GrantRole { member, .. } if member == "vendor_globex")));
+        assert_eq!(hold.as_ref().map(|h| h.user.as_str()), Some("vendor_globex"));
+    }
+
+    #[test]
+    fn a_grant_is_refused_with_why_when_the_database_cannot_carry_it() {
+        let d = desired();
+        let mut o = observed(&d, false);
+        o.roles.retain(|r| r.name != "vendor_globex");
+        assert!(run(std::slice::from_ref(&d), o).1[0].why.contains("no login role `vendor_globex`"));
+        let mut o = observed(&d, false);
+        o.roles.iter_mut().find(|r| r.name == "reporting").unwrap().admin = true;
+        assert!(run(std::slice::from_ref(&d), o).1[0].why.contains("allow_admin"));
+        let mut admin = d.clone();
+        admin.allow_admin = true;
+        let mut o = observed(&d, false);
+        o.roles.iter_mut().find(|r| r.name == "reporting").unwrap().admin = true;
+        assert!(run(&[admin], o).1.is_empty());
+        let mut o = observed(&d, false);
+        o.roles.push(role(&d.role, false, false));
+        assert!(run(std::slice::from_ref(&d), o).1[0].why.contains("gitgrant did not make it"));
+    }
+}
