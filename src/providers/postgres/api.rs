@@ -163,7 +163,7 @@ impl Client {
         self.count("GetCatalogue");
         let row = (self.client.query_one(CATALOGUE, &[]).await)
             .map_err(|e| PgError::of(&self.provider, "reading the catalogue", e))?;
-        let text: String = row.get(0);
+        let text: String = row.try_get(0).map_err(|e| PgError::of(&self.provider, "reading the catalogue", e))?;
         serde_json::from_str(&text).map_err(|e| PgError {
             provider: self.provider.clone(),
             what: "the catalogue's answer could not be read".to_string(),
@@ -190,7 +190,8 @@ impl Client {
         self.count("EndSessions");
         let row = (self.client.query_one(END_SESSIONS, &[&users]).await)
             .map_err(|e| PgError::of(&self.provider, "ending the sessions", e))?;
-        Ok(row.get::<_, i64>(0).max(0) as u64)
+        let ended: i64 = (row.try_get(0)).map_err(|e| PgError::of(&self.provider, "ending the sessions", e))?;
+        Ok(ended.max(0) as u64)
     }
 }
 
