@@ -37,35 +37,55 @@ pub(super) fn walk_each(
     emit: &mut dyn FnMut(HistoryCommit) -> bool,
 ) -> Result<(), GitError> {
     let r = &repo.repo;
-    // The chain, newest first: only ids and times are kept of it here (a
-    // long history's commits are not held twice); the readers below
-    // compare trees and read a commit again when they hand it out.
-    let mut c = r.find_commit(tip.0).context(|| format!("reading {tip}"))?;
+    // The chain, newest first: only ids, times and trees are kept of it
+    // here (a long history's commits are not held twice); the readers below
+    // compare trees and read a commit when they hand it out. Git's
+    // commit-graph, when it lists a commit, gives all three without
+    // inflating the commit; libgit2 reads the others.
+    let graph = commit_graph(r);
     let mut links: Vec<(Link, Oid)> = Vec::new();
-    // A parent named but missing: history rewritten or cut. A shallow
-    // clone shows its boundary commits without parents; the commit object
-    // itself still names them.
+    let mut id = tip.0;
     let truncated = loop {
-        links.push((
-            Link {
-                commit: c.id(),
-                time: git_time(c.committer().when()).0,
-                later: None,
-            },
-            c.tree_id(),
-        ));
+        let from_graph = graph.as_ref().and_then(|g| g.first_parent(id));
+        let parent = match from_graph {
+            Some((time, tree, parent)) => {
+                links.push((Link { commit: id, time, later: None }, tree));
+                parent
+            }
+            None => {
+                let c = match r.find_commit(id) {
+                    Ok(c) => c,
+                    // A parent named but missing: history rewritten or cut.
+                    Err(_) if !links.is_empty() => break true,
+                    Err(e) => return Err(e).context(|| format!("reading {tip}")),
+                };
+                links.push((
+                    Link {
+                        commit: id,
+                        time: git_time(c.committer().when()).0,
+                        later: None,
+                    },
+                    c.tree_id(),
+                ));
+                if c.parent_count() == 0 {
+                    // A shallow clone shows its boundary commits without
+                    // parents; the commit object itself still names them.
+                    break names_a_parent(&c);
+                }
+                match c.parent(0) {
+                    Ok(p) => Some(p.id()),
+                    Err(_) => break true,
+                }
+            }
+        };
         if links.len().is_multiple_of(4096) {
             progress(links.len());
         }
-        if c.parent_count() == 0 {
-            break names_a_parent(&c);
-        }
-        match c.parent(0) {
-            Ok(p) => c = p,
-            Err(_) => break true,
+        match parent {
+            Some(p) => id = p,
+            None => break false,
         }
     };
-    drop(c);
     let total = links.len();
     links.reverse();
     // Each commit learns the earliest time after it, from the newest back.
@@ -151,6 +171,38 @@ pub(super) fn walk_each(
         }
         Ok(())
     })
+}
+
+/// Git's commit-graph file(s) of the repository's own objects, when git
+/// wrote them and nothing makes them unsafe to follow (a shallow clone,
+/// whose boundary git's graph does not know).
+struct Graph(gix_commitgraph::Graph);
+
+fn commit_graph(r: &git2::Repository) -> Option<Graph> {
+    if r.is_shallow() {
+        return None;
+    }
+    let info = r.commondir().join("objects").join("info");
+    gix_commitgraph::Graph::from_info_dir(&info, gix_hash::Kind::Sha1)
+        .ok()
+        .map(Graph)
+}
+
+impl Graph {
+    /// The committer time, tree and first parent of commit `id`, when the
+    /// graph lists it with a time it can hold (after 1970, before 2514:
+    /// anything else is read from the commit itself).
+    fn first_parent(&self, id: Oid) -> Option<(chrono::DateTime<chrono::Utc>, Oid, Option<Oid>)> {
+        let c = self.0.commit_by_id(gix_hash::oid::try_from_bytes(id.as_bytes()).ok()?)?;
+        let seconds = i64::try_from(c.committer_timestamp()).ok().filter(|s| *s > 0)?;
+        let time = chrono::DateTime::from_timestamp(seconds, 0)?;
+        let tree = Oid::from_bytes(c.root_tree_id().as_bytes()).ok()?;
+        let parent = match c.parent1().ok()? {
+            Some(pos) => Some(Oid::from_bytes(self.0.id_at(pos).as_bytes()).ok()?),
+            None => None,
+        };
+        Some((time, tree, parent))
+    }
 }
 
 /// What the audit keeps of a commit, before its changes are known.
@@ -524,4 +576,44 @@ fn names_a_parent(commit: &git2::Commit) -> bool {
         .raw_header_bytes()
         .split(|b| *b == b'\n')
         .any(|line| line.starts_with(b"parent "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &std::path::Path, args: &[&str], date: &str) {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+            .args(args)
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    #[test]
+    fn the_commit_graph_gives_what_the_commit_says_and_defers_to_it_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q", "-b", "main"], "2026-11-20T09:00:00Z");
+        git(d, &["commit", "-q", "--allow-empty", "-m", "a"], "2026-11-20T09:00:00Z");
+        git(d, &["commit", "-q", "--allow-empty", "-m", "b"], "2026-11-21T09:00:00Z");
+        git(d, &["commit-graph", "write", "--reachable"], "2026-11-21T09:00:00Z");
+        // Made after the graph: read from the commit.
+        git(d, &["commit", "-q", "--allow-empty", "-m", "c"], "2026-11-22T09:00:00Z");
+        let r = git2::Repository::open(d).unwrap();
+        let graph = commit_graph(&r).expect("the graph git wrote");
+        let tip = r.head().unwrap().peel_to_commit().unwrap();
+        assert!(graph.first_parent(tip.id()).is_none());
+        let b = tip.parent(0).unwrap();
+        let (time, tree, parent) = graph.first_parent(b.id()).expect("listed");
+        assert_eq!(time, git_time(b.committer().when()).0);
+        assert_eq!(tree, b.tree_id());
+        assert_eq!(parent, Some(b.parent_id(0).unwrap()));
+        let a = b.parent(0).unwrap();
+        assert_eq!(graph.first_parent(a.id()).map(|g| g.2), Some(None));
+    }
 }

@@ -628,3 +628,38 @@ fn a_grant_that_assumed_a_role_through_statements_is_not_reported_as_ended_by_th
     let text = run_ok(&["audit", "--now", "2026-11-22T00:00:00Z"], &repo.path);
     assert!(text.contains("1 with unfenced role sessions"), "{text}");
 }
+
+#[test]
+fn the_audit_reads_the_same_with_gits_commit_graph_whole_or_stale() {
+    // The walk takes ids, trees and times from git's commit-graph when
+    // git wrote one (`git gc` does), and from the commits themselves for
+    // those the graph does not list: the audit must not change.
+    let repo = GitRepo::policy_only("2026-11-20T09:00:00Z");
+    for (i, day) in ["21", "22", "23"].iter().enumerate() {
+        repo.commit(
+            &[(
+                &format!("grants/prod-readonly/alice-{i}.yaml"),
+                Some(&grant_yaml("alice", "prod-readonly", "duration: 2h")),
+            )],
+            &format!("alice {i} (#{})", i + 2),
+            &format!("2026-11-{day}T10:00:00Z"),
+        );
+    }
+    repo.commit(&[(BOB, Some(&grant_yaml("bob", "prod-readonly", "duration: 1h")))], "bob (#9)", "2026-11-24T10:00:00Z");
+    let now = "2026-11-30T00:00:00Z";
+    let without = audit_json(&repo.path, now, &[]);
+    git(&repo.path, &["commit-graph", "write", "--reachable"], None);
+    assert!(repo.path.join(".git/objects/info/commit-graph").exists());
+    assert_eq!(audit_json(&repo.path, now, &[]), without);
+    // Commits made after the graph was written are not in it.
+    repo.commit(&[(BOB, None)], "Revoke bob (#10)", "2026-11-24T10:30:00Z");
+    repo.commit(
+        &[("grants/prod-readonly/alice-9.yaml", Some(&grant_yaml("alice", "prod-readonly", "duration: 2h")))],
+        "alice 9 (#11)",
+        "2026-11-25T10:00:00Z",
+    );
+    let stale = audit_json(&repo.path, now, &[]);
+    std::fs::remove_file(repo.path.join(".git/objects/info/commit-graph")).unwrap();
+    assert_eq!(stale, audit_json(&repo.path, now, &[]));
+    assert!(stale.contains("prod-readonly/alice-9"), "{stale}");
+}
