@@ -42,6 +42,9 @@
 #   GIT_RUNS      timed runs of git log when gitgrant has no audit (default 10)
 #   EXPIRE_RUNS   timed runs of gitgrant expire --dry-run (default 10)
 #   BENCH_NO_HYPERFINE=1  use the python timer even when hyperfine is installed
+#   BENCH_NO_COMMIT_GRAPH=1  measure without git's commit-graph file (by
+#                 default the repository has one, as `git gc` writes it;
+#                 both git log and the audit read it)
 #
 # To regenerate the repository, remove target/bench-history-<N>-<K>.
 #
@@ -113,6 +116,19 @@ head=$(git -C "$REPO" rev-parse --verify --quiet refs/heads/main || true)
     || die "main in $REPO is at '${head:-nothing}', not at $(meta head): remove the directory to regenerate"
 [[ -z $(git -C "$REPO" status --porcelain --untracked-files=no) ]] \
     || die "$REPO has local changes: remove it to regenerate"
+
+# Git's commit-graph, as `git gc` (gc.writeCommitGraph, on by default)
+# leaves in any repository that has been used for a while: git log and the
+# audit both read it. BENCH_NO_COMMIT_GRAPH=1 measures without it.
+GRAPH=$REPO/.git/objects/info/commit-graph
+if [[ -n ${BENCH_NO_COMMIT_GRAPH:-} ]]; then
+    rm -f "$GRAPH"
+    COMMIT_GRAPH=no
+elif [[ ! -f $GRAPH ]]; then
+    log "writing git's commit-graph (git commit-graph write --reachable)"
+    git -C "$REPO" commit-graph write --reachable
+fi
+COMMIT_GRAPH=${COMMIT_GRAPH:-yes}
 
 log "checking that the tip is valid with $K active grants at $NOW"
 set +e
@@ -218,10 +234,10 @@ python3 - "$N" "$K" "$COMMITS" "$FIRST_PARENT" "$NOW" "$GENERATED" "${GEN_SECOND
     "$(nproc 2>/dev/null || echo '?')" "$TIMER" "$TARGET_RATIO" \
     "$(times_of git)" "$(times_of audit)" "$(times_of expire)" \
     "$(cat "$WORK/git-audit.ratio" 2>/dev/null || echo -)" \
-    "${AUDIT_RSS:--}" "${EXPIRE_RSS:--}" "${AUDIT_FINDINGS:--}" "$SHAPE" "${GIT_RSS:--}" <<'PY'
+    "${AUDIT_RSS:--}" "${EXPIRE_RSS:--}" "${AUDIT_FINDINGS:--}" "$SHAPE" "${GIT_RSS:--}" "$COMMIT_GRAPH" <<'PY'
 import sys
 (n, k, commits, first_parent, now, generated, gen_s, cores, timer, target,
- git_t, audit_t, expire_t, paired, audit_rss, expire_rss, findings, shape, git_rss) = sys.argv[1:]
+ git_t, audit_t, expire_t, paired, audit_rss, expire_rss, findings, shape, git_rss, graph) = sys.argv[1:]
 target = float(target)
 def parse(t):
     med, best, runs = t.split()
@@ -235,6 +251,7 @@ def mib(kib):
     return f"{int(kib) / 1024:.1f} MiB"
 print(f"gitgrant history benchmark ({timer}, {cores} cores)")
 row("history", f"{shape} shape: {commits} commits, {first_parent} first-parent, {n} lifecycles, {k} active at {now}")
+row("commit-graph", "yes (as git gc writes it; BENCH_NO_COMMIT_GRAPH=1 for none)" if graph == "yes" else "none (BENCH_NO_COMMIT_GRAPH)")
 row("generation", f"{gen_s} s ({'this run' if generated == 'generated' else 'when generated; reused now'})")
 row("git log (a)", timing(git_t))
 if audit_t:
