@@ -39,6 +39,8 @@
 #
 # Environment (all optional):
 #   AUDIT_RUNS    timed pairs of git log and gitgrant audit (default 10)
+#   FORMAT_RUNS   timed pairs of git log and each of `audit --format csv` and
+#                 `audit --at T` (default 5)
 #   GIT_RUNS      timed runs of git log when gitgrant has no audit (default 10)
 #   EXPIRE_RUNS   timed runs of gitgrant expire --dry-run (default 10)
 #   BENCH_NO_HYPERFINE=1  use the python timer even when hyperfine is installed
@@ -81,6 +83,7 @@ SHAPE=${3:-merge}
 GIT_RUNS=${GIT_RUNS:-10}
 AUDIT_RUNS=${AUDIT_RUNS:-10}
 EXPIRE_RUNS=${EXPIRE_RUNS:-10}
+FORMAT_RUNS=${FORMAT_RUNS:-5}
 TARGET_RATIO=1.0                  # the goal: gitgrant audit no slower than git log
 
 # shellcheck source=bench/lib.sh
@@ -209,6 +212,12 @@ fi
 if (( HAVE_AUDIT )); then
     # Interleaved, so that both see the same machine (see time_pair).
     time_pair git audit "$AUDIT_RUNS" "${#GIT_CMD[@]}" "${GIT_CMD[@]}" "${AUDIT_CMD[@]}"
+    # The streamed CSV, and the audit as of a moment (`--at`), each paired
+    # with git log again.
+    CSV_CMD=("$GITGRANT" audit --repo "$REPO" --format csv --now "$NOW")
+    AT_CMD=("$GITGRANT" audit --repo "$REPO" --format json --now "$NOW" --at "$NOW")
+    time_pair gitc csv "$FORMAT_RUNS" "${#GIT_CMD[@]}" "${GIT_CMD[@]}" "${CSV_CMD[@]}"
+    time_pair gita at "$FORMAT_RUNS" "${#GIT_CMD[@]}" "${GIT_CMD[@]}" "${AT_CMD[@]}"
     AUDIT_RSS=$(peak_rss "${AUDIT_CMD[@]}")
     GIT_RSS=$(peak_rss "${GIT_CMD[@]}")
     if [[ -n ${BENCH_SUMMARY:-} ]]; then
@@ -234,10 +243,13 @@ python3 - "$N" "$K" "$COMMITS" "$FIRST_PARENT" "$NOW" "$GENERATED" "${GEN_SECOND
     "$(nproc 2>/dev/null || echo '?')" "$TIMER" "$TARGET_RATIO" \
     "$(times_of git)" "$(times_of audit)" "$(times_of expire)" \
     "$(cat "$WORK/git-audit.ratio" 2>/dev/null || echo -)" \
-    "${AUDIT_RSS:--}" "${EXPIRE_RSS:--}" "${AUDIT_FINDINGS:--}" "$SHAPE" "${GIT_RSS:--}" "$COMMIT_GRAPH" <<'PY'
+    "${AUDIT_RSS:--}" "${EXPIRE_RSS:--}" "${AUDIT_FINDINGS:--}" "$SHAPE" "${GIT_RSS:--}" "$COMMIT_GRAPH" \
+    "$(cat "$WORK/gitc-csv.ratio" 2>/dev/null || echo -)" "$(cat "$WORK/gita-at.ratio" 2>/dev/null || echo -)" \
+    "$(times_of csv)" "$(times_of at)" <<'PY'
 import sys
 (n, k, commits, first_parent, now, generated, gen_s, cores, timer, target,
- git_t, audit_t, expire_t, paired, audit_rss, expire_rss, findings, shape, git_rss, graph) = sys.argv[1:]
+ git_t, audit_t, expire_t, paired, audit_rss, expire_rss, findings, shape, git_rss, graph,
+ csv_ratio, at_ratio, csv_t, at_t) = sys.argv[1:]
 target = float(target)
 def parse(t):
     med, best, runs = t.split()
@@ -260,6 +272,11 @@ if audit_t:
     row("gitgrant/git", f"{ratio:.2f}x (median of {audit_t[2]} interleaved pairs; "
         f"{audit_t[0] / git_t[0]:.2f}x of the medians)")
     row(f"{target:g}x goal", f"{'met' if ratio <= target else 'NOT met'} ({ratio:.2f}x)")
+    for label, r, t in (("--format csv / git", csv_ratio, csv_t), ("--at / git", at_ratio, at_t)):
+        if r != "-":
+            t = parse(t)
+            row(label, f"{float(r):.2f}x (median of {t[2]} interleaved pairs; audit median {t[0]:.3f} s)"
+                       f" — goal {'met' if float(r) <= target else 'NOT met'}")
     row("gitgrant audit peak RSS", f"{mib(audit_rss)} (git log: {mib(git_rss)})")
     row("audit findings", f"{findings} besides unverified-evidence (the synthetic history should have none)")
 else:
