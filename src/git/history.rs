@@ -49,7 +49,14 @@ pub(super) fn walk_each(
         let from_graph = graph.as_ref().and_then(|g| g.first_parent(id));
         let parent = match from_graph {
             Some((time, tree, parent)) => {
-                links.push((Link { commit: id, time, later: None }, tree));
+                links.push((
+                    Link {
+                        commit: id,
+                        time,
+                        later: None,
+                    },
+                    tree,
+                ));
                 parent
             }
             None => {
@@ -193,8 +200,12 @@ impl Graph {
     /// graph lists it with a time it can hold (after 1970, before 2514:
     /// anything else is read from the commit itself).
     fn first_parent(&self, id: Oid) -> Option<(chrono::DateTime<chrono::Utc>, Oid, Option<Oid>)> {
-        let c = self.0.commit_by_id(gix_hash::oid::try_from_bytes(id.as_bytes()).ok()?)?;
-        let seconds = i64::try_from(c.committer_timestamp()).ok().filter(|s| *s > 0)?;
+        let c = self
+            .0
+            .commit_by_id(gix_hash::oid::try_from_bytes(id.as_bytes()).ok()?)?;
+        let seconds = i64::try_from(c.committer_timestamp())
+            .ok()
+            .filter(|s| *s > 0)?;
         let time = chrono::DateTime::from_timestamp(seconds, 0)?;
         let tree = Oid::from_bytes(c.root_tree_id().as_bytes()).ok()?;
         let parent = match c.parent1().ok()? {
@@ -591,7 +602,11 @@ mod tests {
             .current_dir(dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]
@@ -599,11 +614,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         git(d, &["init", "-q", "-b", "main"], "2026-11-20T09:00:00Z");
-        git(d, &["commit", "-q", "--allow-empty", "-m", "a"], "2026-11-20T09:00:00Z");
-        git(d, &["commit", "-q", "--allow-empty", "-m", "b"], "2026-11-21T09:00:00Z");
-        git(d, &["commit-graph", "write", "--reachable"], "2026-11-21T09:00:00Z");
+        git(
+            d,
+            &["commit", "-q", "--allow-empty", "-m", "a"],
+            "2026-11-20T09:00:00Z",
+        );
+        git(
+            d,
+            &["commit", "-q", "--allow-empty", "-m", "b"],
+            "2026-11-21T09:00:00Z",
+        );
+        git(
+            d,
+            &["commit-graph", "write", "--reachable"],
+            "2026-11-21T09:00:00Z",
+        );
         // Made after the graph: read from the commit.
-        git(d, &["commit", "-q", "--allow-empty", "-m", "c"], "2026-11-22T09:00:00Z");
+        git(
+            d,
+            &["commit", "-q", "--allow-empty", "-m", "c"],
+            "2026-11-22T09:00:00Z",
+        );
         let r = git2::Repository::open(d).unwrap();
         let graph = commit_graph(&r).expect("the graph git wrote");
         let tip = r.head().unwrap().peel_to_commit().unwrap();

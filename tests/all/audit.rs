@@ -645,7 +645,14 @@ fn the_audit_reads_the_same_with_gits_commit_graph_whole_or_stale() {
             &format!("2026-11-{day}T10:00:00Z"),
         );
     }
-    repo.commit(&[(BOB, Some(&grant_yaml("bob", "prod-readonly", "duration: 1h")))], "bob (#9)", "2026-11-24T10:00:00Z");
+    repo.commit(
+        &[(
+            BOB,
+            Some(&grant_yaml("bob", "prod-readonly", "duration: 1h")),
+        )],
+        "bob (#9)",
+        "2026-11-24T10:00:00Z",
+    );
     let now = "2026-11-30T00:00:00Z";
     let without = audit_json(&repo.path, now, &[]);
     git(&repo.path, &["commit-graph", "write", "--reachable"], None);
@@ -654,7 +661,10 @@ fn the_audit_reads_the_same_with_gits_commit_graph_whole_or_stale() {
     // Commits made after the graph was written are not in it.
     repo.commit(&[(BOB, None)], "Revoke bob (#10)", "2026-11-24T10:30:00Z");
     repo.commit(
-        &[("grants/prod-readonly/alice-9.yaml", Some(&grant_yaml("alice", "prod-readonly", "duration: 2h")))],
+        &[(
+            "grants/prod-readonly/alice-9.yaml",
+            Some(&grant_yaml("alice", "prod-readonly", "duration: 2h")),
+        )],
         "alice 9 (#11)",
         "2026-11-25T10:00:00Z",
     );
