@@ -47,9 +47,9 @@ pub(super) struct Fold<'a> {
     lifecycles: HashMap<usize, Lifecycle>,
     /// The index the next lifecycle gets.
     next: usize,
-    /// For each lifecycle (by index), the roles its grant may assume that
-    /// no session fence covers, by the policy at landing.
-    unfenced: HashMap<usize, EndFacts>,
+    /// For each lifecycle (by index), what the policy at landing said of
+    /// how its access ends.
+    ends: HashMap<usize, EndFacts>,
     findings: Vec<Finding>,
     /// For each lifecycle not yet handed out, its findings (indices into
     /// `findings`).
@@ -153,7 +153,7 @@ impl<'a> Fold<'a> {
             latest: HashMap::new(),
             lifecycles: HashMap::new(),
             next: 0,
-            unfenced: HashMap::new(),
+            ends: HashMap::new(),
             findings: Vec::new(),
             found: HashMap::new(),
             open_keys: BTreeSet::new(),
@@ -236,7 +236,7 @@ impl<'a> Fold<'a> {
             let Some(mut l) = self.lifecycles.remove(&index) else {
                 continue;
             };
-            l.revocation = revocation(&l, self.unfenced.remove(&index).unwrap_or_default());
+            l.revocation = revocation(&l, self.ends.remove(&index).unwrap_or_default());
             let mut mine: Vec<&Finding> = (self.found.remove(&index).unwrap_or_default().iter())
                 .filter_map(|&i| self.findings.get(i))
                 .collect();
@@ -264,7 +264,7 @@ impl<'a> Fold<'a> {
         let mut lifecycles: Vec<Lifecycle> = lifecycles
             .into_iter()
             .map(|(i, mut l)| {
-                l.revocation = revocation(&l, self.unfenced.remove(&i).unwrap_or_default());
+                l.revocation = revocation(&l, self.ends.remove(&i).unwrap_or_default());
                 l
             })
             .collect();
@@ -440,7 +440,7 @@ impl<'a> Fold<'a> {
         self.next += 1;
         self.open_keys.insert(key_of(&lifecycle));
         self.lifecycles.insert(index, lifecycle);
-        self.unfenced.insert(index, end);
+        self.ends.insert(index, end);
         self.latest.insert(
             id,
             Latest {
@@ -890,14 +890,8 @@ fn revocation(l: &Lifecycle, facts: EndFacts) -> Option<Revocation> {
     if run_ends {
         // No timed grant: only a run ended it, and only the reconciler's
         // own removal commit says when; nothing bounds the lag otherwise.
-        return match revoked {
-            Some(r) => revocation(
-                EndedBy::Run,
-                Some((r - intended).num_seconds().max(0)),
-                None,
-            ),
-            None => revocation(EndedBy::Run, None, None),
-        };
+        let lag = revoked.map(|r| (r - intended).num_seconds().max(0));
+        return revocation(EndedBy::Run, lag, None);
     }
     if intended == w.end && latest == w.end {
         // It ran to its window's end, and no version ever gave more.

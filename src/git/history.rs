@@ -46,19 +46,10 @@ pub(super) fn walk_each(
     let mut links: Vec<(Link, Oid)> = Vec::new();
     let mut id = tip.0;
     let truncated = loop {
-        let from_graph = graph.as_ref().and_then(|g| g.first_parent(id));
-        let parent = match from_graph {
-            Some((time, tree, parent)) => {
-                links.push((
-                    Link {
-                        commit: id,
-                        time,
-                        later: None,
-                    },
-                    tree,
-                ));
-                parent
-            }
+        // The commit's time and tree, and where the chain goes on: to its
+        // first parent, or it ends here (`Err(cut)`: whether cut short).
+        let (time, tree, next) = match graph.as_ref().and_then(|g| g.first_parent(id)) {
+            Some((time, tree, parent)) => (time, tree, parent.ok_or(false)),
             None => {
                 let c = match r.find_commit(id) {
                     Ok(c) => c,
@@ -66,31 +57,26 @@ pub(super) fn walk_each(
                     Err(_) if !links.is_empty() => break true,
                     Err(e) => return Err(e).context(|| format!("reading {tip}")),
                 };
-                links.push((
-                    Link {
-                        commit: id,
-                        time: git_time(c.committer().when()).0,
-                        later: None,
-                    },
-                    c.tree_id(),
-                ));
-                if c.parent_count() == 0 {
-                    // A shallow clone shows its boundary commits without
-                    // parents; the commit object itself still names them.
-                    break names_a_parent(&c);
-                }
-                match c.parent(0) {
-                    Ok(p) => Some(p.id()),
-                    Err(_) => break true,
-                }
+                // A shallow clone shows its boundary commits without
+                // parents; the commit object itself still names them.
+                let next = c.parent_id(0).map_err(|_| names_a_parent(&c));
+                (git_time(c.committer().when()).0, c.tree_id(), next)
             }
         };
+        links.push((
+            Link {
+                commit: id,
+                time,
+                later: None,
+            },
+            tree,
+        ));
         if links.len().is_multiple_of(4096) {
             progress(links.len());
         }
-        match parent {
-            Some(p) => id = p,
-            None => break false,
+        match next {
+            Ok(p) => id = p,
+            Err(cut) => break cut,
         }
     };
     let total = links.len();

@@ -113,6 +113,36 @@ fn reconciled(repo: &GitRepo, pg: &Server, now: &str) -> Value {
     json
 }
 
+/// A run that changes nothing: its JSON applied nothing.
+fn assert_quiet(json: &Value) {
+    assert!(
+        json["applied"].as_array().is_none_or(Vec::is_empty),
+        "{json:#}"
+    );
+}
+
+/// `gitgrant plan --now NOW`: what it printed.
+fn plan_at(repo: &GitRepo, pg: &Server, now: &str) -> String {
+    text_of(&["plan", "--now", now], &repo.path, &env(pg)).1
+}
+
+/// The repository after a run at 12:05 made the grant, and its role.
+fn granted(pg: &Server) -> (GitRepo, String) {
+    let repo = setup(pg);
+    reconciled(&repo, pg, "2026-11-23T12:05:00Z");
+    let role = grant_role(pg).expect("the grant's role");
+    (repo, role)
+}
+
+/// Whether the role `role` can log in.
+fn can_log_in(pg: &Server, role: &str) -> bool {
+    let rows = pg.query(
+        DB,
+        &format!("SELECT rolcanlogin::text FROM pg_roles WHERE rolname = '{role}'"),
+    );
+    rows[0][0].as_deref() == Some("true")
+}
+
 /// Whether `user` may run `sql` in the database.
 fn can(pg: &Server, user: &str, sql: &str) -> bool {
     pg.query_as(user, DB, sql).is_ok()
@@ -157,10 +187,7 @@ fn the_vendor_reads_sales_during_the_window_only_and_nothing_else() {
     let before = foreign(pg);
     // Before the window: nothing.
     let json = reconciled(&repo, pg, "2026-11-23T11:00:00Z");
-    assert!(
-        json["applied"].as_array().is_none_or(Vec::is_empty),
-        "{json:#}"
-    );
+    assert_quiet(&json);
     assert_eq!(grant_role(pg), None);
     assert!(!can(pg, "vendor_globex", READ_SALES));
     // During it: SELECT on every table of sales, and reporting's access;
@@ -174,11 +201,7 @@ fn the_vendor_reads_sales_during_the_window_only_and_nothing_else() {
     assert!(!can(pg, "vendor_globex", WRITE_SALES));
     assert!(!can(pg, "vendor_globex", READ_HR));
     // The role cannot log in, and only the vendor holds it.
-    let login = pg.query(
-        DB,
-        &format!("SELECT rolcanlogin::text FROM pg_roles WHERE rolname = '{role}'"),
-    );
-    assert_eq!(login[0][0].as_deref(), Some("false"));
+    assert!(!can_log_in(pg, &role));
     // After it: nothing, the role dropped, the file removed.
     reconciled(&repo, pg, "2026-11-23T20:05:00Z");
     assert_eq!(grant_role(pg), None);
@@ -202,8 +225,7 @@ fn the_vendor_reads_sales_during_the_window_only_and_nothing_else() {
 #[test]
 fn an_open_session_of_the_vendors_is_ended_at_the_end() {
     let (pg, _turn) = server();
-    let repo = setup(pg);
-    reconciled(&repo, pg, "2026-11-23T12:05:00Z");
+    let (repo, _) = granted(pg);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -238,14 +260,10 @@ fn an_open_session_of_the_vendors_is_ended_at_the_end() {
 #[test]
 fn a_second_run_sends_one_catalogue_query_and_no_changing_statement() {
     let (pg, _turn) = server();
-    let repo = setup(pg);
-    reconciled(&repo, pg, "2026-11-23T12:05:00Z");
+    let (repo, _) = granted(pg);
     let logged = pg.statements().len();
     let json = reconciled(&repo, pg, "2026-11-23T12:10:00Z");
-    assert!(
-        json["applied"].as_array().is_none_or(Vec::is_empty),
-        "{json:#}"
-    );
+    assert_quiet(&json);
     let sent: Vec<_> = pg
         .statements()
         .into_iter()
@@ -272,9 +290,7 @@ fn a_second_run_sends_one_catalogue_query_and_no_changing_statement() {
 #[test]
 fn a_drifted_gitgrant_role_is_repaired_and_reported() {
     let (pg, _turn) = server();
-    let repo = setup(pg);
-    reconciled(&repo, pg, "2026-11-23T12:05:00Z");
-    let role = grant_role(pg).unwrap();
+    let (repo, role) = granted(pg);
     // Someone who can manage roles lets the grant's role log in and hands
     // it to the analyst too.
     pg.exec(
@@ -284,11 +300,7 @@ fn a_drifted_gitgrant_role_is_repaired_and_reported() {
     // A table made after the grant is no drift: it is granted.
     pg.exec(DB, "CREATE TABLE sales.refunds (id int)");
     assert!(can(pg, "analyst", READ_REPORTS));
-    let (_, plan) = text_of(
-        &["plan", "--now", "2026-11-23T12:10:00Z"],
-        &repo.path,
-        &env(pg),
-    );
+    let plan = plan_at(&repo, pg, "2026-11-23T12:10:00Z");
     for found in [
         format!("drift: {role} can log in"),
         format!("drift: analyst holds {role}"),
@@ -300,27 +312,18 @@ fn a_drifted_gitgrant_role_is_repaired_and_reported() {
     assert!(!can(pg, "analyst", READ_REPORTS));
     assert!(can(pg, "vendor_globex", READ_SALES));
     assert!(can(pg, "vendor_globex", "SELECT id FROM sales.refunds"));
-    let login = pg.query(
-        DB,
-        &format!("SELECT rolcanlogin::text FROM pg_roles WHERE rolname = '{role}'"),
-    );
-    assert_eq!(login[0][0].as_deref(), Some("false"));
+    assert!(!can_log_in(pg, &role));
     // The analyst's own privileges stay.
     assert!(can(pg, "analyst", WRITE_SALES));
     // Repaired: the next run changes nothing.
     let json = reconciled(&repo, pg, "2026-11-23T12:15:00Z");
-    assert!(
-        json["applied"].as_array().is_none_or(Vec::is_empty),
-        "{json:#}"
-    );
+    assert_quiet(&json);
 }
 
 #[test]
 fn privileges_the_reconciler_cannot_revoke_take_the_role_from_the_vendor_until_they_are() {
     let (pg, _turn) = server();
-    let repo = setup(pg);
-    reconciled(&repo, pg, "2026-11-23T12:05:00Z");
-    let role = grant_role(pg).unwrap();
+    let (repo, role) = granted(pg);
     // The tables' owner widens the grant's role: a write, and hr. Only
     // the owner can revoke what the owner granted.
     pg.exec(
@@ -331,11 +334,7 @@ fn privileges_the_reconciler_cannot_revoke_take_the_role_from_the_vendor_until_t
         ),
     );
     assert!(can(pg, "vendor_globex", WRITE_SALES));
-    let (_, plan) = text_of(
-        &["plan", "--now", "2026-11-23T12:10:00Z"],
-        &repo.path,
-        &env(pg),
-    );
+    let plan = plan_at(&repo, pg, "2026-11-23T12:10:00Z");
     assert!(
         plan.contains("INSERT on sales.orders") && plan.contains("SELECT on hr.employees"),
         "{plan}"
@@ -361,8 +360,7 @@ fn privileges_the_reconciler_cannot_revoke_take_the_role_from_the_vendor_until_t
 #[test]
 fn an_early_delete_ends_the_grant_at_the_next_run() {
     let (pg, _turn) = server();
-    let repo = setup(pg);
-    reconciled(&repo, pg, "2026-11-23T12:05:00Z");
+    let (repo, _) = granted(pg);
     repo.commit(
         &[(GRANT, None)],
         "Revoke globex early (#3)",

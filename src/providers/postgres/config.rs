@@ -2,7 +2,7 @@
 //! connection URL comes from, a person's own login role, and the schemas
 //! and roles a grant hands out. Imports nothing of the policy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -79,10 +79,21 @@ pub struct RawPermissions {
     pub postgres: Option<RawPostgres>,
 }
 
+/// What a role that names no `postgres:` hands out: nothing.
+static NOTHING: RawPostgres = RawPostgres {
+    schemas: BTreeMap::new(),
+    roles: Vec::new(),
+};
+
 impl RawPermissions {
     /// Whether it hands out nothing.
     pub fn is_empty(&self) -> bool {
-        self.postgres.as_ref().is_none_or(RawPostgres::is_empty)
+        self.get().is_empty()
+    }
+
+    /// What it hands out (nothing when it names no `postgres:`).
+    pub fn get(&self) -> &RawPostgres {
+        self.postgres.as_ref().unwrap_or(&NOTHING)
     }
 }
 
@@ -107,5 +118,13 @@ impl RawPostgres {
     /// Whether it hands out nothing.
     pub fn is_empty(&self) -> bool {
         self.schemas.values().all(Vec::is_empty) && self.roles.is_empty()
+    }
+
+    /// The table privileges by schema, as PostgreSQL spells them (those
+    /// validation refuses are left out).
+    pub fn privileges(&self) -> BTreeMap<String, BTreeSet<&'static str>> {
+        (self.schemas.iter())
+            .map(|(s, ps)| (s.clone(), ps.iter().filter_map(|p| super::names::privilege(p)).collect()))
+            .collect()
     }
 }

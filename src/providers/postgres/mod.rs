@@ -231,7 +231,7 @@ impl ProviderKind for Kind {
     }
 
     fn access_text(role: &Role, p: &Provider, who: &str) -> String {
-        let perms = role.permissions.postgres.postgres.clone().unwrap_or_default();
+        let perms = role.permissions.postgres.get();
         let mut parts: Vec<String> = (perms.schemas.iter())
             .map(|(s, ps)| format!("{} on every table of schema `{s}`", ps.join(", ")))
             .collect();
@@ -248,17 +248,14 @@ impl ProviderKind for Kind {
     }
 
     fn widened(old: &Role, new: &Role) -> Vec<String> {
-        let (o, n) = (
-            old.permissions.postgres.postgres.clone().unwrap_or_default(),
-            new.permissions.postgres.postgres.clone().unwrap_or_default(),
-        );
+        let (o, n) = (old.permissions.postgres.get(), new.permissions.postgres.get());
+        let before = o.privileges();
         let mut out = Vec::new();
-        for (schema, ps) in &n.schemas {
-            let before = o.schemas.get(schema);
-            let added: Vec<&str> = (ps.iter())
-                .filter(|p| !before.is_some_and(|b| b.iter().any(|x| x.eq_ignore_ascii_case(p))))
-                .map(String::as_str)
-                .collect();
+        for (schema, ps) in n.privileges() {
+            let added: Vec<&str> = match before.get(&schema) {
+                Some(b) => ps.difference(b).copied().collect(),
+                None => ps.into_iter().collect(),
+            };
             if !added.is_empty() {
                 out.push(format!("postgres privileges added on schema {schema}: {}", added.join(", ")));
             }
@@ -296,11 +293,11 @@ impl ProviderKind for Kind {
         let mut schemas: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
         let mut roles = BTreeSet::new();
         for role in policy.roles.values().filter(|r| policy.targets(r).any(|t| t.name == provider.name)) {
-            let perms = role.permissions.postgres.postgres.clone().unwrap_or_default();
-            for (s, ps) in perms.schemas {
-                schemas.entry(s).or_default().extend(ps.iter().filter_map(|p| names::privilege(p)));
+            let perms = role.permissions.postgres.get();
+            for (s, ps) in perms.privileges() {
+                schemas.entry(s).or_default().extend(ps);
             }
-            roles.extend(perms.roles);
+            roles.extend(perms.roles.iter().cloned());
         }
         Value::String(setup_sql(&schemas, &roles))
     }

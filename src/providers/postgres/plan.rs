@@ -53,7 +53,7 @@ pub fn desired(
     };
     let repository = policy.repository();
     let id = grant.id.to_string();
-    let perms = role.permissions.postgres.postgres.clone().unwrap_or_default();
+    let perms = role.permissions.postgres.get();
     Some(Ok(Desired {
         role: names::role_name(&repository, &id),
         comment: names::comment(&repository, &id),
@@ -61,10 +61,8 @@ pub fn desired(
         provider: provider.name.clone(),
         user: user.clone(),
         window,
-        schemas: (perms.schemas.iter())
-            .map(|(s, ps)| (s.clone(), ps.iter().filter_map(|p| names::privilege(p)).collect()))
-            .collect(),
-        roles: perms.roles,
+        schemas: perms.privileges(),
+        roles: perms.roles.clone(),
         allow_admin: role.allow_admin,
     }))
 }
